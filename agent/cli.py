@@ -1,0 +1,267 @@
+"""The `dealdesk` command line: catalog, pricing and policy tools for vendors and operators.
+
+Thin by design: each command parses options, calls the pure domain
+functions in `tools/`, and prints a table (or JSON with --json).
+Exit codes: 0 ok, 1 a refused data file, 2 a domain error (unknown SKU, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.config import catalog_path, load_data
+from tools.catalog import load_catalog
+from tools.catalog.jsonld import catalog_jsonld
+from tools.catalog.search import search, spec_text
+from tools.datafile import DataFileError
+from tools.errors import DealdeskError
+from tools.policy.desk import Desk
+from tools.policy.loader import load_policy
+from tools.policy.surface import DecisionSurface
+from tools.pricing.engine import explain_lines, price
+from tools.pricing.models import BuyerContext, PriceRequest
+
+app = typer.Typer(help="dealdesk: the autonomous deal desk (seller agent) for B2B procurement bots.",
+                  no_args_is_help=True, add_completion=False)
+catalog_app = typer.Typer(help="Validate, search and export the catalog.", no_args_is_help=True)
+policy_app = typer.Typer(help="Validate the policy and explain its decisions.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(policy_app, name="policy")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file [env DEALDESK_CATALOG]")]
+PolicyOpt = Annotated[Optional[Path], typer.Option("--policy", help="Policy file [env DEALDESK_POLICY]")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+QtyOpt = Annotated[int, typer.Option("--qty", "-q", help="Quantity")]
+RegionOpt = Annotated[str, typer.Option(help="Buyer region")]
+CurrencyOpt = Annotated[Optional[str], typer.Option(help="Currency (default: the region's)")]
+SegmentOpt = Annotated[str, typer.Option(help="Customer segment")]
+TermsOpt = Annotated[Optional[str], typer.Option("--terms", help="Payment terms (default: the policy's)")]
+DateOpt = Annotated[Optional[str], typer.Option("--date", help="Pricing date YYYY-MM-DD (default: today)")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _fail(exc: Exception) -> None:
+    if isinstance(exc, DataFileError):
+        err.print(f"[red]refused[/red] ({len(exc.issues)} issue{'s' if len(exc.issues) != 1 else ''}):", highlight=False)
+        for issue in exc.issues:
+            err.print(f"  {issue}", highlight=False, markup=False)
+        raise typer.Exit(1)
+    if isinstance(exc, DealdeskError):
+        where = f" (field {exc.field})" if exc.field else ""
+        err.print(f"error {exc.code}{where}: {exc.message}", highlight=False, markup=False)
+        raise typer.Exit(2)
+    raise exc
+
+
+def _buyer(region: str, currency: str | None, segment: str, terms: str | None, date: str | None,
+           default_terms: str) -> BuyerContext:
+    on = dt.date.fromisoformat(date) if date else dt.date.today()
+    return BuyerContext(region=region, currency=currency, segment=segment, payment_terms=terms or default_terms, on=on)
+
+
+# --- catalog -----------------------------------------------------------------------
+
+
+@catalog_app.command("validate")
+def catalog_validate(file: Path, as_json: JsonOpt = False) -> None:
+    """Validate a catalog file; every problem is named by file, row and field."""
+    try:
+        catalog = load_catalog(file)
+    except DataFileError as exc:
+        if as_json:
+            _print_json({"valid": False, "issues": [issue.__dict__ for issue in exc.issues]})
+            raise typer.Exit(1) from None
+        _fail(exc)
+        return
+    summary = {"valid": True, "file": str(file), "products": len(catalog), "categories": list(catalog.categories),
+               "price_books": list(catalog.price_books), "segments": list(catalog.segments),
+               "rules": len(catalog.rules), "version": catalog.version}
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(f"[green]valid[/green]: {file}: {len(catalog)} products in {len(catalog.categories)} categories, "
+                  f"price books {', '.join(catalog.price_books)}, {len(catalog.rules)} pricing rules, "
+                  f"version {catalog.version[:19]}", highlight=False)
+
+
+@catalog_app.command("search")
+def catalog_search(
+    text: Annotated[Optional[str], typer.Argument(help="Words to look for")] = None,
+    category: Annotated[Optional[str], typer.Option(help="Category id")] = None,
+    spec: Annotated[Optional[list[str]], typer.Option(help="Spec filter, e.g. bore_mm=20 (repeatable)")] = None,
+    limit: Annotated[int, typer.Option(help="Most results")] = 20,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search products by text, category and spec filters."""
+    try:
+        cat = load_catalog(catalog_path(catalog))
+        found = search(cat, text=text, category=category, specs=spec or [], limit=limit)
+    except (DataFileError, DealdeskError) as exc:
+        _fail(exc)
+        return
+    except ValueError as exc:
+        err.print(f"error invalid_filter: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        _print_json([p.model_dump(mode="json") for p in found])
+        return
+    table = Table("SKU", "Name", "Category", "Specs", "On hand", title=f"{len(found)} product(s)")
+    for p in found:
+        specs = ", ".join(f"{k}={spec_text(v)}" for k, v in p.specs.items())
+        table.add_row(p.sku, p.name, p.category, specs, str(p.inventory.on_hand))
+    out.print(table)
+
+
+@catalog_app.command("export-jsonld")
+def catalog_export_jsonld(
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout")] = None,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Export the catalog as Schema.org JSON-LD (Product, Offer, UnitPriceSpecification)."""
+    try:
+        doc = catalog_jsonld(load_catalog(catalog_path(catalog)))
+    except DataFileError as exc:
+        _fail(exc)
+        return
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+# --- pricing -----------------------------------------------------------------------
+
+
+@app.command("price")
+def price_cmd(sku: str, qty: QtyOpt, region: RegionOpt = "US", currency: CurrencyOpt = None,
+              segment: SegmentOpt = "standard", terms: TermsOpt = None, date: DateOpt = None,
+              catalog: CatalogOpt = None, policy: PolicyOpt = None, as_json: JsonOpt = False) -> None:
+    """Price a line and explain every rule behind the figure."""
+    try:
+        cat, pol = load_data(catalog, policy)
+        ctx = _buyer(region, currency, segment, terms, date, pol.doc.global_.payment_terms.default)
+        line = price(cat, PriceRequest(sku=sku, quantity=qty, **ctx.model_dump()))
+    except (DataFileError, DealdeskError) as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json({**line.model_dump(mode="json"), "explanation": explain_lines(line)})
+        return
+    product = cat.products[sku]
+    out.print(f"[bold]{sku}[/bold] {product.name}: {qty} x {line.unit_price} {line.currency} = "
+              f"[bold]{line.line_total} {line.currency}[/bold] ({line.region}, {line.segment}, {line.payment_terms}, "
+              f"{line.on})", highlight=False)
+    for step in explain_lines(line):
+        out.print(f"  - {step}", highlight=False, markup=False)
+
+
+# --- policy ------------------------------------------------------------------------
+
+
+@policy_app.command("validate")
+def policy_validate(file: Path, catalog: CatalogOpt = None) -> None:
+    """Validate a policy file against the catalog."""
+    try:
+        cat = load_catalog(catalog_path(catalog))
+        pol = load_policy(file, cat)
+    except DataFileError as exc:
+        _fail(exc)
+        return
+    out.print(f"[green]valid[/green]: {file}: {len(pol.doc.categories)} category and {len(pol.doc.products)} "
+              f"product overrides, version {pol.version[:19]}", highlight=False)
+
+
+def surface_table(s: DecisionSurface) -> Table:
+    cur = s.currency
+    table = Table(title=f"Decision surface: {s.sku} x {s.quantity} ({s.region}, {cur}, {s.segment}, {s.payment_terms})")
+    table.add_column("Figure")
+    table.add_column("Value")
+    table.add_column("Rule", overflow="fold")
+    r = s.rule_ids
+    table.add_row("list price (this buyer, this quantity)", f"{s.list_price} {cur}", r["list_price"])
+    table.add_row("target price", f"{s.target_price} {cur}", r["target_price"])
+    table.add_row("floor price", f"{s.floor_price} {cur}", r["floor_price"])
+    table.add_row("walk-away price", f"{s.walk_away_price} {cur}", r["max_discount_percent"])
+    table.add_row("max discount", f"{s.max_discount_percent}%", r["max_discount_percent"])
+    if s.allowance_percent:
+        table.add_row("extra allowance", f"+{s.allowance_percent}%", r.get("allowance", ""))
+    for i, level in enumerate(s.levels):
+        label = "auto-approve limit" if i == 0 else f"approval: {level.name}"
+        table.add_row(label, f"{level.min_unit_price} {cur} (up to {level.max_discount_percent}% off)", level.rule_id)
+    table.add_row("payment terms", f"{', '.join(s.allowed_terms)} (default {s.default_terms})", r["payment_terms"])
+    table.add_row("non-negotiable terms", ", ".join(s.non_negotiable_terms) or "-", r["non_negotiable_terms"])
+    table.add_row("order quantity", f"MOQ {s.moq}, max {s.max_order_quantity or 'none'}",
+                  f"{r['moq']}, {r['max_order_quantity']}")
+    table.add_row("proposal validity", f"{s.proposal_validity_days} days", r["proposal_validity_days"])
+    table.add_row("max negotiation rounds", str(s.max_rounds), r["max_rounds"])
+    table.add_row("max units held per buyer", str(s.max_hold_units or "no cap"), r["max_hold"])
+    autonomy = "bot may close alone" if s.autonomous else "operator must approve"
+    if s.autonomy_max_deal_value is not None:
+        autonomy += f", up to {s.autonomy_max_deal_value} {cur} per deal"
+    table.add_row("autonomy", autonomy, f"{r['autonomy']}, {r['autonomy_max_deal_value']}")
+    table.add_row("lead time", f"{s.lead_time_days} days", "catalog.capacity")
+    table.add_row("cost (internal)", f"{s.cost} {cur}", "catalog.cost")
+    return table
+
+
+@policy_app.command("explain")
+def policy_explain(sku: str, qty: QtyOpt, region: RegionOpt = "US", currency: CurrencyOpt = None,
+                   segment: SegmentOpt = "standard", terms: TermsOpt = None, date: DateOpt = None,
+                   catalog: CatalogOpt = None, policy: PolicyOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the decision surface: list, target, floor, approval limits and every other limit, with rule ids."""
+    try:
+        cat, pol = load_data(catalog, policy)
+        ctx = _buyer(region, currency, segment, terms, date, pol.doc.global_.payment_terms.default)
+        s = Desk(cat, pol, ctx).surface(sku, qty)
+    except (DataFileError, DealdeskError) as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(s.model_dump(mode="json"))
+        return
+    out.print(surface_table(s))
+    for step in explain_lines(s.pricing):
+        out.print(f"  - {step}", highlight=False, markup=False)
+
+
+# --- demo --------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(catalog: CatalogOpt = None, policy: PolicyOpt = None,
+         sku: Annotated[str, typer.Option(help="SKU to haggle over")] = "BRG-6204",
+         qty: QtyOpt = 450, region: RegionOpt = "EU") -> None:
+    """Offline demo on the demo data: a quote, then a scripted buyer haggling with the concession strategy."""
+    from agent.demo import run_demo
+
+    try:
+        cat, pol = load_data(catalog, policy)
+        run_demo(out, cat, pol, sku=sku, quantity=qty, region=region)
+    except (DataFileError, DealdeskError) as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,189 @@
+"""Pydantic models of a catalog file, and the validated, indexed `Catalog`.
+
+The file is the vendor's source of truth for products and list prices;
+validation is strict so that a typo is an error naming the field, never a
+silently wrong price.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from decimal import Decimal
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tools.pricing.rules import PricingRule
+from tools.types import CurrencyCode, Ident, Money
+
+TierMode = Literal["range", "slab"]
+SpecValue = str | int | Decimal | bool
+
+
+class Strict(BaseModel):
+    """Base for file models: unknown fields are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceBook(Strict):
+    """A regional price book: one region, one currency, one default tier mode."""
+
+    id: Ident
+    region: Ident = Field(description="Region code the book serves, e.g. US or EU")
+    currency: CurrencyCode
+    tier_mode: TierMode = "range"
+    description: str = ""
+
+
+class Segment(Strict):
+    """A customer segment (standard, strategic, ...); its discounts are pricing rules."""
+
+    id: Ident
+    description: str = ""
+
+
+class Tier(Strict):
+    """Units `min`..`max` (inclusive; open-ended when max is absent) at `price` each."""
+
+    min: int = Field(ge=1)
+    max: int | None = Field(default=None, ge=1)
+    price: Money
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Tier:
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"tier max {self.max} is below its min {self.min}")
+        return self
+
+
+class ProductPrice(Strict):
+    """A product's list price in one price book, with optional volume tiers.
+
+    Quantities below the first tier's `min` are charged the list price.
+    """
+
+    list: Money
+    tiers: tuple[Tier, ...] = ()
+
+    @model_validator(mode="after")
+    def _tiers_in_order(self) -> ProductPrice:
+        prev: Tier | None = None
+        for i, tier in enumerate(self.tiers):
+            if prev is not None:
+                if tier.min <= prev.min:
+                    raise ValueError(f"tiers out of order: tier {i} starts at {tier.min}, not after {prev.min}")
+                if prev.max is None or tier.min <= prev.max:
+                    raise ValueError(f"tiers overlap: tier {i} starts at {tier.min} inside tier {i - 1}")
+                if tier.min != prev.max + 1:
+                    raise ValueError(f"gap between tiers: {prev.max} to {tier.min}")
+                if tier.price > prev.price:
+                    raise ValueError(f"tier {i} price {tier.price} rises above tier {i - 1} price {prev.price}")
+            elif tier.min == 1 and tier.price != self.list:
+                raise ValueError("a tier starting at 1 must carry the list price")
+            if tier.price > self.list:
+                raise ValueError(f"tier {i} price {tier.price} is above the list price {self.list}")
+            if tier.max is None and i != len(self.tiers) - 1:
+                raise ValueError(f"only the last tier may be open-ended (tier {i} has no max)")
+            prev = tier
+        return self
+
+    def schedule(self) -> tuple[Tier, ...]:
+        """The full schedule from 1 unit, the list price filling any head below the first tier."""
+        if self.tiers and self.tiers[0].min == 1:
+            return self.tiers
+        head_max = self.tiers[0].min - 1 if self.tiers else None
+        return (Tier(min=1, max=head_max, price=self.list), *self.tiers)
+
+
+class Inventory(Strict):
+    """Stock on hand when the catalog seeds the store."""
+
+    on_hand: int = Field(ge=0)
+
+
+class Capacity(Strict):
+    """How fast units beyond stock can be made or bought in."""
+
+    lead_time_days: int = Field(ge=0, description="Days to deliver from stock")
+    restock_lead_time_days: int = Field(ge=0, description="Days before the first units beyond stock arrive")
+    weekly_capacity: int = Field(ge=1, description="Units per week beyond stock")
+
+    def lead_time_for(self, quantity: int, available: int) -> int:
+        """Days to deliver `quantity` when `available` units are in stock."""
+        short = quantity - max(available, 0)
+        if short <= 0:
+            return self.lead_time_days
+        weeks = math.ceil(short / self.weekly_capacity)
+        return self.restock_lead_time_days + (weeks - 1) * 7
+
+
+class Product(Strict):
+    """One SKU with its specs, costs and prices in each price book."""
+
+    sku: Ident
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    category: Ident
+    unit: str = Field(default="H87", pattern=r"^[A-Z0-9]{2,3}$", description="UN/CEFACT Rec. 20 unit code")
+    specs: dict[str, SpecValue] = Field(default_factory=dict)
+    compatible: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+    cost: dict[CurrencyCode, Money]
+    prices: dict[str, ProductPrice] = Field(min_length=1)
+    tier_mode: TierMode | None = None
+    inventory: Inventory
+    capacity: Capacity
+
+
+class CatalogFile(Strict):
+    """The whole catalog file as written by the vendor."""
+
+    version: Literal[1] = 1
+    vendor: str = "dealdesk vendor"
+    price_books: tuple[PriceBook, ...] = Field(min_length=1)
+    segments: tuple[Segment, ...] = (Segment(id="standard"),)
+    products: tuple[Product, ...] = Field(min_length=1)
+    rules: tuple[PricingRule, ...] = ()
+
+
+class Catalog:
+    """A validated catalog, indexed for lookup, with a content digest as its version."""
+
+    def __init__(self, doc: CatalogFile, *, source: str = "<memory>"):
+        self.doc = doc
+        self.source = source
+        self.vendor = doc.vendor
+        self.price_books: dict[str, PriceBook] = {b.id: b for b in doc.price_books}
+        self.segments: dict[str, Segment] = {s.id: s for s in doc.segments}
+        self.products: dict[str, Product] = {p.sku: p for p in doc.products}
+        self.rules: tuple[PricingRule, ...] = doc.rules
+        self.categories: tuple[str, ...] = tuple(sorted({p.category for p in doc.products}))
+
+    @cached_property
+    def version(self) -> str:
+        """sha256 of the canonical JSON of the catalog: the same content, the same version."""
+        canonical = json.dumps(self.doc.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def book_for(self, region: str, currency: str | None = None) -> PriceBook | None:
+        """The price book serving `region` (in `currency`, when given)."""
+        for book in self.price_books.values():
+            if book.region == region and (currency is None or book.currency == currency):
+                return book
+        return None
+
+    def regions(self) -> tuple[str, ...]:
+        return tuple(sorted({b.region for b in self.price_books.values()}))
+
+    def tier_mode(self, product: Product, book: PriceBook) -> TierMode:
+        return product.tier_mode or book.tier_mode
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def __contains__(self, sku: object) -> bool:
+        return sku in self.products

@@ -1,0 +1,100 @@
+"""Exact money: Decimal amounts, ISO 4217 currencies and half-up rounding.
+
+Every figure that reaches a buyer passes through here, so it is the one
+place that knows how many minor units a currency has and how to round.
+Floats never enter: strings and ints are parsed, floats are refused.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
+
+# ISO 4217 active codes and their minor units (digits after the point).
+_ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_THREE = "BHD IQD JOD KWD LYD OMR TND"
+_FOUR = "CLF UYW"
+_TWO = (
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL "
+    "BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK "
+    "DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HRK HTG "
+    "HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL "
+    "MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD "
+    "PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL "
+    "SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU "
+    "UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL"
+)
+
+MINOR_UNITS: dict[str, int] = {
+    **{c: 2 for c in _TWO.split()},
+    **{c: 0 for c in _ZERO.split()},
+    **{c: 3 for c in _THREE.split()},
+    **{c: 4 for c in _FOUR.split()},
+}
+
+HUNDRED = Decimal(100)
+
+
+def is_currency(code: str) -> bool:
+    """True when `code` is an active ISO 4217 currency code."""
+    return code in MINOR_UNITS
+
+
+def quantum(currency: str) -> Decimal:
+    """The smallest amount of `currency`, e.g. Decimal('0.01') for EUR."""
+    try:
+        digits = MINOR_UNITS[currency]
+    except KeyError:
+        raise ValueError(f"unknown ISO 4217 currency {currency!r}") from None
+    return Decimal(1).scaleb(-digits)
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round half-up to the currency's minor unit (the only rounding we use for prices)."""
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def ceil_money(amount: Decimal, currency: str) -> Decimal:
+    """Round up to the minor unit: the smallest price that still respects a lower bound."""
+    return amount.quantize(quantum(currency), rounding=ROUND_CEILING)
+
+
+def to_decimal(value: object) -> Decimal:
+    """Parse a decimal string or int; floats and garbage are refused.
+
+    Floats are refused because they have already lost the exact value
+    ("0.1" is not 0.1 as a float); money travels as decimal strings.
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("must be a decimal string, not a float")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+    else:
+        raise ValueError(f"{type(value).__name__} is not a decimal number")
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return result
+
+
+def percent_of(part: Decimal, whole: Decimal) -> Decimal:
+    """`part` as a percentage of `whole`, exact (no rounding)."""
+    if whole == 0:
+        return Decimal(0)
+    return part * HUNDRED / whole
+
+
+def fmt_money(amount: Decimal, currency: str) -> str:
+    """Canonical decimal string with exactly the currency's minor digits."""
+    return str(round_money(amount, currency))
+
+
+def fmt_percent(value: Decimal, places: int = 2) -> str:
+    """A percentage as a decimal string, rounded half-up for display only."""
+    q = Decimal(1).scaleb(-places)
+    return format(value.quantize(q, rounding=ROUND_HALF_UP).normalize(), "f")

@@ -1,0 +1,1 @@
+"""The negotiation policy: the vendor's playbook as data, and the decisions it implies."""

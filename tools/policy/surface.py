@@ -1,0 +1,262 @@
+"""The decision surface: every limit that applies to one (sku, quantity, buyer), and offer checks.
+
+Operators read it to see why the bot may or may not do something; the
+guardrail and the concession strategy read it so that no offer escapes it;
+tests use it as the oracle. It is a pure function of catalog, policy and
+buyer context.
+
+Conventions (documented in the README):
+- `list_price` is the pricing engine's price for this buyer and quantity
+  (volume tier, segment, promotions, terms); discounts and approval levels
+  are measured from it, on rounded figures.
+- limit prices are rounded *up* to the minor unit, so a price at a limit is
+  always within it.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from tools.catalog.models import Catalog
+from tools.money import HUNDRED, ceil_money, percent_of, quantum
+from tools.policy.models import Policy
+from tools.policy.resolve import EffectivePolicy, resolve
+from tools.pricing.engine import price
+from tools.pricing.models import LinePrice, PriceRequest
+from tools.types import Dec
+
+ZERO = Decimal(0)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LevelLimit(_Model):
+    """An approval level and the lowest unit price it may grant."""
+
+    name: str
+    max_discount_percent: Dec
+    min_unit_price: Dec
+    rule_id: str
+
+
+class DecisionSurface(_Model):
+    """All the figures and limits for one line; internal figures are never sent to buyers."""
+
+    sku: str
+    category: str
+    quantity: int
+    region: str
+    currency: str
+    segment: str
+    payment_terms: str
+    list_price: Dec
+    book_list_price: Dec
+    cost: Dec
+    floor_price: Dec
+    target_price: Dec
+    walk_away_price: Dec
+    max_discount_percent: Dec
+    allowance_percent: Dec
+    no_discounts_rule: str | None
+    levels: tuple[LevelLimit, ...]
+    auto_limit_price: Dec
+    allowed_terms: tuple[str, ...]
+    default_terms: str
+    non_negotiable_terms: dict[str, str]
+    moq: int
+    max_order_quantity: int | None
+    proposal_validity_days: int
+    max_rounds: int
+    max_hold_units: int | None
+    autonomous: bool
+    autonomy_max_deal_value: Dec | None
+    lead_time_days: int
+    next_tier_min: int | None
+    related_skus: tuple[str, ...]
+    rule_ids: dict[str, str]
+    pricing: LinePrice
+    policy_version: str
+    catalog_version: str
+
+    @property
+    def opening_price(self) -> Decimal:
+        """Where negotiation starts: the list price, or the floor if the floor is above it."""
+        return max(self.list_price, self.walk_away_price)
+
+
+class Finding(_Model):
+    """One reason in an offer decision, with the rule that gave it."""
+
+    code: str
+    rule_id: str
+    message: str
+
+
+class OfferDecision(_Model):
+    """Whether an offer may be made, and at which approval level."""
+
+    allowed: bool
+    level: str | None
+    needs_approval: bool
+    discount_percent: Dec
+    rule_id: str
+    findings: tuple[Finding, ...]
+
+
+def _floor(eff: EffectivePolicy, cost: Decimal, currency: str) -> tuple[Decimal, str]:
+    """The hard floor: explicit floor price and/or margin floor (the higher); cost if neither."""
+    candidates: list[tuple[Decimal, str]] = []
+    # The policy loader checks that floor prices cover every currency a product sells in.
+    if eff.floor_price is not None and currency in eff.floor_price:
+        candidates.append((eff.floor_price[currency], eff.source("floor_price")))
+    if eff.min_margin_percent is not None:
+        candidates.append((cost / (1 - eff.min_margin_percent / HUNDRED), eff.source("min_margin_percent")))
+    if not candidates:
+        return ceil_money(cost, currency), "catalog.cost"
+    value, rule = max(candidates, key=lambda c: c[0])
+    return ceil_money(value, currency), rule
+
+
+def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest) -> DecisionSurface:
+    """Compute the whole decision surface for one line and buyer."""
+    line = price(catalog, req)
+    product = catalog.products[req.sku]
+    eff = resolve(policy, product.sku, product.category)
+    cur = line.currency
+    cost = product.cost[cur]
+    list_price = line.unit_price
+    floor, floor_rule = _floor(eff, cost, cur)
+
+    blocked = line.no_discounts_rule
+    allowance = ZERO if blocked else line.allowance_percent
+    chain_rule = eff.source("approval_chain")
+    levels: list[LevelLimit] = []
+    for level in eff.approval_chain:
+        pct = ZERO if blocked else min(level.max_discount_percent + allowance, HUNDRED)
+        limit = max(ceil_money(list_price * (1 - pct / HUNDRED), cur), floor)
+        levels.append(LevelLimit(name=level.name, max_discount_percent=pct, min_unit_price=limit,
+                                 rule_id=blocked or chain_rule))
+    max_disc = ZERO if blocked else min(eff.max_discount_percent + allowance, HUNDRED)
+    walk_away = max(ceil_money(list_price * (1 - max_disc / HUNDRED), cur), floor)
+
+    if eff.target_price is not None and cur in eff.target_price:
+        target, target_rule = eff.target_price[cur], eff.source("target_price")
+    elif eff.target_discount_percent is not None:
+        target = ceil_money(list_price * (1 - eff.target_discount_percent / HUNDRED), cur)
+        target_rule = eff.source("target_discount_percent")
+    else:
+        target, target_rule = list_price, "policy.default.target"
+    target = min(max(target, walk_away), max(list_price, walk_away))
+
+    hold_caps = []
+    if eff.max_hold_units is not None:
+        hold_caps.append(eff.max_hold_units)
+    if eff.max_hold_percent_of_stock is not None:
+        hold_caps.append(math.floor(line.stock * eff.max_hold_percent_of_stock / HUNDRED))
+    deal_cap = eff.autonomy_max_deal_value.get(cur) if eff.autonomy_max_deal_value else None
+
+    rule_ids = {
+        "list_price": ",".join(line.rules_applied) or f"catalog.prices.{line.price_book}",
+        "floor_price": floor_rule,
+        "target_price": target_rule,
+        "max_discount_percent": blocked or eff.source("max_discount_percent"),
+        "approval_chain": chain_rule,
+        "payment_terms": eff.source("payment_terms"),
+        "non_negotiable_terms": eff.source("non_negotiable_terms"),
+        "moq": eff.source("moq"),
+        "max_order_quantity": eff.source("max_order_quantity"),
+        "proposal_validity_days": eff.source("proposal_validity_days"),
+        "max_rounds": eff.source("max_rounds"),
+        "max_hold": eff.source("max_hold_units") if eff.max_hold_units is not None
+        else eff.source("max_hold_percent_of_stock"),
+        "autonomy": eff.source("autonomous"),
+        "autonomy_max_deal_value": eff.source("autonomy_max_deal_value"),
+    }
+    if line.allowance_percent and not blocked:
+        rule_ids["allowance"] = ",".join(line.rules_applied)
+    return DecisionSurface(
+        sku=product.sku, category=product.category, quantity=req.quantity, region=line.region, currency=cur,
+        segment=line.segment, payment_terms=line.payment_terms, list_price=list_price,
+        book_list_price=line.list_price, cost=cost, floor_price=floor, target_price=target,
+        walk_away_price=walk_away, max_discount_percent=max_disc, allowance_percent=allowance,
+        no_discounts_rule=blocked, levels=tuple(levels), auto_limit_price=levels[0].min_unit_price,
+        allowed_terms=eff.payment_terms.allowed, default_terms=eff.payment_terms.default,
+        non_negotiable_terms=eff.non_negotiable_terms, moq=eff.moq, max_order_quantity=eff.max_order_quantity,
+        proposal_validity_days=eff.proposal_validity_days, max_rounds=eff.max_rounds,
+        max_hold_units=min(hold_caps) if hold_caps else None, autonomous=eff.autonomous,
+        autonomy_max_deal_value=deal_cap,
+        lead_time_days=product.capacity.lead_time_for(req.quantity, line.stock),
+        next_tier_min=next((t.min for t in product.prices[line.price_book].schedule() if t.min > req.quantity), None),
+        related_skus=tuple(dict.fromkeys(product.compatible + product.related)),
+        rule_ids=rule_ids, pricing=line,
+        policy_version=policy.version, catalog_version=catalog.version,
+    )
+
+
+def discount_percent(surface: DecisionSurface, unit_price: Decimal) -> Decimal:
+    """Discount off the surface's list price, exact, from the rounded unit price."""
+    return percent_of(surface.list_price - unit_price, surface.list_price)
+
+
+def level_for(surface: DecisionSurface, unit_price: Decimal) -> int | None:
+    """Index of the first approval level that may grant `unit_price`; None if none may."""
+    for i, level in enumerate(surface.levels):
+        if unit_price >= level.min_unit_price:
+            return i
+    return None
+
+
+def evaluate_offer(surface: DecisionSurface, unit_price: Decimal, *, quantity: int | None = None,
+                   payment_terms: str | None = None, deal_value: Decimal | None = None) -> OfferDecision:
+    """Answer: may this offer be made, at which approval level, and by which rule."""
+    qty = surface.quantity if quantity is None else quantity
+    terms = surface.payment_terms if payment_terms is None else payment_terms
+    value = unit_price * qty if deal_value is None else deal_value
+    disc = discount_percent(surface, unit_price)
+    rid = surface.rule_ids
+    blocking: list[Finding] = []
+    if unit_price != unit_price.quantize(quantum(surface.currency)):
+        blocking.append(Finding(code="invalid_precision", rule_id="money.minor_unit",
+                                message=f"{unit_price} has more decimals than {surface.currency} allows"))
+    if unit_price < surface.floor_price:
+        blocking.append(Finding(code="below_floor", rule_id=rid["floor_price"], message="below the floor price"))
+    if unit_price < surface.walk_away_price:
+        blocking.append(Finding(code="beyond_max_discount", rule_id=rid["max_discount_percent"],
+                                message="beyond the maximum discount"))
+    if qty < surface.moq:
+        blocking.append(Finding(code="below_moq", rule_id=rid["moq"], message=f"quantity below the MOQ {surface.moq}"))
+    if surface.max_order_quantity is not None and qty > surface.max_order_quantity:
+        blocking.append(Finding(code="above_max_quantity", rule_id=rid["max_order_quantity"],
+                                message=f"quantity above the maximum {surface.max_order_quantity}"))
+    if terms not in surface.allowed_terms:
+        blocking.append(Finding(code="terms_not_allowed", rule_id=rid["payment_terms"],
+                                message=f"payment terms {terms} are not allowed"))
+    index = level_for(surface, unit_price)
+    if blocking or index is None:
+        if not blocking:
+            blocking.append(Finding(code="beyond_max_discount", rule_id=rid["approval_chain"],
+                                    message="beyond every approval level"))
+        return OfferDecision(allowed=False, level=None, needs_approval=False, discount_percent=disc,
+                             rule_id=blocking[0].rule_id, findings=tuple(blocking))
+    routing: list[Finding] = []
+    level = surface.levels[index]
+    if index > 0:
+        routing.append(Finding(code="approval_level", rule_id=level.rule_id,
+                               message=f"discount needs approval level {level.name}"))
+    outside = not surface.autonomous or (
+        surface.autonomy_max_deal_value is not None and value > surface.autonomy_max_deal_value)
+    if outside:
+        which = "autonomy" if not surface.autonomous else "autonomy_max_deal_value"
+        routing.append(Finding(code="outside_autonomy", rule_id=rid[which],
+                               message="outside the bot's autonomy scope"))
+        if index == 0:
+            index = min(1, len(surface.levels) - 1)
+    name = surface.levels[index].name if not (outside and len(surface.levels) == 1) else "operator"
+    rule = routing[-1].rule_id if routing else level.rule_id
+    return OfferDecision(allowed=True, level=name, needs_approval=bool(routing), discount_percent=disc,
+                         rule_id=rule, findings=tuple(routing))

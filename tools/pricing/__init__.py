@@ -1,0 +1,1 @@
+"""Executable pricing: volume tiers, price books, segments and dynamic rules."""

@@ -1,0 +1,116 @@
+"""Typed requests and results of the pricing engine.
+
+Results carry every figure as an exact Decimal (serialised as a string) and
+enough of the computation to replay it: brackets, steps and rounding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.pricing.rules import RuleKind
+from tools.types import Dec, Ident
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuyerContext(_Model):
+    """Who is buying: decides the price book, segment rules and terms."""
+
+    region: str = "US"
+    currency: str | None = None
+    segment: str = "standard"
+    payment_terms: str = "NET30"
+    on: dt.date = Field(default_factory=dt.date.today, description="Pricing date (promotions)")
+
+
+class PriceRequest(BuyerContext):
+    sku: str
+    quantity: int
+    stock: int | None = Field(default=None, description="Inventory level; defaults to the catalog's on-hand")
+
+
+class QuoteItem(_Model):
+    sku: str
+    quantity: int
+
+
+class QuoteRequest(BuyerContext):
+    items: tuple[QuoteItem, ...] = Field(min_length=1)
+
+    def line(self, sku: str, quantity: int) -> PriceRequest:
+        return PriceRequest(sku=sku, quantity=quantity, **self.model_dump(exclude={"items"}))
+
+
+class Bracket(_Model):
+    """Units priced at one tier rate (range mode has one bracket, slab mode one per tier reached)."""
+
+    min: int
+    max: int | None
+    quantity: int
+    rate: Dec
+
+
+class PriceStep(_Model):
+    rule_id: Ident
+    kind: RuleKind
+    description: str = ""
+    percent: Dec | None
+    before: Dec
+    after: Dec
+
+
+class SuppressedRule(_Model):
+    rule_id: Ident
+    reason: str
+
+
+class LinePrice(_Model):
+    """One priced line and its explanation."""
+
+    sku: str
+    quantity: int
+    region: str
+    currency: str
+    price_book: str
+    segment: str
+    payment_terms: str
+    on: dt.date
+    stock: int
+    deal_value: Dec
+    tier_mode: str
+    tier_index: int
+    brackets: tuple[Bracket, ...]
+    list_price: Dec
+    base_unit_price: Dec
+    steps: tuple[PriceStep, ...]
+    suppressed: tuple[SuppressedRule, ...]
+    unit_price_exact: Dec
+    unit_price: Dec
+    line_total: Dec
+    discount_from_list_percent: Dec
+    allowance_percent: Dec = Field(description="Extra negotiation room granted by rules (overstock, deal size)")
+    no_discounts_rule: str | None = Field(description="Rule that forbids any discount (low stock), if one applies")
+    rules_applied: tuple[str, ...]
+    catalog_version: str
+
+
+class Quote(_Model):
+    currency: str
+    region: str
+    segment: str
+    payment_terms: str
+    on: dt.date
+    lines: tuple[LinePrice, ...]
+    total: Dec
+    deal_value: Dec
+    catalog_version: str
+
+
+__all__ = ["BuyerContext", "Bracket", "Decimal", "LinePrice", "PriceRequest", "PriceStep", "Quote",
+           "QuoteItem", "QuoteRequest", "SuppressedRule"]

@@ -1,0 +1,1 @@
+"""The deterministic concession strategy and playbook moves."""

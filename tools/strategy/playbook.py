@@ -1,0 +1,85 @@
+"""Playbook moves, each a named rule: next volume tier, related SKUs, and traded concessions.
+
+They only propose; `concession.make_move` still checks every figure against
+the policy surface of the line it is priced on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tools.errors import DealdeskError
+from tools.money import HUNDRED, ceil_money
+from tools.policy.surface import DecisionSurface
+from tools.strategy.models import MoveKind, StrategyConfig
+
+SurfaceFn = Callable[[str, int, str], DecisionSurface]
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class Proposed:
+    kind: MoveKind
+    price: Decimal
+    surface: DecisionSurface
+    rule_ids: tuple[str, ...]
+    rationale: str
+
+
+def terms_days(terms: str) -> int:
+    """Days of credit a payment term gives: PREPAY -1, NET30 30; unknown terms sort last."""
+    if terms.upper() == "PREPAY":
+        return -1
+    if terms.upper().startswith("NET") and terms[3:].isdigit():
+        return int(terms[3:])
+    return 10_000
+
+
+def _at_share(surface: DecisionSurface, share: Decimal) -> Decimal:
+    return max(ceil_money(surface.list_price * (ONE - share), surface.currency), surface.walk_away_price)
+
+
+def _safe(surface_for: SurfaceFn, sku: str, quantity: int, terms: str) -> DecisionSurface | None:
+    try:
+        return surface_for(sku, quantity, terms)
+    except DealdeskError:
+        return None
+
+
+def trades(surface: DecisionSurface, offer_price: Decimal, share: Decimal,
+           surface_for: SurfaceFn) -> Iterator[Proposed]:
+    """Trade instead of giving away: a longer payment term at the standing price, or
+    the next concession in exchange for the next volume tier."""
+    longer = sorted((t for t in surface.allowed_terms if terms_days(t) > terms_days(surface.payment_terms)),
+                    key=terms_days)
+    if longer:
+        other = _safe(surface_for, surface.sku, surface.quantity, longer[0])
+        if other is not None:
+            yield Proposed("trade_terms", max(offer_price, other.walk_away_price), other,
+                           ("playbook.trade_terms",), f"same price on {longer[0]} instead of a price cut")
+    if surface.next_tier_min is not None and (surface.max_order_quantity is None
+                                              or surface.next_tier_min <= surface.max_order_quantity):
+        bigger = _safe(surface_for, surface.sku, surface.next_tier_min, surface.payment_terms)
+        if bigger is not None:
+            deeper = share + (bigger.max_discount_percent / HUNDRED - share) / 4
+            yield Proposed("trade_quantity", _at_share(bigger, min(deeper, bigger.max_discount_percent / HUNDRED)),
+                           bigger, ("playbook.trade_quantity",),
+                           f"a deeper price if the quantity rises to {surface.next_tier_min}")
+
+
+def alternatives(surface: DecisionSurface, share: Decimal, config: StrategyConfig,
+                 surface_for: SurfaceFn) -> Iterator[Proposed]:
+    """Priced alternatives shown beside the offer: the next tier when just under it, and related SKUs."""
+    nxt = surface.next_tier_min
+    if nxt is not None and surface.quantity * HUNDRED >= nxt * (HUNDRED - config.tier_window_percent):
+        bigger = _safe(surface_for, surface.sku, nxt, surface.payment_terms)
+        if bigger is not None:
+            yield Proposed("suggest_tier", _at_share(bigger, share), bigger, ("playbook.next_tier",),
+                           f"{nxt} units reach the next volume tier")
+    for sku in surface.related_skus:
+        other = _safe(surface_for, sku, surface.quantity, surface.payment_terms)
+        if other is not None:
+            yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
+                           f"{sku} is compatible or related")
