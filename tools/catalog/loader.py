@@ -28,6 +28,7 @@ class CatalogError(DataFileError):
 CatalogIssue = FileIssue
 
 
+_SURPLUS = "\x00surplus"  # DictReader key for cells beyond the header (cannot clash with a column)
 CSV_FIXED = {"sku", "name", "description", "category", "unit", "tier_mode", "compatible", "related",
              "on_hand", "lead_time_days", "restock_lead_time_days", "weekly_capacity"}
 
@@ -59,7 +60,7 @@ def read_csv(path: Path) -> tuple[dict[str, Any], dict[int, int], list[CatalogIs
     `price.BOOK.tiers` (`100-499:3.20|500+:2.90`) and `spec.NAME`.
     """
     issues: list[CatalogIssue] = []
-    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline=""))
+    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""), restkey=_SURPLUS)
     header = reader.fieldnames or []
     books: dict[str, dict[str, str]] = {}
     for col in header:
@@ -75,6 +76,10 @@ def read_csv(path: Path) -> tuple[dict[str, Any], dict[int, int], list[CatalogIs
         lines[index] = reader.line_num
         product: dict[str, Any] = {"specs": {}, "cost": {}, "prices": {}, "inventory": {}, "capacity": {}}
         for col, raw in row.items():
+            if col == _SURPLUS:
+                issues.append(CatalogIssue(str(path), f"line {reader.line_num}", "",
+                                           f"{len(raw)} more cell(s) than the header has columns"))
+                continue
             value = (raw or "").strip()
             if col is None or value == "":
                 continue
@@ -224,7 +229,7 @@ def load_catalog(path: str | Path) -> Catalog:
     if path.suffix.lower() == ".csv":
         try:
             data, lines, issues = read_csv(path)
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise CatalogError([FileIssue(str(path), "", "", f"cannot read: {exc}")]) from None
         if issues:
             raise CatalogError(issues)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from decimal import Decimal
 from functools import cached_property
 from typing import Literal
@@ -117,7 +116,7 @@ class Capacity(Strict):
         short = quantity - max(available, 0)
         if short <= 0:
             return self.lead_time_days
-        weeks = math.ceil(short / self.weekly_capacity)
+        weeks = -(-short // self.weekly_capacity)
         return self.restock_lead_time_days + (weeks - 1) * 7
 
 

@@ -156,7 +156,7 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest) -> Dec
     hold_caps = []
     if eff.max_hold_units is not None:
         hold_caps.append(eff.max_hold_units)
-    if eff.max_hold_percent_of_stock is not None:
+    if eff.max_hold_percent_of_stock is not None and line.stock > 0:  # made-to-order: nothing to hold
         hold_caps.append(math.floor(line.stock * eff.max_hold_percent_of_stock / HUNDRED))
     deal_cap = eff.autonomy_max_deal_value.get(cur) if eff.autonomy_max_deal_value else None
 

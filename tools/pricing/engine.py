@@ -47,8 +47,13 @@ def _product(catalog: Catalog, sku: str) -> Product:
 
 
 def brackets_for(schedule, quantity: int, mode: str) -> tuple[tuple[Bracket, ...], int]:
-    """The priced brackets of `quantity` and the index of the tier it falls in."""
-    index = 0
+    """The priced brackets of `quantity` and the index of the tier it falls in.
+
+    Quantities above a closed last tier stay at the last tier's rate: more
+    units never cost more per unit.
+    """
+    last = len(schedule) - 1
+    index = last
     for i, tier in enumerate(schedule):
         if tier.min <= quantity and (tier.max is None or quantity <= tier.max):
             index = i
@@ -57,8 +62,8 @@ def brackets_for(schedule, quantity: int, mode: str) -> tuple[tuple[Bracket, ...
         tier = schedule[index]
         return (Bracket(min=tier.min, max=tier.max, quantity=quantity, rate=tier.price),), index
     out = []
-    for tier in schedule[: index + 1]:
-        top = quantity if tier.max is None else min(tier.max, quantity)
+    for i, tier in enumerate(schedule[: index + 1]):
+        top = quantity if tier.max is None or i == last else min(tier.max, quantity)
         out.append(Bracket(min=tier.min, max=tier.max, quantity=top - tier.min + 1, rate=tier.price))
     return tuple(out), index
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from tools.money import ceil_money
+from tools.errors import DealdeskError
+from tools.money import ceil_money, quantum
 from tools.policy.surface import DecisionSurface, evaluate_offer, level_for
 from tools.strategy.curves import conceded_share, progress
 from tools.strategy.models import ALTERNATIVE_KINDS, Move, MoveKind, Offer, Plan, StrategyConfig
@@ -35,14 +36,35 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
+class NoValidOffer(DealdeskError):
+    """The line itself is outside the policy (quantity, terms): no price can be offered."""
+
+    code = "no_valid_offer"
+
+
+def _field_of(findings) -> str | None:
+    codes = {f.code for f in findings}
+    if codes & {"below_moq", "above_max_quantity"}:
+        return "quantity"
+    if "terms_not_allowed" in codes:
+        return "payment_terms"
+    return None
+
+
 def discount_of(price: Decimal, list_price: Decimal) -> Decimal:
     """Share off `list_price` (0.15 for 15 %), exact."""
     return (list_price - price) / list_price if list_price else ZERO
 
 
 def price_at(surface: DecisionSurface, share: Decimal) -> Decimal:
-    """The smallest grid price whose discount is at most `share`, never under walk-away."""
-    return max(ceil_money(surface.list_price * (ONE - share), surface.currency), surface.walk_away_price)
+    """The smallest grid price whose discount is at most `share`, never under walk-away.
+
+    The exact price is first snapped to a nano-unit grid, so that the 28th-digit
+    residue of dividing by the list price never rounds a price up by a whole cent.
+    """
+    raw = surface.list_price * (ONE - share)
+    snapped = raw.quantize(quantum(surface.currency).scaleb(-9), rounding=ROUND_HALF_EVEN)
+    return max(ceil_money(snapped, surface.currency), surface.walk_away_price)
 
 
 def move_id(round_: int, kind: str, sku: str, quantity: int, price: Decimal, terms: str) -> str:
@@ -101,9 +123,14 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
     aspiration = d_target + (d_walk - d_target) * conceded_share(t, Decimal(config.exponents[config.curve]))
     aspiration_price = price_at(surface, aspiration)
 
-    prev = max((_share(e, L) for e in seller), default=None)
-    prev_price = surface.opening_price if prev is None else max(price_at(surface, prev), surface.walk_away_price)
-    prev_share = d_open if prev is None else discount_of(prev_price, L)
+    # The seller's lowest offer so far, on today's list (exact when it was made on the same list).
+    prev_price = min((e.unit_price if e.list_price in (None, L) else price_at(surface, _share(e, L))
+                      for e in seller), default=None)
+    prev = None if prev_price is None else discount_of(prev_price, L)
+    if prev_price is None:
+        prev_price = surface.opening_price
+    prev_price = max(prev_price, surface.walk_away_price)
+    prev_share = discount_of(prev_price, L)
 
     current = [e for e in history if e.side == "buyer" and e.unit_price is not None]
     buyer_price = current[-1].unit_price if current else None
@@ -150,9 +177,11 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
             add(alt.kind, alt.price, alt.rule_ids, alt.rationale, alt.surface)
 
     recommended = accept or main
-    if recommended is None:  # the policy forbids even the standing offer: hold at walk-away
+    if recommended is None:  # the standing offer is no longer allowed: hold at walk-away
         recommended = add("hold", surface.walk_away_price, ["strategy.walk_away"], "walk-away price")
-    assert recommended is not None, "walk-away is always within policy"
+    if recommended is None:
+        findings = evaluate_offer(surface, surface.walk_away_price).findings
+        raise NoValidOffer("; ".join(f.message for f in findings), field=_field_of(findings))
     standing = None
     if level_for(surface, recommended.unit_price):
         base = main if main is not None and main.kind != "final" else recommended

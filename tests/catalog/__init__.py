@@ -1,0 +1,1 @@
+"""Catalog tests; a package so their module names cannot clash with same-named tests elsewhere."""

@@ -1,0 +1,391 @@
+"""Loader unit tests: valid files in every format, and a table of bad files that must be refused precisely.
+
+Bad files are variants of the mini fixture built in code (load, mutate a
+dict, dump), so each case shows exactly what it breaks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.catalog import Catalog, CatalogError, CatalogHolder, load_catalog
+from tools.catalog.models import Capacity, ProductPrice
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mini_catalog.yaml"
+Mutate = Callable[[dict[str, Any]], None]
+
+
+# --- building variants of the mini fixture ------------------------------------------
+
+
+def mini() -> dict[str, Any]:
+    """The fixture as plain data, a fresh copy each call."""
+    return yaml.safe_load(FIXTURE.read_text(encoding="utf-8"))
+
+
+def variant(mutate: Mutate | None = None) -> dict[str, Any]:
+    data = mini()
+    if mutate is not None:
+        mutate(data)
+    return data
+
+
+def write_yaml(directory: Path, data: dict[str, Any], name: str = "catalog.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_json(directory: Path, data: dict[str, Any], name: str = "catalog.json") -> Path:
+    path = directory / name
+    path.write_text(json.dumps(data, default=str, indent=2), encoding="utf-8")  # dates as ISO strings
+    return path
+
+
+def write_text(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# The fixture's products as a hand-written CSV (no segments or rules: CSV carries products only).
+CSV_HEADER = (
+    "sku,name,description,category,unit,related,on_hand,lead_time_days,restock_lead_time_days,weekly_capacity,"
+    "cost.USD,cost.EUR,price.US-USD.list,price.US-USD.tiers,price.EU-EUR.list,price.EU-EUR.tiers,"
+    "spec.bore_mm,spec.seal,spec.power_kw\n"
+)
+CSV_ROWS = (
+    'BRG-6204,Deep groove ball bearing 6204-2RS,"Sealed deep groove ball bearing, 20 mm bore.",bearings,H87,'
+    "BRG-6205,5000,2,21,2000,1.20,1.10,3.50,100-499:3.20|500+:2.90,3.30,100-499:3.00|500+:2.70,20,2RS,\n"
+    "BRG-6205,Deep groove ball bearing 6205-2RS,,bearings,,BRG-6204,40,2,21,1000,1.50,1.40,4.10,,3.90,,25,2RS,\n"
+    "MTR-100,Induction motor 1.1 kW,,motors,C62,,900,5,42,50,180.00,165.00,320.00,10+:300.00,295.00,10+:280.00,,,1.1\n"
+)
+CSV_TEXT = CSV_HEADER + CSV_ROWS
+
+
+def yaml_case(mutate: Mutate) -> Callable[[Path], Path]:
+    return lambda d: write_yaml(d, variant(mutate))
+
+
+def json_case(mutate: Mutate) -> Callable[[Path], Path]:
+    return lambda d: write_json(d, variant(mutate))
+
+
+def text_case(name: str, text: str) -> Callable[[Path], Path]:
+    return lambda d: write_text(d, name, text)
+
+
+def set_in(*path: str | int, **values: Any) -> Mutate:
+    """A mutation that updates the mapping at `path` with `values`."""
+
+    def mutate(data: dict[str, Any]) -> None:
+        node: Any = data
+        for key in path:
+            node = node[key]
+        node.update(values)
+
+    return mutate
+
+
+def us_tiers(*tiers: dict[str, Any]) -> Mutate:
+    """Replace BRG-6204's US-USD tiers."""
+    return set_in("products", 0, "prices", "US-USD", tiers=list(tiers))
+
+
+def add_rule(rule: dict[str, Any]) -> Mutate:
+    return lambda data: data["rules"].append(rule)
+
+
+# --- the table of bad files ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A bad file and the issue it must produce: `row` and `message` are substrings, `field` is exact."""
+
+    id: str
+    write: Callable[[Path], Path]
+    row: str
+    field: str
+    message: str
+
+
+P0 = "products[0] (sku BRG-6204"
+P1 = "products[1] (sku BRG-6205"
+P2 = "products[2] (sku MTR-100"
+
+BAD: list[Bad] = [
+    Bad("unknown-top-level-field", yaml_case(set_in(colour="red")), "", "colour", "unknown field"),
+    Bad("unknown-product-field", yaml_case(set_in("products", 1, colour="red")), P1, "colour", "unknown field"),
+    Bad("unknown-tier-field", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 0, discount="1")),
+        P0, "prices.US-USD.tiers[0].discount", "unknown field"),
+    Bad("duplicate-sku", yaml_case(set_in("products", 2, sku="BRG-6204")), P2.replace("MTR-100", "BRG-6204"),
+        "sku", "duplicate SKU 'BRG-6204'"),
+    Bad("negative-price", yaml_case(set_in("products", 1, "prices", "US-USD", list="-4.10")),
+        P1, "prices.US-USD.list", "greater than or equal to 0"),
+    Bad("non-numeric-price", yaml_case(set_in("products", 1, "prices", "US-USD", list="cheap")),
+        P1, "prices.US-USD.list", "'cheap' is not a decimal number"),
+    Bad("comma-decimal-price", yaml_case(set_in("products", 1, "prices", "US-USD", list="3,50")),
+        P1, "prices.US-USD.list", "'3,50' is not a decimal number"),
+    Bad("tiers-out-of-order", yaml_case(us_tiers({"min": 500, "max": 999, "price": "2.90"},
+                                                 {"min": 100, "max": 499, "price": "3.20"})),
+        P0, "prices.US-USD", "tiers out of order"),
+    Bad("tiers-overlap", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 1, min=400)),
+        P0, "prices.US-USD", "tiers overlap"),
+    Bad("tiers-gap", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 1, min=600)),
+        P0, "prices.US-USD", "gap between tiers: 499 to 600"),
+    Bad("tier-price-rises", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 1, price="3.30")),
+        P0, "prices.US-USD", "rises above"),
+    Bad("currency-not-iso", yaml_case(set_in("price_books", 0, currency="USX")),
+        "", "price_books[0].currency", "'USX' is not an ISO 4217 currency code"),
+    Bad("list-below-cost", yaml_case(set_in("products", 1, "prices", "US-USD", list="1.00")),
+        P1, "prices.US-USD.list", "below cost 1.50 USD"),
+    Bad("tier-below-cost", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 1, price="1.00")),
+        P0, "prices.US-USD.tiers[1].price", "below cost 1.20 USD"),
+    Bad("missing-cost-for-book-currency", yaml_case(lambda d: d["products"][2]["cost"].pop("EUR")),
+        P2, "cost.EUR", "missing cost in EUR"),
+    Bad("unknown-price-book", yaml_case(set_in("products", 1, "prices", **{"UK-GBP": {"list": "3.00"}})),
+        P1, "prices.UK-GBP", "unknown price book 'UK-GBP'"),
+    Bad("unknown-related-sku", yaml_case(set_in("products", 1, related=["BRG-9999"])),
+        P1, "related", "unknown SKU 'BRG-9999'"),
+    Bad("duplicate-yaml-key", text_case("catalog.yaml", FIXTURE.read_text(encoding="utf-8").replace(
+        "    unit: H87\n", "    unit: H87\n    unit: C62\n", 1)),
+        "", "", "duplicate key 'unit'"),
+    Bad("duplicate-rule-id", yaml_case(set_in("rules", 6, id="terms-net60")),
+        "rules", "id", "duplicate rule id 'terms-net60'"),
+    Bad("static-rule-conflict", yaml_case(add_rule({
+        "id": "seg-strategic-2", "kind": "segment", "priority": 10,
+        "when": {"segments": ["strategic"]}, "effect": {"percent": "-7"}})),
+        "rules (seg-strategic, seg-strategic-2)", "priority", "both segment rules of priority 10"),
+    Bad("unknown-rule-segment", yaml_case(set_in("rules", 0, "when", segments=["vip"])),
+        "rules[0] (seg-strategic)", "when.segments", "unknown segment 'vip'"),
+    Bad("json-unknown-field", json_case(set_in("products", 1, colour="red")), P1, "colour", "unknown field"),
+    Bad("json-negative-cost", json_case(set_in("products", 2, "cost", USD="-1")),
+        P2, "cost.USD", "greater than or equal to 0"),
+    Bad("csv-unknown-column", text_case("catalog.csv", CSV_TEXT.replace("spec.seal", "seal", 1)),
+        "header", "seal", "unknown column"),
+    Bad("csv-bad-tier-string", text_case("catalog.csv", CSV_TEXT.replace("100-499:3.20|", "100-499;3.20|", 1)),
+        "line 2", "price.US-USD.tiers", "needs the form MIN-MAX:PRICE"),
+    Bad("csv-non-integer-tier-quantity", text_case("catalog.csv", CSV_TEXT.replace("10+:280.00", "ten+:280.00")),
+        "line 4", "price.EU-EUR.tiers", "quantities must be whole numbers"),
+    Bad("csv-bad-price-cell", text_case("catalog.csv", CSV_TEXT.replace(",4.10,", ",4.1O,", 1)),
+        "line 3 (sku BRG-6205)", "prices.US-USD.list", "not a decimal number"),
+    Bad("unsupported-extension", text_case("catalog.txt", "products: []\n"), "", "", "unsupported file type '.txt'"),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c.id for c in BAD])
+def test_bad_file_is_refused_naming_row_and_field(tmp_path: Path, case: Bad) -> None:
+    path = case.write(tmp_path)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    issues = info.value.issues
+    assert issues, "a refused file must carry at least one issue"
+    matching = [i for i in issues if case.row in i.row and i.field == case.field and case.message in i.message]
+    assert matching, f"no issue with row~{case.row!r} field={case.field!r} message~{case.message!r} in {issues}"
+    assert all(i.file == str(path) for i in issues)
+    assert case.message in str(info.value)
+
+
+def test_table_is_big_enough() -> None:
+    assert len(BAD) >= 15
+    assert len({c.id for c in BAD}) == len(BAD)
+
+
+def test_yaml_issue_row_points_at_the_product_line(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, variant(set_in("products", 1, colour="red")))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    (issue,) = info.value.issues
+    line = int(issue.row.rsplit("line ", 1)[1].rstrip(")"))
+    assert path.read_text(encoding="utf-8").splitlines()[line - 1].lstrip("- ").startswith("sku: BRG-6205")
+
+
+def test_duplicate_yaml_key_message_gives_the_line(tmp_path: Path) -> None:
+    text = FIXTURE.read_text(encoding="utf-8").replace("    unit: H87\n", "    unit: H87\n    unit: C62\n", 1)
+    path = write_text(tmp_path, "catalog.yaml", text)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    line = next(n for n, s in enumerate(text.splitlines(), 1) if s == "    unit: C62")
+    assert f"line {line}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        # Two schema problems in different products.
+        ({(0, "colour"): "red", (2, "weight"): "1"}, {"colour", "weight"}),
+        # Two cross-record problems (checked once the schema passes).
+        ({(2, "related"): ["BRG-9999"], (1, "prices"): {"US-USD": {"list": "1.00"}, "EU-EUR": {"list": "3.90"}}},
+         {"related", "prices.US-USD.list"}),
+    ],
+)
+def test_every_issue_is_reported_not_just_the_first(
+    tmp_path: Path, changes: dict[tuple[int, str], Any], fields: set[str]
+) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        for (index, key), value in changes.items():
+            data["products"][index][key] = value
+
+    with pytest.raises(CatalogError) as info:
+        load_catalog(write_yaml(tmp_path, variant(mutate)))
+    assert {i.field for i in info.value.issues} == fields
+
+
+def test_missing_file_is_a_catalog_error(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="cannot read"):
+        load_catalog(tmp_path / "nope.yaml")
+
+
+def test_csv_row_with_extra_cells_is_a_catalog_error(tmp_path: Path) -> None:
+    text = CSV_HEADER + CSV_ROWS.replace(",20,2RS,\n", ",20,2RS,,surplus\n", 1)
+    with pytest.raises(CatalogError):
+        load_catalog(write_text(tmp_path, "catalog.csv", text))
+
+
+def test_csv_with_byte_order_mark_loads(tmp_path: Path) -> None:
+    assert len(load_catalog(write_text(tmp_path, "catalog.csv", "\ufeff" + CSV_TEXT))) == 3
+
+
+# --- valid files --------------------------------------------------------------------
+
+
+def test_fixture_loads() -> None:
+    catalog = load_catalog(FIXTURE)
+    assert sorted(catalog.products) == ["BRG-6204", "BRG-6205", "MTR-100"]
+    assert set(catalog.price_books) == {"US-USD", "EU-EUR"}
+    assert catalog.categories == ("bearings", "motors")
+    assert catalog.regions() == ("EU", "US")
+    assert len(catalog.rules) == 7
+    assert catalog.source == str(FIXTURE)
+
+
+@pytest.mark.parametrize("name", ["catalog.yaml", "catalog.yml", "catalog.json", "CATALOG.JSON"])
+def test_same_catalog_in_yaml_and_json(tmp_path: Path, name: str) -> None:
+    data = mini()
+    path = write_json(tmp_path, data, name) if name.lower().endswith(".json") else write_yaml(tmp_path, data, name)
+    loaded = load_catalog(path)
+    reference = load_catalog(FIXTURE)
+    assert loaded.doc == reference.doc
+    assert loaded.version == reference.version
+
+
+def test_same_catalog_as_csv(tmp_path: Path) -> None:
+    csv_catalog = load_catalog(write_text(tmp_path, "catalog.csv", CSV_TEXT))
+    reference = load_catalog(FIXTURE)
+    assert sorted(csv_catalog.products) == sorted(reference.products)
+    for sku, product in reference.products.items():
+        got = csv_catalog.products[sku]
+        assert got.prices == product.prices, sku
+        assert got.cost == product.cost
+        assert (got.name, got.description, got.category, got.unit) == (
+            product.name, product.description, product.category, product.unit)
+        assert got.related == product.related
+        assert got.inventory == product.inventory and got.capacity == product.capacity
+    # CSV cells are text; numeric spec filters compare them as numbers later.
+    assert csv_catalog.products["BRG-6204"].specs == {"bore_mm": "20", "seal": "2RS"}
+    assert csv_catalog.products["MTR-100"].specs == {"power_kw": "1.1"}
+
+
+def test_csv_price_books_are_inferred_from_columns(tmp_path: Path) -> None:
+    catalog = load_catalog(write_text(tmp_path, "catalog.csv", CSV_TEXT))
+    books = {b.id: (b.region, b.currency, b.tier_mode) for b in catalog.price_books.values()}
+    assert books == {"US-USD": ("US", "USD", "range"), "EU-EUR": ("EU", "EUR", "range")}
+    assert catalog.book_for("EU").currency == "EUR"
+    assert catalog.book_for("US", "EUR") is None
+
+
+def test_yaml_floats_are_exact_decimals(tmp_path: Path) -> None:
+    text = FIXTURE.read_text(encoding="utf-8")
+    text = text.replace('US-USD: {list: "4.10"}', "US-USD: {list: 4.10}").replace(
+        'cost: {USD: "1.50", EUR: "1.40"}', "cost: {USD: 1.50, EUR: 1.40}")
+    assert "list: 4.10}" in text and "USD: 1.50," in text
+    catalog = load_catalog(write_text(tmp_path, "catalog.yaml", text))
+    product = catalog.products["BRG-6205"]
+    assert product.prices["US-USD"].list == Decimal("4.10")
+    assert str(product.prices["US-USD"].list) == "4.10"  # the trailing zero survives too
+    assert product.cost == {"USD": Decimal("1.50"), "EUR": Decimal("1.40")}
+    power = catalog.products["MTR-100"].specs["power_kw"]
+    assert isinstance(power, Decimal) and power == Decimal("1.1")
+
+
+def test_json_floats_are_exact_decimals(tmp_path: Path) -> None:
+    text = json.dumps(mini(), default=str).replace('"list": "4.10"', '"list": 4.10')
+    assert '"list": 4.10' in text
+    catalog = load_catalog(write_text(tmp_path, "catalog.json", text))
+    assert str(catalog.products["BRG-6205"].prices["US-USD"].list) == "4.10"
+
+
+# --- version, holder, capacity ------------------------------------------------------
+
+
+def test_version_is_stable_for_the_same_content(tmp_path: Path) -> None:
+    first = load_catalog(FIXTURE).version
+    assert first.startswith("sha256:") and len(first) == len("sha256:") + 64
+    assert load_catalog(FIXTURE).version == first
+    # Formatting and key order do not matter, only content.
+    assert load_catalog(write_yaml(tmp_path, mini())).version == first
+
+
+def test_version_changes_when_a_price_changes(tmp_path: Path) -> None:
+    before = load_catalog(FIXTURE).version
+    after = load_catalog(write_yaml(tmp_path, variant(set_in("products", 1, "prices", "US-USD", list="4.20"))))
+    assert after.version != before
+
+
+def test_holder_keeps_previous_catalog_after_failed_reload(tmp_path: Path) -> None:
+    holder = CatalogHolder()
+    with pytest.raises(RuntimeError):
+        _ = holder.catalog
+    path = write_yaml(tmp_path, mini())
+    first = holder.load(path)
+    assert holder.catalog is first
+
+    write_yaml(tmp_path, variant(set_in("products", 1, "prices", "US-USD", list="-1")))
+    with pytest.raises(CatalogError):
+        holder.load(path)
+    assert holder.catalog is first
+    assert holder.catalog.products["BRG-6205"].prices["US-USD"].list == Decimal("4.10")
+
+    write_yaml(tmp_path, variant(set_in("products", 1, "prices", "US-USD", list="4.20")))
+    second = holder.load(path)
+    assert holder.catalog is second and second.version != first.version
+
+
+def test_holder_starts_with_a_given_catalog() -> None:
+    catalog: Catalog = load_catalog(FIXTURE)
+    assert CatalogHolder(catalog).catalog is catalog
+
+
+@pytest.mark.parametrize(
+    ("quantity", "available", "days"),
+    [
+        (1, 5000, 2),  # from stock
+        (5000, 5000, 2),  # exactly the stock
+        (5001, 5000, 21),  # one unit short: the first restock batch
+        (7000, 5000, 21),  # short by one week's capacity
+        (7001, 5000, 28),  # one more week
+        (4001, 0, 35),  # three weeks of capacity from nothing
+        (1, -3, 21),  # negative availability counts as none
+        (0, 0, 2),  # nothing to deliver
+    ],
+)
+def test_capacity_lead_time_for(quantity: int, available: int, days: int) -> None:
+    capacity = Capacity(lead_time_days=2, restock_lead_time_days=21, weekly_capacity=2000)
+    assert capacity.lead_time_for(quantity, available) == days
+
+
+def test_schedule_starts_at_one_with_the_list_price() -> None:
+    price = load_catalog(FIXTURE).products["BRG-6204"].prices["US-USD"]
+    head, *rest = price.schedule()
+    assert (head.min, head.max, head.price) == (1, 99, Decimal("3.50"))
+    assert [(t.min, t.max) for t in rest] == [(100, 499), (500, None)]
+    assert ProductPrice(list="2.00").schedule()[0].max is None

@@ -1,0 +1,440 @@
+"""Policy unit tests: resolution, the decision surface on the mini fixture, offer checks, bad files.
+
+Hand-computed figures use the mini fixture (tests/fixtures/mini_catalog.yaml
+and mini_policy.yaml): global margin 20 %, target -5 %, chain auto 15 /
+manager 25 / director 30, max 30; motors: margin 30 %, max 20 (cuts the
+chain), MOQ 2, not autonomous; BRG-6204: floor 2.40 USD / 2.20 EUR.
+Limit prices round UP to the minor unit; dates are explicit (no promotion).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.catalog.loader import load_catalog
+from tools.catalog.models import Catalog
+from tools.datafile import parse_text
+from tools.policy.loader import PolicyError, load_policy, parse_policy
+from tools.policy.models import Policy
+from tools.policy.resolve import resolve
+from tools.policy.surface import DecisionSurface, decision_surface, evaluate_offer
+from tools.pricing.models import PriceRequest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PLAIN_DAY = dt.date(2026, 6, 1)
+D = Decimal
+_RAW = parse_text((FIXTURES / "mini_policy.yaml").read_text(encoding="utf-8"), ".yaml")
+
+
+def mini_policy() -> dict[str, Any]:
+    """The policy fixture as plain data, a fresh copy each call."""
+    return copy.deepcopy(_RAW)
+
+
+MINIMAL = {  # only what the global level must set
+    "global": {
+        "approval_chain": [{"name": "auto", "max_discount_percent": "10"},
+                           {"name": "manager", "max_discount_percent": "20"}],
+        "payment_terms": {"allowed": ["NET30"], "default": "NET30"},
+        "proposal_validity_days": 7,
+        "max_rounds": 5,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalog:
+    return load_catalog(FIXTURES / "mini_catalog.yaml")
+
+
+@pytest.fixture(scope="module")
+def pol(cat: Catalog) -> Policy:
+    return load_policy(FIXTURES / "mini_policy.yaml", cat)
+
+
+def surface(cat: Catalog, pol: Policy, sku: str, quantity: int, **kw: Any) -> DecisionSurface:
+    kw.setdefault("on", PLAIN_DAY)
+    return decision_surface(cat, pol, PriceRequest(sku=sku, quantity=quantity, **kw))
+
+
+def levels(s: DecisionSurface) -> list[tuple[str, str, str]]:
+    return [(lv.name, str(lv.max_discount_percent), str(lv.min_unit_price)) for lv in s.levels]
+
+
+# --- resolve --------------------------------------------------------------------------
+
+
+def test_most_specific_level_wins_setting_by_setting(pol: Policy) -> None:
+    brg = resolve(pol, "BRG-6204", "bearings")
+    assert brg.floor_price == {"USD": D("2.40"), "EUR": D("2.20")}
+    assert brg.source("floor_price") == "policy.products[BRG-6204].floor_price"
+    assert brg.max_hold_units == 3000 and brg.source("max_hold_units") == "policy.products[BRG-6204].max_hold_units"
+    assert brg.moq == 1 and brg.source("moq") == "policy.global.moq"
+    assert brg.max_discount_percent == D("30")
+    mtr = resolve(pol, "MTR-100", "motors")
+    assert mtr.min_margin_percent == D("30")
+    assert mtr.source("min_margin_percent") == "policy.categories[motors].min_margin_percent"
+    assert mtr.moq == 2 and mtr.source("moq") == "policy.categories[motors].moq"
+    assert mtr.autonomous is False and mtr.source("autonomous") == "policy.categories[motors].autonomous"
+    assert mtr.target_discount_percent == D("5") and mtr.source("target_discount_percent") == \
+        "policy.global.target_discount_percent"
+    assert mtr.max_order_quantity == 20000
+
+
+def test_floor_group_is_replaced_not_stacked(pol: Policy) -> None:
+    # BRG-6204 writes floor_price: the global min_margin_percent no longer applies to it.
+    brg = resolve(pol, "BRG-6204", "bearings")
+    assert brg.min_margin_percent is None
+    assert brg.source("floor") == "policy.products[BRG-6204].floor_price"
+    other = resolve(pol, "BRG-6205", "bearings")
+    assert other.floor_price is None and other.min_margin_percent == D("20")
+
+
+def test_target_group_is_replaced_not_stacked(cat: Catalog) -> None:
+    data = mini_policy()
+    data["products"]["MTR-100"] = {"target_price": {"USD": "310.00", "EUR": "290.00"}}
+    eff = resolve(parse_policy(data, catalog=cat), "MTR-100", "motors")
+    assert eff.target_price == {"USD": D("310.00"), "EUR": D("290.00")}
+    assert eff.target_discount_percent is None
+    assert eff.source("target") == "policy.products[MTR-100].target_price"
+
+
+@pytest.mark.parametrize(("cap", "chain"), [
+    ("20", [("auto", "15"), ("manager", "20")]),   # the fixture's motors
+    ("25", [("auto", "15"), ("manager", "25")]),   # cap equal to a level keeps it
+    ("26", [("auto", "15"), ("manager", "25"), ("director", "26")]),
+    ("10", [("auto", "10")]),
+    ("0", [("auto", "0")]),
+    ("30", [("auto", "15"), ("manager", "25"), ("director", "30")]),
+])
+def test_narrower_max_discount_cuts_the_chain(cat: Catalog, cap: str, chain: list[tuple[str, str]]) -> None:
+    data = mini_policy()
+    data["categories"]["motors"]["max_discount_percent"] = cap
+    eff = resolve(parse_policy(data, catalog=cat), "MTR-100", "motors")
+    assert [(lv.name, str(lv.max_discount_percent)) for lv in eff.approval_chain] == chain
+    assert eff.max_discount_percent == D(chain[-1][1])
+    assert eff.source("max_discount_percent") == "policy.categories[motors].max_discount_percent"
+
+
+def test_defaults(cat: Catalog) -> None:
+    eff = resolve(parse_policy(MINIMAL, catalog=cat), "BRG-6204", "bearings")
+    assert (eff.moq, eff.autonomous, eff.non_negotiable_terms) == (1, True, {})
+    assert eff.max_discount_percent == D("20")  # the chain's top
+    assert eff.floor_price is None and eff.min_margin_percent is None
+    assert eff.target_price is None and eff.target_discount_percent is None
+    assert eff.max_order_quantity is None and eff.autonomy_max_deal_value is None
+    assert eff.source("moq") == "policy.default"
+
+
+def test_surface_defaults_floor_at_cost_and_target_at_list(cat: Catalog) -> None:
+    s = surface(cat, parse_policy(MINIMAL, catalog=cat), "BRG-6205", 1, stock=1000)
+    assert str(s.floor_price) == "1.50" and s.rule_ids["floor_price"] == "catalog.cost"
+    assert str(s.target_price) == "4.10" and s.rule_ids["target_price"] == "policy.default.target"
+    assert levels(s) == [("auto", "10", "3.69"), ("manager", "20", "3.28")]  # ceil(4.10*0.9), ceil(4.10*0.8)
+
+
+# --- decision surface -----------------------------------------------------------------
+
+
+def test_surface_brg6204_us_100(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6204", 100)
+    assert str(s.list_price) == "3.20" and str(s.book_list_price) == "3.50"
+    assert str(s.floor_price) == "2.40" and s.rule_ids["floor_price"] == "policy.products[BRG-6204].floor_price"
+    assert str(s.target_price) == "3.04"  # 3.20 * 0.95
+    # ceil(3.20*0.85) = 2.72; 3.20*0.75 = 2.40; 3.20*0.70 = 2.24 -> the floor 2.40
+    assert levels(s) == [("auto", "15", "2.72"), ("manager", "25", "2.40"), ("director", "30", "2.40")]
+    assert str(s.walk_away_price) == "2.40" and str(s.auto_limit_price) == "2.72"
+    assert s.max_hold_units == 2500  # min(3000 units, 50 % of 5000)
+
+
+def test_surface_brg6205_with_stock(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6205", 1, stock=1000)
+    assert str(s.list_price) == "4.10"
+    assert str(s.floor_price) == "1.88"  # 1.50 / 0.80 = 1.875 -> up
+    assert s.rule_ids["floor_price"] == "policy.global.min_margin_percent"
+    assert str(s.target_price) == "3.90"  # 4.10 * 0.95 = 3.895 -> up
+    # 4.10 * 0.85 = 3.485 -> 3.49; * 0.75 = 3.075 -> 3.08; * 0.70 = 2.87
+    assert levels(s) == [("auto", "15", "3.49"), ("manager", "25", "3.08"), ("director", "30", "2.87")]
+    assert str(s.walk_away_price) == "2.87" and str(s.auto_limit_price) == "3.49"
+    assert s.max_discount_percent == D("30")
+
+
+def test_surface_low_stock_leaves_no_room(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6205", 1)  # 40 on hand: stock-low
+    assert s.no_discounts_rule == "stock-low"
+    assert levels(s) == [("auto", "0", "4.10"), ("manager", "0", "4.10"), ("director", "0", "4.10")]
+    assert str(s.walk_away_price) == "4.10" and str(s.target_price) == "4.10"
+    assert s.max_discount_percent == 0
+    assert s.rule_ids["max_discount_percent"] == "stock-low"
+    assert all(lv.rule_id == "stock-low" for lv in s.levels)
+
+
+def test_surface_motors_overstock_allowance_and_margin_floor(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "MTR-100", 2)  # 900 on hand: +5 % room on a chain cut at 20
+    assert str(s.list_price) == "320.00"
+    assert str(s.floor_price) == "257.15"  # 180 / 0.70 = 257.142857... -> up
+    assert s.rule_ids["floor_price"] == "policy.categories[motors].min_margin_percent"
+    assert s.allowance_percent == D("5") and s.max_discount_percent == D("25")
+    # 320 * 0.80 = 256.00 and 320 * 0.75 = 240.00 are both below the floor
+    assert levels(s) == [("auto", "20", "257.15"), ("manager", "25", "257.15")]
+    assert str(s.walk_away_price) == "257.15" and str(s.target_price) == "304.00"
+    assert s.autonomous is False and s.moq == 2
+
+
+def test_surface_motors_without_overstock(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "MTR-100", 2, stock=100)
+    assert s.allowance_percent == 0 and s.max_discount_percent == D("20")
+    assert levels(s) == [("auto", "15", "272.00"), ("manager", "20", "257.15")]
+    assert s.rule_ids["max_discount_percent"] == "policy.categories[motors].max_discount_percent"
+
+
+def test_surface_eu_slab(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6204", 600, region="EU")
+    assert s.currency == "EUR" and str(s.list_price) == "3.00"  # slab blend 2.999
+    assert str(s.floor_price) == "2.20" and str(s.target_price) == "2.85"
+    assert levels(s) == [("auto", "15", "2.55"), ("manager", "25", "2.25"), ("director", "30", "2.20")]
+
+
+def test_target_is_clamped_between_walk_away_and_list(cat: Catalog) -> None:
+    data = mini_policy()
+    data["products"]["BRG-6205"] = {"target_price": {"USD": "1.00", "EUR": "1.00"}}
+    s = surface(cat, parse_policy(data, catalog=cat), "BRG-6205", 1, stock=1000)
+    assert s.target_price == s.walk_away_price == D("2.87")
+    data["products"]["BRG-6205"] = {"target_price": {"USD": "9.00", "EUR": "9.00"}}
+    s = surface(cat, parse_policy(data, catalog=cat), "BRG-6205", 1, stock=1000)
+    assert s.target_price == s.list_price == D("4.10")
+
+
+# --- evaluate_offer -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("offer", "level", "approval"), [
+    ("4.10", "auto", False),
+    ("3.49", "auto", False),      # exactly auto's min price
+    ("3.48", "manager", True),    # one cent below
+    ("3.08", "manager", True),
+    ("3.07", "director", True),
+    ("2.87", "director", True),   # exactly the walk-away price
+])
+def test_offer_levels_at_each_boundary(cat: Catalog, pol: Policy, offer: str, level: str, approval: bool) -> None:
+    s = surface(cat, pol, "BRG-6205", 1, stock=1000)
+    d = evaluate_offer(s, D(offer))
+    assert (d.allowed, d.level, d.needs_approval) == (True, level, approval)
+    assert d.rule_id == "policy.global.approval_chain"
+    assert d.discount_percent == (D("4.10") - D(offer)) * 100 / D("4.10")
+
+
+def test_offer_beyond_max_discount_is_refused(cat: Catalog, pol: Policy) -> None:
+    d = evaluate_offer(surface(cat, pol, "BRG-6205", 1, stock=1000), D("2.86"))
+    assert not d.allowed and d.level is None
+    assert d.rule_id == "policy.global.max_discount_percent"
+    assert [f.code for f in d.findings] == ["beyond_max_discount"]
+
+
+def test_offer_below_floor_names_the_floor_rule(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6204", 100)
+    ok = evaluate_offer(s, D("2.40"))
+    assert (ok.allowed, ok.level) == (True, "manager")
+    d = evaluate_offer(s, D("2.39"))
+    assert not d.allowed
+    assert d.rule_id == "policy.products[BRG-6204].floor_price"
+    assert d.findings[0].code == "below_floor"
+    margin = evaluate_offer(surface(cat, pol, "BRG-6205", 1, stock=1000), D("1.87"))
+    assert not margin.allowed and margin.rule_id == "policy.global.min_margin_percent"
+
+
+def test_offer_under_low_stock_names_the_stock_rule(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6205", 1)
+    assert evaluate_offer(s, D("4.10")).allowed
+    d = evaluate_offer(s, D("4.09"))
+    assert not d.allowed and d.rule_id == "stock-low"
+
+
+def test_terms_not_allowed(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6204", 100)
+    d = evaluate_offer(s, D("3.20"), payment_terms="NET90")
+    assert not d.allowed and d.rule_id == "policy.global.payment_terms"
+    assert d.findings[0].code == "terms_not_allowed"
+    assert evaluate_offer(s, D("3.20"), payment_terms="PREPAY").allowed
+
+
+def test_moq(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "MTR-100", 1, stock=100)
+    d = evaluate_offer(s, D("320.00"))
+    assert not d.allowed and d.rule_id == "policy.categories[motors].moq"
+    assert d.findings[0].code == "below_moq"
+    assert evaluate_offer(surface(cat, pol, "MTR-100", 2, stock=100), D("320.00")).allowed
+
+
+def test_max_order_quantity(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "BRG-6204", 100)
+    assert evaluate_offer(s, D("3.20"), quantity=20000).allowed
+    d = evaluate_offer(s, D("3.20"), quantity=20001)
+    assert not d.allowed and d.rule_id == "policy.global.max_order_quantity"
+    assert d.findings[0].code == "above_max_quantity"
+
+
+@pytest.mark.parametrize("offer", ["2.305", "2.3001", "3"])
+def test_invalid_precision(cat: Catalog, pol: Policy, offer: str) -> None:
+    s = surface(cat, pol, "BRG-6204", 100, region="EU")
+    d = evaluate_offer(s, D(offer))
+    if offer == "3":  # 3 == 3.00: on the grid
+        assert d.allowed
+        return
+    assert not d.allowed and d.rule_id == "money.minor_unit"
+    assert d.findings[0].code == "invalid_precision"
+
+
+def test_motors_are_outside_autonomy(cat: Catalog, pol: Policy) -> None:
+    s = surface(cat, pol, "MTR-100", 2, stock=100)
+    d = evaluate_offer(s, D("320.00"))  # no discount at all, still routed
+    assert d.allowed and d.needs_approval
+    assert d.level == "manager"
+    assert d.rule_id == "policy.categories[motors].autonomous"
+    assert [f.code for f in d.findings] == ["outside_autonomy"]
+
+
+def test_deal_value_above_autonomy_cap_routes_to_approval(cat: Catalog, pol: Policy) -> None:
+    # 20000 units: 2.90 * 0.97 (deal-large) = 2.813 -> 2.81; 2.81 x 20000 = 56200 > 50000 USD
+    s = surface(cat, pol, "BRG-6204", 20000)
+    assert str(s.list_price) == "2.81" and s.autonomy_max_deal_value == D("50000")
+    d = evaluate_offer(s, D("2.81"))
+    assert d.allowed and d.needs_approval and d.level == "manager"
+    assert d.rule_id == "policy.global.autonomy_max_deal_value"
+    # 17000 x 2.81 = 47770 is within the cap.
+    inside = evaluate_offer(surface(cat, pol, "BRG-6204", 17000), D("2.81"))
+    assert inside.allowed and not inside.needs_approval and inside.level == "auto"
+    assert not evaluate_offer(s, D("2.81"), deal_value=D("50000")).needs_approval  # at the cap: inside
+    assert evaluate_offer(s, D("2.81"), deal_value=D("50000.01")).needs_approval
+
+
+# --- bad policies ---------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes Decimals as plain YAML numbers, which the loader reads back exactly."""
+
+
+_Dumper.add_representer(Decimal, lambda d, v: d.represent_scalar("tag:yaml.org,2002:float", str(v)))
+
+
+def _mutated(fn: Callable[[dict[str, Any]], Any]) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        data = mini_policy()
+        fn(data)
+        return data
+    return build
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A refused policy: `build` gives a dict (written to a YAML file) or raw file text."""
+
+    build: Callable[[], dict[str, Any] | Any]
+    row: str
+    names: str  # must appear in the issue's field or message
+    raw: bool = False  # True: parse_policy on the object itself (not via a file)
+
+
+def _chain(*levels: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"name": n, "max_discount_percent": p} for n, p in levels]
+
+
+BAD: dict[str, Bad] = {
+    "unknown field": Bad(_mutated(lambda d: d["global"].update(discount_cap="10")), "global", "discount_cap"),
+    "unknown field in a level": Bad(_mutated(lambda d: d["global"]["approval_chain"][0].update(limit="1")),
+                                    "global", "approval_chain[0].limit"),
+    "chain not ascending": Bad(_mutated(lambda d: d["global"].update(
+        approval_chain=_chain(("auto", "15"), ("manager", "10")))), "global", "approval_chain"),
+    "chain equal steps": Bad(_mutated(lambda d: d["global"].update(
+        approval_chain=_chain(("auto", "15"), ("manager", "15")))), "global", "approval_chain"),
+    "duplicate level names": Bad(_mutated(lambda d: d["global"].update(
+        approval_chain=_chain(("auto", "15"), ("auto", "25")))), "global", "approval_chain"),
+    "empty chain": Bad(_mutated(lambda d: d["global"].update(approval_chain=[])), "global", "approval_chain"),
+    "chain beyond max discount": Bad(_mutated(lambda d: d["global"].update(max_discount_percent="28")),
+                                     "global", "max_discount_percent"),
+    "target beyond max": Bad(_mutated(lambda d: d["categories"]["motors"].update(target_discount_percent="25")),
+                             "categories[motors]", "target_discount_percent"),
+    "max discount above 100": Bad(_mutated(lambda d: d["products"]["BRG-6204"].update(max_discount_percent="120")),
+                                  "products[BRG-6204]", "max_discount_percent"),
+    "default terms not allowed": Bad(_mutated(lambda d: d["global"].update(
+        payment_terms={"allowed": ["NET30"], "default": "NET60"})), "global", "payment_terms"),
+    "moq above max qty": Bad(_mutated(lambda d: d["categories"]["motors"].update(moq=10, max_order_quantity=5)),
+                             "categories[motors]", "moq"),
+    "negative margin": Bad(_mutated(lambda d: d["global"].update(min_margin_percent="-1")),
+                           "global", "min_margin_percent"),
+    "margin of 100": Bad(_mutated(lambda d: d["global"].update(min_margin_percent="100")),
+                         "global", "min_margin_percent"),
+    "margin above 100": Bad(_mutated(lambda d: d["categories"]["motors"].update(min_margin_percent="150")),
+                            "categories[motors]", "min_margin_percent"),
+    "bad currency in floor_price": Bad(_mutated(lambda d: d["products"]["BRG-6204"]["floor_price"].update(XYZ="1")),
+                                       "products[BRG-6204]", "floor_price.XYZ"),
+    "negative floor price": Bad(_mutated(lambda d: d["products"]["BRG-6204"]["floor_price"].update(USD="-1")),
+                                "products[BRG-6204]", "floor_price.USD"),
+    "unknown category": Bad(_mutated(lambda d: d["categories"].update(pumps={"moq": 1})),
+                            "categories[pumps]", "pumps"),
+    "unknown product": Bad(_mutated(lambda d: d["products"].update({"NOPE-1": {"moq": 1}})),
+                           "products[NOPE-1]", "NOPE-1"),
+    "floor_price missing a currency": Bad(_mutated(lambda d: d["products"]["BRG-6204"]["floor_price"].pop("EUR")),
+                                          "products[BRG-6204]", "floor_price.EUR"),
+    "global floor_price missing a currency": Bad(_mutated(lambda d: d["global"].update(floor_price={"USD": "1"})),
+                                                 "global", "floor_price.EUR"),
+    "autonomy cap missing a currency": Bad(_mutated(lambda d: d["global"]["autonomy_max_deal_value"].pop("USD")),
+                                           "global", "autonomy_max_deal_value.USD"),
+    "global missing approval_chain": Bad(_mutated(lambda d: d["global"].pop("approval_chain")), "", "approval_chain"),
+    "global missing payment_terms": Bad(_mutated(lambda d: d["global"].pop("payment_terms")), "", "payment_terms"),
+    # The missing `global` is reported with row "global" and an empty field ("Field required").
+    "global missing": Bad(_mutated(lambda d: d.pop("global")), "global", "required"),
+    "moq zero": Bad(_mutated(lambda d: d["global"].update(moq=0)), "global", "moq"),
+    "not a mapping": Bad(lambda: "- global\n- products\n", "", "mapping"),
+    "bad YAML": Bad(lambda: "global: {approval_chain: [\n", "", "not valid YAML"),
+    "duplicate key": Bad(lambda: "version: 1\nversion: 1\n", "", "duplicate key"),
+    "not a mapping (dict API)": Bad(lambda: ["global"], "", "mapping", raw=True),
+    "float margin (dict API)": Bad(_mutated(lambda d: d["global"].update(min_margin_percent=20.5)),
+                                   "global", "min_margin_percent", raw=True),
+}
+XFAIL = {
+    "float margin (dict API)": "min_margin_percent is typed `Decimal`, not the float-refusing `Dec`: "
+                               "parse_policy accepts the float 20.5",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL[n])) if n in XFAIL else n for n in BAD])
+def test_bad_policy_is_refused_naming_the_field(cat: Catalog, tmp_path: Path, name: str) -> None:
+    case = BAD[name]
+    built = case.build()
+    path = tmp_path / "policy.yaml"
+    with pytest.raises(PolicyError) as exc:
+        if case.raw:
+            parse_policy(built, catalog=cat, file=str(path))
+        else:
+            text = built if isinstance(built, str) else yaml.dump(built, Dumper=_Dumper, sort_keys=False)
+            path.write_text(text, encoding="utf-8")
+            load_policy(path, cat)
+    issues = exc.value.issues
+    assert issues, "a refusal must carry at least one issue"
+    assert all(i.file == str(path) for i in issues)
+    assert any(i.row == case.row and (case.names in i.field or case.names in i.message) for i in issues), \
+        [(i.row, i.field, i.message) for i in issues]
+
+
+def test_bad_table_is_large_enough() -> None:
+    assert len(BAD) >= 12
+
+
+def test_good_policy_files_load(cat: Catalog, tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(MINIMAL), encoding="utf-8")
+    assert load_policy(path, cat).doc.global_.max_rounds == 5
+    assert load_policy(FIXTURES / "mini_policy.yaml", cat).version.startswith("sha256:")

@@ -1,0 +1,1 @@
+"""Pricing tests; a package so their module names cannot clash with same-named tests elsewhere."""

@@ -1,0 +1,197 @@
+"""The concession strategy on the mini fixture: curve, reciprocity, acceptance, floors, memory, playbook."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from tools.catalog import load_catalog
+from tools.policy.desk import Desk
+from tools.policy.loader import load_policy
+from tools.pricing.models import BuyerContext
+from tools.strategy.concession import discount_of, plan
+from tools.strategy.models import Offer, StrategyConfig
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+ON = dt.date(2026, 11, 10)  # outside the fixture's November promotion
+
+
+@pytest.fixture(scope="module")
+def desk() -> Desk:
+    catalog = load_catalog(FIXTURES / "mini_catalog.yaml")
+    policy = load_policy(FIXTURES / "mini_policy.yaml", catalog)
+    return Desk(catalog, policy, BuyerContext(region="EU", on=ON))
+
+
+def rfq(qty: int = 450) -> list[Offer]:
+    return [Offer(side="buyer", quantity=qty)]
+
+
+def haggle(desk: Desk, bids: list[str], *, sku: str = "BRG-6204", qty: int = 450, memory=(), config=StrategyConfig()):
+    """Play `bids` against the strategy, sending the standing offer when one is pending; returns the plans."""
+    surface = desk.surface(sku, qty)
+    history = rfq(qty)
+    plans = []
+    for bid in [None, *bids]:
+        if bid is not None:
+            history.append(Offer(side="buyer", unit_price=D(bid), quantity=qty))
+        p = plan(surface, history, memory=memory, config=config, surface_for=desk.surface)
+        plans.append(p)
+        move = p.recommended_move
+        if move.kind in ("accept", "final"):
+            break
+        sent = p.move(p.standing) if p.standing else move
+        history.append(Offer(side="seller", unit_price=sent.unit_price, list_price=sent.list_price, quantity=qty))
+    return surface, plans, history
+
+
+def test_opens_at_list_on_an_rfq(desk):
+    surface = desk.surface("BRG-6204", 450)
+    p = plan(surface, rfq())
+    move = p.recommended_move
+    assert (move.kind, move.unit_price, move.approval_level, move.needs_approval) == ("open", surface.list_price, "auto", False)
+    assert p.round == 1 and p.t == 0 and not p.closing
+    assert move.line_total == move.unit_price * 450
+
+
+def test_first_priced_counter_may_be_met_down_to_target(desk):
+    surface = desk.surface("BRG-6204", 450)
+    history = [*rfq(), Offer(side="seller", unit_price=surface.list_price, list_price=surface.list_price, quantity=450),
+               Offer(side="buyer", unit_price=D("2.00"), quantity=450)]
+    move = plan(surface, history).recommended_move
+    assert move.kind == "concede"
+    assert move.unit_price == surface.target_price
+
+
+def test_reciprocity_never_concedes_more_than_the_buyer_moved(desk):
+    surface, plans, history = haggle(desk, ["2.00", "2.01", "2.02", "2.03", "2.04"])
+    seller = [e for e in history if e.side == "seller"]
+    buyer = [e for e in history if e.side == "buyer" and e.unit_price is not None]
+    L = surface.list_price
+    for i in range(2, len(seller)):
+        seller_step = discount_of(seller[i].unit_price, L) - discount_of(seller[i - 1].unit_price, L)
+        buyer_step = discount_of(buyer[i - 2].unit_price, L) - discount_of(buyer[i - 1].unit_price, L)
+        # one minor unit of slack: prices round up to the grid
+        assert seller_step <= buyer_step + D("0.01") / L
+
+
+def test_accepts_a_counter_at_or_above_aspiration(desk):
+    surface = desk.surface("BRG-6204", 450)
+    history = [*rfq(), Offer(side="buyer", unit_price=surface.target_price, quantity=450)]
+    p = plan(surface, history)
+    assert p.recommended_move.kind == "accept"
+    assert p.recommended_move.unit_price == surface.target_price
+
+
+def test_never_below_walk_away_and_closes_after_max_rounds(desk):
+    surface, plans, history = haggle(desk, ["0.50"] * 12)
+    for p in plans:
+        for m in p.moves:
+            if m.sku == surface.sku and m.quantity == surface.quantity and m.payment_terms == surface.payment_terms:
+                assert m.unit_price >= surface.walk_away_price
+    last = plans[-1]
+    assert last.closing and last.recommended_move.kind == "final"
+    sent = [e.unit_price for e in history if e.side == "seller"]
+    assert last.recommended_move.unit_price == min(sent), "the last valid offer stands"
+    assert sent == sorted(sent, reverse=True), "offers never go back up"
+
+
+def test_a_buyer_who_meets_the_curve_gets_a_deal(desk):
+    _, plans, _ = haggle(desk, ["2.30", "2.40", "2.50", "2.55", "2.60"])
+    assert plans[-1].recommended_move.kind == "accept"
+
+
+def test_offers_beyond_auto_authority_come_with_a_standing_offer(desk):
+    surface = desk.surface("BRG-6204", 450)
+    seller_price = surface.auto_limit_price + D("0.05")
+    history = [*rfq()]
+    for bid in ["2.20", "2.30", "2.40", "2.45", "2.50"]:
+        history += [Offer(side="seller", unit_price=seller_price, list_price=surface.list_price, quantity=450),
+                    Offer(side="buyer", unit_price=D(bid), quantity=450)]
+    p = plan(surface, history)
+    rec = p.recommended_move
+    assert rec.needs_approval and rec.approval_level in ("manager", "director")
+    assert p.standing is not None
+    standing = p.move(p.standing)
+    assert standing.approval_level == "auto" and not standing.needs_approval
+    assert surface.auto_limit_price <= standing.unit_price <= seller_price
+
+
+def test_memory_continues_the_curve_instead_of_resetting_it(desk):
+    surface, plans, history = haggle(desk, ["2.00", "2.10", "2.20"])
+    last_sent = min(e.unit_price for e in history if e.side == "seller")
+    restart = plan(surface, rfq(), memory=history)
+    assert restart.round == plans[-1].round + 1
+    assert restart.recommended_move.unit_price <= last_sent, "a restart does not reopen at list"
+    fresh = plan(surface, rfq())
+    assert fresh.recommended_move.unit_price == surface.list_price
+
+
+def test_memory_counts_parallel_negotiations_towards_max_rounds(desk):
+    surface = desk.surface("BRG-6204", 450)
+    others = []
+    for _ in range(surface.max_rounds):
+        others += [Offer(side="buyer", unit_price=D("1.00"), quantity=450),
+                   Offer(side="seller", unit_price=surface.list_price, list_price=surface.list_price, quantity=450)]
+    p = plan(surface, rfq(), memory=others)
+    assert p.closing and p.recommended_move.kind == "final"
+
+
+@pytest.mark.parametrize("round_", [3, 4, 5])
+def test_boulware_holds_firmer_than_linear_and_conceder(desk, round_):
+    surface = desk.surface("BRG-6204", 450)
+    history = [Offer(side="buyer", quantity=450)] * round_
+    asp = {c: plan(surface, history, config=StrategyConfig(curve=c)).aspiration_price
+           for c in ("boulware", "linear", "conceder")}
+    assert asp["boulware"] >= asp["linear"] >= asp["conceder"]
+    assert asp["boulware"] > asp["conceder"]
+
+
+def test_time_horizon_drives_the_curve(desk):
+    surface = desk.surface("BRG-6204", 450)
+    start = dt.datetime(2026, 11, 1, 12, 0)
+    history = [Offer(side="buyer", quantity=450, at=start)]
+    cfg = StrategyConfig(curve="linear", horizon=dt.timedelta(days=10))
+    early = plan(surface, history, config=cfg, now=start + dt.timedelta(days=1))
+    late = plan(surface, history, config=cfg, now=start + dt.timedelta(days=10))
+    assert early.t == D("0.1") and late.t == 1
+    assert late.aspiration_price == surface.walk_away_price < early.aspiration_price
+
+
+def test_low_stock_allows_no_concession():
+    catalog = load_catalog(FIXTURES / "mini_catalog.yaml")
+    policy = load_policy(FIXTURES / "mini_policy.yaml", catalog)
+    desk = Desk(catalog, policy, BuyerContext(region="US", on=ON))
+    surface, plans, history = haggle(desk, ["1.00", "2.00", "3.00"], sku="BRG-6205", qty=10)
+    assert surface.no_discounts_rule == "stock-low"
+    assert {e.unit_price for e in history if e.side == "seller"} == {surface.list_price}
+
+
+def test_playbook_moves(desk):
+    surface = desk.surface("BRG-6204", 450)
+    history = [*rfq(), Offer(side="seller", unit_price=surface.list_price, list_price=surface.list_price, quantity=450),
+               Offer(side="buyer", unit_price=D("2.00"), quantity=450)]
+    p = plan(surface, history, surface_for=desk.surface)
+    kinds = {m.kind: m for m in p.moves}
+    assert kinds["suggest_tier"].quantity == 500 and kinds["suggest_tier"].alternative
+    assert kinds["suggest_related"].sku == "BRG-6205"
+    assert kinds["trade_terms"].payment_terms == "NET60"
+    assert kinds["trade_terms"].unit_price == kinds["concede"].unit_price
+    assert kinds["trade_quantity"].quantity == 500
+    assert kinds["trade_quantity"].unit_price < kinds["concede"].unit_price
+    for m in p.moves:
+        assert m.rule_ids, m.kind
+    far = plan(desk.surface("BRG-6204", 200), rfq(200), surface_for=desk.surface)
+    assert "suggest_tier" not in {m.kind for m in far.moves}
+
+
+def test_move_ids_are_deterministic_and_unique(desk):
+    surface = desk.surface("BRG-6204", 450)
+    history = [*rfq(), Offer(side="buyer", unit_price=D("2.00"), quantity=450)]
+    a = plan(surface, history, surface_for=desk.surface)
+    b = plan(surface, history, surface_for=desk.surface)
+    assert [m.id for m in a.moves] == [m.id for m in b.moves]
+    assert len({m.id for m in a.moves}) == len(a.moves)
