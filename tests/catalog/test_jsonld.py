@@ -89,7 +89,7 @@ def test_tiers_read_back_from_rdf_equal_the_schedule(catalog: Catalog, sku: str)
     expected = {}
     for book_id, price in product.prices.items():
         currency = catalog.price_books[book_id].currency
-        expected[currency] = {(t.min, t.max, t.price) for t in price.schedule()}
+        expected[currency] = {(t.min, t.max, t.price) for t in price.schedule}
         assert lists[currency] == price.list
     assert got == expected
     # The head tier carries the list price from one unit, the last tier is open-ended.

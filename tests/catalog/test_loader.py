@@ -385,7 +385,7 @@ def test_capacity_lead_time_for(quantity: int, available: int, days: int) -> Non
 
 def test_schedule_starts_at_one_with_the_list_price() -> None:
     price = load_catalog(FIXTURE).products["BRG-6204"].prices["US-USD"]
-    head, *rest = price.schedule()
+    head, *rest = price.schedule
     assert (head.min, head.max, head.price) == (1, 99, Decimal("3.50"))
     assert [(t.min, t.max) for t in rest] == [(100, 499), (500, None)]
-    assert ProductPrice(list="2.00").schedule()[0].max is None
+    assert ProductPrice(list="2.00").schedule[0].max is None

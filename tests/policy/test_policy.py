@@ -215,6 +215,26 @@ def test_target_is_clamped_between_walk_away_and_list(cat: Catalog) -> None:
     assert s.target_price == s.list_price == D("4.10")
 
 
+def test_floor_price_with_extra_digits_is_rounded_up(cat: Catalog) -> None:
+    data = mini_policy()
+    data["products"]["BRG-6204"]["floor_price"] = {"USD": "2.405", "EUR": "2.2"}
+    s = surface(cat, parse_policy(data, catalog=cat), "BRG-6204", 100)
+    assert str(s.floor_price) == "2.41" and str(s.walk_away_price) == "2.41"
+    assert evaluate_offer(s, s.walk_away_price).allowed
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "decision_surface uses target_price as written: an amount off the minor-unit grid (3.955 USD) stays "
+    "off it, so offering the target is refused as invalid_precision, and 4 serialises as '4', not '4.00'"))
+@pytest.mark.parametrize(("written", "expected"), [("3.955", "3.96"), (4, "4.00")])
+def test_target_price_is_put_on_the_minor_unit_grid(cat: Catalog, written: Any, expected: str) -> None:
+    data = mini_policy()
+    data["products"]["BRG-6205"] = {"target_price": {"USD": written, "EUR": "3.50"}}
+    s = surface(cat, parse_policy(data, catalog=cat), "BRG-6205", 1, stock=1000)
+    assert str(s.target_price) == expected
+    assert evaluate_offer(s, s.target_price).allowed
+
+
 # --- evaluate_offer -------------------------------------------------------------------
 
 

@@ -179,18 +179,24 @@ def test_slab_blend_at_boundaries(cat: Catalog, quantity: int, base: str, unit: 
     check_exact(ln)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: with a closed last tier (the catalog accepts one), quantities above it fall back to "
-    "tier 0 (list price; in slab mode one bracket covering only the head), so the price rises with quantity"))
-@pytest.mark.parametrize("region", ["US", "EU"])
-def test_quantity_beyond_a_closed_last_tier_never_costs_more(region: str) -> None:
+@pytest.mark.parametrize(("region", "quantity", "amount"), [
+    ("US", 499, "1596.80"),
+    ("US", 500, "1600.00"),  # beyond the closed last tier: still its rate 3.20, never back to list
+    ("US", 900, "2880.00"),
+    ("EU", 499, "1526.70"),  # slab: 99 x 3.30 + 400 x 3.00
+    ("EU", 900, "2729.70"),  # slab: 99 x 3.30 + 801 x 3.00 (the last tier runs on)
+])
+def test_quantity_beyond_a_closed_last_tier_stays_at_its_rate(region: str, quantity: int, amount: str) -> None:
+    # Regression: quantities above a closed last tier used to fall back to tier 0 (the list price).
     data = mini_data()
     for book, price_ in (("US-USD", "3.20"), ("EU-EUR", "3.00")):
         data["products"][0]["prices"][book]["tiers"] = [{"min": 100, "max": 499, "price": price_}]
-    catalog = parse_catalog(data)
-    at_top, beyond = line(catalog, quantity=499, region=region), line(catalog, quantity=500, region=region)
-    assert sum(b.quantity for b in beyond.brackets) == 500
-    assert beyond.base_unit_price <= at_top.base_unit_price
+    ln = line(parse_catalog(data), quantity=quantity, region=region)
+    assert ln.tier_index == 1
+    assert sum(b.quantity for b in ln.brackets) == quantity
+    assert ln.deal_value == D(amount)
+    assert ln.base_unit_price == (D("3.20") if region == "US" else D(amount) / quantity)
+    check_exact(ln)
 
 
 # --- rules ----------------------------------------------------------------------------

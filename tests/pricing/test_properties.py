@@ -7,7 +7,7 @@ schedule, the slab blend), not through the engine's own helpers.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -33,17 +33,26 @@ def _schedule(entry: dict[str, Any]) -> list[tuple[int, int | None, Decimal]]:
     return tiers
 
 
-def _expected_base(entry: dict[str, Any], quantity: int, mode: str) -> Decimal:
+def _expected_amount(entry: dict[str, Any], quantity: int, mode: str) -> Decimal:
+    """The line's exact value before rules. Beyond a closed last tier, its rate runs on."""
     schedule = _schedule(entry)
+    last = len(schedule) - 1
     if mode == "range":
-        return next(rate for lo, hi, rate in schedule if lo <= quantity and (hi is None or quantity <= hi))
+        rate = next((r for lo, hi, r in schedule if lo <= quantity and (hi is None or quantity <= hi)),
+                    schedule[last][2])
+        return rate * quantity
     amount = Decimal(0)
-    for lo, hi, rate in schedule:
+    for i, (lo, hi, rate) in enumerate(schedule):
         if lo > quantity:
             break
-        top = quantity if hi is None else min(hi, quantity)
+        top = quantity if hi is None or i == last else min(hi, quantity)
         amount += rate * (top - lo + 1)
-    return amount / quantity
+    return amount
+
+
+def _expected_base(entry: dict[str, Any], quantity: int, mode: str) -> Decimal:
+    """The unit rate before rules: the tier rate (range) or the slab blend."""
+    return _expected_amount(entry, quantity, mode) / quantity
 
 
 def _mode(data: dict[str, Any], sku: str, book_id: str) -> str:
@@ -81,6 +90,7 @@ def test_base_unit_price_never_rises_with_quantity(data: st.DataObject) -> None:
     for ln, q in ((small, q1), (large, q2)):
         assert ln.tier_mode == mode
         assert ln.base_unit_price == _expected_base(entry, q, mode)
+        assert ln.deal_value == _expected_amount(entry, q, mode)
         assert sum(b.quantity for b in ln.brackets) == q
     assert large.base_unit_price <= small.base_unit_price
 
@@ -105,6 +115,71 @@ def test_line_is_exact_replayable_and_rounded_to_the_minor_unit(data: st.DataObj
         assert ln.allowance_percent == 0
 
 
+def _rule_matches(rule: dict[str, Any], product: dict[str, Any], book: dict[str, Any], req: PriceRequest,
+                  stock: int, deal_value: Decimal) -> bool:
+    """Whether a raw rule's conditions all hold (absent conditions always hold; `valid_to` inclusive)."""
+    w = rule["when"]
+    for key, value in (("skus", product["sku"]), ("categories", product["category"]),
+                       ("regions", book["region"]), ("segments", req.segment),
+                       ("payment_terms", req.payment_terms)):
+        if key in w and value not in w[key]:
+            return False
+    if ("valid_from" in w and req.on < w["valid_from"]) or ("valid_to" in w and req.on > w["valid_to"]):
+        return False
+    if req.quantity < w.get("min_quantity", 1):
+        return False
+    if stock < w.get("stock_at_least", 0) or ("stock_below" in w and stock >= w["stock_below"]):
+        return False
+    cur = book["currency"]
+    if "deal_value_at_least" in w and (cur not in w["deal_value_at_least"]
+                                       or deal_value < Decimal(w["deal_value_at_least"][cur])):
+        return False
+    if "deal_value_below" in w and (cur not in w["deal_value_below"]
+                                    or deal_value >= Decimal(w["deal_value_below"][cur])):
+        return False
+    return True
+
+
+@FAST
+@given(st.data())
+def test_rules_one_per_kind_stacked_and_suppressed_as_specified(data: st.DataObject) -> None:
+    raw, catalog = data.draw(catalog_with_data())
+    req = PriceRequest(**data.draw(gen.buyer_contexts(catalog)))
+    ln = price(catalog, req)
+    product = next(p for p in raw["products"] if p["sku"] == req.sku)
+    book = next(b for b in raw["price_books"] if b["id"] == ln.price_book)
+    stock = product["inventory"]["on_hand"] if req.stock is None else req.stock
+    mode = _mode(raw, req.sku, book["id"])
+    value = _expected_amount(product["prices"][book["id"]], req.quantity, mode)
+    best: dict[str, dict[str, Any]] = {}  # gen.catalogs gives distinct priorities within a kind
+    for rule in raw["rules"]:
+        if _rule_matches(rule, product, book, req, stock, value):
+            if rule["kind"] not in best or rule["priority"] > best[rule["kind"]]["priority"]:
+                best[rule["kind"]] = rule
+    chosen = sorted(best.values(), key=lambda r: -r["priority"])
+    blocker = next((r for r in chosen if r["effect"].get("no_discounts")), None)
+
+    def pct(rule: dict[str, Any]) -> Decimal | None:
+        return Decimal(rule["effect"]["percent"]) if "percent" in rule["effect"] else None
+
+    suppressed = {r["id"] for r in chosen if blocker is not None and r is not blocker
+                  and pct(r) is not None and pct(r) < 0}
+    applied = [r for r in chosen if r["id"] not in suppressed]
+    assert {s.rule_id for s in ln.suppressed} == suppressed
+    assert set(ln.rules_applied) == {r["id"] for r in applied}
+    order = {r["id"]: r["priority"] for r in raw["rules"]}
+    assert [order[i] for i in ln.rules_applied] == sorted((order[i] for i in ln.rules_applied), reverse=True)
+    assert ln.no_discounts_rule == (blocker["id"] if blocker else None)
+    allowance = sum((Decimal(r["effect"].get("allowance_percent", 0)) for r in applied), Decimal(0))
+    assert ln.allowance_percent == (0 if blocker else allowance)
+    amount = value / req.quantity
+    for rule in applied:
+        if pct(rule) is not None:
+            amount *= 1 + pct(rule) / 100
+    expected = amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[book["currency"]]), rounding=ROUND_HALF_UP)
+    assert ln.unit_price == expected, (ln.unit_price_exact, amount)
+
+
 @st.composite
 def quotes(draw: st.DrawFn, catalog: Catalog) -> QuoteRequest:
     book = catalog.price_books[draw(st.sampled_from(sorted(catalog.price_books)))]
@@ -122,9 +197,13 @@ def quotes(draw: st.DrawFn, catalog: Catalog) -> QuoteRequest:
 @FAST
 @given(st.data())
 def test_quote_total_is_the_exact_sum_of_line_totals(data: st.DataObject) -> None:
-    catalog = parse_catalog(data.draw(gen.catalogs()))
+    raw, catalog = data.draw(catalog_with_data())
     req = data.draw(quotes(catalog))
     quote = price_quote(catalog, req)
+    book = quote.lines[0].price_book
+    products = {p["sku"]: p for p in raw["products"]}
+    expected_value = sum((_expected_amount(products[i.sku]["prices"][book], i.quantity, _mode(raw, i.sku, book))
+                          for i in req.items), Decimal(0))
     assert len(quote.lines) == len(req.items)
     for ln in quote.lines:
         _assert_exact(ln)
@@ -132,7 +211,7 @@ def test_quote_total_is_the_exact_sum_of_line_totals(data: st.DataObject) -> Non
         assert ln.deal_value == quote.deal_value
     assert quote.total == sum((ln.line_total for ln in quote.lines), Decimal(0))
     assert quote.total.as_tuple().exponent == -MINOR_UNITS[quote.currency]
-    assert quote.deal_value == sum((ln.base_unit_price * ln.quantity for ln in quote.lines), Decimal(0))
+    assert quote.deal_value == expected_value  # exact bracket amounts, before rules
 
 
 def _money_strings(dumped: dict[str, Any], model: LinePrice) -> None:

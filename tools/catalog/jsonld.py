@@ -18,7 +18,7 @@ Shape (all money as decimal strings, never JSON numbers):
   `priceSpecification`. Quantities inside `QuantitativeValue.value` are
   strings like the money; tier bounds (`minValue`/`maxValue`) are JSON ints.
 - `priceSpecification` is one `UnitPriceSpecification` per row of
-  `ProductPrice.schedule()` (the list-price head tier from 1 unit included),
+  `ProductPrice.schedule` (the list-price head tier from 1 unit included),
   with `eligibleQuantity` minValue/maxValue (maxValue omitted on the
   open-ended last tier).
 - The tier mode is an `additionalProperty` of the Offer:
@@ -97,7 +97,7 @@ def _quantity(value: int, unit: str) -> dict[str, Any]:
 
 def _price_specs(price: ProductPrice, currency: str, unit: str, offer_id: str) -> list[dict[str, Any]]:
     specs = []
-    for i, tier in enumerate(price.schedule()):
+    for i, tier in enumerate(price.schedule):
         eligible: dict[str, Any] = {"@type": "QuantitativeValue", "minValue": tier.min, "unitCode": unit}
         if tier.max is not None:
             eligible["maxValue"] = tier.max

@@ -90,6 +90,7 @@ class ProductPrice(Strict):
             prev = tier
         return self
 
+    @cached_property
     def schedule(self) -> tuple[Tier, ...]:
         """The full schedule from 1 unit, the list price filling any head below the first tier."""
         if self.tiers and self.tiers[0].min == 1:

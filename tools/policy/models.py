@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.types import CurrencyCode, DiscountPercent, Ident, Money
+from tools.types import CurrencyCode, Dec, DiscountPercent, Ident, Money
 
 Scope = Literal["global", "category", "product"]
 
@@ -49,7 +49,7 @@ class PolicyRules(_Strict):
     """Every setting of the playbook; absent means inherit from the wider level."""
 
     floor_price: dict[CurrencyCode, Money] | None = None
-    min_margin_percent: Decimal | None = Field(default=None, ge=0, lt=100,
+    min_margin_percent: Dec | None = Field(default=None, ge=0, lt=100,
                                                description="Gross margin on the price: floor = cost / (1 - m)")
     target_price: dict[CurrencyCode, Money] | None = None
     target_discount_percent: DiscountPercent | None = None

@@ -191,7 +191,7 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest) -> Dec
         max_hold_units=min(hold_caps) if hold_caps else None, autonomous=eff.autonomous,
         autonomy_max_deal_value=deal_cap,
         lead_time_days=product.capacity.lead_time_for(req.quantity, line.stock),
-        next_tier_min=next((t.min for t in product.prices[line.price_book].schedule() if t.min > req.quantity), None),
+        next_tier_min=next((t.min for t in product.prices[line.price_book].schedule if t.min > req.quantity), None),
         related_skus=tuple(dict.fromkeys(product.compatible + product.related)),
         rule_ids=rule_ids, pricing=line,
         policy_version=policy.version, catalog_version=catalog.version,

@@ -68,6 +68,11 @@ def brackets_for(schedule, quantity: int, mode: str) -> tuple[tuple[Bracket, ...
     return tuple(out), index
 
 
+def base_amount(brackets: tuple[Bracket, ...]) -> Decimal:
+    """The line's value before rules: each bracket's units at its rate, exact."""
+    return sum((b.rate * b.quantity for b in brackets), Decimal(0))
+
+
 def base_rate(brackets: tuple[Bracket, ...]) -> Decimal:
     """The unit rate before rules: the tier rate, or the slab blend of the brackets."""
     if len(brackets) == 1:
@@ -135,10 +140,10 @@ def price(catalog: Catalog, req: PriceRequest, *, deal_value: Decimal | None = N
     if book_price is None:
         raise RegionNotServed(f"{product.sku} is not sold in region {book.region}", field="region")
     mode = catalog.tier_mode(product, book)
-    brackets, tier_index = brackets_for(book_price.schedule(), req.quantity, mode)
+    brackets, tier_index = brackets_for(book_price.schedule, req.quantity, mode)
     base = base_rate(brackets)
     stock = product.inventory.on_hand if req.stock is None else req.stock
-    value = base * req.quantity if deal_value is None else deal_value
+    value = base_amount(brackets) if deal_value is None else deal_value
 
     matching = [r for r in catalog.rules if rule_matches(r, product, book, req, stock, value)]
     chosen = select_rules(matching)
@@ -166,7 +171,8 @@ def price(catalog: Catalog, req: PriceRequest, *, deal_value: Decimal | None = N
 
     unit = round_money(amount, book.currency)
     list_price = book_price.list
-    return LinePrice(
+    # Every field is computed here from validated inputs, so validation is skipped (hot path).
+    return LinePrice.model_construct(
         sku=product.sku,
         quantity=req.quantity,
         region=book.region,
@@ -207,8 +213,8 @@ def price_quote(catalog: Catalog, req: QuoteRequest) -> Quote:
         book_price = product.prices.get(book.id)
         if book_price is None:
             raise RegionNotServed(f"{product.sku} is not sold in region {book.region}", field="region")
-        brackets, _ = brackets_for(book_price.schedule(), line.quantity, catalog.tier_mode(product, book))
-        value += base_rate(brackets) * line.quantity
+        brackets, _ = brackets_for(book_price.schedule, line.quantity, catalog.tier_mode(product, book))
+        value += base_amount(brackets)
     lines = tuple(price(catalog, line, deal_value=value) for line in lines_req)
     return Quote(currency=book.currency, region=book.region, segment=req.segment, payment_terms=req.payment_terms,
                  on=req.on, lines=lines, total=sum((ln.line_total for ln in lines), Decimal(0)),

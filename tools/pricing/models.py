@@ -7,12 +7,13 @@ enough of the computation to replay it: brackets, steps and rounding.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.pricing.rules import RuleKind
-from tools.types import Dec, Ident
+from tools.types import Dec
 
 
 class _Model(BaseModel):
@@ -47,26 +48,35 @@ class QuoteRequest(BuyerContext):
         return PriceRequest(sku=sku, quantity=quantity, **self.model_dump(exclude={"items"}))
 
 
-class Bracket(_Model):
+# The per-line parts below are plain frozen dataclasses: they are built on the
+# pricing hot path, and pydantic still validates and serialises them as fields.
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
     """Units priced at one tier rate (range mode has one bracket, slab mode one per tier reached)."""
 
     min: int
     max: int | None
     quantity: int
-    rate: Dec
+    rate: Decimal
 
 
-class PriceStep(_Model):
-    rule_id: Ident
+@dataclass(frozen=True, slots=True)
+class PriceStep:
+    """One rule applied to the unit price: exact amounts before and after."""
+
+    rule_id: str
     kind: RuleKind
-    description: str = ""
-    percent: Dec | None
-    before: Dec
-    after: Dec
+    description: str
+    percent: Decimal | None
+    before: Decimal
+    after: Decimal
 
 
-class SuppressedRule(_Model):
-    rule_id: Ident
+@dataclass(frozen=True, slots=True)
+class SuppressedRule:
+    rule_id: str
     reason: str
 
 
