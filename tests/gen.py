@@ -12,10 +12,11 @@ sys.path). The API is deliberately small:
     1-6 products (0-3 volume tiers each: contiguous, first tier starting
     above 1, non-increasing prices between cost and list, the last tier
     usually open-ended, sometimes closed), segments ``standard`` plus
-    maybe ``strategic``/``public``, and 0-8 pricing rules of every kind with random conditions (SKUs,
-    categories, regions, segments, terms, dates in 2026, min quantity, stock
-    and deal-value thresholds) and effects (percent, allowance_percent,
-    no_discounts). Priorities are distinct within each kind, so no rule
+    maybe ``strategic``/``public``, and 0-8 pricing rules of every kind
+    with random conditions (SKUs, categories, regions, segments, terms,
+    dates in 2026, min quantity, stock and deal-value thresholds; each rule
+    always writes the condition its kind is named after) and effects
+    (percent, allowance_percent, no_discounts). Priorities are distinct within each kind, so no rule
     conflict ever arises: build one on purpose if you want one.
 
 ``policies(catalog)``
@@ -27,17 +28,18 @@ sys.path). The API is deliberately small:
     hold limits and autonomy; some categories and products override a
     random subset (narrower max discounts that cut the chain, their own
     chains, floors, targets, autonomy...). Per-currency amounts always cover
-    every currency the scope sells in; floor prices sometimes carry one digit
-    more than the currency allows (the surface rounds them up), target prices
-    never do (see the xfail in tests/policy/test_policy.py). MOQs are <= 10 and max order
-    quantities >= 10 at every level, so some quantity is always orderable.
+    every currency the scope sells in; floor and target prices sometimes
+    carry one digit more than the currency allows (the surface rounds them
+    up). MOQs are <= 10 and max order quantities >= 10 at every level, so
+    some quantity is always orderable.
 
 ``buyer_contexts(catalog)``
     Keyword arguments for ``tools.pricing.models.PriceRequest`` that the
     engine can always price: a SKU, a region whose book prices it, the
     currency (or None), a catalog segment, terms from ``TERMS`` (not
     necessarily allowed by a policy), a date around 2026, a quantity biased
-    towards tier boundaries, and a stock override (or None).
+    towards tier boundaries, and a stock override (or None); dates and
+    stock levels are biased towards the rules' thresholds.
 
 Constants: ``CURRENCIES``, ``TERMS``.
 """
@@ -115,45 +117,53 @@ def _price_entry(draw: st.DrawFn, cost_minor: int, currency: str) -> dict[str, A
 
 
 @st.composite
-def _when(draw: st.DrawFn, skus: list[str], categories: list[str], regions: list[str],
+def _when(draw: st.DrawFn, kind: str, skus: list[str], categories: list[str], regions: list[str],
           segments: list[str], currencies: list[str]) -> dict[str, Any]:
+    """Random conditions; a rule always writes the condition its kind is named after."""
     when: dict[str, Any] = {}
     maybe = st.integers(0, 3)  # 0 = write the condition (1 in 4)
+    always = st.just(0)
     if draw(maybe) == 0:
         when["skus"] = _subset(draw, skus)
     if draw(maybe) == 0:
         when["categories"] = _subset(draw, categories)
     if draw(maybe) == 0:
         when["regions"] = _subset(draw, regions)
-    if draw(maybe) == 0:
+    if draw(always if kind == "segment" else maybe) == 0:
         when["segments"] = _subset(draw, segments)
-    if draw(maybe) == 0:
+    if draw(always if kind == "payment_terms" else maybe) == 0:
         when["payment_terms"] = _subset(draw, TERMS)
-    if draw(maybe) == 0:
+    if draw(always if kind == "promotion" else maybe) == 0:
         lo = draw(st.dates(_DATE_LO, _DATE_HI))
         hi = draw(st.dates(lo, _DATE_HI))
-        if draw(st.booleans()):
+        which = draw(st.sampled_from(("both", "from", "to")))
+        if which != "to":
             when["valid_from"] = lo
-        if draw(st.booleans()):
+        if which != "from":
             when["valid_to"] = hi
     if draw(maybe) == 0:
         when["min_quantity"] = draw(st.integers(1, 1000))
-    if draw(maybe) == 0:
-        at_least = draw(st.none() | st.integers(0, 5000))
-        below = draw(st.none() | st.integers((at_least or 0) + 1, 10_000))
-        if at_least is not None:
+    if draw(always if kind == "stock" else maybe) == 0:
+        which = draw(st.sampled_from(("below", "at_least", "band")))
+        at_least = draw(st.integers(0, 5000))
+        below = draw(st.integers(at_least + 1, 10_000))
+        if which != "below":
             when["stock_at_least"] = at_least
-        if below is not None:
+        if which != "at_least":
             when["stock_below"] = below
-    for field in ("deal_value_at_least", "deal_value_below"):
-        if draw(maybe) == 0:
+    sizes = ["deal_value_at_least", "deal_value_below"]
+    if kind == "deal_size":
+        sizes.insert(0, sizes.pop(draw(st.integers(0, 1))))
+    for n, field in enumerate(sizes):
+        if draw(always if kind == "deal_size" and n == 0 else maybe) == 0:
             when[field] = {c: _money(draw(st.integers(0, 10_000_000)), c) for c in _subset(draw, currencies)}
     return when
 
 
 @st.composite
 def _effect(draw: st.DrawFn, kind: str) -> dict[str, Any]:
-    percent = st.integers(-3000, 1000).map(_pct)
+    common = st.sampled_from(("-5", "-10", "-2", "-3", "-7.5", "-15", "1", "2.5", "-1", "0"))
+    percent = common | st.integers(-3000, 1000).map(_pct)  # round figures make half-up ties likely
     allowance = st.integers(0, 1500).map(_pct)
     shape = draw(st.sampled_from(("percent", "percent", "percent", "allowance", "both", "block", "block_pct")))
     if kind == "stock" and draw(st.booleans()):
@@ -217,7 +227,7 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
     currencies = sorted({b["currency"] for b in books})
     rules = []
     used: dict[str, set[int]] = {k: set() for k in RULE_KINDS}
-    for i in range(draw(st.integers(0, 8))):
+    for i in range(draw(st.sampled_from(range(9)))):
         kind = draw(st.sampled_from(RULE_KINDS))
         priority = draw(st.integers(-5, 50).filter(lambda p, k=kind: p not in used[k]))
         used[kind].add(priority)
@@ -225,7 +235,7 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
             "id": f"rule-{i}-{kind}",
             "kind": kind,
             "priority": priority,
-            "when": draw(_when(skus, categories, regions, segments, currencies)),
+            "when": draw(_when(kind, skus, categories, regions, segments, currencies)),
             "effect": draw(_effect(kind)),
         })
     data = {
@@ -296,7 +306,7 @@ def _rules(draw: st.DrawFn, catalog: Catalog, skus: list[str], scope: str) -> di
     if is_global or write():
         target = draw(st.sampled_from(("none", "price", "discount")))
         if target == "price":
-            r["target_price"] = draw(_per_currency(catalog, skus, Decimal(1), Decimal(3)))
+            r["target_price"] = draw(_per_currency(catalog, skus, Decimal(1), Decimal(3), sub_minor=True))
         elif target == "discount":
             cap = int(max_disc * 100) if max_disc is not None else 6000
             r["target_discount_percent"] = _pct(draw(st.integers(0, cap)))
@@ -357,6 +367,17 @@ def buyer_contexts(draw: st.DrawFn, catalog: Catalog | dict[str, Any]) -> dict[s
         if tier.max is not None:
             edges |= {tier.max, tier.max + 1}
     quantity = draw(st.sampled_from(sorted(e for e in edges if e >= 1)) | st.integers(1, 20_000))
+    # Stock levels and dates right at the rules' thresholds, as well as anywhere.
+    stocks = {product.inventory.on_hand}
+    days = {dt.date(2026, 6, 1)}
+    for rule in cat.rules:
+        w = rule.when
+        for t in (w.stock_at_least, w.stock_below):
+            if t is not None:
+                stocks |= {t - 1, t, t + 1}
+        for d in (w.valid_from, w.valid_to):
+            if d is not None:
+                days |= {d - dt.timedelta(days=1), d, d + dt.timedelta(days=1)}
     return {
         "sku": sku,
         "quantity": quantity,
@@ -364,6 +385,8 @@ def buyer_contexts(draw: st.DrawFn, catalog: Catalog | dict[str, Any]) -> dict[s
         "currency": draw(st.sampled_from((None, book.currency))),
         "segment": draw(st.sampled_from(sorted(cat.segments))),
         "payment_terms": draw(st.sampled_from(TERMS)),
-        "on": draw(st.dates(dt.date(2025, 12, 1), dt.date(2027, 1, 31))),
-        "stock": draw(st.none() | st.integers(0, 10_000)),
+        "on": draw(st.sampled_from(sorted(days)) if draw(st.booleans())
+                   else st.dates(dt.date(2025, 12, 1), dt.date(2027, 1, 31))),
+        "stock": draw({"none": st.none(), "edge": st.sampled_from(sorted(x for x in stocks if x >= 0)),
+                       "any": st.integers(0, 10_000)}[draw(st.sampled_from(("edge", "edge", "any", "none")))]),
     }

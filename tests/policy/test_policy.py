@@ -223,9 +223,8 @@ def test_floor_price_with_extra_digits_is_rounded_up(cat: Catalog) -> None:
     assert evaluate_offer(s, s.walk_away_price).allowed
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "decision_surface uses target_price as written: an amount off the minor-unit grid (3.955 USD) stays "
-    "off it, so offering the target is refused as invalid_precision, and 4 serialises as '4', not '4.00'"))
+# Regression: target_price used to be taken as written, so 3.955 USD stayed off the grid (and offering
+# the target was refused as invalid_precision) and 4 serialised as "4".
 @pytest.mark.parametrize(("written", "expected"), [("3.955", "3.96"), (4, "4.00")])
 def test_target_price_is_put_on_the_minor_unit_grid(cat: Catalog, written: Any, expected: str) -> None:
     data = mini_policy()
@@ -423,10 +422,7 @@ BAD: dict[str, Bad] = {
     "float margin (dict API)": Bad(_mutated(lambda d: d["global"].update(min_margin_percent=20.5)),
                                    "global", "min_margin_percent", raw=True),
 }
-XFAIL = {
-    "float margin (dict API)": "min_margin_percent is typed `Decimal`, not the float-refusing `Dec`: "
-                               "parse_policy accepts the float 20.5",
-}
+XFAIL: dict[str, str] = {}  # name -> reason, for a known, reported defect
 
 
 @pytest.mark.parametrize("name", [

@@ -44,6 +44,7 @@ class Oracle:
     currency: str
     list_price: Decimal
     floor: Decimal               # exact, unrounded
+    target: Decimal | None       # exact, unrounded, before clamping; None: the list price
     chain: list[tuple[str, Decimal]]  # level name, discount % granted (allowance included)
     max_pct: Decimal
     allowed_terms: list[str]
@@ -83,6 +84,14 @@ def oracle(catalog: Catalog, policy: dict[str, Any], req: PriceRequest) -> Oracl
         floors.append(cost / (1 - Decimal(fl["min_margin_percent"]) / HUNDRED))
     floor = max(floors) if floors else cost
 
+    tg = group("target_price", "target_discount_percent")
+    if tg.get("target_price") is not None and cur in tg["target_price"]:
+        target: Decimal | None = Decimal(tg["target_price"][cur])
+    elif tg.get("target_discount_percent") is not None:
+        target = line.unit_price * (1 - Decimal(tg["target_discount_percent"]) / HUNDRED)
+    else:
+        target = None
+
     raw_chain = [(lv["name"], Decimal(lv["max_discount_percent"])) for lv in setting("approval_chain")]
     cap = setting("max_discount_percent")
     cap = raw_chain[-1][1] if cap is None else Decimal(cap)
@@ -99,7 +108,7 @@ def oracle(catalog: Catalog, policy: dict[str, Any], req: PriceRequest) -> Oracl
 
     deal_caps = setting("autonomy_max_deal_value")
     return Oracle(
-        currency=cur, list_price=line.unit_price, floor=floor,
+        currency=cur, list_price=line.unit_price, floor=floor, target=target,
         chain=[(n, granted(p)) for n, p in chain], max_pct=granted(chain[-1][1]),
         allowed_terms=list(setting("payment_terms")["allowed"]), moq=setting("moq", 1),
         max_qty=setting("max_order_quantity"), autonomous=setting("autonomous", True),
@@ -136,6 +145,8 @@ def test_surface_limits_are_ordered_and_match_the_policy(sc: tuple) -> None:
     assert mins[-1] == s.walk_away_price
     assert s.auto_limit_price == s.levels[0].min_unit_price
     assert s.walk_away_price <= s.target_price <= max(s.list_price, s.walk_away_price)
+    target = s.list_price if o.target is None else _ceil(o.target, cur)
+    assert s.target_price == min(max(target, s.walk_away_price), max(s.list_price, s.walk_away_price))
     for figure in (s.list_price, s.floor_price, s.walk_away_price, s.target_price, *mins):
         assert figure.as_tuple().exponent == -MINOR_UNITS[cur]
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from tools.catalog.models import Catalog
 from tools.datafile import DataFileError, FileIssue, field_path, read_or_issue
 from tools.policy.models import Policy, PolicyFile, PolicyRules
+from tools.policy.resolve import resolve
 
 
 class PolicyError(DataFileError):
@@ -49,6 +50,13 @@ def cross_check(doc: PolicyFile, catalog: Catalog, file: str) -> list[FileIssue]
             issues.append(FileIssue(file, f"products[{sku}]", "", f"unknown SKU {sku!r}"))
             continue
         scopes.append((f"products[{sku}]", rules, [sku]))
+    policy = Policy(doc, source=file)
+    for sku, product in catalog.products.items():
+        eff = resolve(policy, sku, product.category)
+        if eff.max_order_quantity is not None and eff.moq > eff.max_order_quantity:
+            issues.append(FileIssue(file, f"products[{sku}]", "moq",
+                                    f"MOQ {eff.moq} ({eff.source('moq')}) is above max_order_quantity "
+                                    f"{eff.max_order_quantity} ({eff.source('max_order_quantity')})"))
     for row, rules, skus in scopes:
         needed = _currencies_for(catalog, skus)
         for field in ("floor_price", "target_price", "autonomy_max_deal_value"):

@@ -145,7 +145,7 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest) -> Dec
     walk_away = max(ceil_money(list_price * (1 - max_disc / HUNDRED), cur), floor)
 
     if eff.target_price is not None and cur in eff.target_price:
-        target, target_rule = eff.target_price[cur], eff.source("target_price")
+        target, target_rule = ceil_money(eff.target_price[cur], cur), eff.source("target_price")
     elif eff.target_discount_percent is not None:
         target = ceil_money(list_price * (1 - eff.target_discount_percent / HUNDRED), cur)
         target_rule = eff.source("target_discount_percent")
