@@ -44,12 +44,6 @@ def is_pg(store: Store) -> bool:
     return store.engine.dialect.name == "postgresql"
 
 
-def xfail_on_pg(request: pytest.FixtureRequest, store: Store, reason: str) -> None:
-    """A bug that only PostgreSQL's concurrency exposes: expected to fail there, pass on SQLite."""
-    if is_pg(store):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def negotiation(store: Store, nid: str, org: str = "org-a") -> str:
     store.create_negotiation(nid, buyer_org=org, region="EU", segment="enterprise", currency="EUR",
                              payment_terms="net30")
@@ -205,8 +199,6 @@ def test_seed_once_never_overwrites_and_adds_new_skus(store):
 
 def test_concurrent_seeding_at_startup_adds_each_sku_once(request, store):
     """Two processes seeding an empty database at once (PostgreSQL: several servers starting)."""
-    xfail_on_pg(request, store, "seed_inventory reads known SKUs then INSERTs: two concurrent seeders "
-                                "both insert and the second dies on the primary key (UniqueViolation)")
     barrier = threading.Barrier(2)
 
     def _wait():
@@ -400,9 +392,6 @@ def test_rejecting_a_proposal_can_release_its_holds(store):
 
 def test_the_hold_cap_holds_under_concurrent_negotiations_of_one_org(request, store, monkeypatch):
     """Two negotiations of one org pass the cap check at the same moment; only one may hold."""
-    xfail_on_pg(request, store, "save_proposal checks the cap with a plain SELECT before the conditional "
-                                "UPDATE; nothing serialises two transactions of one org on PostgreSQL, so "
-                                "both see the old sum and both hold (12 > cap 10)")
     store.seed_inventory([("SKU-A", 100)])
     negotiation(store, "N-1", "org-a")
     negotiation(store, "N-2", "org-a")
@@ -583,9 +572,6 @@ def test_a_failing_multi_line_accept_rolls_back_the_lines_already_converted(stor
     assert holds_of(store, prop.id)[0]["status"] == "active" and rival.status == "offered"
 
 
-@pytest.mark.xfail(strict=True, reason="accept ignores the proposal's own lapsed-but-unswept hold yet leaves it "
-                   "active and counted in inventory.held, so the re-reservation cannot use those units "
-                   "(InsufficientInventory) and the hold stays counted after the deal")
 def test_accept_after_an_unswept_lapsed_hold_can_use_the_units_it_held(store):
     store.seed_inventory([("SKU-A", 10)])
     negotiation(store, "N-1")
@@ -598,8 +584,6 @@ def test_accept_after_an_unswept_lapsed_hold_can_use_the_units_it_held(store):
     assert_consistent(store)
 
 
-@pytest.mark.xfail(strict=True, reason="accept marks unmatched holds 'released' without decrementing "
-                   "inventory.held: those units leak (never available again)")
 def test_accept_releases_holds_that_do_not_match_the_proposal_lines(store):
     """A hold for fewer units than quoted, or for a SKU no longer quoted, goes back to stock."""
     store.seed_inventory([("SKU-A", 20), ("SKU-B", 20)])
@@ -639,9 +623,6 @@ def test_a_failure_mid_transaction_leaves_nothing_behind(store):
 
 def test_a_sweep_racing_an_accept_does_not_release_a_converted_hold_twice(request, store):
     """The hold lapses while the acceptance is running; a sweeper in another process releases it."""
-    xfail_on_pg(request, store, "accept converts holds with UPDATE ... WHERE id = :id (no status = 'active' "
-                                "condition, rowcount unchecked): a concurrent sweep releases the same hold "
-                                "and inventory.held is decremented twice (goes negative)")
     store.seed_inventory([("SKU-A", 10)])
     negotiation(store, "N-1")
     t0 = utcnow()
@@ -878,6 +859,4 @@ def test_racing_buyers_accept_after_their_holds_lapsed_never_oversell(store, swe
 
     with StockWatcher(store, "SKU-R"):
         outcomes = run_threads(RACERS, _buyer)
-    if not swept:  # the last buyer's lapsed hold is still counted until a sweep (see the xfail above)
-        store.release_expired_holds(late)
-    assert_race_outcome(store, outcomes, exact=swept)
+    assert_race_outcome(store, outcomes, exact=True)

@@ -1,0 +1,97 @@
+"""Database engines for SQLite (embedded default) and PostgreSQL (several processes), and migrations.
+
+SQLite runs in WAL mode with synchronous=FULL, and write transactions start
+with BEGIN IMMEDIATE, so two writers serialise on the database lock instead
+of failing halfway. PostgreSQL uses psycopg 3 through SQLAlchemy
+(`postgresql+psycopg://`); turns of one negotiation serialise on a
+transaction-level advisory lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+from sqlalchemy.pool import NullPool
+
+from agent.store.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: the only time representation stored."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, poolclass=NullPool if path and path != ":memory:" else None,
+                               connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # pragma: no cover
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed on success, rolled back on any exception."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def lock_negotiation(conn: Connection, negotiation_id: str) -> None:
+    """Serialise turns of one negotiation across processes (SQLite: its write lock already does)."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(negotiation_id.encode()) - 2**31
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, schema_version.name):
+        return 0
+    return conn.execute(select(schema_version.c.version).order_by(schema_version.c.version.desc())).scalar() or 0
+
+
+def upgrade(engine: Engine) -> int:
+    """Apply pending migrations; returns the schema version. Safe to run from several processes."""
+    with transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7272001)"))
+        version = current_version(conn)
+        for n in range(version, SCHEMA_VERSION):
+            MIGRATIONS[n](conn)
+            conn.execute(insert(schema_version).values(version=n + 1, applied_at=utcnow()))
+        return max(version, SCHEMA_VERSION)

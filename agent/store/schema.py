@@ -1,0 +1,151 @@
+"""The tables that are the one source of truth: negotiations, events, proposals, holds, deals,
+approvals, decision records and inventory. Money is stored as decimal strings (exact on
+every database); times as naive UTC.
+
+Migrations are versioned: `MIGRATIONS[n]` brings the schema from version n to n+1.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "dd_schema_version", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", DateTime, nullable=False),
+)
+
+inventory = Table(
+    "dd_inventory", metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("on_hand", Integer, nullable=False),
+    Column("allocated", Integer, nullable=False, default=0),
+    Column("held", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+negotiations = Table(
+    "dd_negotiations", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("buyer_org", String(64), nullable=False),
+    Column("region", String(16), nullable=False),
+    Column("currency", String(3), nullable=True),
+    Column("segment", String(64), nullable=False),
+    Column("payment_terms", String(32), nullable=True),
+    Column("status", String(24), nullable=False),  # open | deal | closed | rejected | canceled
+    Column("turn", Integer, nullable=False, default=0),
+    Column("current_proposal", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_dd_negotiations_org", "buyer_org", "created_at"),
+)
+
+# Every price put on the table, by either side: the strategy's history and memory.
+events = Table(
+    "dd_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("negotiation_id", String(64), nullable=False),
+    Column("buyer_org", String(64), nullable=False),
+    Column("turn", Integer, nullable=False),
+    Column("side", String(8), nullable=False),  # buyer | seller
+    Column("kind", String(24), nullable=False),  # rfq | counter | offer | accept | reject ...
+    Column("sku", String(64), nullable=True),
+    Column("quantity", Integer, nullable=True),
+    Column("unit_price", String(40), nullable=True),
+    Column("list_price", String(40), nullable=True),
+    Column("payment_terms", String(32), nullable=True),
+    Column("at", DateTime, nullable=False),
+    Index("ix_dd_events_neg", "negotiation_id", "id"),
+    Index("ix_dd_events_org_sku", "buyer_org", "sku", "at"),
+)
+
+proposals = Table(
+    "dd_proposals", metadata,
+    Column("id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("negotiation_id", String(64), nullable=False),
+    Column("buyer_org", String(64), nullable=False),
+    Column("status", String(24), nullable=False),  # offered | pending_approval | superseded | accepted | rejected
+    Column("currency", String(3), nullable=False),
+    Column("payment_terms", String(32), nullable=False),
+    Column("valid_until", DateTime, nullable=False),
+    Column("total", String(40), nullable=False),
+    Column("body", JSON, nullable=False),  # the wire Proposal
+    Column("moves", JSON, nullable=False),  # the strategy move ids behind it
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("id", "version", name="uq_dd_proposals_id_version"),
+    Index("ix_dd_proposals_neg", "negotiation_id"),
+)
+
+holds = Table(
+    "dd_holds", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("proposal_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("buyer_org", String(64), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # active | released | converted
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_dd_holds_active", "status", "sku"),
+    Index("ix_dd_holds_proposal", "proposal_id", "version"),
+)
+
+deals = Table(
+    "dd_deals", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("proposal_id", String(64), nullable=False, unique=True),
+    Column("version", Integer, nullable=False),
+    Column("negotiation_id", String(64), nullable=False),
+    Column("buyer_org", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", String(40), nullable=False),
+    Column("body", JSON, nullable=False),  # the wire Deal
+    Column("accepted_at", DateTime, nullable=False),
+    Index("ix_dd_deals_org", "buyer_org", "accepted_at"),
+)
+
+approvals = Table(
+    "dd_approvals", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("negotiation_id", String(64), nullable=False),
+    Column("buyer_org", String(64), nullable=False),
+    Column("proposal_id", String(64), nullable=False),
+    Column("level", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected | edited
+    Column("requested", JSON, nullable=False),  # the proposal body as requested
+    Column("reasons", JSON, nullable=False),  # findings: code, rule_id, message
+    Column("requested_at", DateTime, nullable=False),
+    Column("decided_by", String(128), nullable=True),
+    Column("decided_at", DateTime, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("decision", JSON, nullable=True),  # approved / edited figures
+    Index("ix_dd_approvals_status", "status", "requested_at"),
+    Index("ix_dd_approvals_neg", "negotiation_id"),
+)
+
+decision_records = Table(
+    "dd_decision_records", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("negotiation_id", String(64), nullable=False),
+    Column("turn", Integer, nullable=False),
+    Column("message_id", String(128), nullable=True),
+    Column("node", String(32), nullable=False),
+    Column("ts", DateTime, nullable=False),
+    Column("record", JSON, nullable=False),
+    Index("ix_dd_records_neg", "negotiation_id", "id"),
+)
+
+
+def _v1(conn) -> None:
+    metadata.create_all(conn, checkfirst=True)
+
+
+# MIGRATIONS[n] upgrades a database at schema version n to n + 1.
+MIGRATIONS = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,606 @@
+"""The durable negotiation store: every write that matters is one transaction.
+
+- Inventory: the catalog seeds on-hand stock once; afterwards the database owns it.
+  available = on_hand - allocated - held.
+- Holds: a proposal holds its stock until it expires; holds are reserved with a
+  conditional UPDATE (never read-then-write), capped per buyer organisation.
+- A new proposal version supersedes the old one and swaps its holds atomically.
+- Acceptance turns holds into allocations (re-reserving if a hold lapsed), writes the
+  deal, the proposal's status and the decision record in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from agent.store import schema as t
+from agent.store.db import lock_negotiation, make_engine, transaction, upgrade, utcnow
+from tools.errors import DealdeskError, InsufficientInventory
+
+
+class UnknownProposal(DealdeskError):
+    code = "unknown_proposal"
+
+
+class ProposalExpired(DealdeskError):
+    code = "proposal_expired"
+
+
+class ProposalSuperseded(DealdeskError):
+    code = "proposal_superseded"
+
+
+class HoldLimitExceeded(DealdeskError):
+    code = "hold_limit_exceeded"
+
+
+class NegotiationClosed(DealdeskError):
+    code = "negotiation_closed"
+
+
+class ApprovalNotPending(DealdeskError):
+    code = "approval_not_pending"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
+
+
+@dataclass(frozen=True)
+class Negotiation:
+    id: str
+    buyer_org: str
+    region: str
+    currency: str | None
+    segment: str
+    payment_terms: str | None
+    status: str
+    turn: int
+    current_proposal: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ProposalRow:
+    id: str
+    version: int
+    negotiation_id: str
+    buyer_org: str
+    status: str
+    currency: str
+    payment_terms: str
+    valid_until: dt.datetime
+    total: Decimal
+    body: dict[str, Any]
+    moves: list[str]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DealRow:
+    id: str
+    proposal_id: str
+    version: int
+    negotiation_id: str
+    buyer_org: str
+    currency: str
+    total: Decimal
+    body: dict[str, Any]
+    accepted_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ApprovalRow:
+    id: str
+    negotiation_id: str
+    buyer_org: str
+    proposal_id: str
+    level: str
+    status: str
+    requested: dict[str, Any]
+    reasons: list[dict[str, Any]]
+    requested_at: dt.datetime
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    note: str | None
+    decision: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    negotiation_id: str
+    turn: int
+    side: str
+    kind: str
+    sku: str | None
+    quantity: int | None
+    unit_price: Decimal | None
+    list_price: Decimal | None
+    payment_terms: str | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    sku: str
+    quantity: int
+    cap: int | None  # most units this buyer organisation may hold of the SKU, None for no cap
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _negotiation(row) -> Negotiation:
+    return Negotiation(**row._mapping)
+
+
+def _proposal(row) -> ProposalRow:
+    m = dict(row._mapping)
+    m["total"] = Decimal(m["total"])
+    return ProposalRow(**m)
+
+
+def _approval(row) -> ApprovalRow:
+    return ApprovalRow(**row._mapping)
+
+
+def _deal(row) -> DealRow:
+    m = dict(row._mapping)
+    m["total"] = Decimal(m["total"])
+    return DealRow(**m)
+
+
+def _event(row) -> EventRow:
+    m = dict(row._mapping)
+    return EventRow(negotiation_id=m["negotiation_id"], turn=m["turn"], side=m["side"], kind=m["kind"],
+                    sku=m["sku"], quantity=m["quantity"], unit_price=_dec(m["unit_price"]),
+                    list_price=_dec(m["list_price"]), payment_terms=m["payment_terms"], at=m["at"])
+
+
+class Store:
+    """All durable state of dealdesk, on SQLite or PostgreSQL."""
+
+    def __init__(self, url: str, *, migrate: bool = True):
+        self.url = url
+        self.engine = make_engine(url)
+        if migrate:
+            upgrade(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- inventory -------------------------------------------------------------------
+
+    def seed_inventory(self, stock: Iterable[tuple[str, int]]) -> int:
+        """Insert stock for SKUs the database does not know yet; never overwrite. Returns rows added."""
+        now = utcnow()
+        added = 0
+        with transaction(self.engine) as conn:
+            known = set(conn.execute(select(t.inventory.c.sku)).scalars())
+            rows = [{"sku": sku, "on_hand": qty, "allocated": 0, "held": 0, "updated_at": now}
+                    for sku, qty in stock if sku not in known]
+            if rows:
+                # Another process may seed at the same moment: existing SKUs are left alone.
+                dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                ins = dialect_insert(t.inventory).on_conflict_do_nothing(index_elements=["sku"])
+                added = len(conn.execute(ins.returning(t.inventory.c.sku), rows).all())
+        return added
+
+    def stock(self, sku: str) -> dict[str, int] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.inventory).where(t.inventory.c.sku == sku)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return {"on_hand": m["on_hand"], "allocated": m["allocated"], "held": m["held"],
+                "available": m["on_hand"] - m["allocated"] - m["held"]}
+
+    def available(self, sku: str) -> int:
+        s = self.stock(sku)
+        return 0 if s is None else s["available"]
+
+    def _release_expired(self, conn: Connection, now: dt.datetime, skus: Sequence[str] | None = None) -> int:
+        cond = and_(t.holds.c.status == "active", t.holds.c.expires_at <= now)
+        if skus is not None:
+            cond = and_(cond, t.holds.c.sku.in_(list(skus)))
+        expired = conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(cond)).all()
+        for hold_id, sku, qty in expired:
+            self._release_hold(conn, hold_id, sku, qty, now)
+        return len(expired)
+
+    @staticmethod
+    def _release_hold(conn: Connection, hold_id: int, sku: str, qty: int, now: dt.datetime) -> None:
+        done = conn.execute(update(t.holds).where(and_(t.holds.c.id == hold_id, t.holds.c.status == "active"))
+                            .values(status="released")).rowcount
+        if done:
+            conn.execute(update(t.inventory).where(t.inventory.c.sku == sku)
+                         .values(held=t.inventory.c.held - qty, updated_at=now))
+
+    def release_expired_holds(self, now: dt.datetime | None = None) -> int:
+        with transaction(self.engine) as conn:
+            return self._release_expired(conn, now or utcnow())
+
+    @staticmethod
+    def _reserve(conn: Connection, sku: str, qty: int, now: dt.datetime, column: str) -> bool:
+        """Conditionally move `qty` from available into `held` or `allocated`."""
+        inv = t.inventory.c
+        values = {column: getattr(inv, column) + qty, "updated_at": now}
+        done = conn.execute(update(t.inventory).where(and_(inv.sku == sku, inv.on_hand - inv.allocated - inv.held >= qty))
+                            .values(**values)).rowcount
+        return bool(done)
+
+    # --- negotiations and events -------------------------------------------------------
+
+    def create_negotiation(self, negotiation_id: str, *, buyer_org: str, region: str, segment: str,
+                           currency: str | None = None, payment_terms: str | None = None) -> Negotiation:
+        now = utcnow()
+        with transaction(self.engine) as conn:
+            existing = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).first()
+            if existing is None:
+                conn.execute(insert(t.negotiations).values(
+                    id=negotiation_id, buyer_org=buyer_org, region=region, currency=currency, segment=segment,
+                    payment_terms=payment_terms, status="open", turn=0, current_proposal=None,
+                    created_at=now, updated_at=now))
+            row = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).one()
+        return _negotiation(row)
+
+    def get_negotiation(self, negotiation_id: str, buyer_org: str | None = None) -> Negotiation | None:
+        q = select(t.negotiations).where(t.negotiations.c.id == negotiation_id)
+        if buyer_org is not None:
+            q = q.where(t.negotiations.c.buyer_org == buyer_org)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _negotiation(row)
+
+    def list_negotiations(self, *, buyer_org: str | None = None, status: str | None = None,
+                          limit: int = 100) -> list[Negotiation]:
+        q = select(t.negotiations).order_by(t.negotiations.c.created_at.desc()).limit(limit)
+        if buyer_org is not None:
+            q = q.where(t.negotiations.c.buyer_org == buyer_org)
+        if status is not None:
+            q = q.where(t.negotiations.c.status == status)
+        with self.engine.connect() as conn:
+            return [_negotiation(r) for r in conn.execute(q)]
+
+    def begin_turn(self, conn: Connection, negotiation_id: str) -> int:
+        """Inside a transaction: lock the negotiation and return its next turn number."""
+        lock_negotiation(conn, negotiation_id)
+        turn = conn.execute(select(t.negotiations.c.turn).where(t.negotiations.c.id == negotiation_id)).scalar()
+        if turn is None:
+            raise NegotiationClosed(f"unknown negotiation {negotiation_id}", field="negotiation_id")
+        turn += 1
+        conn.execute(update(t.negotiations).where(t.negotiations.c.id == negotiation_id)
+                     .values(turn=turn, updated_at=utcnow()))
+        return turn
+
+    def next_turn(self, negotiation_id: str) -> int:
+        with transaction(self.engine) as conn:
+            return self.begin_turn(conn, negotiation_id)
+
+    def set_status(self, negotiation_id: str, status: str, conn: Connection | None = None) -> None:
+        stmt = update(t.negotiations).where(t.negotiations.c.id == negotiation_id).values(status=status,
+                                                                                          updated_at=utcnow())
+        if conn is not None:
+            conn.execute(stmt)
+            return
+        with transaction(self.engine) as c:
+            c.execute(stmt)
+
+    def add_events(self, negotiation_id: str, buyer_org: str, turn: int, events: Sequence[dict[str, Any]],
+                   conn: Connection | None = None) -> None:
+        """Record prices put on the table (side, kind, sku, quantity, unit_price, list_price, payment_terms)."""
+        if not events:
+            return
+        if conn is not None:
+            self._insert_events(conn, negotiation_id, buyer_org, turn, events, utcnow())
+            return
+        with transaction(self.engine) as c:
+            self._insert_events(c, negotiation_id, buyer_org, turn, events, utcnow())
+
+    @staticmethod
+    def _insert_events(conn: Connection, negotiation_id: str, buyer_org: str, turn: int,
+                       events: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+        if not events:
+            return
+        rows = [{"negotiation_id": negotiation_id, "buyer_org": buyer_org, "turn": turn, "at": e.get("at", now),
+                 "side": e["side"], "kind": e["kind"], "sku": e.get("sku"), "quantity": e.get("quantity"),
+                 "unit_price": None if e.get("unit_price") is None else str(e["unit_price"]),
+                 "list_price": None if e.get("list_price") is None else str(e["list_price"]),
+                 "payment_terms": e.get("payment_terms")} for e in events]
+        conn.execute(insert(t.events), rows)
+
+    def events(self, negotiation_id: str) -> list[EventRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.events).where(t.events.c.negotiation_id == negotiation_id)
+                                .order_by(t.events.c.id)).all()
+        return [_event(r) for r in rows]
+
+    def org_events(self, buyer_org: str, sku: str, since: dt.datetime, *,
+                   exclude_negotiation: str | None = None) -> list[EventRow]:
+        """The organisation's recent prices on a SKU in other negotiations: the strategy's memory."""
+        q = select(t.events).where(and_(t.events.c.buyer_org == buyer_org, t.events.c.sku == sku,
+                                        t.events.c.at >= since)).order_by(t.events.c.id)
+        if exclude_negotiation is not None:
+            q = q.where(t.events.c.negotiation_id != exclude_negotiation)
+        with self.engine.connect() as conn:
+            return [_event(r) for r in conn.execute(q)]
+
+    # --- proposals and holds -----------------------------------------------------------
+
+    def save_proposal(self, *, proposal_id: str | None, negotiation_id: str, buyer_org: str, status: str,
+                      currency: str, payment_terms: str, valid_until: dt.datetime, total: Decimal,
+                      body_for: Any, moves: Sequence[str], holds: Sequence[HoldRequest],
+                      hold_until: dt.datetime | None = None, records: Sequence[dict[str, Any]] = (),
+                      now: dt.datetime | None = None, version: int | None = None,
+                      events: tuple[int, Sequence[dict[str, Any]]] | None = None,
+                      approval: dict[str, Any] | None = None) -> ProposalRow:
+        """Persist a new proposal version: supersede the previous one and swap its holds, atomically.
+
+        `body_for(proposal_id, version)` returns the wire body (it embeds the id and version).
+        `version`, when given, is the version the caller already showed in the body; a different
+        next version (another writer got there first) is refused. `events` (turn, rows) and an
+        `approval` request ({"moves", "level", "reasons"}) are written in the same transaction.
+        Raises InsufficientInventory or HoldLimitExceeded, leaving everything as it was.
+        """
+        now = now or utcnow()
+        with transaction(self.engine) as conn:
+            lock_negotiation(conn, negotiation_id)
+            pid = proposal_id or new_id("P")
+            next_version = (conn.execute(select(func.max(t.proposals.c.version)).where(t.proposals.c.id == pid))
+                            .scalar() or 0) + 1
+            if version is not None and version != next_version:
+                raise ProposalSuperseded(f"proposal {pid} moved on to version {next_version - 1} meanwhile",
+                                         field="version")
+            version = next_version
+            self._release_expired(conn, now, [h.sku for h in holds])
+            # Supersede the live versions of this proposal and release their holds.
+            live = conn.execute(select(t.proposals.c.version).where(and_(
+                t.proposals.c.id == pid, t.proposals.c.status.in_(("offered", "pending_approval"))))).scalars().all()
+            for old in live:
+                conn.execute(update(t.proposals).where(and_(t.proposals.c.id == pid, t.proposals.c.version == old))
+                             .values(status="superseded"))
+            for hold_id, sku, qty in conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
+                    and_(t.holds.c.proposal_id == pid, t.holds.c.status == "active"))).all():
+                self._release_hold(conn, hold_id, sku, qty, now)
+            for h in holds:
+                if h.cap is not None:
+                    # Lock the SKU's inventory row so two negotiations of one org cannot both pass the cap.
+                    conn.execute(select(t.inventory.c.sku).where(t.inventory.c.sku == h.sku).with_for_update())
+                    held = conn.execute(select(func.coalesce(func.sum(t.holds.c.quantity), 0)).where(and_(
+                        t.holds.c.buyer_org == buyer_org, t.holds.c.sku == h.sku, t.holds.c.status == "active",
+                        t.holds.c.expires_at > now))).scalar()
+                    if held + h.quantity > h.cap:
+                        raise HoldLimitExceeded(
+                            f"{h.sku}: open proposals of this buyer would hold {held + h.quantity} units, "
+                            f"more than the {h.cap} allowed at once", field="quantity")
+                if not self._reserve(conn, h.sku, h.quantity, now, "held"):
+                    raise InsufficientInventory(f"not enough {h.sku} in stock for {h.quantity} units",
+                                                field="quantity")
+                conn.execute(insert(t.holds).values(proposal_id=pid, version=version, buyer_org=buyer_org,
+                                                    sku=h.sku, quantity=h.quantity,
+                                                    expires_at=hold_until or valid_until, status="active",
+                                                    created_at=now))
+            body = body_for(pid, version)
+            conn.execute(insert(t.proposals).values(
+                id=pid, version=version, negotiation_id=negotiation_id, buyer_org=buyer_org, status=status,
+                currency=currency, payment_terms=payment_terms, valid_until=valid_until, total=str(total),
+                body=body, moves=list(moves), created_at=now))
+            conn.execute(update(t.negotiations).where(t.negotiations.c.id == negotiation_id)
+                         .values(current_proposal=pid, updated_at=now))
+            if events is not None:
+                self._insert_events(conn, negotiation_id, buyer_org, events[0], events[1], now)
+            if approval is not None:
+                conn.execute(insert(t.approvals).values(
+                    id=new_id("A"), negotiation_id=negotiation_id, buyer_org=buyer_org, proposal_id=pid,
+                    level=approval["level"], status="pending", requested={"moves": approval["moves"]},
+                    reasons=approval["reasons"], requested_at=now))
+            self._insert_records(conn, records)
+            row = conn.execute(select(t.proposals).where(and_(t.proposals.c.id == pid,
+                                                              t.proposals.c.version == version))).one()
+        return _proposal(row)
+
+    def get_proposal(self, proposal_id: str, version: int | None = None, *,
+                     buyer_org: str | None = None) -> ProposalRow | None:
+        q = select(t.proposals).where(t.proposals.c.id == proposal_id)
+        q = q.where(t.proposals.c.version == version) if version is not None else \
+            q.order_by(t.proposals.c.version.desc()).limit(1)
+        if buyer_org is not None:
+            q = q.where(t.proposals.c.buyer_org == buyer_org)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _proposal(row)
+
+    def proposals(self, negotiation_id: str) -> list[ProposalRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.proposals).where(t.proposals.c.negotiation_id == negotiation_id)
+                                .order_by(t.proposals.c.created_at, t.proposals.c.version)).all()
+        return [_proposal(r) for r in rows]
+
+    def set_proposal_status(self, proposal_id: str, version: int, status: str, *,
+                            release_holds: bool = False) -> None:
+        now = utcnow()
+        with transaction(self.engine) as conn:
+            conn.execute(update(t.proposals).where(and_(t.proposals.c.id == proposal_id,
+                                                        t.proposals.c.version == version)).values(status=status))
+            if release_holds:
+                for hold_id, sku, qty in conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
+                        and_(t.holds.c.proposal_id == proposal_id, t.holds.c.status == "active"))).all():
+                    self._release_hold(conn, hold_id, sku, qty, now)
+
+    def active_holds(self, buyer_org: str | None = None) -> list[dict[str, Any]]:
+        q = select(t.holds).where(t.holds.c.status == "active")
+        if buyer_org is not None:
+            q = q.where(t.holds.c.buyer_org == buyer_org)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # --- acceptance --------------------------------------------------------------------
+
+    def accept(self, *, proposal_id: str, version: int, buyer_org: str, deal_body_for: Any,
+               records: Sequence[dict[str, Any]] = (), now: dt.datetime | None = None,
+               deal_id: str | None = None) -> tuple[DealRow, bool]:
+        """Accept a proposal version: one transaction writes the deal, the allocation, the proposal's
+        status and the decision records. Returns (deal, created); a repeated acceptance of the same
+        version returns the existing deal with created=False.
+        """
+        now = now or utcnow()
+        with transaction(self.engine) as conn:
+            prop = conn.execute(select(t.proposals).where(and_(
+                t.proposals.c.id == proposal_id, t.proposals.c.version == version,
+                t.proposals.c.buyer_org == buyer_org))).first()
+            if prop is None:
+                raise UnknownProposal(f"no proposal {proposal_id} version {version}", field="proposal_id")
+            p = _proposal(prop)
+            lock_negotiation(conn, p.negotiation_id)
+            existing = conn.execute(select(t.deals).where(t.deals.c.proposal_id == proposal_id)).first()
+            if existing is not None:
+                deal = _deal(existing)
+                if deal.version == version:
+                    return deal, False
+                raise ProposalSuperseded(f"proposal {proposal_id} was accepted at version {deal.version}",
+                                         field="version")
+            status = conn.execute(select(t.proposals.c.status).where(and_(
+                t.proposals.c.id == proposal_id, t.proposals.c.version == version))).scalar()
+            if status == "superseded":
+                raise ProposalSuperseded(f"proposal {proposal_id} version {version} was superseded", field="version")
+            if status != "offered":
+                raise UnknownProposal(f"proposal {proposal_id} version {version} is {status}, not open for acceptance",
+                                      field="proposal_id")
+            if p.valid_until <= now:
+                raise ProposalExpired(f"proposal {proposal_id} expired at {p.valid_until.isoformat()}Z",
+                                      field="proposal_id")
+            self._release_expired(conn, now, [i["sku"] for i in p.body["items"]])
+            held = {sku: (hid, qty) for hid, sku, qty in conn.execute(
+                select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(and_(
+                    t.holds.c.proposal_id == proposal_id, t.holds.c.version == version,
+                    t.holds.c.status == "active", t.holds.c.expires_at > now))).all()}
+            for item in p.body["items"]:
+                sku, qty = item["sku"], int(item["quantity"])
+                converted = False
+                if sku in held and held[sku][1] == qty:
+                    hid, _ = held.pop(sku)
+                    # Only a hold still active converts: a concurrent sweep may have released it.
+                    converted = bool(conn.execute(update(t.holds).where(and_(
+                        t.holds.c.id == hid, t.holds.c.status == "active")).values(status="converted")).rowcount)
+                    if converted:
+                        conn.execute(update(t.inventory).where(t.inventory.c.sku == sku).values(
+                            held=t.inventory.c.held - qty, allocated=t.inventory.c.allocated + qty, updated_at=now))
+                if not converted and not self._reserve(conn, sku, qty, now, "allocated"):
+                    raise InsufficientInventory(f"not enough {sku} in stock any more for {qty} units",
+                                                field="quantity")
+            for sku, (hid, qty) in held.items():  # holds for lines no longer on the proposal
+                self._release_hold(conn, hid, sku, qty, now)
+            deal_id = deal_id or new_id("D")
+            body = deal_body_for(deal_id, now)
+            conn.execute(insert(t.deals).values(id=deal_id, proposal_id=proposal_id, version=version,
+                                                negotiation_id=p.negotiation_id, buyer_org=buyer_org,
+                                                currency=p.currency, total=str(p.total), body=body,
+                                                accepted_at=now))
+            conn.execute(update(t.proposals).where(and_(t.proposals.c.id == proposal_id,
+                                                        t.proposals.c.version == version)).values(status="accepted"))
+            conn.execute(update(t.negotiations).where(t.negotiations.c.id == p.negotiation_id)
+                         .values(status="deal", updated_at=now))
+            self._insert_records(conn, records)
+            row = conn.execute(select(t.deals).where(t.deals.c.id == deal_id)).one()
+        return _deal(row), True
+
+    def get_deal(self, deal_id: str, buyer_org: str | None = None) -> DealRow | None:
+        q = select(t.deals).where(t.deals.c.id == deal_id)
+        if buyer_org is not None:
+            q = q.where(t.deals.c.buyer_org == buyer_org)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _deal(row)
+
+    def deals(self, *, buyer_org: str | None = None, negotiation_id: str | None = None) -> list[DealRow]:
+        q = select(t.deals).order_by(t.deals.c.accepted_at)
+        if buyer_org is not None:
+            q = q.where(t.deals.c.buyer_org == buyer_org)
+        if negotiation_id is not None:
+            q = q.where(t.deals.c.negotiation_id == negotiation_id)
+        with self.engine.connect() as conn:
+            return [_deal(r) for r in conn.execute(q)]
+
+    # --- approvals ---------------------------------------------------------------------
+
+    def create_approval(self, *, negotiation_id: str, buyer_org: str, proposal_id: str, level: str,
+                        requested: dict[str, Any], reasons: list[dict[str, Any]],
+                        records: Sequence[dict[str, Any]] = ()) -> ApprovalRow:
+        now = utcnow()
+        approval_id = new_id("A")
+        with transaction(self.engine) as conn:
+            conn.execute(insert(t.approvals).values(
+                id=approval_id, negotiation_id=negotiation_id, buyer_org=buyer_org, proposal_id=proposal_id,
+                level=level, status="pending", requested=requested, reasons=reasons, requested_at=now))
+            self._insert_records(conn, records)
+            row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).one()
+        return _approval(row)
+
+    def get_approval(self, approval_id: str) -> ApprovalRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).first()
+        return None if row is None else _approval(row)
+
+    def approvals(self, *, status: str | None = None, negotiation_id: str | None = None) -> list[ApprovalRow]:
+        q = select(t.approvals).order_by(t.approvals.c.requested_at)
+        if status is not None:
+            q = q.where(t.approvals.c.status == status)
+        if negotiation_id is not None:
+            q = q.where(t.approvals.c.negotiation_id == negotiation_id)
+        with self.engine.connect() as conn:
+            return [_approval(r) for r in conn.execute(q)]
+
+    def pending_approval(self, negotiation_id: str) -> ApprovalRow | None:
+        found = self.approvals(status="pending", negotiation_id=negotiation_id)
+        return found[-1] if found else None
+
+    def decide_approval(self, approval_id: str, *, status: str, decided_by: str, note: str | None,
+                        decision: dict[str, Any] | None, records: Sequence[dict[str, Any]] = ()) -> ApprovalRow:
+        """Record an operator's decision; only a pending approval can be decided (exactly once)."""
+        if status not in ("approved", "rejected", "edited"):
+            raise ValueError(f"bad approval status {status!r}")
+        now = utcnow()
+        with transaction(self.engine) as conn:
+            done = conn.execute(update(t.approvals).where(and_(t.approvals.c.id == approval_id,
+                                                                t.approvals.c.status == "pending"))
+                                .values(status=status, decided_by=decided_by, decided_at=now, note=note,
+                                        decision=decision)).rowcount
+            if not done:
+                row = conn.execute(select(t.approvals.c.status).where(t.approvals.c.id == approval_id)).first()
+                if row is None:
+                    raise ApprovalNotPending(f"no approval {approval_id}", field="approval_id")
+                raise ApprovalNotPending(f"approval {approval_id} is already {row[0]}", field="approval_id")
+            self._insert_records(conn, records)
+            row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).one()
+        return _approval(row)
+
+    # --- decision records --------------------------------------------------------------
+
+    @staticmethod
+    def _insert_records(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
+        if records:
+            conn.execute(insert(t.decision_records), [
+                {"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),
+                 "message_id": r.get("message_id"), "node": r["node"], "ts": utcnow(), "record": r}
+                for r in records])
+
+    def add_records(self, records: Sequence[dict[str, Any]]) -> None:
+        with transaction(self.engine) as conn:
+            self._insert_records(conn, records)
+
+    def records(self, negotiation_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.decision_records.c.record).where(
+                t.decision_records.c.negotiation_id == negotiation_id).order_by(t.decision_records.c.id)).all()
+        return [r[0] for r in rows]
