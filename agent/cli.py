@@ -262,6 +262,11 @@ def main() -> None:
     app()
 
 
+from agent.cli_agent import register  # noqa: E402  (after the domain commands, so help lists them first)
+
+register(app)
+
+
 if __name__ == "__main__":
     main()
 

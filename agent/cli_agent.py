@@ -1,0 +1,208 @@
+"""CLI commands that run the seller agent: chat, negotiate, approvals and schemas."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.config import db_url, load_data, log_path
+
+if TYPE_CHECKING:
+    from agent.service import Reply, Seller
+
+DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL [env DEALDESK_DB]")]
+out = Console(soft_wrap=True)
+
+approvals_app = typer.Typer(help="Review and decide the offers the bot may not make alone.", no_args_is_help=True)
+
+
+def open_seller(db: str | None, catalog: Path | None = None, policy: Path | None = None) -> Seller:
+    """The seller on the configured data and database (imported lazily: the graph is heavy to load)."""
+    from agent.records import configure_logging
+    from agent.service import Seller
+
+    log = log_path()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    configure_logging(log.open("a", encoding="utf-8"))
+    cat, pol = load_data(catalog, policy)
+    return Seller.open(cat, pol, db_url(db))
+
+
+def show_reply(reply: Reply, *, explain: bool = False) -> None:
+    data = reply.data or {}
+    kind = data.get("type")
+    out.print(f"[bold cyan]seller[/bold cyan] ({kind or 'text'}): {reply.text}", highlight=False)
+    if kind == "proposal":
+        table = Table("SKU", "Qty", "Unit price", "List", "Discount %", "Line total", "Lead time")
+        for i in data["items"]:
+            table.add_row(i["sku"], i["quantity"], i["unit_price"], i["list_price"],
+                          f"{float(i['discount_percent']):.2f}", i["line_total"], f"{i['lead_time_days']} d")
+        out.print(table)
+        if data.get("pending"):
+            out.print(f"  pending approval since {data['pending']['since']}: "
+                      + ", ".join(f"{p['sku']} at {p['unit_price']}" for p in data["pending"]["items"]))
+    elif kind == "error":
+        out.print(f"  [red]{data['code']}[/red] {data.get('field') or ''}: {data['message']}", highlight=False)
+    if explain:
+        for rec in reply.records:
+            bits = [f"{rec['node']}/{rec['gen_ai.operation.name']}"]
+            if rec.get("dealdesk.rule_ids"):
+                bits.append("rules " + ", ".join(rec["dealdesk.rule_ids"][:8]))
+            if rec.get("dealdesk.figures"):
+                bits.append(json.dumps(rec["dealdesk.figures"], default=str))
+            if "gen_ai.guardrail.tripwire" in rec:
+                bits.append(f"guardrail tripwire={rec['gen_ai.guardrail.tripwire']}")
+                for v in rec.get("gen_ai.guardrail.violations") or []:
+                    bits.append(f"blocked {v['rule_id']}: {v['message']}")
+            if rec.get("dealdesk.approval.routing"):
+                bits.append(f"approval {rec['dealdesk.approval.routing']} {rec.get('dealdesk.approval.level', '')}")
+            out.print("    [dim]" + " | ".join(bits) + "[/dim]", highlight=False, markup=True)
+
+
+def chat(db: DbOpt = None, org: Annotated[str, typer.Option("--org", help="Buyer organisation")] = "demo-buyer-eu",
+         region: Annotated[str, typer.Option(help="Buyer region")] = "EU",
+         segment: Annotated[str, typer.Option(help="Buyer segment")] = "standard",
+         explain: Annotated[bool, typer.Option("--explain", help="Show each turn's decision trail")] = False) -> None:
+    """Play the buyer in the terminal against the bot (offline by default).
+
+    Type plain text ("need 500 x BRG-6204, can you do 3.10 EUR?") or a JSON data part
+    ({"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "500"}]}). Ctrl-D quits.
+    """
+    from agent.service import Buyer
+
+    seller = open_seller(db)
+    nid = seller.start(Buyer(org=org, region=region, segment=segment))
+    out.print(f"negotiation {nid} as {org} ({region}, {segment}); type your message, Ctrl-D to quit.")
+    try:
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                try:
+                    reply = seller.send(nid, data=json.loads(line))
+                except json.JSONDecodeError as exc:
+                    out.print(f"[red]not JSON[/red]: {exc}")
+                    continue
+            else:
+                reply = seller.send(nid, text=line)
+            show_reply(reply, explain=explain)
+    finally:
+        seller.close()
+
+
+def negotiate(buyer: Annotated[str, typer.Option("--buyer", help="boulware | conceder | linear | hardball | eager")] = "boulware",
+              sku: Annotated[str, typer.Option(help="SKU")] = "BRG-6204",
+              qty: Annotated[int, typer.Option("--qty", help="Quantity")] = 500,
+              region: Annotated[str, typer.Option(help="Buyer region")] = "EU",
+              segment: Annotated[str, typer.Option(help="Buyer segment")] = "standard",
+              operator: Annotated[str, typer.Option(help="What the operator does with escalations: approve | reject | none")] = "approve",
+              explain: Annotated[bool, typer.Option("--explain")] = False, db: DbOpt = None) -> None:
+    """Run one simulated negotiation with a built-in buyer and print the transcript."""
+    from agent.buyers import STRATEGIES, SimpleBuyer
+    from agent.service import Buyer
+
+    if buyer not in STRATEGIES:
+        raise typer.BadParameter(f"choose one of {', '.join(STRATEGIES)}", param_hint="--buyer")
+    seller = open_seller(db)
+    try:
+        bot = SimpleBuyer(buyer, sku, qty)
+        nid = seller.start(Buyer(org=f"sim-{buyer}", region=region, segment=segment))
+        message: dict[str, Any] | None = bot.first()
+        while message is not None:
+            out.print(f"[bold magenta]buyer[/bold magenta]: {json.dumps(message)}", highlight=False)
+            reply = seller.send(nid, data=message)
+            show_reply(reply, explain=explain)
+            pending = seller.store.pending_approval(nid)
+            if pending is not None and operator in ("approve", "reject"):
+                out.print(f"[bold yellow]operator[/bold yellow]: {operator} {pending.id} (level {pending.level})")
+                decided = seller.decide(pending.id, operator, by="cli-operator", note="from dealdesk negotiate")
+                if decided is not None:
+                    reply = decided
+                    show_reply(reply, explain=explain)
+            if reply.type in ("deal", "closed", "error"):
+                break
+            message = bot.respond(reply.data)
+        neg = seller.store.get_negotiation(nid)
+        out.print(f"outcome: {neg.status if neg else '?'}")
+    finally:
+        seller.close()
+
+
+@approvals_app.command("list")
+def approvals_list(status: Annotated[str, typer.Option(help="pending | approved | rejected | edited | all")] = "pending",
+                   db: DbOpt = None) -> None:
+    """List approval requests."""
+    seller = open_seller(db)
+    try:
+        rows = seller.store.approvals(status=None if status == "all" else status)
+        table = Table("Approval", "Negotiation", "Buyer", "Level", "Status", "Requested", "Since", "Why")
+        for a in rows:
+            req = ", ".join(f"{m['sku']} x{m['quantity']} @ {m['unit_price']} ({float(m['discount_percent']):.1f}% off)"
+                            for m in a.requested["moves"])
+            why = "; ".join(r["message"] for r in a.reasons)
+            table.add_row(a.id, a.negotiation_id, a.buyer_org, a.level, a.status, req, a.requested_at.isoformat(), why)
+        out.print(table)
+    finally:
+        seller.close()
+
+
+def _decide(approval_id: str, decision: str, by: str, note: str | None, db: str | None,
+            prices: dict[str, str] | None = None) -> None:
+    seller = open_seller(db)
+    try:
+        reply = seller.decide(approval_id, decision, by=by, note=note, prices=prices)
+        out.print(f"{approval_id}: {decision} by {by}")
+        if reply is not None:
+            show_reply(reply)
+    except Exception as exc:  # a typed domain error: say it plainly
+        code = getattr(exc, "code", type(exc).__name__)
+        out.print(f"[red]error {code}[/red]: {getattr(exc, 'message', exc)}", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        seller.close()
+
+
+ByOpt = Annotated[str, typer.Option("--by", help="Who decides")]
+NoteOpt = Annotated[Optional[str], typer.Option("--note", help="Why")]
+
+
+@approvals_app.command("approve")
+def approvals_approve(approval_id: str, by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None) -> None:
+    """Approve a request: the better offer goes to the buyer."""
+    _decide(approval_id, "approve", by, note, db)
+
+
+@approvals_app.command("reject")
+def approvals_reject(approval_id: str, by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None) -> None:
+    """Reject a request: the standing offer stays."""
+    _decide(approval_id, "reject", by, note, db)
+
+
+@approvals_app.command("edit")
+def approvals_edit(approval_id: str, price: Annotated[list[str], typer.Option("--price", help="SKU=PRICE")],
+                   by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None) -> None:
+    """Approve with edited unit prices, within the level's limit."""
+    prices = dict(p.split("=", 1) for p in price)
+    _decide(approval_id, "edit", by, note, db, prices)
+
+
+def schemas(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Directory")] = None) -> None:
+    """Write the wire contract's JSON Schemas (schemas/ by default)."""
+    from agent.schemas import SCHEMA_DIR, write
+
+    for path in write(out_dir or SCHEMA_DIR):
+        out.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat")(chat)
+    app.command("negotiate")(negotiate)
+    app.command("schemas")(schemas)
+    app.add_typer(approvals_app, name="approvals")

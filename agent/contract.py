@@ -1,0 +1,259 @@
+"""The wire contract: the typed messages buyers and the seller exchange, as data parts.
+
+One module, used by the graph, the server, the evals and the tests; the JSON
+Schema under `schemas/` is generated from it (`dealdesk schemas`). Every data
+part has a `type`. Money and quantities are sent as decimal strings; on input,
+JSON numbers are accepted too (a float is read through its shortest repr, so
+3.1 means 3.1), but never sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter
+
+from tools.types import Dec
+
+CONTRACT_VERSION = "1.0"
+MAX_ITEMS = 100
+MAX_TEXT = 4000
+
+ErrorCode = Literal[
+    "unknown_sku", "invalid_quantity", "insufficient_inventory", "unsupported_currency", "unknown_proposal",
+    "proposal_expired", "proposal_superseded", "malformed_message", "not_authorized_for_region",
+    "payment_terms_not_allowed", "quantity_out_of_policy", "hold_limit_exceeded", "negotiation_closed",
+    "unknown_segment", "rule_conflict", "no_valid_offer", "internal_error",
+]
+
+
+def _in_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("must be a decimal string or number")
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, (int, Decimal)):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("must be a decimal string or number")
+    text = value.strip()
+    if len(text) > 40:
+        raise ValueError("too many digits")
+    try:
+        out = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not out.is_finite():
+        raise ValueError("must be finite")
+    return out
+
+
+def _in_quantity(value: Any) -> int:
+    number = _in_decimal(value)
+    if number != number.to_integral_value():
+        raise ValueError("quantity must be a whole number")
+    return int(number)
+
+
+def _dec_str(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# Input money: string or number in, a non-negative Decimal out; sent back as a string.
+InMoney = Annotated[Decimal, BeforeValidator(_in_decimal), Field(ge=0, le=Decimal("1e12")),
+                    PlainSerializer(_dec_str, return_type=str)]
+# Input quantity: whole, 1 .. 10 million; "500", 500 and 500.0 are the same.
+InQty = Annotated[int, BeforeValidator(_in_quantity), Field(ge=1, le=10_000_000),
+                  PlainSerializer(str, return_type=str)]
+Sku = Annotated[str, Field(min_length=1, max_length=64)]
+ProposalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
+Version = Annotated[int, Field(ge=1, le=1_000_000)]
+Terms = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
+Region = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_\-]+$")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class _In(BaseModel):
+    """Buyer messages: unknown fields are errors that name the field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- buyer to seller ---------------------------------------------------------------
+
+
+class CatalogQuery(_In):
+    type: Literal["catalog_query"] = "catalog_query"
+    query: str | None = Field(default=None, max_length=200)
+    sku: Sku | None = None
+    category: str | None = Field(default=None, max_length=64)
+    specs: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, max_length=20, description='Spec filters, e.g. {"bore_mm": "20"} or {"power_kw": ">=1.1"}')
+    limit: int | None = Field(default=None, ge=1, le=50)
+
+
+class RfqItem(_In):
+    sku: Sku
+    quantity: InQty
+
+
+class Rfq(_In):
+    type: Literal["rfq"] = "rfq"
+    items: list[RfqItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    currency: Currency | None = None
+    region: Region | None = None
+    payment_terms: Terms | None = None
+    delivery_date: dt.date | None = None
+    buyer_reference: str | None = Field(default=None, max_length=200)
+
+
+class CounterItem(_In):
+    sku: Sku
+    quantity: InQty
+    unit_price: InMoney
+
+
+class CounterOffer(_In):
+    type: Literal["counter_offer"] = "counter_offer"
+    proposal_id: ProposalId
+    version: Version
+    items: list[CounterItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    payment_terms: Terms | None = None
+
+
+class Accept(_In):
+    type: Literal["accept"] = "accept"
+    proposal_id: ProposalId
+    version: Version
+
+
+class Reject(_In):
+    type: Literal["reject"] = "reject"
+    proposal_id: ProposalId
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+BuyerMessage = Annotated[Union[CatalogQuery, Rfq, CounterOffer, Accept, Reject], Field(discriminator="type")]
+BUYER_MESSAGE = TypeAdapter(BuyerMessage)
+
+
+# --- seller to buyer ---------------------------------------------------------------
+
+
+class ProposalItem(_Out):
+    sku: str
+    name: str
+    quantity: Annotated[int, PlainSerializer(str, return_type=str)]
+    unit_price: Dec
+    list_price: Dec
+    discount_percent: Dec
+    line_total: Dec
+    lead_time_days: Annotated[int, PlainSerializer(str, return_type=str)]
+    delivery_date: dt.date | None = None
+
+
+class Alternative(_Out):
+    """A priced alternative the strategy generated (next volume tier, related SKU)."""
+
+    kind: Literal["next_tier", "related_sku", "longer_terms", "larger_quantity"]
+    sku: str
+    name: str
+    quantity: Annotated[int, PlainSerializer(str, return_type=str)]
+    unit_price: Dec
+    line_total: Dec
+    payment_terms: str
+    lead_time_days: Annotated[int, PlainSerializer(str, return_type=str)]
+    note: str = ""
+
+
+class PendingItem(_Out):
+    sku: str
+    quantity: Annotated[int, PlainSerializer(str, return_type=str)]
+    unit_price: Dec
+
+
+class Pending(_Out):
+    """What awaits approval (the requested figures) and since when; never the approval limits."""
+
+    items: list[PendingItem]
+    total: Dec
+    since: dt.datetime
+
+
+class Proposal(_Out):
+    type: Literal["proposal"] = "proposal"
+    proposal_id: str
+    version: int
+    status: Literal["offered", "pending_approval"]
+    currency: str
+    region: str
+    payment_terms: str
+    valid_until: dt.datetime
+    items: list[ProposalItem]
+    total: Dec
+    terms: dict[str, str]
+    alternatives: list[Alternative] | None = None
+    pending: Pending | None = None
+
+
+class DealItem(_Out):
+    sku: str
+    name: str
+    quantity: Annotated[int, PlainSerializer(str, return_type=str)]
+    unit_price: Dec
+    line_total: Dec
+
+
+class Deal(_Out):
+    type: Literal["deal"] = "deal"
+    deal_id: str
+    proposal_id: str
+    version: int
+    items: list[DealItem]
+    total: Dec
+    currency: str
+    payment_terms: str
+    accepted_at: dt.datetime
+
+
+class Closed(_Out):
+    type: Literal["closed"] = "closed"
+    reason: str
+
+
+class CatalogResults(_Out):
+    type: Literal["catalog_results"] = "catalog_results"
+    products: list[dict[str, Any]] = Field(description="Schema.org Product JSON-LD")
+
+
+class Error(_Out):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    field: str | None = None
+
+
+SellerMessage = Annotated[Union[CatalogResults, Proposal, Deal, Closed, Error], Field(discriminator="type")]
+SELLER_MESSAGE = TypeAdapter(SellerMessage)
+
+
+def parse_buyer_data(data: Any) -> CatalogQuery | Rfq | CounterOffer | Accept | Reject:
+    """Validate one data part into a typed buyer message (raises pydantic.ValidationError)."""
+    return BUYER_MESSAGE.validate_python(data)
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The published JSON Schemas, by file name."""
+    return {
+        "buyer-message.schema.json": {"$id": "https://dealdesk.dev/schemas/buyer-message.schema.json",
+                                      "title": "dealdesk buyer message", **BUYER_MESSAGE.json_schema()},
+        "seller-message.schema.json": {"$id": "https://dealdesk.dev/schemas/seller-message.schema.json",
+                                       "title": "dealdesk seller message",
+                                       **SELLER_MESSAGE.json_schema(mode="serialization")},
+    }

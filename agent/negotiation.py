@@ -1,0 +1,99 @@
+"""Deterministic negotiation logic around the strategy: validate a buyer intent, compute the round's moves.
+
+Used by the graph's `prepare` node for every intent, structured or text, so
+both paths validate the same way and the model only ever sees moves that the
+policy already allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from agent.contract import Closed, CounterOffer, Error, Rfq
+from agent.store import Negotiation, Store
+from agent.store.store import EventRow
+from tools.errors import DealdeskError
+from tools.policy.desk import Desk
+from tools.policy.surface import DecisionSurface
+from tools.strategy.concession import plan
+from tools.strategy.models import Offer, StrategyConfig
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+    asked: Decimal | None  # the buyer's price this turn, if any
+
+
+class TurnError(DealdeskError):
+    """An error the buyer receives as an `error` message."""
+
+
+def error_message(exc: DealdeskError) -> dict[str, Any]:
+    code = exc.code if exc.code in Error.model_fields["code"].annotation.__args__ else "malformed_message"  # type: ignore[union-attr]
+    return Error(code=code, message=exc.message, field=exc.field).model_dump(mode="json")
+
+
+def closed_message(reason: str) -> dict[str, Any]:
+    return Closed(reason=reason).model_dump(mode="json")
+
+
+def lines_of(message: Rfq | CounterOffer, asked: list[Any]) -> list[Line]:
+    """The request's lines; a text buyer's asked prices attach to their SKU."""
+    prices = {a.sku: a.unit_price for a in asked}
+    if isinstance(message, CounterOffer):
+        return [Line(i.sku, i.quantity, i.unit_price) for i in message.items]
+    merged: dict[str, int] = {}
+    for item in message.items:
+        merged[item.sku] = merged.get(item.sku, 0) + item.quantity
+    return [Line(sku, qty, prices.get(sku)) for sku, qty in merged.items()]
+
+
+def check_line(desk: Desk, store: Store, line: Line, terms: str, own_holds: dict[str, int]) -> DecisionSurface:
+    """The decision surface of a requested line, or a typed error naming the field."""
+    surface = desk.surface(line.sku, line.quantity, terms)
+    if terms not in surface.allowed_terms:
+        raise TurnError(f"payment terms {terms} are not available (choose {', '.join(surface.allowed_terms)})",
+                        code="payment_terms_not_allowed", field="payment_terms")
+    if line.quantity < surface.moq:
+        raise TurnError(f"{line.sku}: the minimum order quantity is {surface.moq}", code="invalid_quantity",
+                        field="quantity")
+    if surface.max_order_quantity is not None and line.quantity > surface.max_order_quantity:
+        raise TurnError(f"{line.sku}: at most {surface.max_order_quantity} per order", code="invalid_quantity",
+                        field="quantity")
+    available = store.available(line.sku) + own_holds.get(line.sku, 0)
+    if line.quantity > available:
+        raise TurnError(f"{line.sku}: {available} units available, {line.quantity} requested",
+                        code="insufficient_inventory", field="quantity")
+    return surface
+
+
+def to_offers(events: list[EventRow], sku: str) -> list[Offer]:
+    return [Offer(side=e.side, unit_price=e.unit_price, list_price=e.list_price, quantity=e.quantity or 1,
+                  payment_terms=e.payment_terms, at=e.at)
+            for e in events if e.sku == sku and e.side in ("buyer", "seller") and e.kind != "accept"]
+
+
+def plan_lines(desk: Desk, store: Store, neg: Negotiation, lines: list[Line], terms: str, *,
+               config: StrategyConfig, memory_days: int, now: dt.datetime,
+               own_holds: dict[str, int]) -> list[dict[str, Any]]:
+    """For each line: its surface and the strategy's plan, given this negotiation's history and memory."""
+    history = store.events(neg.id)
+    out = []
+    for line in lines:
+        surface = check_line(desk, store, line, terms, own_holds)
+        memory = to_offers(store.org_events(neg.buyer_org, line.sku, now - dt.timedelta(days=memory_days),
+                                            exclude_negotiation=neg.id), line.sku)
+        # This turn's buyer message counts as a round before it is stored (it is stored with the reply).
+        current = Offer(side="buyer", unit_price=line.asked, list_price=surface.list_price, quantity=line.quantity,
+                        payment_terms=terms, at=now)
+        p = plan(surface, [*to_offers(history, line.sku), current], memory=memory, config=config,
+                 surface_for=desk.surface, now=now)
+        out.append({"sku": line.sku, "quantity": line.quantity, "asked": None if line.asked is None else str(line.asked),
+                    "surface": surface.model_dump(mode="json", exclude={"pricing"}),
+                    "plan": p.model_dump(mode="json")})
+    return out

@@ -1,0 +1,129 @@
+"""The deterministic playbook responder: what to do next in a turn, from the turn brief and tool results.
+
+It is the whole brain of the offline model and of the structured path: it
+calls `submit_proposal` with the strategy's recommended move ids (and the
+playbook alternatives), answers product questions from `catalog_lookup`, and
+writes the reply text around the offer. Every figure it writes comes from a
+tool result or the staged offer, so the guardrail can trace it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from langchain_core.messages import AIMessage
+
+SCHEMA_HINT = ("Please send a data part with a `type` of catalog_query, rfq, counter_offer, accept or reject "
+               "(JSON Schema: /schemas/buyer-message.schema.json), or write your request in plain words, "
+               "for example the quantity and SKU you need and the price you have in mind.")
+
+
+def _call(name: str, args: dict[str, Any]) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}",
+                                              "type": "tool_call"}])
+
+
+def offer_text(proposal: dict[str, Any], *, products: dict[str, str] | None = None) -> str:
+    """The reply around a proposal: every figure is one of the proposal's own."""
+    cur = proposal["currency"]
+    head = f"Proposal {proposal['proposal_id']} version {proposal['version']}"
+    lines = [f"{i['quantity']} x {i['sku']} at {i['unit_price']} {cur} each ({i['line_total']} {cur}, "
+             f"ships in {i['lead_time_days']} days)" for i in proposal["items"]]
+    text = f"{head}: " + "; ".join(lines) + f". Total {proposal['total']} {cur}, payment {proposal['payment_terms']}, " \
+        f"valid until {proposal['valid_until'][:10]}."
+    if proposal.get("pending"):
+        text += " A better offer for your request is awaiting approval; meanwhile this offer stands and you can " \
+                "accept it at any time."
+    for alt in proposal.get("alternatives") or []:
+        if alt["kind"] == "next_tier":
+            text += f" At {alt['quantity']} units the price is {alt['unit_price']} {cur} each."
+        elif alt["kind"] == "related_sku":
+            text += f" Also available: {alt['sku']} ({alt['name']}) at {alt['unit_price']} {cur} each."
+        elif alt["kind"] == "longer_terms":
+            text += f" We can also offer {alt['unit_price']} {cur} each on {alt['payment_terms']}."
+        elif alt["kind"] == "larger_quantity":
+            text += f" For {alt['quantity']} units we can do {alt['unit_price']} {cur} each."
+    return text
+
+
+def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:
+    if not result.get("ok"):
+        return f"Sorry, I could not find that: {result['error']['message']}."
+    products = result.get("products") or []
+    if not products:
+        return "I found no matching products."
+    topic, spec = question.get("topic"), question.get("spec")
+    out = []
+    for p in products:
+        if topic == "spec":
+            specs = p["specs"]
+            if spec and spec in specs:
+                out.append(f"{p['sku']} {spec}: {specs[spec]}")
+            else:
+                out.append(f"{p['sku']} ({p['name']}): " + ", ".join(f"{k} {v}" for k, v in specs.items()))
+        elif topic == "lead_time":
+            out.append(f"{p['sku']} ships in {p['lead_time_days']} days from stock")
+        elif topic == "compatibility":
+            mates = p["compatible"] + p["related"]
+            out.append(f"{p['sku']} goes with {', '.join(mates)}" if mates else f"{p['sku']} has no listed companions")
+        else:
+            out.append(f"{p['sku']}: {p['name']}")
+    return "; ".join(out) + "."
+
+
+def _catalog_text(result: dict[str, Any]) -> str:
+    if not result.get("ok"):
+        return f"Sorry: {result['error']['message']}."
+    products = result.get("products") or []
+    if not products:
+        return "I found no matching products. " + SCHEMA_HINT
+    names = "; ".join(f"{p['sku']} ({p['name']})" for p in products)
+    return f"Matching products: {names}. Send an rfq with the SKU and quantity for a quote."
+
+
+def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
+    """The next assistant message for this turn: a tool call, or the final reply text."""
+    intent = brief.get("intent") or {}
+    kind = intent.get("kind")
+    lines = brief.get("lines") or []
+    done = {r.get("tool"): r for r in results}
+    if kind in ("rfq", "counter_offer") and lines:
+        if "submit_proposal" not in done:
+            move_ids = [ln["plan"]["recommended"] for ln in lines]
+            alternatives = [m["id"] for ln in lines for m in ln["plan"]["moves"] if m["alternative"]]
+            return _call("submit_proposal", {"move_ids": move_ids, "alternative_ids": alternatives})
+        result = done["submit_proposal"]
+        if not result.get("ok"):
+            return AIMessage(content=f"Sorry, I cannot make that offer: {result['error']['message']}.")
+        return AIMessage(content="")  # the graph writes the offer text around the staged proposal
+    if kind == "question" and intent.get("question"):
+        question = intent["question"]
+        if "catalog_lookup" not in done:
+            skus = question.get("skus") or []
+            if skus:
+                return _call("catalog_lookup", {"sku": skus[0]})
+            return AIMessage(content="Which SKU is your question about? " + SCHEMA_HINT)
+        return AIMessage(content=_answer_question(question, done["catalog_lookup"]))
+    if kind == "catalog_query":
+        if "catalog_lookup" not in done:
+            q = (intent.get("message") or {})
+            specs = [f"{k}={v}" for k, v in (q.get("specs") or {}).items()]
+            return _call("catalog_lookup", {"query": q.get("query"), "category": q.get("category"), "specs": specs,
+                                            "limit": q.get("limit") or 5})
+        return AIMessage(content=_catalog_text(done["catalog_lookup"]))
+    return AIMessage(content="I can help with product questions, quotes and negotiation. " + SCHEMA_HINT)
+
+
+BRIEF_MARKER = "TURN BRIEF (JSON):"
+
+
+def render_brief(brief: dict[str, Any]) -> str:
+    return BRIEF_MARKER + "\n" + json.dumps(brief, default=str, sort_keys=True)
+
+
+def parse_brief(text: str) -> dict[str, Any] | None:
+    if BRIEF_MARKER not in text:
+        return None
+    return json.loads(text.split(BRIEF_MARKER, 1)[1])

@@ -1,0 +1,144 @@
+"""The seller as a service: one negotiation per thread, one call per buyer message or operator decision.
+
+This is what the CLI, the evals and (later) the A2A/REST server call. It owns
+the store, the checkpointer and the compiled graph, and serialises the turns
+of one negotiation.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agent.graph import RECURSION_LIMIT, SellerConfig, SellerGraph
+from agent.store import Store
+from agent.store.db import normalise_url
+from tools.catalog.models import Catalog
+from tools.policy.models import Policy
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """A buyer organisation as its API key describes it."""
+
+    org: str
+    region: str
+    segment: str = "standard"
+    currency: str | None = None
+    payment_terms: str | None = None
+
+
+@dataclass
+class Reply:
+    """One outgoing message: a data part (wire contract) and text."""
+
+    negotiation_id: str
+    turn: int
+    data: dict[str, Any] | None
+    text: str
+    model_calls: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def type(self) -> str | None:
+        return (self.data or {}).get("type")
+
+
+def make_checkpointer(db_url: str | None) -> Any:
+    """SQLite checkpoints beside a SQLite store, PostgreSQL ones with a PostgreSQL store, else in memory."""
+    if not db_url:
+        return InMemorySaver()
+    url = normalise_url(db_url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        if path in ("", ":memory:"):
+            return InMemorySaver()
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        cp_path = Path(path).with_suffix(".checkpoints.sqlite")
+        conn = sqlite3.connect(cp_path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return saver
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
+                           prepare_threshold=0, row_factory=dict_row)
+    saver = PostgresSaver(conn)
+    saver.setup()
+    return saver
+
+
+class Seller:
+    """The seller agent bound to a catalog, a policy and a store."""
+
+    def __init__(self, catalog: Catalog, policy: Policy, store: Store, *, model: Any = None,
+                 checkpointer: Any = None, config: SellerConfig | None = None):
+        self.catalog = catalog
+        self.policy = policy
+        self.store = store
+        store.seed_inventory((sku, p.inventory.on_hand) for sku, p in catalog.products.items())
+        self.checkpointer = checkpointer if checkpointer is not None else make_checkpointer(store.url)
+        self.graph = SellerGraph(catalog, policy, store, model=model, checkpointer=self.checkpointer, config=config)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @classmethod
+    def open(cls, catalog: Catalog, policy: Policy, db_url: str, **kw: Any) -> Seller:
+        return cls(catalog, policy, Store(db_url), **kw)
+
+    def close(self) -> None:
+        conn = getattr(self.checkpointer, "conn", None)
+        if conn is not None:
+            conn.close()
+        self.store.dispose()
+
+    def start(self, buyer: Buyer, negotiation_id: str | None = None) -> str:
+        """Open (or reopen) a negotiation for a buyer organisation; returns its id."""
+        nid = negotiation_id or f"neg-{uuid.uuid4().hex[:12]}"
+        self.store.create_negotiation(nid, buyer_org=buyer.org, region=buyer.region, segment=buyer.segment,
+                                      currency=buyer.currency, payment_terms=buyer.payment_terms)
+        return nid
+
+    def _lock(self, negotiation_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(negotiation_id, threading.Lock())
+
+    def _run(self, negotiation_id: str, inbound: dict[str, Any], message_id: str | None) -> Reply:
+        with self._lock(negotiation_id):
+            neg = self.store.get_negotiation(negotiation_id)
+            if neg is None:
+                raise KeyError(negotiation_id)
+            turn = self.store.next_turn(negotiation_id)
+            state = {"negotiation_id": negotiation_id, "buyer_org": neg.buyer_org, "turn": turn,
+                     "message_id": message_id or f"msg-{uuid.uuid4().hex[:12]}", "inbound": inbound}
+            config = {"configurable": {"thread_id": negotiation_id}, "recursion_limit": RECURSION_LIMIT}
+            out = self.graph.graph.invoke(state, config)
+        outgoing = out.get("outgoing") or {}
+        return Reply(negotiation_id=negotiation_id, turn=turn, data=outgoing.get("data"), text=outgoing.get("text", ""),
+                     model_calls=out.get("model_calls", 0), records=out.get("records") or [])
+
+    def send(self, negotiation_id: str, *, data: dict[str, Any] | None = None, text: str | None = None,
+             message_id: str | None = None) -> Reply:
+        """One buyer message (a data part, text, or both: the data part wins) -> one reply."""
+        inbound: dict[str, Any] = {"data": data} if data is not None else {"text": text or ""}
+        return self._run(negotiation_id, inbound, message_id)
+
+    def decide(self, approval_id: str, decision: str, *, by: str, note: str | None = None,
+               prices: dict[str, str] | None = None) -> Reply | None:
+        """An operator's decision (approved, rejected or edited) -> a seller-initiated turn to the buyer."""
+        status = {"approve": "approved", "reject": "rejected", "edit": "edited"}.get(decision, decision)
+        approval = self.store.decide_approval(approval_id, status=status, decided_by=by, note=note,
+                                              decision={"prices": prices} if prices else None)
+        reply = self._run(approval.negotiation_id, {"operator": {"approval_id": approval_id, "decision": status,
+                                                                 "by": by, "note": note, "prices": prices}}, None)
+        return reply if reply.data is not None or reply.text else None

@@ -1,0 +1,52 @@
+"""The graph's state: one thread per negotiation, one turn per buyer message or operator decision.
+
+`messages` accumulates the conversation across turns (the model's context);
+every other key describes the current turn and is reset when a turn starts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+RESET = {"__reset__": True}
+
+
+def add_records(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Append a node's decision records; a list starting with RESET starts the turn afresh."""
+    if new and new[0] == RESET:
+        return list(new[1:])
+    return [*(old or []), *(new or [])]
+
+
+class TurnState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    negotiation_id: str
+    buyer_org: str
+    turn: int
+    message_id: str
+    inbound: dict[str, Any]          # {"data": {...}} | {"text": "..."} | {"operator": {...}}
+    intent: dict[str, Any] | None    # BuyerIntent as JSON
+    lines: list[dict[str, Any]]      # per line: surface and plan (JSON), for tools and guardrail
+    terms: str | None
+    direct: dict[str, Any] | None    # a reply decided without tools (error, closed, deal, catalog results)
+    staged: dict[str, Any] | None    # the proposal submit_proposal staged this turn
+    tool_facts: list[dict[str, Any]]  # figures from this turn's tool results
+    draft: dict[str, Any] | None     # {"data": ..., "text": ...} awaiting the guardrail
+    verdict: dict[str, Any] | None
+    revisions: int
+    feedback: list[str]
+    outgoing: dict[str, Any] | None  # the message that was sent
+    model_calls: int
+    tokens: int
+    records: Annotated[list[dict[str, Any]], add_records]
+
+
+def fresh_turn() -> dict[str, Any]:
+    """The per-turn keys, reset at the start of a turn (records are replaced by the reset node)."""
+    return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "tool_facts": [],
+            "draft": None, "verdict": None, "revisions": 0, "feedback": [], "outgoing": None,
+            "model_calls": 0, "tokens": 0}
