@@ -109,7 +109,7 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
     if kind == "catalog_query":
         if "catalog_lookup" not in done:
             q = (intent.get("message") or {})
-            specs = [f"{k}={v}" for k, v in (q.get("specs") or {}).items()]
+            specs = [f"{k}{v}" if str(v)[:1] in "<>!=" else f"{k}={v}" for k, v in (q.get("specs") or {}).items()]
             return _call("catalog_lookup", {"query": q.get("query"), "category": q.get("category"), "specs": specs,
                                             "limit": q.get("limit") or 5})
         return AIMessage(content=_catalog_text(done["catalog_lookup"]))

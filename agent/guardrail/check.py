@@ -201,7 +201,7 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
         checks += ["floor", "approval_level", "max_discount", "terms", "quantity", "inventory", "arithmetic",
                    "currency_region", "validity", "off_strategy"]
         surfaces = _check_proposal(msg, ctx, out)
-        facts += facts_from_proposal(msg)
+        facts += facts_from_proposal(msg, now=ctx.now)
     elif isinstance(msg, Deal):
         checks.append("deal")
         _check_deal(msg, ctx, out)
