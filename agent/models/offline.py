@@ -60,7 +60,7 @@ class OfflineModel(BaseChatModel):
         from agent.offline.understand import TextContext, understand
 
         if schema is not BuyerIntent:
-            raise NotImplementedError("the offline model only understands buyer messages (BuyerIntent)")
+            raise TypeError(f"the offline model gives structured output only as BuyerIntent, not {schema!r}")
 
         def run(payload: dict[str, Any]) -> BuyerIntent:
             ctx: TextContext = payload["context"]
