@@ -308,21 +308,7 @@ class SellerGraph:
         if decision == "rejected":
             moves = []
         elif decision == "edited":
-            prices = {k: Decimal(v) for k, v in (op.get("prices") or {}).items()}
-            moves = []
-            for m in requested:
-                surface = desk.surface(m.sku, m.quantity, terms)
-                price = prices.get(m.sku, m.unit_price)
-                edited = make_move(surface, 0, "concede", price, ["operator.edit", approval.id],
-                                   f"edited by {op.get('by')}")
-                level_names = [lv.name for lv in surface.levels]
-                if edited is None or price < m.unit_price or (edited.approval_level in level_names and
-                                                              approval.level in level_names and
-                                                              level_names.index(edited.approval_level) >
-                                                              level_names.index(approval.level)):
-                    raise TurnError(f"{m.sku}: {price} is beyond what level {approval.level} may approve",
-                                    code="policy_refused", field="prices")
-                moves.append(edited)
+            moves = self.edited_moves(approval, op.get("prices") or {}, by=op.get("by"))
         else:
             moves = requested
         rec = self._record(state, "prepare", "operator_decision", started, inputs=op,
@@ -351,6 +337,39 @@ class SellerGraph:
                   "requested": [], "alternatives": [], "level": granted, "needs_approval": False,
                   "granted_level": granted, "reasons": []}
         return {"lines": lines, "terms": terms, "staged": staged, "records": [rec], **base}
+
+    def edited_moves(self, approval, prices: dict[str, str], *, by: str | None) -> list[Move]:
+        """An operator's edited prices as moves; refused unless each is within the approval's level.
+
+        An edit may only move a price up from the requested one (less discount), or keep it.
+        """
+        neg = self.store.get_negotiation(approval.negotiation_id)
+        assert neg is not None
+        requested = [Move.model_validate(m) for m in approval.requested["moves"]]
+        terms = requested[0].payment_terms
+        desk = self.desk_for({"negotiation_id": neg.id, "terms": terms})
+        unknown = sorted(set(prices) - {m.sku for m in requested})
+        if unknown:
+            raise TurnError(f"the approval has no line for {', '.join(unknown)}", code="malformed_message",
+                            field="prices")
+        moves = []
+        for m in requested:
+            surface = desk.surface(m.sku, m.quantity, terms)
+            try:
+                price = Decimal(str(prices.get(m.sku, m.unit_price)))
+            except ArithmeticError:
+                raise TurnError(f"{m.sku}: {prices[m.sku]!r} is not a price", code="malformed_message",
+                                field="prices") from None
+            edited = make_move(surface, 0, "concede", price, ["operator.edit", approval.id], f"edited by {by}")
+            level_names = [lv.name for lv in surface.levels]
+            if edited is None or price < m.unit_price or (edited.approval_level in level_names and
+                                                          approval.level in level_names and
+                                                          level_names.index(edited.approval_level) >
+                                                          level_names.index(approval.level)):
+                raise TurnError(f"{m.sku}: {price} is beyond what level {approval.level} may approve",
+                                code="policy_refused", field="prices")
+            moves.append(edited)
+        return moves
 
     def agent(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()
@@ -433,9 +452,10 @@ class SellerGraph:
         pending = self.store.pending_approval(neg.id)
         pend_moves = requested
         since = None
-        if not requested and pending is not None and (state.get("intent") or {}).get("kind") != "operator":
+        if pending is not None and (state.get("intent") or {}).get("kind") != "operator":
+            # What awaits approval is the filed request, even when this turn asked for another one.
             pend_moves = [Move.model_validate(m) for m in pending.requested["moves"]]
-            since = pending.requested_at
+            since = pending.requested_at.replace(microsecond=0)
         return build_proposal(proposal_id=pid, version=(latest.version + 1) if latest else 1, moves=moves,
                               names=names, region=neg.region, terms=surfaces[0].non_negotiable_terms,
                               valid_until=valid_until(utcnow(), surfaces), alternatives=alternatives,

@@ -9,8 +9,8 @@ tool result or the staged offer, so the guardrail can trace it.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import uuid
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -21,8 +21,9 @@ SCHEMA_HINT = ("Please send a data part with a `type` of catalog_query, rfq, cou
 
 
 def _call(name: str, args: dict[str, Any]) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}",
-                                              "type": "tool_call"}])
+    """A tool call whose id is a digest of its name and arguments, so replays are identical."""
+    key = hashlib.sha256(json.dumps([name, args], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{key}", "type": "tool_call"}])
 
 
 def offer_text(proposal: dict[str, Any], *, products: dict[str, str] | None = None) -> str:

@@ -57,5 +57,7 @@ def make_record(state: dict[str, Any], node: str, *, operation: str, started: fl
     if figures:
         record["dealdesk.figures"] = figures
     record.update({k: v for k, v in attrs.items() if v is not None})
+    if not _configured:
+        configure_logging()
     structlog.get_logger("dealdesk.decision").info("decision", **record)
     return record

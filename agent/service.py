@@ -19,6 +19,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agent.graph import RECURSION_LIMIT, SellerConfig, SellerGraph
 from agent.store import Store
 from agent.store.db import normalise_url
+from agent.store.store import ApprovalNotPending
 from tools.catalog.models import Catalog
 from tools.policy.models import Policy
 
@@ -137,6 +138,11 @@ class Seller:
                prices: dict[str, str] | None = None) -> Reply | None:
         """An operator's decision (approved, rejected or edited) -> a seller-initiated turn to the buyer."""
         status = {"approve": "approved", "reject": "rejected", "edit": "edited"}.get(decision, decision)
+        if status == "edited":  # an edit beyond the level is refused before anything is decided
+            pending = self.store.get_approval(approval_id)
+            if pending is None:
+                raise ApprovalNotPending(f"no approval {approval_id}", field="approval_id")
+            self.graph.edited_moves(pending, prices or {}, by=by)
         approval = self.store.decide_approval(approval_id, status=status, decided_by=by, note=note,
                                               decision={"prices": prices} if prices else None)
         reply = self._run(approval.negotiation_id, {"operator": {"approval_id": approval_id, "decision": status,

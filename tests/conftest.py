@@ -13,3 +13,12 @@ from pathlib import Path
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
+
+import os  # noqa: E402
+
+from agent.records import configure_logging  # noqa: E402
+
+# Decision records still go through structlog as JSON, into the void: the
+# tests read them from the store, and rendering thousands of lines per run
+# would only slow the suite. tests/agent/test_records.py checks the JSON lines.
+configure_logging(open(os.devnull, "w"))  # noqa: SIM115

@@ -94,6 +94,14 @@ def fmt_money(amount: Decimal, currency: str) -> str:
     return str(round_money(amount, currency))
 
 
+def round_percent(value: Decimal, places: int = 2) -> Decimal:
+    """A percentage rounded half-up to `places` decimals: how discounts travel on the wire.
+
+    Decisions use the exact figure; only what is shown is rounded.
+    """
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 def fmt_percent(value: Decimal, places: int = 2) -> str:
     """A percentage as a decimal string, rounded half-up for display only."""
     q = Decimal(1).scaleb(-places)

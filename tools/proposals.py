@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from agent.contract import Alternative, Pending, PendingItem, Proposal, ProposalItem
+from tools.money import round_percent
 from tools.policy.surface import DecisionSurface, Finding, evaluate_offer
 from tools.strategy.models import Move
 
@@ -54,7 +55,7 @@ def route(moves: Sequence[Move], surfaces: Sequence[DecisionSurface]) -> Routing
 
 def proposal_item(move: Move, name: str, delivery_date: dt.date | None = None) -> ProposalItem:
     return ProposalItem(sku=move.sku, name=name, quantity=move.quantity, unit_price=move.unit_price,
-                        list_price=move.list_price, discount_percent=move.discount_percent,
+                        list_price=move.list_price, discount_percent=round_percent(move.discount_percent),
                         line_total=move.line_total, lead_time_days=move.lead_time_days, delivery_date=delivery_date)
 
 

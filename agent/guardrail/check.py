@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agent.contract import SELLER_MESSAGE, Deal, Proposal
 from agent.guardrail.text import Fact, Secret, check_text, facts_from_proposal
 from tools.errors import DealdeskError
-from tools.money import quantum
+from tools.money import quantum, round_percent
 from tools.policy.surface import DecisionSurface
 from tools.strategy.models import Move
 
@@ -137,7 +137,7 @@ def _check_proposal(p: Proposal, ctx: GuardContext, out: list[Violation]) -> lis
         if item.line_total != price * item.quantity:
             _v(out, "guardrail.arithmetic", "wrong_line_total", f"{item.sku}: {item.line_total} != {price} x "
                f"{item.quantity}", f"{where}.line_total")
-        if s.list_price and item.discount_percent != (s.list_price - price) * 100 / s.list_price:
+        if s.list_price and item.discount_percent != round_percent((s.list_price - price) * 100 / s.list_price):
             _v(out, "guardrail.arithmetic", "wrong_discount", f"{item.sku}: discount_percent does not match the "
                "price", f"{where}.discount_percent")
         if not any(_same(m, item.sku, item.quantity, price, p.payment_terms) for m in ctx.moves
