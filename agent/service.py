@@ -115,7 +115,7 @@ class Seller:
             return self._locks.setdefault(negotiation_id, threading.Lock())
 
     def _run(self, negotiation_id: str, inbound: dict[str, Any], message_id: str | None) -> Reply:
-        with self._lock(negotiation_id):
+        with self._lock(negotiation_id), self.store.turn_lock(negotiation_id):
             neg = self.store.get_negotiation(negotiation_id)
             if neg is None:
                 raise KeyError(negotiation_id)

@@ -142,10 +142,34 @@ decision_records = Table(
 )
 
 
+# API keys: only a sha256 of each key is kept. A buyer key is bound to one buyer
+# organisation, with the region, segment and currency it buys in.
+api_keys = Table(
+    "dd_api_keys", metadata,
+    Column("id", String(32), primary_key=True),  # public id, e.g. key_3f9a...
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # the first characters, to recognise a key in a list
+    Column("scope", String(16), nullable=False),  # buyer | operator | admin
+    Column("org", String(64), nullable=True),
+    Column("region", String(16), nullable=True),
+    Column("segment", String(64), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("label", String(200), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+_V1_TABLES = [schema_version, inventory, negotiations, events, proposals, holds, deals, approvals, decision_records]
+
+
 def _v1(conn) -> None:
-    metadata.create_all(conn, checkfirst=True)
+    metadata.create_all(conn, tables=_V1_TABLES, checkfirst=True)
+
+
+def _v2(conn) -> None:
+    metadata.create_all(conn, tables=[api_keys], checkfirst=True)
 
 
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS = [_v1]
+MIGRATIONS = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,13 +12,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import uuid
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -179,6 +183,36 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def turn_lock(self, negotiation_id: str) -> Iterator[None]:
+        """Serialise the turns of one negotiation across processes, for the whole turn.
+
+        A turn spans several transactions (graph nodes, the checkpoint), so the
+        lock is held outside them: a session-level advisory lock on PostgreSQL,
+        an exclusive `flock` on a lock file beside a SQLite database.
+        """
+        key = zlib.crc32(negotiation_id.encode()) - 2**31
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            return
+        path = self.engine.url.database
+        if not path or path == ":memory:":
+            yield
+            return
+        lock_dir = Path(path + ".locks")
+        lock_dir.mkdir(exist_ok=True)
+        with open(lock_dir / f"{key % 1024:04d}.lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     # --- inventory -------------------------------------------------------------------
 
