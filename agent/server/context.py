@@ -1,0 +1,85 @@
+"""What every part of the server shares: the settings, the seller, the keys, and the seller-turn hub.
+
+The seller is synchronous (LangGraph, SQLAlchemy); the server is async. A turn
+runs in a worker thread with a timeout (`run_turn`). A turn the buyer did not
+start over A2A (an operator's decision, a REST accept) is published to the
+listeners, so the A2A layer can move the buyer's task on and notify them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+
+from agent.service import Reply, Seller
+from agent.store.keys import KeyStore
+
+log = logging.getLogger("dealdesk.server")
+T = TypeVar("T")
+
+SellerTurnListener = Callable[[str, Reply], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_url: str = ""
+    public_url: str | None = None  # what the Agent Card advertises; default http://host:port
+    demo: bool = False
+    workers: int = 1
+    max_body_bytes: int = 1_000_000
+    max_json_depth: int = 32
+    max_text_chars: int = 4000
+    max_items: int = 100
+    rate_per_second: float = 20.0  # token bucket per key: refill rate
+    rate_burst: int = 40  # and capacity
+    turn_timeout_s: float = 30.0
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class TurnTimeout(Exception):
+    """A turn took longer than the settings allow."""
+
+
+@dataclass
+class ServerContext:
+    settings: ServerSettings
+    seller: Seller
+    keys: KeyStore
+    listeners: list[SellerTurnListener] = field(default_factory=list)
+    limiter: anyio.CapacityLimiter | None = None
+
+    async def run_turn(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one blocking seller call in a worker thread, bounded by the turn timeout.
+
+        On timeout the thread still finishes its transaction (nothing is half-written:
+        each write is one transaction); the caller reports a timeout.
+        """
+        limiter = self.limiter or anyio.to_thread.current_default_thread_limiter()
+        try:
+            with anyio.fail_after(self.settings.turn_timeout_s):
+                return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=limiter,
+                                                      abandon_on_cancel=True)
+        except TimeoutError as exc:
+            raise TurnTimeout(f"the turn took longer than {self.settings.turn_timeout_s} s") from exc
+
+    def on_seller_turn(self, listener: SellerTurnListener) -> None:
+        self.listeners.append(listener)
+
+    async def publish_seller_turn(self, negotiation_id: str, reply: Reply) -> None:
+        """Tell the listeners (the A2A task layer) about a turn that did not come in over A2A."""
+        for listener in list(self.listeners):
+            try:
+                await listener(negotiation_id, reply)
+            except Exception:  # a listener's failure must not undo a committed turn
+                log.exception("seller-turn listener failed for %s", negotiation_id)
+            await asyncio.sleep(0)
