@@ -35,7 +35,7 @@ from agent.contract import (
 )
 from agent.guardrail.check import GuardContext, check_message
 from agent.guardrail.text import Fact
-from agent.intent import BuyerIntent
+from agent.intent import BuyerIntent, merge_intents
 from agent.models.offline import OfflineModel, turn_messages
 from agent.negotiation import TurnError, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import SCHEMA_HINT, offer_text, render_brief, respond
@@ -108,12 +108,13 @@ class SellerGraph:
     def begin(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()
         inbound = state["inbound"]
-        if "text" in inbound:
-            content, name = delimit_buyer_text(inbound["text"]), "buyer"
-        elif "operator" in inbound:
+        if "operator" in inbound:
             content, name = json.dumps(inbound["operator"], default=str), "operator"
         else:
-            content, name = json.dumps(inbound.get("data"), default=str), "buyer"
+            parts = [json.dumps(inbound["data"], default=str)] if "data" in inbound else []
+            if "text" in inbound:
+                parts.append(delimit_buyer_text(inbound["text"]))
+            content, name = "\n".join(parts), "buyer"
         human = HumanMessage(content=content, name=name, id=f"in-{state['turn']}-{state['message_id']}")
         rec = self._record(state, "begin", "receive", started, inputs=inbound)
         return {**fresh_turn(), "messages": [human], "records": [RESET, rec]}
@@ -124,21 +125,9 @@ class SellerGraph:
         calls = 0
         if "operator" in inbound:
             intent = {"kind": "operator", "operator": inbound["operator"]}
-        elif "text" in inbound:
-            neg = self.store.get_negotiation(state["negotiation_id"])
-            from agent.offline.understand import TextContext
-
-            current = self.store.get_proposal(neg.current_proposal) if neg and neg.current_proposal else None
-            items = current.body["items"] if current else []
-            ctx = TextContext(catalog=self.catalog, proposal_id=current.id if current else None,
-                              proposal_version=current.version if current else None,
-                              proposal_skus=tuple(i["sku"] for i in items),
-                              proposal_quantities=tuple(int(i["quantity"]) for i in items),
-                              region=neg.region if neg else None, currency=current.currency if current else None)
-            understood: BuyerIntent = self.model.with_structured_output(BuyerIntent).invoke(
-                {"text": inbound["text"], "context": ctx})
+        elif "data" not in inbound:
+            intent = self._understand_text(state, inbound.get("text") or "").model_dump(mode="json")
             calls = 1
-            intent = understood.model_dump(mode="json")
         else:
             try:
                 message = parse_buyer_data(inbound.get("data"))
@@ -150,11 +139,31 @@ class SellerGraph:
                 rec = self._record(state, "understand", "understand", started, inputs=inbound,
                                    **{"dealdesk.error": "malformed_message", "dealdesk.error.field": where})
                 return {"intent": {"kind": "invalid"}, "direct": direct, "records": [rec]}
-            intent = BuyerIntent(kind=message.type, message=message, source="data").model_dump(mode="json")
+            structured = BuyerIntent(kind=message.type, message=message, source="data")
+            if inbound.get("text"):  # text beside a data part: merged, and the data part wins
+                lines = [(i.sku, i.quantity) for i in getattr(message, "items", None) or []]
+                structured = merge_intents(structured, self._understand_text(state, inbound["text"], lines))
+                calls = 1
+            intent = structured.model_dump(mode="json")
         rec = self._record(state, "understand", "understand", started, inputs=inbound,
                            **{"dealdesk.intent": intent.get("kind"), "dealdesk.intent.source": intent.get("source"),
                               "dealdesk.model_calls": calls})
         return {"intent": intent, "model_calls": state.get("model_calls", 0) + calls, "records": [rec]}
+
+    def _understand_text(self, state: TurnState, text: str,
+                         lines: list[tuple[str, int]] | None = None) -> BuyerIntent:
+        """Text through the model's structured output, with the negotiation (or the data part's lines) as context."""
+        from agent.offline.understand import TextContext
+
+        neg = self.store.get_negotiation(state["negotiation_id"])
+        current = self.store.get_proposal(neg.current_proposal) if neg and neg.current_proposal else None
+        if lines is None:
+            lines = [(i["sku"], int(i["quantity"])) for i in (current.body["items"] if current else [])]
+        ctx = TextContext(catalog=self.catalog, proposal_id=current.id if current else None,
+                          proposal_version=current.version if current else None,
+                          proposal_skus=tuple(s for s, _ in lines), proposal_quantities=tuple(q for _, q in lines),
+                          region=neg.region if neg else None, currency=current.currency if current else None)
+        return self.model.with_structured_output(BuyerIntent).invoke({"text": text, "context": ctx})
 
     def prepare(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()

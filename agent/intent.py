@@ -35,3 +35,20 @@ class BuyerIntent(BaseModel):
     question: Question | None = None
     source: Literal["data", "offline", "model"] = "data"
     notes: list[str] = Field(default_factory=list, description="What was recognised, for the decision record")
+
+
+def merge_intents(data: BuyerIntent, text: BuyerIntent) -> BuyerIntent:
+    """A data part with text beside it: the data part wins on every conflict.
+
+    The text may only add what the data part leaves open: prices asked for the
+    lines of a structured RFQ (which has no price field). Everything else in
+    the text is noted for the record and otherwise ignored.
+    """
+    asked: list[CounterItem] = []
+    if data.kind == "rfq" and data.message is not None:
+        lines = {(i.sku, i.quantity) for i in data.message.items}  # type: ignore[union-attr]
+        skus = {s for s, _ in lines}
+        asked = [a for a in text.asked_prices if a.sku in skus]
+    notes = [*data.notes, f"text beside the data part read as {text.kind}",
+             *(f"asked {a.unit_price} for {a.sku} (from the text)" for a in asked)]
+    return data.model_copy(update={"asked_prices": asked, "notes": notes})

@@ -131,7 +131,8 @@ class Seller:
     def send(self, negotiation_id: str, *, data: dict[str, Any] | None = None, text: str | None = None,
              message_id: str | None = None) -> Reply:
         """One buyer message (a data part, text, or both: the data part wins) -> one reply."""
-        inbound: dict[str, Any] = {"data": data} if data is not None else {"text": text or ""}
+        inbound: dict[str, Any] = {"text": text or ""} if data is None else \
+            {"data": data, **({"text": text} if text else {})}
         return self._run(negotiation_id, inbound, message_id)
 
     def decide(self, approval_id: str, decision: str, *, by: str, note: str | None = None,
