@@ -80,6 +80,7 @@ class SellerGraph:
         self.store = store
         self.model = model or OfflineModel()
         self.config = config or SellerConfig()
+        self._turn_neg: dict[tuple, Any] = {}
         self.tools = build_tools(self.desk_for)
         # The offline model's replies come from the playbook; a language model's from the prompt file.
         self.prompt_version = PROMPT_VERSION if isinstance(self.model, OfflineModel) else \
@@ -89,9 +90,23 @@ class SellerGraph:
 
     # --- helpers -----------------------------------------------------------------------
 
+    def _neg(self, state: dict[str, Any]):
+        """The negotiation as it stands during this turn: read once, since only `commit` writes it
+        (and the turn lock keeps other processes out until then)."""
+        key = (state["negotiation_id"], state.get("turn"), state.get("message_id"))
+        neg = self._turn_neg.get(key) if key[1] is not None else None
+        if neg is None:
+            neg = self.store.get_negotiation(state["negotiation_id"])
+            if neg is None:
+                raise TurnError(f"unknown negotiation {state['negotiation_id']}", code="unknown_proposal")
+            if key[1] is not None:
+                if len(self._turn_neg) > 256:
+                    self._turn_neg.clear()
+                self._turn_neg[key] = neg
+        return neg
+
     def desk_for(self, state: dict[str, Any]) -> Desk:
-        neg = self.store.get_negotiation(state["negotiation_id"])
-        assert neg is not None
+        neg = self._neg(state)
         terms = state.get("terms") or neg.payment_terms or self.policy.doc.global_.payment_terms.default
         buyer = BuyerContext(region=neg.region, currency=neg.currency, segment=neg.segment, payment_terms=terms,
                              on=utcnow().date())
@@ -155,7 +170,7 @@ class SellerGraph:
         """Text through the model's structured output, with the negotiation (or the data part's lines) as context."""
         from agent.offline.understand import TextContext
 
-        neg = self.store.get_negotiation(state["negotiation_id"])
+        neg = self._neg(state)
         current = self.store.get_proposal(neg.current_proposal) if neg and neg.current_proposal else None
         if lines is None:
             lines = [(i["sku"], int(i["quantity"])) for i in (current.body["items"] if current else [])]
@@ -171,7 +186,7 @@ class SellerGraph:
             return {}
         intent = state["intent"] or {}
         kind = intent.get("kind")
-        neg = self.store.get_negotiation(state["negotiation_id"])
+        neg = self._neg(state)
         assert neg is not None
         try:
             if kind == "operator":
@@ -405,7 +420,9 @@ class SellerGraph:
         rec = self._record(state, "agent", "chat", started, inputs=brief,
                            **{"dealdesk.model_calls": calls, "gen_ai.usage.input_tokens": usage.get("input_tokens"),
                               "gen_ai.usage.output_tokens": usage.get("output_tokens"),
-                              "dealdesk.tool_calls": [c["name"] for c in message.tool_calls] or None})
+                              "dealdesk.tool_calls": [c["name"] for c in message.tool_calls] or None,
+                              "dealdesk.model.fallback": (message.response_metadata or {}).get("dealdesk_fallback"),
+                              "dealdesk.model.fallback_reason": (message.response_metadata or {}).get("reason")})
         return {"messages": [message], "model_calls": state.get("model_calls", 0) + calls,
                 "tokens": state.get("tokens", 0) + int(usage.get("total_tokens") or 0), "records": [rec]}
 
@@ -458,7 +475,7 @@ class SellerGraph:
         moves = [Move.model_validate(m) for m in staged["moves"]]
         requested = [Move.model_validate(m) for m in staged.get("requested") or []]
         alternatives = [Move.model_validate(m) for m in staged.get("alternatives") or []]
-        neg = self.store.get_negotiation(state["negotiation_id"])
+        neg = self._neg(state)
         desk = self.desk_for({**state, "terms": moves[0].payment_terms})
         surfaces = [desk.surface(m.sku, m.quantity, m.payment_terms) for m in moves]
         pid = staged.get("proposal_id") or neg.current_proposal
@@ -477,7 +494,7 @@ class SellerGraph:
                               pending=pend_moves, pending_since=since or utcnow().replace(microsecond=0))
 
     def _guard_context(self, state: TurnState, draft: dict[str, Any]) -> GuardContext:
-        neg = self.store.get_negotiation(state["negotiation_id"])
+        neg = self._neg(state)
         moves = list(round_moves(state).values())
         staged = draft.get("staged") or {}
         for key in ("moves", "requested", "alternatives"):
@@ -542,7 +559,7 @@ class SellerGraph:
     def fallback(self, state: TurnState) -> dict[str, Any]:
         """After the allowed revisions: a safe deterministic reply built from the last valid offer."""
         started = time.perf_counter()
-        neg = self.store.get_negotiation(state["negotiation_id"])
+        neg = self._neg(state)
         candidates: list[dict[str, Any]] = []
         staged = self._staged(state)
         if staged and staged.get("moves"):
@@ -570,7 +587,7 @@ class SellerGraph:
         staged = draft.get("staged") or {}
         if not staged.get("requested"):
             return {}
-        neg = self.store.get_negotiation(state["negotiation_id"])
+        neg = self._neg(state)
         if self.store.pending_approval(neg.id) is not None:
             rec = self._record(state, "approval", "route", started, inputs=staged["requested"],
                                **{"dealdesk.approval.routing": "already_pending"})

@@ -123,7 +123,7 @@ class Seller:
             state = {"negotiation_id": negotiation_id, "buyer_org": neg.buyer_org, "turn": turn,
                      "message_id": message_id or f"msg-{uuid.uuid4().hex[:12]}", "inbound": inbound}
             config = {"configurable": {"thread_id": negotiation_id}, "recursion_limit": RECURSION_LIMIT}
-            out = self.graph.graph.invoke(state, config)
+            out = self.graph.graph.invoke(state, config, durability="exit")
         outgoing = out.get("outgoing") or {}
         return Reply(negotiation_id=negotiation_id, turn=turn, data=outgoing.get("data"), text=outgoing.get("text", ""),
                      model_calls=out.get("model_calls", 0), records=out.get("records") or [])

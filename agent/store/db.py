@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from agent.store.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
@@ -40,8 +40,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, poolclass=NullPool if path and path != ":memory:" else None,
-                               connect_args={"timeout": 30, "check_same_thread": False})
+        # A file database keeps a small pool: opening a connection (and its pragmas) costs more
+        # than most queries. `:memory:` keeps SQLAlchemy's single shared connection.
+        pool = {"poolclass": QueuePool, "pool_size": 8, "max_overflow": 8} if path and path != ":memory:" else {}
+        engine = create_engine(url, **pool, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
