@@ -34,7 +34,7 @@ from agent.contract import (
     CatalogResults, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
 )
 from agent.guardrail.check import GuardContext, check_message
-from agent.guardrail.text import Fact
+from agent.guardrail.text import Fact, facts_from_own_text
 from agent.intent import BuyerIntent, merge_intents
 from agent.models.offline import OfflineModel, turn_messages
 from agent.negotiation import TurnError, closed_message, error_message, lines_of, plan_lines
@@ -225,8 +225,9 @@ class SellerGraph:
                           "status": "rejected"}
                 return {"direct": direct, "records": [self._record(state, "prepare", "close", started,
                                                                    inputs=msg, **{"dealdesk.close": "buyer_rejected"})]}
-        except DealdeskError as exc:
-            direct = {"data": error_message(exc), "text": exc.message}
+        except DealdeskError as exc:  # the seller's own words: their figures may be said, secrets still not
+            direct = {"data": error_message(exc), "text": exc.message,
+                      "facts": [_fact_json(f) for f in facts_from_own_text(exc.message, "error.message")]}
             rec = self._record(state, "prepare", "validate", started, inputs=intent,
                                **{"dealdesk.error": exc.code, "dealdesk.error.field": exc.field})
             return {"direct": direct, "records": [rec]}
@@ -294,11 +295,26 @@ class SellerGraph:
         rec = self._record(state, "prepare", "plan", started, inputs={"lines": [ln.__dict__ for ln in lines],
                                                                       "terms": terms},
                            rule_ids=rules, figures={"lines": figures})
-        return {"lines": planned, "terms": terms, "records": [rec],
+        return {"lines": planned, "terms": terms, "records": [rec], "grants": self._grants(neg.id),
                 "staged": {"proposal_id": proposal_id or neg.current_proposal or new_id("P")}}
+
+    def _grants(self, negotiation_id: str) -> list[dict[str, Any]]:
+        """What operators approved in this negotiation: offering it again needs no new approval."""
+        out = []
+        for a in self.store.approvals(negotiation_id=negotiation_id):
+            if a.status not in ("approved", "edited"):
+                continue
+            prices = (a.decision or {}).get("prices") or {}
+            out += [{"sku": m["sku"], "quantity": m["quantity"], "payment_terms": m["payment_terms"],
+                     "unit_price": str(prices.get(m["sku"], m["unit_price"])), "level": a.level}
+                    for m in a.requested["moves"]]
+        return out
 
     def _prepare_accept(self, state, neg, msg: dict[str, Any], started: float) -> dict[str, Any]:
         current = self._current(neg, msg["proposal_id"], msg["version"])
+        if current.status == "pending_approval":
+            raise TurnError(f"proposal {current.id} awaits an operator's approval and cannot be accepted yet",
+                            code="approval_pending", field="proposal_id")
         if current.status != "offered":
             raise TurnError(f"proposal {current.id} is {current.status}", code="unknown_proposal",
                             field="proposal_id")
@@ -345,6 +361,13 @@ class SellerGraph:
                               "dealdesk.approval.by": op.get("by"), "dealdesk.approval.level": approval.level})
         if not moves:  # rejected: the standing offer stays, re-sent as a new version without `pending`
             current = self.store.get_proposal(neg.current_proposal) if neg.current_proposal else None
+            if current is not None and current.status == "pending_approval":  # nothing stood: say so, free the stock
+                text = (f"Proposal {current.id} was not approved, so we cannot make that offer. You are welcome to "
+                        "send a new request.")
+                direct = {"data": error_message(TurnError(text, code="no_valid_offer", field="proposal_id")),
+                          "text": text, "withdraw": {"proposal_id": current.id, "version": current.version},
+                          "facts": [_fact_json(f) for f in facts_from_own_text(text, "operator.rejected")]}
+                return {"direct": direct, "records": [rec], **base}
             if current is None or current.status != "offered":
                 return {"direct": {"data": None, "text": "", "silent": True}, "records": [rec], **base}
             moves = []
@@ -459,7 +482,8 @@ class SellerGraph:
         model_data = _data_block(final)
         if staged and staged.get("moves"):
             proposal = self._proposal_from(state, staged)
-            data = model_data or proposal.model_dump(mode="json")
+            # An offer awaiting approval is only ever shown as the seller built it.
+            data = (None if staged.get("awaiting") else model_data) or proposal.model_dump(mode="json")
             return {"data": data, "text": text or offer_text(proposal.model_dump(mode="json")), "staged": staged}
         return {"data": model_data, "text": text or SCHEMA_HINT}
 
@@ -624,6 +648,13 @@ class SellerGraph:
                                                            "quantity": int(i["quantity"])} for i in deal["items"]])
             elif draft.get("staged") and data and data.get("type") == "proposal" and not draft.get("resend"):
                 self._commit_proposal(state, neg, draft, buyer_events, records)
+            elif draft.get("withdraw"):
+                w = draft["withdraw"]
+                self.store.set_proposal_status(w["proposal_id"], w["version"], "rejected", release_holds=True)
+                self.store.add_records(records)
+            elif draft.get("status") in ("rejected", "canceled"):  # nothing stays on offer or held
+                self.store.end_negotiation(neg.id, draft["status"], release=True, events=(turn, buyer_events),
+                                           records=records)
             else:
                 if draft.get("status"):
                     self.store.set_status(neg.id, draft["status"])
@@ -664,7 +695,7 @@ class SellerGraph:
         moves = [m["id"] for m in staged["moves"]]
         self.store.save_proposal(
             proposal_id=data["proposal_id"], version=data["version"], negotiation_id=neg.id, buyer_org=neg.buyer_org,
-            status="offered", currency=data["currency"], payment_terms=data["payment_terms"],
+            status="pending_approval" if staged.get("awaiting") else "offered", currency=data["currency"], payment_terms=data["payment_terms"],
             valid_until=dt.datetime.fromisoformat(data["valid_until"]), total=Decimal(data["total"]),
             body_for=lambda _pid, _v: data, moves=moves, holds=holds, records=records,
             events=(state["turn"], [*buyer_events, *seller_events]), approval=approval)

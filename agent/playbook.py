@@ -34,7 +34,11 @@ def offer_text(proposal: dict[str, Any], *, products: dict[str, str] | None = No
              f"ships in {i['lead_time_days']} days)" for i in proposal["items"]]
     text = f"{head}: " + "; ".join(lines) + f". Total {proposal['total']} {cur}, payment {proposal['payment_terms']}, " \
         f"valid until {proposal['valid_until'][:10]}."
-    if proposal.get("pending"):
+    pending = proposal.get("pending")
+    if pending and _same_lines(pending["items"], proposal["items"]):
+        text += " This offer needs our team's approval before it can be accepted; we will come back to you " \
+                "with the decision."
+    elif pending:
         text += " A better offer for your request is awaiting approval; meanwhile this offer stands and you can " \
                 "accept it at any time."
     for alt in proposal.get("alternatives") or []:
@@ -47,6 +51,11 @@ def offer_text(proposal: dict[str, Any], *, products: dict[str, str] | None = No
         elif alt["kind"] == "larger_quantity":
             text += f" For {alt['quantity']} units we can do {alt['unit_price']} {cur} each."
     return text
+
+
+def _same_lines(pending: list[dict[str, Any]], items: list[dict[str, Any]]) -> bool:
+    key = lambda i: (i["sku"], str(i["quantity"]), str(i["unit_price"]))  # noqa: E731
+    return sorted(map(key, pending)) == sorted(map(key, items))
 
 
 def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:

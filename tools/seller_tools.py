@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any
 
 from langchain_core.tools import StructuredTool
@@ -108,6 +109,13 @@ def stage_proposal(desk: Desk, state: dict[str, Any], move_ids: list[str], alter
         raise DealdeskError("; ".join(f.message for f in routing.findings) or "not allowed by the policy",
                             code="policy_refused", field="move_ids")
     standing = ordered
+    granted = _granted_level(ordered, surfaces, state.get("grants") or []) if routing.needs_approval else None
+    if granted is not None:  # an operator already approved this much in this negotiation
+        return {"moves": [m.model_dump(mode="json") for m in ordered], "requested": [],
+                "alternatives": [moves[a].model_dump(mode="json") for a in alternative_ids],
+                "level": granted, "needs_approval": False, "granted_level": granted, "awaiting": False,
+                "reasons": [f.model_dump() for f in routing.findings]}
+    awaiting, standing_level = False, None
     if routing.needs_approval:
         plans = {(ln["sku"], ln["quantity"]): ln["plan"] for ln in lines}
         standing = []
@@ -116,14 +124,37 @@ def stage_proposal(desk: Desk, state: dict[str, Any], move_ids: list[str], alter
             alt = moves.get(sid) if sid else None
             standing.append(alt if alt is not None and alt.quantity == m.quantity and
                             alt.payment_terms == m.payment_terms else m)
-        sroute = route(standing, [desk.surface(m.sku, m.quantity, m.payment_terms) for m in standing])
-        if sroute.needs_approval and sroute.level != routing.level:
-            standing = ordered  # nothing better within authority: the requested offer waits whole
+        ssurfaces = [desk.surface(m.sku, m.quantity, m.payment_terms) for m in standing]
+        sroute = route(standing, ssurfaces)
+        if sroute.needs_approval:  # an operator may have approved the standing offer already
+            standing_level = _granted_level(standing, ssurfaces, state.get("grants") or [])
+        if sroute.needs_approval and standing_level is None:
+            # Nothing within authority (e.g. a category the bot may not close alone): the requested
+            # offer is shown, awaiting approval, and cannot be accepted until an operator decides.
+            standing, awaiting = ordered, True
     return {"moves": [m.model_dump(mode="json") for m in standing],
             "requested": [m.model_dump(mode="json") for m in ordered] if routing.needs_approval else [],
             "alternatives": [moves[a].model_dump(mode="json") for a in alternative_ids],
-            "level": routing.level, "needs_approval": routing.needs_approval,
+            "level": routing.level, "needs_approval": routing.needs_approval, "awaiting": awaiting,
+            "granted_level": routing.level if awaiting else standing_level,
             "reasons": [f.model_dump() for f in routing.findings]}
+
+
+def _granted_level(ordered: list[Move], surfaces: list, grants: list[dict[str, Any]]) -> str | None:
+    """The level an operator already granted for every line (same SKU, quantity and terms, at or
+    above the approved price, at or below the approved level), else None."""
+    levels: list[str] = []
+    for m, s in zip(ordered, surfaces):
+        names = [lv.name for lv in s.levels] + ["operator"]
+        rank = names.index(m.approval_level) if m.approval_level in names else len(names)
+        cover = [g for g in grants if g["sku"] == m.sku and int(g["quantity"]) == m.quantity
+                 and g["payment_terms"] == m.payment_terms and m.unit_price >= Decimal(str(g["unit_price"]))
+                 and g["level"] in names and rank <= names.index(g["level"])]
+        if not cover:
+            return None
+        levels.append(max((g["level"] for g in cover), key=names.index))
+    return max(levels, key=lambda n: [lv.name for lv in surfaces[0].levels].index(n)
+               if n in [lv.name for lv in surfaces[0].levels] else 99) if levels else None
 
 
 def build_tools(desk_for: DeskFn) -> list[StructuredTool]:

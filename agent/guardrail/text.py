@@ -174,6 +174,21 @@ def facts_from_proposal(p: Proposal, *, now: dt.datetime | None = None) -> list[
     return out
 
 
+def facts_from_own_text(text: str, source: str) -> list[Fact]:
+    """The figures of a text the seller's own code wrote (a typed error's message), as facts.
+
+    Such text is not the model's: its figures (a version number, the units
+    available) may be said. The secrets are still checked against it.
+    """
+    figures, _ = extract_figures(text)
+    out: list[Fact] = []
+    for fig in figures:
+        for value in fig.values:
+            if isinstance(value, (Decimal, str, dt.date)) and not isinstance(value, bool):
+                out.append(Fact(fig.kind, value, source, fig.currency))
+    return out
+
+
 def _against_list(sku: str, price: Decimal, list_prices: dict[str, Decimal], offered: dict[str, Decimal], where: str,
                   cur: str) -> list[Fact]:
     lp = list_prices.get(sku)

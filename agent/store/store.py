@@ -172,6 +172,9 @@ def _event(row) -> EventRow:
                     list_price=_dec(m["list_price"]), payment_terms=m["payment_terms"], at=m["at"])
 
 
+TURN_LOCK_CLASS = 7272  # advisory lock class of whole turns (PostgreSQL)
+
+
 class Store:
     """All durable state of dealdesk, on SQLite or PostgreSQL."""
 
@@ -194,12 +197,14 @@ class Store:
         """
         key = zlib.crc32(negotiation_id.encode()) - 2**31
         if self.engine.dialect.name == "postgresql":
+            # The two-key lock space (class, key) never meets the one-key transaction locks
+            # that writes inside the turn take on the same negotiation.
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
                 try:
                     yield
                 finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
             return
         path = self.engine.url.database
         if not path or path == ":memory:":
@@ -330,6 +335,36 @@ class Store:
             return
         with transaction(self.engine) as c:
             c.execute(stmt)
+
+    def end_negotiation(self, negotiation_id: str, status: str, *, release: bool,
+                        events: tuple[int, Sequence[dict[str, Any]]] | None = None,
+                        records: Sequence[dict[str, Any]] = ()) -> None:
+        """End a negotiation in one transaction: its status, and with `release` its offered proposal
+        withdrawn and the proposal's holds released; pending approvals become moot (canceled).
+        Used for a buyer's rejection and a cancel; a close on max rounds keeps the last offer standing.
+        """
+        now = utcnow()
+        with transaction(self.engine) as conn:
+            row = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).one()
+            conn.execute(update(t.negotiations).where(t.negotiations.c.id == negotiation_id)
+                         .values(status=status, updated_at=now))
+            if release and row.current_proposal:
+                conn.execute(update(t.proposals).where(and_(t.proposals.c.id == row.current_proposal,
+                                                            t.proposals.c.status == "offered"))
+                             .values(status=status))
+                for hold_id, sku, qty in conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
+                        and_(t.holds.c.proposal_id == row.current_proposal, t.holds.c.status == "active"))).all():
+                    self._release_hold(conn, hold_id, sku, qty, now)
+            self._cancel_pending_approvals(conn, negotiation_id, now, f"negotiation {status}")
+            if events:
+                self._insert_events(conn, negotiation_id, row.buyer_org, events[0], events[1], now)
+            self._insert_records(conn, records)
+
+    @staticmethod
+    def _cancel_pending_approvals(conn: Connection, negotiation_id: str, now: dt.datetime, why: str) -> None:
+        conn.execute(update(t.approvals).where(and_(t.approvals.c.negotiation_id == negotiation_id,
+                                                    t.approvals.c.status == "pending"))
+                     .values(status="canceled", decided_by="dealdesk", decided_at=now, note=why))
 
     def add_events(self, negotiation_id: str, buyer_org: str, turn: int, events: Sequence[dict[str, Any]],
                    conn: Connection | None = None) -> None:
@@ -545,6 +580,7 @@ class Store:
                                                         t.proposals.c.version == version)).values(status="accepted"))
             conn.execute(update(t.negotiations).where(t.negotiations.c.id == p.negotiation_id)
                          .values(status="deal", updated_at=now))
+            self._cancel_pending_approvals(conn, p.negotiation_id, now, "negotiation ended in a deal")
             self._insert_records(conn, records)
             row = conn.execute(select(t.deals).where(t.deals.c.id == deal_id)).one()
         return _deal(row), True
@@ -638,3 +674,60 @@ class Store:
             rows = conn.execute(select(t.decision_records.c.record).where(
                 t.decision_records.c.negotiation_id == negotiation_id).order_by(t.decision_records.c.id)).all()
         return [r[0] for r in rows]
+
+    # --- read-only queries for the server (REST lists) -----------------------------------
+
+    def list_proposals(self, *, buyer_org: str | None = None, status: str | None = None,
+                       negotiation_id: str | None = None, limit: int = 100) -> list[ProposalRow]:
+        """The latest version of each proposal, newest first; optionally one organisation's, by status."""
+        p = t.proposals
+        latest = select(p.c.id.label("pid"), func.max(p.c.version).label("v")).group_by(p.c.id)
+        if buyer_org is not None:
+            latest = latest.where(p.c.buyer_org == buyer_org)
+        if negotiation_id is not None:
+            latest = latest.where(p.c.negotiation_id == negotiation_id)
+        latest = latest.subquery()
+        q = (select(p).join(latest, and_(p.c.id == latest.c.pid, p.c.version == latest.c.v))
+             .order_by(p.c.created_at.desc(), p.c.id).limit(limit))
+        if status is not None:
+            q = q.where(p.c.status == status)
+        with self.engine.connect() as conn:
+            return [_proposal(r) for r in conn.execute(q)]
+
+    def proposal_versions(self, proposal_id: str, *, buyer_org: str | None = None) -> list[int]:
+        q = select(t.proposals.c.version).where(t.proposals.c.id == proposal_id).order_by(t.proposals.c.version)
+        if buyer_org is not None:
+            q = q.where(t.proposals.c.buyer_org == buyer_org)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def list_deals(self, *, buyer_org: str | None = None, limit: int = 100) -> list[DealRow]:
+        """Deals, newest first; optionally one organisation's."""
+        q = select(t.deals).order_by(t.deals.c.accepted_at.desc(), t.deals.c.id).limit(limit)
+        if buyer_org is not None:
+            q = q.where(t.deals.c.buyer_org == buyer_org)
+        with self.engine.connect() as conn:
+            return [_deal(r) for r in conn.execute(q)]
+
+    def deal_for_proposal(self, proposal_id: str, *, buyer_org: str | None = None) -> DealRow | None:
+        q = select(t.deals).where(t.deals.c.proposal_id == proposal_id)
+        if buyer_org is not None:
+            q = q.where(t.deals.c.buyer_org == buyer_org)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _deal(row)
+
+    def list_approvals(self, *, status: str | None = None, limit: int = 100) -> list[ApprovalRow]:
+        """Approvals, newest first."""
+        q = select(t.approvals).order_by(t.approvals.c.requested_at.desc(), t.approvals.c.id).limit(limit)
+        if status is not None:
+            q = q.where(t.approvals.c.status == status)
+        with self.engine.connect() as conn:
+            return [_approval(r) for r in conn.execute(q)]
+
+    def inventory_levels(self) -> dict[str, int]:
+        """SKU -> available units (on hand - allocated - held) for every SKU the database knows."""
+        inv = t.inventory.c
+        with self.engine.connect() as conn:
+            return {sku: avail for sku, avail in conn.execute(
+                select(inv.sku, inv.on_hand - inv.allocated - inv.held))}

@@ -97,3 +97,20 @@ def test_turn_lock_serialises_one_negotiation_and_not_others(open_store) -> None
         order.append("b-in")
     th.join()
     assert order == ["a-in", "other", "a-out", "b-in"]
+
+
+def test_turn_lock_does_not_deadlock_with_writes_inside_the_turn(open_store) -> None:
+    """A turn holds its lock while its own writes lock the same negotiation (PostgreSQL deadlocked here)."""
+    store = open_store()
+    store.create_negotiation("neg-9", buyer_org="acme", region="EU", segment="standard")
+    done = threading.Event()
+
+    def turn() -> None:
+        with store.turn_lock("neg-9"):
+            store.next_turn("neg-9")  # takes the transaction-level lock on the same negotiation
+            done.set()
+
+    th = threading.Thread(target=turn, daemon=True)
+    th.start()
+    assert done.wait(10), "a write inside the turn waited on the turn's own lock"
+    th.join(5)

@@ -1,0 +1,235 @@
+"""The agent's command line: `dealdesk negotiate`, `dealdesk approvals ...` and `dealdesk chat`.
+
+Run in-process through Typer's CliRunner on a SQLite file under tmp_path (`--db`, or the
+DEALDESK_DB environment variable), with the decision log under tmp_path (DEALDESK_LOG).
+The transcript is checked against the database the command wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.records import configure_logging
+from agent.service import Buyer, Seller
+from agent.store import Store
+
+BUYER_LINE = re.compile(r"^buyer: (\{.*\})$", re.M)
+SELLER_LINE = re.compile(r"^seller \((\w+)\): (.*)$", re.M)
+OPERATOR_LINE = re.compile(r"^operator: (approve|reject) (A-\w+) \(level (\w+)\)$", re.M)
+OUTCOME_LINE = re.compile(r"^outcome: (\w+)$", re.M)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """invoke(*args, input=None) -> the CliRunner result, on a fresh database; asserts nothing."""
+    for var in ("DEALDESK_CATALOG", "DEALDESK_POLICY", "DEALDESK_DB"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DEALDESK_LOG", str(tmp_path / "decisions.log"))
+    monkeypatch.setenv("COLUMNS", "400")  # rich tables unwrapped, ids whole
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    yield invoke
+    configure_logging(open(os.devnull, "w"))  # the CLI pointed the decision log at tmp_path
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def read_store(db: str) -> Store:
+    return Store(db)
+
+
+def transcript(output: str) -> dict[str, Any]:
+    return {"buyer": [json.loads(m) for m in BUYER_LINE.findall(output)],
+            "seller": SELLER_LINE.findall(output),
+            "operator": OPERATOR_LINE.findall(output),
+            "outcome": OUTCOME_LINE.findall(output)}
+
+
+def check_negotiation(db: str, org: str, outcome: str) -> tuple[Store, Any]:
+    store = read_store(db)
+    (neg,) = store.list_negotiations(buyer_org=org)
+    assert neg.status == outcome
+    versions = [p.version for p in store.proposals(neg.id)]
+    assert versions == list(range(1, len(versions) + 1))
+    return store, neg
+
+
+# --- dealdesk negotiate --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("buyer", "outcome"), [("boulware", "closed"), ("conceder", "deal"), ("eager", "deal")])
+def test_negotiate_default_scenario(cli, db, buyer, outcome) -> None:
+    result = cli("negotiate", "--buyer", buyer, "--db", db)
+    assert result.exit_code == 0, result.output
+    t = transcript(result.output)
+    assert t["buyer"][0] == {"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "500"}]}
+    assert t["seller"][0][0] == "proposal"
+    assert re.search(r"version 1: 500 x BRG-6204 at 3\.25 EUR each", t["seller"][0][1]), t["seller"][0]
+    assert t["outcome"] == [outcome]
+    assert t["seller"][-1][0] == ("deal" if outcome == "deal" else "closed")
+    kinds = [m["type"] for m in t["buyer"]]
+    assert kinds[-1] == ("accept" if outcome == "deal" else "counter_offer")
+    # Each buyer message answers the proposal just printed.
+    proposals = [m for m in t["buyer"] if m["type"] != "rfq"]
+    assert [m["version"] for m in proposals] == list(range(1, len(proposals) + 1))
+    store, neg = check_negotiation(db, f"sim-{buyer}", outcome)
+    try:
+        prices = [Decimal(p.body["items"][0]["unit_price"]) for p in store.proposals(neg.id)]
+        assert prices == sorted(prices, reverse=True) and prices[0] == Decimal("3.25")
+        assert len(prices) == len([s for s in t["seller"] if s[0] == "proposal"])
+        assert len(store.deals(negotiation_id=neg.id)) == (1 if outcome == "deal" else 0)
+    finally:
+        store.dispose()
+
+
+ESCALATING = ("--buyer", "linear", "--sku", "FST-M8X30-A2", "--qty", "100")
+
+
+@pytest.mark.parametrize("operator", ["approve", "reject", "none"])
+def test_negotiate_with_an_escalation(cli, db, operator) -> None:
+    """The default scenario never escalates with the built-in buyers; this one does (at round 6)."""
+    result = cli("negotiate", *ESCALATING, "--operator", operator, "--db", db)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    t = transcript(out)
+    assert t["buyer"][0]["type"] == "rfq"
+    assert "pending approval since" in out
+    assert t["outcome"] == ["deal"] and t["seller"][-1][0] == "deal"
+    store, neg = check_negotiation(db, "sim-linear", "deal")
+    try:
+        (approval,) = store.approvals(negotiation_id=neg.id)
+        (deal,) = store.deals(negotiation_id=neg.id)
+        if operator == "none":
+            # Nobody decided it; the deal on the standing offer made it moot.
+            assert t["operator"] == [] and approval.status == "canceled" and approval.decided_by == "dealdesk"
+        else:
+            assert t["operator"] == [(operator, approval.id, approval.level)]
+            assert approval.status == {"approve": "approved", "reject": "rejected"}[operator]
+            assert approval.decided_by == "cli-operator" and approval.note == "from dealdesk negotiate"
+            # The operator's decision is followed by a proposal (approved price, or the standing offer).
+            after = out.split(f"operator: {operator} {approval.id}")[1]
+            assert SELLER_LINE.search(after).group(1) == "proposal"
+        if operator == "approve":
+            requested = Decimal(approval.requested["moves"][0]["unit_price"])
+            assert Decimal(deal.body["items"][0]["unit_price"]) == requested
+        assert f"Deal {deal.id}" in out
+    finally:
+        store.dispose()
+
+
+def test_negotiate_refuses_an_unknown_strategy(cli, db) -> None:
+    result = cli("negotiate", "--buyer", "nobody", "--db", db)
+    assert result.exit_code == 2
+    assert "boulware" in result.output
+
+
+# --- dealdesk approvals --------------------------------------------------------------------------
+
+
+def escalate(seller: Seller, org: str) -> tuple[str, dict[str, Any]]:
+    nid = seller.start(Buyer(org=org, region="EU"))
+    proposal = seller.send(nid, data={"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "500"}]}).data
+    for price in ("2.40", "2.50", "2.60", "2.68", "2.70"):
+        proposal = seller.send(nid, data={"type": "counter_offer", "proposal_id": proposal["proposal_id"],
+                                          "version": proposal["version"],
+                                          "items": [{"sku": "BRG-6204", "quantity": "500", "unit_price": price}]}).data
+    assert proposal["status"] == "pending_approval"
+    return nid, proposal
+
+
+def test_approvals_list_approve_edit_reject(cli, db, dd_demo, monkeypatch) -> None:
+    seller = Seller.open(*dd_demo, db)
+    try:
+        nid_a, prop_a = escalate(seller, "org-a")
+        nid_b, prop_b = escalate(seller, "org-b")
+        a = seller.store.pending_approval(nid_a).id
+        b = seller.store.pending_approval(nid_b).id
+    finally:
+        seller.close()
+
+    monkeypatch.setenv("DEALDESK_DB", db)  # the environment variable instead of --db
+    listed = cli("approvals", "list")
+    assert listed.exit_code == 0, listed.output
+    for approval_id, nid, org in ((a, nid_a, "org-a"), (b, nid_b, "org-b")):
+        row = next(line for line in listed.output.splitlines() if approval_id in line)
+        assert nid in row and org in row and "manager" in row and "pending" in row
+        assert "BRG-6204 x500 @ 2.70" in row and "discount needs approval level manager" in row
+
+    approved = cli("approvals", "approve", a, "--by", "alice", "--note", "key account")
+    assert approved.exit_code == 0, approved.output
+    assert f"{a}: approve by alice" in approved.output
+    assert re.search(rf"seller \(proposal\): Proposal {prop_a['proposal_id']} version 7: 500 x BRG-6204 at 2\.70",
+                     approved.output), approved.output
+
+    again = cli("approvals", "approve", a, "--by", "alice")
+    assert again.exit_code == 2 and "approval_not_pending" in again.output
+
+    beyond = cli("approvals", "edit", b, "--price", "BRG-6204=2.50", "--by", "bob")
+    assert beyond.exit_code == 2 and "policy_refused" in beyond.output
+    rejected = cli("approvals", "reject", b, "--by", "bob", "--note", "hold the line")
+    assert rejected.exit_code == 0, rejected.output
+    standing = prop_b["items"][0]["unit_price"]
+    assert re.search(rf"version 7: 500 x BRG-6204 at {re.escape(standing)} EUR", rejected.output), rejected.output
+
+    unknown = cli("approvals", "approve", "A-NOPE", "--by", "bob")
+    assert unknown.exit_code == 2 and "approval_not_pending" in unknown.output
+
+    store = read_store(db)
+    try:
+        row_a, row_b = store.get_approval(a), store.get_approval(b)
+        assert (row_a.status, row_a.decided_by, row_a.note) == ("approved", "alice", "key account")
+        assert (row_b.status, row_b.decided_by, row_b.note) == ("rejected", "bob", "hold the line")
+        assert store.get_proposal(prop_a["proposal_id"]).body["items"][0]["unit_price"] == "2.70"
+    finally:
+        store.dispose()
+
+    assert all(x not in cli("approvals", "list").output for x in (a, b))  # none pending any more
+    everything = cli("approvals", "list", "--status", "all").output
+    assert re.search(rf"{a}.*approved", everything) and re.search(rf"{b}.*rejected", everything)
+
+
+# --- dealdesk chat -------------------------------------------------------------------------------
+
+
+def test_chat_text_rfq_then_accept(cli, db) -> None:
+    lines = ["need 500 x BRG-6204, can you do 3.10 EUR?",
+             "",
+             "{not json",
+             '{"type": "rfq", "items": [{"sku": "NOPE-1", "quantity": "5"}]}',
+             "ok, I accept"]
+    result = cli("chat", "--db", db, "--org", "chat-org", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert re.search(r"^negotiation (neg-\w+) as chat-org \(EU, standard\)", out, re.M)
+    kinds = [k for k, _ in SELLER_LINE.findall(out)]
+    assert kinds == ["proposal", "error", "deal"], out
+    assert re.search(r"500 x BRG-6204 at \d+\.\d\d EUR each", out)
+    assert "not JSON" in out
+    assert re.search(r"unknown_sku sku: unknown SKU 'NOPE-1'", out)
+
+    store = read_store(db)
+    try:
+        (neg,) = store.list_negotiations(buyer_org="chat-org")
+        assert neg.status == "deal"
+        (deal,) = store.deals(negotiation_id=neg.id)
+        assert deal.id in out
+        understood = [r for r in store.records(neg.id) if r["node"] == "understand"]
+        assert [r["dealdesk.model_calls"] for r in understood] == [1, 0, 1]  # text, data part, text
+    finally:
+        store.dispose()
+    assert Path(os.environ["DEALDESK_LOG"]).stat().st_size > 0  # the decision log went where it was told

@@ -1,0 +1,450 @@
+"""Whole negotiations through `Seller`, offline, on the demo data (examples/).
+
+The core path (RFQ -> concessions -> escalation -> operator approval -> deal) runs on
+SQLite and on PostgreSQL; the other paths (operator reject/edit, buyer reject, max
+rounds, errors, plain text) on SQLite. Every figure is checked against the policy's
+decision surface (`Desk.surface`), never against numbers copied from a run alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.service import Buyer, Reply, Seller
+from agent.store.db import utcnow
+from tools.errors import DealdeskError
+from tools.policy.desk import Desk
+from tools.pricing.models import BuyerContext
+
+SKU = "BRG-6204"
+QTY = 500
+RFQ = {"type": "rfq", "items": [{"sku": SKU, "quantity": str(QTY)}]}
+# The buyer's counters of the escalation scenario; the 6th turn (the 5th counter) escalates.
+COUNTERS = ["2.40", "2.50", "2.60", "2.68", "2.70"]
+
+
+def counter(proposal: dict[str, Any], price: str, quantity: int = QTY) -> dict[str, Any]:
+    return {"type": "counter_offer", "proposal_id": proposal["proposal_id"], "version": proposal["version"],
+            "items": [{"sku": SKU, "quantity": str(quantity), "unit_price": price}]}
+
+
+def accept(proposal: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "accept", "proposal_id": proposal["proposal_id"], "version": proposal["version"]}
+
+
+def unit_price(reply_or_data: Reply | dict[str, Any]) -> Decimal:
+    data = reply_or_data.data if isinstance(reply_or_data, Reply) else reply_or_data
+    (item,) = [i for i in data["items"] if i["sku"] == SKU]
+    return Decimal(item["unit_price"])
+
+
+@pytest.fixture
+def surface(dd_demo):
+    """The decision surface of 500 x BRG-6204 for a standard EU buyer on NET30 (the policy's limits)."""
+    catalog, policy = dd_demo
+    desk = Desk(catalog, policy, BuyerContext(region="EU", segment="standard", payment_terms="NET30",
+                                              on=utcnow().date()))
+    return desk.surface(SKU, QTY)
+
+
+def level_limit(surface, name: str) -> Decimal:
+    (level,) = [lv for lv in surface.levels if lv.name == name]
+    return Decimal(level.max_discount_percent)
+
+
+def assert_proposal(reply: Reply, *, version: int, status: str = "offered") -> dict[str, Any]:
+    assert reply.type == "proposal", (reply.data, reply.text)
+    data = reply.data
+    assert data["version"] == version
+    assert data["status"] == status
+    assert data["currency"] == "EUR" and data["region"] == "EU"
+    (item,) = [i for i in data["items"] if i["sku"] == SKU]
+    assert item["quantity"] == str(QTY)
+    assert Decimal(item["line_total"]) == Decimal(item["unit_price"]) * QTY
+    return data
+
+
+def open_negotiation(seller: Seller, org: str = "acme-eu") -> tuple[str, dict[str, Any]]:
+    nid = seller.start(Buyer(org=org, region="EU"))
+    reply = seller.send(nid, data=RFQ)
+    return nid, assert_proposal(reply, version=1)
+
+
+def escalate(seller: Seller, org: str = "acme-eu") -> tuple[str, list[dict[str, Any]]]:
+    """RFQ and the five counters: returns the negotiation id and every proposal, the last one pending."""
+    nid, first = open_negotiation(seller, org)
+    proposals = [first]
+    for price in COUNTERS:
+        reply = seller.send(nid, data=counter(proposals[-1], price))
+        assert reply.type == "proposal", (price, reply.data, reply.text)
+        proposals.append(reply.data)
+    return nid, proposals
+
+
+# --- the core path, on both backends ---------------------------------------------------------------
+
+
+def test_rfq_concessions_escalation_approval_and_deal(make_seller, surface, dd_demo) -> None:
+    catalog, policy = dd_demo
+    seller: Seller = make_seller()
+    start_available = seller.store.available(SKU)
+    floor, list_price = Decimal(surface.floor_price), Decimal(surface.list_price)
+    auto_limit = level_limit(surface, "auto")
+    assert (list_price, floor, auto_limit) == (Decimal("3.25"), Decimal("2.65"), Decimal("15"))
+
+    # RFQ -> the list price, no model call on a structured message.
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, data=RFQ)
+    assert reply.model_calls == 0 and reply.turn == 1
+    first = assert_proposal(reply, version=1)
+    assert unit_price(first) == list_price
+    assert first["pending"] is None
+
+    # Counters: the seller concedes, never up, never below the floor, one version per turn.
+    proposals = [first]
+    for turn, price in enumerate(COUNTERS, start=2):
+        reply = seller.send(nid, data=counter(proposals[-1], price))
+        assert reply.model_calls == 0 and reply.turn == turn
+        status = "pending_approval" if turn == 6 else "offered"
+        proposals.append(assert_proposal(reply, version=turn, status=status))
+        assert proposals[-1]["proposal_id"] == first["proposal_id"]
+        assert (seller.store.pending_approval(nid) is None) == (turn < 6)
+    prices = [unit_price(p) for p in proposals]
+    assert prices == sorted(prices, reverse=True), prices
+    assert prices[1] < prices[0], "the seller never conceded"
+    assert all(p >= floor for p in prices), prices
+
+    # Turn 6: escalation. The standing offer stays within the bot's own authority, the buyer's
+    # 2.70 (beyond it, within a manager's) waits for an operator.
+    pending_proposal = proposals[-1]
+    assert Decimal(pending_proposal["items"][0]["discount_percent"]) <= auto_limit
+    assert unit_price(pending_proposal) >= Decimal(surface.auto_limit_price)
+    pending = pending_proposal["pending"]
+    assert pending is not None
+    assert [(i["sku"], i["quantity"], Decimal(i["unit_price"])) for i in pending["items"]] == \
+        [(SKU, str(QTY), Decimal("2.70"))]
+    assert Decimal(pending["total"]) == Decimal("2.70") * QTY
+    (approval,) = seller.store.approvals(negotiation_id=nid)
+    assert approval == seller.store.pending_approval(nid)
+    assert approval.status == "pending" and approval.level == "manager"
+    assert approval.proposal_id == first["proposal_id"] and approval.buyer_org == "acme-eu"
+    assert [Decimal(m["unit_price"]) for m in approval.requested["moves"]] == [Decimal("2.70")]
+    assert any(r["rule_id"] == "policy.global.approval_chain" for r in approval.reasons)
+    assert approval.decided_by is None and approval.decided_at is None
+
+    # A buyer message while pending: the approval stays (same row), the reply still offers a valid offer.
+    reply = seller.send(nid, data=counter(pending_proposal, "2.72"))
+    while_pending = assert_proposal(reply, version=7, status="pending_approval")
+    assert seller.store.pending_approval(nid).id == approval.id
+    assert len(seller.store.approvals(negotiation_id=nid)) == 1
+    assert Decimal(while_pending["items"][0]["discount_percent"]) <= auto_limit
+    assert floor <= unit_price(while_pending) <= unit_price(pending_proposal)
+    assert while_pending["pending"]["items"][0]["unit_price"] == "2.70"
+
+    # The operator approves: a seller-initiated proposal at the approved price.
+    approved = seller.decide(approval.id, "approve", by="mgr@x", note="strategic account")
+    assert approved is not None and approved.model_calls == 0
+    final = assert_proposal(approved, version=8, status="offered")
+    assert unit_price(final) == Decimal("2.70") and final["pending"] is None
+    row = seller.store.get_approval(approval.id)
+    assert row.status == "approved" and row.decided_by == "mgr@x" and row.note == "strategic account"
+    assert row.decided_at is not None and row.decided_at >= row.requested_at
+    assert seller.store.pending_approval(nid) is None
+
+    # The buyer accepts: a deal, stock allocated, the negotiation closed as a deal.
+    reply = seller.send(nid, data=accept(final))
+    assert reply.type == "deal", (reply.data, reply.text)
+    deal = reply.data
+    assert deal["deal_id"] and deal["proposal_id"] == final["proposal_id"] and deal["version"] == 8
+    assert Decimal(deal["total"]) == Decimal("2.70") * QTY == Decimal("1350.00")
+    assert seller.store.available(SKU) == start_available - QTY
+    assert seller.store.stock(SKU)["allocated"] == QTY and seller.store.stock(SKU)["held"] == 0
+    assert seller.store.get_negotiation(nid).status == "deal"
+    (stored,) = seller.store.deals(negotiation_id=nid)
+    assert stored.id == deal["deal_id"] and stored.total == Decimal("1350.00")
+
+    # A second accept is refused with a code, and allocates nothing more.
+    again = seller.send(nid, data=accept(final))
+    assert again.type == "error" and again.data["code"] == "negotiation_closed"
+    assert seller.store.available(SKU) == start_available - QTY
+    assert len(seller.store.deals(negotiation_id=nid)) == 1
+
+    # Decision records: persisted per node, naming rules and figures, with the versions to replay them.
+    records = seller.store.records(nid)
+    assert records
+    for rec in records:
+        assert rec["gen_ai.conversation.id"] == nid
+        assert rec["dealdesk.policy.version"] == policy.version
+        assert rec["dealdesk.catalog.version"] == catalog.version
+    plans = [r for r in records if r["node"] == "prepare" and r["gen_ai.operation.name"] == "plan"]
+    assert [r["turn"] for r in plans] == [1, 2, 3, 4, 5, 6, 7]
+    for rec in plans:
+        assert any(r.startswith("strategy.") for r in rec["dealdesk.rule_ids"]), rec["dealdesk.rule_ids"]
+        (line,) = rec["dealdesk.figures"]["lines"]
+        assert line["sku"] == SKU and line["quantity"] == QTY
+        assert Decimal(line["floor"]) == floor and Decimal(line["list"]) == list_price
+    assert [r["dealdesk.figures"]["lines"][0]["asked"] for r in plans[1:6]] == COUNTERS
+    (routed,) = [r for r in records if r["node"] == "approval" and r.get("dealdesk.approval.routing") == "operator"]
+    assert routed["turn"] == 6 and routed["dealdesk.approval.level"] == "manager"
+    assert "policy.global.approval_chain" in routed["dealdesk.rule_ids"]
+    assert [Decimal(f["unit_price"]) for f in routed["dealdesk.figures"]["requested"]] == [Decimal("2.70")]
+    (decided,) = [r for r in records if r.get("gen_ai.operation.name") == "operator_decision"]
+    assert decided["dealdesk.approval.id"] == approval.id and decided["dealdesk.approval.by"] == "mgr@x"
+    assert decided["dealdesk.approval.outcome"] == "approved"
+    (accepted,) = [r for r in records if r.get("gen_ai.operation.name") == "accept"]
+    assert accepted["dealdesk.figures"] == {"total": "1350.00", "currency": "EUR"}
+    # The reply carries this turn's records (the same ones the store holds).
+    assert again.records == [r for r in records if r["turn"] == 10]
+    assert [r["node"] for r in again.records][:3] == ["begin", "understand", "prepare"]
+
+
+def test_one_turn_completes_on_each_database(make_seller) -> None:
+    """One RFQ; on PostgreSQL with a lock timeout: a turn's own writes never wait on its turn lock."""
+    seller = make_seller()
+    nid = seller.start(Buyer(org="probe", region="EU"))
+    reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "5"}]})
+    assert reply.type == "proposal"
+
+
+# --- operator decisions ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seller(dd_seller_factory) -> Seller:
+    return dd_seller_factory()
+
+
+@pytest.fixture(scope="module")
+def escalated_template(tmp_path_factory, dd_demo) -> tuple[Path, str, list[dict[str, Any]]]:
+    """A SQLite database (and its checkpoints) left right after the escalation, built once per module."""
+    directory = tmp_path_factory.mktemp("escalated")
+    seller = Seller.open(*dd_demo, f"sqlite:///{directory / 'dealdesk.db'}")
+    try:
+        nid, proposals = escalate(seller)
+    finally:
+        seller.close()
+    return directory, nid, proposals
+
+
+@pytest.fixture
+def escalated(escalated_template, tmp_path, dd_demo) -> Iterator[tuple[Seller, str, list[dict[str, Any]]]]:
+    """(seller, negotiation id, proposals) on a private copy of the escalated database, one approval pending."""
+    source, nid, proposals = escalated_template
+    target = tmp_path / "escalated"
+    shutil.copytree(source, target)
+    seller = Seller.open(*dd_demo, f"sqlite:///{target / 'dealdesk.db'}")
+    try:
+        assert seller.store.pending_approval(nid) is not None
+        yield seller, nid, proposals
+    finally:
+        seller.close()
+
+
+def test_operator_reject_resends_the_standing_offer(escalated) -> None:
+    seller, nid, proposals = escalated
+    standing = proposals[-1]
+    approval = seller.store.pending_approval(nid)
+    reply = seller.decide(approval.id, "reject", by="mgr@x", note="margin")
+    assert reply is not None
+    data = assert_proposal(reply, version=standing["version"] + 1, status="offered")
+    assert unit_price(data) == unit_price(standing)
+    assert data["pending"] is None
+    row = seller.store.get_approval(approval.id)
+    assert (row.status, row.decided_by, row.note) == ("rejected", "mgr@x", "margin")
+    assert row.decided_at is not None
+    assert seller.store.pending_approval(nid) is None
+    # The re-sent offer can be accepted.
+    deal = seller.send(nid, data=accept(data))
+    assert deal.type == "deal" and Decimal(deal.data["total"]) == unit_price(standing) * QTY
+
+
+def test_operator_edit_beyond_the_level_is_refused_within_it_offered(escalated, surface) -> None:
+    seller, nid, proposals = escalated
+    approval = seller.store.pending_approval(nid)
+    turns = seller.store.get_negotiation(nid).turn
+    for price in ("2.64", "2.50"):  # below the floor: beyond what a manager may approve
+        assert Decimal(price) < Decimal(surface.floor_price)
+        with pytest.raises(DealdeskError) as raised:
+            seller.decide(approval.id, "edit", by="mgr@x", prices={SKU: price})
+        assert raised.value.code == "policy_refused" and raised.value.field == "prices", price
+        row = seller.store.get_approval(approval.id)
+        assert row.status == "pending" and row.decided_by is None and row.decision is None
+        assert seller.store.pending_approval(nid).id == approval.id
+        assert seller.store.get_negotiation(nid).turn == turns  # nothing was sent to the buyer
+        assert len(seller.store.proposals(nid)) == len(proposals)
+
+    reply = seller.decide(approval.id, "edit", by="mgr@x", note="meet halfway", prices={SKU: "2.80"})
+    data = assert_proposal(reply, version=proposals[-1]["version"] + 1, status="offered")
+    assert unit_price(data) == Decimal("2.80") and data["pending"] is None
+    row = seller.store.get_approval(approval.id)
+    assert (row.status, row.decided_by, row.note) == ("edited", "mgr@x", "meet halfway")
+    assert row.decision == {"prices": {SKU: "2.80"}}
+    assert seller.store.pending_approval(nid) is None
+    # Decided once: a second decision is refused.
+    with pytest.raises(DealdeskError) as twice:
+        seller.decide(approval.id, "approve", by="mgr@x")
+    assert twice.value.code == "approval_not_pending"
+
+
+# --- closing without a deal --------------------------------------------------------------------------
+
+
+def test_buyer_reject_closes_the_negotiation(seller: Seller) -> None:
+    nid, first = open_negotiation(seller)
+    reply = seller.send(nid, data={"type": "reject", "proposal_id": first["proposal_id"], "reason": "too pricey"})
+    assert reply.type == "closed" and "too pricey" in reply.data["reason"]
+    assert seller.store.get_negotiation(nid).status == "rejected"
+    later = seller.send(nid, data=counter(first, "3.00"))
+    assert later.type == "error" and later.data["code"] == "negotiation_closed"
+    late_accept = seller.send(nid, data=accept(first))
+    assert late_accept.type == "error" and late_accept.data["code"] == "negotiation_closed"
+    assert seller.store.deals(negotiation_id=nid) == []
+
+
+def test_buyer_reject_releases_the_held_stock(seller: Seller) -> None:
+    start = seller.store.available(SKU)
+    nid, first = open_negotiation(seller)
+    assert seller.store.available(SKU) == start - QTY
+    seller.send(nid, data={"type": "reject", "proposal_id": first["proposal_id"]})
+    assert seller.store.available(SKU) == start
+
+
+def test_max_rounds_closes_and_the_last_proposal_stands(seller: Seller, surface) -> None:
+    nid, last = open_negotiation(seller)
+    replies = []
+    for _ in range(surface.max_rounds + 3):
+        reply = seller.send(nid, data=counter(last, "2.00"))
+        replies.append(reply)
+        if reply.type != "proposal":
+            break
+        assert reply.data["version"] == last["version"] + 1
+        assert unit_price(reply) >= Decimal(surface.floor_price)
+        last = reply.data
+    assert replies[-1].type == "closed", replies[-1].data
+    assert "maximum" in replies[-1].data["reason"]
+    assert seller.store.get_negotiation(nid).status == "closed"
+    assert replies[-1].turn == surface.max_rounds + 2  # the RFQ, max_rounds + 1 counters answered, then closed
+    more = seller.send(nid, data=counter(last, "2.10"))
+    assert more.type == "error" and more.data["code"] == "negotiation_closed"
+    # "Our last proposal stands until it expires, and you can still accept it."
+    deal = seller.send(nid, data=accept(last))
+    assert deal.type == "deal" and deal.data["version"] == last["version"]
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "code", "field"), [
+    ({"type": "rfq", "items": [{"sku": "NOPE-1", "quantity": "5"}]}, "unknown_sku", "sku"),
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "lots"}]}, "malformed_message", "rfq.items.0.quantity"),
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "500"}], "colour": "red"}, "malformed_message", "rfq.colour"),
+    ({"type": "rfq", "items": []}, "malformed_message", "rfq.items"),
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "500"}], "region": "US"}, "not_authorized_for_region",
+     "region"),
+    ({"type": "counter_offer", "proposal_id": "P-NOPE", "version": 1,
+      "items": [{"sku": SKU, "quantity": "5", "unit_price": "1.00"}]}, "unknown_proposal", "proposal_id"),
+], ids=["unknown-sku", "bad-quantity", "unknown-field", "no-items", "other-region", "unknown-proposal"])
+def test_errors_name_the_code_and_field(seller: Seller, data, code, field) -> None:
+    start = seller.store.available(SKU)
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, data=data)
+    assert reply.type == "error", (reply.data, reply.text)
+    assert reply.data["code"] == code and reply.data["field"] == field
+    if code == "malformed_message":
+        assert reply.data["message"].startswith(f"{field}: ")
+    assert reply.model_calls == 0
+    assert seller.store.proposals(nid) == [] and seller.store.available(SKU) == start
+    assert any(r.get("dealdesk.error") == code for r in seller.store.records(nid))
+
+
+def test_unknown_type_is_malformed(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, data={"type": "bogus"})
+    assert reply.type == "error" and reply.data["code"] == "malformed_message"
+    assert "bogus" in reply.data["message"]
+
+
+def _superseded_accept(seller: Seller, nid: str, first: dict[str, Any], second: dict[str, Any]) -> Reply:
+    return seller.send(nid, data=accept(first))
+
+
+def _superseded_counter(seller: Seller, nid: str, first: dict[str, Any], second: dict[str, Any]) -> Reply:
+    return seller.send(nid, data=counter(first, "3.00"))
+
+
+@pytest.mark.parametrize("stale", [_superseded_accept, _superseded_counter], ids=["accept", "counter"])
+def test_stale_version_is_proposal_superseded(seller: Seller, stale) -> None:
+    nid, first = open_negotiation(seller)
+    second = assert_proposal(seller.send(nid, data=counter(first, "2.80")), version=2)
+    reply = stale(seller, nid, first, second)
+    assert reply.type == "error", (reply.data, reply.text)
+    assert reply.data["code"] == "proposal_superseded" and reply.data["field"] == "version"
+    assert seller.store.get_negotiation(nid).status == "open"
+    assert seller.store.deals(negotiation_id=nid) == []
+
+
+def test_stale_version_never_makes_a_deal(seller: Seller) -> None:
+    """What holds today, whatever the reply: a superseded version is not accepted."""
+    nid, first = open_negotiation(seller)
+    second = assert_proposal(seller.send(nid, data=counter(first, "2.80")), version=2)
+    reply = seller.send(nid, data=accept(first))
+    assert reply.type != "deal"
+    assert seller.store.deals(negotiation_id=nid) == []
+    assert seller.store.get_negotiation(nid).status == "open"
+    assert seller.send(nid, data=accept(second)).type == "deal"
+
+
+@pytest.mark.parametrize(("quantity", "code"), [("30000", "invalid_quantity"), ("6000", "insufficient_inventory")])
+def test_quantity_errors_reach_the_buyer(seller: Seller, quantity, code) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": quantity}]})
+    assert reply.type == "error", (reply.data, reply.text)
+    assert reply.data["code"] == code and reply.data["field"] == "quantity"
+
+
+# --- after an approval -------------------------------------------------------------------------------
+
+
+def test_counter_after_approval_keeps_the_approved_offer(escalated, surface) -> None:
+    seller, nid, _ = escalated
+    approval = seller.store.pending_approval(nid)
+    approved = seller.decide(approval.id, "approve", by="mgr@x").data
+    reply = seller.send(nid, data=counter(approved, "2.66"))
+    assert reply.type == "proposal", (reply.data, reply.text)
+    assert reply.data["version"] == approved["version"] + 1
+    assert Decimal(surface.floor_price) <= unit_price(reply) <= unit_price(approved)
+
+
+def test_non_autonomous_category_never_closes_without_an_operator(seller: Seller) -> None:
+    sku = "MTR-IE3-1K1"
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    first = seller.send(nid, data={"type": "rfq", "items": [{"sku": sku, "quantity": "10"}]}).data
+    assert first["status"] == "pending_approval"  # every motors offer needs an operator
+    reply = seller.send(nid, data={"type": "accept", "proposal_id": first["proposal_id"],
+                                   "version": first["version"]})
+    assert reply.type != "deal", reply.data
+    assert seller.store.get_negotiation(nid).status != "deal"
+
+
+# --- plain text goes through the (offline) model --------------------------------------------------
+
+
+def test_text_rfq_gets_a_proposal_through_the_offline_model(seller: Seller, surface) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, text="need 500 x BRG-6204, can you do 3.10 EUR?")
+    assert reply.model_calls >= 1
+    data = assert_proposal(reply, version=1)
+    assert Decimal(surface.floor_price) <= unit_price(data) <= Decimal(surface.list_price)
+    assert Decimal(data["items"][0]["discount_percent"]) <= level_limit(surface, "auto")
+    assert data["proposal_id"] in reply.text
+    understood = [r for r in seller.store.records(nid) if r["node"] == "understand"]
+    assert understood and understood[0]["dealdesk.model_calls"] == 1
+    # A structured message in the same negotiation needs no model call.
+    structured = seller.send(nid, data=counter(data, "3.00"))
+    assert structured.type == "proposal" and structured.model_calls == 0
