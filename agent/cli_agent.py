@@ -30,8 +30,10 @@ def open_seller(db: str | None, catalog: Path | None = None, policy: Path | None
     log = log_path()
     log.parent.mkdir(parents=True, exist_ok=True)
     configure_logging(log.open("a", encoding="utf-8"))
+    from agent.models.factory import make_model
+
     cat, pol = load_data(catalog, policy)
-    return Seller.open(cat, pol, db_url(db))
+    return Seller.open(cat, pol, db_url(db), model=make_model())
 
 
 def show_reply(reply: Reply, *, explain: bool = False) -> None:

@@ -17,6 +17,7 @@ begin -> understand -> prepare -> agent <-> tools -> guardrail -> approval -> co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -36,7 +37,9 @@ from agent.contract import (
 from agent.guardrail.check import GuardContext, check_message
 from agent.guardrail.text import Fact, facts_from_own_text
 from agent.intent import BuyerIntent, merge_intents
+from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, turn_messages
+from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import TurnError, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import SCHEMA_HINT, offer_text, render_brief, respond
 from agent.prompts import delimit_buyer_text
@@ -82,9 +85,11 @@ class SellerGraph:
         self.config = config or SellerConfig()
         self._turn_neg: dict[tuple, Any] = {}
         self.tools = build_tools(self.desk_for)
-        # The offline model's replies come from the playbook; a language model's from the prompt file.
-        self.prompt_version = PROMPT_VERSION if isinstance(self.model, OfflineModel) else \
-            load_prompt("seller_system").ref
+        if not isinstance(self.model, OfflineModel) and self.config.model_name == SellerConfig.model_name:
+            self.config = dataclasses.replace(self.config, model_name=model_label(self.model))
+        # The offline model's replies come from the playbook; a language model's from the prompt files.
+        self.prompt_version = PROMPT_VERSION if isinstance(self.model, OfflineModel) else ",".join(
+            [load_prompt("seller_system").ref, *getattr(self.model, "prompt_refs", [])])
         self.bound_model = self.model.bind_tools(self.tools)
         self.graph = self._build().compile(checkpointer=checkpointer)
 
@@ -138,11 +143,14 @@ class SellerGraph:
         started = time.perf_counter()
         inbound = state["inbound"]
         calls = 0
+        meter = understood = None
         if "operator" in inbound:
             intent = {"kind": "operator", "operator": inbound["operator"]}
         elif "data" not in inbound:
-            intent = self._understand_text(state, inbound.get("text") or "").model_dump(mode="json")
-            calls = 1
+            with metered() as meter:
+                understood = self._understand_text(state, inbound.get("text") or "")
+            calls = meter.calls if isinstance(self.model, ResilientModel) else 1
+            intent = understood.model_dump(mode="json")
         else:
             try:
                 message = parse_buyer_data(inbound.get("data"))
@@ -157,13 +165,20 @@ class SellerGraph:
             structured = BuyerIntent(kind=message.type, message=message, source="data")
             if inbound.get("text"):  # text beside a data part: merged, and the data part wins
                 lines = [(i.sku, i.quantity) for i in getattr(message, "items", None) or []]
-                structured = merge_intents(structured, self._understand_text(state, inbound["text"], lines))
-                calls = 1
+                with metered() as meter:
+                    understood = self._understand_text(state, inbound["text"], lines)
+                structured = merge_intents(structured, understood)
+                calls = meter.calls if isinstance(self.model, ResilientModel) else 1
             intent = structured.model_dump(mode="json")
         rec = self._record(state, "understand", "understand", started, inputs=inbound,
                            **{"dealdesk.intent": intent.get("kind"), "dealdesk.intent.source": intent.get("source"),
-                              "dealdesk.model_calls": calls})
-        return {"intent": intent, "model_calls": state.get("model_calls", 0) + calls, "records": [rec]}
+                              "dealdesk.model_calls": calls,
+                              "gen_ai.usage.input_tokens": meter.input_tokens if meter else None,
+                              "gen_ai.usage.output_tokens": meter.output_tokens if meter else None,
+                              "dealdesk.model.fallback": "offline" if fallback_of(understood) else None,
+                              "dealdesk.model.fallback_reason": fallback_of(understood)})
+        return {"intent": intent, "model_calls": state.get("model_calls", 0) + calls,
+                "tokens": state.get("tokens", 0) + (meter.tokens if meter else 0), "records": [rec]}
 
     def _understand_text(self, state: TurnState, text: str,
                          lines: list[tuple[str, int]] | None = None) -> BuyerIntent:
@@ -438,14 +453,16 @@ class SellerGraph:
             prompt = [SystemMessage(content=load_prompt("seller_system").text + "\n" + render_brief(brief)),
                       *state["messages"]]
             message = self.bound_model.invoke(prompt)
-            calls = 1
+            # A resilient model says how many requests reached the server (0 for a step it did locally).
+            calls = int((message.response_metadata or {}).get("dealdesk_model_calls", 1))
         usage = getattr(message, "usage_metadata", None) or {}
         rec = self._record(state, "agent", "chat", started, inputs=brief,
                            **{"dealdesk.model_calls": calls, "gen_ai.usage.input_tokens": usage.get("input_tokens"),
                               "gen_ai.usage.output_tokens": usage.get("output_tokens"),
                               "dealdesk.tool_calls": [c["name"] for c in message.tool_calls] or None,
                               "dealdesk.model.fallback": (message.response_metadata or {}).get("dealdesk_fallback"),
-                              "dealdesk.model.fallback_reason": (message.response_metadata or {}).get("reason")})
+                              "dealdesk.model.fallback_reason": (message.response_metadata or {}).get("reason"),
+                              "dealdesk.model.local": (message.response_metadata or {}).get("dealdesk_local")})
         return {"messages": [message], "model_calls": state.get("model_calls", 0) + calls,
                 "tokens": state.get("tokens", 0) + int(usage.get("total_tokens") or 0), "records": [rec]}
 
