@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Serve on 127.0.0.1:8080: demo catalog and policy, SQLite under var/, offline model, demo keys printed.
 run: $(STAMP)
-	$(BIN)/dealdesk demo
+	mkdir -p var
+	DEALDESK_DB=sqlite:///$(CURDIR)/var/dealdesk.db $(BIN)/dealdesk serve --host 127.0.0.1 --port 8080 --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -266,7 +266,18 @@ from agent.cli_agent import register  # noqa: E402  (after the domain commands, 
 
 register(app)
 
+from agent.cli_serve import register as register_serve  # noqa: E402
+
+register_serve(app)
+
+from agent.cli_eval import register as register_eval  # noqa: E402
+
+register_eval(app)
+
+from agent.cli_doctor import register as register_doctor  # noqa: E402
+
+register_doctor(app)
+
 
 if __name__ == "__main__":
     main()
-

@@ -170,6 +170,27 @@ def _v2(conn) -> None:
     metadata.create_all(conn, tables=[api_keys], checkfirst=True)
 
 
+# Idempotency keys of REST requests (Stripe's manner): one row per (buyer organisation or
+# key scope, key). The first request claims the row (in_flight); its response is stored
+# when it ends (done) and replayed to a retry with the same key and the same request.
+idempotency_keys = Table(
+    "dd_idempotency_keys", metadata,
+    Column("owner", String(80), primary_key=True),  # org:<buyer org> | key:<api key id>
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of method, path and canonical body
+    Column("status", String(16), nullable=False),  # in_flight | done
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", JSON, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_dd_idempotency_created", "created_at"),
+)
+
+
+def _v3(conn) -> None:
+    metadata.create_all(conn, tables=[idempotency_keys], checkfirst=True)
+
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS = [_v1, _v2]
+MIGRATIONS = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,179 @@
+"""Request limits, as one pure-ASGI middleware in front of everything (REST and A2A alike).
+
+- **Body cap.** The body is read from the stream chunk by chunk and counted; past
+  `max_body_bytes` the request is refused with 413 at once, whatever `Content-Length`
+  claimed (a lying or missing one changes nothing). An honest `Content-Length` over
+  the cap is refused before anything is read.
+- **JSON depth.** A JSON body nested deeper than `max_json_depth` is refused with 400
+  before any parser sees it (Python's parser would recurse; a scanner does not); so is a
+  JSON body that is not UTF-8.
+- **Rate limit.** A token bucket per API key (per client address without one): it holds
+  `rate_burst` tokens and refills at `rate_per_second`; an empty bucket answers 429 with
+  `Retry-After` (whole seconds, at least 1). The buckets live in the process: with
+  several workers each has its own.
+
+The body, once read, is replayed to the application, so handlers read it as usual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from agent.server.errors import envelope_bytes
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+EXEMPT_PATHS = ("/healthz", "/readyz")
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when the JSON text nests arrays/objects deeper than `limit` (strings are skipped)."""
+    if b"[" not in body and b"{" not in body:
+        return False
+    depth = 0
+    for m in _TOKENS.finditer(body):
+        tok = m.group()
+        if tok in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif tok in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+class TokenBucket:
+    """Buckets by name; `take(name)` returns 0.0 when allowed, else the seconds to wait."""
+
+    def __init__(self, rate: float, burst: int, *, max_buckets: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.rate = max(rate, 1e-9)
+        self.burst = max(int(burst), 1)
+        self.max_buckets = max_buckets
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, name: str, cost: float = 1.0) -> float:
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(name, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= cost:
+                self._buckets[name] = (tokens - cost, now)
+                wait = 0.0
+            else:
+                self._buckets[name] = (tokens, now)
+                wait = (cost - tokens) / self.rate
+            while len(self._buckets) > self.max_buckets:  # forget the least recently seen
+                self._buckets.popitem(last=False)
+        return wait
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for k, v in scope.get("headers") or ():
+        if k.lower() == name:
+            return v
+    return None
+
+
+def bucket_name(scope: Scope) -> str:
+    auth = _header(scope, b"authorization")
+    if auth:
+        return "key:" + hashlib.sha256(auth.strip()).hexdigest()[:32]
+    client = scope.get("client") or ("?", 0)
+    return f"ip:{client[0]}"
+
+
+async def _answer(send: Send, status: int, code: str, message: str, *, field: str | None = None,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = envelope_bytes(status, code, message, field)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close") if status == 413 else (b"cache-control", b"no-store"),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class LimitsMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, rate_per_second: float,
+                 rate_burst: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+        self.bucket = TokenBucket(rate_per_second, rate_burst) if rate_per_second > 0 else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if self.bucket is not None and path not in EXEMPT_PATHS:
+            wait = self.bucket.take(bucket_name(scope))
+            if wait > 0:
+                retry = max(1, math.ceil(wait))
+                await _answer(send, 429, "rate_limited",
+                              f"too many requests for this key; retry after {retry} s",
+                              headers=[(b"retry-after", str(retry).encode())])
+                return
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE") and _header(scope, b"content-length") in (
+                None, b"0") and _header(scope, b"transfer-encoding") is None:
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                if int(declared) > self.max_body_bytes:
+                    await _answer(send, 413, "request_too_large",
+                                  f"the body is larger than {self.max_body_bytes} bytes")
+                    return
+            except ValueError:
+                await _answer(send, 400, "bad_request", "Content-Length is not a number")
+                return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await _answer(send, 413, "request_too_large", f"the body is larger than {self.max_body_bytes} bytes")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body.lstrip()[:1] in (b"{", b"[") or b"json" in (_header(scope, b"content-type") or b""):
+            try:  # JSON on the wire is UTF-8 (RFC 8259); refused here, no handler meets undecodable bytes
+                body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                await _answer(send, 400, "malformed_json", f"the body is not UTF-8 (byte {exc.start})")
+                return
+            if json_depth_exceeds(body, self.max_json_depth):
+                await _answer(send, 400, "json_too_deep",
+                              f"the JSON document is nested deeper than {self.max_json_depth} levels")
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
