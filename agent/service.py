@@ -75,7 +75,12 @@ def make_checkpointer(db_url: str | None) -> Any:
     conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
                            prepare_threshold=0, row_factory=dict_row)
     saver = PostgresSaver(conn)
-    saver.setup()
+    # Several server processes start at once: one at a time creates the checkpoint tables.
+    conn.execute("SELECT pg_advisory_lock(7272003)")
+    try:
+        saver.setup()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(7272003)")
     return saver
 
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 _TESTS = str(Path(__file__).resolve().parent)
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
+if _TESTS not in sys.path:  # appended, so tests/agent and tests/evals never shadow the real packages
+    sys.path.append(_TESTS)
 
 import os  # noqa: E402
 

@@ -181,11 +181,14 @@ class Store:
     def __init__(self, url: str, *, migrate: bool = True):
         self.url = url
         self.engine = make_engine(url)
+        self._lock_engine = None
         if migrate:
             upgrade(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
 
     @contextmanager
     def turn_lock(self, negotiation_id: str) -> Iterator[None]:
@@ -198,8 +201,11 @@ class Store:
         key = zlib.crc32(negotiation_id.encode()) - 2**31
         if self.engine.dialect.name == "postgresql":
             # The two-key lock space (class, key) never meets the one-key transaction locks
-            # that writes inside the turn take on the same negotiation.
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # that writes inside the turn take on the same negotiation. The lock's connection
+            # comes from a pool of its own, so turns holding locks never starve their own writes.
+            if self._lock_engine is None:
+                self._lock_engine = make_engine(self.url, pool_size=16, max_overflow=48)
+            with self._lock_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
                 try:
                     yield

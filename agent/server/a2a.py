@@ -1,0 +1,609 @@
+"""A2A 1.0 over a2a-sdk 1.3: the Agent Card, the JSON-RPC binding (and HTTP+JSON), tasks as negotiations.
+
+`mount_a2a(app, ctx)` adds to the FastAPI app:
+
+- `GET /.well-known/agent-card.json`: the card (agent.server.a2a_card), public;
+- `POST /` (the card's JSON-RPC URL; `/a2a` is an alias): SendMessage, SendStreamingMessage,
+  GetTask, ListTasks, CancelTask, SubscribeToTask and the push-notification config methods;
+- `/a2a/rest/...`: the same methods in the HTTP+JSON binding.
+
+Every A2A call but the card needs a buyer API key (`Authorization: Bearer`): no key or a bad
+one is answered 401 with `WWW-Authenticate`, an operator or admin key 403, before the
+SDK sees the request. The key's buyer organisation owns the tasks it creates (the stores'
+owner resolution): another organisation's GetTask, CancelTask, ListTasks and push configs
+find nothing.
+
+`DealdeskRequestHandler` extends the SDK's default handler with what dealdesk needs:
+
+- **retries**: a messageId already seen for the organisation is answered from the message log
+  (the same answer, or the task as it stands), never negotiated twice; the same id with a
+  different message is refused;
+- **cancel**: the negotiation is marked canceled and its holds released, under the turn lock,
+  so a cancel can never race an acceptance into a canceled task with a deal;
+- **seller turns from elsewhere** (`deliver_seller_turn`, registered with
+  `ctx.on_seller_turn`): an operator's decision or a REST accept moves the buyer's task on
+  (status, artifact, streams, push notifications); a publication that arrives after a later
+  turn is dropped, never rolling the task back;
+- **new task ids** derived from (organisation, messageId), so a retry whose first attempt died
+  half-way finds the task it started.
+
+`A2AService.reconcile` (at start-up, then every RECONCILE_EVERY_S) brings open tasks in line
+with the negotiation tables, the source of truth: after a crash between a committed turn and
+the task's update, or a decision made in a process that serves no A2A (the CLI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from google.protobuf.json_format import MessageToDict, ParseDict
+from sqlalchemy import select
+from sqlalchemy import text as sql_text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
+from a2a.server.agent_execution import RequestContext, SimpleRequestContextBuilder
+from a2a.server.agent_execution.active_task import TERMINAL_TASK_STATES
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers import DefaultRequestHandlerV2
+from a2a.server.routes import create_agent_card_routes
+from a2a.server.routes.common import ServerCallContextBuilder
+from a2a.server.routes.fastapi_routes import add_a2a_routes_to_fastapi
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    CancelTaskRequest,
+    Message,
+    SendMessageRequest,
+    Task,
+    TaskState,
+)
+from a2a.utils.errors import (
+    ContentTypeNotSupportedError,
+    InvalidParamsError,
+    InvalidRequestError,
+    PushNotificationNotSupportedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+    VersionNotSupportedError,
+)
+from a2a.utils.proto_utils import validate_proto_required_fields
+
+from agent.server.a2a_card import JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, build_agent_card
+from agent.server.a2a_executor import FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, BuyerUser, SellerExecutor
+from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_digest, owner_of
+from agent.server.auth import AuthError, principal_from_header, require_scope
+from agent.server.context import ServerContext
+from agent.service import Reply
+
+log = logging.getLogger("dealdesk.a2a")
+
+MAX_ID_CHARS = 36  # task and context ids: the SDK's tables hold 36 characters
+MAX_MESSAGE_ID_CHARS = 128
+PARKED_TASK_RELEASE_S = 300.0  # an idle INPUT_REQUIRED task leaves memory; the next message reloads it
+PUBLISH_WAIT_S = 10.0  # how long an operator's request waits for its decision to reach the buyer's task
+RECONCILE_EVERY_S = 15.0  # how often open tasks are checked against their negotiations
+RECONCILE_GRACE_S = 10.0  # a negotiation that moved more recently is left to the turn in flight
+_HIDDEN_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+# --- request context ----------------------------------------------------------------------------
+
+
+class BuyerContextBuilder(ServerCallContextBuilder):
+    """The SDK call context for an authenticated request: the buyer org as the user, the key in the state."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        key = request.scope.get(KEY_STATE)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HIDDEN_HEADERS}
+        return ServerCallContext(
+            user=BuyerUser(key),
+            state={KEY_STATE: key, "headers": headers},
+            requested_extensions=get_requested_extensions(request.headers.getlist(HTTP_EXTENSION_HEADER)),
+        )
+
+
+TASK_ID_NAMESPACE = uuid.UUID("5d0c6f64-2f55-4c55-9a3e-0d2f7c1a9e11")
+
+
+def new_task_id(owner: str, message_id: str) -> str:
+    """The id of the task a new message starts: derived from (owner, messageId), so a retry whose
+    first attempt died half-way finds the task it started instead of starting another."""
+    return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{owner}\n{message_id}"))
+
+
+class DerivedTaskIds(SimpleRequestContextBuilder):
+    """The SDK's request-context builder, with new task ids derived by `new_task_id`."""
+
+    async def build(self, context: ServerCallContext, params: SendMessageRequest | None = None,
+                    task_id: str | None = None, context_id: str | None = None,
+                    task: Task | None = None) -> RequestContext:
+        if task_id is None and params is not None and params.message.message_id and not params.message.task_id:
+            task_id = new_task_id(owner_of(context), params.message.message_id)
+        return await super().build(context, params=params, task_id=task_id, context_id=context_id, task=task)
+
+
+# Raised before the executor ever runs: nothing happened, a retry may simply be processed.
+_NOTHING_DONE = (InvalidParamsError, InvalidRequestError, TaskNotFoundError, UnsupportedOperationError,
+                 ContentTypeNotSupportedError, VersionNotSupportedError, PushNotificationNotSupportedError)
+
+
+def _serialise(result: Task | Message) -> dict[str, Any]:
+    if isinstance(result, Task):
+        return {"kind": "task", "value": MessageToDict(result)}
+    return {"kind": "message", "value": MessageToDict(result)}
+
+
+def _deserialise(stored: dict[str, Any]) -> Task | Message:
+    target: Task | Message = Task() if stored.get("kind") == "task" else Message()
+    ParseDict(stored.get("value") or {}, target, ignore_unknown_fields=True)
+    return target
+
+
+def _task_id_of(event: Any) -> str | None:
+    if isinstance(event, Task):
+        return event.id or None
+    return getattr(event, "task_id", None) or None
+
+
+# --- the request handler ------------------------------------------------------------------------
+
+
+class DealdeskRequestHandler(DefaultRequestHandlerV2):
+    """The SDK's default handler, plus message-id retries, negotiation cancel and out-of-band turns."""
+
+    def __init__(self, ctx: ServerContext, backend: TaskBackend, executor: SellerExecutor, card: AgentCard):
+        super().__init__(agent_executor=executor, task_store=backend.task_store, agent_card=card,
+                         push_config_store=backend.push_store, push_sender=backend.push_sender,
+                         push_url_validator=backend.push_sender.url_ok, event_stream=backend.event_stream,
+                         interrupted_task_timeout=PARKED_TASK_RELEASE_S, request_context_builder=DerivedTaskIds())
+        self.ctx = ctx
+        self.backend = backend
+        self.executor = executor
+
+    # -- message ids --
+
+    def _check_message(self, params: SendMessageRequest) -> None:
+        validate_proto_required_fields(params)
+        msg = params.message
+        if len(msg.message_id) > MAX_MESSAGE_ID_CHARS:
+            raise InvalidParamsError(message=f"messageId is longer than {MAX_MESSAGE_ID_CHARS} characters")
+        if len(msg.task_id) > MAX_ID_CHARS:
+            raise TaskNotFoundError(f"Task {msg.task_id[:40]}... not found")
+        if len(msg.context_id) > MAX_ID_CHARS:
+            raise InvalidParamsError(message=f"contextId is longer than {MAX_ID_CHARS} characters")
+
+    def _task_of_message(self, params: SendMessageRequest, context: ServerCallContext) -> str:
+        return params.message.task_id or new_task_id(owner_of(context), params.message.message_id)
+
+    async def _answered(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message | None:
+        """The earlier answer to this messageId, or None when this request must be processed.
+
+        - new id: None (process it);
+        - answered: the recorded answer, or the task as it stands when none was recorded;
+        - in flight: wait for it (up to the turn timeout);
+        - in flight far too long (its process died): the task as it stands if it exists, else process;
+        - the same id for a different message: InvalidParams.
+        """
+        owner = owner_of(context)
+        mid = params.message.message_id
+        log_ = self.backend.message_log
+        digest = message_digest(params.message)
+        deadline = time.monotonic() + self.ctx.settings.turn_timeout_s + 5.0
+        delay = 0.02
+        while True:
+            claim = await log_.claim(owner, mid, digest)
+            if claim.state == "new":
+                return None
+            if claim.state == "conflict":
+                raise InvalidParamsError(message=f"messageId {mid!r} was already used for a different message; "
+                                                 "use a new messageId for a new message")
+            if claim.state == "done" and claim.response is not None:
+                return _deserialise(claim.response)
+            stale = claim.state == "pending" and claim.age_s > 2 * self.ctx.settings.turn_timeout_s + 5.0
+            if claim.state == "done" or stale:
+                stored = await self._versioned_store.get(claim.task_id or self._task_of_message(params, context),
+                                                         context)
+                if stored is not None and (claim.state == "done" or not params.message.task_id):
+                    if stale:
+                        await log_.complete(owner, mid, stored.task.id, None)
+                    return stored.task
+                if await log_.take_over(owner, mid):  # nothing came of the first attempt: process it now
+                    return None
+            if time.monotonic() > deadline:
+                raise InvalidRequestError(message=f"messageId {mid!r} is still being processed; retry shortly")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    async def _failed(self, params: SendMessageRequest, context: ServerCallContext, exc: BaseException) -> None:
+        """Book-keeping when processing a message raised: forget it if nothing happened, else remember its task."""
+        owner, mid = owner_of(context), params.message.message_id
+        if isinstance(exc, _NOTHING_DONE):
+            await self.backend.message_log.release(owner, mid)
+        else:  # the turn may have run: a retry gets the task as it stands, never a second turn
+            await self.backend.message_log.complete(owner, mid, self._task_of_message(params, context), None)
+
+    async def _check_open(self, params: SendMessageRequest, context: ServerCallContext) -> None:
+        """A message for a finished task is refused here, before the SDK builds (and leaks) an ActiveTask for it."""
+        task_id = params.message.task_id
+        if not task_id:
+            return
+        stored = await self._versioned_store.get(task_id, context)
+        if stored is None:
+            raise TaskNotFoundError(f"Task {task_id} not found")
+        if stored.task.status.state in TERMINAL_TASK_STATES:
+            raise UnsupportedOperationError(message=f"Task {task_id} is in terminal state: "
+                                                    f"{TaskState.Name(stored.task.status.state)}")
+
+    async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
+        self._check_message(params)
+        earlier = await self._answered(params, context)
+        if earlier is not None:
+            return earlier
+        owner, mid = owner_of(context), params.message.message_id
+        try:
+            await self._check_open(params, context)
+            result = await super().on_message_send(params, context)
+        except BaseException as exc:
+            await asyncio.shield(self._failed(params, context, exc))
+            raise
+        task_id = _task_id_of(result) if isinstance(result, Task) else (result.task_id or None)
+        # With returnImmediately the answer is still to come: a retry gets the task as it stands then.
+        answer = None if params.configuration.return_immediately and task_id else _serialise(result)
+        await self.backend.message_log.complete(owner, mid, task_id, answer)
+        return result
+
+    async def on_message_send_stream(self, params: SendMessageRequest,
+                                     context: ServerCallContext) -> AsyncGenerator[Any, None]:
+        self._check_message(params)
+        earlier = await self._answered(params, context)
+        if earlier is not None:
+            yield earlier
+            return
+        owner, mid = owner_of(context), params.message.message_id
+        started = finished = False
+        try:
+            await self._check_open(params, context)
+            inner = super().on_message_send_stream(params, context)
+            try:
+                async for event in inner:
+                    started = True
+                    yield event
+                finished = True
+            finally:
+                await inner.aclose()
+        except BaseException as exc:
+            if not started:
+                await asyncio.shield(self._failed(params, context, exc))
+            raise
+        finally:
+            if started:
+                # The answer is the task when the stream ended; a stream cut short: the task as it stands later.
+                task_id = self._task_of_message(params, context)
+                snapshot = None
+                if finished:
+                    try:
+                        stored = await self._versioned_store.get(task_id, context)
+                        snapshot = _serialise(stored.task) if stored is not None else None
+                    except Exception:
+                        log.exception("could not snapshot task %s for message %s", task_id, mid)
+                await asyncio.shield(self.backend.message_log.complete(owner, mid, task_id, snapshot))
+
+    # -- cancel --
+
+    def _cancel_negotiation(self, negotiation_id: str) -> bool:
+        """In a worker thread, under the negotiation's turn lock: mark it canceled, release its holds.
+        False when it already ended in a deal (it cannot be cancelled any more)."""
+        store = self.ctx.seller.store
+        with store.turn_lock(negotiation_id):
+            neg = store.get_negotiation(negotiation_id)
+            if neg is None:
+                return True
+            if neg.status == "deal":
+                return False
+            if neg.status != "canceled":
+                store.set_status(negotiation_id, "canceled")
+            for p in store.proposals(negotiation_id):
+                if p.status in ("offered", "pending_approval"):
+                    store.set_proposal_status(p.id, p.version, "rejected", release_holds=True)
+        return True
+
+    async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
+        validate_proto_required_fields(params)
+        stored = await self._versioned_store.get(params.id, context)
+        if stored is None:
+            raise TaskNotFoundError
+        if stored.task.status.state in TERMINAL_TASK_STATES:
+            raise TaskNotCancelableError
+        async with self.executor.turns:
+            canceled = await self.ctx.run_turn(self._cancel_negotiation, params.id)
+        if not canceled:
+            raise TaskNotCancelableError(message="the negotiation already ended in a deal")
+        return await super().on_cancel_task(params, context)
+
+    # -- seller turns that did not come in over A2A --
+
+    async def deliver_seller_turn(self, negotiation_id: str, reply: Reply, final_state: int | None = None) -> bool:
+        """Publish a seller turn made elsewhere on the buyer's task; False when there is no live task."""
+        neg = await self.ctx.run_turn(self.ctx.seller.store.get_negotiation, negotiation_id)
+        if neg is None:
+            return False
+        state: dict[str, Any] = {SELLER_TURN_STATE: reply, "method": "SellerTurn"}
+        if final_state is not None:
+            state[FINAL_STATE] = final_state
+        call = ServerCallContext(user=BuyerUser(org=neg.buyer_org), state=state)
+        stored = await self._versioned_store.get(negotiation_id, call)
+        if stored is None or stored.task.status.state in TERMINAL_TASK_STATES:
+            return False
+        try:
+            active = await self._active_task_registry.get_or_create(negotiation_id, call_context=call,
+                                                                     create_task_if_missing=False)
+            request = RequestContext(call_context=call, task_id=negotiation_id, context_id=stored.task.context_id)
+            async for _event in active.subscribe(request=request):
+                pass
+        except Exception:
+            log.exception("could not publish the seller turn on task %s", negotiation_id)
+            return False
+        return True
+
+
+# --- HTTP: authentication in front of the SDK's endpoints ---------------------------------------
+
+
+def _auth_error(exc: AuthError) -> JSONResponse:
+    return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)
+
+
+def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Response]]
+                  ) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap an SDK endpoint: a buyer key or 401/403, then the key travels in the request scope."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            key = await ctx.run_turn(principal_from_header, ctx, request.headers.get("authorization"))
+            require_scope(key, "buyer")
+        except AuthError as exc:
+            return _auth_error(exc)
+        request.scope[KEY_STATE] = key
+        return await endpoint(request)
+
+    guarded.__name__ = getattr(endpoint, "__name__", "a2a_endpoint")
+    guarded.__doc__ = getattr(endpoint, "__doc__", None)
+    return guarded
+
+
+class A2AService:
+    """Everything mount_a2a builds, kept on `app.state.a2a` (tests and shutdown use it)."""
+
+    def __init__(self, ctx: ServerContext):
+        self.ctx = ctx
+        s = ctx.settings
+        self.card = build_agent_card(s)
+        self.backend = make_task_backend(s.db_url or getattr(ctx.seller.store, "url", ""), server_host=s.host)
+        self.executor = SellerExecutor(ctx)
+        self.handler = DealdeskRequestHandler(ctx, self.backend, self.executor, self.card)
+        self._started = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._reconciling: asyncio.Task[None] | None = None
+        self._checked: dict[str, Any] = {}  # task id -> the negotiation's updated_at found to need nothing
+        self._deliveries: set[asyncio.Future[bool]] = set()  # seller turns being published
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        for attempt in range(5):  # several worker processes may create the tables at the same moment
+            try:
+                await self._initialize()
+                break
+            except Exception:
+                if attempt == 4:
+                    raise
+                log.warning("A2A store initialisation failed; retrying", exc_info=True)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        self._started = True
+        self.loop = asyncio.get_running_loop()
+        if self.backend.engine is not None:  # in the background: start-up does not wait for it
+            self._reconciling = asyncio.create_task(self._reconcile_forever(), name="a2a-reconcile")
+
+    async def _reconcile_forever(self) -> None:
+        """Reconcile at start-up, then every RECONCILE_EVERY_S (decisions made from another process,
+        e.g. the CLI, reach the buyer's task this way)."""
+        grace = 0.0
+        while True:
+            try:
+                await self.reconcile(grace_s=grace)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("A2A task reconciliation failed")
+            grace = RECONCILE_GRACE_S
+            await asyncio.sleep(RECONCILE_EVERY_S)
+
+    async def reconcile(self, *, grace_s: float = 0.0, limit: int = 1000) -> int:
+        """Bring open tasks in line with the negotiations they stand for (the source of truth).
+
+        A task lags when its negotiation moved after the task's last update: a crash between a
+        committed turn and the task's update, or an operator's decision made in a process that
+        does not serve A2A. The lagging task gets the seller's last word published (deal,
+        closing, cancel, or the current proposal); a turn cut short by a crash is reported so
+        the buyer sends again. Negotiations that moved less than `grace_s` ago are left to the
+        turn in flight. Returns how many tasks were updated. With several processes one of
+        them does it at a time (an advisory lock).
+        """
+        engine = self.backend.engine
+        if engine is None:
+            return 0
+        if engine.dialect.name == "postgresql":
+            async with engine.connect() as conn:
+                got = (await conn.execute(sql_text("SELECT pg_try_advisory_lock(7272004)"))).scalar()
+                if not got:
+                    return 0
+                try:
+                    return await self._reconcile(grace_s, limit)
+                finally:
+                    await conn.execute(sql_text("SELECT pg_advisory_unlock(7272004)"))
+                    await conn.commit()
+        return await self._reconcile(grace_s, limit)
+
+    async def _reconcile(self, grace_s: float, limit: int) -> int:
+        import datetime as dt
+
+        from a2a.server.models import TaskModel
+
+        from agent.store import schema as dd
+
+        open_states = [TaskState.Name(s) for s in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
+                                                   TaskState.TASK_STATE_INPUT_REQUIRED)]
+        neg = dd.negotiations
+        settled = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=grace_s)
+        stmt = (select(TaskModel.id, TaskModel.status, TaskModel.artifacts, neg.c.updated_at)
+                .join(neg, neg.c.id == TaskModel.id)
+                .where(TaskModel.status["state"].as_string().in_(open_states),
+                       neg.c.updated_at > TaskModel.last_updated, neg.c.updated_at <= settled)
+                .order_by(neg.c.updated_at).limit(limit))
+        async with self.backend.engine.connect() as conn:  # type: ignore[union-attr]
+            rows = (await conn.execute(stmt)).all()
+        updated = 0
+        for task_id, status, artifacts, moved_at in rows:
+            if self._checked.get(task_id) == moved_at:
+                continue  # looked at already: nothing to publish for this state of the negotiation
+            async with self.executor.turns:
+                plan = await self.ctx.run_turn(self._last_word, task_id, (status or {}).get("state"), artifacts or [])
+            if plan is not None and await self.handler.deliver_seller_turn(task_id, plan[0], plan[1]):
+                updated += 1
+                self._checked.pop(task_id, None)
+            else:
+                if len(self._checked) > 100_000:
+                    self._checked.clear()
+                self._checked[task_id] = moved_at
+        if updated:
+            log.info("reconciled %d A2A task(s) with their negotiations", updated)
+        return updated
+
+    def _last_word(self, task_id: str, state: str | None,
+                   artifacts: list[dict[str, Any]]) -> tuple[Reply, int | None] | None:
+        """In a worker thread: what the task should show, if it lags behind its negotiation.
+        Read under the negotiation's turn lock, so no turn is half-way (in any process)."""
+        with self.ctx.seller.store.turn_lock(task_id):
+            return self._last_word_locked(task_id, state, artifacts)
+
+    def _last_word_locked(self, task_id: str, state: str | None,
+                          artifacts: list[dict[str, Any]]) -> tuple[Reply, int | None] | None:
+        store = self.ctx.seller.store
+        neg = store.get_negotiation(task_id)
+        if neg is None:
+            return None
+        if neg.status == "deal":
+            deals = store.deals(negotiation_id=task_id)
+            if deals:
+                d = deals[-1]
+                return Reply(task_id, 0, d.body, f"Deal {d.id}: proposal {d.proposal_id} version {d.version} "
+                                                  f"accepted, total {d.total} {d.currency}."), None
+        if neg.status == "canceled":
+            return Reply(task_id, 0, {"type": "closed", "reason": "canceled by the buyer"},
+                         "The negotiation was cancelled."), TaskState.TASK_STATE_CANCELED
+        if neg.status in ("closed", "rejected"):
+            return Reply(task_id, 0, {"type": "closed", "reason": f"the negotiation was {neg.status}"},
+                         f"This negotiation is {neg.status}."), None
+        current = store.get_proposal(neg.current_proposal) if neg.current_proposal else None
+        shown = next((a for a in artifacts if a.get("name") == "proposal"), None)
+        shown_version = None
+        if shown:
+            data = next((p.get("data") for p in shown.get("parts", []) if "data" in p), None) or {}
+            shown_version = data.get("version")
+        if current is not None and current.status in ("offered", "pending_approval") and (
+                shown_version is None or int(float(shown_version)) != current.version
+                or state != TaskState.Name(TaskState.TASK_STATE_INPUT_REQUIRED)):
+            return Reply(task_id, 0, current.body, f"Proposal {current.id} version {current.version} "
+                                                   "(restored after a restart)."), None
+        if state in (TaskState.Name(TaskState.TASK_STATE_SUBMITTED), TaskState.Name(TaskState.TASK_STATE_WORKING)):
+            return Reply(task_id, 0, None, "Your last message was interrupted by a restart; please send it again."), \
+                TaskState.TASK_STATE_INPUT_REQUIRED
+        return None
+
+    async def _initialize(self) -> None:
+        engine = self.backend.engine
+        if engine is not None and engine.dialect.name == "postgresql":
+            async with engine.connect() as conn:
+                await conn.execute(sql_text("SELECT pg_advisory_lock(7272002)"))
+                try:
+                    await self.backend.initialize()
+                finally:
+                    await conn.execute(sql_text("SELECT pg_advisory_unlock(7272002)"))
+                    await conn.commit()
+        else:
+            await self.backend.initialize()
+
+    async def aclose(self) -> None:
+        if self._reconciling is not None and not self._reconciling.done():
+            self._reconciling.cancel()
+        try:
+            await self.handler.aclose()
+        finally:
+            await self.backend.aclose()
+
+    async def on_seller_turn(self, negotiation_id: str, reply: Reply) -> None:
+        """The ctx.on_seller_turn listener: publish the turn on the buyer's task. The caller (an operator's
+        REST request) waits for it, but not longer than PUBLISH_WAIT_S: a busy task gets it in the background."""
+        if reply.data is None and not reply.text:
+            return
+        await self.start()
+        delivery = asyncio.ensure_future(self.handler.deliver_seller_turn(negotiation_id, reply))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(delivery), PUBLISH_WAIT_S)
+        except TimeoutError:
+            log.warning("the seller turn on task %s is still being published", negotiation_id)
+
+    def routes(self) -> tuple[list[BaseRoute], list[BaseRoute], list[BaseRoute]]:
+        from a2a.server.routes import create_rest_routes
+
+        card_routes = create_agent_card_routes(self.card, cache_control="public, max-age=300")
+        dispatcher = JsonRpcDispatcher(request_handler=self.handler, context_builder=BuyerContextBuilder())
+        rpc = authenticated(self.ctx, dispatcher.handle_requests)
+        rpc_routes: list[BaseRoute] = [Route(JSONRPC_PATH, endpoint=rpc, methods=["POST"]),
+                                       Route(JSONRPC_ALIAS, endpoint=rpc, methods=["POST"])]
+        rest_routes: list[BaseRoute] = []
+        for route in create_rest_routes(self.handler, context_builder=BuyerContextBuilder(), path_prefix=REST_PREFIX):
+            # The SDK also mounts a catch-all `/{tenant}` copy of its routes; dealdesk has no tenants.
+            if isinstance(route, Route) and route.path.startswith(REST_PREFIX) \
+                    and not route.path.endswith("/extendedAgentCard"):  # no extended card
+                rest_routes.append(Route(route.path, endpoint=authenticated(self.ctx, route.endpoint),
+                                         methods=sorted(m for m in (route.methods or ()) if m != "HEAD")))
+        return card_routes, rpc_routes, rest_routes
+
+
+def mount_a2a(app: FastAPI, ctx: ServerContext) -> A2AService:
+    """Add the Agent Card, the JSON-RPC and HTTP+JSON endpoints, and the seller-turn listener to `app`."""
+    service = A2AService(ctx)
+    card_routes, rpc_routes, rest_routes = service.routes()
+    add_a2a_routes_to_fastapi(app, agent_card_routes=card_routes, jsonrpc_routes=rpc_routes,
+                              rest_routes=rest_routes)
+    ctx.on_seller_turn(service.on_seller_turn)
+    app.state.a2a = service
+
+    # Start with the app and close with it, whatever lifespan the app already has.
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any):
+        async with inner(a) as state:
+            await service.start()
+            try:
+                yield state
+            finally:
+                await service.aclose()
+
+    app.router.lifespan_context = lifespan
+    return service
