@@ -64,45 +64,14 @@ def server(request: pytest.FixtureRequest, live_server_factory: Any) -> Iterator
 
 @contextmanager
 def database(kind: str) -> Iterator[str | None]:
-    """None for the factory's fresh SQLite file, or a fresh PostgreSQL schema's URL (xfail while
-    a PostgreSQL turn cannot complete: see `pg_turn_blocked`)."""
+    """None for the factory's fresh SQLite file, or a fresh PostgreSQL schema's URL."""
     if kind == "sqlite":
         yield None
         return
     import dbutil
 
     with dbutil.pg_schema() as url:
-        reason = pg_turn_blocked(url)
-        if reason:
-            pytest.xfail(reason)
         yield url
-
-
-PG_TURN_DEADLOCK = ("known bug outside the A2A layer: on PostgreSQL every seller turn deadlocks: Seller._run "
-                    "holds Store.turn_lock (session pg_advisory_lock(k) on one connection) and Store.next_turn "
-                    "-> lock_negotiation waits for pg_advisory_xact_lock(k) on another connection")
-
-
-def pg_turn_blocked(url: str) -> str | None:
-    """Why a turn cannot take its locks on this PostgreSQL database (the bug above), or None."""
-    from sqlalchemy import make_url
-    from sqlalchemy.exc import OperationalError
-
-    from agent.store import Store
-
-    u = make_url(url)
-    options = f"{u.query.get('options', '')} -clock_timeout=2s".strip()
-    store = Store(u.update_query_dict({"options": options}).render_as_string(hide_password=False))
-    nid = f"probe-{uuid.uuid4().hex[:12]}"
-    try:
-        store.create_negotiation(nid, buyer_org="probe", region="EU", segment="standard")
-        with store.turn_lock(nid):
-            store.next_turn(nid)
-    except OperationalError as exc:
-        return f"{PG_TURN_DEADLOCK} ({str(exc).splitlines()[0]})"
-    finally:
-        store.dispose()
-    return None
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
 from functools import cached_property
 from typing import Literal
 
