@@ -1,4 +1,4 @@
-"""The offline demo behind `make run` (until the server lands): a scripted buyer haggles with the strategy.
+"""The offline demo behind `dealdesk demo`: a scripted buyer haggles with the strategy, no server needed.
 
 It shows what the seller bot will do on the wire: a quote at list, then
 concessions along the aspiration curve, each offer with its approval level,

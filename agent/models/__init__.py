@@ -1,1 +1,1 @@
-"""Chat models behind the seller agent: the offline playbook model (default) and, later, OpenAI-compatible ones."""
+"""Chat models behind the seller agent: the offline playbook model (default) and OpenAI-compatible ones."""
