@@ -50,14 +50,22 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # WAL: a crashed process loses nothing; deals ask FULL
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front (two writers queue instead of failing halfway);
+            # readers take none, so WAL lets them read while another process writes.
+            opts = conn.get_execution_options()
+            if opts.get("dd_write"):
+                if opts.get("dd_durable"):  # fsync this commit, whatever the connection's default
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
@@ -68,10 +76,20 @@ def is_postgres(engine: Engine) -> bool:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: committed on success, rolled back on any exception."""
-    with engine.begin() as conn:
-        yield conn
+def transaction(engine: Engine, *, durable: bool = False) -> Iterator[Connection]:
+    """One write transaction: committed on success, rolled back on any exception.
+
+    `durable`: on SQLite the commit is fsynced (synchronous=FULL) before this returns; used for
+    deals, which the buyer is told about only after they are on disk. PostgreSQL always is.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(dd_write=True, dd_durable=durable)
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if durable and conn.dialect.name == "sqlite":
+                conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def lock_negotiation(conn: Connection, negotiation_id: str) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from agent.store import audit
 from agent.store import schema as t
 from agent.store.db import lock_negotiation, make_engine, transaction, upgrade, utcnow
 from tools.errors import DealdeskError, InsufficientInventory
@@ -530,7 +531,7 @@ class Store:
         version returns the existing deal with created=False.
         """
         now = now or utcnow()
-        with transaction(self.engine) as conn:
+        with transaction(self.engine, durable=True) as conn:
             prop = conn.execute(select(t.proposals).where(and_(
                 t.proposals.c.id == proposal_id, t.proposals.c.version == version,
                 t.proposals.c.buyer_org == buyer_org))).first()
@@ -666,10 +667,12 @@ class Store:
     @staticmethod
     def _insert_records(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
         if records:
-            conn.execute(insert(t.decision_records), [
+            ids = conn.execute(insert(t.decision_records).returning(t.decision_records.c.id,
+                                                                    sort_by_parameter_order=True), [
                 {"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),
                  "message_id": r.get("message_id"), "node": r["node"], "ts": utcnow(), "record": r}
-                for r in records])
+                for r in records]).scalars().all()
+            audit.append(conn, records, ids)  # the audit trail: one hash-chain entry per negotiation, same transaction
 
     def add_records(self, records: Sequence[dict[str, Any]]) -> None:
         with transaction(self.engine) as conn:
