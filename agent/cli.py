@@ -278,6 +278,10 @@ from agent.cli_doctor import register as register_doctor  # noqa: E402
 
 register_doctor(app)
 
+from agent.cli_ops import register as register_ops  # noqa: E402  (deals, log, decisions, audit, approvals show)
+
+register_ops(app)
+
 
 if __name__ == "__main__":
     main()

@@ -12,12 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.config import db_url, load_data, log_path
+from tools.errors import DealdeskError
 
 if TYPE_CHECKING:
     from agent.service import Reply, Seller
 
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL [env DEALDESK_DB]")]
 out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 approvals_app = typer.Typer(help="Review and decide the offers the bot may not make alone.", no_args_is_help=True)
 
@@ -203,8 +205,69 @@ def schemas(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Direc
         out.print(f"wrote {path}")
 
 
+autonomy_app = typer.Typer(help="Pause or resume the bot's autonomy, for everything or one product line.",
+                           no_args_is_help=True)
+CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Only this catalog category")]
+SkuOpt = Annotated[Optional[str], typer.Option("--sku", help="Only this SKU")]
+
+
+def _autonomy(db: str | None):
+    from agent.store import Store
+    from agent.store.autonomy import AutonomyStore
+
+    store = Store(db_url(db))
+    return store, AutonomyStore(store.engine)
+
+
+@autonomy_app.command("show")
+def autonomy_show(db: DbOpt = None) -> None:
+    """The switches in force (scopes not listed run on the policy alone: auto)."""
+    store, switches = _autonomy(db)
+    try:
+        rows = switches.list()
+        table = Table("Scope", "Mode", "Set by", "At", "Note")
+        for s in rows:
+            table.add_row(s.scope, s.mode.replace("_", "-"), s.set_by, s.set_at, s.note or "")
+        out.print(table if rows else "auto everywhere: the policy decides what the bot may close alone")
+    finally:
+        store.dispose()
+
+
+@autonomy_app.command("pause")
+def autonomy_pause(mode: Annotated[str, typer.Option("--mode", help="approval-only | shadow")] = "approval-only",
+                   category: CategoryOpt = None, sku: SkuOpt = None, by: ByOpt = "operator", note: NoteOpt = None,
+                   db: DbOpt = None) -> None:
+    """approval-only: every new offer goes to an operator; shadow: the bot drafts, an operator sends."""
+    from agent.store.autonomy import scope_of
+
+    store, switches = _autonomy(db)
+    try:
+        s = switches.set(scope_of(category=category, sku=sku), mode.replace("-", "_"), by=by, note=note)
+        out.print(f"{s.scope}: {s.mode.replace('_', '-')} (set by {s.set_by} at {s.set_at})")
+    except DealdeskError as exc:
+        err.print(f"[red]{exc.code}[/red] {exc.field or ''}: {exc.message}", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        store.dispose()
+
+
+@autonomy_app.command("resume")
+def autonomy_resume(category: CategoryOpt = None, sku: SkuOpt = None, by: ByOpt = "operator", note: NoteOpt = None,
+                    db: DbOpt = None) -> None:
+    """Back to auto for that scope: the policy decides again."""
+    from agent.store.autonomy import scope_of
+
+    store, switches = _autonomy(db)
+    try:
+        s = switches.set(scope_of(category=category, sku=sku), "auto", by=by, note=note)
+        out.print(f"{s.scope}: auto (set by {s.set_by} at {s.set_at})")
+    finally:
+        store.dispose()
+
+
 def register(app: typer.Typer) -> None:
     app.command("chat")(chat)
     app.command("negotiate")(negotiate)
     app.command("schemas")(schemas)
     app.add_typer(approvals_app, name="approvals")
+    app.add_typer(autonomy_app, name="autonomy")

@@ -34,6 +34,7 @@ class TurnState(TypedDict, total=False):
     terms: str | None
     direct: dict[str, Any] | None    # a reply decided without tools (error, closed, deal, catalog results)
     staged: dict[str, Any] | None    # the proposal submit_proposal staged this turn
+    autonomy: str                    # auto | approval_only | shadow (operators' switch, for this turn's lines)
     grants: list[dict[str, Any]]     # offers an operator approved in this negotiation (sku, qty, terms, price, level)
     tool_facts: list[dict[str, Any]]  # figures from this turn's tool results
     draft: dict[str, Any] | None     # {"data": ..., "text": ...} awaiting the guardrail
@@ -48,6 +49,6 @@ class TurnState(TypedDict, total=False):
 
 def fresh_turn() -> dict[str, Any]:
     """The per-turn keys, reset at the start of a turn (records are replaced by the reset node)."""
-    return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "grants": [], "tool_facts": [],
+    return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "autonomy": "auto", "grants": [], "tool_facts": [],
             "draft": None, "verdict": None, "revisions": 0, "feedback": [], "outgoing": None,
             "model_calls": 0, "tokens": 0}

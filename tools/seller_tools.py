@@ -109,6 +109,15 @@ def stage_proposal(desk: Desk, state: dict[str, Any], move_ids: list[str], alter
         raise DealdeskError("; ".join(f.message for f in routing.findings) or "not allowed by the policy",
                             code="policy_refused", field="move_ids")
     standing = ordered
+    mode = state.get("autonomy") or "auto"
+    if mode != "auto":  # operators paused autonomy: every new offer waits for one of them
+        return {"moves": [m.model_dump(mode="json") for m in ordered],
+                "requested": [m.model_dump(mode="json") for m in ordered],
+                "alternatives": [moves[a].model_dump(mode="json") for a in alternative_ids],
+                "level": "operator", "needs_approval": True, "awaiting": True, "shadow": mode == "shadow",
+                "granted_level": "operator",
+                "reasons": [{"code": "autonomy_paused", "rule_id": f"operator.autonomy.{mode}",
+                             "message": f"autonomy is paused ({mode.replace('_', '-')}): an operator decides"}]}
     granted = _granted_level(ordered, surfaces, state.get("grants") or []) if routing.needs_approval else None
     if granted is not None:  # an operator already approved this much in this negotiation
         return {"moves": [m.model_dump(mode="json") for m in ordered], "requested": [],

@@ -191,6 +191,62 @@ def _v3(conn) -> None:
     metadata.create_all(conn, tables=[idempotency_keys], checkfirst=True)
 
 
+# The audit trail (agent/store/audit.py): the decision records are hash-chained, one chain per
+# negotiation, one entry per persisted batch of a turn's records. `hash` = sha256(prev_hash +
+# canonical JSON of the batch's records); `record_ids` are the dd_decision_records rows it covers
+# and `record_digests` each record's own sha256 (to tell an edit from a reordering). `day` is the
+# UTC date the entry was written: a daily root hashes the heads of that day's chains. A pruned
+# entry has lost its records (retention) and is kept only for its hash.
+audit_entries = Table(
+    "dd_audit_entries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # global write order
+    Column("negotiation_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, ... within the negotiation's chain
+    Column("turn", Integer, nullable=True),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD (UTC)
+    Column("record_ids", JSON, nullable=False),
+    Column("record_digests", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("pruned_at", DateTime, nullable=True),
+    UniqueConstraint("negotiation_id", "seq", name="uq_dd_audit_entries_chain"),
+    Index("ix_dd_audit_entries_day", "day", "negotiation_id"),
+)
+
+# Roots an operator printed with `dealdesk audit head`: positions retention keeps provable.
+# Not trusted by verification (a published root is checked against the chains, never read from here).
+audit_published = Table(
+    "dd_audit_published", metadata,
+    Column("position", Integer, primary_key=True),  # the last dd_audit_entries.id the root covers
+    Column("root", String(64), nullable=False),
+    Column("published_at", DateTime, nullable=False),
+)
+
+
+def _v4(conn) -> None:
+    metadata.create_all(conn, tables=[audit_entries, audit_published], checkfirst=True)
+    # Chain the decision records written before the audit trail existed (one entry per turn).
+    from agent.store.audit import backfill
+
+    backfill(conn)
+
+
+# Operators' autonomy switches (agent/store/autonomy.py): one row per scope that is not `auto`.
+autonomy = Table(
+    "dd_autonomy", metadata,
+    Column("scope", String(100), primary_key=True),  # global | category:<name> | product:<sku>
+    Column("mode", String(16), nullable=False),  # approval_only | shadow
+    Column("set_by", String(200), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("set_at", DateTime, nullable=False),
+)
+
+
+def _v5(conn) -> None:
+    metadata.create_all(conn, tables=[autonomy], checkfirst=True)
+
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS = [_v1, _v2, _v3]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)

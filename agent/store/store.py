@@ -293,6 +293,9 @@ class Store:
         now = utcnow()
         with transaction(self.engine) as conn:
             existing = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).first()
+            if existing is not None and existing.buyer_org != buyer_org:  # never another buyer's negotiation
+                raise DealdeskError(f"unknown negotiation {negotiation_id}", code="malformed_message",
+                                    field="negotiation_id")
             if existing is None:
                 conn.execute(insert(t.negotiations).values(
                     id=negotiation_id, buyer_org=buyer_org, region=region, currency=currency, segment=segment,

@@ -1,0 +1,85 @@
+"""How much the bot may do alone, switched by operators at run time (no restart).
+
+Modes, most specific scope wins (a product, then its category, then global):
+- `auto`: the policy decides (the default);
+- `approval_only`: every new offer routes to an operator, and cannot be accepted before one decides;
+- `shadow`: the bot drafts, an operator sends: the buyer hears only that the request is being reviewed.
+
+Every switch is a row here and a decision record in the audit trail (conversation `ops:autonomy`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Engine, delete, insert, select
+
+from agent.store import schema as t
+from agent.store.db import transaction, utcnow
+from tools.errors import DealdeskError
+
+Mode = Literal["auto", "approval_only", "shadow"]
+MODES: tuple[Mode, ...] = ("auto", "approval_only", "shadow")
+AUDIT_CONVERSATION = "ops:autonomy"
+
+
+@dataclass(frozen=True)
+class Switch:
+    scope: str  # "global", "category:<name>" or "product:<sku>"
+    mode: Mode
+    set_by: str
+    note: str | None
+    set_at: str
+
+
+def scope_of(*, category: str | None = None, sku: str | None = None) -> str:
+    if category and sku:
+        raise DealdeskError("give a category or a SKU, not both", code="malformed_message", field="scope")
+    return f"product:{sku}" if sku else f"category:{category}" if category else "global"
+
+
+def effective(switches: dict[str, Mode], lines: Iterable[tuple[str, str]]) -> Mode:
+    """The strictest mode over the lines (sku, category): shadow > approval_only > auto."""
+    modes = [switches.get(f"product:{sku}") or switches.get(f"category:{cat}") or switches.get("global") or "auto"
+             for sku, cat in lines]
+    return max(modes, key=MODES.index, default="auto")
+
+
+class AutonomyStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def switches(self) -> dict[str, Mode]:
+        with self.engine.connect() as conn:
+            return {r.scope: r.mode for r in conn.execute(select(t.autonomy.c.scope, t.autonomy.c.mode))}
+
+    def list(self) -> list[Switch]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.autonomy).order_by(t.autonomy.c.scope)).all()
+        return [Switch(scope=r.scope, mode=r.mode, set_by=r.set_by, note=r.note,
+                       set_at=r.set_at.isoformat(timespec="seconds")) for r in rows]
+
+    def set(self, scope: str, mode: str, *, by: str, note: str | None = None) -> Switch:
+        """Set (or with `auto`, clear) the mode of a scope; recorded in the audit trail."""
+        if mode not in MODES:
+            raise DealdeskError(f"mode must be one of {', '.join(MODES)}", code="malformed_message", field="mode")
+        if not (scope == "global" or scope.startswith(("category:", "product:"))):
+            raise DealdeskError("scope is global, category:<name> or product:<sku>", code="malformed_message",
+                                field="scope")
+        now = utcnow()
+        record = {"gen_ai.conversation.id": AUDIT_CONVERSATION, "gen_ai.operation.name": "autonomy",
+                  "node": "operator", "dealdesk.node": "operator", "turn": 0, "message_id": None,
+                  "dealdesk.rule_ids": ["operator.autonomy"], "dealdesk.autonomy.scope": scope,
+                  "dealdesk.autonomy.mode": mode, "dealdesk.autonomy.by": by, "dealdesk.autonomy.note": note,
+                  "dealdesk.autonomy.at": now.isoformat(timespec="seconds")}
+        from agent.store.store import Store
+
+        with transaction(self.engine) as conn:
+            conn.execute(delete(t.autonomy).where(t.autonomy.c.scope == scope))
+            if mode != "auto":
+                conn.execute(insert(t.autonomy).values(scope=scope, mode=mode, set_by=by, note=note, set_at=now))
+            Store._insert_records(conn, [record])
+        return Switch(scope=scope, mode=mode, set_by=by, note=note,  # type: ignore[arg-type]
+                      set_at=now.isoformat(timespec="seconds"))

@@ -1,0 +1,90 @@
+"""Operators pause the bot's autonomy at run time: approval-only and shadow, per scope."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.graph import SHADOW_TEXT
+from agent.service import Buyer
+from agent.store.autonomy import AUDIT_CONVERSATION, AutonomyStore, effective, scope_of
+from tools.errors import DealdeskError
+
+RFQ = {"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "500"}]}
+
+
+def test_the_strictest_mode_of_the_most_specific_scope_wins() -> None:
+    switches = {"global": "approval_only", "category:bearings": "shadow", "product:BRG-6204": "approval_only"}
+    assert effective(switches, [("BRG-6204", "bearings")]) == "approval_only"  # the product beats its category
+    assert effective(switches, [("BRG-6205", "bearings")]) == "shadow"
+    assert effective(switches, [("MTR-1", "motors")]) == "approval_only"  # global
+    assert effective(switches, [("BRG-6204", "bearings"), ("BRG-6205", "bearings")]) == "shadow"
+    assert effective({}, [("X", "y")]) == "auto" and effective(switches, []) == "auto"
+    assert scope_of() == "global" and scope_of(category="motors") == "category:motors"
+    assert scope_of(sku="A") == "product:A"
+    with pytest.raises(DealdeskError):
+        scope_of(category="a", sku="b")
+
+
+def test_approval_only_routes_every_new_offer_to_an_operator(dd_seller_factory) -> None:
+    seller = dd_seller_factory()
+    AutonomyStore(seller.store.engine).set("category:bearings", "approval_only", by="lead", note="quarter end")
+    nid = seller.start(Buyer(org="acme", region="EU"))
+    first = seller.send(nid, data=RFQ)
+    assert first.type == "proposal" and first.data["status"] == "pending_approval"
+    refused = seller.send(nid, data={"type": "accept", "proposal_id": first.data["proposal_id"], "version": 1})
+    assert refused.data["code"] == "approval_pending"
+    approval = seller.store.pending_approval(nid)
+    assert approval.level == "operator" and approval.reasons[0]["rule_id"] == "operator.autonomy.approval_only"
+    sent = seller.decide(approval.id, "approve", by="mgr@x")
+    assert sent.data["status"] == "offered" and sent.data["version"] == 2
+    deal = seller.send(nid, data={"type": "accept", "proposal_id": sent.data["proposal_id"], "version": 2})
+    assert deal.type == "deal"
+
+
+def test_shadow_sends_nothing_until_an_operator_does(dd_seller_factory) -> None:
+    seller = dd_seller_factory()
+    AutonomyStore(seller.store.engine).set("global", "shadow", by="lead")
+    nid = seller.start(Buyer(org="acme", region="EU"))
+    held = seller.send(nid, data=RFQ)
+    assert held.data is None and held.text == SHADOW_TEXT  # no figure reached the buyer
+    approval = seller.store.pending_approval(nid)
+    draft = seller.store.get_proposal(approval.proposal_id)
+    assert draft.status == "pending_approval" and draft.body["items"][0]["unit_price"] == "3.25"
+    sent = seller.decide(approval.id, "approve", by="mgr@x")
+    assert sent.type == "proposal" and sent.data["status"] == "offered"
+    assert sent.data["items"][0]["unit_price"] == "3.25"
+
+
+def test_resume_restores_the_policy_and_every_switch_is_recorded(dd_seller_factory) -> None:
+    seller = dd_seller_factory()
+    switches = AutonomyStore(seller.store.engine)
+    switches.set("product:BRG-6204", "shadow", by="lead", note="price review")
+    switches.set("product:BRG-6204", "auto", by="lead")
+    assert switches.switches() == {}
+    nid = seller.start(Buyer(org="acme", region="EU"))
+    assert seller.send(nid, data=RFQ).data["status"] == "offered"
+    records = seller.store.records(AUDIT_CONVERSATION)
+    assert [(r["dealdesk.autonomy.scope"], r["dealdesk.autonomy.mode"], r["dealdesk.autonomy.by"])
+            for r in records] == [("product:BRG-6204", "shadow", "lead"), ("product:BRG-6204", "auto", "lead")]
+    with pytest.raises(DealdeskError) as bad:
+        switches.set("global", "off", by="x")
+    assert bad.value.field == "mode"
+
+
+def test_autonomy_cli(tmp_path) -> None:
+    from agent.cli import app
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    runner = CliRunner()
+    r = runner.invoke(app, ["autonomy", "pause", "--mode", "shadow", "--category", "motors", "--by", "lead",
+                            "--db", db])
+    assert r.exit_code == 0 and "category:motors: shadow" in r.output
+    r = runner.invoke(app, ["autonomy", "show", "--db", db])
+    assert r.exit_code == 0 and "category:motors" in r.output and "shadow" in r.output
+    r = runner.invoke(app, ["autonomy", "resume", "--category", "motors", "--db", db])
+    assert r.exit_code == 0
+    r = runner.invoke(app, ["autonomy", "show", "--db", db])
+    assert "auto everywhere" in r.output
+    r = runner.invoke(app, ["autonomy", "pause", "--mode", "off", "--db", db])
+    assert r.exit_code == 2
