@@ -32,9 +32,9 @@ from langgraph.prebuilt import ToolNode
 from pydantic import ValidationError
 
 from agent.contract import (
-    CatalogResults, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
+    SELLER_MESSAGE, CatalogResults, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
 )
-from agent.guardrail.check import GuardContext, check_message
+from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
 from agent.guardrail.text import Fact, facts_from_own_text
 from agent.intent import BuyerIntent, merge_intents
 from agent.models.factory import model_name as model_label
@@ -47,6 +47,7 @@ from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
 from agent.state import RESET, TurnState, fresh_turn
 from agent.store import HoldRequest, Store
+from agent.store.autonomy import AutonomyStore, effective
 from agent.store.db import utcnow
 from agent.store.store import new_id
 from tools.catalog.jsonld import product_jsonld
@@ -310,7 +311,9 @@ class SellerGraph:
         rec = self._record(state, "prepare", "plan", started, inputs={"lines": [ln.__dict__ for ln in lines],
                                                                       "terms": terms},
                            rule_ids=rules, figures={"lines": figures})
-        return {"lines": planned, "terms": terms, "records": [rec], "grants": self._grants(neg.id),
+        autonomy = effective(AutonomyStore(self.store.engine).switches(),
+                             [(ln["sku"], self.catalog.products[ln["sku"]].category) for ln in planned])
+        return {"lines": planned, "terms": terms, "records": [rec], "grants": self._grants(neg.id), "autonomy": autonomy,
                 "staged": {"proposal_id": proposal_id or neg.current_proposal or new_id("P")}}
 
     def _grants(self, negotiation_id: str) -> list[dict[str, Any]]:
@@ -479,6 +482,12 @@ class SellerGraph:
             return {"draft": draft, "verdict": {"tripwire": False, "violations": [], "checks": []}}
         ctx = self._guard_context(state, draft)
         verdict = check_message(draft.get("data"), draft.get("text", ""), ctx)
+        if "model_data" in draft and not _same_message(draft["model_data"], draft["built"]):
+            verdict = Verdict(tripwire=True, checks=[*verdict.checks, "provenance"], violations=[
+                *verdict.violations,
+                Violation(rule_id="guardrail.provenance", code="unstaged_data",
+                          message="the data part differs from the one the seller built from the submitted moves "
+                                  "(a model may only send the staged proposal)", field="data")])
         update: dict[str, Any] = {"draft": draft, "verdict": verdict.model_dump()}
         attrs = {"gen_ai.guardrail.name": "dealdesk.guardrail", "gen_ai.guardrail.tripwire": verdict.tripwire,
                  "gen_ai.guardrail.violations": [v.model_dump() for v in verdict.violations] or None,
@@ -498,11 +507,15 @@ class SellerGraph:
         text = _text_of(final)
         model_data = _data_block(final)
         if staged and staged.get("moves"):
-            proposal = self._proposal_from(state, staged)
+            built = self._proposal_from(state, staged).model_dump(mode="json")
+            if staged.get("shadow"):  # the bot drafts, an operator sends: the buyer hears only this
+                return {"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": built}
             # An offer awaiting approval is only ever shown as the seller built it.
-            data = (None if staged.get("awaiting") else model_data) or proposal.model_dump(mode="json")
-            return {"data": data, "text": text or offer_text(proposal.model_dump(mode="json")), "staged": staged}
-        return {"data": model_data, "text": text or SCHEMA_HINT}
+            data = (None if staged.get("awaiting") else model_data) or built
+            return {"data": data, "text": text or offer_text(built), "staged": staged,
+                    **({"model_data": model_data, "built": built} if data is model_data else {})}
+        return {"data": model_data, "text": text or SCHEMA_HINT,
+                **({"model_data": model_data, "built": None} if model_data is not None else {})}
 
     def _staged(self, state: TurnState) -> dict[str, Any] | None:
         staged = dict(state.get("staged") or {})
@@ -605,7 +618,9 @@ class SellerGraph:
         staged = self._staged(state)
         if staged and staged.get("moves"):
             proposal = self._proposal_from(state, staged).model_dump(mode="json")
-            candidates.append({"data": proposal, "text": offer_text(proposal), "staged": staged})
+            candidates.append({"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": proposal}
+                              if staged.get("shadow") else {"data": proposal, "text": offer_text(proposal),
+                                                            "staged": staged})
         current = self.store.get_proposal(neg.current_proposal) if neg.current_proposal else None
         if current is not None and current.status == "offered":
             candidates.append({"data": current.body, "text": offer_text(current.body), "resend": True,
@@ -663,6 +678,8 @@ class SellerGraph:
                                   now=utcnow())
                 self.store.add_events(neg.id, org, turn, [{"side": "buyer", "kind": "accept", "sku": i["sku"],
                                                            "quantity": int(i["quantity"])} for i in deal["items"]])
+            elif draft.get("staged") and draft.get("hidden"):  # shadow: kept for the operator, not sent
+                self._commit_proposal(state, neg, {**draft, "data": draft["hidden"]}, buyer_events, records)
             elif draft.get("staged") and data and data.get("type") == "proposal" and not draft.get("resend"):
                 self._commit_proposal(state, neg, draft, buyer_events, records)
             elif draft.get("withdraw"):
@@ -718,12 +735,27 @@ class SellerGraph:
             events=(state["turn"], [*buyer_events, *seller_events]), approval=approval)
 
 
+SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
+               "in this conversation.")
+
+
 def _text_of(message: AIMessage | None) -> str:
     if message is None:
         return ""
     if isinstance(message.content, str):
         return message.content
     return " ".join(b.get("text", "") for b in message.content if isinstance(b, dict) and b.get("type") == "text")
+
+
+def _same_message(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Two seller data parts say the same thing (compared as validated wire messages)."""
+    if a is None or b is None:
+        return a is b
+    try:
+        return SELLER_MESSAGE.validate_python(a).model_dump(mode="json") == \
+            SELLER_MESSAGE.validate_python(b).model_dump(mode="json")
+    except ValidationError:
+        return False
 
 
 def _data_block(message: AIMessage | None) -> dict[str, Any] | None:

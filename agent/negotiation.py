@@ -69,6 +69,9 @@ def check_line(desk: Desk, store: Store, line: Line, terms: str, own_holds: dict
     if line.quantity > available:
         raise TurnError(f"{line.sku}: {available} units available, {line.quantity} requested",
                         code="insufficient_inventory", field="quantity")
+    if surface.max_hold_units is not None and line.quantity > surface.max_hold_units:  # could never be held
+        raise TurnError(f"{line.sku}: one buyer may hold at most {surface.max_hold_units} units in open proposals",
+                        code="hold_limit_exceeded", field="quantity")
     return surface
 
 
