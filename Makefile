@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench schemas clean
+.PHONY: run test install browser bench schemas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,23 @@ run: $(STAMP)
 	mkdir -p var
 	DEALDESK_DB=sqlite:///$(CURDIR)/var/dealdesk.db $(BIN)/dealdesk serve --host 127.0.0.1 --port 8080 --demo
 
-test: $(STAMP)
+# The console's browser tests drive the system Chromium (Debian package) through Playwright;
+# never `playwright install` (no browser download). Installed here when missing (as root).
+CHROMIUM := /usr/bin/chromium
+
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (apt-get)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "$(CHROMIUM) is missing and this is not root: run 'sudo apt-get install -y chromium'" >&2; \
+	    if [ -n "$$CI" ]; then exit 1; fi; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)

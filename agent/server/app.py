@@ -104,7 +104,7 @@ def readiness(ctx: ServerContext) -> tuple[bool, dict[str, Any]]:
 
 
 def create_app(ctx: ServerContext, *, close_on_shutdown: bool = False) -> FastAPI:
-    from agent.server import rest
+    from agent.server import console, rest
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -132,6 +132,7 @@ def create_app(ctx: ServerContext, *, close_on_shutdown: bool = False) -> FastAP
     app.state.ctx = ctx
     install(app)
     app.include_router(rest.router(ctx))
+    app.include_router(console.router(ctx))  # the operator console at /console (HTML)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:
