@@ -138,6 +138,7 @@ class SellerGraph:
             content, name = "\n".join(parts), "buyer"
         human = HumanMessage(content=content, name=name, id=f"in-{state['turn']}-{state['message_id']}")
         rec = self._record(state, "begin", "receive", started, inputs=inbound)
+        rec["dealdesk.inbound"] = inbound  # kept in full in the store (chained); the log holds its digest
         return {**fresh_turn(), "messages": [human], "records": [RESET, rec]}
 
     def understand(self, state: TurnState) -> dict[str, Any]:
@@ -675,25 +676,23 @@ class SellerGraph:
                 deal = data
                 self.store.accept(proposal_id=deal["proposal_id"], version=deal["version"], buyer_org=org,
                                   deal_id=deal["deal_id"], deal_body_for=lambda _id, _at: deal, records=records,
-                                  now=utcnow())
-                self.store.add_events(neg.id, org, turn, [{"side": "buyer", "kind": "accept", "sku": i["sku"],
-                                                           "quantity": int(i["quantity"])} for i in deal["items"]])
+                                  now=utcnow(), events=(turn, [{"side": "buyer", "kind": "accept", "sku": i["sku"],
+                                                                "quantity": int(i["quantity"])}
+                                                               for i in deal["items"]]))
             elif draft.get("staged") and draft.get("hidden"):  # shadow: kept for the operator, not sent
                 self._commit_proposal(state, neg, {**draft, "data": draft["hidden"]}, buyer_events, records)
             elif draft.get("staged") and data and data.get("type") == "proposal" and not draft.get("resend"):
                 self._commit_proposal(state, neg, draft, buyer_events, records)
             elif draft.get("withdraw"):
                 w = draft["withdraw"]
-                self.store.set_proposal_status(w["proposal_id"], w["version"], "rejected", release_holds=True)
-                self.store.add_records(records)
+                self.store.set_proposal_status(w["proposal_id"], w["version"], "rejected", release_holds=True,
+                                               records=records)
             elif draft.get("status") in ("rejected", "canceled"):  # nothing stays on offer or held
                 self.store.end_negotiation(neg.id, draft["status"], release=True, events=(turn, buyer_events),
                                            records=records)
             else:
-                if draft.get("status"):
-                    self.store.set_status(neg.id, draft["status"])
-                self.store.add_events(neg.id, org, turn, buyer_events)
-                self.store.add_records(records)
+                self.store.record_turn(neg.id, org, turn, status=draft.get("status"), events=buyer_events,
+                                       records=records)
         except DealdeskError as exc:  # lost a race for stock, or the proposal moved on: tell the buyer
             err = {"data": error_message(exc), "text": exc.message}
             self.store.add_records([*records, self._record(state, "commit", "commit_failed", started, inputs=data,

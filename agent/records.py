@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 PROMPT_VERSION = "offline-playbook/1"
+_DIGEST_IN_LOG = frozenset({"dealdesk.draft", "dealdesk.inbound"})
 
 _configured = False
 
@@ -59,5 +60,7 @@ def make_record(state: dict[str, Any], node: str, *, operation: str, started: fl
     record.update({k: v for k, v in attrs.items() if v is not None})
     if not _configured:
         configure_logging()
-    structlog.get_logger("dealdesk.decision").info("decision", **record)
+    # The log file may travel further than the database: drafts (which may hold blocked leaks) go as digests.
+    logged = {k: (digest(v) if k in _DIGEST_IN_LOG else v) for k, v in record.items()}
+    structlog.get_logger("dealdesk.decision").info("decision", **logged)
     return record

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.graph import RECURSION_LIMIT, SellerConfig, SellerGraph
+from agent.records import make_record
 from agent.store import Store
 from agent.store.db import normalise_url
 from agent.store.store import ApprovalNotPending
@@ -149,8 +151,22 @@ class Seller:
             if pending is None:
                 raise ApprovalNotPending(f"no approval {approval_id}", field="approval_id")
             self.graph.edited_moves(pending, prices or {}, by=by)
+        records = []
+        pending = self.store.get_approval(approval_id)
+        if pending is not None:  # the decision itself is chained in the negotiation's audit trail
+            neg = self.store.get_negotiation(pending.negotiation_id)
+            where = {"negotiation_id": pending.negotiation_id, "turn": neg.turn if neg is not None else 0,
+                     "message_id": None}  # it follows the last turn so far
+            records.append(make_record(
+                where, "operator", operation="decide_approval", started=time.perf_counter(),
+                inputs={"approval_id": approval_id, "decision": status, "prices": prices},
+                rule_ids=["operator.decision"], **{
+                    "dealdesk.approval.id": approval_id, "dealdesk.approval.outcome": status,
+                    "dealdesk.approval.by": by, "dealdesk.approval.note": note, "dealdesk.approval.prices": prices,
+                    "dealdesk.policy.version": self.policy.version, "dealdesk.catalog.version": self.catalog.version}))
         approval = self.store.decide_approval(approval_id, status=status, decided_by=by, note=note,
-                                              decision={"prices": prices} if prices else None)
+                                              decision={"prices": prices} if prices else None,
+                                              records=records)
         reply = self._run(approval.negotiation_id, {"operator": {"approval_id": approval_id, "decision": status,
                                                                  "by": by, "note": note, "prices": prices}}, None)
         return reply if reply.data is not None or reply.text else None

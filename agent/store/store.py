@@ -205,7 +205,7 @@ class Store:
             # that writes inside the turn take on the same negotiation. The lock's connection
             # comes from a pool of its own, so turns holding locks never starve their own writes.
             if self._lock_engine is None:
-                self._lock_engine = make_engine(self.url, pool_size=16, max_overflow=48)
+                self._lock_engine = make_engine(self.url, pool_size=4, max_overflow=16)
             with self._lock_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
                 try:
@@ -376,6 +376,16 @@ class Store:
                                                     t.approvals.c.status == "pending"))
                      .values(status="canceled", decided_by="dealdesk", decided_at=now, note=why))
 
+    def record_turn(self, negotiation_id: str, buyer_org: str, turn: int, *, status: str | None = None,
+                    events: Sequence[dict[str, Any]] = (), records: Sequence[dict[str, Any]] = ()) -> None:
+        """A turn that changed no proposal: its status change, events and records in one transaction."""
+        now = utcnow()
+        with transaction(self.engine) as conn:
+            if status:
+                self.set_status(negotiation_id, status, conn=conn)
+            self._insert_events(conn, negotiation_id, buyer_org, turn, events, now)
+            self._insert_records(conn, records)
+
     def add_events(self, negotiation_id: str, buyer_org: str, turn: int, events: Sequence[dict[str, Any]],
                    conn: Connection | None = None) -> None:
         """Record prices put on the table (side, kind, sku, quantity, unit_price, list_price, payment_terms)."""
@@ -507,9 +517,10 @@ class Store:
         return [_proposal(r) for r in rows]
 
     def set_proposal_status(self, proposal_id: str, version: int, status: str, *,
-                            release_holds: bool = False) -> None:
+                            release_holds: bool = False, records: Sequence[dict[str, Any]] = ()) -> None:
         now = utcnow()
         with transaction(self.engine) as conn:
+            self._insert_records(conn, records)
             conn.execute(update(t.proposals).where(and_(t.proposals.c.id == proposal_id,
                                                         t.proposals.c.version == version)).values(status=status))
             if release_holds:
@@ -528,7 +539,8 @@ class Store:
 
     def accept(self, *, proposal_id: str, version: int, buyer_org: str, deal_body_for: Any,
                records: Sequence[dict[str, Any]] = (), now: dt.datetime | None = None,
-               deal_id: str | None = None) -> tuple[DealRow, bool]:
+               deal_id: str | None = None,
+               events: tuple[int, Sequence[dict[str, Any]]] | None = None) -> tuple[DealRow, bool]:
         """Accept a proposal version: one transaction writes the deal, the allocation, the proposal's
         status and the decision records. Returns (deal, created); a repeated acceptance of the same
         version returns the existing deal with created=False.
@@ -591,6 +603,8 @@ class Store:
             conn.execute(update(t.negotiations).where(t.negotiations.c.id == p.negotiation_id)
                          .values(status="deal", updated_at=now))
             self._cancel_pending_approvals(conn, p.negotiation_id, now, "negotiation ended in a deal")
+            if events:
+                self._insert_events(conn, p.negotiation_id, buyer_org, events[0], events[1], now)
             self._insert_records(conn, records)
             row = conn.execute(select(t.deals).where(t.deals.c.id == deal_id)).one()
         return _deal(row), True

@@ -225,8 +225,11 @@ def test_concurrent_seeding_at_startup_adds_each_sku_once(request, store):
 
 def test_negotiations_create_once_turns_and_status(store):
     first = store.create_negotiation("N-1", buyer_org="org-a", region="EU", segment="smb")
-    again = store.create_negotiation("N-1", buyer_org="org-b", region="US", segment="enterprise")
-    assert again == first and again.buyer_org == "org-a" and first.status == "open" and first.turn == 0
+    again = store.create_negotiation("N-1", buyer_org="org-a", region="US", segment="enterprise")
+    assert again == first and again.region == "EU" and first.status == "open" and first.turn == 0
+    with pytest.raises(DealdeskError) as other:  # never another buyer's negotiation, and nothing written
+        store.create_negotiation("N-1", buyer_org="org-b", region="US", segment="enterprise")
+    assert other.value.field == "negotiation_id"
     assert store.get_negotiation("N-1", buyer_org="org-b") is None
     assert store.next_turn("N-1") == 1 and store.next_turn("N-1") == 2
     with pytest.raises(NegotiationClosed):

@@ -1,0 +1,227 @@
+"""CLI commands for the evals: `dealdesk eval run|simulate|schema` and `dealdesk conversations export`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+eval_app = typer.Typer(help="Replay eval suites, simulate procurement agents, score and compare.", no_args_is_help=True)
+conversations_app = typer.Typer(help="Recorded conversations: export them as eval suites.", no_args_is_help=True)
+_probe = Console()
+# Wide tables in CI logs and pipes; the terminal's own width otherwise.
+out = Console(soft_wrap=True, width=None if _probe.is_terminal else 200)
+err = Console(stderr=True, soft_wrap=True)
+
+DEFAULT_SUITES = Path(__file__).resolve().parent.parent / "evals" / "suites"
+
+
+def _quiet_records() -> None:
+    """Decision records still go through structlog; an eval run does not print thousands of them."""
+    from agent.records import configure_logging
+
+    configure_logging(open(os.devnull, "w"))  # noqa: SIM115
+
+
+def _progress(total: int, label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                    transient=True, disable=not err.is_terminal)
+
+
+@eval_app.command("run")
+def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suites or directories [evals/suites]")] = None,
+        model: Annotated[str, typer.Option(help="offline | openai")] = "offline",
+        repeat: Annotated[int, typer.Option(min=1, max=100, help="Run each case K times (pass^k)")] = 1,
+        jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+        report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report here")] = None,
+        html_out: Annotated[Optional[Path], typer.Option("--html", help="Write a self-contained HTML page here")] = None,
+        baseline: Annotated[Optional[Path], typer.Option(help="A previous JSON report: diff case by case")] = None,
+        target: Annotated[Optional[str], typer.Option(help="Run against a live server over A2A (URL) instead")] = None,
+        buyer_key: Annotated[Optional[list[str]], typer.Option("--buyer-key", help="With --target: REGION:SEGMENT=KEY "
+                                                                 "[the demo keys]")] = None,
+        operator_key: Annotated[Optional[str], typer.Option(help="With --target: an operator key [the demo key]")] = None,
+        tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Only cases with this tag")] = None,
+        case_id: Annotated[Optional[list[str]], typer.Option("--case", help="Only this case id")] = None) -> None:
+    """Replay eval suites through the seller in-process and score them; exits 1 when a case fails."""
+    from evals import report as rep
+    from evals.case import SuiteError, load_suites
+    from evals.runner import failed, run_cases, summarise
+
+    remote = None
+    if target:
+        from evals.remote import DEMO_BUYER_KEYS, DEMO_OPERATOR_KEY, Target, parse_keys
+
+        try:
+            keys = parse_keys(buyer_key) if buyer_key else dict(DEMO_BUYER_KEYS)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--buyer-key") from None
+        remote = Target(url=target, buyer_keys=keys, operator_key=operator_key or (
+            DEMO_OPERATOR_KEY if not buyer_key else None))
+        if model != "offline":
+            err.print("--model is the server's own with --target; ignored")
+    paths = suites or [DEFAULT_SUITES]
+    try:
+        cases = load_suites(paths)
+    except (SuiteError, OSError) as exc:
+        err.print(f"[red]bad suite[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if tag:
+        cases = [c for c in cases if set(tag) & set(c.tags)]
+    if case_id:
+        cases = [c for c in cases if c.id in case_id]
+    if not cases:
+        err.print("no cases to run")
+        raise typer.Exit(2)
+    prior = None
+    if baseline is not None:
+        try:
+            prior = json.loads(baseline.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            err.print(f"[red]bad baseline[/red]: {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    _quiet_records()
+    started = time.perf_counter()
+    with _progress(len(cases) * repeat, "evals") as bar:
+        task = bar.add_task("evals", total=len(cases) * repeat)
+        results = run_cases(cases, jobs=jobs, repeat=repeat, model=model, target=remote,
+                            progress=lambda r: bar.advance(task))
+    summary = summarise(results, repeat=repeat)
+    doc = rep.build(results, summary, suites=[str(p) for p in paths], model=model if not target else f"server {target}",
+                    jobs=jobs, seconds=time.perf_counter() - started)
+    if prior is not None:
+        doc["baseline"] = rep.diff(prior, doc)
+    rep.print_table(doc, out)
+    if report:
+        rep.write_json(doc, report)
+        out.print(f"wrote {report}")
+    if html_out:
+        rep.write_html(doc, html_out)
+        out.print(f"wrote {html_out}")
+    if failed(results):
+        out.print(f"[red]FAILED[/red]: {', '.join(summary['failed'])}")
+        raise typer.Exit(1)
+
+
+@eval_app.command("record")
+def record(suites: Annotated[list[Path], typer.Argument(help="JSONL suites to update in place")],
+           jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1) -> None:
+    """Re-record the seller's replies in suites (like a snapshot update): review the diff before committing."""
+    from evals.case import load_suite, write_suite
+    from evals.runner import record as do_record
+    from evals.runner import run_cases
+
+    _quiet_records()
+    for path in suites:
+        cases = load_suite(path)
+        results = run_cases(cases, jobs=jobs)
+        write_suite(path, do_record(cases, results))
+        out.print(f"recorded {len(cases)} case(s) in {path}")
+
+
+@eval_app.command("simulate")
+def simulate(buyers: Annotated[Optional[str], typer.Option("--buyers", help="Comma-separated strategies [all]")] = None,
+             n: Annotated[int, typer.Option("--n", min=1, max=1_000_000, help="Negotiations")] = 100,
+             seed: Annotated[int, typer.Option(help="Seed (scenarios and buyer moves)")] = 0,
+             jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+             report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report here")] = None,
+             db: Annotated[Optional[str], typer.Option("--db", help="Write the negotiations to this database "
+                                                                    "(default: a throwaway store)")] = None,
+             operator: Annotated[str, typer.Option(help="What the simulated operator does with escalations: "
+                                                        "approve | reject | none")] = "approve") -> None:
+    """Play simulated procurement agents against the seller; exits 1 on any violation, leak or crash."""
+    from evals import report as rep
+    from evals.buyers import STRATEGIES
+    from evals.simulate import simulate as run_sim
+    from evals.simulate import simulate_failed
+
+    names = [b.strip() for b in buyers.split(",")] if buyers else list(STRATEGIES)
+    unknown = [b for b in names if b not in STRATEGIES]
+    if unknown:
+        raise typer.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}",
+                                 param_hint="--buyers")
+    if operator not in ("approve", "reject", "none"):
+        raise typer.BadParameter("approve | reject | none", param_hint="--operator")
+    _quiet_records()
+    with _progress(n, "simulate") as bar:
+        task = bar.add_task("simulate", total=n)
+        result = run_sim(names, n, seed=seed, jobs=jobs, db=db, operator=operator,
+                         progress=lambda k: bar.advance(task, k))
+    result["meta"]["date"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    rep.print_simulation(result, out)
+    if report:
+        report.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
+        out.print(f"wrote {report}")
+    if simulate_failed(result):
+        raise typer.Exit(1)
+
+
+@eval_app.command("schema")
+def schema(out_file: Annotated[Optional[Path], typer.Option("--out", help="File")] = None,
+           check: Annotated[bool, typer.Option("--check", help="Only check the committed file is current")] = False) -> None:
+    """Write the eval case JSON Schema (schemas/eval-case.schema.json)."""
+    from evals.case import SCHEMA_PATH, render_schema
+
+    path = out_file or SCHEMA_PATH
+    text = render_schema()
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            err.print(f"{path} is out of date: run `dealdesk eval schema`")
+            raise typer.Exit(1)
+        out.print(f"{path} is current")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    out.print(f"wrote {path}")
+
+
+@conversations_app.command("export")
+def export(since: Annotated[Optional[str], typer.Option(help="Only negotiations started on or after (YYYY-MM-DD "
+                                                              "or ISO time, UTC)")] = None,
+           buyer: Annotated[Optional[str], typer.Option(help="Only this buyer organisation")] = None,
+           outcome: Annotated[Optional[str], typer.Option(help="deal | no_deal | open | closed | rejected")] = None,
+           db: Annotated[Optional[str], typer.Option("--db", help="Database URL [env DEALDESK_DB]")] = None,
+           out_file: Annotated[Optional[Path], typer.Option("--out", help="Suite file (default: stdout)")] = None,
+           pseudonymise: Annotated[bool, typer.Option("--pseudonymise", help="Replace buyer organisations by "
+                                                                             "keyed digests")] = False,
+           limit: Annotated[int, typer.Option(min=1, help="At most this many negotiations (newest first)")] = 1000) -> None:
+    """Write stored negotiations as an eval suite (JSONL)."""
+    from agent.config import db_url, load_data
+    from agent.service import Seller
+    from evals.case import dump_case
+    from evals.export import export as do_export
+
+    _quiet_records()
+    when = None
+    if since:
+        try:
+            when = dt.datetime.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter("YYYY-MM-DD or an ISO time", param_hint="--since") from None
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    cat, pol = load_data()
+    seller = Seller.open(cat, pol, db_url(db))
+    try:
+        cases = do_export(seller, since=when, buyer=buyer, outcome=outcome, pseudonymise=pseudonymise, limit=limit)
+    finally:
+        seller.close()
+    text = "".join(dump_case(c) + "\n" for c in cases)
+    if out_file:
+        out_file.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(cases)} case(s) to {out_file}")
+    else:
+        sys.stdout.write(text)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")
+    app.add_typer(conversations_app, name="conversations")

@@ -1,0 +1,235 @@
+"""The eval conversation format: one JSON object per line of a suite (`evals/suites/*.jsonl`).
+
+A case is a fixture (catalog, policy, buyer, clock), the buyer's turns (data parts in
+the wire contract and/or text), operator actions and clock moves between them,
+optionally the seller's recorded replies, and the expectations on the final state.
+Like tau-bench, a case is judged on where the conversation ends (outcome, price,
+terms, approvals, must-nots), not on the exact trajectory.
+
+The published JSON Schema (`schemas/eval-case.schema.json`) is generated from these
+models (`dealdesk eval schema`); a test keeps the committed file equal to it.
+
+Placeholders in buyer turns, replaced when the turn is sent:
+- a string that is exactly `$proposal_id` or `$version` becomes the current
+  proposal's id or version (an int), so recorded turns survive new random ids;
+- `$price` / `$price:SKU` become the current proposal's unit price (first line, or SKU);
+- inside text the same tokens are replaced in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+from agent.contract import ErrorCode
+
+CASE_SCHEMA_ID = "https://dealdesk.dev/schemas/eval-case.schema.json"
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuyerSpec(_M):
+    """Who the buyer is (what its API key would say)."""
+
+    org: str = Field(default="eval-buyer", min_length=1, max_length=64)
+    region: str = Field(default="EU", description="Price book region, e.g. EU or US")
+    segment: str = Field(default="standard", description="standard | strategic | distributor in the demo data")
+    currency: str | None = None
+    payment_terms: str | None = None
+
+
+class Fixture(_M):
+    """The seller's data and the buyer. Paths are relative to the repository root."""
+
+    catalog: str | None = Field(default=None, description="Catalog file; default examples/catalog.yaml")
+    policy: str | None = Field(default=None, description="Policy file; default examples/policy.yaml")
+    catalog_overrides: dict[str, Any] | None = Field(
+        default=None, description="Deep-merged into the catalog document; `products` is a map SKU -> fields "
+                                  '(e.g. {"products": {"BRG-6204": {"inventory": {"on_hand": 10}}}})')
+    policy_overrides: dict[str, Any] | None = Field(
+        default=None, description="Deep-merged into the policy document; a null value removes the key "
+                                  '(e.g. {"global": {"max_discount_percent": "10"}})')
+    buyer: BuyerSpec = Field(default_factory=BuyerSpec)
+    clock: dt.datetime | None = Field(
+        default=None, description="Run the case as if it started at this UTC time (pins promotions and validity)")
+    max_revisions: int | None = Field(default=None, ge=0, le=10, description="SellerConfig.max_revisions")
+
+
+class RecordedReply(_M):
+    """The seller's reply as recorded, normalised (ids and dates left out)."""
+
+    type: str | None = None
+    status: str | None = None
+    code: str | None = None
+    items: list[dict[str, str]] | None = None
+    pending: bool | None = None
+
+
+class BuyerTurn(_M):
+    role: Literal["buyer"]
+    data: Any = Field(default=None, description="A data part (wire contract); may be deliberately malformed")
+    text: str | None = None
+    seller: RecordedReply | None = Field(default=None, description="The seller's recorded reply to this turn")
+
+    @model_validator(mode="after")
+    def _something(self) -> BuyerTurn:
+        if self.data is None and self.text is None:
+            raise ValueError("a buyer turn needs data, text or both")
+        return self
+
+
+class OperatorTurn(_M):
+    """An operator decision on the negotiation's pending approval."""
+
+    role: Literal["operator"]
+    action: Literal["approve", "reject", "edit"]
+    prices: dict[str, str] | None = Field(default=None, description="For edit: SKU -> unit price")
+    by: str = "eval-operator"
+    note: str | None = None
+    seller: RecordedReply | None = None
+
+
+class ClockTurn(_M):
+    """Move the seller's clock forward (e.g. past a proposal's validity)."""
+
+    role: Literal["clock"]
+    advance_days: float = Field(default=0, ge=0, le=3650)
+    advance_hours: float = Field(default=0, ge=0, le=87600)
+
+
+class RestartTurn(_M):
+    """The same buyer organisation opens a new negotiation (same store: its memory carries over)."""
+
+    role: Literal["restart"]
+
+
+Turn = Annotated[Union[BuyerTurn, OperatorTurn, ClockTurn, RestartTurn], Field(discriminator="role")]
+
+
+class Bounds(_M):
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    @field_serializer("min", "max")
+    def _s(self, v: Decimal | None) -> str | None:
+        return None if v is None else format(v, "f")
+
+    def contains(self, value: Decimal | float | int | None) -> bool:
+        if value is None:
+            return False
+        v = Decimal(str(value))
+        return (self.min is None or v >= self.min) and (self.max is None or v <= self.max)
+
+    def __str__(self) -> str:
+        return f"[{'' if self.min is None else self.min}, {'' if self.max is None else self.max}]"
+
+
+MustNot = Literal[
+    "violation",           # an outgoing offer or deal outside the decision surface (independent check)
+    "floor_leak",          # cost, floor or walk-away price in text or data where it is not the offer
+    "guardrail_block",     # any guardrail tripwire
+    "guardrail_fallback",  # the safe deterministic fallback reply was sent
+    "internal_error",      # error code internal_error, or an exception in the seller
+    "deal", "proposal", "error",
+    "escalation",          # an approval request
+    "model_call",          # any model call (structured-only conversations)
+    "divergence",          # the seller answered differently from the recording
+]
+
+
+class Expect(_M):
+    """What must hold when the conversation ends (final-state checks)."""
+
+    outcome: Literal["deal", "no_deal", "error"] | None = Field(
+        default=None, description="deal: a deal was struck; error: the last seller reply is an error; else no_deal")
+    error_codes: list[ErrorCode] = Field(default_factory=list, description="Each must appear among the replies")
+    final_status: Literal["open", "deal", "closed", "rejected", "canceled"] | None = None
+    unit_price: dict[str, Bounds] | None = Field(
+        default=None, description='SKU (or "*" for every line) -> bounds on the final unit price '
+                                  "(the deal's, else the last proposal's)")
+    discount_percent: Bounds | None = Field(default=None, description="Bounds on each final line's discount off list")
+    total: Bounds | None = None
+    payment_terms: list[str] | None = Field(default=None, description="The final terms must be one of these")
+    approval: bool | None = Field(default=None, description="Whether an approval request must (not) be raised")
+    approval_level: str | None = None
+    rounds: Bounds | None = Field(default=None, description="Buyer turns until the deal (or the end)")
+    reply_types: list[str] = Field(default_factory=list, description="Each must appear among the seller's replies")
+    must_not: list[MustNot] = Field(default_factory=lambda: ["violation", "floor_leak", "internal_error"])
+    text_must_not_contain: list[str] = Field(default_factory=list, description="Case-insensitive, in any reply text")
+
+
+class Case(_M):
+    """One conversation: fixture, turns, expectations."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=120)
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    fixture: Fixture = Field(default_factory=Fixture)
+    turns: list[Turn] = Field(min_length=1)
+    on_divergence: Literal["replay", "stop"] = Field(
+        default="replay", description="When the seller answers differently from a recorded reply: "
+                                      "replay the remaining buyer turns as they are, or stop and score")
+    expect: Expect = Field(default_factory=Expect)
+    xfail: str | None = Field(default=None, description="Known failure (a bug reference): reported, not failing")
+
+
+# --- reading and writing suites -------------------------------------------------------
+
+
+class SuiteError(ValueError):
+    pass
+
+
+def load_suite(path: str | Path) -> list[Case]:
+    """Read a JSONL suite; blank lines and lines starting with // are skipped."""
+    path = Path(path)
+    cases: list[Case] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        try:
+            cases.append(Case.model_validate_json(line))
+        except ValueError as exc:
+            raise SuiteError(f"{path}:{n}: {exc}") from None
+    return cases
+
+
+def load_suites(paths: list[str | Path]) -> list[Case]:
+    """Several suites (files or directories of *.jsonl); case ids must be unique."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
+    cases = [c for f in files for c in load_suite(f)]
+    seen: set[str] = set()
+    for c in cases:
+        if c.id in seen:
+            raise SuiteError(f"duplicate case id {c.id!r}")
+        seen.add(c.id)
+    return cases
+
+
+def dump_case(case: Case) -> str:
+    return json.dumps(case.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False, separators=(",", ":"))
+
+
+def write_suite(path: str | Path, cases: list[Case]) -> None:
+    Path(path).write_text("".join(dump_case(c) + "\n" for c in cases), encoding="utf-8")
+
+
+def json_schema() -> dict[str, Any]:
+    return {"$id": CASE_SCHEMA_ID, "title": "dealdesk eval case (one line of a JSONL suite)",
+            **Case.model_json_schema()}
+
+
+def render_schema() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "eval-case.schema.json"
