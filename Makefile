@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install browser bench schemas clean
+.PHONY: run test install browser bench bench-turn bench-serve schemas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/python bench/pricing.py
+
+bench-turn: $(STAMP)
+	$(BIN)/python bench/turn.py --turns 200
+
+bench-serve: $(STAMP)
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -128,6 +129,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     env = dataclasses.asdict(settings)
     env.update(catalog=str(catalog) if catalog else None, policy=str(policy) if policy else None)
     os.environ[SETTINGS_ENV] = json.dumps(env)
+    # One console signing secret for every worker of this run, so a session works on any of them.
+    os.environ.setdefault("DEALDESK_CONSOLE_SECRET", secrets.token_urlsafe(32))
     out.print(banner(settings, list(DEMO_KEYS) if demo else None), highlight=False, markup=False)
     sys.stdout.flush()
     try:

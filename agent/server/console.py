@@ -16,8 +16,8 @@ Sessions
 CSRF: every POST form carries a token (HMAC of the session nonce; on the login form, of a
 pre-session cookie's nonce) checked in constant time, and a cross-origin `Origin` is refused.
 
-Writes: an approval decision takes the REST operator endpoint's path, `ctx.run_turn(seller.decide,
-...)` then `ctx.publish_seller_turn`, so the buyer's A2A task moves on.
+Writes: an approval decision takes the REST operator endpoint's path, `ctx.decide` (the seller's
+turn, then `publish_seller_turn`), so the buyer's A2A task moves on.
 """
 
 from __future__ import annotations
@@ -501,7 +501,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             return await ctx.run_turn(approval_page, request, op, approval_id, 409,
                                       f"Approval {approval_id} is already {a.status}; nothing was decided.")
         try:  # the REST operator endpoint's path: the seller decides, then the A2A task hears of it
-            reply = await ctx.run_turn(seller.decide, approval_id, decision, by=op.who, note=note)
+            await ctx.decide(approval_id, decision, by=op.who, note=note)
         except ApprovalNotPending as exc:
             return await ctx.run_turn(approval_page, request, op, approval_id, 409, exc.message)
         except TurnTimeout as exc:
@@ -511,8 +511,6 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             status = 409 if exc.code in ("no_valid_offer", "negotiation_closed") else 422
             return await ctx.run_turn(approval_page, request, op, approval_id, status,
                                       f"Not decided: {exc.message} ({exc.code}).")
-        if reply is not None:
-            await ctx.publish_seller_turn(a.negotiation_id, reply)
         log.info("console: %s %sd approval %s", op.key.id, decision, approval_id)
         return redirect(f"{PREFIX}/approvals/{quote(approval_id)}?done={decision}")
 

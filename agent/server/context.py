@@ -72,6 +72,17 @@ class ServerContext:
         except TimeoutError as exc:
             raise TurnTimeout(f"the turn took longer than {self.settings.turn_timeout_s} s") from exc
 
+    async def decide(self, approval_id: str, decision: str, *, by: str, note: str | None = None,
+                     prices: dict[str, str] | None = None) -> Reply | None:
+        """An operator's decision (REST, console): the seller-initiated turn, then the buyer's task hears of it.
+
+        Raises the seller's typed errors (ApprovalNotPending, DealdeskError) and TurnTimeout.
+        """
+        reply = await self.run_turn(self.seller.decide, approval_id, decision, by=by, note=note, prices=prices)
+        if reply is not None:
+            await self.publish_seller_turn(reply.negotiation_id, reply)
+        return reply
+
     def on_seller_turn(self, listener: SellerTurnListener) -> None:
         self.listeners.append(listener)
 

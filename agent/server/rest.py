@@ -396,7 +396,7 @@ def router(ctx: ServerContext) -> APIRouter:
         return {**s.model_dump(mode="json"), "explanation": explain_lines(s.pricing)}
 
     @r.get("/approvals", tags=["operator"], summary="Approval requests (newest first)")
-    def list_approvals(key: Operator_, status: Annotated[Literal["pending", "approved", "rejected", "edited"] | None,
+    def list_approvals(key: Operator_, status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled"] | None,
                                                          Query()] = None,
                        limit: Limit = 100) -> dict[str, Any]:
         return {"data": [approval_view(a) for a in store.list_approvals(status=status, limit=limit)]}
@@ -418,14 +418,12 @@ def router(ctx: ServerContext) -> APIRouter:
                            "approval_id")
         by = f"{key.label or key.scope} ({key.id})"
         try:
-            reply = await ctx.run_turn(seller.decide, approval_id, decision, by=by, note=note, prices=prices)
+            reply = await ctx.decide(approval_id, decision, by=by, note=note, prices=prices)
         except ApprovalNotPending as exc:
             raise ApiError(409, "approval_not_pending", exc.message, "approval_id") from None
         except DealdeskError as exc:
             status = 409 if exc.code in ("no_valid_offer", "negotiation_closed") else 422
             raise ApiError(status, exc.code, exc.message, exc.field) from None
-        if reply is not None:
-            await ctx.publish_seller_turn(a.negotiation_id, reply)
         after = await ctx.run_turn(store.get_approval, approval_id)
         return {"approval": approval_view(after or a), "reply": _reply_view(reply)}
 

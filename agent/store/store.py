@@ -214,7 +214,7 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
             return
         path = self.engine.url.database
-        if not path or path == ":memory:":
+        if not path or path == ":memory:" or "mode=memory" in str(self.engine.url):
             yield
             return
         lock_dir = Path(path + ".locks")

@@ -258,6 +258,9 @@ def test_approval_path_through_the_operator_endpoints(live_server, flow):
         assert any(r.get("dealdesk.approval.outcome") == "approved" for r in records)
         assert buyer.get(f"/v1/negotiations/{nid}/records").status_code == 403
         assert op.get("/v1/negotiations/neg-nope/records").status_code == 404
+        # Every status the store writes can be listed, `canceled` (moot after a deal) included.
+        for status in ("approved", "rejected", "edited", "canceled"):
+            assert op.get("/v1/approvals", params={"status": status}).status_code == 200, status
 
 
 def test_approval_reject_and_edit(live_server, flow):
