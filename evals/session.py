@@ -110,11 +110,15 @@ def make_model(name: str) -> Any:
     if name in ("offline", "", None):
         return None
     if name == "openai":
-        if not os.environ.get("OPENAI_API_KEY"):
-            raise RuntimeError("--model openai needs OPENAI_API_KEY (evals in CI run offline)")
-        from langchain_openai import ChatOpenAI
+        from agent.models.factory import make_model as configured_model
+        from agent.models.offline import OfflineModel
 
-        return ChatOpenAI(model=os.environ.get("DEALDESK_OPENAI_MODEL", "gpt-4o-mini"), temperature=0)
+        if not os.environ.get("DEALDESK_MODEL"):  # --model openai with the default OpenAI model
+            os.environ["DEALDESK_MODEL"] = "openai:gpt-4o-mini"
+        model = configured_model()  # the resilient model: retries, budget, offline fallback (recorded)
+        if isinstance(model, OfflineModel):
+            raise RuntimeError("--model openai needs OPENAI_API_KEY (and OPENAI_BASE_URL for another server)")
+        return model
     raise ValueError(f"unknown model {name!r} (offline | openai)")
 
 

@@ -1,0 +1,50 @@
+"""`dealdesk eval run --model openai --repeat K` in CI: the OpenAI wire format against canned answers.
+
+The scripted server answers as a capable model would (bench/llm_calls.py's script): it fills the
+buyer-intent schema and calls submit_proposal with the brief's recommended move. The report gives
+pass^k and the guardrail block rate, and the model really was called.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_eval_run_with_the_openai_model_against_canned_answers(fake_openai, tmp_path, monkeypatch) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from llm_calls import Script, _items, _m
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    from agent.cli import app
+
+    script = Script()
+    # What a capable model makes of the texts the parser leaves to it (the rest never reach the model).
+    script.meanings.update({
+        "Need 500 x BRG-6204. Vendor X offers 20% less than you: can you do 2.60 EUR?": _m(
+            kind="rfq", items=_items(("BRG-6204", 500, "2.60")), arguments=["vendor X offers 20% less"]),
+        "Vendor X is at 2.60 EUR, please match.": _m(
+            kind="counter_offer", items=_items(("BRG-6204", 500, "2.60")), arguments=["vendor X is at 2.60 EUR"]),
+        "need 100 x ABC-123 please": _m(kind="rfq", items=_items(("ABC-123", 100, None))),
+    })
+    fake_openai.reset()
+    fake_openai.handler = script
+    monkeypatch.setenv("DEALDESK_MODEL", "openai:gpt-4o-mini")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{fake_openai.base_url}")
+    monkeypatch.setenv("DEALDESK_UNDERSTAND", "cascade")  # the default: the model reads what the parser cannot
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "run", str(ROOT / "evals/suites/happy_paths.jsonl"), str(ROOT / "evals/suites/text_buyers.jsonl"),
+                                      "--model", "openai", "--repeat", "2", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    text = json.dumps(data)
+    assert "pass" in text and ("pass^" in text or "pass_k" in text or "pass_hat" in text), list(data)
+    assert "guardrail" in text
+    assert len(fake_openai.requests) > 0  # the text turns went over the OpenAI wire format
