@@ -29,10 +29,10 @@ from typing import Any
 
 import httpx
 
-from evals.case import BuyerTurn, Case, ClockTurn, OperatorTurn, RestartTurn
+from evals.case import Case, ClockTurn, OperatorTurn
 from evals.fixtures import load_fixture
 from evals.policy_check import Checker
-from evals.session import Transcript, TurnRecord, substitute
+from evals.session import Transcript, TurnRecord
 
 DEMO_BUYER_KEYS = {("EU", "standard"): "dd_buyer_demo_eu_acme_0000000000000000",
                    ("US", "strategic"): "dd_buyer_demo_us_globex_00000000000000"}
@@ -268,7 +268,7 @@ def _reply_of(message: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
 
 
 def run_remote_case(case: Case, target: Target, *, trial: int = 0) -> dict[str, Any]:
-    from evals.runner import _matches, result_of, skipped
+    from evals.runner import play, result_of, skipped
 
     reason = skip_reason(case, target)
     if reason:
@@ -279,25 +279,7 @@ def run_remote_case(case: Case, target: Target, *, trial: int = 0) -> dict[str, 
     checker = Checker(catalog, policy, region=b.region, segment=b.segment, currency=b.currency)
     session = RemoteSession(target, case, checker)
     try:
-        for turn in case.turns:
-            if isinstance(turn, RestartTurn):
-                session.restart()
-                continue
-            if isinstance(turn, BuyerTurn):
-                rec = session.send(data=substitute(turn.data, session.current),
-                                   text=substitute(turn.text, session.current) if turn.text is not None else None)
-            else:
-                assert isinstance(turn, OperatorTurn)
-                rec = session.operator(turn.action, by=turn.by, note=turn.note, prices=turn.prices)
-            if turn.seller is not None and not _matches(turn.seller, (rec.reply or {}).get("data")):
-                rec.diverged = True
-                if session.transcript.diverged_at is None:
-                    session.transcript.diverged_at = rec.index
-                if case.on_divergence == "stop":
-                    session.transcript.stopped = True
-                    break
-            if rec.exception:
-                break
+        play(case, session)  # a ClockTurn never reaches here: skip_reason refuses cases that need a clock
         transcript = session.finish()
         session.cancel_open()
     finally:

@@ -64,36 +64,41 @@ def run_case(case: Case, *, model: str = "offline", trial: int = 0) -> dict[str,
     seller = open_seller(catalog, policy, db.url, model=make_model(model), config=config)
     try:
         session = Session(seller, catalog, policy, buyer, f"eval-{case.id}-{trial}", clock=clock)
-        for turn in case.turns:
-            if isinstance(turn, ClockTurn):
-                session.advance(dt.timedelta(days=turn.advance_days, hours=turn.advance_hours))
-                continue
-            if isinstance(turn, RestartTurn):
-                session.restart()
-                continue
-            if isinstance(turn, BuyerTurn):
-                data = substitute(turn.data, session.current)
-                text = substitute(turn.text, session.current) if turn.text is not None else None
-                rec = session.send(data=data, text=text)
-            else:
-                assert isinstance(turn, OperatorTurn)
-                rec = session.operator(turn.action, by=turn.by, note=turn.note, prices=turn.prices)
-            if turn.seller is not None:
-                got = (rec.reply or {}).get("data")
-                if not _matches(turn.seller, got):
-                    rec.diverged = True
-                    if session.transcript.diverged_at is None:
-                        session.transcript.diverged_at = rec.index
-                    if case.on_divergence == "stop":
-                        session.transcript.stopped = True
-                        break
-            if rec.exception:
-                break
+        play(case, session)
         transcript = session.finish()
     finally:
         seller.close()
         db.remove()
     return result_of(case, transcript, trial, time.perf_counter() - started)
+
+
+def play(case: Case, session: Any) -> None:
+    """Play a case's turns into a session (in-process `Session` or `evals.remote.RemoteSession`).
+
+    A turn whose recorded seller reply differs marks the divergence; `on_divergence: stop` ends there.
+    """
+    for turn in case.turns:
+        if isinstance(turn, ClockTurn):
+            session.advance(dt.timedelta(days=turn.advance_days, hours=turn.advance_hours))
+            continue
+        if isinstance(turn, RestartTurn):
+            session.restart()
+            continue
+        if isinstance(turn, BuyerTurn):
+            rec = session.send(data=substitute(turn.data, session.current),
+                               text=substitute(turn.text, session.current) if turn.text is not None else None)
+        else:
+            assert isinstance(turn, OperatorTurn)
+            rec = session.operator(turn.action, by=turn.by, note=turn.note, prices=turn.prices)
+        if turn.seller is not None and not _matches(turn.seller, (rec.reply or {}).get("data")):
+            rec.diverged = True
+            if session.transcript.diverged_at is None:
+                session.transcript.diverged_at = rec.index
+            if case.on_divergence == "stop":
+                session.transcript.stopped = True
+                break
+        if rec.exception:
+            break
 
 
 def series_of(t: Transcript) -> dict[str, Any]:
