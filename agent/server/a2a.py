@@ -170,6 +170,9 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         self.ctx = ctx
         self.backend = backend
         self.executor = executor
+        # Only this process writes a SQLite database: its pending claims are the only live ones.
+        self._single_process = ctx.settings.workers <= 1 and str(ctx.seller.store.url).startswith("sqlite")
+        self._serving_since = time.monotonic()
 
     # -- message ids --
 
@@ -210,11 +213,16 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                                                  "use a new messageId for a new message")
             if claim.state == "done" and claim.response is not None:
                 return _deserialise(claim.response)
-            stale = claim.state == "pending" and claim.age_s > 2 * self.ctx.settings.turn_timeout_s + 5.0
+            stale = claim.state == "pending" and (
+                claim.age_s > 2 * self.ctx.settings.turn_timeout_s + 5.0
+                # One process on SQLite: a claim older than this process was left by one that died.
+                or (self._single_process and claim.age_s > time.monotonic() - self._serving_since + 1.0))
             if claim.state == "done" or stale:
                 stored = await self._versioned_store.get(claim.task_id or self._task_of_message(params, context),
                                                          context)
-                if stored is not None and (claim.state == "done" or not params.message.task_id):
+                terminal = stored is not None and stored.task.status.state in TERMINAL_TASK_STATES
+                if stored is not None and (claim.state == "done" or not params.message.task_id or terminal):
+                    # Answered, or the turn committed before its process died: the task as it stands.
                     if stale:
                         await log_.complete(owner, mid, stored.task.id, None)
                     return stored.task
