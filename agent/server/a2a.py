@@ -172,7 +172,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         self.executor = executor
         # Only this process writes a SQLite database: its pending claims are the only live ones.
         self._single_process = ctx.settings.workers <= 1 and str(ctx.seller.store.url).startswith("sqlite")
-        self._serving_since = time.monotonic()
+        self._serving_since = time.time()  # the message log's times are wall-clock UTC
 
     # -- message ids --
 
@@ -216,7 +216,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             stale = claim.state == "pending" and (
                 claim.age_s > 2 * self.ctx.settings.turn_timeout_s + 5.0
                 # One process on SQLite: a claim older than this process was left by one that died.
-                or (self._single_process and claim.age_s > time.monotonic() - self._serving_since + 1.0))
+                or (self._single_process and claim.age_s > time.time() - self._serving_since + 0.05))
             if claim.state == "done" or stale:
                 stored = await self._versioned_store.get(claim.task_id or self._task_of_message(params, context),
                                                          context)

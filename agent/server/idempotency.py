@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from agent.server.context import ServerContext, TurnTimeout
 from agent.server.errors import ApiError
+from agent.store.db import utcnow
 from agent.store.idempotency import IdempotencyStore
 
 MAX_KEY_CHARS = 255
@@ -37,7 +38,9 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 def store_for(ctx: ServerContext) -> IdempotencyStore:
     found = getattr(ctx, "_idempotency", None)
     if found is None:
-        found = IdempotencyStore(ctx.seller.store.engine, stale_after=max(60.0, ctx.settings.turn_timeout_s * 4))
+        single = ctx.settings.workers <= 1 and str(ctx.seller.store.url).startswith("sqlite")
+        found = IdempotencyStore(ctx.seller.store.engine, stale_after=max(60.0, ctx.settings.turn_timeout_s * 4),
+                                 live_since=utcnow() if single else None)
         object.__setattr__(ctx, "_idempotency", found)
     return found
 

@@ -34,9 +34,12 @@ class Claim:
 
 
 class IdempotencyStore:
-    def __init__(self, engine: Engine, *, stale_after: float = 120.0):
+    def __init__(self, engine: Engine, *, stale_after: float = 120.0, live_since: dt.datetime | None = None):
+        """`live_since`: when only this process writes the database (one process on SQLite), an in-flight
+        claim older than this was left by a process that died, and is taken over at once."""
         self.engine = engine
         self.stale_after = stale_after
+        self.live_since = live_since
 
     def claim(self, owner: str, key: str, fingerprint: str, now: dt.datetime | None = None) -> Claim:
         """Claim `key` for a new request, or say what to do instead."""
@@ -62,6 +65,8 @@ class IdempotencyStore:
             if row.status == "done":
                 return Claim("replay", row.response_status, row.response_body)
             cutoff = now - dt.timedelta(seconds=self.stale_after)
+            if self.live_since is not None:
+                cutoff = max(cutoff, self.live_since)
             taken = conn.execute(update(t.idempotency_keys).where(and_(
                 c.owner == owner, c.key == key, c.status == "in_flight", c.updated_at < cutoff))
                 .values(updated_at=now)).rowcount

@@ -31,8 +31,8 @@ check (every buyer at the end):
 - the buyer goes on on the same task (counter, accept), and a retried acceptance of the same version
   returns the same deal, never a second one.
 
-Known gaps (xfail, strict) found here: retrying the same A2A message or REST Idempotency-Key after a
-crash during an acceptance (see each test's reason).
+Retries after a crash (the same A2A messageId, the same REST Idempotency-Key) are answered at once:
+one process on SQLite knows that claims older than itself were left by a process that died.
 """
 
 from __future__ import annotations
@@ -778,20 +778,12 @@ def test_same_message_retried_after_a_crash_past_the_commit_gets_the_deal(sqlite
     assert all(deal_id_of(a) for a in answers.values()), answers
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a messageId claimed by the killed process stays 'pending' after the "
-                   "restart: the buyer's retry waits turn_timeout+5 s and then gets 'still being processed', "
-                   "until 2 x turn_timeout + 5 s after the first attempt (65 s by default) "
-                   "(agent/server/a2a_tasks.py MessageLog: claims of a dead process are not recognised)")
 def test_same_message_retried_right_after_a_restart_is_answered_promptly(sqlite_run: Run) -> None:
     probes = sqlite_run.same_message_right_after_restart
     assert "accept_in_txn" in probes
     assert all(seconds < PROBE_TIMEOUT_S and deal_id_of(answer) for seconds, answer in probes.values()), probes
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a REST accept whose process died after the deal's commit leaves its "
-                   "Idempotency-Key in flight: the retry with the same key gets 409 idempotency_key_in_flight "
-                   "until the key turns stale, max(60 s, 4 x turn timeout) (120 s by default), instead of the deal "
-                   "(agent/store/idempotency.py IdempotencyStore.claim)")
 def test_rest_accept_retried_with_its_idempotency_key_after_a_crash_gets_the_deal(sqlite_run: Run) -> None:
     status, body = sqlite_run.rest_same_key_after_commit
     assert status == 200 and body["deal"]["type"] == "deal", (status, body)
