@@ -74,6 +74,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model, mem_gib  # noqa: E402 (bench/ is the script's directory)
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Demo catalog SKUs with at least 1000 units on hand, sold in EU-EUR, minimum order 1.
 SKUS = ["FST-M8-WSH-A2", "FST-M8-NUT-A2", "FST-M8X30-A2", "BRG-SEAL-20477", "BRG-6204", "SNS-CBL-PUR-4C",
@@ -87,21 +89,7 @@ COUNTERS = (Decimal("0.97"), Decimal("0.985"))  # each counter asks this share o
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
+    cpu, mem = cpu_model(), mem_gib()
     return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": mem, "python": platform.python_version(),
             "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "loadavg_start": os.getloadavg()}
 

@@ -64,6 +64,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from machine import cpu_model, mem_gib  # noqa: E402 (bench/ is the script's directory)
 
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 from langchain_core.tracers.context import register_configure_hook  # noqa: E402
@@ -90,21 +91,7 @@ CENT = Decimal("0.01")
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
+    cpu, mem = cpu_model(), mem_gib()
 
     def ver(name: str) -> str | None:
         try:

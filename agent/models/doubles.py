@@ -30,6 +30,7 @@ results), `tool_call(name, args)`, `final(text, data=None)` (a final message who
 from __future__ import annotations
 
 import hashlib
+from abc import abstractmethod
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -201,8 +202,9 @@ class _Double(BaseChatModel):
 
         return RunnableLambda(run, name="double_structured_output")
 
-    def _answer(self, messages: list[BaseMessage]) -> AIMessage:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _answer(self, messages: list[BaseMessage]) -> AIMessage:
+        """The reply to `messages`: each double says where it comes from (a function, a script)."""
 
     def _decide(self, messages: list[BaseMessage], streamed: bool = False) -> AIMessage:
         message = self._answer(list(messages))

@@ -339,7 +339,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         pending = None
         if op is not None:
             try:
-                pending = len(store.list_approvals(status="pending", limit=500))
+                pending = len(store.approvals(status="pending", newest_first=True, limit=500))
             except Exception:  # noqa: BLE001 - a badge must not break the page
                 pending = None
         html = env.get_template(template).render(op=op, pending_count=pending, prefix=PREFIX,
@@ -453,7 +453,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         except _Redirect as go:
             return redirect(go.url)
         chosen = status if status in (*APPROVAL_STATUSES, "all") else "pending"
-        rows = store.list_approvals(status=None if chosen == "all" else chosen, limit=200)
+        rows = store.approvals(status=None if chosen == "all" else chosen, newest_first=True, limit=200)
         items = [{"a": a, "moves": moves_of(a)} for a in rows]
         return render(request, "approvals.html", op=op, items=items, chosen=chosen, statuses=APPROVAL_STATUSES)
 

@@ -317,7 +317,7 @@ def router(ctx: ServerContext) -> APIRouter:
 
     @r.get("/deals", tags=["buyer"], summary="Deals: a buyer sees its own")
     def list_deals(key: Any_, limit: Limit = 100) -> dict[str, Any]:
-        return {"data": [deal_view(d) for d in store.list_deals(buyer_org=org_of(key), limit=limit)]}
+        return {"data": [deal_view(d) for d in store.deals(buyer_org=org_of(key), newest_first=True, limit=limit)]}
 
     @r.get("/deals/{deal_id}", tags=["buyer"], summary="One deal")
     def get_deal(deal_id: Id, key: Any_) -> dict[str, Any]:
@@ -399,7 +399,7 @@ def router(ctx: ServerContext) -> APIRouter:
     def list_approvals(key: Operator_, status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled"] | None,
                                                          Query()] = None,
                        limit: Limit = 100) -> dict[str, Any]:
-        return {"data": [approval_view(a) for a in store.list_approvals(status=status, limit=limit)]}
+        return {"data": [approval_view(a) for a in store.approvals(status=status, newest_first=True, limit=limit)]}
 
     @r.get("/approvals/{approval_id}", tags=["operator"], summary="One approval request")
     def get_approval(approval_id: Id, key: Operator_) -> dict[str, Any]:

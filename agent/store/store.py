@@ -617,8 +617,10 @@ class Store:
             row = conn.execute(q).first()
         return None if row is None else _deal(row)
 
-    def deals(self, *, buyer_org: str | None = None, negotiation_id: str | None = None) -> list[DealRow]:
-        q = select(t.deals).order_by(t.deals.c.accepted_at)
+    def deals(self, *, buyer_org: str | None = None, negotiation_id: str | None = None, newest_first: bool = False,
+              limit: int | None = None) -> list[DealRow]:
+        order = (t.deals.c.accepted_at.desc(), t.deals.c.id) if newest_first else (t.deals.c.accepted_at,)
+        q = select(t.deals).order_by(*order).limit(limit)
         if buyer_org is not None:
             q = q.where(t.deals.c.buyer_org == buyer_org)
         if negotiation_id is not None:
@@ -646,8 +648,10 @@ class Store:
             row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).first()
         return None if row is None else _approval(row)
 
-    def approvals(self, *, status: str | None = None, negotiation_id: str | None = None) -> list[ApprovalRow]:
-        q = select(t.approvals).order_by(t.approvals.c.requested_at)
+    def approvals(self, *, status: str | None = None, negotiation_id: str | None = None, newest_first: bool = False,
+                  limit: int | None = None) -> list[ApprovalRow]:
+        order = (t.approvals.c.requested_at.desc(), t.approvals.c.id) if newest_first else (t.approvals.c.requested_at,)
+        q = select(t.approvals).order_by(*order).limit(limit)
         if status is not None:
             q = q.where(t.approvals.c.status == status)
         if negotiation_id is not None:
@@ -727,14 +731,6 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
-    def list_deals(self, *, buyer_org: str | None = None, limit: int = 100) -> list[DealRow]:
-        """Deals, newest first; optionally one organisation's."""
-        q = select(t.deals).order_by(t.deals.c.accepted_at.desc(), t.deals.c.id).limit(limit)
-        if buyer_org is not None:
-            q = q.where(t.deals.c.buyer_org == buyer_org)
-        with self.engine.connect() as conn:
-            return [_deal(r) for r in conn.execute(q)]
-
     def deal_for_proposal(self, proposal_id: str, *, buyer_org: str | None = None) -> DealRow | None:
         q = select(t.deals).where(t.deals.c.proposal_id == proposal_id)
         if buyer_org is not None:
@@ -742,14 +738,6 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         return None if row is None else _deal(row)
-
-    def list_approvals(self, *, status: str | None = None, limit: int = 100) -> list[ApprovalRow]:
-        """Approvals, newest first."""
-        q = select(t.approvals).order_by(t.approvals.c.requested_at.desc(), t.approvals.c.id).limit(limit)
-        if status is not None:
-            q = q.where(t.approvals.c.status == status)
-        with self.engine.connect() as conn:
-            return [_approval(r) for r in conn.execute(q)]
 
     def inventory_levels(self) -> dict[str, int]:
         """SKU -> available units (on hand - allocated - held) for every SKU the database knows."""

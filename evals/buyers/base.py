@@ -10,6 +10,7 @@ is possible is known by construction (`Scenario.possible`).
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
@@ -46,7 +47,7 @@ def money(x: Decimal) -> Decimal:
     return x.quantize(CENT, rounding=ROUND_DOWN)
 
 
-class SimBuyer:
+class SimBuyer(ABC):
     """Shared behaviour: accept an offer within the reservation, walk away after `patience` rounds."""
 
     name: ClassVar[str] = "base"
@@ -143,8 +144,9 @@ class SimBuyer:
         self.done = True
         return None
 
+    @abstractmethod
     def next_move(self, p: dict[str, Any], offer: Decimal) -> Message | None:
-        raise NotImplementedError
+        """The strategy's answer to proposal `p` at unit price `offer` (None walks away)."""
 
     # --- helpers --------------------------------------------------------------------
 
