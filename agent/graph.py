@@ -8,6 +8,7 @@ begin -> understand -> prepare -> agent <-> tools -> guardrail -> approval -> co
 - prepare: deterministic validation and the strategy's moves for this round.
 - agent: structured intents are answered by the playbook with no model call; text
   intents by the model with the tools bound. Either way the same tools run.
+- tools: the tool calls, with tool failures returned to the model (agent/tool_calls.py).
 - guardrail: the pure check of the outgoing message; on a violation the model gets
   feedback for a bounded number of revisions, then a safe deterministic reply.
 - approval: routes offers beyond auto authority to an operator (a durable row).
@@ -28,7 +29,6 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph.prebuilt import ToolNode
 from pydantic import ValidationError
 
 from agent.contract import (
@@ -47,9 +47,11 @@ from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
 from agent.state import RESET, TurnState, fresh_turn
 from agent.store import HoldRequest, Store
-from agent.store.autonomy import AutonomyStore, effective
+from agent.store.autonomy import effective
 from agent.store.db import utcnow
 from agent.store.store import new_id
+from agent.tool_calls import ToolCalls
+from agent.turn_view import TurnView
 from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
 from tools.catalog.search import search
@@ -84,7 +86,7 @@ class SellerGraph:
         self.store = store
         self.model = model or OfflineModel()
         self.config = config or SellerConfig()
-        self._turn_neg: dict[tuple, Any] = {}
+        self._views: dict[tuple, TurnView] = {}
         self.tools = build_tools(self.desk_for)
         if not isinstance(self.model, OfflineModel) and self.config.model_name == SellerConfig.model_name:
             self.config = dataclasses.replace(self.config, model_name=model_label(self.model))
@@ -96,27 +98,53 @@ class SellerGraph:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _neg(self, state: dict[str, Any]):
-        """The negotiation as it stands during this turn: read once, since only `commit` writes it
-        (and the turn lock keeps other processes out until then)."""
-        key = (state["negotiation_id"], state.get("turn"), state.get("message_id"))
-        neg = self._turn_neg.get(key) if key[1] is not None else None
-        if neg is None:
-            neg = self.store.get_negotiation(state["negotiation_id"])
-            if neg is None:
+    @staticmethod
+    def _turn_key(state: dict[str, Any]) -> tuple:
+        return state["negotiation_id"], state.get("turn"), state.get("message_id")
+
+    def open_turn(self, state: dict[str, Any], view: TurnView) -> tuple:
+        """Serve this turn's reads from `view` (the caller closes it with `close_turn`)."""
+        key = self._turn_key(state)
+        self._views[key] = view
+        return key
+
+    def close_turn(self, key: tuple) -> None:
+        view = self._views.pop(key, None)
+        if view is not None:
+            view.close()
+
+    def _view(self, state: dict[str, Any]) -> TurnView:
+        """The store as this turn sees it: read once (only `commit` writes, under the turn lock)."""
+        key = self._turn_key(state)
+        view = self._views.get(key)
+        if view is None:  # the graph invoked without `Seller` (tests): opened here, closed by commit
+            view = TurnView.open(self.store, state["negotiation_id"])
+            if view is None:
                 raise TurnError(f"unknown negotiation {state['negotiation_id']}", code="unknown_proposal")
-            if key[1] is not None:
-                if len(self._turn_neg) > 256:
-                    self._turn_neg.clear()
-                self._turn_neg[key] = neg
+            self._views[key] = view
+        return view
+
+    def _neg(self, state: dict[str, Any]):
+        """The negotiation as it stands during this turn (outside a turn: as it stands now)."""
+        if state.get("turn") is not None:
+            return self._view(state).negotiation
+        neg = self.store.get_negotiation(state["negotiation_id"])
+        if neg is None:
+            raise TurnError(f"unknown negotiation {state['negotiation_id']}", code="unknown_proposal")
         return neg
 
     def desk_for(self, state: dict[str, Any]) -> Desk:
+        """Catalog, policy and this buyer, for the payment terms in `state`; one per turn and terms,
+        so each line's surface is computed once a turn."""
         neg = self._neg(state)
         terms = state.get("terms") or neg.payment_terms or self.policy.doc.global_.payment_terms.default
-        buyer = BuyerContext(region=neg.region, currency=neg.currency, segment=neg.segment, payment_terms=terms,
-                             on=utcnow().date())
-        return Desk(self.catalog, self.policy, buyer)
+        memo = self._views[self._turn_key(state)].memo if state.get("turn") is not None else {}
+        desk = memo.get(("desk", terms))
+        if desk is None:
+            buyer = BuyerContext(region=neg.region, currency=neg.currency, segment=neg.segment, payment_terms=terms,
+                                 on=utcnow().date())
+            desk = memo[("desk", terms)] = Desk(self.catalog, self.policy, buyer)
+        return desk
 
     def _record(self, state: dict[str, Any], node: str, operation: str, started: float, **kw: Any) -> dict[str, Any]:
         return make_record(state, node, operation=operation, started=started,
@@ -188,7 +216,7 @@ class SellerGraph:
         from agent.offline.understand import TextContext
 
         neg = self._neg(state)
-        current = self.store.get_proposal(neg.current_proposal) if neg and neg.current_proposal else None
+        current = self._view(state).current_proposal()
         if lines is None:
             lines = [(i["sku"], int(i["quantity"])) for i in (current.body["items"] if current else [])]
         ctx = TextContext(catalog=self.catalog, proposal_id=current.id if current else None,
@@ -227,7 +255,7 @@ class SellerGraph:
                     a for a in (BuyerIntent.model_validate(intent).asked_prices)]), terms, started)
             if kind == "counter_offer":
                 co = CounterOffer.model_validate(msg)
-                current = self._current(neg, co.proposal_id, co.version)
+                current = self._current(state, co.proposal_id, co.version)
                 terms = co.payment_terms or current.payment_terms
                 return self._plan(state, neg, lines_of(co, []), terms, started, proposal_id=current.id)
             if kind == "accept":
@@ -250,9 +278,9 @@ class SellerGraph:
             return {"direct": direct, "records": [rec]}
         return {}
 
-    def _current(self, neg, proposal_id: str, version: int):
-        current = self.store.get_proposal(proposal_id, buyer_org=neg.buyer_org)
-        if current is None or current.negotiation_id != neg.id:
+    def _current(self, state, proposal_id: str, version: int):
+        current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal
+        if current is None:
             raise TurnError(f"unknown proposal {proposal_id}", code="unknown_proposal", field="proposal_id")
         if version != current.version:
             raise TurnError(f"proposal {proposal_id} is at version {current.version}", code="proposal_superseded",
@@ -272,7 +300,9 @@ class SellerGraph:
                                limit=msg.get("limit") or 10)
             except ValueError as exc:
                 raise TurnError(str(exc), code="malformed_message", field="specs") from None
-        products = [product_jsonld(self.catalog, p, inventory=self.store.available(p.sku)) for p in found]
+        view = self._view(state)
+        view.prefetch_stock(p.sku for p in found)
+        products = [product_jsonld(self.catalog, p, inventory=view.available(p.sku)) for p in found]
         data = CatalogResults(products=products).model_dump(mode="json")
         names = ", ".join(p.sku for p in found)
         text = f"{len(found)} matching product(s): {names}." if found else "No matching products."
@@ -282,18 +312,11 @@ class SellerGraph:
                            **{"gen_ai.tool.name": "catalog_lookup", "dealdesk.results": [p.sku for p in found]})
         return {"direct": {"data": data, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
 
-    def _own_holds(self, neg) -> dict[str, int]:
-        out: dict[str, int] = {}
-        if neg.current_proposal:
-            for h in self.store.active_holds(neg.buyer_org):
-                if h["proposal_id"] == neg.current_proposal:
-                    out[h["sku"]] = out.get(h["sku"], 0) + h["quantity"]
-        return out
-
     def _plan(self, state, neg, lines, terms: str, started: float, proposal_id: str | None = None) -> dict[str, Any]:
         desk = self.desk_for({**state, "terms": terms})
-        planned = plan_lines(desk, self.store, neg, lines, terms, config=self.config.strategy,
-                             memory_days=self.config.memory_days, now=utcnow(), own_holds=self._own_holds(neg))
+        view = self._view(state)
+        planned = plan_lines(desk, view, lines, terms, config=self.config.strategy,
+                             memory_days=self.config.memory_days, now=utcnow())
         figures = [{"sku": ln["sku"], "quantity": ln["quantity"], "asked": ln["asked"],
                     "list": ln["surface"]["list_price"], "target": ln["surface"]["target_price"],
                     "floor": ln["surface"]["floor_price"], "walk_away": ln["surface"]["walk_away_price"],
@@ -312,15 +335,15 @@ class SellerGraph:
         rec = self._record(state, "prepare", "plan", started, inputs={"lines": [ln.__dict__ for ln in lines],
                                                                       "terms": terms},
                            rule_ids=rules, figures={"lines": figures})
-        autonomy = effective(AutonomyStore(self.store.engine).switches(),
+        autonomy = effective(view.switches(),
                              [(ln["sku"], self.catalog.products[ln["sku"]].category) for ln in planned])
-        return {"lines": planned, "terms": terms, "records": [rec], "grants": self._grants(neg.id), "autonomy": autonomy,
+        return {"lines": planned, "terms": terms, "records": [rec], "grants": self._grants(view), "autonomy": autonomy,
                 "staged": {"proposal_id": proposal_id or neg.current_proposal or new_id("P")}}
 
-    def _grants(self, negotiation_id: str) -> list[dict[str, Any]]:
+    def _grants(self, view: TurnView) -> list[dict[str, Any]]:
         """What operators approved in this negotiation: offering it again needs no new approval."""
         out = []
-        for a in self.store.approvals(negotiation_id=negotiation_id):
+        for a in view.approvals():
             if a.status not in ("approved", "edited"):
                 continue
             prices = (a.decision or {}).get("prices") or {}
@@ -330,7 +353,7 @@ class SellerGraph:
         return out
 
     def _prepare_accept(self, state, neg, msg: dict[str, Any], started: float) -> dict[str, Any]:
-        current = self._current(neg, msg["proposal_id"], msg["version"])
+        current = self._current(state, msg["proposal_id"], msg["version"])
         if current.status == "pending_approval":
             raise TurnError(f"proposal {current.id} awaits an operator's approval and cannot be accepted yet",
                             code="approval_pending", field="proposal_id")
@@ -353,10 +376,10 @@ class SellerGraph:
                            "accepted": body}, "records": [rec]}
 
     def _prepare_operator(self, state, op: dict[str, Any], started: float) -> dict[str, Any]:
-        approval = self.store.get_approval(op["approval_id"])
-        assert approval is not None
-        neg = self.store.get_negotiation(approval.negotiation_id)
-        assert neg is not None
+        view = self._view(state)
+        approval = self.store.get_approval(op["approval_id"], conn=view.conn)
+        assert approval is not None and approval.negotiation_id == view.negotiation.id
+        neg = view.negotiation
         requested = [Move.model_validate(m) for m in approval.requested["moves"]]
         decision = op["decision"]
         base = {"operator": {"approval_id": approval.id, "decision": decision, "by": op.get("by"),
@@ -379,7 +402,7 @@ class SellerGraph:
                            **{"dealdesk.approval.id": approval.id, "dealdesk.approval.outcome": decision,
                               "dealdesk.approval.by": op.get("by"), "dealdesk.approval.level": approval.level})
         if not moves:  # rejected: the standing offer stays, re-sent as a new version without `pending`
-            current = self.store.get_proposal(neg.current_proposal) if neg.current_proposal else None
+            current = view.current_proposal()
             if current is not None and current.status == "pending_approval":  # nothing stood: say so, free the stock
                 text = (f"Proposal {current.id} was not approved, so we cannot make that offer. You are welcome to "
                         "send a new request.")
@@ -531,12 +554,13 @@ class SellerGraph:
         requested = [Move.model_validate(m) for m in staged.get("requested") or []]
         alternatives = [Move.model_validate(m) for m in staged.get("alternatives") or []]
         neg = self._neg(state)
+        view = self._view(state)
         desk = self.desk_for({**state, "terms": moves[0].payment_terms})
         surfaces = [desk.surface(m.sku, m.quantity, m.payment_terms) for m in moves]
         pid = staged.get("proposal_id") or neg.current_proposal
-        latest = self.store.get_proposal(pid) if pid else None
-        names = {sku: p.name for sku, p in self.catalog.products.items()}
-        pending = self.store.pending_approval(neg.id)
+        latest = view.proposal(pid)
+        names = {m.sku: self.catalog.products[m.sku].name for m in [*moves, *requested, *alternatives]}
+        pending = view.pending_approval()
         pend_moves = requested
         since = None
         if pending is not None and (state.get("intent") or {}).get("kind") != "operator":
@@ -554,14 +578,15 @@ class SellerGraph:
         staged = draft.get("staged") or {}
         for key in ("moves", "requested", "alternatives"):
             moves += [Move.model_validate(m) for m in staged.get(key) or []]
-        pending = self.store.pending_approval(neg.id)
+        view = self._view(state)
+        pending = view.pending_approval()
         if pending is not None:
             moves += [Move.model_validate(m) for m in pending.requested["moves"]]
         granted = staged.get("granted_level")
         terms = state.get("terms")
         desk = self.desk_for({**state, "terms": terms})
-        own = self._own_holds(neg)
-        available = {ln["sku"]: self.store.available(ln["sku"]) + own.get(ln["sku"], 0)
+        own = view.own_holds()
+        available = {ln["sku"]: view.available(ln["sku"]) + own.get(ln["sku"], 0)
                      for ln in state.get("lines") or []}
         facts = [_fact_from_json(f) for f in draft.get("facts") or []] + self._tool_facts(state)
         in_play = []
@@ -622,7 +647,7 @@ class SellerGraph:
             candidates.append({"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": proposal}
                               if staged.get("shadow") else {"data": proposal, "text": offer_text(proposal),
                                                             "staged": staged})
-        current = self.store.get_proposal(neg.current_proposal) if neg.current_proposal else None
+        current = self._view(state).current_proposal()
         if current is not None and current.status == "offered":
             candidates.append({"data": current.body, "text": offer_text(current.body), "resend": True,
                                "accepted": current.body})
@@ -644,8 +669,7 @@ class SellerGraph:
         staged = draft.get("staged") or {}
         if not staged.get("requested"):
             return {}
-        neg = self._neg(state)
-        if self.store.pending_approval(neg.id) is not None:
+        if self._view(state).pending_approval() is not None:
             rec = self._record(state, "approval", "route", started, inputs=staged["requested"],
                                **{"dealdesk.approval.routing": "already_pending"})
             return {"records": [rec], "draft": {**draft, "approval": None}}
@@ -659,9 +683,16 @@ class SellerGraph:
         return {"records": [rec], "draft": {**draft, "approval": request}}
 
     def commit(self, state: TurnState) -> dict[str, Any]:
+        """The turn's one write transaction; the turn's reads end with it."""
+        try:
+            return self._commit(state)
+        finally:
+            self.close_turn(self._turn_key(state))
+
+    def _commit(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()
         draft = dict(state.get("draft") or {})
-        neg = self.store.get_negotiation(state["negotiation_id"])
+        neg = self._neg(state)
         data = draft.get("data")
         rec = self._record(state, "commit", "commit", started, inputs=data,
                            **{"dealdesk.outgoing.type": (data or {}).get("type")})
@@ -786,7 +817,7 @@ def build(self: SellerGraph) -> StateGraph:
     g.add_node("understand", self.understand)
     g.add_node("prepare", self.prepare)
     g.add_node("agent", self.agent)
-    g.add_node("tools", ToolNode(self.tools, handle_tool_errors=True))
+    g.add_node("tools", ToolCalls(self.tools))
     g.add_node("guardrail", self.guardrail)
     g.add_node("revise", self.revise)
     g.add_node("fallback", self.fallback)

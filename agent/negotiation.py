@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from agent.contract import Closed, CounterOffer, Error, Rfq
-from agent.store import Negotiation, Store
 from agent.store.store import EventRow
+from agent.turn_view import TurnView
 from tools.errors import DealdeskError
 from tools.policy.desk import Desk
 from tools.policy.surface import DecisionSurface
@@ -53,7 +53,7 @@ def lines_of(message: Rfq | CounterOffer, asked: list[Any]) -> list[Line]:
     return [Line(sku, qty, prices.get(sku)) for sku, qty in merged.items()]
 
 
-def check_line(desk: Desk, store: Store, line: Line, terms: str, own_holds: dict[str, int]) -> DecisionSurface:
+def check_line(desk: Desk, view: TurnView, line: Line, terms: str, own_holds: dict[str, int]) -> DecisionSurface:
     """The decision surface of a requested line, or a typed error naming the field."""
     surface = desk.surface(line.sku, line.quantity, terms)
     if terms not in surface.allowed_terms:
@@ -65,7 +65,7 @@ def check_line(desk: Desk, store: Store, line: Line, terms: str, own_holds: dict
     if surface.max_order_quantity is not None and line.quantity > surface.max_order_quantity:
         raise TurnError(f"{line.sku}: at most {surface.max_order_quantity} per order", code="invalid_quantity",
                         field="quantity")
-    available = store.available(line.sku) + own_holds.get(line.sku, 0)
+    available = view.available(line.sku) + own_holds.get(line.sku, 0)
     if line.quantity > available:
         raise TurnError(f"{line.sku}: {available} units available, {line.quantity} requested",
                         code="insufficient_inventory", field="quantity")
@@ -81,16 +81,17 @@ def to_offers(events: list[EventRow], sku: str) -> list[Offer]:
             for e in events if e.sku == sku and e.side in ("buyer", "seller") and e.kind != "accept"]
 
 
-def plan_lines(desk: Desk, store: Store, neg: Negotiation, lines: list[Line], terms: str, *,
-               config: StrategyConfig, memory_days: int, now: dt.datetime,
-               own_holds: dict[str, int]) -> list[dict[str, Any]]:
+def plan_lines(desk: Desk, view: TurnView, lines: list[Line], terms: str, *,
+               config: StrategyConfig, memory_days: int, now: dt.datetime) -> list[dict[str, Any]]:
     """For each line: its surface and the strategy's plan, given this negotiation's history and memory."""
-    history = store.events(neg.id)
+    skus = [line.sku for line in lines]
+    view.prefetch_stock(skus)
+    history, memory_rows = view.history_and_memory(skus, now - dt.timedelta(days=memory_days))
+    own_holds = view.own_holds()
     out = []
     for line in lines:
-        surface = check_line(desk, store, line, terms, own_holds)
-        memory = to_offers(store.org_events(neg.buyer_org, line.sku, now - dt.timedelta(days=memory_days),
-                                            exclude_negotiation=neg.id), line.sku)
+        surface = check_line(desk, view, line, terms, own_holds)
+        memory = to_offers(memory_rows, line.sku)
         # This turn's buyer message counts as a round before it is stored (it is stored with the reply).
         current = Offer(side="buyer", unit_price=line.asked, list_price=surface.list_price, quantity=line.quantity,
                         payment_terms=terms, at=now)

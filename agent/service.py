@@ -22,6 +22,7 @@ from agent.records import make_record
 from agent.store import Store
 from agent.store.db import normalise_url
 from agent.store.store import ApprovalNotPending
+from agent.turn_view import TurnView
 from tools.catalog.models import Catalog
 from tools.policy.models import Policy
 
@@ -121,16 +122,23 @@ class Seller:
         with self._guard:
             return self._locks.setdefault(negotiation_id, threading.Lock())
 
+    def _open_view(self, negotiation_id: str) -> TurnView | None:
+        return TurnView.open(self.store, negotiation_id)
+
     def _run(self, negotiation_id: str, inbound: dict[str, Any], message_id: str | None) -> Reply:
         with self._lock(negotiation_id), self.store.turn_lock(negotiation_id):
-            neg = self.store.get_negotiation(negotiation_id)
-            if neg is None:
+            view = self._open_view(negotiation_id)
+            if view is None:
                 raise KeyError(negotiation_id)
-            turn = self.store.next_turn(negotiation_id)
-            state = {"negotiation_id": negotiation_id, "buyer_org": neg.buyer_org, "turn": turn,
+            turn = view.turn  # written with the turn's records, in its commit
+            state = {"negotiation_id": negotiation_id, "buyer_org": view.negotiation.buyer_org, "turn": turn,
                      "message_id": message_id or f"msg-{uuid.uuid4().hex[:12]}", "inbound": inbound}
             config = {"configurable": {"thread_id": negotiation_id}, "recursion_limit": RECURSION_LIMIT}
-            out = self.graph.graph.invoke(state, config, durability="exit")
+            key = self.graph.open_turn(state, view)
+            try:
+                out = self.graph.graph.invoke(state, config, durability="exit")
+            finally:
+                self.graph.close_turn(key)
         outgoing = out.get("outgoing") or {}
         return Reply(negotiation_id=negotiation_id, turn=turn, data=outgoing.get("data"), text=outgoing.get("text", ""),
                      model_calls=out.get("model_calls", 0), records=out.get("records") or [])

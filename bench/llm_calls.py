@@ -280,6 +280,7 @@ def react_agent(seller: Any, base_url: str, script: Script, nid_box: dict[str, s
     from agent.negotiation import Line, plan_lines
     from agent.prompts import load as load_prompt
     from agent.store.db import utcnow
+    from agent.turn_view import TurnView
     from tools.seller_tools import CalculatePriceArgs, CatalogLookupArgs, SubmitProposalArgs, build_tools
 
     graph = seller.graph
@@ -297,14 +298,17 @@ def react_agent(seller: Any, base_url: str, script: Script, nid_box: dict[str, s
         content, _ = real["calculate_price"].func(state(), sku=sku, quantity=quantity, payment_terms=payment_terms)
         body = json.loads(content)
         if body.get("ok"):
-            neg = seller.store.get_negotiation(nid_box["nid"])
+            view = TurnView.open(seller.store, nid_box["nid"])
+            neg = view.negotiation
             terms = payment_terms or neg.payment_terms or seller.policy.doc.global_.payment_terms.default
             asked = next((Decimal(i["unit_price"]) for i in (script.current.meaning["items"] if script.current else [])
                           if i["sku"] == sku and i.get("unit_price")), None)
             desk = graph.desk_for({"negotiation_id": nid_box["nid"], "terms": terms})
-            line = plan_lines(desk, seller.store, neg, [Line(sku, quantity, asked)], terms,
-                              config=graph.config.strategy, memory_days=graph.config.memory_days, now=utcnow(),
-                              own_holds={})[0]
+            try:
+                line = plan_lines(desk, view, [Line(sku, quantity, asked)], terms, config=graph.config.strategy,
+                                  memory_days=graph.config.memory_days, now=utcnow())[0]
+            finally:
+                view.close()
             planned[sku] = line
             body["recommended"] = line["plan"]["recommended"]
             body["moves"] = [{k: m[k] for k in ("id", "kind", "unit_price", "line_total", "payment_terms",

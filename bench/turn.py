@@ -344,18 +344,16 @@ class Runner:
 class _BareStore:
     """The store calls of `Seller._run`, as no-ops."""
 
-    def __init__(self) -> None:
-        self.turns: Counter[str] = Counter()
-
     def turn_lock(self, negotiation_id: str) -> Any:
         return nullcontext()
 
-    def get_negotiation(self, negotiation_id: str) -> Any:
-        return SimpleNamespace(id=negotiation_id, buyer_org=f"{negotiation_id}-org")
 
-    def next_turn(self, negotiation_id: str) -> int:
-        self.turns[negotiation_id] += 1
-        return self.turns[negotiation_id]
+class _BareView:
+    """What `Seller._run` reads from a turn's view: the turn number and the buyer organisation."""
+
+    def __init__(self, negotiation_id: str, turn: int):
+        self.turn = turn
+        self.negotiation = SimpleNamespace(id=negotiation_id, buyer_org=f"{negotiation_id}-org")
 
 
 class BareSeller:
@@ -365,10 +363,15 @@ class BareSeller:
     _lock = Seller._lock
 
     def __init__(self, graph: Any):
-        self.graph = SimpleNamespace(graph=graph)
+        self.graph = SimpleNamespace(graph=graph, open_turn=lambda state, view: None, close_turn=lambda key: None)
         self.store = _BareStore()
+        self.turns: Counter[str] = Counter()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+
+    def _open_view(self, negotiation_id: str) -> _BareView:
+        self.turns[negotiation_id] += 1
+        return _BareView(negotiation_id, self.turns[negotiation_id])
 
     def send(self, negotiation_id: str, text: str) -> Reply:
         return Seller._run(self, negotiation_id, {"text": text}, None)  # type: ignore[arg-type]
@@ -500,7 +503,7 @@ def _part(stack: tuple[tuple[str, str], ...]) -> str:
         if (os.sep + "langgraph" + os.sep + "pregel" + os.sep) in file:
             in_graph = True
     if not in_graph:
-        return "Seller._run outside the graph (turn lock, get_negotiation, next_turn)"
+        return "Seller._run outside the graph (turn lock, the turn view)"
     inner = (Path(stack[-1][0]).name, stack[-1][1])
     if inner in _IDLE or any((os.sep + "concurrent" + os.sep) in f for f, _ in stack[-3:]):
         return "LangGraph: waiting for worker threads (checkpoint write, executor shutdown)"

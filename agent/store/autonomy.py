@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from agent.store import schema as t
 from agent.store.db import transaction, utcnow
@@ -51,9 +51,11 @@ class AutonomyStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def switches(self) -> dict[str, Mode]:
-        with self.engine.connect() as conn:
-            return {r.scope: r.mode for r in conn.execute(select(t.autonomy.c.scope, t.autonomy.c.mode))}
+    def switches(self, conn: Connection | None = None) -> dict[str, Mode]:
+        if conn is None:
+            with self.engine.connect() as fresh:
+                return self.switches(fresh)
+        return {r.scope: r.mode for r in conn.execute(select(t.autonomy.c.scope, t.autonomy.c.mode))}
 
     def list(self) -> list[Switch]:
         with self.engine.connect() as conn:

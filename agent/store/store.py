@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, text, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -46,10 +46,6 @@ class ProposalSuperseded(DealdeskError):
 
 class HoldLimitExceeded(DealdeskError):
     code = "hold_limit_exceeded"
-
-
-class NegotiationClosed(DealdeskError):
-    code = "negotiation_closed"
 
 
 class ApprovalNotPending(DealdeskError):
@@ -176,6 +172,16 @@ def _event(row) -> EventRow:
 TURN_LOCK_CLASS = 7272  # advisory lock class of whole turns (PostgreSQL)
 
 
+@contextmanager
+def _reading(engine: Any, conn: Connection | None) -> Iterator[Connection]:
+    """The caller's connection when it has one (a turn reads through one), else a fresh one."""
+    if conn is not None:
+        yield conn
+        return
+    with engine.connect() as fresh:
+        yield fresh
+
+
 class Store:
     """All durable state of dealdesk, on SQLite or PostgreSQL."""
 
@@ -243,18 +249,26 @@ class Store:
                 added = len(conn.execute(ins.returning(t.inventory.c.sku), rows).all())
         return added
 
-    def stock(self, sku: str) -> dict[str, int] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.inventory).where(t.inventory.c.sku == sku)).first()
+    def stock(self, sku: str, conn: Connection | None = None) -> dict[str, int] | None:
+        with _reading(self.engine, conn) as c:
+            row = c.execute(select(t.inventory).where(t.inventory.c.sku == sku)).first()
         if row is None:
             return None
         m = row._mapping
         return {"on_hand": m["on_hand"], "allocated": m["allocated"], "held": m["held"],
                 "available": m["on_hand"] - m["allocated"] - m["held"]}
 
-    def available(self, sku: str) -> int:
-        s = self.stock(sku)
+    def available(self, sku: str, conn: Connection | None = None) -> int:
+        s = self.stock(sku, conn)
         return 0 if s is None else s["available"]
+
+    def available_many(self, skus: Iterable[str], conn: Connection | None = None) -> dict[str, int]:
+        """Available units of several SKUs in one query (unknown SKUs: 0)."""
+        wanted = sorted(set(skus))
+        inv = t.inventory.c
+        with _reading(self.engine, conn) as c:
+            found = dict(c.execute(select(inv.sku, inv.on_hand - inv.allocated - inv.held).where(inv.sku.in_(wanted))).all())
+        return {sku: found.get(sku, 0) for sku in wanted}
 
     def _release_expired(self, conn: Connection, now: dt.datetime, skus: Sequence[str] | None = None) -> int:
         cond = and_(t.holds.c.status == "active", t.holds.c.expires_at <= now)
@@ -304,12 +318,13 @@ class Store:
             row = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).one()
         return _negotiation(row)
 
-    def get_negotiation(self, negotiation_id: str, buyer_org: str | None = None) -> Negotiation | None:
+    def get_negotiation(self, negotiation_id: str, buyer_org: str | None = None, *,
+                        conn: Connection | None = None) -> Negotiation | None:
         q = select(t.negotiations).where(t.negotiations.c.id == negotiation_id)
         if buyer_org is not None:
             q = q.where(t.negotiations.c.buyer_org == buyer_org)
-        with self.engine.connect() as conn:
-            row = conn.execute(q).first()
+        with _reading(self.engine, conn) as c:
+            row = c.execute(q).first()
         return None if row is None else _negotiation(row)
 
     def list_negotiations(self, *, buyer_org: str | None = None, status: str | None = None,
@@ -321,21 +336,6 @@ class Store:
             q = q.where(t.negotiations.c.status == status)
         with self.engine.connect() as conn:
             return [_negotiation(r) for r in conn.execute(q)]
-
-    def begin_turn(self, conn: Connection, negotiation_id: str) -> int:
-        """Inside a transaction: lock the negotiation and return its next turn number."""
-        lock_negotiation(conn, negotiation_id)
-        turn = conn.execute(select(t.negotiations.c.turn).where(t.negotiations.c.id == negotiation_id)).scalar()
-        if turn is None:
-            raise NegotiationClosed(f"unknown negotiation {negotiation_id}", field="negotiation_id")
-        turn += 1
-        conn.execute(update(t.negotiations).where(t.negotiations.c.id == negotiation_id)
-                     .values(turn=turn, updated_at=utcnow()))
-        return turn
-
-    def next_turn(self, negotiation_id: str) -> int:
-        with transaction(self.engine) as conn:
-            return self.begin_turn(conn, negotiation_id)
 
     def set_status(self, negotiation_id: str, status: str, conn: Connection | None = None) -> None:
         stmt = update(t.negotiations).where(t.negotiations.c.id == negotiation_id).values(status=status,
@@ -415,15 +415,17 @@ class Store:
                                 .order_by(t.events.c.id)).all()
         return [_event(r) for r in rows]
 
-    def org_events(self, buyer_org: str, sku: str, since: dt.datetime, *,
-                   exclude_negotiation: str | None = None) -> list[EventRow]:
-        """The organisation's recent prices on a SKU in other negotiations: the strategy's memory."""
-        q = select(t.events).where(and_(t.events.c.buyer_org == buyer_org, t.events.c.sku == sku,
-                                        t.events.c.at >= since)).order_by(t.events.c.id)
-        if exclude_negotiation is not None:
-            q = q.where(t.events.c.negotiation_id != exclude_negotiation)
-        with self.engine.connect() as conn:
-            return [_event(r) for r in conn.execute(q)]
+    def history_and_memory(self, negotiation_id: str, buyer_org: str, skus: Sequence[str], since: dt.datetime, *,
+                           conn: Connection | None = None) -> tuple[list[EventRow], list[EventRow]]:
+        """In one query: this negotiation's events, and the organisation's recent events on `skus` in its
+        other negotiations since `since` (the strategy's memory)."""
+        e = t.events.c
+        q = select(t.events).where(or_(e.negotiation_id == negotiation_id, and_(
+            e.buyer_org == buyer_org, e.sku.in_(list(skus)), e.at >= since))).order_by(e.id)
+        with _reading(self.engine, conn) as c:
+            rows = [_event(r) for r in c.execute(q)]
+        return [r for r in rows if r.negotiation_id == negotiation_id], \
+            [r for r in rows if r.negotiation_id != negotiation_id]
 
     # --- proposals and holds -----------------------------------------------------------
 
@@ -500,14 +502,14 @@ class Store:
         return _proposal(row)
 
     def get_proposal(self, proposal_id: str, version: int | None = None, *,
-                     buyer_org: str | None = None) -> ProposalRow | None:
+                     buyer_org: str | None = None, conn: Connection | None = None) -> ProposalRow | None:
         q = select(t.proposals).where(t.proposals.c.id == proposal_id)
         q = q.where(t.proposals.c.version == version) if version is not None else \
             q.order_by(t.proposals.c.version.desc()).limit(1)
         if buyer_org is not None:
             q = q.where(t.proposals.c.buyer_org == buyer_org)
-        with self.engine.connect() as conn:
-            row = conn.execute(q).first()
+        with _reading(self.engine, conn) as c:
+            row = c.execute(q).first()
         return None if row is None else _proposal(row)
 
     def proposals(self, negotiation_id: str) -> list[ProposalRow]:
@@ -528,12 +530,15 @@ class Store:
                         and_(t.holds.c.proposal_id == proposal_id, t.holds.c.status == "active"))).all():
                     self._release_hold(conn, hold_id, sku, qty, now)
 
-    def active_holds(self, buyer_org: str | None = None) -> list[dict[str, Any]]:
+    def active_holds(self, buyer_org: str | None = None, *, proposal_id: str | None = None,
+                     conn: Connection | None = None) -> list[dict[str, Any]]:
         q = select(t.holds).where(t.holds.c.status == "active")
         if buyer_org is not None:
             q = q.where(t.holds.c.buyer_org == buyer_org)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        if proposal_id is not None:
+            q = q.where(t.holds.c.proposal_id == proposal_id)
+        with _reading(self.engine, conn) as c:
+            return [dict(r._mapping) for r in c.execute(q)]
 
     # --- acceptance --------------------------------------------------------------------
 
@@ -643,21 +648,21 @@ class Store:
             row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).one()
         return _approval(row)
 
-    def get_approval(self, approval_id: str) -> ApprovalRow | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).first()
+    def get_approval(self, approval_id: str, *, conn: Connection | None = None) -> ApprovalRow | None:
+        with _reading(self.engine, conn) as c:
+            row = c.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).first()
         return None if row is None else _approval(row)
 
     def approvals(self, *, status: str | None = None, negotiation_id: str | None = None, newest_first: bool = False,
-                  limit: int | None = None) -> list[ApprovalRow]:
+                  limit: int | None = None, conn: Connection | None = None) -> list[ApprovalRow]:
         order = (t.approvals.c.requested_at.desc(), t.approvals.c.id) if newest_first else (t.approvals.c.requested_at,)
         q = select(t.approvals).order_by(*order).limit(limit)
         if status is not None:
             q = q.where(t.approvals.c.status == status)
         if negotiation_id is not None:
             q = q.where(t.approvals.c.negotiation_id == negotiation_id)
-        with self.engine.connect() as conn:
-            return [_approval(r) for r in conn.execute(q)]
+        with _reading(self.engine, conn) as c:
+            return [_approval(r) for r in c.execute(q)]
 
     def pending_approval(self, negotiation_id: str) -> ApprovalRow | None:
         found = self.approvals(status="pending", negotiation_id=negotiation_id)
@@ -687,7 +692,17 @@ class Store:
 
     @staticmethod
     def _insert_records(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
+        """Decision records, their audit chain entry, and the turn they close: a negotiation's `turn`
+        counts the turns whose records are written, so it advances in the same transaction."""
         if records:
+            last: dict[str, int] = {}
+            for r in records:
+                nid, turn = r["gen_ai.conversation.id"], r.get("turn") or 0
+                last[nid] = max(last.get(nid, 0), turn)
+            n = t.negotiations.c
+            for nid, turn in last.items():
+                if turn > 0:
+                    conn.execute(update(t.negotiations).where(and_(n.id == nid, n.turn < turn)).values(turn=turn))
             ids = conn.execute(insert(t.decision_records).returning(t.decision_records.c.id,
                                                                     sort_by_parameter_order=True), [
                 {"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),

@@ -200,7 +200,6 @@ def test_a_begin_record_that_keeps_the_inbound_message_shows_it(ops_store) -> No
     """When the begin record carries the buyer's message (`dealdesk.inbound`), the timeline shows it in full."""
     nid = "neg-inbound"
     ops_store.create_negotiation(nid, buyer_org="org-x", region="EU", segment="standard")
-    ops_store.next_turn(nid)
     said = "Need 500 x BRG-6204 by Friday, can you do 3.10?"
     base = {"gen_ai.conversation.id": nid, "turn": 1, "message_id": "m-1", "dealdesk.input.digest": "sha256:ab"}
     ops_store.add_records([

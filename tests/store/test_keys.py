@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from agent.store import schema as t
+from agent.store.db import utcnow
 from agent.store.keys import ApiKeyError, KeyStore, digest
 
 
@@ -107,7 +110,11 @@ def test_turn_lock_does_not_deadlock_with_writes_inside_the_turn(open_store) -> 
 
     def turn() -> None:
         with store.turn_lock("neg-9"):
-            store.next_turn("neg-9")  # takes the transaction-level lock on the same negotiation
+            # save_proposal takes the transaction-level lock on the same negotiation
+            store.save_proposal(proposal_id=None, negotiation_id="neg-9", buyer_org="acme", status="offered",
+                                currency="EUR", payment_terms="NET30", valid_until=utcnow() + dt.timedelta(days=1),
+                                total=Decimal("1.00"), body_for=lambda pid, v: {"id": pid, "version": v}, moves=[],
+                                holds=[])
             done.set()
 
     th = threading.Thread(target=turn, daemon=True)

@@ -27,7 +27,7 @@ from agent.store import schema as t
 from agent.store.db import current_version, upgrade, utcnow
 from agent.store.schema import SCHEMA_VERSION
 from agent.store.store import (
-    ApprovalNotPending, HoldLimitExceeded, NegotiationClosed, ProposalExpired, ProposalSuperseded,
+    ApprovalNotPending, HoldLimitExceeded, ProposalExpired, ProposalSuperseded,
     UnknownProposal,
 )
 from tools.errors import DealdeskError, InsufficientInventory
@@ -231,9 +231,18 @@ def test_negotiations_create_once_turns_and_status(store):
         store.create_negotiation("N-1", buyer_org="org-b", region="US", segment="enterprise")
     assert other.value.field == "negotiation_id"
     assert store.get_negotiation("N-1", buyer_org="org-b") is None
-    assert store.next_turn("N-1") == 1 and store.next_turn("N-1") == 2
-    with pytest.raises(NegotiationClosed):
-        store.next_turn("N-missing")
+    # A turn counts once its decision records are written (in the turn's commit); an operator's
+    # decision between turns is recorded under the last turn and does not advance it.
+    def rec(turn: int) -> dict:
+        return {"gen_ai.conversation.id": "N-1", "turn": turn, "message_id": f"m-{turn}", "node": "commit"}
+
+    store.add_records([rec(1), rec(1)])
+    assert store.get_negotiation("N-1").turn == 1
+    store.add_records([rec(2)])
+    store.add_records([rec(2)])
+    assert store.get_negotiation("N-1").turn == 2
+    store.add_records([rec(0), {**rec(1), "node": "operator"}])
+    assert store.get_negotiation("N-1").turn == 2
     negotiation(store, "N-2", "org-b")
     store.set_status("N-2", "closed")
     assert [n.id for n in store.list_negotiations(status="open")] == ["N-1"]
@@ -721,7 +730,7 @@ def test_events_are_kept_in_order_per_negotiation(store):
     assert [e.negotiation_id for e in store.events("N-2")] == ["N-2"]
 
 
-def test_org_events_filter_by_org_sku_since_and_exclude_the_current_negotiation(store):
+def test_history_and_memory_read_the_negotiation_and_the_orgs_recent_events_in_one_query(store):
     t0 = utcnow()
 
     def ev(kind: str, sku: str, at: dt.datetime, price: str) -> dict:
@@ -731,19 +740,21 @@ def test_org_events_filter_by_org_sku_since_and_exclude_the_current_negotiation(
     store.add_events("N-1", "org-a", 1, [ev("counter", "SKU-A", t0 - 2 * DAY, "8.00"),
                                          ev("counter", "SKU-B", t0 - 2 * DAY, "3.00")])
     store.add_events("N-b", "org-b", 1, [ev("counter", "SKU-A", t0 - DAY, "6.00")])
-    store.add_events("N-cur", "org-a", 1, [ev("counter", "SKU-A", t0, "8.40")])
+    store.add_events("N-cur", "org-a", 1, [ev("counter", "SKU-A", t0, "8.40"),
+                                           ev("counter", "SKU-C", t0 - 90 * DAY, "1.00")])
     store.add_events("N-2", "org-a", 2, [ev("accept", "SKU-A", t0 - DAY, "8.20")])
 
     since = t0 - 30 * DAY
-    memory = store.org_events("org-a", "SKU-A", since, exclude_negotiation="N-cur")
+    history, memory = store.history_and_memory("N-cur", "org-a", ["SKU-A"], since)
+    # the negotiation's own events whatever their SKU or age; memory only from its other negotiations
+    assert [(e.sku, e.unit_price) for e in history] == [("SKU-A", Decimal("8.40")), ("SKU-C", Decimal("1.00"))]
     assert [(e.negotiation_id, e.unit_price) for e in memory] == [("N-1", Decimal("8.00")),
                                                                   ("N-2", Decimal("8.20"))]
-    assert [e.negotiation_id for e in store.org_events("org-a", "SKU-A", since)] == ["N-1", "N-cur", "N-2"]
-    assert [e.negotiation_id for e in store.org_events("org-a", "SKU-A", t0 - 50 * DAY,
-                                                       exclude_negotiation="N-cur")] == ["N-old", "N-1", "N-2"]
-    assert [e.unit_price for e in store.org_events("org-a", "SKU-B", since)] == [Decimal("3.00")]
-    assert [e.negotiation_id for e in store.org_events("org-b", "SKU-A", since)] == ["N-b"]
-    assert store.org_events("org-c", "SKU-A", since) == []
+    _, older = store.history_and_memory("N-cur", "org-a", ["SKU-A"], t0 - 50 * DAY)
+    assert [e.negotiation_id for e in older] == ["N-old", "N-1", "N-2"]
+    _, both = store.history_and_memory("N-cur", "org-a", ["SKU-A", "SKU-B"], since)
+    assert [(e.negotiation_id, e.sku) for e in both] == [("N-1", "SKU-A"), ("N-1", "SKU-B"), ("N-2", "SKU-A")]
+    assert [e.negotiation_id for e in store.history_and_memory("N-x", "org-b", ["SKU-A"], since)[1]] == ["N-b"]
 
 
 # --- decision records ------------------------------------------------------------------

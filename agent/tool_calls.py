@@ -1,0 +1,51 @@
+"""The graph's tools node: the agent's tool calls, run in order on the calling thread.
+
+It does what LangGraph's prebuilt `ToolNode(handle_tool_errors=True)` does for
+dealdesk's tools: the graph state is injected into each tool's `InjectedState`
+argument, and every failure (an unknown tool, arguments that do not validate,
+an exception inside a tool) comes back to the model as a ToolMessage with
+status "error" instead of ending the turn. The prebuilt node starts a thread
+pool for every run; dealdesk's tools are fast in-process functions, so that
+pool cost more than the tools (measured in BENCHMARKS.md, "Seller turn").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+
+
+class ToolCalls:
+    """A graph node over a fixed set of tools whose state argument is named `state`."""
+
+    def __init__(self, tools: Sequence[BaseTool]):
+        self.tools = {t.name: t for t in tools}
+
+    def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        last = state["messages"][-1] if state.get("messages") else None
+        calls = last.tool_calls if isinstance(last, AIMessage) else []
+        return {"messages": [self.run(call, state, config) for call in calls]}
+
+    def run(self, call: dict[str, Any], state: dict[str, Any], config: RunnableConfig | None = None) -> ToolMessage:
+        name, call_id = call["name"], call["id"]
+        tool = self.tools.get(name)
+        if tool is None:
+            return _error(name, call_id, f"Error: {name!r} is not a valid tool, try one of "
+                                         f"[{', '.join(self.tools)}].")
+        # The model never supplies the state: whatever it put under that name is replaced.
+        args = {**(call.get("args") or {}), "state": state}
+        try:
+            out = tool.invoke({"type": "tool_call", "name": name, "id": call_id, "args": args}, config)
+        except Exception as exc:  # noqa: BLE001 - every tool failure is the model's to read, not the turn's end
+            return _error(name, call_id, f"Error: {exc!r}\n Please fix your mistakes.")
+        if isinstance(out, ToolMessage):
+            return out
+        return ToolMessage(content=str(out), name=name, tool_call_id=call_id)
+
+
+def _error(name: str, call_id: str, content: str) -> ToolMessage:
+    return ToolMessage(content=content, name=name, tool_call_id=call_id, status="error")
