@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, text, update
 
+from agent.store import queries as Q
 from agent.store import schema as t
 
 GENESIS = "0" * 64
@@ -125,14 +126,14 @@ def append(conn: Connection, records: Sequence[dict[str, Any]], ids: Sequence[in
 def _append_one(conn: Connection, nid: str, ids: list[int], recs: list[Any], now: dt.datetime,
                 day: str | None = None) -> str:
     e = t.audit_entries.c
-    last = conn.execute(select(e.seq, e.hash).where(e.negotiation_id == nid).order_by(e.seq.desc()).limit(1)).first()
+    last = conn.execute(Q.LAST_AUDIT_ENTRY, {"nid": nid}).first()
     prev, seq = (last.hash, last.seq + 1) if last is not None else (GENESIS, 1)
     digest = chain_hash(prev, recs)
     turn = recs[0].get("turn") if isinstance(recs[0], dict) else None
-    conn.execute(insert(t.audit_entries).values(
-        negotiation_id=nid, seq=seq, turn=turn if isinstance(turn, int) else None, day=day or now.date().isoformat(),
-        record_ids=list(ids), record_digests=[record_digest(r) for r in recs], prev_hash=prev, hash=digest,
-        created_at=now))
+    conn.execute(Q.INSERT_AUDIT_ENTRY, {
+        "negotiation_id": nid, "seq": seq, "turn": turn if isinstance(turn, int) else None,
+        "day": day or now.date().isoformat(), "record_ids": list(ids), "record_digests": [record_digest(r) for r in recs],
+        "prev_hash": prev, "hash": digest, "created_at": now})
     return digest
 
 

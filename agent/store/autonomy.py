@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from agent.store import schema as t
 from agent.store.db import transaction, utcnow
+from agent.store.queries import AUTONOMY
 from tools.errors import DealdeskError
 
 Mode = Literal["auto", "approval_only", "shadow"]
@@ -55,7 +56,7 @@ class AutonomyStore:
         if conn is None:
             with self.engine.connect() as fresh:
                 return self.switches(fresh)
-        return {r.scope: r.mode for r in conn.execute(select(t.autonomy.c.scope, t.autonomy.c.mode))}
+        return {r.scope: r.mode for r in conn.execute(AUTONOMY)}
 
     def list(self) -> list[Switch]:
         with self.engine.connect() as conn:

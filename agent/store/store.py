@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.store import audit
+from agent.store import queries as Q
 from agent.store import schema as t
 from agent.store.db import lock_negotiation, make_engine, transaction, upgrade, utcnow
 from tools.errors import DealdeskError, InsufficientInventory
@@ -265,27 +266,24 @@ class Store:
     def available_many(self, skus: Iterable[str], conn: Connection | None = None) -> dict[str, int]:
         """Available units of several SKUs in one query (unknown SKUs: 0)."""
         wanted = sorted(set(skus))
-        inv = t.inventory.c
         with _reading(self.engine, conn) as c:
-            found = dict(c.execute(select(inv.sku, inv.on_hand - inv.allocated - inv.held).where(inv.sku.in_(wanted))).all())
+            found = dict(c.execute(Q.AVAILABLE, {"skus": wanted}).all())
         return {sku: found.get(sku, 0) for sku in wanted}
 
     def _release_expired(self, conn: Connection, now: dt.datetime, skus: Sequence[str] | None = None) -> int:
-        cond = and_(t.holds.c.status == "active", t.holds.c.expires_at <= now)
         if skus is not None:
-            cond = and_(cond, t.holds.c.sku.in_(list(skus)))
-        expired = conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(cond)).all()
+            expired = conn.execute(Q.EXPIRED_HOLDS_OF_SKUS, {"now": now, "skus": list(skus)}).all()
+        else:
+            expired = conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
+                and_(t.holds.c.status == "active", t.holds.c.expires_at <= now))).all()
         for hold_id, sku, qty in expired:
             self._release_hold(conn, hold_id, sku, qty, now)
         return len(expired)
 
     @staticmethod
     def _release_hold(conn: Connection, hold_id: int, sku: str, qty: int, now: dt.datetime) -> None:
-        done = conn.execute(update(t.holds).where(and_(t.holds.c.id == hold_id, t.holds.c.status == "active"))
-                            .values(status="released")).rowcount
-        if done:
-            conn.execute(update(t.inventory).where(t.inventory.c.sku == sku)
-                         .values(held=t.inventory.c.held - qty, updated_at=now))
+        if conn.execute(Q.RELEASE_HOLD, {"hid": hold_id}).rowcount:
+            conn.execute(Q.UNHOLD, {"b_sku": sku, "qty": qty, "now": now})
 
     def release_expired_holds(self, now: dt.datetime | None = None) -> int:
         with transaction(self.engine) as conn:
@@ -294,10 +292,7 @@ class Store:
     @staticmethod
     def _reserve(conn: Connection, sku: str, qty: int, now: dt.datetime, column: str) -> bool:
         """Conditionally move `qty` from available into `held` or `allocated`."""
-        inv = t.inventory.c
-        values = {column: getattr(inv, column) + qty, "updated_at": now}
-        done = conn.execute(update(t.inventory).where(and_(inv.sku == sku, inv.on_hand - inv.allocated - inv.held >= qty))
-                            .values(**values)).rowcount
+        done = conn.execute(Q.RESERVE[column], {"b_sku": sku, "qty": qty, "now": now}).rowcount
         return bool(done)
 
     # --- negotiations and events -------------------------------------------------------
@@ -320,12 +315,11 @@ class Store:
 
     def get_negotiation(self, negotiation_id: str, buyer_org: str | None = None, *,
                         conn: Connection | None = None) -> Negotiation | None:
-        q = select(t.negotiations).where(t.negotiations.c.id == negotiation_id)
-        if buyer_org is not None:
-            q = q.where(t.negotiations.c.buyer_org == buyer_org)
         with _reading(self.engine, conn) as c:
-            row = c.execute(q).first()
-        return None if row is None else _negotiation(row)
+            row = c.execute(Q.NEGOTIATION, {"id": negotiation_id}).first()
+        if row is None or (buyer_org is not None and row.buyer_org != buyer_org):
+            return None
+        return _negotiation(row)
 
     def list_negotiations(self, *, buyer_org: str | None = None, status: str | None = None,
                           limit: int = 100) -> list[Negotiation]:
@@ -338,13 +332,12 @@ class Store:
             return [_negotiation(r) for r in conn.execute(q)]
 
     def set_status(self, negotiation_id: str, status: str, conn: Connection | None = None) -> None:
-        stmt = update(t.negotiations).where(t.negotiations.c.id == negotiation_id).values(status=status,
-                                                                                          updated_at=utcnow())
+        params = {"nid": negotiation_id, "b_status": status, "now": utcnow()}
         if conn is not None:
-            conn.execute(stmt)
+            conn.execute(Q.SET_STATUS, params)
             return
         with transaction(self.engine) as c:
-            c.execute(stmt)
+            c.execute(Q.SET_STATUS, params)
 
     def end_negotiation(self, negotiation_id: str, status: str, *, release: bool,
                         events: tuple[int, Sequence[dict[str, Any]]] | None = None,
@@ -407,7 +400,7 @@ class Store:
                  "unit_price": None if e.get("unit_price") is None else str(e["unit_price"]),
                  "list_price": None if e.get("list_price") is None else str(e["list_price"]),
                  "payment_terms": e.get("payment_terms")} for e in events]
-        conn.execute(insert(t.events), rows)
+        conn.execute(Q.INSERT_EVENTS, rows)
 
     def events(self, negotiation_id: str) -> list[EventRow]:
         with self.engine.connect() as conn:
@@ -419,11 +412,9 @@ class Store:
                            conn: Connection | None = None) -> tuple[list[EventRow], list[EventRow]]:
         """In one query: this negotiation's events, and the organisation's recent events on `skus` in its
         other negotiations since `since` (the strategy's memory)."""
-        e = t.events.c
-        q = select(t.events).where(or_(e.negotiation_id == negotiation_id, and_(
-            e.buyer_org == buyer_org, e.sku.in_(list(skus)), e.at >= since))).order_by(e.id)
         with _reading(self.engine, conn) as c:
-            rows = [_event(r) for r in c.execute(q)]
+            rows = [_event(r) for r in c.execute(Q.HISTORY_AND_MEMORY, {"nid": negotiation_id, "org": buyer_org,
+                                                                         "skus": list(skus), "since": since})]
         return [r for r in rows if r.negotiation_id == negotiation_id], \
             [r for r in rows if r.negotiation_id != negotiation_id]
 
@@ -448,29 +439,26 @@ class Store:
         with transaction(self.engine) as conn:
             lock_negotiation(conn, negotiation_id)
             pid = proposal_id or new_id("P")
-            next_version = (conn.execute(select(func.max(t.proposals.c.version)).where(t.proposals.c.id == pid))
-                            .scalar() or 0) + 1
+            versions = conn.execute(Q.PROPOSAL_VERSIONS, {"pid": pid}).all()
+            next_version = max((v for v, _ in versions), default=0) + 1
             if version is not None and version != next_version:
                 raise ProposalSuperseded(f"proposal {pid} moved on to version {next_version - 1} meanwhile",
                                          field="version")
             version = next_version
-            self._release_expired(conn, now, [h.sku for h in holds])
+            if holds:
+                self._release_expired(conn, now, [h.sku for h in holds])
             # Supersede the live versions of this proposal and release their holds.
-            live = conn.execute(select(t.proposals.c.version).where(and_(
-                t.proposals.c.id == pid, t.proposals.c.status.in_(("offered", "pending_approval"))))).scalars().all()
-            for old in live:
-                conn.execute(update(t.proposals).where(and_(t.proposals.c.id == pid, t.proposals.c.version == old))
-                             .values(status="superseded"))
-            for hold_id, sku, qty in conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
-                    and_(t.holds.c.proposal_id == pid, t.holds.c.status == "active"))).all():
-                self._release_hold(conn, hold_id, sku, qty, now)
+            if any(st in ("offered", "pending_approval") for _, st in versions):
+                conn.execute(Q.SUPERSEDE, {"pid": pid})
+            if versions:
+                for hold_id, sku, qty in conn.execute(Q.ACTIVE_HOLDS_OF, {"pid": pid}).all():
+                    self._release_hold(conn, hold_id, sku, qty, now)
             for h in holds:
                 if h.cap is not None:
-                    # Lock the SKU's inventory row so two negotiations of one org cannot both pass the cap.
-                    conn.execute(select(t.inventory.c.sku).where(t.inventory.c.sku == h.sku).with_for_update())
-                    held = conn.execute(select(func.coalesce(func.sum(t.holds.c.quantity), 0)).where(and_(
-                        t.holds.c.buyer_org == buyer_org, t.holds.c.sku == h.sku, t.holds.c.status == "active",
-                        t.holds.c.expires_at > now))).scalar()
+                    if conn.dialect.name == "postgresql":  # SQLite: the write lock already serialises writers
+                        # Lock the SKU's inventory row so two negotiations of one org cannot both pass the cap.
+                        conn.execute(Q.LOCK_INVENTORY_ROW, {"sku": h.sku})
+                    held = conn.execute(Q.ORG_HELD, {"org": buyer_org, "sku": h.sku, "now": now}).scalar()
                     if held + h.quantity > h.cap:
                         raise HoldLimitExceeded(
                             f"{h.sku}: open proposals of this buyer would hold {held + h.quantity} units, "
@@ -478,31 +466,33 @@ class Store:
                 if not self._reserve(conn, h.sku, h.quantity, now, "held"):
                     raise InsufficientInventory(f"not enough {h.sku} in stock for {h.quantity} units",
                                                 field="quantity")
-                conn.execute(insert(t.holds).values(proposal_id=pid, version=version, buyer_org=buyer_org,
-                                                    sku=h.sku, quantity=h.quantity,
-                                                    expires_at=hold_until or valid_until, status="active",
-                                                    created_at=now))
+                conn.execute(Q.INSERT_HOLD, {"proposal_id": pid, "version": version, "buyer_org": buyer_org,
+                                             "sku": h.sku, "quantity": h.quantity,
+                                             "expires_at": hold_until or valid_until, "status": "active",
+                                             "created_at": now})
             body = body_for(pid, version)
-            conn.execute(insert(t.proposals).values(
-                id=pid, version=version, negotiation_id=negotiation_id, buyer_org=buyer_org, status=status,
-                currency=currency, payment_terms=payment_terms, valid_until=valid_until, total=str(total),
-                body=body, moves=list(moves), created_at=now))
-            conn.execute(update(t.negotiations).where(t.negotiations.c.id == negotiation_id)
-                         .values(current_proposal=pid, updated_at=now))
+            row = {"id": pid, "version": version, "negotiation_id": negotiation_id, "buyer_org": buyer_org,
+                   "status": status, "currency": currency, "payment_terms": payment_terms, "valid_until": valid_until,
+                   "total": str(total), "body": body, "moves": list(moves), "created_at": now}
+            conn.execute(Q.INSERT_PROPOSAL, row)
+            conn.execute(Q.SET_CURRENT_PROPOSAL, {"nid": negotiation_id, "pid": pid, "now": now})
             if events is not None:
                 self._insert_events(conn, negotiation_id, buyer_org, events[0], events[1], now)
             if approval is not None:
-                conn.execute(insert(t.approvals).values(
-                    id=new_id("A"), negotiation_id=negotiation_id, buyer_org=buyer_org, proposal_id=pid,
-                    level=approval["level"], status="pending", requested={"moves": approval["moves"]},
-                    reasons=approval["reasons"], requested_at=now))
+                conn.execute(Q.INSERT_APPROVAL, {
+                    "id": new_id("A"), "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": pid,
+                    "level": approval["level"], "status": "pending", "requested": {"moves": approval["moves"]},
+                    "reasons": approval["reasons"], "requested_at": now})
             self._insert_records(conn, records)
-            row = conn.execute(select(t.proposals).where(and_(t.proposals.c.id == pid,
-                                                              t.proposals.c.version == version))).one()
-        return _proposal(row)
+        # The row as written (the JSON columns give back what they were given: the body is wire JSON).
+        return ProposalRow(**{**row, "total": Decimal(row["total"])})
 
     def get_proposal(self, proposal_id: str, version: int | None = None, *,
                      buyer_org: str | None = None, conn: Connection | None = None) -> ProposalRow | None:
+        if version is None and buyer_org is not None:  # a turn's read
+            with _reading(self.engine, conn) as c:
+                row = c.execute(Q.LATEST_PROPOSAL_OF_ORG, {"id": proposal_id, "org": buyer_org}).first()
+            return None if row is None else _proposal(row)
         q = select(t.proposals).where(t.proposals.c.id == proposal_id)
         q = q.where(t.proposals.c.version == version) if version is not None else \
             q.order_by(t.proposals.c.version.desc()).limit(1)
@@ -532,6 +522,9 @@ class Store:
 
     def active_holds(self, buyer_org: str | None = None, *, proposal_id: str | None = None,
                      conn: Connection | None = None) -> list[dict[str, Any]]:
+        if buyer_org is not None and proposal_id is not None:  # a turn's read
+            with _reading(self.engine, conn) as c:
+                return [dict(r._mapping) for r in c.execute(Q.HOLDS_OF_PROPOSAL, {"org": buyer_org, "pid": proposal_id})]
         q = select(t.holds).where(t.holds.c.status == "active")
         if buyer_org is not None:
             q = q.where(t.holds.c.buyer_org == buyer_org)
@@ -655,6 +648,9 @@ class Store:
 
     def approvals(self, *, status: str | None = None, negotiation_id: str | None = None, newest_first: bool = False,
                   limit: int | None = None, conn: Connection | None = None) -> list[ApprovalRow]:
+        if negotiation_id is not None and status is None and not newest_first and limit is None:  # a turn's read
+            with _reading(self.engine, conn) as c:
+                return [_approval(r) for r in c.execute(Q.APPROVALS_OF_NEGOTIATION, {"nid": negotiation_id})]
         order = (t.approvals.c.requested_at.desc(), t.approvals.c.id) if newest_first else (t.approvals.c.requested_at,)
         q = select(t.approvals).order_by(*order).limit(limit)
         if status is not None:
@@ -699,12 +695,10 @@ class Store:
             for r in records:
                 nid, turn = r["gen_ai.conversation.id"], r.get("turn") or 0
                 last[nid] = max(last.get(nid, 0), turn)
-            n = t.negotiations.c
             for nid, turn in last.items():
                 if turn > 0:
-                    conn.execute(update(t.negotiations).where(and_(n.id == nid, n.turn < turn)).values(turn=turn))
-            ids = conn.execute(insert(t.decision_records).returning(t.decision_records.c.id,
-                                                                    sort_by_parameter_order=True), [
+                    conn.execute(Q.ADVANCE_TURN, {"nid": nid, "b_turn": turn})
+            ids = conn.execute(Q.INSERT_RECORDS, [
                 {"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),
                  "message_id": r.get("message_id"), "node": r["node"], "ts": utcnow(), "record": r}
                 for r in records]).scalars().all()
