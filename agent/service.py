@@ -55,7 +55,14 @@ class Reply:
 
 
 def make_checkpointer(db_url: str | None) -> Any:
-    """SQLite checkpoints beside a SQLite store, PostgreSQL ones with a PostgreSQL store, else in memory."""
+    """SQLite checkpoints beside a SQLite store, PostgreSQL ones with a PostgreSQL store, else in memory.
+
+    Checkpoints are derived state: proposals, holds, deals and records live in the store, which every
+    turn reads. So checkpoint commits skip the wait for the disk (SQLite WAL with synchronous=NORMAL,
+    PostgreSQL's synchronous_commit=off): a crash of the server process loses none of them, and a power
+    cut could lose the checkpoints of the last moments (conversation context for the model), never a
+    proposal, a hold or a deal.
+    """
     if not db_url:
         return InMemorySaver()
     url = normalise_url(db_url)
@@ -68,6 +75,7 @@ def make_checkpointer(db_url: str | None) -> Any:
         cp_path = Path(path).with_suffix(".checkpoints.sqlite")
         conn = sqlite3.connect(cp_path, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
         saver = SqliteSaver(conn)
         saver.setup()
         return saver
@@ -77,6 +85,7 @@ def make_checkpointer(db_url: str | None) -> Any:
 
     conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
                            prepare_threshold=0, row_factory=dict_row)
+    conn.execute("SET synchronous_commit TO off")
     saver = PostgresSaver(conn)
     # Several server processes start at once: one at a time creates the checkpoint tables.
     conn.execute("SELECT pg_advisory_lock(7272003)")

@@ -165,3 +165,31 @@ def test_negotiation_continues_in_a_new_process(make_seller, seller_db_url, tmp_
     turns = sorted({r["turn"] for r in seller.store.records(nid)})
     assert turns == list(range(1, 10))
 
+
+
+def test_checkpoints_are_derived_state_and_skip_the_disk_wait_store_writes_do_not(seller_db_url: str) -> None:
+    """Checkpoint commits do not wait for the disk (the store is the source of truth a turn reads);
+    the store's own deal write still does (synchronous FULL on SQLite, PostgreSQL's default)."""
+    from sqlalchemy import text
+
+    from agent.service import make_checkpointer
+    from agent.store import Store
+
+    saver = make_checkpointer(seller_db_url)
+    try:
+        if seller_db_url.startswith("sqlite"):
+            assert saver.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+            assert saver.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        else:
+            assert saver.conn.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"] == "off"
+    finally:
+        saver.conn.close()
+    store = Store(seller_db_url)
+    try:
+        with store.engine.connect() as conn:
+            if seller_db_url.startswith("sqlite"):
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            else:
+                assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    finally:
+        store.dispose()
