@@ -683,11 +683,16 @@ class SellerGraph:
         return {"records": [rec], "draft": {**draft, "approval": request}}
 
     def commit(self, state: TurnState) -> dict[str, Any]:
-        """The turn's one write transaction; the turn's reads end with it."""
+        """The turn's one write transaction. The turn's reads are over: the view's connection goes back
+        to the pool first, so a turn never holds two (many concurrent turns cannot starve the pool)."""
+        key = self._turn_key(state)
+        view = self._views.get(key)
+        if view is not None:
+            view.close()
         try:
             return self._commit(state)
         finally:
-            self.close_turn(self._turn_key(state))
+            self.close_turn(key)
 
     def _commit(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()

@@ -207,10 +207,10 @@ def reply_events(task_id: str, context_id: str, data: dict[str, Any] | None, tex
 def turn_slots(ctx: ServerContext) -> int:
     """How many seller turns may run at once in this process without starving the database pool.
 
-    On PostgreSQL a turn holds one pooled connection for its whole length (the negotiation's
-    advisory turn lock) and needs at least one more for its transactions: with more turns than
-    half the pool, every turn can hold a lock connection while it waits for a second one, and
-    all of them stall until the pool's timeout. SQLite's turn lock is a file lock (no connection).
+    A turn holds at most one store connection at a time (its read view until the commit, then
+    the commit's). On PostgreSQL it also holds a connection of the turn-lock pool for its whole
+    length, and the operators' and REST turns share both pools: half the store pool leaves them
+    room. SQLite's turn lock is a file lock (no connection).
     """
     engine = getattr(ctx.seller.store, "engine", None)
     pool = getattr(engine, "pool", None)
