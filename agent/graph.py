@@ -736,7 +736,11 @@ class SellerGraph:
             draft = err
         outgoing = {"data": draft.get("data"), "text": draft.get("text", "")}
         reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={"data": outgoing["data"]})
-        return {"outgoing": outgoing, "messages": [reply], "records": [rec]}
+        # The tools' artifacts served this turn only (staging, the guardrail's facts); the history keeps
+        # what the model read, so every later turn's checkpoint does not carry them again.
+        spent = [m.model_copy(update={"artifact": None}) for m in turn_messages(state["messages"])
+                 if isinstance(m, ToolMessage) and m.artifact is not None and m.id]
+        return {"outgoing": outgoing, "messages": [*spent, reply], "records": [rec]}
 
     def _buyer_events(self, state: TurnState) -> list[dict[str, Any]]:
         out = []
