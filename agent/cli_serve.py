@@ -100,8 +100,22 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
         err.print(f"--workers {workers} needs PostgreSQL (--db postgresql://...): SQLite serves one process. "
                   "Run with --workers 1, or point --db at PostgreSQL.", highlight=False)
         raise typer.Exit(2)
+    pg_connections = None
+    if not _is_sqlite(url):  # each worker's share of the server's connections sizes its pools
+        from sqlalchemy.exc import OperationalError
+
+        from agent.store.pools import ConnectionBudgetError, limit_for
+
+        try:
+            pg_connections = limit_for(url, workers)
+        except ConnectionBudgetError as exc:
+            err.print(f"--workers {workers}: {exc.message}", highlight=False, markup=False)
+            raise typer.Exit(2) from None
+        except OperationalError:
+            pass  # unreachable: the start-up below reports it
     settings = ServerSettings(host=host, port=port, db_url=url, public_url=public_url, demo=demo, workers=workers,
-                              turn_timeout_s=turn_timeout, rate_per_second=rate, rate_burst=burst)
+                              turn_timeout_s=turn_timeout, rate_per_second=rate, rate_burst=burst,
+                              pg_connections=pg_connections)
     try:
         cat, pol = load_data(catalog, policy)
     except DataFileError as exc:

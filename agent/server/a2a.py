@@ -85,6 +85,7 @@ from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_diges
 from agent.server.auth import AuthError, principal_from_header, require_scope
 from agent.server.context import ServerContext
 from agent.service import Reply
+from agent.store.pools import DEFAULT as DEFAULT_POOLS
 
 log = logging.getLogger("dealdesk.a2a")
 
@@ -397,7 +398,9 @@ class A2AService:
         self.ctx = ctx
         s = ctx.settings
         self.card = build_agent_card(s)
-        self.backend = make_task_backend(s.db_url or getattr(ctx.seller.store, "url", ""), server_host=s.host)
+        store = ctx.seller.store
+        self.backend = make_task_backend(s.db_url or getattr(store, "url", ""), server_host=s.host,
+                                         pools=getattr(store, "pools", DEFAULT_POOLS))
         self.executor = SellerExecutor(ctx)
         self.handler = DealdeskRequestHandler(ctx, self.backend, self.executor, self.card)
         self._started = False

@@ -51,6 +51,8 @@ from a2a.types.a2a_pb2 import TaskPushNotificationConfig
 from a2a.utils.proto_utils import to_stream_response
 
 from agent.store.db import normalise_url
+from agent.store.pools import DEFAULT as DEFAULT_POOLS
+from agent.store.pools import PoolSizes
 
 log = logging.getLogger("dealdesk.a2a")
 
@@ -83,7 +85,7 @@ def async_db_url(db_url: str) -> str | None:
     return url or None
 
 
-def make_async_engine(url: str) -> AsyncEngine:
+def make_async_engine(url: str, pools: PoolSizes = DEFAULT_POOLS) -> AsyncEngine:
     if url.startswith("sqlite"):
         # Same file as the synchronous store (WAL, set there); wait on its write lock rather than fail.
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -99,7 +101,7 @@ def make_async_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=pools.tasks[0], max_overflow=pools.tasks[1], pool_pre_ping=True)
 
 
 # --- push notifications --------------------------------------------------------------------
@@ -403,7 +405,8 @@ class TaskBackend:
             await self.engine.dispose()
 
 
-def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1") -> TaskBackend:
+def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1",
+                      pools: PoolSizes = DEFAULT_POOLS) -> TaskBackend:
     """The task store, event stream, push config store and sender, and message log for a database URL."""
     url = async_db_url(db_url)
     url_ok = push_url_policy(server_host)
@@ -415,7 +418,7 @@ def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1") -> TaskBac
     from a2a.server.cluster import DatabaseTaskEventStream, VersionedDatabaseTaskStore
     from a2a.server.tasks import DatabasePushNotificationConfigStore
 
-    engine = make_async_engine(url)
+    engine = make_async_engine(url, pools)
     task_store = VersionedDatabaseTaskStore(engine, table_name=TASKS_TABLE, owner_resolver=owner_of,
                                             event_table_name=EVENTS_TABLE, version_table_name=VERSIONS_TABLE,
                                             max_attempts=10, retry_delay_s=0.05)

@@ -80,7 +80,11 @@ def build_context(settings: ServerSettings, catalog: Any = None, policy: Any = N
         from agent.models.factory import make_model
 
         seller_kw["model"] = make_model()
-    seller = Seller.open(catalog, policy, settings.db_url, **seller_kw)
+    from agent.store import Store
+    from agent.store.pools import split
+
+    pools = split(settings.pg_connections) if settings.pg_connections else None
+    seller = Seller(catalog, policy, Store(settings.db_url, pools=pools), **seller_kw)
     keys = KeyStore(seller.store.engine)
     if settings.demo:
         ensure_demo_keys(keys)

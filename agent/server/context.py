@@ -40,6 +40,7 @@ class ServerSettings:
     rate_per_second: float = 20.0  # token bucket per key: refill rate
     rate_burst: int = 40  # and capacity
     turn_timeout_s: float = 30.0
+    pg_connections: int | None = None  # PostgreSQL connections this process may open (`agent/store/pools.py`)
 
     @property
     def base_url(self) -> str:

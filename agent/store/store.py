@@ -30,6 +30,8 @@ from agent.store import audit
 from agent.store import queries as Q
 from agent.store import schema as t
 from agent.store.db import lock_negotiation, make_engine, transaction, upgrade, utcnow
+from agent.store.pools import DEFAULT as DEFAULT_POOLS
+from agent.store.pools import PoolSizes
 from tools.errors import DealdeskError, InsufficientInventory
 
 
@@ -186,9 +188,11 @@ def _reading(engine: Any, conn: Connection | None) -> Iterator[Connection]:
 class Store:
     """All durable state of dealdesk, on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str, *, migrate: bool = True):
+    def __init__(self, url: str, *, migrate: bool = True, pools: PoolSizes | None = None):
+        """`pools`: the PostgreSQL pool sizes of this process (`agent/store/pools.py`); SQLite ignores them."""
         self.url = url
-        self.engine = make_engine(url)
+        self.pools = pools or DEFAULT_POOLS
+        self.engine = make_engine(url, pool_size=self.pools.store[0], max_overflow=self.pools.store[1])
         self._lock_engine = None
         if migrate:
             upgrade(self.engine)
@@ -212,7 +216,8 @@ class Store:
             # that writes inside the turn take on the same negotiation. The lock's connection
             # comes from a pool of its own, so turns holding locks never starve their own writes.
             if self._lock_engine is None:
-                self._lock_engine = make_engine(self.url, pool_size=4, max_overflow=16)
+                self._lock_engine = make_engine(self.url, pool_size=self.pools.turn_locks[0],
+                                                max_overflow=self.pools.turn_locks[1])
             with self._lock_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
                 try:

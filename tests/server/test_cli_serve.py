@@ -88,6 +88,13 @@ def test_serve_refuses_workers_on_sqlite(db):
     assert "PostgreSQL" in r.output
 
 
+def test_serve_refuses_more_workers_than_postgresql_has_connections_for():
+    dbutil.require_postgres()
+    r = _run("serve", "--workers", "64", "--db", dbutil.pg_url())  # default max_connections: 100
+    assert r.exit_code == 2, r.output
+    assert "--workers 64" in r.output and "max_connections" in r.output
+
+
 def test_serve_prints_card_example_and_demo_keys(tmp_path):
     server = spawn_server(f"sqlite:///{tmp_path / 'serve.db'}", log=tmp_path / "serve.log")
     try:

@@ -1,0 +1,96 @@
+"""How many PostgreSQL connections one server process may open, and how its pools share them.
+
+A server process opens connections through three pools and one checkpointer:
+
+- the store's: a running turn holds one (its read view, then its commit), and keys, idempotency
+  keys and the operators' reads take one while they run;
+- the turn locks': one for the whole length of each running turn (the negotiation's advisory lock);
+- the A2A task store's (async): task saves and reads, the message log, push configs;
+- the checkpointer's single connection.
+
+`--workers N` multiplies all of it, and a PostgreSQL server refuses connections beyond its
+`max_connections` ("sorry, too many clients already"), failing turns mid-way. So `dealdesk serve`
+reads the server's limit, gives each worker an equal share (`per_process_limit`) and sizes the
+pools from it (`split`); a share too small to serve is refused at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+
+from tools.errors import DealdeskError
+
+HEADROOM = 5  # left for `dealdesk` CLI commands, migrations and an operator's psql
+MIN_PER_PROCESS = 8  # two turns at a time, with room for the A2A store
+
+
+@dataclass(frozen=True)
+class PoolSizes:
+    """(pool_size, max_overflow) of each pool; `total` counts the checkpointer's connection too."""
+
+    store: tuple[int, int] = (5, 10)
+    turn_locks: tuple[int, int] = (4, 16)
+    tasks: tuple[int, int] = (10, 20)
+
+    @property
+    def total(self) -> int:
+        return sum(a + b for a, b in (self.store, self.turn_locks, self.tasks)) + 1
+
+
+DEFAULT = PoolSizes()
+
+
+class ConnectionBudgetError(DealdeskError):
+    code = "connection_budget"
+
+
+def per_process_limit(max_connections: int, reserved: int, workers: int, headroom: int = HEADROOM) -> int:
+    """Each worker's equal share of what the server accepts from ordinary roles."""
+    return max(0, (max_connections - reserved - headroom) // max(1, workers))
+
+
+def split(limit: int) -> PoolSizes:
+    """Pools that together open at most `limit` connections (never more than the defaults).
+
+    The store and the turn locks get the same share (a running turn holds one of each); the A2A
+    store the rest. Each pool keeps half of its share open and may overflow to the whole.
+    """
+    if limit >= DEFAULT.total:
+        return DEFAULT
+    if limit < MIN_PER_PROCESS:
+        raise ConnectionBudgetError(f"{limit} PostgreSQL connections per process are too few to serve "
+                                    f"(at least {MIN_PER_PROCESS}); run fewer workers or raise max_connections",
+                                    field="workers")
+    usable = limit - 1  # the checkpointer's
+    turns = usable * 3 // 10
+    tasks = usable - 2 * turns
+
+    def pool(n: int) -> tuple[int, int]:
+        return max(1, n // 2), n - max(1, n // 2)
+
+    return PoolSizes(store=pool(turns), turn_locks=pool(turns), tasks=pool(tasks))
+
+
+def server_limits(engine: Engine) -> tuple[int, int]:
+    """(max_connections, superuser_reserved_connections) of the PostgreSQL server behind `engine`."""
+    with engine.connect() as conn:
+        max_connections = int(conn.execute(text("SHOW max_connections")).scalar())
+        reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar())
+    return max_connections, reserved
+
+
+def limit_for(url: str, workers: int) -> int:
+    """Each of `workers` processes' share of the PostgreSQL server at `url`; raises
+    ConnectionBudgetError when that share is too small to serve (checked before any worker starts)."""
+    from agent.store.db import make_engine
+
+    probe = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        max_connections, reserved = server_limits(probe)
+    finally:
+        probe.dispose()
+    limit = per_process_limit(max_connections, reserved, workers)
+    split(limit)
+    return limit
