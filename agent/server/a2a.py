@@ -217,7 +217,9 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             stale = claim.state == "pending" and (
                 claim.age_s > 2 * self.ctx.settings.turn_timeout_s + 5.0
                 # One process on SQLite: a claim older than this process was left by one that died.
-                or (self._single_process and claim.age_s > time.time() - self._serving_since + 0.05))
+                or (self._single_process and claim.age_s > time.time() - self._serving_since + 0.05)
+                # The process that claimed it is gone (its liveness lock went with it).
+                or (claim.holder is not None and await self.ctx.run_turn(self.ctx.live().dead, claim.holder)))
             if claim.state == "done" or stale:
                 stored = await self._versioned_store.get(claim.task_id or self._task_of_message(params, context),
                                                          context)
@@ -227,7 +229,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                     if stale:
                         await log_.complete(owner, mid, stored.task.id, None)
                     return stored.task
-                if await log_.take_over(owner, mid):  # nothing came of the first attempt: process it now
+                if await log_.take_over(owner, mid, claim):  # nothing came of the first attempt: process it now
                     return None
             if time.monotonic() > deadline:
                 raise InvalidRequestError(message=f"messageId {mid!r} is still being processed; retry shortly")
@@ -400,7 +402,7 @@ class A2AService:
         self.card = build_agent_card(s)
         store = ctx.seller.store
         self.backend = make_task_backend(s.db_url or getattr(store, "url", ""), server_host=s.host,
-                                         pools=getattr(store, "pools", DEFAULT_POOLS))
+                                         pools=getattr(store, "pools", DEFAULT_POOLS), holder=ctx.live().token)
         self.executor = SellerExecutor(ctx)
         self.handler = DealdeskRequestHandler(ctx, self.backend, self.executor, self.card)
         self._started = False

@@ -53,6 +53,7 @@ from a2a.utils.proto_utils import to_stream_response
 from agent.store.db import normalise_url
 from agent.store.pools import DEFAULT as DEFAULT_POOLS
 from agent.store.pools import PoolSizes
+from agent.store.schema import add_column_if_missing
 
 log = logging.getLogger("dealdesk.a2a")
 
@@ -255,6 +256,7 @@ message_log = Table(
     Column("response", Text),  # JSON: {"kind": "task"|"message", "value": {...}}
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("holder", String(32)),  # token of the server process that claimed it (agent/store/liveness.py)
     PrimaryKeyConstraint("owner", "message_id", name="pk_a2a_message_log"),
 )
 
@@ -272,6 +274,8 @@ class Claim:
     task_id: str | None = None
     response: dict[str, Any] | None = None
     age_s: float = 0.0
+    holder: str | None = None  # the claiming process's token
+    updated_at: dt.datetime | None = None  # as read: a take-over succeeds only on the claim as it was read
 
 
 def _now() -> dt.datetime:
@@ -281,8 +285,10 @@ def _now() -> dt.datetime:
 class MessageLog:
     """(owner, messageId) -> the answer, in the database (or in memory without one)."""
 
-    def __init__(self, engine: AsyncEngine | None):
+    def __init__(self, engine: AsyncEngine | None, holder: str | None = None):
+        """`holder`: this process's token (agent/store/liveness.py), written on the claims it makes."""
         self.engine = engine
+        self.holder = holder
         self._ready = False
         self._mem: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -296,6 +302,11 @@ class MessageLog:
         except Exception:  # another process created it at the same moment
             async with self.engine.begin() as conn:
                 await conn.run_sync(_meta.create_all, tables=[message_log])
+        try:  # a log created before claims named their process
+            async with self.engine.begin() as conn:
+                await conn.run_sync(add_column_if_missing, message_log, "holder")
+        except Exception:  # another process added it at the same moment
+            log.debug("message log holder column", exc_info=True)
         self._ready = True
 
     async def claim(self, owner: str, message_id: str, digest: str) -> Claim:
@@ -306,13 +317,15 @@ class MessageLog:
             row = self._mem.get((owner, message_id))
             if row is None:
                 self._mem[(owner, message_id)] = {"digest": digest, "state": "pending", "task_id": None,
-                                                  "response": None, "created_at": now, "updated_at": now}
+                                                  "response": None, "created_at": now, "updated_at": now,
+                                                  "holder": self.holder}
                 return Claim("new")
             return self._claim_of(row, digest, now)
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(message_log).values(owner=owner, message_id=message_id, digest=digest,
-                                                              state="pending", created_at=now, updated_at=now))
+                                                              state="pending", created_at=now, updated_at=now,
+                                                              holder=self.holder))
             return Claim("new")
         except IntegrityError:
             pass
@@ -328,26 +341,26 @@ class MessageLog:
         if row["digest"] != digest:
             return Claim("conflict", row.get("task_id"))
         response = json.loads(row["response"]) if row.get("response") else None
-        return Claim(row["state"], row.get("task_id"), response, (now - row["updated_at"]).total_seconds())
+        return Claim(row["state"], row.get("task_id"), response, (now - row["updated_at"]).total_seconds(),
+                     row.get("holder"), row["updated_at"])
 
-    async def take_over(self, owner: str, message_id: str) -> bool:
+    async def take_over(self, owner: str, message_id: str, seen: Claim) -> bool:
         """Claim again a message whose first attempt came to nothing (a stale pending claim, or one
-        recorded without an answer); True if this caller now holds it (exactly one caller wins)."""
+        recorded without an answer), as `seen` read it; True if this caller now holds it (exactly one
+        caller wins: the claim must still be the one read, so a second retry finds it taken)."""
         now = _now()
         if self.engine is None:
             row = self._mem.get((owner, message_id))
-            if row is None or row.get("response") is not None:
+            if row is None or row.get("response") is not None or row["updated_at"] != seen.updated_at:
                 return False
-            row.update(state="pending", updated_at=now)
+            row.update(state="pending", updated_at=now, holder=self.holder)
             return True
-        key = and_(message_log.c.owner == owner, message_log.c.message_id == message_id)
+        c = message_log.c
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(message_log.c.updated_at).where(
-                key, message_log.c.response.is_(None)))).first()
-            if row is None:
-                return False
-            done = await conn.execute(update(message_log).where(key, message_log.c.updated_at == row[0])
-                                      .values(state="pending", updated_at=now))
+            done = await conn.execute(update(message_log).where(
+                c.owner == owner, c.message_id == message_id, c.response.is_(None), c.updated_at == seen.updated_at,
+                c.holder.is_(None) if seen.holder is None else c.holder == seen.holder)
+                .values(state="pending", updated_at=now, holder=self.holder))
             return bool(done.rowcount)
 
     async def complete(self, owner: str, message_id: str, task_id: str | None,
@@ -405,8 +418,8 @@ class TaskBackend:
             await self.engine.dispose()
 
 
-def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1",
-                      pools: PoolSizes = DEFAULT_POOLS) -> TaskBackend:
+def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1", pools: PoolSizes = DEFAULT_POOLS,
+                      holder: str | None = None) -> TaskBackend:
     """The task store, event stream, push config store and sender, and message log for a database URL."""
     url = async_db_url(db_url)
     url_ok = push_url_policy(server_host)
@@ -414,7 +427,7 @@ def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1",
         push_store: PushNotificationConfigStore = InMemoryPushNotificationConfigStore(owner_resolver=owner_of)
         return TaskBackend(engine=None, task_store=InMemoryTaskStore(owner_resolver=owner_of), event_stream=None,
                            push_store=push_store, push_sender=RetryingPushSender(push_store, url_ok=url_ok),
-                           message_log=MessageLog(None))
+                           message_log=MessageLog(None, holder))
     from a2a.server.cluster import DatabaseTaskEventStream, VersionedDatabaseTaskStore
     from a2a.server.tasks import DatabasePushNotificationConfigStore
 
@@ -429,4 +442,4 @@ def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1",
                                                      encryption_key=os.environ.get(PUSH_KEY_ENV) or None)
     return TaskBackend(engine=engine, task_store=task_store, event_stream=event_stream, push_store=push_store,
                        push_sender=RetryingPushSender(push_store, url_ok=url_ok),
-                       message_log=MessageLog(engine))
+                       message_log=MessageLog(engine, holder))

@@ -122,6 +122,8 @@ def create_app(ctx: ServerContext, *, close_on_shutdown: bool = False) -> FastAP
             yield
         finally:
             if close_on_shutdown:
+                if ctx.liveness is not None:
+                    ctx.liveness.stop()
                 ctx.seller.close()
 
     app = FastAPI(

@@ -18,6 +18,7 @@ import anyio
 
 from agent.service import Reply, Seller
 from agent.store.keys import KeyStore
+from agent.store.liveness import Liveness
 
 log = logging.getLogger("dealdesk.server")
 T = TypeVar("T")
@@ -58,6 +59,14 @@ class ServerContext:
     keys: KeyStore
     listeners: list[SellerTurnListener] = field(default_factory=list)
     limiter: anyio.CapacityLimiter | None = None
+    liveness: Liveness | None = None
+
+    def live(self) -> Liveness:
+        """This process's liveness token (agent/store/liveness.py), taken on first use."""
+        if self.liveness is None:
+            single = self.settings.workers <= 1 and str(self.seller.store.url).startswith("sqlite")
+            self.liveness = Liveness(self.seller.store.engine, single_process=single).start()
+        return self.liveness
 
     async def run_turn(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking seller call in a worker thread, bounded by the turn timeout.

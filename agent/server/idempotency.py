@@ -40,7 +40,7 @@ def store_for(ctx: ServerContext) -> IdempotencyStore:
     if found is None:
         single = ctx.settings.workers <= 1 and str(ctx.seller.store.url).startswith("sqlite")
         found = IdempotencyStore(ctx.seller.store.engine, stale_after=max(60.0, ctx.settings.turn_timeout_s * 4),
-                                 live_since=utcnow() if single else None)
+                                 live_since=utcnow() if single else None, liveness=ctx.live())
         object.__setattr__(ctx, "_idempotency", found)
     return found
 

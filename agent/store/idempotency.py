@@ -7,8 +7,9 @@ Keys are scoped by an owner (a buyer organisation), so one buyer's key can never
 return another buyer's answer.
 
 A claim is one INSERT on the (owner, key) primary key, so two processes racing for a
-key cannot both win. A claim left in flight by a crashed process is taken over after
-`stale_after` seconds.
+key cannot both win. A claim left in flight by a process that died is taken over at once
+when the claim names its process and `liveness` knows it is gone (agent/store/liveness.py),
+and otherwise after `stale_after` seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from agent.store import schema as t
 from agent.store.db import transaction, utcnow
+from agent.store.liveness import Liveness
 
 ClaimState = Literal["claimed", "replay", "mismatch", "in_flight"]
 
@@ -34,12 +36,19 @@ class Claim:
 
 
 class IdempotencyStore:
-    def __init__(self, engine: Engine, *, stale_after: float = 120.0, live_since: dt.datetime | None = None):
+    def __init__(self, engine: Engine, *, stale_after: float = 120.0, live_since: dt.datetime | None = None,
+                 liveness: Liveness | None = None):
         """`live_since`: when only this process writes the database (one process on SQLite), an in-flight
-        claim older than this was left by a process that died, and is taken over at once."""
+        claim older than this was left by a process that died, and is taken over at once.
+        `liveness`: claims record this process's token, and a claim whose process is gone is taken over."""
         self.engine = engine
         self.stale_after = stale_after
         self.live_since = live_since
+        self.liveness = liveness
+
+    @property
+    def _holder(self) -> str | None:
+        return self.liveness.token if self.liveness is not None else None
 
     def claim(self, owner: str, key: str, fingerprint: str, now: dt.datetime | None = None) -> Claim:
         """Claim `key` for a new request, or say what to do instead."""
@@ -48,7 +57,7 @@ class IdempotencyStore:
             with transaction(self.engine) as conn:
                 conn.execute(insert(t.idempotency_keys).values(
                     owner=owner, key=key, fingerprint=fingerprint, status="in_flight", created_at=now,
-                    updated_at=now))
+                    updated_at=now, holder=self._holder))
             return Claim("claimed")
         except IntegrityError:
             pass
@@ -58,7 +67,7 @@ class IdempotencyStore:
             if row is None:  # released meanwhile: claim it now
                 conn.execute(insert(t.idempotency_keys).values(
                     owner=owner, key=key, fingerprint=fingerprint, status="in_flight", created_at=now,
-                    updated_at=now))
+                    updated_at=now, holder=self._holder))
                 return Claim("claimed")
             if row.fingerprint != fingerprint:
                 return Claim("mismatch")
@@ -67,9 +76,12 @@ class IdempotencyStore:
             cutoff = now - dt.timedelta(seconds=self.stale_after)
             if self.live_since is not None:
                 cutoff = max(cutoff, self.live_since)
+            # Its process is gone (nothing will complete it): take it over, unless another retry just did.
+            gone = self.liveness is not None and self.liveness.dead(row.holder, conn)
             taken = conn.execute(update(t.idempotency_keys).where(and_(
-                c.owner == owner, c.key == key, c.status == "in_flight", c.updated_at < cutoff))
-                .values(updated_at=now)).rowcount
+                c.owner == owner, c.key == key, c.status == "in_flight",
+                c.updated_at == row.updated_at if gone else c.updated_at < cutoff))
+                .values(updated_at=now, holder=self._holder)).rowcount
             return Claim("claimed") if taken else Claim("in_flight")
 
     def complete(self, owner: str, key: str, status: int, body: Any) -> None:

@@ -6,7 +6,7 @@ A server process opens connections through three pools and one checkpointer:
   keys and the operators' reads take one while they run;
 - the turn locks': one for the whole length of each running turn (the negotiation's advisory lock);
 - the A2A task store's (async): task saves and reads, the message log, push configs;
-- the checkpointer's single connection.
+- the checkpointer's single connection, and the liveness lock's (agent/store/liveness.py).
 
 `--workers N` multiplies all of it, and a PostgreSQL server refuses connections beyond its
 `max_connections` ("sorry, too many clients already"), failing turns mid-way. So `dealdesk serve`
@@ -28,7 +28,8 @@ MIN_PER_PROCESS = 8  # two turns at a time, with room for the A2A store
 
 @dataclass(frozen=True)
 class PoolSizes:
-    """(pool_size, max_overflow) of each pool; `total` counts the checkpointer's connection too."""
+    """(pool_size, max_overflow) of each pool; `total` counts the checkpointer's and the liveness
+    lock's connections too."""
 
     store: tuple[int, int] = (5, 10)
     turn_locks: tuple[int, int] = (4, 16)
@@ -36,7 +37,7 @@ class PoolSizes:
 
     @property
     def total(self) -> int:
-        return sum(a + b for a, b in (self.store, self.turn_locks, self.tasks)) + 1
+        return sum(a + b for a, b in (self.store, self.turn_locks, self.tasks)) + 2
 
 
 DEFAULT = PoolSizes()
@@ -63,8 +64,8 @@ def split(limit: int) -> PoolSizes:
         raise ConnectionBudgetError(f"{limit} PostgreSQL connections per process are too few to serve "
                                     f"(at least {MIN_PER_PROCESS}); run fewer workers or raise max_connections",
                                     field="workers")
-    usable = limit - 1  # the checkpointer's
-    turns = usable * 3 // 10
+    usable = limit - 2  # the checkpointer's and the liveness lock's
+    turns = max(2, usable * 3 // 10)  # a turn holds one of each: room for one turn and a commit
     tasks = usable - 2 * turns
 
     def pool(n: int) -> tuple[int, int]:

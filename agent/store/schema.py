@@ -183,6 +183,7 @@ idempotency_keys = Table(
     Column("response_body", JSON, nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("holder", String(32), nullable=True),  # token of the server process that claimed it (liveness.py)
     Index("ix_dd_idempotency_created", "created_at"),
 )
 
@@ -247,6 +248,21 @@ def _v5(conn) -> None:
     metadata.create_all(conn, tables=[autonomy], checkfirst=True)
 
 
+def add_column_if_missing(conn, table: Table, name: str) -> None:
+    """ALTER TABLE ... ADD COLUMN for a column a later version added to a table an earlier one created."""
+    from sqlalchemy import inspect
+
+    if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+        return
+    col = table.c[name]
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {col.type.compile(conn.dialect)}")
+
+
+def _v6(conn) -> None:
+    # Claims of REST idempotency keys name the server process that holds them (agent/store/liveness.py).
+    add_column_if_missing(conn, idempotency_keys, "holder")
+
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)

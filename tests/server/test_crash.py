@@ -32,7 +32,8 @@ check (every buyer at the end):
   returns the same deal, never a second one.
 
 Retries after a crash (the same A2A messageId, the same REST Idempotency-Key) are answered at once:
-one process on SQLite knows that claims older than itself were left by a process that died.
+one process on SQLite knows that claims older than itself were left by a process that died; on
+PostgreSQL a claim names its process, whose liveness lock died with it (agent/store/liveness.py).
 """
 
 from __future__ import annotations
@@ -816,10 +817,13 @@ async def postgres_scenario(zygote: Zygote, db: str, tmp: Path) -> None:
         left = left_behind(db, victim)
         assert left == {"deal": True, "task": "INPUT_REQUIRED", "claim": "pending"}, left
 
-        # life 2: intact; the buyers go on.
+        # life 2: intact; the victim's retry of its acceptance (the same messageId, whose claim the killed
+        # process left pending) is answered at once: the claim names a process whose liveness lock is gone.
         server = lives.start()
         await assert_intact(server, db, operator, buyers, everyone=True)
         assert victim.deal is not None  # learnt from GetTask: the task was reconciled to COMPLETED with the deal
+        seconds, answer = await victim.retry_same_message(PROBE_TIMEOUT_S)
+        assert seconds < PROBE_TIMEOUT_S and deal_id_of(answer) == victim.deal["deal_id"], (seconds, answer)
         await assert_same_deal_again(victim, same_message=False)
         await assert_same_deal_again(c)
         await a.counter("3.60")
