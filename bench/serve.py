@@ -18,8 +18,13 @@ What runs:
   dealdesk), so load from other processes on the machine falls on both alike. An N-worker server runs
   alone afterwards (phase 2): N dealdesk processes may hold ~50 PostgreSQL connections each under load,
   and a default PostgreSQL allows 100 in all.
-- The load, in this process (one asyncio loop, one httpx.AsyncClient, raw JSON-RPC 2.0 `SendMessage`;
-  the same client code for every server): N simulated buyers, each negotiating in a loop: rfq -> two
+- The load, in this process (one asyncio loop, raw JSON-RPC 2.0 `SendMessage` over httpx; the same
+  client code for every server). `--connections per-negotiation` (the default): each negotiation opens a
+  connection of its own, kept alive for its four messages. `per-buyer`: one long-lived connection per
+  buyer; with it the kernel handed all 8 connections of a level to one of two workers in some runs
+  (`ss -tnp` showed 8 on one worker, none on the other), which measured the accept race, not the
+  workers; a new connection per negotiation also costs the bare server relatively more (its turns are
+  cheap), so both are reported. N simulated buyers, each negotiating in a loop: rfq -> two
   counter-offers (3% and 1.5% under the offered unit price) -> accept the last proposal, each message on
   the same task. Buyers rotate over 17 well-stocked SKUs, 10 units a line, and each negotiates as a fresh
   buyer organisation of its own (per level), moving to the next of its `--orgs-per-buyer` organisations
@@ -244,8 +249,9 @@ def _money(x: Decimal) -> str:
 class BuyerBot:
     """One simulated buyer: rfq -> counters -> accept, again and again, over raw JSON-RPC."""
 
-    def __init__(self, client: Any, url: str, keys: list[str], first_sku: int, turns: list[Turn]):
-        self.client, self.url, self.turns = client, url, turns
+    def __init__(self, make_client: Any, url: str, keys: list[str], first_sku: int, turns: list[Turn]):
+        self.make_client, self.url, self.turns = make_client, url, turns
+        self.client: Any = None
         self.headers = [{"Authorization": f"Bearer {key}", "A2A-Version": "1.0"} for key in keys]
         self.n = first_sku
         self.negotiations = 0
@@ -288,6 +294,16 @@ class BuyerBot:
         self.n += 1
         headers = self.headers[self.negotiations // len(SKUS) % len(self.headers)]  # next org after a SKU round
         self.negotiations += 1
+        if self.client is not None:  # one connection for all of this buyer's negotiations
+            await self._negotiate(sku, headers)
+            return
+        try:
+            async with self.make_client() as self.client:  # a connection per negotiation (see the module doc)
+                await self._negotiate(sku, headers)
+        finally:
+            self.client = None
+
+    async def _negotiate(self, sku: str, headers: dict[str, str]) -> None:
         task, proposal = await self.send("rfq", {"type": "rfq", "items": [{"sku": sku, "quantity": QUANTITY}]}, None,
                                          headers)
         for share in COUNTERS:
@@ -316,17 +332,29 @@ def pct(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-async def load(server: Server, buyers: int, level: int, warmup: float, seconds: float) -> dict[str, Any]:
+async def load(server: Server, buyers: int, level: int, warmup: float, seconds: float,
+               connections: str = "per-negotiation") -> dict[str, Any]:
     import httpx
 
     turns: list[Turn] = []
     keys = server.keys[level] if server.keys else [[f"dd_buyer_bare_{i:04d}_{'0' * 32}"] for i in range(buyers)]
-    limits = httpx.Limits(max_connections=buyers + 4, max_keepalive_connections=buyers + 4)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        start = time.monotonic()
-        window = (start + warmup, start + warmup + seconds)
-        bots = [BuyerBot(client, server.url + "/", keys[i], i * 5 + level, turns) for i in range(buyers)]
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    def make_client() -> Any:
+        return httpx.AsyncClient(timeout=120, limits=limits)
+
+    start = time.monotonic()
+    window = (start + warmup, start + warmup + seconds)
+    bots = [BuyerBot(make_client, server.url + "/", keys[i], i * 5 + level, turns) for i in range(buyers)]
+    if connections == "per-buyer":
+        for b in bots:
+            b.client = make_client()
+    try:
         await asyncio.gather(*[b.run(window[1]) for b in bots])
+    finally:
+        for b in bots:
+            if b.client is not None:
+                await b.client.aclose()
     inside = [t for t in turns if window[0] <= t.end <= window[1]]  # finished in the window
     ok = [t for t in inside if t.error is None]
     errors = [t for t in inside if t.error is not None]
@@ -602,7 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers-servers", default="dealdesk",
                    help="which servers to run with N workers, one after the other (dealdesk,bare)")
     p.add_argument("--servers", default="bare,dealdesk", help="which servers (default both)")
-    p.add_argument("--orgs-per-buyer", type=int, default=4,
+    p.add_argument("--connections", choices=("per-negotiation", "per-buyer"), default="per-negotiation",
+                   help="a connection per negotiation (default), or one long-lived connection per buyer")
+    p.add_argument("--orgs-per-buyer", type=int, default=16,
                    help="organisations each simulated buyer negotiates as, in turn (a fresh one every 17 negotiations)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--tweak", action="append", default=[],
@@ -645,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                 s.wait_ready()
             for level, n in enumerate(levels):
                 for s in group:
-                    r = asyncio.run(load(s, n, level, args.warmup, args.seconds))
+                    r = asyncio.run(load(s, n, level, args.warmup, args.seconds, args.connections))
                     r["loadavg"] = round(os.getloadavg()[0], 2)
                     results.append(r)
                     extra = f"  errors: {r['error_samples']}" if r["errors"] else ""
@@ -663,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             s.wait_ready()
             s.proc.send_signal(signal.SIGUSR1)  # forget start-up
             time.sleep(0.2)
-            r = asyncio.run(load(s, args.profile_buyers, 0, args.warmup, args.seconds))
+            r = asyncio.run(load(s, args.profile_buyers, 0, args.warmup, args.seconds, args.connections))
             s.stop(timeout=60)
             profile = report_profile(out, max(r["turns_all"], 1), args.profile_top)
             profile["load"] = r

@@ -431,7 +431,7 @@ def _site(pkg: str) -> Callable[[str, str], bool]:
 BUCKETS: dict[str, Callable[[str, str], bool]] = {
     "store (agent/store: queries and transactions, SQLAlchemy + SQLite)": _in("agent/store/"),
     "  connection churn (SQLAlchemy pool: connect, 4 PRAGMAs, close)": _site("sqlalchemy/pool"),
-    "  COMMIT (fsync; synchronous=FULL)": lambda file, name: name in ("do_commit", "commit")
+    "  COMMIT (store and checkpoint commits; an fsync for deals)": lambda file, name: name in ("do_commit", "commit")
     and "sqlalchemy" in file,
     "turn lock (flock / advisory lock)": lambda file, name: name == "turn_lock",
     "pricing and policy (Desk.surface: tools/pricing, tools/policy)": _in("tools/pricing", "tools/policy"),
