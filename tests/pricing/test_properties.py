@@ -156,7 +156,10 @@ def test_rules_one_per_kind_stacked_and_suppressed_as_specified(data: st.DataObj
         if _rule_matches(rule, product, book, req, stock, value):
             if rule["kind"] not in best or rule["priority"] > best[rule["kind"]]["priority"]:
                 best[rule["kind"]] = rule
-    chosen = sorted(best.values(), key=lambda r: -r["priority"])
+    # Rules apply by priority; equal priorities of different kinds in the engine's documented kind order
+    # (segment, promotion, deal size, stock, payment terms, adjustment), then by id.
+    kinds = ["segment", "promotion", "deal_size", "stock", "payment_terms", "adjustment"]
+    chosen = sorted(best.values(), key=lambda r: (-r["priority"], kinds.index(r["kind"]), r["id"]))
     blocker = next((r for r in chosen if r["effect"].get("no_discounts")), None)
 
     def pct(rule: dict[str, Any]) -> Decimal | None:
