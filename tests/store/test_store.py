@@ -180,6 +180,26 @@ def test_a_fresh_database_starts_at_version_zero_and_concurrent_migrations_apply
     assert sorted(r["version"] for r in rows(bare, t.schema_version)) == list(range(1, SCHEMA_VERSION + 1))
 
 
+def test_a_version_5_database_gets_the_claim_holder_column_and_keeps_its_keys(open_store):
+    """v6 adds `holder` to idempotency keys created by v3 (a database from before it has none)."""
+    from sqlalchemy import delete, inspect, text
+
+    from agent.store.idempotency import IdempotencyStore
+
+    old = open_store()
+    IdempotencyStore(old.engine).claim("org-a", "k-old", "fp")
+    with old.engine.begin() as conn:  # back to version 5: the column as v3 made it, and no v6 row
+        conn.exec_driver_sql("ALTER TABLE dd_idempotency_keys DROP COLUMN holder")
+        conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 6))
+    old.dispose()
+    assert upgrade(open_store(migrate=False).engine) == SCHEMA_VERSION == 6
+    store = open_store(migrate=False)
+    with store.engine.connect() as conn:
+        assert "holder" in {c["name"] for c in inspect(conn).get_columns("dd_idempotency_keys")}
+        assert conn.execute(text("SELECT key FROM dd_idempotency_keys")).scalars().all() == ["k-old"]
+    assert IdempotencyStore(store.engine).claim("org-a", "k-old", "fp").state == "in_flight"
+
+
 # --- seeding ---------------------------------------------------------------------------
 
 
