@@ -22,6 +22,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -53,10 +54,16 @@ def _json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def _store(db: str | None) -> Store:
+@contextmanager
+def _store(db: str | None) -> Iterator[Store]:
+    """The store for one command, disposed when it is done."""
     from agent.store import Store
 
-    return Store(db_url(db))
+    store = Store(db_url(db))
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def _since(value: str | None):
@@ -88,12 +95,9 @@ def deals_list(buyer: Annotated[str | None, typer.Option("--buyer", help="Buyer 
 
     if outcome is not None and outcome not in ("deal", "no_deal", "open"):
         raise typer.BadParameter("choose deal, no_deal or open", param_hint="--outcome")
-    store = _store(db)
-    try:
+    with _store(db) as store:
         rows = review.list_deals(store, buyer=buyer, outcome=outcome, since=_since(since),  # type: ignore[arg-type]
                                  blocked=True if blocked else None, limit=limit)
-    finally:
-        store.dispose()
     if as_json:
         _json([r.model_dump(mode="json") for r in rows])
         return
@@ -127,11 +131,8 @@ def deals_show(negotiation_id: str, as_json: JsonOpt = False,
     guardrail verdict (what was blocked and why) and the approvals (who, when, the decision)."""
     from agent import review
 
-    store = _store(db)
-    try:
+    with _store(db) as store:
         tl = review.timeline(store, negotiation_id, with_records=records or as_json)
-    finally:
-        store.dispose()
     if tl is None:
         typer.echo(f"no negotiation {negotiation_id}", err=True)
         raise typer.Exit(2)
@@ -254,11 +255,8 @@ def approvals_show(approval_id: str, as_json: JsonOpt = False, db: DbOpt = None)
     """One approval request: what was asked, why, the standing offer, and the decision (who, when)."""
     from agent import review
 
-    store = _store(db)
-    try:
+    with _store(db) as store:
         detail = review.approval_detail(store, approval_id)
-    finally:
-        store.dispose()
     if detail is None:
         typer.echo(f"no approval {approval_id}", err=True)
         raise typer.Exit(2)
@@ -442,18 +440,17 @@ def decisions_export(since: SinceOpt = None,
     """Every decision record as JSON lines, in write order: the record plus `dealdesk.record.id` and `dealdesk.ts`."""
     from agent import review
 
-    store = _store(db)
     fh = out.open("w", encoding="utf-8") if out else sys.stdout
     n = 0
     try:
-        for row in review.decision_rows(store, since=_since(since), negotiation_id=conversation):
-            rec = dict(row["record"] or {})
-            rec["dealdesk.record.id"] = row["id"]
-            rec["dealdesk.ts"] = row["ts"].isoformat() if row["ts"] is not None else None
-            fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False, default=str) + "\n")
-            n += 1
+        with _store(db) as store:
+            for row in review.decision_rows(store, since=_since(since), negotiation_id=conversation):
+                rec = dict(row["record"] or {})
+                rec["dealdesk.record.id"] = row["id"]
+                rec["dealdesk.ts"] = row["ts"].isoformat() if row["ts"] is not None else None
+                fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+                n += 1
     finally:
-        store.dispose()
         if out:
             fh.close()
     if out:
@@ -479,12 +476,9 @@ def audit_verify(head: Annotated[str | None, typer.Option("--head", help="A head
             audit.parse_head(head)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--head") from None
-    store = _store(db)
-    try:
+    with _store(db) as store:
         with store.engine.connect() as conn:
             report = audit.verify(conn, head=head, negotiation_id=conversation)
-    finally:
-        store.dispose()
     if as_json:
         _json(report.as_json())
     else:
@@ -508,16 +502,13 @@ def audit_head(as_json: JsonOpt = False, db: DbOpt = None,
     from agent.store import audit
     from agent.store.db import transaction
 
-    store = _store(db)
-    try:
+    with _store(db) as store:
         if record:
             with transaction(store.engine) as conn:
                 head = audit.publish(conn)
         else:
             with store.engine.connect() as conn:
                 head = audit.root_at(conn)
-    finally:
-        store.dispose()
     if as_json:
         _json({"head": str(head), "position": head.position, "root": head.root, "day": head.day,
                "days": [{"day": d, "root": r, "chains": n} for d, r, n in head.days]})
@@ -550,12 +541,9 @@ def audit_prune(before: Annotated[str | None, typer.Option("--before", help="Pru
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--before") from None
     assert cut is not None
-    store = _store(db)
-    try:
+    with _store(db) as store:
         with transaction(store.engine) as conn:
             report = audit.prune(conn, cut, dry_run=dry_run)
-    finally:
-        store.dispose()
     data = {"before": cut.isoformat(), "dry_run": dry_run, "negotiations": len(report.negotiations),
             "decision_records": report.records, "events": report.events, "approvals": report.approvals,
             "entries_deleted": report.entries_deleted, "entries_kept": report.entries_kept}

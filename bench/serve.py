@@ -80,6 +80,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model, mem_gib  # noqa: E402 (bench/ is the script's directory)
+from pgschema import throwaway_schema  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Demo catalog SKUs with at least 1000 units on hand, sold in EU-EUR, minimum order 1.
@@ -120,23 +121,7 @@ class Databases:
             return f"sqlite:///{self.tmp / name}.db"
         if self.kind != "postgres":
             raise SystemExit(f"unknown --db {self.kind}")
-        from urllib.parse import quote
-
-        import psycopg
-
-        schema = f"dd_bench_{secrets.token_hex(6)}"
-        admin = self.pg_url.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-
-        def drop() -> None:
-            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-                conn.execute("SET lock_timeout = '10s'")
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-        self.stack.callback(drop)
-        options = quote(f"-csearch_path={schema}", safe="")
-        return f"{self.pg_url}{'&' if '?' in self.pg_url else '?'}options={options}"
+        return throwaway_schema(self.pg_url, self.stack)
 
 
 def make_keys(db_url: str, counts: list[int], orgs_per_buyer: int) -> list[list[list[str]]]:

@@ -65,6 +65,7 @@ from typing import Any, Callable, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import cpu_model, mem_gib  # noqa: E402 (bench/ is the script's directory)
+from pgschema import throwaway_schema  # noqa: E402
 
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 from langchain_core.tracers.context import register_configure_hook  # noqa: E402
@@ -141,26 +142,9 @@ class Db:
             raise SystemExit(f"unknown --db {kind}")
 
     def _pg_schema(self, pg_url: str) -> str:
-        from urllib.parse import quote
-
-        import psycopg
-
-        schema = f"dd_bench_{secrets.token_hex(6)}"
-        admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-
-        def drop() -> None:
-            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-                conn.execute("SET lock_timeout = '10s'")
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-        self.stack.callback(drop)
         # lock_timeout: a turn that waits on a lock fails instead of hanging (an open transaction
         # would also hold up other sessions' CREATE INDEX CONCURRENTLY, e.g. PostgresSaver.setup).
-        # %20, not "+": libpq does not read "+" in a URI as a space (SQLAlchemy would render one).
-        options = quote(f"-csearch_path={schema} -clock_timeout=20s", safe="")
-        return f"{admin}{'&' if '?' in admin else '?'}options={options}"
+        return throwaway_schema(pg_url, self.stack, options="-clock_timeout=20s")
 
     def seller(self, catalog, policy) -> Seller:
         seller = Seller.open(catalog, policy, self.url)

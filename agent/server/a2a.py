@@ -172,7 +172,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         self.backend = backend
         self.executor = executor
         # Only this process writes a SQLite database: its pending claims are the only live ones.
-        self._single_process = ctx.settings.workers <= 1 and str(ctx.seller.store.url).startswith("sqlite")
+        self._single_process = ctx.single_process
         self._serving_since = time.time()  # the message log's times are wall-clock UTC
 
     # -- message ids --

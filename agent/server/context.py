@@ -61,11 +61,15 @@ class ServerContext:
     limiter: anyio.CapacityLimiter | None = None
     liveness: Liveness | None = None
 
+    @property
+    def single_process(self) -> bool:
+        """Only this process writes the database (one worker on SQLite, which serves no more)."""
+        return self.settings.workers <= 1 and str(self.seller.store.url).startswith("sqlite")
+
     def live(self) -> Liveness:
         """This process's liveness token (agent/store/liveness.py), taken on first use."""
         if self.liveness is None:
-            single = self.settings.workers <= 1 and str(self.seller.store.url).startswith("sqlite")
-            self.liveness = Liveness(self.seller.store.engine, single_process=single).start()
+            self.liveness = Liveness(self.seller.store.engine, single_process=self.single_process).start()
         return self.liveness
 
     async def run_turn(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

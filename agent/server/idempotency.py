@@ -38,9 +38,8 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 def store_for(ctx: ServerContext) -> IdempotencyStore:
     found = getattr(ctx, "_idempotency", None)
     if found is None:
-        single = ctx.settings.workers <= 1 and str(ctx.seller.store.url).startswith("sqlite")
         found = IdempotencyStore(ctx.seller.store.engine, stale_after=max(60.0, ctx.settings.turn_timeout_s * 4),
-                                 live_since=utcnow() if single else None, liveness=ctx.live())
+                                 live_since=utcnow() if ctx.single_process else None, liveness=ctx.live())
         object.__setattr__(ctx, "_idempotency", found)
     return found
 

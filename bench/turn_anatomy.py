@@ -1,0 +1,144 @@
+"""Anatomy of a seller turn: the SQL statements each kind of turn runs, and the wall time of each graph node.
+
+Run: `.venv/bin/python bench/turn_anatomy.py [--negotiations 40]` (offline model, SQLite in a temp dir).
+
+- Statements: every statement the store's engine sends (a SQLAlchemy `before_cursor_execute`
+  listener), for an `rfq`, a `counter_offer` that makes a new proposal version, and a text question,
+  each on a fresh negotiation after a warm-up. BENCHMARKS.md's "statements per turn" come from here.
+- Node bodies: the seller graph's node methods (and the tools node) timed by a wrapper over rfq /
+  counter / reject negotiations; what is left of a turn is LangGraph, the checkpointer and
+  `Seller._run` around the graph.
+
+It uses only `Seller` and `SellerGraph`'s node methods, so it runs on earlier commits too (for a
+before / after comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event  # noqa: E402
+
+import agent.graph as graph_module  # noqa: E402
+from agent.config import load_data  # noqa: E402
+from agent.records import configure_logging  # noqa: E402
+from agent.service import Buyer, Seller  # noqa: E402
+
+SKU = "BRG-6204"
+NODES = ("begin", "understand", "prepare", "agent", "guardrail", "approval", "commit")
+
+
+def rfq(qty: int = 10) -> dict:
+    return {"type": "rfq", "items": [{"sku": SKU, "quantity": str(qty)}]}
+
+
+def counter(proposal: dict, price: str) -> dict:
+    return {"type": "counter_offer", "proposal_id": proposal["proposal_id"], "version": proposal["version"],
+            "items": [{"sku": SKU, "quantity": proposal["items"][0]["quantity"], "unit_price": price}]}
+
+
+def statements(seller: Seller) -> dict[str, Counter]:
+    seen: list[str] = []
+
+    @event.listens_for(seller.store.engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, params, context, executemany):  # noqa: ANN001
+        seen.append(" ".join(statement.split()[:3]))
+
+    def one(label: str, send) -> tuple[str, Counter]:  # noqa: ANN001
+        seen.clear()
+        send()
+        return label, Counter(seen)
+
+    out = {}
+    nid = seller.start(Buyer(org="anatomy-a", region="EU"))
+    first = seller.send(nid, data=rfq())
+    nid2 = seller.start(Buyer(org="anatomy-b", region="EU"))
+    out.update([one("rfq", lambda: seller.send(nid2, data=rfq()))])
+    out.update([one("counter_offer (new version)", lambda: seller.send(nid, data=counter(first.data, "2.60")))])
+    out.update([one("text question", lambda: seller.send(nid, text=f"what is the bore of {SKU}?"))])
+    event.remove(seller.store.engine, "before_cursor_execute", _seen)
+    return out
+
+
+def node_times(seller: Seller, n: int) -> tuple[float, dict[str, float]]:
+    spent: dict[str, float] = defaultdict(float)
+    cls = graph_module.SellerGraph
+    originals = {name: getattr(cls, name) for name in NODES}
+
+    def timed(name: str, fn):  # noqa: ANN001, ANN202
+        def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN202
+            t0 = time.perf_counter()
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - t0
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(cls, name, timed(name, fn))
+    try:  # the tools node, where it is dealdesk's own (agent/tool_calls.py)
+        from agent.tool_calls import ToolCalls
+    except ImportError:
+        ToolCalls = None  # noqa: N806
+    tools_call = ToolCalls.__call__ if ToolCalls is not None else None
+    if tools_call is not None:
+        def tools(self, state, config):  # noqa: ANN001, ANN202 - LangGraph passes config by this name
+            t0 = time.perf_counter()
+            try:
+                return tools_call(self, state, config)
+            finally:
+                spent["tools"] += time.perf_counter() - t0
+        ToolCalls.__call__ = tools
+    try:
+        # the graph was compiled with the original methods bound: compile a fresh one through them
+        seller.graph.graph = seller.graph._build().compile(checkpointer=seller.checkpointer)
+        turns, t0 = 0, time.perf_counter()
+        for i in range(n):
+            nid = seller.start(Buyer(org=f"anatomy-t{i}", region="EU"))
+            p = seller.send(nid, data=rfq()).data
+            seller.send(nid, data=counter(p, "2.60"))
+            seller.send(nid, data={"type": "reject", "proposal_id": p["proposal_id"], "reason": "bench"})
+            turns += 3
+        wall = (time.perf_counter() - t0) / turns
+    finally:
+        for name, fn in originals.items():
+            setattr(cls, name, fn)
+        if tools_call is not None:
+            ToolCalls.__call__ = tools_call
+    return wall, {k: v / turns for k, v in spent.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--negotiations", type=int, default=40, help="negotiations (3 turns each) for the node times")
+    args = p.parse_args()
+    configure_logging(io.StringIO())
+    catalog, policy = load_data()
+    with tempfile.TemporaryDirectory(prefix="dd-anatomy-") as tmp:
+        seller = Seller.open(catalog, policy, f"sqlite:///{tmp}/dealdesk.db")
+        try:
+            for label, counts in statements(seller).items():
+                print(f"{label}: {sum(counts.values())} statements")
+                for stmt, k in counts.most_common():
+                    print(f"  {k:3d}  {stmt}")
+            node_times(seller, 3)  # warm-up
+            wall, nodes = node_times(seller, args.negotiations)
+        finally:
+            seller.close()
+    print(f"\nnode bodies over {args.negotiations * 3} turns (rfq, counter, reject), {wall * 1000:.2f} ms/turn:")
+    for name, sec in sorted(nodes.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:11s} {sec * 1000:6.2f} ms")
+    print(f"  {'(the rest)':11s} {(wall - sum(nodes.values())) * 1000:6.2f} ms  "
+          "(LangGraph, the checkpointer, Seller._run)")
+
+
+if __name__ == "__main__":
+    main()
