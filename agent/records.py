@@ -19,19 +19,19 @@ import structlog
 PROMPT_VERSION = "offline-playbook/1"
 _DIGEST_IN_LOG = frozenset({"dealdesk.draft", "dealdesk.inbound"})
 
-_configured = False
+_decision_log: Any = None  # bound once per configuration: a lazy logger binds itself again on every record
 
 
 def configure_logging(stream: Any = None) -> None:
     """JSON lines on stderr (or `stream`); called once by entry points."""
-    global _configured
+    global _decision_log
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.processors.JSONRenderer(sort_keys=True)],
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
-    _configured = True
+    _decision_log = structlog.get_logger("dealdesk.decision").bind()
 
 
 def digest(value: Any) -> str:
@@ -58,9 +58,9 @@ def make_record(state: dict[str, Any], node: str, *, operation: str, started: fl
     if figures:
         record["dealdesk.figures"] = figures
     record.update({k: v for k, v in attrs.items() if v is not None})
-    if not _configured:
+    if _decision_log is None:
         configure_logging()
     # The log file may travel further than the database: drafts (which may hold blocked leaks) go as digests.
     logged = {k: (digest(v) if k in _DIGEST_IN_LOG else v) for k, v in record.items()}
-    structlog.get_logger("dealdesk.decision").info("decision", **logged)
+    _decision_log.info("decision", **logged)
     return record

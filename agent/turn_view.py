@@ -42,17 +42,22 @@ class TurnView:
 
     @classmethod
     def open(cls, store: Store, negotiation_id: str) -> TurnView | None:
-        """The view of a negotiation's next turn, or None for an unknown negotiation."""
+        """The view of a negotiation's next turn, or None for an unknown negotiation.
+
+        The negotiation's current proposal comes with it: a turn reads both."""
         conn = store.engine.connect()
         try:
-            neg = store.get_negotiation(negotiation_id, conn=conn)
+            neg, current = store.negotiation_and_current_proposal(negotiation_id, conn=conn)
         except BaseException:
             conn.close()
             raise
         if neg is None:
             conn.close()
             return None
-        return cls(store, neg, conn)
+        view = cls(store, neg, conn)
+        if neg.current_proposal:
+            view._proposals[neg.current_proposal] = view._own(current)
+        return view
 
     @property
     def turn(self) -> int:
@@ -77,10 +82,12 @@ class TurnView:
         if not proposal_id:
             return None
         if proposal_id not in self._proposals:
-            row = self.store.get_proposal(proposal_id, buyer_org=self.negotiation.buyer_org, conn=self.conn)
-            self._proposals[proposal_id] = row if row is not None and row.negotiation_id == self.negotiation.id \
-                else None
+            self._proposals[proposal_id] = self._own(
+                self.store.get_proposal(proposal_id, buyer_org=self.negotiation.buyer_org, conn=self.conn))
         return self._proposals[proposal_id]
+
+    def _own(self, row: ProposalRow | None) -> ProposalRow | None:
+        return row if row is not None and row.negotiation_id == self.negotiation.id else None
 
     def current_proposal(self) -> ProposalRow | None:
         return self.proposal(self.negotiation.current_proposal)

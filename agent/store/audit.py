@@ -106,33 +106,35 @@ def append(conn: Connection, records: Sequence[dict[str, Any]], ids: Sequence[in
            now: dt.datetime | None = None) -> list[str]:
     """Inside the transaction that inserted `records` as rows `ids`: one chain entry per negotiation.
 
+    `records` as the JSON column gives them back (`normalise`): the caller decodes the text it stored.
     Returns the new heads (entry hashes), in the order of the negotiations' first records.
     """
     if not records:
         return []
     if len(ids) != len(records):
         raise ValueError(f"{len(records)} records but {len(ids)} row ids")
-    groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    groups: dict[str, tuple[list[int], list[Any]]] = {}
     for rid, rec in zip(ids, records, strict=True):
-        groups.setdefault(rec["gen_ai.conversation.id"], []).append((rid, rec))
+        group = groups.setdefault(rec["gen_ai.conversation.id"], ([], []))
+        group[0].append(rid)
+        group[1].append(rec)
     _lock(conn)
     now = now or _utcnow()
-    heads = []
-    for nid, items in groups.items():
-        heads.append(_append_one(conn, nid, [i for i, _ in items], normalise([r for _, r in items]), now))
-    return heads
+    return [_append_one(conn, nid, group_ids, recs, now) for nid, (group_ids, recs) in groups.items()]
 
 
 def _append_one(conn: Connection, nid: str, ids: list[int], recs: list[Any], now: dt.datetime,
                 day: str | None = None) -> str:
-    e = t.audit_entries.c
     last = conn.execute(Q.LAST_AUDIT_ENTRY, {"nid": nid}).first()
     prev, seq = (last.hash, last.seq + 1) if last is not None else (GENESIS, 1)
-    digest = chain_hash(prev, recs)
+    # Each record's canonical JSON once: the list's canonical JSON is its items' joined by "," in
+    # brackets (no whitespace), so this is chain_hash(prev, recs) without encoding the records twice.
+    texts = [canonical(r) for r in recs]
+    digest = sha256(prev + "[" + ",".join(texts) + "]")
     turn = recs[0].get("turn") if isinstance(recs[0], dict) else None
     conn.execute(Q.INSERT_AUDIT_ENTRY, {
         "negotiation_id": nid, "seq": seq, "turn": turn if isinstance(turn, int) else None,
-        "day": day or now.date().isoformat(), "record_ids": list(ids), "record_digests": [record_digest(r) for r in recs],
+        "day": day or now.date().isoformat(), "record_ids": list(ids), "record_digests": [sha256(x) for x in texts],
         "prev_hash": prev, "hash": digest, "created_at": now})
     return digest
 

@@ -1,8 +1,8 @@
 """Database engines for SQLite (embedded default) and PostgreSQL (several processes), and migrations.
 
-SQLite runs in WAL mode with synchronous=FULL, and write transactions start
-with BEGIN IMMEDIATE, so two writers serialise on the database lock instead
-of failing halfway. PostgreSQL uses psycopg 3 through SQLAlchemy
+SQLite runs in WAL mode with synchronous=NORMAL (FULL for a deal's commit),
+and write transactions start with BEGIN IMMEDIATE, so two writers serialise on
+the database lock instead of failing halfway. PostgreSQL uses psycopg 3 through SQLAlchemy
 (`postgresql+psycopg://`); turns of one negotiation serialise on a
 transaction-level advisory lock.
 """
@@ -10,10 +10,12 @@ transaction-level advisory lock.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy.pool import QueuePool
@@ -26,12 +28,33 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class JsonText(str):
+    """A value already encoded for a JSON column (`json.dumps`, as the column would): stored as it is."""
+
+
+def _json_serializer(value: Any) -> str:
+    return value if isinstance(value, JsonText) else json.dumps(value)
+
+
 def normalise_url(url: str) -> str:
     """Accept `postgresql://` and `postgres://` and use the psycopg 3 driver for them."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+_BEGIN = "dd_begin"  # key of a pooled SQLite connection's info: how its next transaction begins
+
+
+def _sqlite_begin(dbapi_conn: Any) -> None:
+    """BEGIN a SQLite transaction (the driver runs in autocommit: pysqlite's own do_begin does nothing).
+
+    Writers take the write lock up front (two writers queue instead of failing halfway), as
+    `transaction` asks; readers take none, so WAL lets them read while another process writes.
+    """
+    for sql in dbapi_conn.info.pop(_BEGIN, ("BEGIN",)):
+        dbapi_conn.driver_connection.execute(sql)
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
@@ -43,7 +66,8 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
         # A file database keeps a small pool: opening a connection (and its pragmas) costs more
         # than most queries. `:memory:` keeps SQLAlchemy's single shared connection.
         pool = {"poolclass": QueuePool, "pool_size": 8, "max_overflow": 8} if path and path != ":memory:" else {}
-        engine = create_engine(url, **pool, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, **pool, json_serializer=_json_serializer,
+                               connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
@@ -55,20 +79,12 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _begin(conn):  # pragma: no cover
-            # Writers take the write lock up front (two writers queue instead of failing halfway);
-            # readers take none, so WAL lets them read while another process writes.
-            opts = conn.get_execution_options()
-            if opts.get("dd_write"):
-                if opts.get("dd_durable"):  # fsync this commit, whatever the connection's default
-                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.exec_driver_sql("BEGIN")
-
+        # The dialect's own hook, not a `begin` event: any connection event listened for on the engine
+        # makes SQLAlchemy dispatch its events around every statement (a fifth of a small query's cost).
+        engine.dialect.do_begin = _sqlite_begin
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                         json_serializer=_json_serializer)
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -83,12 +99,15 @@ def transaction(engine: Engine, *, durable: bool = False) -> Iterator[Connection
     deals, which the buyer is told about only after they are on disk. PostgreSQL always is.
     """
     with engine.connect() as conn:
-        conn.execution_options(dd_write=True, dd_durable=durable)
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # fsync this commit, whatever the connection's default
+            conn.connection.info[_BEGIN] = ("PRAGMA synchronous=FULL", "BEGIN IMMEDIATE") if durable else \
+                ("BEGIN IMMEDIATE",)
         try:
             with conn.begin():
                 yield conn
         finally:
-            if durable and conn.dialect.name == "sqlite":
+            if durable and sqlite:
                 conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
 
 

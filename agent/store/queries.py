@@ -11,7 +11,7 @@ path are still built where they are used.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
 
 from agent.store import schema as t
 
@@ -20,6 +20,15 @@ _n, _p, _h, _i, _e, _a = (t.negotiations.c, t.proposals.c, t.holds.c, t.inventor
 # --- the turn's reads (agent/turn_view.py) ---------------------------------------------------------
 
 NEGOTIATION = select(t.negotiations).where(_n.id == bindparam("id"))
+# The negotiation with the latest version of its current proposal (one statement: a turn reads both).
+_versions = t.proposals.alias("versions")
+_latest = select(func.max(_versions.c.version)).where(and_(_versions.c.id == _n.current_proposal,
+                                                           _versions.c.buyer_org == _n.buyer_org))
+NEGOTIATION_AND_CURRENT_PROPOSAL = (
+    select(t.negotiations, t.proposals).select_from(t.negotiations)
+    .outerjoin(t.proposals, and_(_p.id == _n.current_proposal, _p.buyer_org == _n.buyer_org,
+                                 _p.version == _latest.scalar_subquery()))
+    .where(_n.id == bindparam("id")))
 LATEST_PROPOSAL_OF_ORG = (select(t.proposals).where(and_(_p.id == bindparam("id"), _p.buyer_org == bindparam("org")))
                           .order_by(_p.version.desc()).limit(1))
 AVAILABLE = select(_i.sku, _i.on_hand - _i.allocated - _i.held).where(_i.sku.in_(bindparam("skus", expanding=True)))
@@ -57,13 +66,20 @@ INSERT_HOLD = insert(t.holds)
 INSERT_PROPOSAL = insert(t.proposals)
 INSERT_EVENTS = insert(t.events)
 INSERT_APPROVAL = insert(t.approvals)
-SET_CURRENT_PROPOSAL = (update(t.negotiations).where(_n.id == bindparam("nid"))
-                        .values(current_proposal=bindparam("pid"), updated_at=bindparam("now")))
+# The proposal's negotiation row, and its turn counter advanced with the turn's records (ADVANCE_TURN's
+# work in the same statement: a proposal turn updates the row once).
+_turn = bindparam("b_turn", type_=Integer)
+SET_CURRENT_PROPOSAL = (update(t.negotiations).where(_n.id == bindparam("nid")).values(
+    current_proposal=bindparam("pid"), updated_at=bindparam("now"), turn=case((_n.turn < _turn, _turn), else_=_n.turn)))
 SET_STATUS = update(t.negotiations).where(_n.id == bindparam("nid")).values(status=bindparam("b_status"),
                                                                             updated_at=bindparam("now"))
 ADVANCE_TURN = update(t.negotiations).where(and_(_n.id == bindparam("nid"), _n.turn < bindparam("b_turn"))).values(
     turn=bindparam("b_turn"))
+# PostgreSQL batches RETURNING in parameter order (insertmanyvalues); on SQLite that falls back to one
+# INSERT a row, so there the ids are assigned from the last one, under the write lock (BEGIN IMMEDIATE).
 INSERT_RECORDS = insert(t.decision_records).returning(t.decision_records.c.id, sort_by_parameter_order=True)
+INSERT_RECORDS_WITH_IDS = insert(t.decision_records)
+LAST_RECORD_ID = select(func.max(t.decision_records.c.id))
 LAST_AUDIT_ENTRY = (select(t.audit_entries.c.seq, t.audit_entries.c.hash)
                     .where(t.audit_entries.c.negotiation_id == bindparam("nid"))
                     .order_by(t.audit_entries.c.seq.desc()).limit(1))

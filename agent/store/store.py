@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from agent.store import audit
 from agent.store import queries as Q
 from agent.store import schema as t
-from agent.store.db import lock_negotiation, make_engine, transaction, upgrade, utcnow
+from agent.store.db import JsonText, lock_negotiation, make_engine, transaction, upgrade, utcnow
 from agent.store.pools import DEFAULT as DEFAULT_POOLS
 from agent.store.pools import PoolSizes
 from tools.errors import DealdeskError, InsufficientInventory
@@ -145,14 +146,12 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _negotiation(row) -> Negotiation:
-    return Negotiation(**row._mapping)
+def _negotiation(m: Mapping[str, Any]) -> Negotiation:
+    return Negotiation(**m)
 
 
-def _proposal(row) -> ProposalRow:
-    m = dict(row._mapping)
-    m["total"] = Decimal(m["total"])
-    return ProposalRow(**m)
+def _proposal(m: Mapping[str, Any]) -> ProposalRow:
+    return ProposalRow(**{**m, "total": Decimal(m["total"])})
 
 
 def _approval(row) -> ApprovalRow:
@@ -170,6 +169,15 @@ def _event(row) -> EventRow:
     return EventRow(negotiation_id=m["negotiation_id"], turn=m["turn"], side=m["side"], kind=m["kind"],
                     sku=m["sku"], quantity=m["quantity"], unit_price=_dec(m["unit_price"]),
                     list_price=_dec(m["list_price"]), payment_terms=m["payment_terms"], at=m["at"])
+
+
+def _last_turns(records: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """The last turn of each negotiation in `records`."""
+    last: dict[str, int] = {}
+    for r in records:
+        nid, turn = r["gen_ai.conversation.id"], r.get("turn") or 0
+        last[nid] = max(last.get(nid, 0), turn)
+    return last
 
 
 TURN_LOCK_CLASS = 7272  # advisory lock class of whole turns (PostgreSQL)
@@ -316,7 +324,7 @@ class Store:
                     payment_terms=payment_terms, status="open", turn=0, current_proposal=None,
                     created_at=now, updated_at=now))
             row = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).one()
-        return _negotiation(row)
+        return _negotiation(row._mapping)
 
     def get_negotiation(self, negotiation_id: str, buyer_org: str | None = None, *,
                         conn: Connection | None = None) -> Negotiation | None:
@@ -324,7 +332,19 @@ class Store:
             row = c.execute(Q.NEGOTIATION, {"id": negotiation_id}).first()
         if row is None or (buyer_org is not None and row.buyer_org != buyer_org):
             return None
-        return _negotiation(row)
+        return _negotiation(row._mapping)
+
+    def negotiation_and_current_proposal(self, negotiation_id: str, *, conn: Connection | None = None
+                                         ) -> tuple[Negotiation | None, ProposalRow | None]:
+        """A turn's first read, in one statement: the negotiation and the latest version of its current proposal."""
+        with _reading(self.engine, conn) as c:
+            row = c.execute(Q.NEGOTIATION_AND_CURRENT_PROPOSAL, {"id": negotiation_id}).first()
+        if row is None:
+            return None, None
+        n = len(t.negotiations.c)
+        neg = _negotiation(dict(zip(t.negotiations.c.keys(), row[:n], strict=True)))
+        current = row[n:]
+        return neg, None if current[0] is None else _proposal(dict(zip(t.proposals.c.keys(), current, strict=True)))
 
     def list_negotiations(self, *, buyer_org: str | None = None, status: str | None = None,
                           limit: int = 100) -> list[Negotiation]:
@@ -334,7 +354,7 @@ class Store:
         if status is not None:
             q = q.where(t.negotiations.c.status == status)
         with self.engine.connect() as conn:
-            return [_negotiation(r) for r in conn.execute(q)]
+            return [_negotiation(r._mapping) for r in conn.execute(q)]
 
     def set_status(self, negotiation_id: str, status: str, conn: Connection | None = None) -> None:
         params = {"nid": negotiation_id, "b_status": status, "now": utcnow()}
@@ -480,7 +500,8 @@ class Store:
                    "status": status, "currency": currency, "payment_terms": payment_terms, "valid_until": valid_until,
                    "total": str(total), "body": body, "moves": list(moves), "created_at": now}
             conn.execute(Q.INSERT_PROPOSAL, row)
-            conn.execute(Q.SET_CURRENT_PROPOSAL, {"nid": negotiation_id, "pid": pid, "now": now})
+            conn.execute(Q.SET_CURRENT_PROPOSAL, {"nid": negotiation_id, "pid": pid, "now": now,
+                                                  "b_turn": _last_turns(records).get(negotiation_id, 0)})
             if events is not None:
                 self._insert_events(conn, negotiation_id, buyer_org, events[0], events[1], now)
             if approval is not None:
@@ -488,7 +509,7 @@ class Store:
                     "id": new_id("A"), "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": pid,
                     "level": approval["level"], "status": "pending", "requested": {"moves": approval["moves"]},
                     "reasons": approval["reasons"], "requested_at": now})
-            self._insert_records(conn, records)
+            self._insert_records(conn, records, advanced=negotiation_id)
         # The row as written (the JSON columns give back what they were given: the body is wire JSON).
         return ProposalRow(**{**row, "total": Decimal(row["total"])})
 
@@ -497,7 +518,7 @@ class Store:
         if version is None and buyer_org is not None:  # a turn's read
             with _reading(self.engine, conn) as c:
                 row = c.execute(Q.LATEST_PROPOSAL_OF_ORG, {"id": proposal_id, "org": buyer_org}).first()
-            return None if row is None else _proposal(row)
+            return None if row is None else _proposal(row._mapping)
         q = select(t.proposals).where(t.proposals.c.id == proposal_id)
         q = q.where(t.proposals.c.version == version) if version is not None else \
             q.order_by(t.proposals.c.version.desc()).limit(1)
@@ -505,13 +526,13 @@ class Store:
             q = q.where(t.proposals.c.buyer_org == buyer_org)
         with _reading(self.engine, conn) as c:
             row = c.execute(q).first()
-        return None if row is None else _proposal(row)
+        return None if row is None else _proposal(row._mapping)
 
     def proposals(self, negotiation_id: str) -> list[ProposalRow]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.proposals).where(t.proposals.c.negotiation_id == negotiation_id)
                                 .order_by(t.proposals.c.created_at, t.proposals.c.version)).all()
-        return [_proposal(r) for r in rows]
+        return [_proposal(r._mapping) for r in rows]
 
     def set_proposal_status(self, proposal_id: str, version: int, status: str, *,
                             release_holds: bool = False, records: Sequence[dict[str, Any]] = ()) -> None:
@@ -555,7 +576,7 @@ class Store:
                 t.proposals.c.buyer_org == buyer_org))).first()
             if prop is None:
                 raise UnknownProposal(f"no proposal {proposal_id} version {version}", field="proposal_id")
-            p = _proposal(prop)
+            p = _proposal(prop._mapping)
             lock_negotiation(conn, p.negotiation_id)
             existing = conn.execute(select(t.deals).where(t.deals.c.proposal_id == proposal_id)).first()
             if existing is not None:
@@ -692,22 +713,29 @@ class Store:
     # --- decision records --------------------------------------------------------------
 
     @staticmethod
-    def _insert_records(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
+    def _insert_records(conn: Connection, records: Sequence[dict[str, Any]], advanced: str | None = None) -> None:
         """Decision records, their audit chain entry, and the turn they close: a negotiation's `turn`
-        counts the turns whose records are written, so it advances in the same transaction."""
-        if records:
-            last: dict[str, int] = {}
-            for r in records:
-                nid, turn = r["gen_ai.conversation.id"], r.get("turn") or 0
-                last[nid] = max(last.get(nid, 0), turn)
-            for nid, turn in last.items():
-                if turn > 0:
-                    conn.execute(Q.ADVANCE_TURN, {"nid": nid, "b_turn": turn})
-            ids = conn.execute(Q.INSERT_RECORDS, [
-                {"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),
-                 "message_id": r.get("message_id"), "node": r["node"], "ts": utcnow(), "record": r}
-                for r in records]).scalars().all()
-            audit.append(conn, records, ids)  # the audit trail: one hash-chain entry per negotiation, same transaction
+        counts the turns whose records are written, so it advances in the same transaction (`advanced`:
+        the negotiation whose turn the caller advances in its own update of the row)."""
+        if not records:
+            return
+        for nid, turn in _last_turns(records).items():
+            if turn > 0 and nid != advanced:
+                conn.execute(Q.ADVANCE_TURN, {"nid": nid, "b_turn": turn})
+        # Each record is JSON-encoded once: the column stores this text, the audit chain hashes it decoded.
+        texts = [JsonText(json.dumps(r)) for r in records]
+        now = utcnow()
+        rows = [{"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),
+                 "message_id": r.get("message_id"), "node": r["node"], "ts": now, "record": text_}
+                for r, text_ in zip(records, texts, strict=True)]
+        if conn.dialect.name == "postgresql":
+            ids = conn.execute(Q.INSERT_RECORDS, rows).scalars().all()
+        else:  # SQLite: the ids it would give, taken under the write lock, and one executemany
+            first = (conn.execute(Q.LAST_RECORD_ID).scalar() or 0) + 1
+            ids = range(first, first + len(rows))
+            conn.execute(Q.INSERT_RECORDS_WITH_IDS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+        # the audit trail: one hash-chain entry per negotiation, same transaction
+        audit.append(conn, [json.loads(x) for x in texts], list(ids))
 
     def add_records(self, records: Sequence[dict[str, Any]]) -> None:
         with transaction(self.engine) as conn:
@@ -736,7 +764,7 @@ class Store:
         if status is not None:
             q = q.where(p.c.status == status)
         with self.engine.connect() as conn:
-            return [_proposal(r) for r in conn.execute(q)]
+            return [_proposal(r._mapping) for r in conn.execute(q)]
 
     def proposal_versions(self, proposal_id: str, *, buyer_org: str | None = None) -> list[int]:
         q = select(t.proposals.c.version).where(t.proposals.c.id == proposal_id).order_by(t.proposals.c.version)

@@ -8,6 +8,7 @@ import threading
 import time
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import event
 
 from agent.store import Store
@@ -33,35 +34,53 @@ def test_a_read_does_not_wait_for_another_process_writing(tmp_path) -> None:
         store.dispose()
 
 
+def traced(store: Store) -> list[str]:
+    """Every statement SQLite runs on the store's connections, as SQLite sees them: BEGIN and the
+    pragmas go to the driver directly, past SQLAlchemy's statement events."""
+    seen: list[str] = []
+    event.listen(store.engine, "checkout", lambda dbapi_conn, *_: dbapi_conn.set_trace_callback(seen.append))
+    return seen
+
+
 def test_only_durable_writes_ask_for_a_full_fsync(tmp_path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'd.db'}")
-    seen: list[str] = []
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda conn, cur, stmt, *a: seen.append(stmt.strip().split()[0] + " " + stmt.strip()[:40]))
+    seen = traced(store)
     try:
         with transaction(store.engine) as conn:
             conn.exec_driver_sql("SELECT 1")
-        assert not any("synchronous=FULL" in s for s in seen)
-        assert any(s.startswith("BEGIN BEGIN IMMEDIATE") for s in seen)
+        assert seen == ["BEGIN IMMEDIATE", "SELECT 1", "COMMIT"], seen
         seen.clear()
         with transaction(store.engine, durable=True) as conn:
             conn.exec_driver_sql("SELECT 1")
-        assert any("synchronous=FULL" in s for s in seen)
+        assert seen == ["PRAGMA synchronous=FULL", "BEGIN IMMEDIATE", "SELECT 1", "COMMIT",
+                        "PRAGMA synchronous=NORMAL"], seen
         with store.engine.connect() as conn:  # the connection went back to the pool at NORMAL
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
         seen.clear()
         with store.engine.connect() as conn:  # a read begins without the write lock
             conn.exec_driver_sql("SELECT 1")
-        assert "BEGIN BEGIN" in seen and not any("IMMEDIATE" in s for s in seen)
+        assert seen[:2] == ["BEGIN", "SELECT 1"] and not any("IMMEDIATE" in s for s in seen), seen
+    finally:
+        store.dispose()
+
+
+def test_a_failed_write_transaction_leaves_the_next_read_without_the_write_lock(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    seen = traced(store)
+    try:
+        with pytest.raises(RuntimeError), transaction(store.engine) as conn:
+            raise RuntimeError("the write failed")
+        seen.clear()
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert seen[:2] == ["BEGIN", "SELECT 1"], seen
     finally:
         store.dispose()
 
 
 def test_a_deal_is_written_with_a_full_fsync(tmp_path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'd.db'}")
-    fsync_full: list[bool] = []
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda conn, cur, stmt, *a: fsync_full.append(True) if "synchronous=FULL" in stmt else None)
+    seen = traced(store)
     try:
         store.seed_inventory([("SKU-A", 10)])
         store.create_negotiation("n1", buyer_org="o", region="EU", segment="standard")
@@ -74,8 +93,8 @@ def test_a_deal_is_written_with_a_full_fsync(tmp_path) -> None:
                             currency="EUR", payment_terms="NET30", valid_until=utcnow() + dt.timedelta(days=1),
                             total=Decimal("10"), body_for=lambda _p, _v: {"items": []}, moves=["m"],
                             holds=[HoldRequest("SKU-A", 2, 10)])
-        assert not fsync_full
+        assert "PRAGMA synchronous=FULL" not in seen
         store.accept(proposal_id="P-1", version=1, buyer_org="o", deal_body_for=lambda _d, _a: {"items": []})
-        assert fsync_full
+        assert "PRAGMA synchronous=FULL" in seen
     finally:
         store.dispose()

@@ -316,6 +316,30 @@ def test_a_new_version_supersedes_and_swaps_holds(store):
     assert_consistent(store)
 
 
+def test_a_turns_first_read_is_the_negotiation_with_its_current_proposals_latest_version(store):
+    store.seed_inventory([("SKU-A", 100)])
+    negotiation(store, "N-1")
+    assert store.negotiation_and_current_proposal("N-1") == (store.get_negotiation("N-1"), None)
+    assert store.negotiation_and_current_proposal("N-none") == (None, None)
+    v1 = offer(store, "N-1", "org-a", [("SKU-A", 3)])
+    v2 = offer(store, "N-1", "org-a", [("SKU-A", 5)], pid=v1.id)
+    neg, current = store.negotiation_and_current_proposal("N-1")
+    assert neg == store.get_negotiation("N-1") and neg.current_proposal == v1.id
+    assert current == v2 == store.get_proposal(v1.id, buyer_org="org-a")
+
+
+def test_a_proposals_records_advance_the_turn_with_the_current_proposal_never_back(store):
+    store.seed_inventory([("SKU-A", 100)])
+    negotiation(store, "N-1")
+    v1 = offer(store, "N-1", "org-a", [("SKU-A", 3)], records=[record("N-1", "commit", 3)])
+    neg = store.get_negotiation("N-1")
+    assert (neg.turn, neg.current_proposal) == (3, v1.id)
+    v2 = offer(store, "N-1", "org-a", [("SKU-A", 4)], records=[record("N-1", "commit", 2)])
+    neg = store.get_negotiation("N-1")
+    assert (neg.turn, neg.current_proposal) == (3, v2.id)
+    assert [r["turn"] for r in store.records("N-1")] == [3, 2]
+
+
 def test_a_new_version_may_rehold_the_units_it_releases(store):
     """The old version's holds go back before the new ones are taken (stock and cap)."""
     store.seed_inventory([("SKU-A", 10)])
