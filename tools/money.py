@@ -64,17 +64,18 @@ def to_decimal(value: object) -> Decimal:
     Floats are refused because they have already lost the exact value
     ("0.1" is not 0.1 as a float); money travels as decimal strings.
     """
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError("must be a decimal string, not a float")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int):
-        result = Decimal(value)
-    elif isinstance(value, str):
+    # The wire's strings and the domain's Decimals first: every Dec field of every model comes through here.
+    if isinstance(value, str):
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
             raise ValueError(f"{value!r} is not a decimal number") from None
+    elif isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, (bool, float)):
+        raise ValueError("must be a decimal string, not a float")
+    elif isinstance(value, int):
+        result = Decimal(value)
     else:
         raise ValueError(f"{type(value).__name__} is not a decimal number")
     if not result.is_finite():

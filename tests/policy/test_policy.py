@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,11 +26,13 @@ import yaml
 from tools.catalog.loader import load_catalog
 from tools.catalog.models import Catalog
 from tools.datafile import parse_text
+from tools.policy import desk as desk_module
+from tools.policy.desk import Desk
 from tools.policy.loader import PolicyError, load_policy, parse_policy
 from tools.policy.models import Policy
 from tools.policy.resolve import resolve
 from tools.policy.surface import DecisionSurface, decision_surface, evaluate_offer
-from tools.pricing.models import PriceRequest
+from tools.pricing.models import BuyerContext, PriceRequest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PLAIN_DAY = dt.date(2026, 6, 1)
@@ -335,6 +339,71 @@ def test_deal_value_above_autonomy_cap_routes_to_approval(cat: Catalog, pol: Pol
     assert inside.allowed and not inside.needs_approval and inside.level == "auto"
     assert not evaluate_offer(s, D("2.81"), deal_value=D("50000")).needs_approval  # at the cap: inside
     assert evaluate_offer(s, D("2.81"), deal_value=D("50000.01")).needs_approval
+
+
+# --- memos ----------------------------------------------------------------------------
+
+
+def test_resolve_is_memoised_per_policy_object(cat: Catalog, pol: Policy) -> None:
+    # SKUs without rules of their own share one merge for their category.
+    assert resolve(pol, "BRG-6205", "bearings") is resolve(pol, "BRG-OTHER", "bearings")
+    assert resolve(pol, "BRG-6204", "bearings") is not resolve(pol, "BRG-6205", "bearings")  # its own floor
+    fresh = parse_policy(mini_policy(), catalog=cat)
+    for sku, category in (("BRG-6204", "bearings"), ("BRG-6205", "bearings"), ("MTR-100", "motors")):
+        assert resolve(fresh, sku, category) == resolve(pol, sku, category)
+        assert resolve(fresh, sku, category) is not resolve(pol, sku, category)
+
+
+def test_desks_over_one_catalog_and_policy_share_their_surfaces(cat: Catalog, pol: Policy) -> None:
+    buyer = BuyerContext(region="US", on=PLAIN_DAY)
+    first = Desk(cat, pol, buyer).surface("BRG-6204", 100)
+    assert first == surface(cat, pol, "BRG-6204", 100, region="US")
+    assert Desk(cat, pol, buyer).surface("BRG-6204", 100) is first
+    on_net60 = Desk(cat, pol, buyer.model_copy(update={"payment_terms": "NET60"}))
+    assert on_net60.surface("BRG-6204", 100, "NET30") is first  # the terms asked for count, not the desk's
+
+
+def _changed_floor(cat: Catalog) -> Policy:
+    data = mini_policy()
+    data["products"]["BRG-6204"]["floor_price"]["USD"] = "2.60"
+    return parse_policy(data, catalog=cat)
+
+
+@pytest.mark.parametrize("change, request_kw", [
+    ({"on": dt.date(2026, 11, 25)}, {"on": dt.date(2026, 11, 25)}),  # the promotion's dates
+    ({"segment": "strategic"}, {"segment": "strategic"}),
+    ({"terms": "NET60"}, {"payment_terms": "NET60"}),
+    ({"quantity": 20000}, {"quantity": 20000}),
+    ({"policy": _changed_floor}, {}),
+])
+def test_the_surface_memo_keys_on_everything_a_surface_reads(cat: Catalog, pol: Policy, change: dict[str, Any],
+                                                             request_kw: dict[str, Any]) -> None:
+    buyer = BuyerContext(region="US", on=PLAIN_DAY)
+    before = Desk(cat, pol, buyer).surface("BRG-6204", 100)
+    policy = change["policy"](cat) if "policy" in change else pol
+    context = buyer.model_copy(update={k: v for k, v in change.items() if k in ("on", "segment")})
+    after = Desk(cat, policy, context).surface("BRG-6204", change.get("quantity", 100), change.get("terms"))
+    req = {"sku": "BRG-6204", "quantity": 100, **buyer.model_dump(), **request_kw}
+    assert after == decision_surface(cat, policy, PriceRequest(**req))
+    assert after != before
+
+
+def test_the_surface_memo_is_bounded(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(desk_module, "MEMO_SIZE", 2)
+    policy = parse_policy(mini_policy(), catalog=cat)  # a memo of its own
+    desk = Desk(cat, policy, BuyerContext(region="US", on=PLAIN_DAY))
+    for quantity in (100, 200, 300, 100):
+        assert desk.surface("BRG-6204", quantity) == surface(cat, policy, "BRG-6204", quantity, region="US")
+    assert len(desk._surfaces) == 2
+
+
+def test_memos_let_a_replaced_policy_go(cat: Catalog) -> None:
+    policy = parse_policy(mini_policy(), catalog=cat)  # its loader resolves every product
+    Desk(cat, policy, BuyerContext(region="US", on=PLAIN_DAY)).surface("BRG-6204", 100)
+    gone = weakref.ref(policy)
+    del policy
+    gc.collect()
+    assert gone() is None
 
 
 # --- bad policies ---------------------------------------------------------------------

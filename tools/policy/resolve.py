@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from weakref import WeakKeyDictionary
 
 from tools.policy.models import GROUPS, SETTINGS, ApprovalLevel, PaymentTerms, Policy
 
@@ -39,8 +40,25 @@ class EffectivePolicy:
         return self.sources.get(setting, "policy.default")
 
 
+# policy -> (sku with its own rules, or None; category) -> merge. A loaded policy never changes (a reload
+# is a new object), and weak keys let a replaced policy take its merges with it.
+_MERGED: WeakKeyDictionary[Policy, dict[tuple[str | None, str], EffectivePolicy]] = WeakKeyDictionary()
+
+
 def resolve(policy: Policy, sku: str, category: str) -> EffectivePolicy:
-    """Field-by-field merge of product, category and global policy."""
+    """Field-by-field merge of product, category and global policy.
+
+    Memoised per policy: a product without rules of its own shares its category's merge, so the memo
+    holds one merge per category and per product the policy names, however large the catalog."""
+    key = (sku if sku in policy.doc.products else None, category)
+    merged = _MERGED.setdefault(policy, {})
+    found = merged.get(key)
+    if found is None:
+        found = merged[key] = _merge(policy, sku, category)
+    return found
+
+
+def _merge(policy: Policy, sku: str, category: str) -> EffectivePolicy:
     levels = policy.levels(sku, category)
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
