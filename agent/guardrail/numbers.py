@@ -148,9 +148,10 @@ _ONES = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six":
          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
          "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 # The number words as a trie (zero ... ninety, hundred, thousand, million, dozen): much faster to scan.
-_NW = (r"(?:t(?:en|wo|hree|hirteen|hirty|welve|wenty|housand)|f(?:our(?:teen)?|ive|ifteen|orty|ifty)|"
-       r"s(?:ix(?:teen|ty)?|even(?:teen|ty)?)|e(?:ight(?:een|y)?|leven)|n(?:ine(?:teen|ty)?)|one|zero|hundred|"
-       r"million|dozen)\b")
+_NW_WORD = (r"(?:t(?:en|wo|hree|hirteen|hirty|welve|wenty|housand)|f(?:our(?:teen)?|ive|ifteen|orty|ifty)|"
+            r"s(?:ix(?:teen|ty)?|even(?:teen|ty)?)|e(?:ight(?:een|y)?|leven)|n(?:ine(?:teen|ty)?)|one|zero|hundred|"
+            r"million|dozen)")
+_NW = _NW_WORD + r"\b"
 
 _MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
            "nov": 11, "dec": 12}
@@ -160,15 +161,19 @@ _MON = (r"(?P<m>[Jj](?:an(?:uary)?|une?|uly?)|[Ff]eb(?:ruary)?|M(?:ar(?:ch)?|ay)
 
 # --- compiled patterns -------------------------------------------------------------------------
 
-# Ignored spans, each behind a cheap substring test (most drafts have none of them).
+# Ignored spans, each behind a cheap test (most drafts have none of them). The tests are literal searches,
+# much faster than the patterns' scans, and each finds something every match of its pattern contains.
 _URL = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.-]+")
 _TIME = re.compile(r"\d(?<![\w.:]\d)\d?:\d{2}(?::\d{2})?(?:\s?(?:[ap]\.?m\.?|h|UTC|CET|CEST|GMT|EST|PST)\b)?(?![\w:])"
                    r"|\d(?<![\w.]\d)\d?\s?(?:am|pm|a\.m\.|p\.m\.)(?!\w)", re.I)
+_CLOCK = re.compile(r":\d\d")  # in every time with a colon
 _247 = re.compile(r"(?<![\w/])24\s?[/x]\s?7(?![\w/])")
 # Standard numbers after an upper-case standards body: EN 388, ISO 4017, DIN 976-1, EN ISO 20345:2011.
-_STANDARD = re.compile(r"(?:EN\s+ISO|ISO/IEC|ISO/TS|EN|ISO|DIN|IEC|ASTM|ANSI|UL|NEMA|IEEE|SAE|BS|JIS|NFPA|AISI|VDE|CSA|"
-                       r"IP|NBR|GB/T|NF|API|ASME|MIL)(?:\s?[A-Z])?[\s-]?\d+(?:[-.:/]\d+)*(?![\w])"
+_BODIES = (r"EN\s+ISO|ISO/IEC|ISO/TS|EN|ISO|DIN|IEC|ASTM|ANSI|UL|NEMA|IEEE|SAE|BS|JIS|NFPA|AISI|VDE|CSA|IP|NBR|GB/T|NF|"
+           r"API|ASME|MIL")
+_STANDARD = re.compile(rf"(?:{_BODIES})(?:\s?[A-Z])?[\s-]?\d+(?:[-.:/]\d+)*(?![\w])"
                        r"|(?:Incoterms|INCOTERMS)®?\s?\d{4}(?![\w])")
+_STANDARD_BODY = re.compile(rf"{_BODIES}|Incoterms|INCOTERMS")
 _ISO_DATE = re.compile(
     r"(?P<y>\d(?<![\w.-]\d)\d{3})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
     r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s?UTC)?)?(?![\w-])")
@@ -179,6 +184,9 @@ _DMY = re.compile(rf"(?P<d>\d(?<![\w.,-]\d)\d?)(?:st|nd|rd|th)?(?:\s+of)?[\s-]+{
 _MDY = re.compile(rf"(?<![\w]){_MON},?\s+(?:(?:the\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?|"
                   r"(?P<y2>\d{4}))(?![\w])")  # December 9, 2026 / Dec 9th / December 2026
 _DATES = (_ISO_DATE, _DOT_DATE, _SLASH_DATE, _DMY, _MDY)
+# Separator, month, separator, digit: in every numeric date of that pattern (the cheap test before its scan).
+_DATE_HINTS = {_ISO_DATE: re.compile(r"-\d\d?-\d"), _DOT_DATE: re.compile(r"\.\d\d?\.\d"),
+               _SLASH_DATE: re.compile(r"/\d\d?/\d")}
 
 # Run on the lower-cased text.
 _TERMS_WORDS = re.compile(
@@ -203,6 +211,7 @@ _WORDS = re.compile(  # on the lower-cased text; the left boundary (no hyphen be
     rf"(?:(?:(?<=hundred)\s+and\s+|(?<=thousand)\s+and\s+|(?<=million)\s+and\s+|\s+|-){_NW})*"
     r"(?!-(?!(?:days?|weeks?|months?|years?|units?|pieces?|percent)\b)\w)")
 _MONTH_KEYS = tuple(_MONTHS)
+_NUMBER_WORD = re.compile(_NW_WORD)  # in every match of _WORDS (the cheap test before its scan)
 
 _HEAD_CUR = re.compile(rf"(?:(?<![A-Za-z])(?P<code>[A-Z]{{3}})|(?P<sym>{_SYM_RE})|"
                        rf"(?<![A-Za-z])(?P<low>eur|usd|gbp|chf)){_SP}?$")
@@ -222,6 +231,13 @@ _TAIL_QTY = re.compile(
 _TAIL_RANGE = re.compile(rf"{_SP}?(?:-|–|—|to|and){_SP}?")
 _TAIL_OFF = re.compile(r"\s*(?:off|discount|reduction)\b", re.I)
 _TAIL_DAYS_AFTER_NET = re.compile(rf"{_SP}?(?:days?)\b", re.I)
+_TOKEN_AFTER_SYMBOL = re.compile(r"[ \u00a0]?\S{1,20}")
+_LIST_PART = re.compile(r"\d+(?:\.\d+)?")
+_UP_TO_3_DIGITS = re.compile(r"\d{1,3}")
+_SEPARATOR = re.compile(r"([.,'’ \u00a0\u202f\u2009])")
+_WORD_BREAK = re.compile(r"[\s-]+")
+_NOT_TERMS_CHAR = re.compile(r"[^A-Z0-9]")
+_NET_DAYS = re.compile(r"NET0*(\d+)(?:DAYS?)?")
 
 
 # --- number parsing ------------------------------------------------------------------------
@@ -235,7 +251,7 @@ def parse_number(raw: str) -> tuple[Decimal, ...] | None:
     "1,625.00" -> (1625.00,); "1.625,00" -> (1625.00,); "3,10" -> (3.10,);
     "1,234" -> (1234, 1.234) (ambiguous: grouping first); "3,1,0" -> None.
     """
-    parts = re.split(r"([.,'’ \u00a0\u202f\u2009])", raw)
+    parts = _SEPARATOR.split(raw)
     groups, seps = parts[0::2], parts[1::2]
     if not all(g.isdigit() for g in groups):
         return None
@@ -264,7 +280,7 @@ def parse_number(raw: str) -> tuple[Decimal, ...] | None:
 
 def _words_value(phrase: str) -> Decimal:
     total, cur = 0, 0
-    for w in re.split(r"[\s-]+", phrase.lower()):
+    for w in _WORD_BREAK.split(phrase.lower()):
         if w in ("a", "and", ""):
             continue
         if w == "hundred":
@@ -281,12 +297,12 @@ def _words_value(phrase: str) -> Decimal:
 
 def normalise_terms(value: str) -> str:
     """NET30, "net 30", "Net-30" -> NET30; prepayment / pre-paid -> PREPAY."""
-    t = re.sub(r"[^A-Z0-9]", "", value.upper())
+    t = _NOT_TERMS_CHAR.sub("", value.upper())
     if t.startswith("PREPA") or t in ("PAYMENTINADVANCE", "CASHINADVANCE", "ADVANCEPAYMENT", "CIA"):
         return "PREPAY"
     if t == "CASHONDELIVERY":
         return "COD"
-    m = re.fullmatch(r"NET0*(\d+)(?:DAYS?)?", t)
+    m = _NET_DAYS.fullmatch(t)
     return f"NET{m.group(1)}" if m else t
 
 
@@ -421,7 +437,7 @@ def _classify(t: str, num: _Num, consumed: set[tuple[int, int]], tail_at: int | 
             consumed.add(marker)
             return
     net = num.prefix == "net" or _HEAD_NET.search(t, window, num.start)
-    whole = num.words or re.fullmatch(r"\d{1,3}", num.raw)
+    whole = num.words or _UP_TO_3_DIGITS.fullmatch(num.raw)
     if net and whole:
         num.kind = "terms"
         if num.prefix != "net":
@@ -473,6 +489,8 @@ def _values(num: _Num) -> tuple[Decimal, ...] | None:
 
 def _date_figures(t: str, low: str, out: list[Figure], *, months: bool) -> tuple[str, str]:
     for rx in _DATES if months else _DATES[:3]:
+        if rx in _DATE_HINTS and not _DATE_HINTS[rx].search(t):
+            continue
         for m in rx.finditer(t):
             g = m.groupdict()
             values: list[object] = []
@@ -510,7 +528,12 @@ def extract_figures(text: str, *, protected: Sequence[str] = ()) -> tuple[list[F
 
     `protected` strings (verbatim ids, names, spec texts) are skipped wherever they occur as whole words.
     """
-    t = mask_protected(text, protected)
+    return extract_masked(text, mask_protected(text, protected))
+
+
+def extract_masked(text: str, t: str) -> tuple[list[Figure], list[tuple[str, int, int]]]:
+    """`extract_figures` of `text` whose protected strings are already blanked out in `t` (`mask_protected`):
+    a caller that needs the masked text too masks once."""
     figures: list[Figure] = []
     bad: list[tuple[str, int, int]] = []
     low = t.lower()
@@ -519,18 +542,22 @@ def extract_figures(text: str, *, protected: Sequence[str] = ()) -> tuple[list[F
     ignore = []
     if "://" in t or "www." in low or "@" in t:
         ignore.append(_URL)
-    if ":" in t or "am" in low or "pm" in low or "a.m" in low or "p.m" in low:
+    if _CLOCK.search(t) or "am" in low or "pm" in low or "a.m" in low or "p.m" in low:
         ignore.append(_TIME)
     if "24" in t:
         ignore.append(_247)
-    ignore.append(_STANDARD)
+    if _STANDARD_BODY.search(t):
+        ignore.append(_STANDARD)
     for rx in ignore:
         for m in rx.finditer(t):
             if rx is _STANDARD and m.start() and (_is_word_char(t[m.start() - 1]) or t[m.start() - 1] == "/"):
                 continue
             t, low = _fill(t, m.start(), m.end()), _fill(low, m.start(), m.end())
     t, low = _date_figures(t, low, figures, months=any(k in low for k in _MONTH_KEYS))
-    if "pay" in low or "advance" in low or "cod" in low:
+    # Words the pattern needs, so that "payment" alone costs no scan ("cash on delivery" is still read
+    # only with a "pay" somewhere in the text, as before).
+    if ("advance" in low or "cod" in low or "prepay" in low or "pre-pay" in low
+            or ("cash" in low and "pay" in low)):
         for m in _TERMS_WORDS.finditer(low):
             figures.append(Figure(text[m.start():m.end()], m.start(), m.end(), "terms",
                                   ("PREPAY" if m.group("prepay") else "COD",)))
@@ -554,7 +581,7 @@ def extract_figures(text: str, *, protected: Sequence[str] = ()) -> tuple[list[F
     taken = [(n.start, n.end) for n in nums]
     for m in _NUM.finditer(t):
         s, e = m.start(), m.end()
-        if any(a < e and s < b for a, b in taken):
+        if taken and any(a < e and s < b for a, b in taken):
             continue
         ok, prefix = _left_ok(t, s)
         if not ok:
@@ -567,7 +594,7 @@ def extract_figures(text: str, *, protected: Sequence[str] = ()) -> tuple[list[F
         if end != e:
             nums[-1].end = e
             nums[-1].tail_end = end
-    for m in _WORDS.finditer(low):
+    for m in _WORDS.finditer(low) if _NUMBER_WORD.search(low) else ():
         if m.start() and (_is_word_char(low[m.start() - 1]) or low[m.start() - 1] == "-"):
             continue
         nums.append(_Num(m.start(), m.end(), m.group(), words=True, value=_words_value(m.group())))
@@ -598,7 +625,7 @@ def extract_figures(text: str, *, protected: Sequence[str] = ()) -> tuple[list[F
             if n.kind == "money":
                 bad.append((span_text, n.fig_start, n.fig_end))
                 continue
-            for p in re.finditer(r"\d+(?:\.\d+)?", n.raw):  # an odd list such as 20,25,30: each part
+            for p in _LIST_PART.finditer(n.raw):  # an odd list such as 20,25,30: each part
                 figures.append(Figure(p.group(), n.start + p.start(), n.start + p.end(), "number",
                                       (Decimal(p.group()),)))
             continue
@@ -618,7 +645,7 @@ def extract_figures(text: str, *, protected: Sequence[str] = ()) -> tuple[list[F
             continue
         if _SYMBOL_WORD.match(t, m.end()) and not _SYMBOL_OK_BEFORE.search(t, max(0, m.start() - 8), m.start()):
             end = m.end()
-            w = re.compile(r"[ \u00a0]?\S{1,20}").match(t, end)
+            w = _TOKEN_AFTER_SYMBOL.match(t, end)
             end = w.end() if w else end
             bad.append((text[m.start():end], m.start(), end))
     figures.sort(key=lambda f: f.start)

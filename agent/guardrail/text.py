@@ -75,8 +75,8 @@ from functools import lru_cache
 from typing import Literal
 
 from agent.contract import Proposal
-from agent.guardrail.numbers import (Figure, PartialDate, extract_figures, mask_protected, normalise_terms,
-                                     raw_count)
+from agent.guardrail.numbers import (Figure, PartialDate, extract_figures, extract_masked, mask_protected,
+                                     normalise_terms, raw_count)
 
 __all__ = ["Fact", "Figure", "Secret", "TextViolation", "check_text", "extract_figures", "facts_from_proposal"]
 
@@ -511,7 +511,8 @@ def _show(values: tuple) -> str:
 def check_text(text: str, facts: Sequence[Fact], secrets: Sequence[Secret] = ()) -> list[TextViolation]:
     """Every way the draft's words disagree with the facts or reveal internals (empty: the text may be sent)."""
     index = _Index(facts)
-    figures, bad = extract_figures(text, protected=index.protected)
+    masked = mask_protected(text, index.protected)
+    figures, bad = extract_masked(text, masked)
     out: list[TextViolation] = []
     for token, start, end in bad:
         out.append(TextViolation(UNPARSABLE, f"money-like {token!r} cannot be read as an amount", (start, end)))
@@ -527,7 +528,6 @@ def check_text(text: str, facts: Sequence[Fact], secrets: Sequence[Secret] = ())
             out.append(TextViolation(UNTRACED, f"{fig.kind} {fig.text!r} ({_show(fig.values)}{cur}) matches nothing "
                                      "in the offer, its alternatives or this turn's tool results",
                                      (fig.start, fig.end)))
-    masked = mask_protected(text, index.protected)
     for label, phrase, start, end in leak_terms(masked):
         out.append(TextViolation(LEAK_TERM, f"{phrase!r} reveals {label} (pricing internals)", (start, end)))
     out.sort(key=lambda v: v.span or (0, 0))

@@ -301,6 +301,7 @@ FORMATS = [
     ("December 9, 2026", "date", (dt.date(2026, 12, 9),), None),
     ("09.12.2026", "date", (dt.date(2026, 12, 9),), None),
     ("09/12/2026", "date", (dt.date(2026, 12, 9), dt.date(2026, 9, 12)), None),
+    ("2026-12-09T10:00Z", "date", (dt.date(2026, 12, 9),), None),
     ("December 9", "date", (PartialDate(None, 12, 9),), None),
     ("December 2026", "date", (PartialDate(2026, 12, None),), None),
     ("NET30", "terms", ("NET30",), None),
@@ -310,6 +311,8 @@ FORMATS = [
     ("PREPAY", "terms", ("PREPAY",), None),
     ("prepayment", "terms", ("PREPAY",), None),
     ("payment in advance", "terms", ("PREPAY",), None),
+    ("cash in advance", "terms", ("PREPAY",), None),
+    ("COD", "terms", ("COD",), None),
     ("1,234", "number", (D("1234"), D("1.234")), None),
     ("0,125", "number", (D("0.125"),), None),
     ("1,234,567", "number", (D("1234567"),), None),
@@ -331,6 +334,7 @@ def test_extract_format(text: str, kind: str, values: tuple, currency: str | Non
     "BRG-6204", "FST-M8X30-A2", "M12", "2RS", "6204-2RS", "IP67", "IE3", "EN 388", "ISO 4017", "EN ISO 20345:2011",
     "DIN 976-1", "P-12", "A2-70", "G1/4", "4-pin", "UCP204", "the 2nd round", "PT100", "M12x1", "24/7", "14:00",
     "5 pm", "https://example.com/p/123", "one of them", "prices in EUR", "100% checked", "freight prepaid",
+    "Incoterms 2020", "at 9:30 am", "10:15",
 ])
 def test_identifiers_are_not_figures(text: str) -> None:
     assert extract_figures(text) == ([], [])
