@@ -27,8 +27,9 @@ from decimal import Decimal
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
 from pydantic import ValidationError
 
 from agent.contract import (
@@ -134,8 +135,8 @@ class SellerGraph:
         return neg
 
     def desk_for(self, state: dict[str, Any]) -> Desk:
-        """Catalog, policy and this buyer, for the payment terms in `state`; one per turn and terms,
-        so each line's surface is computed once a turn."""
+        """Catalog, policy and this buyer, for the payment terms in `state`; one per turn and terms (the
+        surfaces themselves are shared by every desk on the same catalog and policy, `tools/policy/desk.py`)."""
         neg = self._neg(state)
         terms = state.get("terms") or neg.payment_terms or self.policy.doc.global_.payment_terms.default
         memo = self._views[self._turn_key(state)].memo if state.get("turn") is not None else {}
@@ -167,7 +168,8 @@ class SellerGraph:
         human = HumanMessage(content=content, name=name, id=f"in-{state['turn']}-{state['message_id']}")
         rec = self._record(state, "begin", "receive", started, inputs=inbound)
         rec["dealdesk.inbound"] = inbound  # kept in full in the store (chained); the log holds its digest
-        return {**fresh_turn(), "messages": [human], "records": [RESET, rec]}
+        return {**fresh_turn(), "messages": [*_spent_trail(state.get("messages") or []), human],
+                "records": [RESET, rec]}
 
     def understand(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()
@@ -465,10 +467,11 @@ class SellerGraph:
             moves.append(edited)
         return moves
 
-    def agent(self, state: TurnState) -> dict[str, Any]:
+    def agent(self, state: TurnState) -> Command:
+        """The reply's words and tool calls; routes to the tools while it calls any, else to the guardrail."""
         started = time.perf_counter()
         if state.get("direct") or (state.get("intent") or {}).get("kind") == "operator":
-            return {}
+            return Command(goto="guardrail")
         brief = self._brief(state)
         intent = state.get("intent") or {}
         if intent.get("source") == "data":
@@ -490,8 +493,9 @@ class SellerGraph:
                               "dealdesk.model.fallback": (message.response_metadata or {}).get("dealdesk_fallback"),
                               "dealdesk.model.fallback_reason": (message.response_metadata or {}).get("reason"),
                               "dealdesk.model.local": (message.response_metadata or {}).get("dealdesk_local")})
-        return {"messages": [message], "model_calls": state.get("model_calls", 0) + calls,
-                "tokens": state.get("tokens", 0) + int(usage.get("total_tokens") or 0), "records": [rec]}
+        return Command(goto="tools" if message.tool_calls else "guardrail", update={
+            "messages": [message], "model_calls": state.get("model_calls", 0) + calls,
+            "tokens": state.get("tokens", 0) + int(usage.get("total_tokens") or 0), "records": [rec]})
 
     def _brief(self, state: TurnState) -> dict[str, Any]:
         lines = [{"sku": ln["sku"], "quantity": ln["quantity"], "asked": ln["asked"],
@@ -499,11 +503,14 @@ class SellerGraph:
                  for ln in state.get("lines") or []]
         return {"intent": state.get("intent"), "lines": lines, "feedback": state.get("feedback") or []}
 
-    def guardrail(self, state: TurnState) -> dict[str, Any]:
+    def guardrail(self, state: TurnState) -> Command:
+        """The verdict on the outgoing draft; routes to approval when it passes, else to a revision or
+        the fallback (`next_after_guardrail`)."""
         started = time.perf_counter()
         draft = self._draft(state)
         if draft.get("silent"):
-            return {"draft": draft, "verdict": {"tripwire": False, "violations": [], "checks": []}}
+            return Command(goto="approval",
+                           update={"draft": draft, "verdict": {"tripwire": False, "violations": [], "checks": []}})
         ctx = self._guard_context(state, draft)
         verdict = check_message(draft.get("data"), draft.get("text", ""), ctx)
         if "model_data" in draft and not _same_message(draft["model_data"], draft["built"]):
@@ -521,7 +528,7 @@ class SellerGraph:
         update["records"] = [rec]
         if verdict.tripwire:
             update["feedback"] = [f"{v.rule_id}: {v.message}" for v in verdict.violations]
-        return update
+        return Command(goto=self.next_after_guardrail(state, verdict.tripwire), update=update)
 
     def _draft(self, state: TurnState) -> dict[str, Any]:
         if state.get("direct"):
@@ -622,9 +629,8 @@ class SellerGraph:
                           Fact("days", Decimal(a["lead_time_days"]), "tool:calculate_price.lead_time")]
         return facts
 
-    def route_after_guardrail(self, state: TurnState) -> str:
-        verdict = state.get("verdict") or {}
-        if not verdict.get("tripwire"):
+    def next_after_guardrail(self, state: TurnState, tripwire: bool) -> str:
+        if not tripwire:
             return "approval"
         intent = state.get("intent") or {}
         if intent.get("source") in ("offline", "model") and not state.get("direct") \
@@ -736,11 +742,7 @@ class SellerGraph:
             draft = err
         outgoing = {"data": draft.get("data"), "text": draft.get("text", "")}
         reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={"data": outgoing["data"]})
-        # The tools' artifacts served this turn only (staging, the guardrail's facts); the history keeps
-        # what the model read, so every later turn's checkpoint does not carry them again.
-        spent = [m.model_copy(update={"artifact": None}) for m in turn_messages(state["messages"])
-                 if isinstance(m, ToolMessage) and m.artifact is not None and m.id]
-        return {"outgoing": outgoing, "messages": [*spent, reply], "records": [rec]}
+        return {"outgoing": outgoing, "messages": [reply], "records": [rec]}
 
     def _buyer_events(self, state: TurnState) -> list[dict[str, Any]]:
         out = []
@@ -776,6 +778,18 @@ class SellerGraph:
 
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
                "in this conversation.")
+
+
+def _spent_trail(messages: list[AnyMessage]) -> list[RemoveMessage]:
+    """The previous turn's model steps and tool results, removed when the next turn begins.
+
+    What later turns keep of a turn is what was said: the buyer's (or operator's) message and the
+    seller's reply, which is also all a model is sent of earlier turns (`prepare_messages`). The last
+    turn stays whole in its checkpoint until then, for inspection; the history, loaded and saved again
+    on every turn, grows by two messages a turn instead of five or more.
+    """
+    return [RemoveMessage(id=m.id) for m in messages
+            if m.id and not isinstance(m, HumanMessage) and not (isinstance(m, AIMessage) and m.name == "seller")]
 
 
 def _text_of(message: AIMessage | None) -> str:
@@ -825,9 +839,11 @@ def build(self: SellerGraph) -> StateGraph:
     g.add_node("begin", self.begin)
     g.add_node("understand", self.understand)
     g.add_node("prepare", self.prepare)
-    g.add_node("agent", self.agent)
+    # agent and guardrail route with the Command they return (a conditional edge would read the whole
+    # state again after the node, a copy of every channel, on each of a turn's three routing steps).
+    g.add_node("agent", self.agent, destinations=("tools", "guardrail"))
     g.add_node("tools", ToolCalls(self.tools))
-    g.add_node("guardrail", self.guardrail)
+    g.add_node("guardrail", self.guardrail, destinations=("approval", "revise", "fallback"))
     g.add_node("revise", self.revise)
     g.add_node("fallback", self.fallback)
     g.add_node("approval", self.approval)
@@ -836,22 +852,12 @@ def build(self: SellerGraph) -> StateGraph:
     g.add_edge("begin", "understand")
     g.add_edge("understand", "prepare")
     g.add_edge("prepare", "agent")
-    g.add_conditional_edges("agent", _after_agent, {"tools": "tools", "guardrail": "guardrail"})
     g.add_edge("tools", "agent")
-    g.add_conditional_edges("guardrail", self.route_after_guardrail,
-                            {"approval": "approval", "revise": "revise", "fallback": "fallback"})
     g.add_edge("revise", "agent")
     g.add_edge("fallback", "approval")
     g.add_edge("approval", "commit")
     g.add_edge("commit", END)
     return g
-
-
-def _after_agent(state: TurnState) -> str:
-    last = state["messages"][-1] if state.get("messages") else None
-    if isinstance(last, AIMessage) and last.tool_calls and not state.get("direct"):
-        return "tools"
-    return "guardrail"
 
 
 SellerGraph._build = build  # type: ignore[attr-defined]
