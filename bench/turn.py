@@ -1,6 +1,6 @@
 """Seller turn benchmark: latency of one buyer message through `Seller.send`, against a bare LangGraph graph.
 
-Run: `.venv/bin/python bench/turn.py [--turns 200] [--db sqlite|memory|postgres] [--json out.json] [--profile]`.
+Run: `.venv/bin/python bench/turn.py [--turns 200] [--db sqlite|memory|postgres] [--freeze] [--json out.json] [--profile]`.
 
 What is measured (offline model, in process, one thread, results go in BENCHMARKS.md):
 
@@ -74,6 +74,7 @@ from langgraph.graph import END, START, StateGraph  # noqa: E402
 
 from agent.config import load_data  # noqa: E402
 from agent.records import configure_logging  # noqa: E402
+from agent.server import heap  # noqa: E402
 from agent.service import Buyer, Reply, Seller, make_checkpointer  # noqa: E402
 from tools.policy.desk import Desk  # noqa: E402
 from tools.pricing.models import BuyerContext  # noqa: E402
@@ -569,7 +570,8 @@ def print_report(res: dict[str, Any]) -> None:
     print(f"load average: start {'/'.join(f'{x:.2f}' for x in m['loadavg_start'])}, "
           f"end {'/'.join(f'{x:.2f}' for x in m['loadavg_end'])}")
     print(f"database: {res['db']} (store and checkpointer: {res['checkpointer']}); "
-          f"{res['turns']} timed turns per kind, {res['warmup_negotiations']} warm-up negotiation(s) per kind\n")
+          f"{res['turns']} timed turns per kind, {res['warmup_negotiations']} warm-up negotiation(s) per kind"
+          + (f"; heap frozen after the warm-up ({m['gc_frozen']} objects)" if m.get("gc_frozen") else "") + "\n")
     hdr = (f"{'kind':<26}{'n':>5}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'max ms':>9}{'nodes':>7}"
            f"{'model calls/turn':>18}{'ratio p50':>11}")
     print(hdr)
@@ -648,6 +650,8 @@ def run(args: argparse.Namespace, res: dict[str, Any], catalog: Any, policy: Any
         bare_samples: dict[int, list[float]] = {n: [] for n in bare}
         for n, g in bare.items():
             run_bare(g, [], prefix, -n)  # warm-up
+        if args.freeze:  # as `dealdesk serve` does once its start-up is over (agent/server/heap.py)
+            res["machine"]["gc_frozen"] = heap.settle()
 
         samples = {"structured": Sample(), "text": Sample()}
         k = 0
@@ -695,6 +699,8 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "memory", "postgres"), default="sqlite")
     parser.add_argument("--pg-url", default=os.environ.get("DEALDESK_TEST_PG_URL") or DEFAULT_PG)
     parser.add_argument("--json", type=Path, help="also write the results (and the raw samples) here")
+    parser.add_argument("--freeze", action="store_true",
+                        help="after the warm-up, freeze the heap out of the cyclic GC, as a server worker does")
     parser.add_argument("--warmup", type=int, default=1, help="untimed negotiations per kind first")
     parser.add_argument("--profile", action="store_true",
                         help="add profiling passes (stack sampler, cProfile) and print the hot spots")

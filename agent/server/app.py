@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
 
 from agent.server.context import ServerContext, ServerSettings
+from agent.server import heap
 from agent.server.errors import error_response, install
 from agent.server.limits import LimitsMiddleware
 from agent.store.keys import ApiKey, KeyStore
@@ -190,4 +191,6 @@ def app_from_env() -> FastAPI:
     configure_logging(logfile.open("a", encoding="utf-8"))
     catalog, policy = load_data(catalog_file, policy_file)
     ctx = build_context(settings, catalog, policy)
-    return create_app(ctx, close_on_shutdown=True)
+    app = create_app(ctx, close_on_shutdown=True)
+    heap.settle()  # this worker's start-up is over (agent/server/heap.py)
+    return app
