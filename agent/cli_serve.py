@@ -91,8 +91,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     import uvicorn
 
     from agent.config import load_data
-    from agent.server import heap
-    from agent.server.app import DEMO_KEYS, SETTINGS_ENV, build_context, create_app
+    from agent.server.app import DEMO_KEYS, SETTINGS_ENV, serving_app
     from agent.server.context import ServerSettings
     from tools.datafile import DataFileError
 
@@ -129,9 +128,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     logfile.parent.mkdir(parents=True, exist_ok=True)
     configure_logging(logfile.open("a", encoding="utf-8"))
     if workers == 1:
-        ctx = build_context(settings, cat, pol)
-        app = create_app(ctx, close_on_shutdown=True)
-        heap.settle()  # start-up is over: the catalog, policy and graph stay out of the GC's sweeps
+        app = serving_app(settings, cat, pol)
         out.print(banner(settings, list(DEMO_KEYS) if demo else None), highlight=False, markup=False)
         sys.stdout.flush()
         try:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import gc
 import importlib.metadata as md
 import io
 import json
@@ -370,6 +371,27 @@ def run_bare(bare: BareSeller, sample: list[float], prefix: str, k: int) -> None
         sample.append(time.perf_counter() - t0)
 
 
+class FullCollections:
+    """Counts the cyclic GC's full (generation 2) collections while it runs, and their time."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._seen)
+
+    def _seen(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                self._started = time.perf_counter()
+            else:
+                self.times.append(time.perf_counter() - self._started)
+
+    def stop(self) -> dict[str, float]:
+        gc.callbacks.remove(self._seen)
+        return {"count": len(self.times), "total_ms": sum(self.times) * 1000,
+                "longest_ms": max(self.times, default=0.0) * 1000}
+
+
 # --- statistics and output -------------------------------------------------------------------
 
 
@@ -595,6 +617,9 @@ def print_report(res: dict[str, Any]) -> None:
         print(f"  nodes run per timed turn (from checkpoint steps): {r['nodes_per_turn']}")
         for path, count in r["paths_traced_in_warmup"].items():
             print(f"  warm-up, traced: {count:>3} x {path}")
+    g = res["full_gc"]
+    print(f"full (generation 2) GC collections during the timed turns: {g['count']}, "
+          f"{g['total_ms']:.1f} ms in all, the longest {g['longest_ms']:.1f} ms")
     print(f"\ntarget (issue 3): ratio <= 2x -- structured {res['structured']['ratio_p50']:.1f}x, "
           f"text {res['text']['ratio_p50']:.1f}x")
     prof = res.get("profile")
@@ -655,6 +680,7 @@ def run(args: argparse.Namespace, res: dict[str, Any], catalog: Any, policy: Any
 
         samples = {"structured": Sample(), "text": Sample()}
         k = 0
+        full_gc = FullCollections()
         while min(len(s.seconds) for s in samples.values()) < args.turns:
             k += 1
             if len(samples["structured"].seconds) < args.turns:
@@ -664,6 +690,7 @@ def run(args: argparse.Namespace, res: dict[str, Any], catalog: Any, policy: Any
             for n, g in bare.items():
                 if len(bare_samples[n]) < args.turns:
                     run_bare(g, bare_samples[n], prefix, k)
+        res["full_gc"] = full_gc.stop()
 
         res["bare"] = {n: {"nodes": shapes_n, "latency": summary(bare_samples[n][:args.turns]),
                            "samples_ms": [x * 1000 for x in bare_samples[n][:args.turns]]}

@@ -5,6 +5,10 @@ Run: `.venv/bin/python bench/turn_anatomy.py [--negotiations 40]` (offline model
 - Statements: every statement the store's engine sends (a SQLAlchemy `before_cursor_execute`
   listener), for an `rfq`, a `counter_offer` that makes a new proposal version, and a text question,
   each on a fresh negotiation after a warm-up. BENCHMARKS.md's "statements per turn" come from here.
+  SQLite's BEGINs are not among them since the store begins through the dialect's hook (agent/store/db.py).
+- Checkpoint: after four structured turns, the messages the negotiation's checkpoint holds, their size and
+  the time to load them (every later turn loads them again).
+- Statement overhead: one indexed SELECT through SQLAlchemy Core and through the driver.
 - Node bodies: the seller graph's node methods (and the tools node) timed by a wrapper over rfq /
   counter / reject negotiations; what is left of a turn is LangGraph, the checkpointer and
   `Seller._run` around the graph.
@@ -116,6 +120,44 @@ def node_times(seller: Seller, n: int) -> tuple[float, dict[str, float]]:
     return wall, {k: v / turns for k, v in spent.items()}
 
 
+def checkpoint_history(seller: Seller, loads: int = 200) -> tuple[int, int, float]:
+    """After an rfq and three counter-offers (as bench/turn.py's structured turns): the checkpoint's
+    messages, their serialised size, and the time to deserialise them, which every later turn pays."""
+    nid = seller.start(Buyer(org="anatomy-history", region="EU"))
+    p = seller.send(nid, data=rfq()).data
+    for price in ("2.40", "2.50", "2.60"):
+        p = seller.send(nid, data=counter(p, price)).data
+    saver = seller.graph.graph.checkpointer
+    messages = saver.get_tuple({"configurable": {"thread_id": nid}}).checkpoint["channel_values"]["messages"]
+    kind, blob = saver.serde.dumps_typed(messages)
+    t0 = time.perf_counter()
+    for _ in range(loads):
+        saver.serde.loads_typed((kind, blob))
+    return len(messages), len(blob), (time.perf_counter() - t0) / loads
+
+
+def statement_overhead(seller: Seller, n: int = 3000) -> tuple[float, float]:
+    """One indexed single-row SELECT through SQLAlchemy Core (statement built once) and through the
+    sqlite3 driver itself: seconds a statement."""
+    from sqlalchemy import bindparam, select
+
+    from agent.store import schema
+
+    stmt = select(schema.negotiations).where(schema.negotiations.c.id == bindparam("id"))
+    sql = "SELECT * FROM dd_negotiations WHERE id = ?"
+    with seller.store.engine.connect() as conn:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            conn.execute(stmt, {"id": "none"}).first()
+        core = (time.perf_counter() - t0) / n
+        raw = conn.connection.driver_connection
+        t0 = time.perf_counter()
+        for _ in range(n):
+            raw.execute(sql, ("none",)).fetchone()
+        driver = (time.perf_counter() - t0) / n
+    return core, driver
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--negotiations", type=int, default=40, help="negotiations (3 turns each) for the node times")
@@ -131,8 +173,12 @@ def main() -> None:
                     print(f"  {k:3d}  {stmt}")
             node_times(seller, 3)  # warm-up
             wall, nodes = node_times(seller, args.negotiations)
+            count, size, load = checkpoint_history(seller)
+            core, driver = statement_overhead(seller)
         finally:
             seller.close()
+    print(f"\ncheckpoint after an rfq and 3 counter-offers: {count} messages, {size} bytes, {load * 1000:.2f} ms to load")
+    print(f"one indexed SELECT: {core * 1e6:.1f} us through SQLAlchemy Core, {driver * 1e6:.1f} us through sqlite3")
     print(f"\nnode bodies over {args.negotiations * 3} turns (rfq, counter, reject), {wall * 1000:.2f} ms/turn:")
     for name, sec in sorted(nodes.items(), key=lambda kv: -kv[1]):
         print(f"  {name:11s} {sec * 1000:6.2f} ms")

@@ -4,6 +4,8 @@
   store on the seller's engine (same database), and in demo mode ensures the demo keys.
 - `create_app(ctx)` builds the FastAPI app around a context: the limits middleware in
   front of everything, the error envelope, the REST routes, and A2A when it is there.
+- `serving_app(settings, catalog, policy)` is both, for a serving process, with its start-up heap
+  frozen (`agent/server/heap.py`).
 - `app_from_env()` is the factory `uvicorn --factory` calls in each worker process
   (`dealdesk serve --workers N`): the settings travel in `DEALDESK_SERVE_SETTINGS`.
 """
@@ -22,8 +24,8 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
 
-from agent.server.context import ServerContext, ServerSettings
 from agent.server import heap
+from agent.server.context import ServerContext, ServerSettings
 from agent.server.errors import error_response, install
 from agent.server.limits import LimitsMiddleware
 from agent.store.keys import ApiKey, KeyStore
@@ -190,7 +192,12 @@ def app_from_env() -> FastAPI:
     logfile.parent.mkdir(parents=True, exist_ok=True)
     configure_logging(logfile.open("a", encoding="utf-8"))
     catalog, policy = load_data(catalog_file, policy_file)
-    ctx = build_context(settings, catalog, policy)
-    app = create_app(ctx, close_on_shutdown=True)
-    heap.settle()  # this worker's start-up is over (agent/server/heap.py)
+    return serving_app(settings, catalog, policy)
+
+
+def serving_app(settings: ServerSettings, catalog: Any, policy: Any) -> FastAPI:
+    """The app a serving process runs (`dealdesk serve`, or each of its workers). Its start-up is over
+    once the app is built, so what it built is frozen out of the cyclic GC's sweeps (`heap.settle`)."""
+    app = create_app(build_context(settings, catalog, policy), close_on_shutdown=True)
+    heap.settle()
     return app

@@ -1,8 +1,8 @@
 """What a server process built at start-up, taken out of the cyclic garbage collector's sweeps.
 
 A server process holds the catalog, the policy, the compiled graph and its imports for its whole
-life. A full (generation 2) collection walks every one of those objects: in `bench/turn.py` about one
-turn in a hundred paid a collection of ~90 ms, most of a turn's p99 and all of its maximum. Python's
+life. A full (generation 2) collection walks every one of those objects: the turn that pays one takes
+over 100 ms instead of 20 (`bench/turn.py` counts them, and `--freeze` runs it as a server does). Python's
 `gc.freeze()` moves everything alive at that moment to a permanent generation that collections skip
 (the use the documentation gives it: a process that builds its state once, then serves).
 

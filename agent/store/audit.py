@@ -79,7 +79,13 @@ def record_digest(record: Any) -> str:
 
 
 def chain_hash(prev_hash: str, records: Sequence[Any]) -> str:
-    return sha256(prev_hash + canonical(list(records)))
+    return chain_hash_of_texts(prev_hash, [canonical(r) for r in records])
+
+
+def chain_hash_of_texts(prev_hash: str, texts: Sequence[str]) -> str:
+    """`chain_hash` of records already in canonical JSON: a list's canonical JSON is its items' joined by
+    "," in brackets, so a writer that has the texts does not encode the records again."""
+    return sha256(prev_hash + "[" + ",".join(texts) + "]")
 
 
 def day_root(prev_root: str, day: str, heads: Iterable[tuple[str, str]]) -> str:
@@ -127,10 +133,8 @@ def _append_one(conn: Connection, nid: str, ids: list[int], recs: list[Any], now
                 day: str | None = None) -> str:
     last = conn.execute(Q.LAST_AUDIT_ENTRY, {"nid": nid}).first()
     prev, seq = (last.hash, last.seq + 1) if last is not None else (GENESIS, 1)
-    # Each record's canonical JSON once: the list's canonical JSON is its items' joined by "," in
-    # brackets (no whitespace), so this is chain_hash(prev, recs) without encoding the records twice.
-    texts = [canonical(r) for r in recs]
-    digest = sha256(prev + "[" + ",".join(texts) + "]")
+    texts = [canonical(r) for r in recs]  # each record's canonical JSON once: its digest and the chain's
+    digest = chain_hash_of_texts(prev, texts)
     turn = recs[0].get("turn") if isinstance(recs[0], dict) else None
     conn.execute(Q.INSERT_AUDIT_ENTRY, {
         "negotiation_id": nid, "seq": seq, "turn": turn if isinstance(turn, int) else None,

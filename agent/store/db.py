@@ -80,7 +80,7 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
             cur.close()
 
         # The dialect's own hook, not a `begin` event: any connection event listened for on the engine
-        # makes SQLAlchemy dispatch its events around every statement (a fifth of a small query's cost).
+        # makes SQLAlchemy dispatch its events around every statement.
         engine.dialect.do_begin = _sqlite_begin
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
