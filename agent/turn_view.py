@@ -47,6 +47,7 @@ class TurnView:
         The negotiation's current proposal comes with it: a turn reads both."""
         conn = store.engine.connect()
         try:
+            conn.begin()  # as SQLAlchemy's autobegin would at the first read; the store's driver path needs it
             neg, current = store.negotiation_and_current_proposal(negotiation_id, conn=conn)
         except BaseException:
             conn.close()
@@ -67,7 +68,13 @@ class TurnView:
     @property
     def conn(self) -> Connection:
         if self._conn is None:
-            self._conn = self.store.engine.connect()
+            conn = self.store.engine.connect()
+            try:
+                conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     def close(self) -> None:

@@ -5,6 +5,10 @@ Run: `.venv/bin/python bench/turn_anatomy.py [--negotiations 40]` (offline model
 - Statements: every statement the store's engine sends (a SQLAlchemy `before_cursor_execute`
   listener), for an `rfq`, a `counter_offer` that makes a new proposal version, and a text question,
   each on a fresh negotiation after a warm-up. BENCHMARKS.md's "statements per turn" come from here.
+  On SQLite the store runs the turn's statements on the sqlite3 connection, past SQLAlchemy's events
+  (agent/store/direct.py), except while anyone listens to them: with this listener attached every
+  statement goes through SQLAlchemy, so the list holds exactly the statements (the same SQL, one
+  entry per execute or executemany) that the driver path sends once the listener is gone.
   SQLite's BEGINs are not among them since the store begins through the dialect's hook (agent/store/db.py).
 - Checkpoint: after four structured turns, the messages the negotiation's checkpoint holds, their size and
   the time to load them (every later turn loads them again).

@@ -40,11 +40,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, text, update
 
+from agent.store import direct as D
 from agent.store import queries as Q
 from agent.store import schema as t
 
 GENESIS = "0" * 64
 AUDIT_LOCK = (7272, 4)  # (class, key) of the PostgreSQL advisory lock that serialises appends
+_AUDIT_LOCK = text("SELECT pg_advisory_xact_lock(:c, :k)")
 
 
 # --- hashing ---------------------------------------------------------------------------------------
@@ -105,7 +107,7 @@ def _lock(conn: Connection) -> None:
     Taken as the last lock of the write transactions that persist records, so it joins no cycle.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": AUDIT_LOCK[0], "k": AUDIT_LOCK[1]})
+        conn.execute(_AUDIT_LOCK, {"c": AUDIT_LOCK[0], "k": AUDIT_LOCK[1]})
 
 
 def append(conn: Connection, records: Sequence[dict[str, Any]], ids: Sequence[int],
@@ -131,12 +133,12 @@ def append(conn: Connection, records: Sequence[dict[str, Any]], ids: Sequence[in
 
 def _append_one(conn: Connection, nid: str, ids: list[int], recs: list[Any], now: dt.datetime,
                 day: str | None = None) -> str:
-    last = conn.execute(Q.LAST_AUDIT_ENTRY, {"nid": nid}).first()
-    prev, seq = (last.hash, last.seq + 1) if last is not None else (GENESIS, 1)
+    last = D.first(conn, Q.LAST_AUDIT_ENTRY, {"nid": nid})  # (seq, hash)
+    prev, seq = (last[1], last[0] + 1) if last is not None else (GENESIS, 1)
     texts = [canonical(r) for r in recs]  # each record's canonical JSON once: its digest and the chain's
     digest = chain_hash_of_texts(prev, texts)
     turn = recs[0].get("turn") if isinstance(recs[0], dict) else None
-    conn.execute(Q.INSERT_AUDIT_ENTRY, {
+    D.write(conn, Q.INSERT_AUDIT_ENTRY, {
         "negotiation_id": nid, "seq": seq, "turn": turn if isinstance(turn, int) else None,
         "day": day or now.date().isoformat(), "record_ids": list(ids), "record_digests": [sha256(x) for x in texts],
         "prev_hash": prev, "hash": digest, "created_at": now})

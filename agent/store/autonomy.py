@@ -16,6 +16,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from agent.store import direct as D
 from agent.store import schema as t
 from agent.store.db import transaction, utcnow
 from agent.store.queries import AUTONOMY
@@ -56,7 +57,7 @@ class AutonomyStore:
         if conn is None:
             with self.engine.connect() as fresh:
                 return self.switches(fresh)
-        return {r.scope: r.mode for r in conn.execute(AUTONOMY)}
+        return dict(D.rows(conn, AUTONOMY))  # (scope, mode)
 
     def list(self) -> list[Switch]:
         with self.engine.connect() as conn:

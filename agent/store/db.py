@@ -111,11 +111,14 @@ def transaction(engine: Engine, *, durable: bool = False) -> Iterator[Connection
                 conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
 
 
+_NEGOTIATION_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
 def lock_negotiation(conn: Connection, negotiation_id: str) -> None:
     """Serialise turns of one negotiation across processes (SQLite: its write lock already does)."""
     if conn.dialect.name == "postgresql":
         key = zlib.crc32(negotiation_id.encode()) - 2**31
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        conn.execute(_NEGOTIATION_LOCK, {"k": key})
 
 
 def current_version(conn: Connection) -> int:

@@ -6,7 +6,8 @@ prefix (SQLAlchemy reserves column names for the SET clause).
 Building a SQLAlchemy Core statement (columns, comparisons, coercions) costs
 about twice what SQLite takes to run it, and a turn runs some thirty. These
 are built at import and only executed with parameters; statements off the hot
-path are still built where they are used.
+path are still built where they are used. On SQLite the store runs these on the
+driver's connection (agent/store/direct.py), each compiled once per parameter shape.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ SET_STATUS = update(t.negotiations).where(_n.id == bindparam("nid")).values(stat
                                                                             updated_at=bindparam("now"))
 ADVANCE_TURN = update(t.negotiations).where(and_(_n.id == bindparam("nid"), _n.turn < bindparam("b_turn"))).values(
     turn=bindparam("b_turn"))
+
 # PostgreSQL batches RETURNING in parameter order (insertmanyvalues); on SQLite that falls back to one
 # INSERT a row, so there the ids are assigned from the last one, under the write lock (BEGIN IMMEDIATE).
 INSERT_RECORDS = insert(t.decision_records).returning(t.decision_records.c.id, sort_by_parameter_order=True)
@@ -84,3 +86,28 @@ LAST_AUDIT_ENTRY = (select(t.audit_entries.c.seq, t.audit_entries.c.hash)
                     .where(t.audit_entries.c.negotiation_id == bindparam("nid"))
                     .order_by(t.audit_entries.c.seq.desc()).limit(1))
 INSERT_AUDIT_ENTRY = insert(t.audit_entries)
+
+# --- the other ends of a turn (a withdrawal, the end of a negotiation, an acceptance), a new negotiation,
+# an approval request ---------------------------------------------------------------------------------
+
+INSERT_NEGOTIATION = insert(t.negotiations)
+APPROVAL = select(t.approvals).where(_a.id == bindparam("id"))
+SET_PROPOSAL_STATUS = update(t.proposals).where(and_(_p.id == bindparam("pid"), _p.version == bindparam("b_version"))
+                                                ).values(status=bindparam("b_status"))
+WITHDRAW_OFFERED = update(t.proposals).where(and_(_p.id == bindparam("pid"), _p.status == "offered")).values(
+    status=bindparam("b_status"))
+CANCEL_PENDING_APPROVALS = update(t.approvals).where(and_(_a.negotiation_id == bindparam("nid"),
+                                                          _a.status == "pending")).values(
+    status="canceled", decided_by="dealdesk", decided_at=bindparam("now"), note=bindparam("why"))
+PROPOSAL_VERSION_OF_ORG = select(t.proposals).where(and_(_p.id == bindparam("pid"), _p.version == bindparam("version"),
+                                                         _p.buyer_org == bindparam("org")))
+PROPOSAL_STATUS = select(_p.status).where(and_(_p.id == bindparam("pid"), _p.version == bindparam("version")))
+DEAL = select(t.deals).where(t.deals.c.id == bindparam("id"))
+DEAL_OF_PROPOSAL = select(t.deals).where(t.deals.c.proposal_id == bindparam("pid"))
+LIVE_HOLDS_OF_VERSION = select(_h.id, _h.sku, _h.quantity).where(and_(
+    _h.proposal_id == bindparam("pid"), _h.version == bindparam("version"), _h.status == "active",
+    _h.expires_at > bindparam("now")))
+CONVERT_HOLD = update(t.holds).where(and_(_h.id == bindparam("hid"), _h.status == "active")).values(status="converted")
+ALLOCATE_HELD = update(t.inventory).where(_i.sku == bindparam("b_sku")).values(
+    held=_i.held - bindparam("qty"), allocated=_i.allocated + bindparam("qty"), updated_at=bindparam("now"))
+INSERT_DEAL = insert(t.deals)

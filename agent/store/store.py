@@ -14,20 +14,23 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import os
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import NoResultFound
 
 from agent.store import audit
+from agent.store import direct as D
 from agent.store import queries as Q
 from agent.store import schema as t
 from agent.store.db import JsonText, lock_negotiation, make_engine, transaction, upgrade, utcnow
@@ -146,29 +149,54 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _negotiation(m: Mapping[str, Any]) -> Negotiation:
-    return Negotiation(**m)
+# Rows to dataclasses by position: a row of a whole table has its columns in table order, which is
+# the dataclass's field order (tests/store/test_direct.py holds them together). Rows come as tuples
+# from the driver path (direct.py) and as SQLAlchemy Rows from its own; both are sequences.
+
+def _negotiation(row: Sequence[Any]) -> Negotiation:
+    return Negotiation(*row)
 
 
-def _proposal(m: Mapping[str, Any]) -> ProposalRow:
-    return ProposalRow(**{**m, "total": Decimal(m["total"])})
+def _proposal(row: Sequence[Any]) -> ProposalRow:
+    pid, version, nid, org, status, currency, terms, valid_until, total, body, moves, created_at = row
+    return ProposalRow(pid, version, nid, org, status, currency, terms, valid_until, Decimal(total), body, moves,
+                       created_at)
 
 
-def _approval(row) -> ApprovalRow:
-    return ApprovalRow(**row._mapping)
+def _approval(row: Sequence[Any]) -> ApprovalRow:
+    return ApprovalRow(*row)
 
 
-def _deal(row) -> DealRow:
-    m = dict(row._mapping)
-    m["total"] = Decimal(m["total"])
-    return DealRow(**m)
+def _deal(row: Sequence[Any]) -> DealRow:
+    did, pid, version, nid, org, currency, total, body, accepted_at = row
+    return DealRow(did, pid, version, nid, org, currency, Decimal(total), body, accepted_at)
 
 
-def _event(row) -> EventRow:
-    m = dict(row._mapping)
-    return EventRow(negotiation_id=m["negotiation_id"], turn=m["turn"], side=m["side"], kind=m["kind"],
-                    sku=m["sku"], quantity=m["quantity"], unit_price=_dec(m["unit_price"]),
-                    list_price=_dec(m["list_price"]), payment_terms=m["payment_terms"], at=m["at"])
+def _event(row: Sequence[Any]) -> EventRow:
+    _id, nid, _org, turn, side, kind, sku, quantity, unit_price, list_price, terms, at = row
+    return EventRow(nid, turn, side, kind, sku, quantity, _dec(unit_price), _dec(list_price), terms, at)
+
+
+_HOLD_COLUMNS = tuple(t.holds.c.keys())
+_NEGOTIATION_COLUMNS = len(t.negotiations.c)
+
+
+def _open_lock_file(lock_dir: str, name: str) -> int:
+    """A turn lock file opened as `open(path, "a+b")` would (created if missing), as a bare descriptor;
+    the directory is made again if someone removed it since."""
+    path = f"{lock_dir}/{name}"
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+    except FileNotFoundError:
+        Path(lock_dir).mkdir(exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+
+
+def _one(row: Sequence[Any] | None) -> Sequence[Any]:
+    """The row a statement must find, as SQLAlchemy's `Result.one()` insists on it."""
+    if row is None:
+        raise NoResultFound("No row was found when one was required")
+    return row
 
 
 def _last_turns(records: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -181,6 +209,9 @@ def _last_turns(records: Iterable[dict[str, Any]]) -> dict[str, int]:
 
 
 TURN_LOCK_CLASS = 7272  # advisory lock class of whole turns (PostgreSQL)
+_TURN_LOCK = text("SELECT pg_advisory_lock(:c, :k)")
+_TURN_UNLOCK = text("SELECT pg_advisory_unlock(:c, :k)")
+_UNSET: Any = object()
 
 
 @contextmanager
@@ -190,6 +221,7 @@ def _reading(engine: Any, conn: Connection | None) -> Iterator[Connection]:
         yield conn
         return
     with engine.connect() as fresh:
+        fresh.begin()  # what SQLAlchemy's autobegin would do at the first statement; the driver path needs it
         yield fresh
 
 
@@ -202,6 +234,7 @@ class Store:
         self.pools = pools or DEFAULT_POOLS
         self.engine = make_engine(url, pool_size=self.pools.store[0], max_overflow=self.pools.store[1])
         self._lock_engine = None
+        self._lock_dir: Any = _UNSET  # SQLite: the turn locks' directory (None: no file, no lock); found once
         if migrate:
             upgrade(self.engine)
 
@@ -227,24 +260,37 @@ class Store:
                 self._lock_engine = make_engine(self.url, pool_size=self.pools.turn_locks[0],
                                                 max_overflow=self.pools.turn_locks[1])
             with self._lock_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
+                conn.execute(_TURN_LOCK, {"c": TURN_LOCK_CLASS, "k": key})
                 try:
                     yield
                 finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), {"c": TURN_LOCK_CLASS, "k": key})
+                    conn.execute(_TURN_UNLOCK, {"c": TURN_LOCK_CLASS, "k": key})
             return
-        path = self.engine.url.database
-        if not path or path == ":memory:" or "mode=memory" in str(self.engine.url):
+        lock_dir = self._sqlite_lock_dir()
+        if lock_dir is None:
             yield
             return
-        lock_dir = Path(path + ".locks")
-        lock_dir.mkdir(exist_ok=True)
-        with open(lock_dir / f"{key % 1024:04d}.lock", "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        fd = _open_lock_file(lock_dir, f"{key % 1024:04d}.lock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _sqlite_lock_dir(self) -> str | None:
+        """The directory of a SQLite file's turn lock files, created on the first turn (not on every
+        turn: a mkdir is a system call and an exception); None for an in-memory database."""
+        if self._lock_dir is _UNSET:
+            path = self.engine.url.database
+            if not path or path == ":memory:" or "mode=memory" in str(self.engine.url):
+                self._lock_dir = None
+            else:
+                Path(path + ".locks").mkdir(exist_ok=True)
+                self._lock_dir = path + ".locks"
+        return self._lock_dir
 
     # --- inventory -------------------------------------------------------------------
 
@@ -280,12 +326,12 @@ class Store:
         """Available units of several SKUs in one query (unknown SKUs: 0)."""
         wanted = sorted(set(skus))
         with _reading(self.engine, conn) as c:
-            found = dict(c.execute(Q.AVAILABLE, {"skus": wanted}).all())
+            found = dict(D.rows(c, Q.AVAILABLE, {"skus": wanted}))
         return {sku: found.get(sku, 0) for sku in wanted}
 
     def _release_expired(self, conn: Connection, now: dt.datetime, skus: Sequence[str] | None = None) -> int:
         if skus is not None:
-            expired = conn.execute(Q.EXPIRED_HOLDS_OF_SKUS, {"now": now, "skus": list(skus)}).all()
+            expired = D.rows(conn, Q.EXPIRED_HOLDS_OF_SKUS, {"now": now, "skus": list(skus)})
         else:
             expired = conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
                 and_(t.holds.c.status == "active", t.holds.c.expires_at <= now))).all()
@@ -295,8 +341,8 @@ class Store:
 
     @staticmethod
     def _release_hold(conn: Connection, hold_id: int, sku: str, qty: int, now: dt.datetime) -> None:
-        if conn.execute(Q.RELEASE_HOLD, {"hid": hold_id}).rowcount:
-            conn.execute(Q.UNHOLD, {"b_sku": sku, "qty": qty, "now": now})
+        if D.write(conn, Q.RELEASE_HOLD, {"hid": hold_id}):
+            D.write(conn, Q.UNHOLD, {"b_sku": sku, "qty": qty, "now": now})
 
     def release_expired_holds(self, now: dt.datetime | None = None) -> int:
         with transaction(self.engine) as conn:
@@ -305,8 +351,7 @@ class Store:
     @staticmethod
     def _reserve(conn: Connection, sku: str, qty: int, now: dt.datetime, column: str) -> bool:
         """Conditionally move `qty` from available into `held` or `allocated`."""
-        done = conn.execute(Q.RESERVE[column], {"b_sku": sku, "qty": qty, "now": now}).rowcount
-        return bool(done)
+        return bool(D.write(conn, Q.RESERVE[column], {"b_sku": sku, "qty": qty, "now": now}))
 
     # --- negotiations and events -------------------------------------------------------
 
@@ -314,37 +359,36 @@ class Store:
                            currency: str | None = None, payment_terms: str | None = None) -> Negotiation:
         now = utcnow()
         with transaction(self.engine) as conn:
-            existing = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).first()
-            if existing is not None and existing.buyer_org != buyer_org:  # never another buyer's negotiation
+            existing = D.first(conn, Q.NEGOTIATION, {"id": negotiation_id})
+            if existing is not None and _negotiation(existing).buyer_org != buyer_org:  # never another buyer's
                 raise DealdeskError(f"unknown negotiation {negotiation_id}", code="malformed_message",
                                     field="negotiation_id")
             if existing is None:
-                conn.execute(insert(t.negotiations).values(
-                    id=negotiation_id, buyer_org=buyer_org, region=region, currency=currency, segment=segment,
-                    payment_terms=payment_terms, status="open", turn=0, current_proposal=None,
-                    created_at=now, updated_at=now))
-            row = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).one()
-        return _negotiation(row._mapping)
+                D.write(conn, Q.INSERT_NEGOTIATION, {
+                    "id": negotiation_id, "buyer_org": buyer_org, "region": region, "currency": currency,
+                    "segment": segment, "payment_terms": payment_terms, "status": "open", "turn": 0,
+                    "current_proposal": None, "created_at": now, "updated_at": now})
+            row = _one(D.first(conn, Q.NEGOTIATION, {"id": negotiation_id}))
+        return _negotiation(row)
 
     def get_negotiation(self, negotiation_id: str, buyer_org: str | None = None, *,
                         conn: Connection | None = None) -> Negotiation | None:
         with _reading(self.engine, conn) as c:
-            row = c.execute(Q.NEGOTIATION, {"id": negotiation_id}).first()
-        if row is None or (buyer_org is not None and row.buyer_org != buyer_org):
+            row = D.first(c, Q.NEGOTIATION, {"id": negotiation_id})
+        if row is None:
             return None
-        return _negotiation(row._mapping)
+        neg = _negotiation(row)
+        return None if buyer_org is not None and neg.buyer_org != buyer_org else neg
 
     def negotiation_and_current_proposal(self, negotiation_id: str, *, conn: Connection | None = None
                                          ) -> tuple[Negotiation | None, ProposalRow | None]:
         """A turn's first read, in one statement: the negotiation and the latest version of its current proposal."""
         with _reading(self.engine, conn) as c:
-            row = c.execute(Q.NEGOTIATION_AND_CURRENT_PROPOSAL, {"id": negotiation_id}).first()
+            row = D.first(c, Q.NEGOTIATION_AND_CURRENT_PROPOSAL, {"id": negotiation_id})
         if row is None:
             return None, None
-        n = len(t.negotiations.c)
-        neg = _negotiation(dict(zip(t.negotiations.c.keys(), row[:n], strict=True)))
-        current = row[n:]
-        return neg, None if current[0] is None else _proposal(dict(zip(t.proposals.c.keys(), current, strict=True)))
+        n = _NEGOTIATION_COLUMNS
+        return _negotiation(row[:n]), None if row[n] is None else _proposal(row[n:])
 
     def list_negotiations(self, *, buyer_org: str | None = None, status: str | None = None,
                           limit: int = 100) -> list[Negotiation]:
@@ -354,15 +398,15 @@ class Store:
         if status is not None:
             q = q.where(t.negotiations.c.status == status)
         with self.engine.connect() as conn:
-            return [_negotiation(r._mapping) for r in conn.execute(q)]
+            return [_negotiation(r) for r in conn.execute(q)]
 
     def set_status(self, negotiation_id: str, status: str, conn: Connection | None = None) -> None:
         params = {"nid": negotiation_id, "b_status": status, "now": utcnow()}
         if conn is not None:
-            conn.execute(Q.SET_STATUS, params)
+            D.write(conn, Q.SET_STATUS, params)
             return
         with transaction(self.engine) as c:
-            c.execute(Q.SET_STATUS, params)
+            D.write(c, Q.SET_STATUS, params)
 
     def end_negotiation(self, negotiation_id: str, status: str, *, release: bool,
                         events: tuple[int, Sequence[dict[str, Any]]] | None = None,
@@ -373,26 +417,20 @@ class Store:
         """
         now = utcnow()
         with transaction(self.engine) as conn:
-            row = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).one()
-            conn.execute(update(t.negotiations).where(t.negotiations.c.id == negotiation_id)
-                         .values(status=status, updated_at=now))
-            if release and row.current_proposal:
-                conn.execute(update(t.proposals).where(and_(t.proposals.c.id == row.current_proposal,
-                                                            t.proposals.c.status == "offered"))
-                             .values(status=status))
-                for hold_id, sku, qty in conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
-                        and_(t.holds.c.proposal_id == row.current_proposal, t.holds.c.status == "active"))).all():
+            neg = _negotiation(_one(D.first(conn, Q.NEGOTIATION, {"id": negotiation_id})))
+            D.write(conn, Q.SET_STATUS, {"nid": negotiation_id, "b_status": status, "now": now})
+            if release and neg.current_proposal:
+                D.write(conn, Q.WITHDRAW_OFFERED, {"pid": neg.current_proposal, "b_status": status})
+                for hold_id, sku, qty in D.rows(conn, Q.ACTIVE_HOLDS_OF, {"pid": neg.current_proposal}):
                     self._release_hold(conn, hold_id, sku, qty, now)
             self._cancel_pending_approvals(conn, negotiation_id, now, f"negotiation {status}")
             if events:
-                self._insert_events(conn, negotiation_id, row.buyer_org, events[0], events[1], now)
+                self._insert_events(conn, negotiation_id, neg.buyer_org, events[0], events[1], now)
             self._insert_records(conn, records)
 
     @staticmethod
     def _cancel_pending_approvals(conn: Connection, negotiation_id: str, now: dt.datetime, why: str) -> None:
-        conn.execute(update(t.approvals).where(and_(t.approvals.c.negotiation_id == negotiation_id,
-                                                    t.approvals.c.status == "pending"))
-                     .values(status="canceled", decided_by="dealdesk", decided_at=now, note=why))
+        D.write(conn, Q.CANCEL_PENDING_APPROVALS, {"nid": negotiation_id, "now": now, "why": why})
 
     def record_turn(self, negotiation_id: str, buyer_org: str, turn: int, *, status: str | None = None,
                     events: Sequence[dict[str, Any]] = (), records: Sequence[dict[str, Any]] = ()) -> None:
@@ -425,7 +463,7 @@ class Store:
                  "unit_price": None if e.get("unit_price") is None else str(e["unit_price"]),
                  "list_price": None if e.get("list_price") is None else str(e["list_price"]),
                  "payment_terms": e.get("payment_terms")} for e in events]
-        conn.execute(Q.INSERT_EVENTS, rows)
+        D.write_many(conn, Q.INSERT_EVENTS, rows)
 
     def events(self, negotiation_id: str) -> list[EventRow]:
         with self.engine.connect() as conn:
@@ -438,8 +476,8 @@ class Store:
         """In one query: this negotiation's events, and the organisation's recent events on `skus` in its
         other negotiations since `since` (the strategy's memory)."""
         with _reading(self.engine, conn) as c:
-            rows = [_event(r) for r in c.execute(Q.HISTORY_AND_MEMORY, {"nid": negotiation_id, "org": buyer_org,
-                                                                         "skus": list(skus), "since": since})]
+            rows = [_event(r) for r in D.rows(c, Q.HISTORY_AND_MEMORY, {"nid": negotiation_id, "org": buyer_org,
+                                                                        "skus": list(skus), "since": since})]
         return [r for r in rows if r.negotiation_id == negotiation_id], \
             [r for r in rows if r.negotiation_id != negotiation_id]
 
@@ -464,7 +502,7 @@ class Store:
         with transaction(self.engine) as conn:
             lock_negotiation(conn, negotiation_id)
             pid = proposal_id or new_id("P")
-            versions = conn.execute(Q.PROPOSAL_VERSIONS, {"pid": pid}).all()
+            versions = D.rows(conn, Q.PROPOSAL_VERSIONS, {"pid": pid})
             next_version = max((v for v, _ in versions), default=0) + 1
             if version is not None and version != next_version:
                 raise ProposalSuperseded(f"proposal {pid} moved on to version {next_version - 1} meanwhile",
@@ -474,16 +512,16 @@ class Store:
                 self._release_expired(conn, now, [h.sku for h in holds])
             # Supersede the live versions of this proposal and release their holds.
             if any(st in ("offered", "pending_approval") for _, st in versions):
-                conn.execute(Q.SUPERSEDE, {"pid": pid})
+                D.write(conn, Q.SUPERSEDE, {"pid": pid})
             if versions:
-                for hold_id, sku, qty in conn.execute(Q.ACTIVE_HOLDS_OF, {"pid": pid}).all():
+                for hold_id, sku, qty in D.rows(conn, Q.ACTIVE_HOLDS_OF, {"pid": pid}):
                     self._release_hold(conn, hold_id, sku, qty, now)
             for h in holds:
                 if h.cap is not None:
                     if conn.dialect.name == "postgresql":  # SQLite: the write lock already serialises writers
                         # Lock the SKU's inventory row so two negotiations of one org cannot both pass the cap.
                         conn.execute(Q.LOCK_INVENTORY_ROW, {"sku": h.sku})
-                    held = conn.execute(Q.ORG_HELD, {"org": buyer_org, "sku": h.sku, "now": now}).scalar()
+                    held = D.scalar(conn, Q.ORG_HELD, {"org": buyer_org, "sku": h.sku, "now": now})
                     if held + h.quantity > h.cap:
                         raise HoldLimitExceeded(
                             f"{h.sku}: open proposals of this buyer would hold {held + h.quantity} units, "
@@ -491,21 +529,21 @@ class Store:
                 if not self._reserve(conn, h.sku, h.quantity, now, "held"):
                     raise InsufficientInventory(f"not enough {h.sku} in stock for {h.quantity} units",
                                                 field="quantity")
-                conn.execute(Q.INSERT_HOLD, {"proposal_id": pid, "version": version, "buyer_org": buyer_org,
-                                             "sku": h.sku, "quantity": h.quantity,
-                                             "expires_at": hold_until or valid_until, "status": "active",
-                                             "created_at": now})
+                D.write(conn, Q.INSERT_HOLD, {"proposal_id": pid, "version": version, "buyer_org": buyer_org,
+                                              "sku": h.sku, "quantity": h.quantity,
+                                              "expires_at": hold_until or valid_until, "status": "active",
+                                              "created_at": now})
             body = body_for(pid, version)
             row = {"id": pid, "version": version, "negotiation_id": negotiation_id, "buyer_org": buyer_org,
                    "status": status, "currency": currency, "payment_terms": payment_terms, "valid_until": valid_until,
                    "total": str(total), "body": body, "moves": list(moves), "created_at": now}
-            conn.execute(Q.INSERT_PROPOSAL, row)
-            conn.execute(Q.SET_CURRENT_PROPOSAL, {"nid": negotiation_id, "pid": pid, "now": now,
-                                                  "b_turn": _last_turns(records).get(negotiation_id, 0)})
+            D.write(conn, Q.INSERT_PROPOSAL, row)
+            D.write(conn, Q.SET_CURRENT_PROPOSAL, {"nid": negotiation_id, "pid": pid, "now": now,
+                                                   "b_turn": _last_turns(records).get(negotiation_id, 0)})
             if events is not None:
                 self._insert_events(conn, negotiation_id, buyer_org, events[0], events[1], now)
             if approval is not None:
-                conn.execute(Q.INSERT_APPROVAL, {
+                D.write(conn, Q.INSERT_APPROVAL, {
                     "id": new_id("A"), "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": pid,
                     "level": approval["level"], "status": "pending", "requested": {"moves": approval["moves"]},
                     "reasons": approval["reasons"], "requested_at": now})
@@ -517,8 +555,8 @@ class Store:
                      buyer_org: str | None = None, conn: Connection | None = None) -> ProposalRow | None:
         if version is None and buyer_org is not None:  # a turn's read
             with _reading(self.engine, conn) as c:
-                row = c.execute(Q.LATEST_PROPOSAL_OF_ORG, {"id": proposal_id, "org": buyer_org}).first()
-            return None if row is None else _proposal(row._mapping)
+                row = D.first(c, Q.LATEST_PROPOSAL_OF_ORG, {"id": proposal_id, "org": buyer_org})
+            return None if row is None else _proposal(row)
         q = select(t.proposals).where(t.proposals.c.id == proposal_id)
         q = q.where(t.proposals.c.version == version) if version is not None else \
             q.order_by(t.proposals.c.version.desc()).limit(1)
@@ -526,31 +564,30 @@ class Store:
             q = q.where(t.proposals.c.buyer_org == buyer_org)
         with _reading(self.engine, conn) as c:
             row = c.execute(q).first()
-        return None if row is None else _proposal(row._mapping)
+        return None if row is None else _proposal(row)
 
     def proposals(self, negotiation_id: str) -> list[ProposalRow]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.proposals).where(t.proposals.c.negotiation_id == negotiation_id)
                                 .order_by(t.proposals.c.created_at, t.proposals.c.version)).all()
-        return [_proposal(r._mapping) for r in rows]
+        return [_proposal(r) for r in rows]
 
     def set_proposal_status(self, proposal_id: str, version: int, status: str, *,
                             release_holds: bool = False, records: Sequence[dict[str, Any]] = ()) -> None:
         now = utcnow()
         with transaction(self.engine) as conn:
             self._insert_records(conn, records)
-            conn.execute(update(t.proposals).where(and_(t.proposals.c.id == proposal_id,
-                                                        t.proposals.c.version == version)).values(status=status))
+            D.write(conn, Q.SET_PROPOSAL_STATUS, {"pid": proposal_id, "b_version": version, "b_status": status})
             if release_holds:
-                for hold_id, sku, qty in conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
-                        and_(t.holds.c.proposal_id == proposal_id, t.holds.c.status == "active"))).all():
+                for hold_id, sku, qty in D.rows(conn, Q.ACTIVE_HOLDS_OF, {"pid": proposal_id}):
                     self._release_hold(conn, hold_id, sku, qty, now)
 
     def active_holds(self, buyer_org: str | None = None, *, proposal_id: str | None = None,
                      conn: Connection | None = None) -> list[dict[str, Any]]:
         if buyer_org is not None and proposal_id is not None:  # a turn's read
             with _reading(self.engine, conn) as c:
-                return [dict(r._mapping) for r in c.execute(Q.HOLDS_OF_PROPOSAL, {"org": buyer_org, "pid": proposal_id})]
+                return [dict(zip(_HOLD_COLUMNS, r, strict=True))
+                        for r in D.rows(c, Q.HOLDS_OF_PROPOSAL, {"org": buyer_org, "pid": proposal_id})]
         q = select(t.holds).where(t.holds.c.status == "active")
         if buyer_org is not None:
             q = q.where(t.holds.c.buyer_org == buyer_org)
@@ -571,22 +608,19 @@ class Store:
         """
         now = now or utcnow()
         with transaction(self.engine, durable=True) as conn:
-            prop = conn.execute(select(t.proposals).where(and_(
-                t.proposals.c.id == proposal_id, t.proposals.c.version == version,
-                t.proposals.c.buyer_org == buyer_org))).first()
+            prop = D.first(conn, Q.PROPOSAL_VERSION_OF_ORG, {"pid": proposal_id, "version": version, "org": buyer_org})
             if prop is None:
                 raise UnknownProposal(f"no proposal {proposal_id} version {version}", field="proposal_id")
-            p = _proposal(prop._mapping)
+            p = _proposal(prop)
             lock_negotiation(conn, p.negotiation_id)
-            existing = conn.execute(select(t.deals).where(t.deals.c.proposal_id == proposal_id)).first()
+            existing = D.first(conn, Q.DEAL_OF_PROPOSAL, {"pid": proposal_id})
             if existing is not None:
                 deal = _deal(existing)
                 if deal.version == version:
                     return deal, False
                 raise ProposalSuperseded(f"proposal {proposal_id} was accepted at version {deal.version}",
                                          field="version")
-            status = conn.execute(select(t.proposals.c.status).where(and_(
-                t.proposals.c.id == proposal_id, t.proposals.c.version == version))).scalar()
+            status = D.scalar(conn, Q.PROPOSAL_STATUS, {"pid": proposal_id, "version": version})
             if status == "superseded":
                 raise ProposalSuperseded(f"proposal {proposal_id} version {version} was superseded", field="version")
             if status != "offered":
@@ -596,21 +630,17 @@ class Store:
                 raise ProposalExpired(f"proposal {proposal_id} expired at {p.valid_until.isoformat()}Z",
                                       field="proposal_id")
             self._release_expired(conn, now, [i["sku"] for i in p.body["items"]])
-            held = {sku: (hid, qty) for hid, sku, qty in conn.execute(
-                select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(and_(
-                    t.holds.c.proposal_id == proposal_id, t.holds.c.version == version,
-                    t.holds.c.status == "active", t.holds.c.expires_at > now))).all()}
+            held = {sku: (hid, qty) for hid, sku, qty in D.rows(conn, Q.LIVE_HOLDS_OF_VERSION, {
+                "pid": proposal_id, "version": version, "now": now})}
             for item in p.body["items"]:
                 sku, qty = item["sku"], int(item["quantity"])
                 converted = False
                 if sku in held and held[sku][1] == qty:
                     hid, _ = held.pop(sku)
                     # Only a hold still active converts: a concurrent sweep may have released it.
-                    converted = bool(conn.execute(update(t.holds).where(and_(
-                        t.holds.c.id == hid, t.holds.c.status == "active")).values(status="converted")).rowcount)
+                    converted = bool(D.write(conn, Q.CONVERT_HOLD, {"hid": hid}))
                     if converted:
-                        conn.execute(update(t.inventory).where(t.inventory.c.sku == sku).values(
-                            held=t.inventory.c.held - qty, allocated=t.inventory.c.allocated + qty, updated_at=now))
+                        D.write(conn, Q.ALLOCATE_HELD, {"b_sku": sku, "qty": qty, "now": now})
                 if not converted and not self._reserve(conn, sku, qty, now, "allocated"):
                     raise InsufficientInventory(f"not enough {sku} in stock any more for {qty} units",
                                                 field="quantity")
@@ -618,19 +648,17 @@ class Store:
                 self._release_hold(conn, hid, sku, qty, now)
             deal_id = deal_id or new_id("D")
             body = deal_body_for(deal_id, now)
-            conn.execute(insert(t.deals).values(id=deal_id, proposal_id=proposal_id, version=version,
-                                                negotiation_id=p.negotiation_id, buyer_org=buyer_org,
-                                                currency=p.currency, total=str(p.total), body=body,
-                                                accepted_at=now))
-            conn.execute(update(t.proposals).where(and_(t.proposals.c.id == proposal_id,
-                                                        t.proposals.c.version == version)).values(status="accepted"))
-            conn.execute(update(t.negotiations).where(t.negotiations.c.id == p.negotiation_id)
-                         .values(status="deal", updated_at=now))
+            D.write(conn, Q.INSERT_DEAL, {"id": deal_id, "proposal_id": proposal_id, "version": version,
+                                          "negotiation_id": p.negotiation_id, "buyer_org": buyer_org,
+                                          "currency": p.currency, "total": str(p.total), "body": body,
+                                          "accepted_at": now})
+            D.write(conn, Q.SET_PROPOSAL_STATUS, {"pid": proposal_id, "b_version": version, "b_status": "accepted"})
+            D.write(conn, Q.SET_STATUS, {"nid": p.negotiation_id, "b_status": "deal", "now": now})
             self._cancel_pending_approvals(conn, p.negotiation_id, now, "negotiation ended in a deal")
             if events:
                 self._insert_events(conn, p.negotiation_id, buyer_org, events[0], events[1], now)
             self._insert_records(conn, records)
-            row = conn.execute(select(t.deals).where(t.deals.c.id == deal_id)).one()
+            row = _one(D.first(conn, Q.DEAL, {"id": deal_id}))
         return _deal(row), True
 
     def get_deal(self, deal_id: str, buyer_org: str | None = None) -> DealRow | None:
@@ -660,23 +688,23 @@ class Store:
         now = utcnow()
         approval_id = new_id("A")
         with transaction(self.engine) as conn:
-            conn.execute(insert(t.approvals).values(
-                id=approval_id, negotiation_id=negotiation_id, buyer_org=buyer_org, proposal_id=proposal_id,
-                level=level, status="pending", requested=requested, reasons=reasons, requested_at=now))
+            D.write(conn, Q.INSERT_APPROVAL, {
+                "id": approval_id, "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": proposal_id,
+                "level": level, "status": "pending", "requested": requested, "reasons": reasons, "requested_at": now})
             self._insert_records(conn, records)
-            row = conn.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).one()
+            row = _one(D.first(conn, Q.APPROVAL, {"id": approval_id}))
         return _approval(row)
 
     def get_approval(self, approval_id: str, *, conn: Connection | None = None) -> ApprovalRow | None:
         with _reading(self.engine, conn) as c:
-            row = c.execute(select(t.approvals).where(t.approvals.c.id == approval_id)).first()
+            row = D.first(c, Q.APPROVAL, {"id": approval_id})
         return None if row is None else _approval(row)
 
     def approvals(self, *, status: str | None = None, negotiation_id: str | None = None, newest_first: bool = False,
                   limit: int | None = None, conn: Connection | None = None) -> list[ApprovalRow]:
         if negotiation_id is not None and status is None and not newest_first and limit is None:  # a turn's read
             with _reading(self.engine, conn) as c:
-                return [_approval(r) for r in c.execute(Q.APPROVALS_OF_NEGOTIATION, {"nid": negotiation_id})]
+                return [_approval(r) for r in D.rows(c, Q.APPROVALS_OF_NEGOTIATION, {"nid": negotiation_id})]
         order = (t.approvals.c.requested_at.desc(), t.approvals.c.id) if newest_first else (t.approvals.c.requested_at,)
         q = select(t.approvals).order_by(*order).limit(limit)
         if status is not None:
@@ -721,7 +749,7 @@ class Store:
             return
         for nid, turn in _last_turns(records).items():
             if turn > 0 and nid != advanced:
-                conn.execute(Q.ADVANCE_TURN, {"nid": nid, "b_turn": turn})
+                D.write(conn, Q.ADVANCE_TURN, {"nid": nid, "b_turn": turn})
         # Each record is JSON-encoded once: the column stores this text, the audit chain hashes it decoded.
         texts = [JsonText(json.dumps(r)) for r in records]
         now = utcnow()
@@ -731,9 +759,9 @@ class Store:
         if conn.dialect.name == "postgresql":
             ids = conn.execute(Q.INSERT_RECORDS, rows).scalars().all()
         else:  # SQLite: the ids it would give, taken under the write lock, and one executemany
-            first = (conn.execute(Q.LAST_RECORD_ID).scalar() or 0) + 1
+            first = (D.scalar(conn, Q.LAST_RECORD_ID) or 0) + 1
             ids = range(first, first + len(rows))
-            conn.execute(Q.INSERT_RECORDS_WITH_IDS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+            D.write_many(conn, Q.INSERT_RECORDS_WITH_IDS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
         # the audit trail: one hash-chain entry per negotiation, same transaction
         audit.append(conn, [json.loads(x) for x in texts], list(ids))
 
@@ -764,7 +792,7 @@ class Store:
         if status is not None:
             q = q.where(p.c.status == status)
         with self.engine.connect() as conn:
-            return [_proposal(r._mapping) for r in conn.execute(q)]
+            return [_proposal(r) for r in conn.execute(q)]
 
     def proposal_versions(self, proposal_id: str, *, buyer_org: str | None = None) -> list[int]:
         q = select(t.proposals.c.version).where(t.proposals.c.id == proposal_id).order_by(t.proposals.c.version)

@@ -20,35 +20,44 @@ def test_a_turn_reads_each_row_once_and_writes_in_one_transaction(make_seller) -
     seller = make_seller()
     nid = seller.start(Buyer(org="view-org", region="EU"))
     first = seller.send(nid, data=_rfq())
+    engine = seller.store.engine
+    sqlite = engine.dialect.name == "sqlite"
+    # SQLite: every statement as SQLite runs it (the store's driver path and BEGIN go past SQLAlchemy's
+    # events; a statement listener would send the store back to SQLAlchemy's path). PostgreSQL: SQLAlchemy's.
     seen: list[str] = []
-    traced: list[str] = []  # SQLite: as SQLite runs them (BEGIN goes to the driver, past SQLAlchemy's events)
 
-    @event.listens_for(seller.store.engine, "before_cursor_execute")
     def _seen(conn, cursor, statement, params, context, executemany):  # noqa: ANN001
-        seen.append(" ".join(statement.split()))
+        seen.append(statement)
 
-    @event.listens_for(seller.store.engine, "checkout")
     def _trace(dbapi_conn, record, proxy):  # noqa: ANN001
-        if seller.store.engine.dialect.name == "sqlite":
-            dbapi_conn.set_trace_callback(traced.append)
+        dbapi_conn.set_trace_callback(seen.append)
 
-    reply = seller.send(nid, data={"type": "counter_offer", "proposal_id": first.data["proposal_id"],
-                                   "version": first.data["version"],
-                                   "items": [{"sku": SKU, "quantity": "120", "unit_price": "2.60"}]})
-    event.remove(seller.store.engine, "before_cursor_execute", _seen)
-    event.remove(seller.store.engine, "checkout", _trace)
+    def _untrace(dbapi_conn, record):  # noqa: ANN001
+        dbapi_conn.set_trace_callback(None)
+
+    hooks = [("checkout", _trace), ("checkin", _untrace)] if sqlite else [("before_cursor_execute", _seen)]
+    for name, fn in hooks:
+        event.listen(engine, name, fn)
+    try:
+        reply = seller.send(nid, data={"type": "counter_offer", "proposal_id": first.data["proposal_id"],
+                                       "version": first.data["version"],
+                                       "items": [{"sku": SKU, "quantity": "120", "unit_price": "2.60"}]})
+    finally:
+        for name, fn in hooks:
+            event.remove(engine, name, fn)
     assert reply.type == "proposal" and reply.data["version"] == 2
 
-    reads = Counter(s.split(" FROM ")[1].split()[0] for s in seen
+    statements = [" ".join(s.split()) for s in seen]
+    reads = Counter(s.split(" FROM ")[1].split()[0] for s in statements
                     if s.startswith("SELECT") and " FROM " in s and "FOR UPDATE" not in s)  # not the commit's row locks
     # the turn's view: the negotiation, its current proposal, approvals and holds, each read once
-    assert reads["dd_negotiations"] == 1, seen
+    assert reads["dd_negotiations"] == 1, statements
     # its current proposal came with the negotiation: the one other read is the commit's version check
     assert reads["dd_proposals"] == 1, reads
     assert reads["dd_approvals"] == 1 and reads["dd_events"] == 1 and reads["dd_autonomy"] == 1, reads
     assert reads["dd_inventory"] == 1, reads
-    if seller.store.engine.dialect.name == "sqlite":  # one write transaction a turn (the commit node's)
-        assert [s for s in traced if s.startswith("BEGIN")] == ["BEGIN", "BEGIN IMMEDIATE"], traced
+    if sqlite:  # one write transaction a turn (the commit node's)
+        assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN", "BEGIN IMMEDIATE"], statements
     # the turn counter advanced with the turn's records
     assert seller.store.get_negotiation(nid).turn == reply.turn == 2
 
