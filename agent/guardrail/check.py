@@ -10,6 +10,7 @@ model, the tools or the strategy claimed.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.contract import SELLER_MESSAGE, Deal, Proposal
-from agent.guardrail.text import Fact, Secret, check_text, facts_from_proposal
+from agent.guardrail.text import Fact, FactIndex, FactRow, Secret, check_indexed, fact_rows, proposal_rows
 from tools.errors import DealdeskError
 from tools.money import quantum, round_percent
 from tools.policy.surface import DecisionSurface
@@ -70,22 +71,38 @@ def _v(out: list[Violation], rule: str, code: str, message: str, fld: str | None
     out.append(Violation(rule_id=rule, code=code, message=message, field=fld))
 
 
-def _same(move: Move, sku: str, quantity: int, price: Decimal, terms: str) -> bool:
-    return move.sku == sku and move.quantity == quantity and move.unit_price == price and move.payment_terms == terms
-
-
 def secrets_of(surfaces: Sequence[DecisionSurface]) -> list[Secret]:
     """Figures the text must never reveal: cost, floor, walk-away, approval limits, policy percentages."""
     out: list[Secret] = []
     for s in surfaces:
-        cur = s.currency
-        out += [Secret("cost", s.cost, cur), Secret("floor", s.floor_price, cur),
-                Secret("walk_away", s.walk_away_price, cur), Secret("target", s.target_price, cur),
-                Secret("max_discount", s.max_discount_percent)]
-        for level in s.levels:
-            out += [Secret("approval_limit", level.min_unit_price, cur),
-                    Secret("approval_limit", level.max_discount_percent)]
+        out += _surface_secrets(s)
     return out
+
+
+# The secrets of each surface, by identity: the desk hands out one shared, frozen surface per line and buyer
+# context, so the same few come back turn after turn. An entry holds its surface, so the id is not reused.
+_SECRETS: dict[int, tuple[DecisionSurface, tuple[Secret, ...]]] = {}
+_SECRETS_SIZE = 1024
+_SECRETS_LOCK = threading.Lock()
+
+
+def _surface_secrets(s: DecisionSurface) -> tuple[Secret, ...]:
+    hit = _SECRETS.get(id(s))
+    if hit is not None and hit[0] is s:
+        return hit[1]
+    cur = s.currency
+    secrets = [Secret("cost", s.cost, cur), Secret("floor", s.floor_price, cur),
+               Secret("walk_away", s.walk_away_price, cur), Secret("target", s.target_price, cur),
+               Secret("max_discount", s.max_discount_percent)]
+    for level in s.levels:
+        secrets += [Secret("approval_limit", level.min_unit_price, cur),
+                    Secret("approval_limit", level.max_discount_percent)]
+    found = tuple(secrets)
+    with _SECRETS_LOCK:
+        if len(_SECRETS) >= _SECRETS_SIZE:  # first in, first out
+            del _SECRETS[next(iter(_SECRETS))]
+        _SECRETS[id(s)] = (s, found)
+    return found
 
 
 def _check_proposal(p: Proposal, ctx: GuardContext, out: list[Violation]) -> list[DecisionSurface]:
@@ -96,6 +113,16 @@ def _check_proposal(p: Proposal, ctx: GuardContext, out: list[Violation]) -> lis
     if ctx.currency and p.currency != ctx.currency:
         _v(out, "guardrail.buyer.currency", "wrong_currency",
            f"proposal currency {p.currency} is not the buyer's {ctx.currency}", "currency")
+    # The moves by (sku, quantity, unit price, terms), one lookup per line (Dec fields are finite: == and hash
+    # agree): True when a move with that key is not an alternative. An offered line must be such a move; an
+    # alternative or a pending line may be any move.
+    moves: dict[tuple[str, int, Decimal, str], bool] = {}
+    for m in ctx.moves:
+        key = (m.sku, m.quantity, m.unit_price, m.payment_terms)
+        if not m.alternative:
+            moves[key] = True
+        else:
+            moves.setdefault(key, False)
     total = Decimal(0)
     for i, item in enumerate(p.items):
         where = f"items[{i}]"
@@ -140,8 +167,7 @@ def _check_proposal(p: Proposal, ctx: GuardContext, out: list[Violation]) -> lis
         if s.list_price and item.discount_percent != round_percent((s.list_price - price) * 100 / s.list_price):
             _v(out, "guardrail.arithmetic", "wrong_discount", f"{item.sku}: discount_percent does not match the "
                "price", f"{where}.discount_percent")
-        if not any(_same(m, item.sku, item.quantity, price, p.payment_terms) for m in ctx.moves
-                   if not m.alternative):
+        if not moves.get((item.sku, item.quantity, price, p.payment_terms), False):
             _v(out, "guardrail.off_strategy", "off_strategy",
                f"{item.sku} x {item.quantity} at {price} on {p.payment_terms} is not a move the strategy generated",
                f"{where}.unit_price")
@@ -159,14 +185,14 @@ def _check_proposal(p: Proposal, ctx: GuardContext, out: list[Violation]) -> lis
     if p.total != total:
         _v(out, "guardrail.arithmetic", "wrong_total", f"total {p.total} != sum of lines {total}", "total")
     for i, alt in enumerate(p.alternatives or []):
-        if not any(_same(m, alt.sku, alt.quantity, alt.unit_price, alt.payment_terms) for m in ctx.moves):
+        if (alt.sku, alt.quantity, alt.unit_price, alt.payment_terms) not in moves:
             _v(out, "guardrail.off_strategy", "off_strategy", f"alternative {alt.sku} x {alt.quantity} at "
                f"{alt.unit_price} is not a move the strategy generated", f"alternatives[{i}]")
         elif alt.line_total != alt.unit_price * alt.quantity:
             _v(out, "guardrail.arithmetic", "wrong_line_total", "alternative total is wrong", f"alternatives[{i}]")
     if p.pending is not None:
         for i, item in enumerate(p.pending.items):
-            if not any(_same(m, item.sku, item.quantity, item.unit_price, p.payment_terms) for m in ctx.moves):
+            if (item.sku, item.quantity, item.unit_price, p.payment_terms) not in moves:
                 _v(out, "guardrail.off_strategy", "off_strategy", f"pending {item.sku} at {item.unit_price} is not "
                    "a move the strategy generated", f"pending.items[{i}]")
     return surfaces
@@ -187,7 +213,7 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
     """Check one outgoing message (data part and text). Never raises on bad drafts: they are violations."""
     out: list[Violation] = []
     checks = ["schema", "text"]
-    facts: list[Fact] = list(ctx.tool_facts)
+    facts: list[FactRow] = fact_rows(ctx.tool_facts)
     surfaces: list[DecisionSurface] = []
     msg = None
     if data is not None:
@@ -201,13 +227,13 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
         checks += ["floor", "approval_level", "max_discount", "terms", "quantity", "inventory", "arithmetic",
                    "currency_region", "validity", "off_strategy"]
         surfaces = _check_proposal(msg, ctx, out)
-        facts += facts_from_proposal(msg, now=ctx.now)
+        facts += proposal_rows(msg, now=ctx.now)
     elif isinstance(msg, Deal):
         checks.append("deal")
         _check_deal(msg, ctx, out)
         if ctx.accepted is not None:
-            facts += facts_from_proposal(ctx.accepted)
-        facts += [Fact("id", msg.deal_id, "deal.deal_id"), Fact("date", msg.accepted_at.date(), "deal.accepted_at")]
+            facts += proposal_rows(ctx.accepted)
+        facts += [("id", msg.deal_id, "deal.deal_id", None), ("date", msg.accepted_at.date(), "deal.accepted_at", None)]
     if ctx.accepted is not None and not surfaces:
         for item in ctx.accepted.items:
             try:
@@ -215,6 +241,6 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
             except DealdeskError:
                 pass
     secrets = secrets_of([*surfaces, *ctx.in_play])
-    for tv in check_text(text, facts, secrets):
+    for tv in check_indexed(text, FactIndex(facts), secrets):
         _v(out, tv.rule_id, tv.rule_id.rsplit(".", 1)[-1], tv.message, "text")
     return Verdict(tripwire=bool(out), violations=out, checks=checks)

@@ -75,6 +75,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
+from operator import attrgetter, itemgetter
 from typing import Literal
 
 from tools.money import MINOR_UNITS
@@ -167,7 +169,7 @@ _URL = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.-]+")
 _TIME = re.compile(r"\d(?<![\w.:]\d)\d?:\d{2}(?::\d{2})?(?:\s?(?:[ap]\.?m\.?|h|UTC|CET|CEST|GMT|EST|PST)\b)?(?![\w:])"
                    r"|\d(?<![\w.]\d)\d?\s?(?:am|pm|a\.m\.|p\.m\.)(?!\w)", re.I)
 _CLOCK = re.compile(r":\d\d")  # in every time with a colon
-_247 = re.compile(r"(?<![\w/])24\s?[/x]\s?7(?![\w/])")
+_247 = re.compile(r"24(?<![\w/]24)\s?[/x]\s?7(?![\w/])")  # the literal first: a fast scan
 # Standard numbers after an upper-case standards body: EN 388, ISO 4017, DIN 976-1, EN ISO 20345:2011.
 _BODIES = (r"EN\s+ISO|ISO/IEC|ISO/TS|EN|ISO|DIN|IEC|ASTM|ANSI|UL|NEMA|IEEE|SAE|BS|JIS|NFPA|AISI|VDE|CSA|IP|NBR|GB/T|NF|"
            r"API|ASME|MIL")
@@ -183,10 +185,10 @@ _DMY = re.compile(rf"(?P<d>\d(?<![\w.,-]\d)\d?)(?:st|nd|rd|th)?(?:\s+of)?[\s-]+{
                   r"(?![\w])")
 _MDY = re.compile(rf"(?<![\w]){_MON},?\s+(?:(?:the\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?|"
                   r"(?P<y2>\d{4}))(?![\w])")  # December 9, 2026 / Dec 9th / December 2026
-_DATES = (_ISO_DATE, _DOT_DATE, _SLASH_DATE, _DMY, _MDY)
-# Separator, month, separator, digit: in every numeric date of that pattern (the cheap test before its scan).
-_DATE_HINTS = {_ISO_DATE: re.compile(r"-\d\d?-\d"), _DOT_DATE: re.compile(r"\.\d\d?\.\d"),
-               _SLASH_DATE: re.compile(r"/\d\d?/\d")}
+# Each date pattern with the cheap test before its scan (None: always scanned): separator, month, separator,
+# digit is in every numeric date of that pattern. Pairs, not a dict: hashing a compiled pattern hashes its code.
+_DATES = ((_ISO_DATE, re.compile(r"-\d\d?-\d")), (_DOT_DATE, re.compile(r"\.\d\d?\.\d")),
+          (_SLASH_DATE, re.compile(r"/\d\d?/\d")), (_DMY, None), (_MDY, None))
 
 # Run on the lower-cased text.
 _TERMS_WORDS = re.compile(
@@ -199,22 +201,25 @@ _PLACEHOLDER = (r"(?:[X#_?]{2,}(?:[.,][X#_?]+)?|[X#](?:[.,][X#_?]+)?|x{2,}(?:[.,
 _CODE_PLACEHOLDER = re.compile(
     rf"(?<![A-Za-z])(?P<c1>[A-Z]{{3}}){_SP}?{_PLACEHOLDER}(?![A-Za-z0-9])"
     rf"|(?<![A-Za-z0-9]){_PLACEHOLDER}{_SP}?(?P<c2>[A-Z]{{3}})(?![A-Za-z])")
-_PLACEHOLDER_HINT = re.compile(r"[X#_?{\[<]|xx|TB[DC]|N/A")
+_PLACEHOLDER_MARK = re.compile(r"[X#_?{\[<]")  # with "xx", TBD, TBC and N/A: in every placeholder
 _BARE_SYMBOL = re.compile(r"[$€£¥₹₩₺₽₪₫฿]")
 _SYMBOL_WORD = re.compile(rf"{_SP}?(?:[A-Za-z?#_\[{{<]|[$€£¥₹])")
 _SYMBOL_OK_BEFORE = re.compile(r"(?:\b(?:in|into|per|from|to|of|or|and)\s?|\(\s?|/)$", re.I)
 
 _NUM = re.compile(r"\d+(?:[.,'’]\d+)*")
 _SPACE_NUM = re.compile(rf"\d(?<![\w.,'’]\d)\d{{0,2}}(?:{_SP}\d{{3}})+(?:[.,]\d+)?(?![\w]|[.,'’]\d)")
+_SPACE_GROUP = re.compile(rf"\d{_SP}\d")  # in every match of _SPACE_NUM (the cheap test before its scan)
 _WORDS = re.compile(  # on the lower-cased text; the left boundary (no hyphen before) is checked in code
     rf"\b(?:a\s+(?=(?:hundred|thousand|million|dozen)\b))?{_NW}"
     rf"(?:(?:(?<=hundred)\s+and\s+|(?<=thousand)\s+and\s+|(?<=million)\s+and\s+|\s+|-){_NW})*"
     r"(?!-(?!(?:days?|weeks?|months?|years?|units?|pieces?|percent)\b)\w)")
-_MONTH_KEYS = tuple(_MONTHS)
+_MONTH_KEY = re.compile("|".join(_MONTHS))  # any month's first three letters (the cheap test before the word dates)
 _NUMBER_WORD = re.compile(_NW_WORD)  # in every match of _WORDS (the cheap test before its scan)
 
 _HEAD_CUR = re.compile(rf"(?:(?<![A-Za-z])(?P<code>[A-Z]{{3}})|(?P<sym>{_SYM_RE})|"
                        rf"(?<![A-Za-z])(?P<low>eur|usd|gbp|chf)){_SP}?$")
+# The last character of every mark `_HEAD_CUR` reads: an upper-case code, a symbol, eur/usd/gbp/chf.
+_MARK_ENDS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ") | {s[-1] for s in _SYMBOLS} | {c[-1] for c in _LOWER_CODES}
 _HEAD_X = re.compile(r"(?<![\w])[x×]\s?$")
 _HEAD_NET = re.compile(r"(?<![\w])net[\s-]?$", re.I)
 _TAIL_PCT = re.compile(rf"{_SP}?-?(?:%|per[\s-]?cent\b|percent(?:age)?\b|pct\b)", re.I)
@@ -243,8 +248,10 @@ _NET_DAYS = re.compile(r"NET0*(\d+)(?:DAYS?)?")
 # --- number parsing ------------------------------------------------------------------------
 
 _GROUP_CHARS = "'’ \u00a0\u202f\u2009"
+_ONE, _THOUSAND, _CENT = Decimal(1), Decimal(1000), Decimal("0.01")
 
 
+@lru_cache(maxsize=4096)  # the same tokens (prices, quantities, days) come back in draft after draft
 def parse_number(raw: str) -> tuple[Decimal, ...] | None:
     """Every value a numeric token can be read as; None when it cannot be read at all.
 
@@ -316,12 +323,12 @@ class _Num:
     raw: str                      # digits as written (without k, unit or currency)
     words: bool = False
     value: Decimal | None = None  # for number words
-    mult: Decimal = Decimal(1)    # k
+    mult: Decimal = _ONE          # k
     prefix: str | None = None     # "cur", "x", "net": letters glued before (EUR3.10, x500, NET30)
     kind: str = "number"
     currency: str | None = None
     unit: str | None = None
-    unit_mult: Decimal = Decimal(1)
+    unit_mult: Decimal = _ONE
     fig_start: int = 0
     fig_end: int = 0
     tail_end: int = 0
@@ -369,40 +376,50 @@ def _right_ok(t: str, e: int) -> tuple[bool, int, Decimal]:
     n = len(t)
     if e < n and t[e] in "kK" and (e + 1 == n or not _is_word_char(t[e + 1])) and not (
             e + 2 < n and t[e + 1] == "-" and t[e + 2].isalnum()):
-        return True, e + 1, Decimal(1000)
+        return True, e + 1, _THOUSAND
     j = e
     while j < n and t[j].isalpha():
         j += 1
     if j > e:
         run = t[e:j]
         if j < n and (t[j].isdigit() or t[j] == "_" or (t[j] in "-." and j + 1 < n and t[j + 1].isalnum())):
-            return False, e, Decimal(1)
+            return False, e, _ONE
         if run in CODES or run.lower() in _ATTACHED or run.lower() in _LOWER_CODES:
-            return True, e, Decimal(1)
-        return False, e, Decimal(1)
+            return True, e, _ONE
+        return False, e, _ONE
     if e + 1 < n and t[e] in "-_" and t[e + 1].isalnum():
         k = e + 1
         while k < n and (t[k].isalnum() or (t[k] in "-/._" and k + 1 < n and t[k + 1].isalnum())):
             k += 1
         compound = t[e + 1:k]
         if t[e] == "_" or (any(c.isalpha() for c in compound) and compound.lower() not in _HYPHEN_UNITS):
-            return False, e, Decimal(1)
-    return True, e, Decimal(1)
+            return False, e, _ONE
+    return True, e, _ONE
 
 
 def _currency_of(m: re.Match[str]) -> str | None:
-    g = m.groupdict()
-    if g.get("code"):
-        return g["code"]
-    if g.get("sym"):
-        return _SYMBOLS[g["sym"]]
-    if g.get("low"):
-        return _LOWER_CODES[g["low"].lower()]
-    if g.get("word"):
-        return _WORD_CURRENCY[g["word"].lower()]
-    if g.get("us"):
+    """The currency of a `_HEAD_CUR` / `_TAIL_CUR` match: each alternative of those is one named group, so the
+    last group matched names the kind of mark."""
+    kind = m.lastgroup
+    if kind == "code":
+        return m.group(kind)
+    if kind == "sym":
+        return _SYMBOLS[m.group(kind)]
+    if kind == "low":
+        return _LOWER_CODES[m.group(kind).lower()]
+    if kind == "word":
+        return _WORD_CURRENCY[m.group(kind).lower()]
+    if kind == "us":
         return "USD"
     return None
+
+
+def _head_currency(t: str, start: int, window: int) -> re.Match[str] | None:
+    """`_HEAD_CUR` in t[window:start], searched only when a character that can end a currency mark stands in
+    the last three: a match is the mark, at most one space, then the end (or a newline at the end)."""
+    if _MARK_ENDS.isdisjoint(t[max(0, start - 3):start]):
+        return None
+    return _HEAD_CUR.search(t, window, start)
 
 
 def _classify(t: str, num: _Num, consumed: set[tuple[int, int]], tail_at: int | None = None) -> None:
@@ -416,11 +433,11 @@ def _classify(t: str, num: _Num, consumed: set[tuple[int, int]], tail_at: int | 
         num.kind, num.fig_end = "money", m.end()
         num.currency = _currency_of(m)
         if m.group("cents"):
-            num.unit, num.unit_mult = "cents", Decimal("0.01")
+            num.unit, num.unit_mult = "cents", _CENT
         consumed.add((m.start(), m.end()))
         return
     window = max(0, num.start - 8)
-    if num.prefix == "cur" or ((m := _HEAD_CUR.search(t, window, num.start))
+    if num.prefix == "cur" or ((m := _head_currency(t, num.start, window))
                                and (not m.group("code") or m.group("code") in CODES)):
         if num.prefix == "cur":
             j = num.start
@@ -488,8 +505,8 @@ def _values(num: _Num) -> tuple[Decimal, ...] | None:
 
 
 def _date_figures(t: str, low: str, out: list[Figure], *, months: bool) -> tuple[str, str]:
-    for rx in _DATES if months else _DATES[:3]:
-        if rx in _DATE_HINTS and not _DATE_HINTS[rx].search(t):
+    for rx, hint in _DATES if months else _DATES[:3]:
+        if hint is not None and not hint.search(t):
             continue
         for m in rx.finditer(t):
             g = m.groupdict()
@@ -516,11 +533,14 @@ def _date_figures(t: str, low: str, out: list[Figure], *, months: bool) -> tuple
                         dt.date(year or 2000, month, day or 1)  # 2000 is a leap year: 29 February exists
                         values.append(PartialDate(year, month, day))
                 except ValueError:
-                    if rx in (_ISO_DATE, _DOT_DATE):
+                    if rx is _ISO_DATE or rx is _DOT_DATE:
                         continue  # digits that only look like a date: read them as numbers
             out.append(Figure(t[m.start():m.end()], m.start(), m.end(), "date", tuple(values)))
             t, low = _fill(t, m.start(), m.end()), _fill(low, m.start(), m.end())
     return t, low
+
+
+_START = attrgetter("start")  # the sort key of numbers and figures
 
 
 def extract_figures(text: str, *, protected: Sequence[str] = ()) -> tuple[list[Figure], list[tuple[str, int, int]]]:
@@ -553,7 +573,7 @@ def extract_masked(text: str, t: str) -> tuple[list[Figure], list[tuple[str, int
             if rx is _STANDARD and m.start() and (_is_word_char(t[m.start() - 1]) or t[m.start() - 1] == "/"):
                 continue
             t, low = _fill(t, m.start(), m.end()), _fill(low, m.start(), m.end())
-    t, low = _date_figures(t, low, figures, months=any(k in low for k in _MONTH_KEYS))
+    t, low = _date_figures(t, low, figures, months=_MONTH_KEY.search(low) is not None)
     # Words the pattern needs, so that "payment" alone costs no scan ("cash on delivery" is still read
     # only with a "pay" somewhere in the text, as before).
     if ("advance" in low or "cod" in low or "prepay" in low or "pre-pay" in low
@@ -566,17 +586,17 @@ def extract_masked(text: str, t: str) -> tuple[list[Figure], list[tuple[str, int
         for m in _HALF.finditer(low):
             figures.append(Figure(text[m.start():m.end()], m.start(), m.end(), "percent", (Decimal(50),)))
             t, low = _fill(t, m.start(), m.end()), _fill(low, m.start(), m.end())
-    if _PLACEHOLDER_HINT.search(t):
+    if _PLACEHOLDER_MARK.search(t) or "xx" in t or "TBD" in t or "TBC" in t or "N/A" in t:
         for m in _CODE_PLACEHOLDER.finditer(t):
             if (m.group("c1") or m.group("c2")) in CODES:
                 bad.append((text[m.start():m.end()], m.start(), m.end()))
                 t, low = _fill(t, m.start(), m.end()), _fill(low, m.start(), m.end())
 
     nums: list[_Num] = []
-    for m in _SPACE_NUM.finditer(t):
+    for m in _SPACE_NUM.finditer(t) if _SPACE_GROUP.search(t) else ():
         after = m.end()
         if (_TAIL_CUR.match(t, after) or _TAIL_QTY.match(t, after) or _TAIL_DAYS.match(t, after)
-                or _HEAD_CUR.search(t, max(0, m.start() - 8), m.start())):  # (a non-currency code: harmless)
+                or _head_currency(t, m.start(), max(0, m.start() - 8))):  # (a non-currency code: harmless)
             nums.append(_Num(m.start(), m.end(), m.group()))
     taken = [(n.start, n.end) for n in nums]
     for m in _NUM.finditer(t):
@@ -598,7 +618,7 @@ def extract_masked(text: str, t: str) -> tuple[list[Figure], list[tuple[str, int
         if m.start() and (_is_word_char(low[m.start() - 1]) or low[m.start() - 1] == "-"):
             continue
         nums.append(_Num(m.start(), m.end(), m.group(), words=True, value=_words_value(m.group())))
-    nums.sort(key=lambda n: n.start)
+    nums.sort(key=_START)
 
     consumed: set[tuple[int, int]] = set()
     for n in nums:
@@ -607,7 +627,10 @@ def extract_masked(text: str, t: str) -> tuple[list[Figure], list[tuple[str, int
             n.fig_end = max(n.fig_end, n.tail_end)
     # ranges: "3-5 days", "10 to 15%", "EUR 3.05-3.25"
     for a, b in zip(nums, nums[1:]):
-        link = _TAIL_RANGE.match(t, a.tail_end or a.end)
+        after = a.tail_end or a.end
+        if b.start - after > 5:  # no link in between: a link is at most five characters
+            continue
+        link = _TAIL_RANGE.match(t, after)
         if not link or link.end() != b.start:
             continue
         if a.kind == "number" and b.kind in ("percent", "money", "days", "quantity"):
@@ -648,8 +671,8 @@ def extract_masked(text: str, t: str) -> tuple[list[Figure], list[tuple[str, int
             w = _TOKEN_AFTER_SYMBOL.match(t, end)
             end = w.end() if w else end
             bad.append((text[m.start():end], m.start(), end))
-    figures.sort(key=lambda f: f.start)
-    bad.sort(key=lambda b: b[1])
+    figures.sort(key=_START)
+    bad.sort(key=itemgetter(1))
     return figures, bad
 
 

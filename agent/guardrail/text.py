@@ -78,7 +78,8 @@ from agent.contract import Proposal
 from agent.guardrail.numbers import (Figure, PartialDate, extract_figures, extract_masked, mask_protected,
                                      normalise_terms, raw_count)
 
-__all__ = ["Fact", "Figure", "Secret", "TextViolation", "check_text", "extract_figures", "facts_from_proposal"]
+__all__ = ["Fact", "FactIndex", "Figure", "Secret", "TextViolation", "check_indexed", "check_text", "extract_figures",
+           "facts_from_proposal", "proposal_rows"]
 
 UNTRACED = "guardrail.text.untraced_figure"
 UNPARSABLE = "guardrail.text.unparsable_money"
@@ -117,6 +118,10 @@ class TextViolation:
 
 # --- facts of a proposal ---------------------------------------------------------------------------
 
+# A fact as a plain (kind, value, source, currency) row. The guardrail indexes a proposal's ~60 figures as rows:
+# a frozen `Fact` costs several times a tuple to build, and the index only reads its four fields.
+FactRow = tuple[str, object, str, "str | None"]
+
 
 def facts_from_proposal(p: Proposal, *, now: dt.datetime | None = None) -> list[Fact]:
     """Every figure of a proposal: lines, totals, discounts, terms, validity, alternatives and pending lines.
@@ -125,53 +130,65 @@ def facts_from_proposal(p: Proposal, *, now: dt.datetime | None = None) -> list[
     value of a line, and the discount and saving of an alternative against the list price of the same SKU.
     With `now`, the validity in days (both the whole days and the started days left).
     """
+    return [Fact(*row) for row in proposal_rows(p, now=now)]
+
+
+def proposal_rows(p: Proposal, *, now: dt.datetime | None = None) -> list[FactRow]:
+    """`facts_from_proposal` as rows, in the same order."""
     cur = p.currency
-    out = [Fact("id", p.proposal_id, "proposal.proposal_id"), Fact("number", Decimal(p.version), "proposal.version"),
-           Fact("money", p.total, "proposal.total", cur), Fact("terms", p.payment_terms, "proposal.payment_terms"),
-           Fact("date", p.valid_until.date(), "proposal.valid_until")]
+    out: list[FactRow] = [
+        ("id", p.proposal_id, "proposal.proposal_id", None), ("number", Decimal(p.version), "proposal.version", None),
+        ("money", p.total, "proposal.total", cur), ("terms", p.payment_terms, "proposal.payment_terms", None),
+        ("date", p.valid_until.date(), "proposal.valid_until", None)]
     if now is not None:
         left = p.valid_until - now
-        out.append(Fact("days", Decimal(left.days), "proposal.valid_until (days left)"))
+        out.append(("days", Decimal(left.days), "proposal.valid_until (days left)", None))
         if left - dt.timedelta(days=left.days):
-            out.append(Fact("days", Decimal(left.days + 1), "proposal.valid_until (days left)"))
+            out.append(("days", Decimal(left.days + 1), "proposal.valid_until (days left)", None))
     list_prices: dict[str, Decimal] = {}
     offered: dict[str, Decimal] = {}
     for i, it in enumerate(p.items):
         w = f"proposal.items[{i}]"
         list_prices.setdefault(it.sku, it.list_price)
         offered.setdefault(it.sku, it.unit_price)
-        out += [Fact("id", it.sku, f"{w}.sku"), Fact("id", it.name, f"{w}.name"),
-                Fact("quantity", Decimal(it.quantity), f"{w}.quantity"),
-                Fact("money", it.unit_price, f"{w}.unit_price", cur),
-                Fact("money", it.list_price, f"{w}.list_price", cur),
-                Fact("percent", it.discount_percent, f"{w}.discount_percent"),
-                Fact("money", it.line_total, f"{w}.line_total", cur),
-                Fact("days", Decimal(it.lead_time_days), f"{w}.lead_time_days"),
-                Fact("money", it.list_price - it.unit_price, f"{w}.saving_per_unit", cur),
-                Fact("money", (it.list_price - it.unit_price) * it.quantity, f"{w}.saving", cur),
-                Fact("money", it.list_price * it.quantity, f"{w}.list_value", cur)]
+        saving = it.list_price - it.unit_price
+        out += [("id", it.sku, f"{w}.sku", None), ("id", it.name, f"{w}.name", None),
+                ("quantity", Decimal(it.quantity), f"{w}.quantity", None),
+                ("money", it.unit_price, f"{w}.unit_price", cur),
+                ("money", it.list_price, f"{w}.list_price", cur),
+                ("percent", it.discount_percent, f"{w}.discount_percent", None),
+                ("money", it.line_total, f"{w}.line_total", cur),
+                ("days", Decimal(it.lead_time_days), f"{w}.lead_time_days", None),
+                ("money", saving, f"{w}.saving_per_unit", cur),
+                ("money", saving * it.quantity, f"{w}.saving", cur),
+                ("money", it.list_price * it.quantity, f"{w}.list_value", cur)]
         if it.delivery_date is not None:
-            out.append(Fact("date", it.delivery_date, f"{w}.delivery_date"))
+            out.append(("date", it.delivery_date, f"{w}.delivery_date", None))
     for i, alt in enumerate(p.alternatives or []):
         w = f"proposal.alternatives[{i}]"
-        out += [Fact("id", alt.sku, f"{w}.sku"), Fact("id", alt.name, f"{w}.name"),
-                Fact("quantity", Decimal(alt.quantity), f"{w}.quantity"),
-                Fact("money", alt.unit_price, f"{w}.unit_price", cur),
-                Fact("money", alt.line_total, f"{w}.line_total", cur),
-                Fact("terms", alt.payment_terms, f"{w}.payment_terms"),
-                Fact("days", Decimal(alt.lead_time_days), f"{w}.lead_time_days")]
+        out += [("id", alt.sku, f"{w}.sku", None), ("id", alt.name, f"{w}.name", None),
+                ("quantity", Decimal(alt.quantity), f"{w}.quantity", None),
+                ("money", alt.unit_price, f"{w}.unit_price", cur),
+                ("money", alt.line_total, f"{w}.line_total", cur),
+                ("terms", alt.payment_terms, f"{w}.payment_terms", None),
+                ("days", Decimal(alt.lead_time_days), f"{w}.lead_time_days", None)]
         out += _against_list(alt.sku, alt.unit_price, list_prices, offered, w, cur)
     if p.pending is not None:
-        out.append(Fact("money", p.pending.total, "proposal.pending.total", cur))
-        out.append(Fact("date", p.pending.since.date(), "proposal.pending.since"))
+        out.append(("money", p.pending.total, "proposal.pending.total", cur))
+        out.append(("date", p.pending.since.date(), "proposal.pending.since", None))
         for i, pi in enumerate(p.pending.items):
             w = f"proposal.pending.items[{i}]"
-            out += [Fact("id", pi.sku, f"{w}.sku"), Fact("quantity", Decimal(pi.quantity), f"{w}.quantity"),
-                    Fact("money", pi.unit_price, f"{w}.unit_price", cur)]
+            out += [("id", pi.sku, f"{w}.sku", None), ("quantity", Decimal(pi.quantity), f"{w}.quantity", None),
+                    ("money", pi.unit_price, f"{w}.unit_price", cur)]
             out += _against_list(pi.sku, pi.unit_price, list_prices, offered, w, cur)
     for key, value in p.terms.items():
-        out.append(Fact("id", value, f"proposal.terms.{key}"))
+        out.append(("id", value, f"proposal.terms.{key}", None))
     return out
+
+
+def fact_rows(facts: Sequence[Fact]) -> list[FactRow]:
+    """`Fact`s as the rows a `FactIndex` reads."""
+    return [(f.kind, f.value, f.source, f.currency) for f in facts]
 
 
 def facts_from_own_text(text: str, source: str) -> list[Fact]:
@@ -190,14 +207,14 @@ def facts_from_own_text(text: str, source: str) -> list[Fact]:
 
 
 def _against_list(sku: str, price: Decimal, list_prices: dict[str, Decimal], offered: dict[str, Decimal], where: str,
-                  cur: str) -> list[Fact]:
+                  cur: str) -> list[FactRow]:
     lp = list_prices.get(sku)
     if not lp:
         return []
-    out = [Fact("percent", (lp - price) * 100 / lp, f"{where}.discount_percent (against list)"),
-           Fact("money", lp - price, f"{where}.saving_per_unit (against list)", cur)]
+    out: list[FactRow] = [("percent", (lp - price) * 100 / lp, f"{where}.discount_percent (against list)", None),
+                          ("money", lp - price, f"{where}.saving_per_unit (against list)", cur)]
     if sku in offered:
-        out.append(Fact("money", offered[sku] - price, f"{where}.saving_per_unit (against the offer)", cur))
+        out.append(("money", offered[sku] - price, f"{where}.saving_per_unit (against the offer)", cur))
     return out
 
 
@@ -209,6 +226,8 @@ _DIGITS = re.compile(r"\d+")
 
 
 def _dec(value: object) -> Decimal | None:
+    if value.__class__ is Decimal:  # nearly every fact: skip the type tests below
+        return value if value.is_finite() else None  # type: ignore[attr-defined]
     if isinstance(value, bool):
         return None
     if isinstance(value, Decimal):
@@ -239,10 +258,11 @@ def _text_value(value: str) -> tuple[Decimal | None, tuple[Decimal, ...], bool, 
 _terms_key = lru_cache(maxsize=1024)(normalise_terms)
 
 
-class _Index:
-    """Facts by the kind of figure they can trace."""
+class FactIndex:
+    """Facts (as rows) by the kind of figure they can trace; where two facts trace the same figure, the first
+    one's source is the answer."""
 
-    def __init__(self, facts: Sequence[Fact]) -> None:
+    def __init__(self, rows: Sequence[FactRow]) -> None:
         self.money: list[tuple[Decimal, str | None, str]] = []
         self.percent: list[tuple[Decimal, str]] = []
         self.counts: dict[Decimal, str] = {}
@@ -252,11 +272,16 @@ class _Index:
         self.terms: dict[str, str] = {}
         self.id_numbers: dict[Decimal, str] = {}
         self.protected: list[str] = []
-        for f in facts:
-            self._add(f)
+        add = self._add
+        for kind, value, src, currency in rows:
+            add(kind, value, src, currency)
 
-    def _add(self, f: Fact) -> None:
-        kind, value, src = f.kind, f.value, f.source
+    def _add(self, kind: str, value: object, src: str, currency: str | None) -> None:
+        if kind == "money":  # the commonest kind first; the branches exclude each other
+            number = _dec(value)
+            if number is not None:
+                self.money.append((number, currency, src))
+            return
         if kind == "date":
             if isinstance(value, dt.datetime):
                 value = value.date()
@@ -288,9 +313,7 @@ class _Index:
         number = _dec(value)
         if number is None:
             return
-        if kind == "money":
-            self.money.append((number, f.currency, src))
-        elif kind == "percent":
+        if kind == "percent":
             self.percent.append((number, src))
         elif kind == "days":
             self.days.setdefault(number, src)
@@ -494,7 +517,7 @@ def _secret_hit(fig: Figure, secrets: Sequence[Secret]) -> Secret | None:
 _PAYMENT_WORDS = re.compile(r"\bpa(?:y|id)|invoice", re.I)
 
 
-def _payment_days(fig: Figure, index: _Index, text: str) -> bool:
+def _payment_days(fig: Figure, index: FactIndex, text: str) -> bool:
     """ "Payment within 30 days", "a 30-day payment term": a duration in days that states NET30 terms."""
     if fig.kind != "days" or fig.unit != "day":
         return False
@@ -510,7 +533,11 @@ def _show(values: tuple) -> str:
 
 def check_text(text: str, facts: Sequence[Fact], secrets: Sequence[Secret] = ()) -> list[TextViolation]:
     """Every way the draft's words disagree with the facts or reveal internals (empty: the text may be sent)."""
-    index = _Index(facts)
+    return check_indexed(text, FactIndex(fact_rows(facts)), secrets)
+
+
+def check_indexed(text: str, index: FactIndex, secrets: Sequence[Secret] = ()) -> list[TextViolation]:
+    """`check_text` against facts already indexed (`check_message` indexes a proposal's rows directly)."""
     masked = mask_protected(text, index.protected)
     figures, bad = extract_masked(text, masked)
     out: list[TextViolation] = []
