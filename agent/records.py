@@ -15,11 +15,27 @@ import time
 from typing import Any
 
 import structlog
+from structlog.processors import _json_fallback_handler
 
 PROMPT_VERSION = "offline-playbook/1"
 _DIGEST_IN_LOG = frozenset({"dealdesk.draft", "dealdesk.inbound"})
 
+# Built once: `json.dumps` with any option builds a new `JSONEncoder` on every call. The canonical
+# form is `json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))`.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+
 _decision_log: Any = None  # bound once per configuration: a lazy logger binds itself again on every record
+
+
+class SortedJSONRenderer:
+    """structlog's `JSONRenderer(sort_keys=True)`, the same text, with its encoder built once (it calls
+    `json.dumps(event_dict, sort_keys=True, default=_json_fallback_handler)` for every line)."""
+
+    def __init__(self) -> None:
+        self._encode = json.JSONEncoder(sort_keys=True, default=_json_fallback_handler).encode
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> str:
+        return self._encode(event_dict)
 
 
 def configure_logging(stream: Any = None) -> None:
@@ -27,7 +43,7 @@ def configure_logging(stream: Any = None) -> None:
     global _decision_log
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    structlog.processors.JSONRenderer(sort_keys=True)],
+                    SortedJSONRenderer()],
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
@@ -36,14 +52,14 @@ def configure_logging(stream: Any = None) -> None:
 
 def digest(value: Any) -> str:
     """sha256 of the canonical JSON of `value` (the input digest of a node)."""
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(_CANONICAL.encode(value).encode()).hexdigest()[:32]
 
 
 def make_record(state: dict[str, Any], node: str, *, operation: str, started: float, inputs: Any = None,
                 rule_ids: list[str] | tuple[str, ...] = (), figures: dict[str, Any] | None = None,
                 **attrs: Any) -> dict[str, Any]:
     """One decision record for `node` in the current turn."""
+    input_digest = digest(inputs)
     record = {
         "gen_ai.conversation.id": state.get("negotiation_id"),
         "gen_ai.operation.name": operation,
@@ -51,16 +67,23 @@ def make_record(state: dict[str, Any], node: str, *, operation: str, started: fl
         "node": node,
         "turn": state.get("turn", 0),
         "message_id": state.get("message_id"),
-        "dealdesk.input.digest": digest(inputs),
+        "dealdesk.input.digest": input_digest,
         "dealdesk.rule_ids": list(rule_ids),
         "dealdesk.latency_ms": round((time.perf_counter() - started) * 1000, 3),
     }
     if figures:
         record["dealdesk.figures"] = figures
-    record.update({k: v for k, v in attrs.items() if v is not None})
+    for k, v in attrs.items():
+        if v is not None:
+            record[k] = v
     if _decision_log is None:
         configure_logging()
     # The log file may travel further than the database: drafts (which may hold blocked leaks) go as digests.
-    logged = {k: (digest(v) if k in _DIGEST_IN_LOG else v) for k, v in record.items()}
-    _decision_log.info("decision", **logged)
+    if _DIGEST_IN_LOG.isdisjoint(record):
+        _decision_log.info("decision", **record)
+    else:
+        logged = dict(record)
+        for k in _DIGEST_IN_LOG.intersection(record):
+            logged[k] = input_digest if record[k] is inputs else digest(record[k])  # the input: digested already
+        _decision_log.info("decision", **logged)
     return record

@@ -1,0 +1,111 @@
+"""Decision records (agent/records.py): the digest is sha256 of the canonical JSON, and the log line is
+exactly what structlog's stock processors (`add_log_level`, `TimeStamper(fmt="iso", utc=True)`,
+`JSONRenderer(sort_keys=True)`) render for the record, drafts and inbound messages as digests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from decimal import Decimal
+
+import pytest
+import structlog
+
+from agent import records
+from agent.records import configure_logging, digest, make_record
+
+STATE = {"negotiation_id": "N-1", "turn": 2, "message_id": "m-7"}
+
+
+class _Custom:
+    def __structlog__(self):
+        return {"custom": True}
+
+
+class _Opaque:
+    def __repr__(self):
+        return "<opaque ü>"
+
+
+VALUES = [None, "", "ünïcode 日本 😀", {"b": 1, "a": [2.5, None, True]}, [Decimal("3.10"), dt.date(2025, 1, 2)],
+          {"nested": {"z": {"y": "x\n\"q\""}, "a": float("inf")}}, 2**70, (1, "x"), {"set": _Opaque()}]
+
+
+@pytest.fixture
+def log():
+    stream = io.StringIO()
+    configure_logging(stream)
+    yield stream
+    configure_logging(open(os.devnull, "w"))  # noqa: SIM115  (as tests/conftest.py leaves it)
+
+
+def _stock_render(line: str) -> str:
+    """The line as structlog's stock JSONRenderer(sort_keys=True) renders the same event (same timestamp)."""
+    event = json.loads(line)
+    return structlog.processors.JSONRenderer(sort_keys=True)(None, "info", event)
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_digest_is_sha256_of_the_canonical_json(value):
+    canonical = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    assert digest(value) == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def test_record_keys_in_order_and_none_attributes_dropped(log):
+    rec = make_record(STATE, "agent", operation="chat", started=time.perf_counter(), inputs={"x": 1},
+                      rule_ids=("r.1",), figures={"total": "9.99"},
+                      **{"gen_ai.request.model": "m", "dealdesk.skipped": None, "turn": 5})
+    assert list(rec) == ["gen_ai.conversation.id", "gen_ai.operation.name", "dealdesk.node", "node", "turn",
+                         "message_id", "dealdesk.input.digest", "dealdesk.rule_ids", "dealdesk.latency_ms",
+                         "dealdesk.figures", "gen_ai.request.model"]
+    assert rec["turn"] == 5 and rec["dealdesk.rule_ids"] == ["r.1"] and rec["dealdesk.input.digest"] == digest({"x": 1})
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_log_line_is_the_stock_structlog_rendering(log, value):
+    rec = make_record(STATE, "prepare", operation="plan", started=time.perf_counter(), inputs=value,
+                      figures={"value": value, "custom": _Custom()}, **{"dealdesk.extra": value})
+    (line,) = log.getvalue().splitlines()
+    assert line == _stock_render(line)
+    logged = json.loads(line)
+    assert logged["event"] == "decision" and logged["level"] == "info"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", logged["timestamp"])
+    assert logged["dealdesk.input.digest"] == rec["dealdesk.input.digest"]
+    assert logged["dealdesk.figures"]["custom"] == {"custom": True}  # __structlog__, as structlog renders it
+
+
+@pytest.mark.parametrize("draft_is_input", [True, False])
+def test_drafts_and_inbound_are_logged_as_digests(log, draft_is_input):
+    draft = {"text": "our floor is 2.65", "data": None}
+    inputs = draft if draft_is_input else {"other": "input"}
+    inbound = {"text": "hello"}
+    rec = make_record(STATE, "guardrail", operation="guardrail", started=time.perf_counter(), inputs=inputs,
+                      **{"dealdesk.draft": draft, "dealdesk.inbound": inbound})
+    assert rec["dealdesk.draft"] is draft and rec["dealdesk.inbound"] is inbound  # the record keeps them whole
+    line = log.getvalue()
+    assert "2.65" not in line and "hello" not in line
+    logged = json.loads(line)
+    assert logged["dealdesk.draft"] == digest(draft) and logged["dealdesk.inbound"] == digest(inbound)
+    assert logged["dealdesk.input.digest"] == digest(inputs)
+
+
+def test_draft_digest_is_its_own_even_when_an_attribute_overrides_the_input_digest(log):
+    draft = {"text": "x"}
+    make_record(STATE, "guardrail", operation="guardrail", started=time.perf_counter(), inputs=draft,
+                **{"dealdesk.draft": draft, "dealdesk.input.digest": "sha256:given"})
+    logged = json.loads(log.getvalue())
+    assert logged["dealdesk.input.digest"] == "sha256:given" and logged["dealdesk.draft"] == digest(draft)
+
+
+def test_configured_lazily_on_first_record(monkeypatch, capsys):
+    monkeypatch.setattr(records, "_decision_log", None)
+    make_record(STATE, "begin", operation="receive", started=time.perf_counter(), inputs={})
+    line = capsys.readouterr().err.strip()
+    assert json.loads(line)["node"] == "begin" and line == _stock_render(line)
+    configure_logging(open(os.devnull, "w"))  # noqa: SIM115
