@@ -8,6 +8,8 @@ policy already allows.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -75,6 +77,40 @@ def check_line(desk: Desk, view: TurnView, line: Line, terms: str, own_holds: di
     return surface
 
 
+SURFACE_MEMO_SIZE = 512
+# id(surface) -> (weak reference to it, its JSON); the reference tells a live entry from a reused id.
+_SURFACE_JSON: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
+_LOCK = threading.Lock()
+
+
+def surface_json(surface: DecisionSurface) -> dict[str, Any]:
+    """The surface as a plan line shows it: JSON, without the pricing explanation.
+
+    Desks share memoised surfaces, so a negotiation's line has the same surface object turn after
+    turn: its dump is memoised per object (weakly: a surface that is gone leaves only a dead entry)
+    and every call returns its own copy, so a caller that changes its line changes no other.
+    """
+    entry = _SURFACE_JSON.get(id(surface))
+    if entry is None or entry[0]() is not surface:
+        entry = (weakref.ref(surface), surface.model_dump(mode="json", exclude={"pricing"}))
+        with _LOCK:
+            if len(_SURFACE_JSON) >= SURFACE_MEMO_SIZE:  # first in, first out
+                del _SURFACE_JSON[next(iter(_SURFACE_JSON))]
+            _SURFACE_JSON[id(surface)] = entry
+    return _copied(entry[1])
+
+
+def _copied(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a surface's JSON down to its nested lists and objects (at most a list of flat objects deep)."""
+    out = dict(data)
+    for k, v in data.items():
+        if type(v) is list:
+            out[k] = [dict(x) if type(x) is dict else x for x in v]
+        elif type(v) is dict:
+            out[k] = dict(v)
+    return out
+
+
 def to_offers(events: list[EventRow], sku: str) -> list[Offer]:
     return [Offer(side=e.side, unit_price=e.unit_price, list_price=e.list_price, quantity=e.quantity or 1,
                   payment_terms=e.payment_terms, at=e.at)
@@ -98,6 +134,6 @@ def plan_lines(desk: Desk, view: TurnView, lines: list[Line], terms: str, *,
         p = plan(surface, [*to_offers(history, line.sku), current], memory=memory, config=config,
                  surface_for=desk.surface, now=now)
         out.append({"sku": line.sku, "quantity": line.quantity, "asked": None if line.asked is None else str(line.asked),
-                    "surface": surface.model_dump(mode="json", exclude={"pricing"}),
+                    "surface": surface_json(surface),
                     "plan": p.model_dump(mode="json")})
     return out

@@ -39,13 +39,24 @@ def is_currency(code: str) -> bool:
     return code in MINOR_UNITS
 
 
+# The steps 10 ** -places that currencies (0 to 4 minor digits) and shown percentages round to: building
+# one (`Decimal(1).scaleb(-places)`) costs more than the rounding itself. Decimals are immutable: shared.
+_STEPS: dict[int, Decimal] = {places: Decimal(1).scaleb(-places) for places in range(5)}
+
+
+def _step(places: int) -> Decimal:
+    """10 ** -places, exactly: Decimal('0.01') for 2."""
+    step = _STEPS.get(places) if type(places) is int else None
+    return Decimal(1).scaleb(-places) if step is None else step
+
+
 def quantum(currency: str) -> Decimal:
     """The smallest amount of `currency`, e.g. Decimal('0.01') for EUR."""
     try:
         digits = MINOR_UNITS[currency]
     except KeyError:
         raise ValueError(f"unknown ISO 4217 currency {currency!r}") from None
-    return Decimal(1).scaleb(-digits)
+    return _step(digits)
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
@@ -100,10 +111,9 @@ def round_percent(value: Decimal, places: int = 2) -> Decimal:
 
     Decisions use the exact figure; only what is shown is rounded.
     """
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return value.quantize(_step(places), rounding=ROUND_HALF_UP)
 
 
 def fmt_percent(value: Decimal, places: int = 2) -> str:
     """A percentage as a decimal string, rounded half-up for display only."""
-    q = Decimal(1).scaleb(-places)
-    return format(value.quantize(q, rounding=ROUND_HALF_UP).normalize(), "f")
+    return format(value.quantize(_step(places), rounding=ROUND_HALF_UP).normalize(), "f")

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from agent.contract import Alternative, Pending, PendingItem, Proposal, ProposalItem
 from tools.money import round_percent
-from tools.policy.surface import DecisionSurface, Finding, evaluate_offer
+from tools.policy.surface import DecisionSurface, Finding, check_offer
 from tools.strategy.models import Move
 
 ALT_KIND = {"suggest_tier": "next_tier", "suggest_related": "related_sku", "trade_terms": "longer_terms",
@@ -39,9 +39,10 @@ def route(moves: Sequence[Move], surfaces: Sequence[DecisionSurface]) -> Routing
     level = surfaces[0].levels[0].name if surfaces else "auto"
     allowed = True
     for move, surface in zip(moves, surfaces):
-        decision = evaluate_offer(surface, move.unit_price, quantity=move.quantity,
-                                  payment_terms=move.payment_terms, deal_value=total)
-        findings.extend(decision.findings)
+        decision = check_offer(surface, move.unit_price, quantity=move.quantity,
+                               payment_terms=move.payment_terms, deal_value=total)
+        findings.extend(Finding(code=code, rule_id=rule_id, message=message)
+                        for code, rule_id, message in decision.findings)
         if not decision.allowed:
             allowed = False
             continue

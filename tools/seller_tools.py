@@ -26,6 +26,7 @@ from tools.policy.desk import Desk
 from tools.pricing.engine import explain_lines
 from tools.proposals import route
 from tools.strategy.models import Move
+from tools.strategy.readback import move_of
 
 DeskFn = Callable[[dict[str, Any]], Desk]
 
@@ -77,8 +78,8 @@ def _round_move_data(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def round_moves(state: dict[str, Any]) -> dict[str, Move]:
-    """Every move the strategy generated this turn, by id."""
-    return {i: Move.model_validate(m) for i, m in _round_move_data(state).items()}
+    """Every move the strategy generated this turn, by id (the staged ones already validated by the tools node)."""
+    return {i: move_of(m) for i, m in _round_move_data(state).items()}
 
 
 def stage_proposal(desk: Desk, state: dict[str, Any], move_ids: list[str], alternative_ids: list[str]) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def stage_proposal(desk: Desk, state: dict[str, Any], move_ids: list[str], alter
                             code="off_strategy", field="move_ids")
     # Only the moves this offer can use are validated: the chosen ones and each line's standing offer.
     usable = {*move_ids, *alternative_ids, *(ln["plan"].get("standing") for ln in lines)}
-    moves = {i: Move.model_validate(data[i]) for i in usable if i in data}
+    moves = {i: move_of(data[i]) for i in usable if i in data}
     chosen = [moves[m] for m in move_ids]
     if any(m.alternative for m in chosen):
         raise DealdeskError("an alternative cannot be offered as a line", code="off_strategy", field="move_ids")

@@ -31,7 +31,8 @@ from tools.policy.desk import Desk
 from tools.policy.loader import PolicyError, load_policy, parse_policy
 from tools.policy.models import Policy
 from tools.policy.resolve import resolve
-from tools.policy.surface import DecisionSurface, decision_surface, evaluate_offer
+from tools.policy.surface import (DecisionSurface, Finding, OfferDecision, check_offer, decision_surface,
+                                  evaluate_offer)
 from tools.pricing.models import BuyerContext, PriceRequest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -339,6 +340,29 @@ def test_deal_value_above_autonomy_cap_routes_to_approval(cat: Catalog, pol: Pol
     assert inside.allowed and not inside.needs_approval and inside.level == "auto"
     assert not evaluate_offer(s, D("2.81"), deal_value=D("50000")).needs_approval  # at the cap: inside
     assert evaluate_offer(s, D("2.81"), deal_value=D("50000.01")).needs_approval
+
+
+@pytest.mark.parametrize(("sku", "quantity", "offer", "kw"), [
+    ("BRG-6205", 1, "4.10", {}),                       # auto, no finding
+    ("BRG-6205", 1, "3.07", {}),                       # an approval level
+    ("BRG-6205", 1, "2.86", {}),                       # beyond every level
+    ("BRG-6204", 100, "2.39", {}),                     # below the floor and beyond the maximum discount
+    ("BRG-6204", 100, "2.305", {}),                    # more decimals than the currency
+    ("BRG-6204", 100, "3.20", {"payment_terms": "NET90", "quantity": 20001}),  # two blocking findings
+    ("MTR-100", 2, "320.00", {}),                      # outside autonomy
+    ("BRG-6204", 20000, "2.81", {"deal_value": D("50000.01")}),  # above the deal cap
+    ("BRG-6204", 20000, "2.81", {"deal_value": D("50000")}),
+])
+def test_check_offer_is_evaluate_offer_as_plain_data(cat: Catalog, pol: Policy, sku: str, quantity: int, offer: str,
+                                                     kw: dict[str, Any]) -> None:
+    s = surface(cat, pol, sku, quantity, stock=1000)
+    checked, decided = check_offer(s, D(offer), **kw), evaluate_offer(s, D(offer), **kw)
+    assert (checked.allowed, checked.level, checked.needs_approval, checked.discount_percent, checked.rule_id) == (
+        decided.allowed, decided.level, decided.needs_approval, decided.discount_percent, decided.rule_id)
+    assert checked.findings == tuple((f.code, f.rule_id, f.message) for f in decided.findings)
+    findings = tuple(Finding(code=c, rule_id=r, message=m) for c, r, m in checked.findings)
+    assert decided == OfferDecision(allowed=checked.allowed, level=checked.level, needs_approval=checked.needs_approval,
+                                    discount_percent=checked.discount_percent, rule_id=checked.rule_id, findings=findings)
 
 
 # --- memos ----------------------------------------------------------------------------

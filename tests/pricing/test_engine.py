@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from tools.errors import (
     UnknownSku,
     UnsupportedCurrency,
 )
-from tools.money import round_money, to_decimal
+from tools.money import MINOR_UNITS, fmt_percent, quantum, round_money, round_percent, to_decimal
 from tools.pricing.engine import explain_lines, price, price_quote, replay
 from tools.pricing.models import LinePrice, PriceRequest, QuoteItem, QuoteRequest
 
@@ -97,6 +97,27 @@ def test_round_half_up_to_minor_unit(amount: str, currency: str, expected: str) 
     result = round_money(D(amount), currency)
     assert result == D(expected)
     assert str(result) == expected
+
+
+@pytest.mark.parametrize("currency", sorted(MINOR_UNITS))
+def test_quantum_is_one_minor_unit(currency: str) -> None:
+    q = quantum(currency)
+    assert q == D(1).scaleb(-MINOR_UNITS[currency])
+    assert q.as_tuple() == D(1).scaleb(-MINOR_UNITS[currency]).as_tuple()  # same digits and exponent
+
+
+def test_quantum_refuses_an_unknown_currency() -> None:
+    with pytest.raises(ValueError, match="unknown ISO 4217 currency 'XXX'"):
+        quantum("XXX")
+
+
+@pytest.mark.parametrize("places", [0, 1, 2, 3, 4, 5, 8])  # the shared steps (0..4) and beyond them
+@pytest.mark.parametrize("value", ["12.344999", "12.345", "-0.005", "0E-9", "99.9951", "1E+2"])
+def test_percent_rounding_at_any_places(value: str, places: int) -> None:
+    step = D(1).scaleb(-places)
+    expected = D(value).quantize(step, rounding=ROUND_HALF_UP)
+    assert str(round_percent(D(value), places)) == str(expected)
+    assert fmt_percent(D(value), places) == format(expected.normalize(), "f")
 
 
 def test_half_up_on_a_priced_line(cat: Catalog) -> None:

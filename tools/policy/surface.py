@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -211,52 +212,72 @@ def level_for(surface: DecisionSurface, unit_price: Decimal) -> int | None:
     return None
 
 
-def evaluate_offer(surface: DecisionSurface, unit_price: Decimal, *, quantity: int | None = None,
-                   payment_terms: str | None = None, deal_value: Decimal | None = None) -> OfferDecision:
+class OfferCheck(NamedTuple):
+    """`evaluate_offer`'s answer as plain data, findings as (code, rule_id, message).
+
+    The strategy checks every move it generates (several a round, on the turn's path) and reads only
+    the verdict, so it takes this form and skips building the pydantic decision and its findings
+    (a named tuple: immutable, and several times cheaper to build than a frozen dataclass).
+    """
+
+    allowed: bool
+    level: str | None
+    needs_approval: bool
+    discount_percent: Decimal
+    rule_id: str
+    findings: tuple[tuple[str, str, str], ...]
+
+
+def check_offer(surface: DecisionSurface, unit_price: Decimal, *, quantity: int | None = None,
+                payment_terms: str | None = None, deal_value: Decimal | None = None) -> OfferCheck:
     """Answer: may this offer be made, at which approval level, and by which rule."""
     qty = surface.quantity if quantity is None else quantity
     terms = surface.payment_terms if payment_terms is None else payment_terms
-    value = unit_price * qty if deal_value is None else deal_value
     disc = discount_percent(surface, unit_price)
     rid = surface.rule_ids
-    blocking: list[Finding] = []
+    blocking: list[tuple[str, str, str]] = []
     if unit_price != unit_price.quantize(quantum(surface.currency)):
-        blocking.append(Finding(code="invalid_precision", rule_id="money.minor_unit",
-                                message=f"{unit_price} has more decimals than {surface.currency} allows"))
+        blocking.append(("invalid_precision", "money.minor_unit",
+                         f"{unit_price} has more decimals than {surface.currency} allows"))
     if unit_price < surface.floor_price:
-        blocking.append(Finding(code="below_floor", rule_id=rid["floor_price"], message="below the floor price"))
+        blocking.append(("below_floor", rid["floor_price"], "below the floor price"))
     if unit_price < surface.walk_away_price:
-        blocking.append(Finding(code="beyond_max_discount", rule_id=rid["max_discount_percent"],
-                                message="beyond the maximum discount"))
+        blocking.append(("beyond_max_discount", rid["max_discount_percent"], "beyond the maximum discount"))
     if qty < surface.moq:
-        blocking.append(Finding(code="below_moq", rule_id=rid["moq"], message=f"quantity below the MOQ {surface.moq}"))
+        blocking.append(("below_moq", rid["moq"], f"quantity below the MOQ {surface.moq}"))
     if surface.max_order_quantity is not None and qty > surface.max_order_quantity:
-        blocking.append(Finding(code="above_max_quantity", rule_id=rid["max_order_quantity"],
-                                message=f"quantity above the maximum {surface.max_order_quantity}"))
+        blocking.append(("above_max_quantity", rid["max_order_quantity"],
+                         f"quantity above the maximum {surface.max_order_quantity}"))
     if terms not in surface.allowed_terms:
-        blocking.append(Finding(code="terms_not_allowed", rule_id=rid["payment_terms"],
-                                message=f"payment terms {terms} are not allowed"))
+        blocking.append(("terms_not_allowed", rid["payment_terms"], f"payment terms {terms} are not allowed"))
     index = level_for(surface, unit_price)
     if blocking or index is None:
         if not blocking:
-            blocking.append(Finding(code="beyond_max_discount", rule_id=rid["approval_chain"],
-                                    message="beyond every approval level"))
-        return OfferDecision(allowed=False, level=None, needs_approval=False, discount_percent=disc,
-                             rule_id=blocking[0].rule_id, findings=tuple(blocking))
-    routing: list[Finding] = []
+            blocking.append(("beyond_max_discount", rid["approval_chain"], "beyond every approval level"))
+        return OfferCheck(allowed=False, level=None, needs_approval=False, discount_percent=disc,
+                          rule_id=blocking[0][1], findings=tuple(blocking))
+    routing: list[tuple[str, str, str]] = []
     level = surface.levels[index]
     if index > 0:
-        routing.append(Finding(code="approval_level", rule_id=level.rule_id,
-                               message=f"discount needs approval level {level.name}"))
-    outside = not surface.autonomous or (
-        surface.autonomy_max_deal_value is not None and value > surface.autonomy_max_deal_value)
+        routing.append(("approval_level", level.rule_id, f"discount needs approval level {level.name}"))
+    outside = not surface.autonomous or (surface.autonomy_max_deal_value is not None and (
+        unit_price * qty if deal_value is None else deal_value) > surface.autonomy_max_deal_value)
     if outside:
         which = "autonomy" if not surface.autonomous else "autonomy_max_deal_value"
-        routing.append(Finding(code="outside_autonomy", rule_id=rid[which],
-                               message="outside the bot's autonomy scope"))
+        routing.append(("outside_autonomy", rid[which], "outside the bot's autonomy scope"))
         if index == 0:
             index = min(1, len(surface.levels) - 1)
     name = surface.levels[index].name if not (outside and len(surface.levels) == 1) else "operator"
-    rule = routing[-1].rule_id if routing else level.rule_id
-    return OfferDecision(allowed=True, level=name, needs_approval=bool(routing), discount_percent=disc,
-                         rule_id=rule, findings=tuple(routing))
+    rule = routing[-1][1] if routing else level.rule_id
+    return OfferCheck(allowed=True, level=name, needs_approval=bool(routing), discount_percent=disc,
+                      rule_id=rule, findings=tuple(routing))
+
+
+def evaluate_offer(surface: DecisionSurface, unit_price: Decimal, *, quantity: int | None = None,
+                   payment_terms: str | None = None, deal_value: Decimal | None = None) -> OfferDecision:
+    """Answer: may this offer be made, at which approval level, and by which rule (`check_offer` as a model)."""
+    c = check_offer(surface, unit_price, quantity=quantity, payment_terms=payment_terms, deal_value=deal_value)
+    return OfferDecision(allowed=c.allowed, level=c.level, needs_approval=c.needs_approval,
+                         discount_percent=c.discount_percent, rule_id=c.rule_id,
+                         findings=tuple(Finding(code=code, rule_id=rule_id, message=message)
+                                        for code, rule_id, message in c.findings))

@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from tools.errors import DealdeskError
 from tools.money import ceil_money, quantum
-from tools.policy.surface import DecisionSurface, evaluate_offer, level_for
+from tools.policy.surface import DecisionSurface, check_offer, evaluate_offer, level_for
 from tools.strategy.curves import conceded_share, progress
 from tools.strategy.models import ALTERNATIVE_KINDS, Move, MoveKind, Offer, Plan, StrategyConfig
 from tools.strategy.playbook import alternatives, trades
@@ -75,19 +75,21 @@ def move_id(round_: int, kind: str, sku: str, quantity: int, price: Decimal, ter
 def make_move(surface: DecisionSurface, round_: int, kind: MoveKind, price: Decimal, rule_ids: Sequence[str],
               rationale: str) -> Move | None:
     """A move at `price` on `surface`, filed under its approval level; None if the policy forbids it."""
-    decision = evaluate_offer(surface, price)
+    decision = check_offer(surface, price)
     if not decision.allowed:
         return None
     rules = tuple(dict.fromkeys([*rule_ids, decision.rule_id]))
-    return Move(
-        id=move_id(round_, kind, surface.sku, surface.quantity, price, surface.payment_terms),
-        kind=kind, sku=surface.sku, quantity=surface.quantity, currency=surface.currency,
-        payment_terms=surface.payment_terms, unit_price=price, list_price=surface.list_price,
-        line_total=price * surface.quantity, discount_percent=decision.discount_percent,
-        approval_level=decision.level or "", needs_approval=decision.needs_approval,
-        lead_time_days=surface.lead_time_days, alternative=kind in ALTERNATIVE_KINDS, rule_ids=rules,
-        rationale=rationale,
-    )
+    # model_validate of a dict is Move(...)'s validation without BaseModel.__init__'s overhead (a round
+    # makes several moves); model_construct would skip validation yet costs more in pydantic 2.
+    return Move.model_validate({
+        "id": move_id(round_, kind, surface.sku, surface.quantity, price, surface.payment_terms),
+        "kind": kind, "sku": surface.sku, "quantity": surface.quantity, "currency": surface.currency,
+        "payment_terms": surface.payment_terms, "unit_price": price, "list_price": surface.list_price,
+        "line_total": price * surface.quantity, "discount_percent": decision.discount_percent,
+        "approval_level": decision.level or "", "needs_approval": decision.needs_approval,
+        "lead_time_days": surface.lead_time_days, "alternative": kind in ALTERNATIVE_KINDS, "rule_ids": rules,
+        "rationale": rationale,
+    })
 
 
 def _share(offer: Offer, fallback_list: Decimal) -> Decimal:
