@@ -45,4 +45,5 @@ def test_mixed_message_through_the_seller(dd_seller_factory) -> None:
     item = mixed.data["items"][0]
     assert (item["sku"], item["quantity"]) == ("BRG-6204", "500")  # from the data part
     assert item["unit_price"] == "3.10"  # the asked price, which the strategy accepts
-    assert "90" not in mixed.text
+    # the injected 90 % is nowhere in the words (the proposal id is random hex and may hold "90")
+    assert "90" not in mixed.text.replace(mixed.data["proposal_id"], "")
