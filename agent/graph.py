@@ -65,6 +65,7 @@ from tools.proposals import build_proposal, valid_until
 from tools.seller_tools import build_tools, round_moves
 from tools.strategy.concession import make_move
 from tools.strategy.models import Move, StrategyConfig
+from tools.strategy.readback import move_of
 
 RECURSION_LIMIT = 40
 
@@ -382,7 +383,7 @@ class SellerGraph:
         approval = self.store.get_approval(op["approval_id"], conn=view.conn)
         assert approval is not None and approval.negotiation_id == view.negotiation.id
         neg = view.negotiation
-        requested = [Move.model_validate(m) for m in approval.requested["moves"]]
+        requested = [move_of(m) for m in approval.requested["moves"]]
         decision = op["decision"]
         base = {"operator": {"approval_id": approval.id, "decision": decision, "by": op.get("by"),
                              "level": approval.level}}
@@ -441,7 +442,7 @@ class SellerGraph:
         """
         neg = self.store.get_negotiation(approval.negotiation_id)
         assert neg is not None
-        requested = [Move.model_validate(m) for m in approval.requested["moves"]]
+        requested = [move_of(m) for m in approval.requested["moves"]]
         terms = requested[0].payment_terms
         desk = self.desk_for({"negotiation_id": neg.id, "terms": terms})
         unknown = sorted(set(prices) - {m.sku for m in requested})
@@ -557,9 +558,9 @@ class SellerGraph:
         return staged or None
 
     def _proposal_from(self, state: TurnState, staged: dict[str, Any]) -> Proposal:
-        moves = [Move.model_validate(m) for m in staged["moves"]]
-        requested = [Move.model_validate(m) for m in staged.get("requested") or []]
-        alternatives = [Move.model_validate(m) for m in staged.get("alternatives") or []]
+        moves = [move_of(m) for m in staged["moves"]]
+        requested = [move_of(m) for m in staged.get("requested") or []]
+        alternatives = [move_of(m) for m in staged.get("alternatives") or []]
         neg = self._neg(state)
         view = self._view(state)
         desk = self.desk_for({**state, "terms": moves[0].payment_terms})
@@ -572,7 +573,7 @@ class SellerGraph:
         since = None
         if pending is not None and (state.get("intent") or {}).get("kind") != "operator":
             # What awaits approval is the filed request, even when this turn asked for another one.
-            pend_moves = [Move.model_validate(m) for m in pending.requested["moves"]]
+            pend_moves = [move_of(m) for m in pending.requested["moves"]]
             since = pending.requested_at.replace(microsecond=0)
         return build_proposal(proposal_id=pid, version=(latest.version + 1) if latest else 1, moves=moves,
                               names=names, region=neg.region, terms=surfaces[0].non_negotiable_terms,
@@ -584,11 +585,11 @@ class SellerGraph:
         moves = list(round_moves(state).values())
         staged = draft.get("staged") or {}
         for key in ("moves", "requested", "alternatives"):
-            moves += [Move.model_validate(m) for m in staged.get(key) or []]
+            moves += [move_of(m) for m in staged.get(key) or []]
         view = self._view(state)
         pending = view.pending_approval()
         if pending is not None:
-            moves += [Move.model_validate(m) for m in pending.requested["moves"]]
+            moves += [move_of(m) for m in pending.requested["moves"]]
         granted = staged.get("granted_level")
         terms = state.get("terms")
         desk = self.desk_for({**state, "terms": terms})

@@ -8,7 +8,6 @@ policy already allows.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import weakref
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +17,7 @@ from agent.contract import Closed, CounterOffer, Error, Rfq
 from agent.store.store import EventRow
 from agent.turn_view import TurnView
 from tools.errors import DealdeskError
+from tools.memo import BoundedMemo
 from tools.policy.desk import Desk
 from tools.policy.surface import DecisionSurface
 from tools.strategy.concession import plan
@@ -77,10 +77,8 @@ def check_line(desk: Desk, view: TurnView, line: Line, terms: str, own_holds: di
     return surface
 
 
-SURFACE_MEMO_SIZE = 512
 # id(surface) -> (weak reference to it, its JSON); the reference tells a live entry from a reused id.
-_SURFACE_JSON: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
-_LOCK = threading.Lock()
+_SURFACE_JSON = BoundedMemo(512)
 
 
 def surface_json(surface: DecisionSurface) -> dict[str, Any]:
@@ -92,11 +90,8 @@ def surface_json(surface: DecisionSurface) -> dict[str, Any]:
     """
     entry = _SURFACE_JSON.get(id(surface))
     if entry is None or entry[0]() is not surface:
-        entry = (weakref.ref(surface), surface.model_dump(mode="json", exclude={"pricing"}))
-        with _LOCK:
-            if len(_SURFACE_JSON) >= SURFACE_MEMO_SIZE:  # first in, first out
-                del _SURFACE_JSON[next(iter(_SURFACE_JSON))]
-            _SURFACE_JSON[id(surface)] = entry
+        entry = _SURFACE_JSON.put(id(surface), (weakref.ref(surface),
+                                                surface.model_dump(mode="json", exclude={"pricing"})))
     return _copied(entry[1])
 
 

@@ -12,10 +12,10 @@ import hashlib
 import json
 import sys
 import time
+from functools import lru_cache
 from typing import Any
 
 import structlog
-from structlog.processors import _json_fallback_handler
 
 PROMPT_VERSION = "offline-playbook/1"
 _DIGEST_IN_LOG = frozenset({"dealdesk.draft", "dealdesk.inbound"})
@@ -27,15 +27,15 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":")
 _decision_log: Any = None  # bound once per configuration: a lazy logger binds itself again on every record
 
 
-class SortedJSONRenderer:
-    """structlog's `JSONRenderer(sort_keys=True)`, the same text, with its encoder built once (it calls
-    `json.dumps(event_dict, sort_keys=True, default=_json_fallback_handler)` for every line)."""
+@lru_cache(maxsize=8)
+def _sorted_encoder(default: Any) -> json.JSONEncoder:
+    return json.JSONEncoder(sort_keys=True, default=default)
 
-    def __init__(self) -> None:
-        self._encode = json.JSONEncoder(sort_keys=True, default=_json_fallback_handler).encode
 
-    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> str:
-        return self._encode(event_dict)
+def _sorted_json(event_dict: Any, *, default: Any) -> str:
+    """`json.dumps(event_dict, sort_keys=True, default=default)` with its encoder built once: the serializer of
+    structlog's `JSONRenderer`, which passes its own fallback for objects JSON does not know as `default`."""
+    return _sorted_encoder(default).encode(event_dict)
 
 
 def configure_logging(stream: Any = None) -> None:
@@ -43,7 +43,7 @@ def configure_logging(stream: Any = None) -> None:
     global _decision_log
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    SortedJSONRenderer()],
+                    structlog.processors.JSONRenderer(serializer=_sorted_json)],
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -41,8 +41,7 @@ def route(moves: Sequence[Move], surfaces: Sequence[DecisionSurface]) -> Routing
     for move, surface in zip(moves, surfaces):
         decision = check_offer(surface, move.unit_price, quantity=move.quantity,
                                payment_terms=move.payment_terms, deal_value=total)
-        findings.extend(Finding(code=code, rule_id=rule_id, message=message)
-                        for code, rule_id, message in decision.findings)
+        findings.extend(decision.finding_models())
         if not decision.allowed:
             allowed = False
             continue

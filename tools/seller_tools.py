@@ -78,7 +78,7 @@ def _round_move_data(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def round_moves(state: dict[str, Any]) -> dict[str, Move]:
-    """Every move the strategy generated this turn, by id (the staged ones already validated by the tools node)."""
+    """Every move the strategy generated this turn, by id (read back through `move_of`: validated once a turn)."""
     return {i: move_of(m) for i, m in _round_move_data(state).items()}
 
 

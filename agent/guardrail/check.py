@@ -10,7 +10,6 @@ model, the tools or the strategy claimed.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,8 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.contract import SELLER_MESSAGE, Deal, Proposal
-from agent.guardrail.text import Fact, FactIndex, FactRow, Secret, check_indexed, fact_rows, proposal_rows
+from agent.guardrail.text import Fact, Secret, check_text, facts_from_proposal
 from tools.errors import DealdeskError
+from tools.memo import BoundedMemo
 from tools.money import quantum, round_percent
 from tools.policy.surface import DecisionSurface
 from tools.strategy.models import Move
@@ -81,9 +81,8 @@ def secrets_of(surfaces: Sequence[DecisionSurface]) -> list[Secret]:
 
 # The secrets of each surface, by identity: the desk hands out one shared, frozen surface per line and buyer
 # context, so the same few come back turn after turn. An entry holds its surface, so the id is not reused.
-_SECRETS: dict[int, tuple[DecisionSurface, tuple[Secret, ...]]] = {}
-_SECRETS_SIZE = 1024
-_SECRETS_LOCK = threading.Lock()
+# id(surface) -> (the surface, its secrets)
+_SECRETS = BoundedMemo(1024)
 
 
 def _surface_secrets(s: DecisionSurface) -> tuple[Secret, ...]:
@@ -97,12 +96,7 @@ def _surface_secrets(s: DecisionSurface) -> tuple[Secret, ...]:
     for level in s.levels:
         secrets += [Secret("approval_limit", level.min_unit_price, cur),
                     Secret("approval_limit", level.max_discount_percent)]
-    found = tuple(secrets)
-    with _SECRETS_LOCK:
-        if len(_SECRETS) >= _SECRETS_SIZE:  # first in, first out
-            del _SECRETS[next(iter(_SECRETS))]
-        _SECRETS[id(s)] = (s, found)
-    return found
+    return _SECRETS.put(id(s), (s, tuple(secrets)))[1]
 
 
 def _check_proposal(p: Proposal, ctx: GuardContext, out: list[Violation]) -> list[DecisionSurface]:
@@ -213,7 +207,7 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
     """Check one outgoing message (data part and text). Never raises on bad drafts: they are violations."""
     out: list[Violation] = []
     checks = ["schema", "text"]
-    facts: list[FactRow] = fact_rows(ctx.tool_facts)
+    facts: list[Fact] = list(ctx.tool_facts)
     surfaces: list[DecisionSurface] = []
     msg = None
     if data is not None:
@@ -227,13 +221,13 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
         checks += ["floor", "approval_level", "max_discount", "terms", "quantity", "inventory", "arithmetic",
                    "currency_region", "validity", "off_strategy"]
         surfaces = _check_proposal(msg, ctx, out)
-        facts += proposal_rows(msg, now=ctx.now)
+        facts += facts_from_proposal(msg, now=ctx.now)
     elif isinstance(msg, Deal):
         checks.append("deal")
         _check_deal(msg, ctx, out)
         if ctx.accepted is not None:
-            facts += proposal_rows(ctx.accepted)
-        facts += [("id", msg.deal_id, "deal.deal_id", None), ("date", msg.accepted_at.date(), "deal.accepted_at", None)]
+            facts += facts_from_proposal(ctx.accepted)
+        facts += [Fact("id", msg.deal_id, "deal.deal_id"), Fact("date", msg.accepted_at.date(), "deal.accepted_at")]
     if ctx.accepted is not None and not surfaces:
         for item in ctx.accepted.items:
             try:
@@ -241,6 +235,6 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
             except DealdeskError:
                 pass
     secrets = secrets_of([*surfaces, *ctx.in_play])
-    for tv in check_indexed(text, FactIndex(facts), secrets):
+    for tv in check_text(text, facts, secrets):
         _v(out, tv.rule_id, tv.rule_id.rsplit(".", 1)[-1], tv.message, "text")
     return Verdict(tripwire=bool(out), violations=out, checks=checks)

@@ -72,14 +72,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from agent.contract import Proposal
 from agent.guardrail.numbers import (Figure, PartialDate, extract_figures, extract_masked, mask_protected,
                                      normalise_terms, raw_count)
 
-__all__ = ["Fact", "FactIndex", "Figure", "Secret", "TextViolation", "check_indexed", "check_text", "extract_figures",
-           "facts_from_proposal", "proposal_rows"]
+__all__ = ["Fact", "Figure", "Secret", "TextViolation", "check_text", "extract_figures", "facts_from_proposal"]
 
 UNTRACED = "guardrail.text.untraced_figure"
 UNPARSABLE = "guardrail.text.unparsable_money"
@@ -90,9 +89,8 @@ FactKind = Literal["money", "percent", "quantity", "days", "date", "terms", "spe
 SecretKind = Literal["cost", "floor", "walk_away", "approval_limit", "margin", "max_discount", "target"]
 
 
-@dataclass(frozen=True)
-class Fact:
-    """Something the text may mention."""
+class Fact(NamedTuple):
+    """Something the text may mention (a named tuple: an offer has some sixty, built on every check)."""
 
     kind: FactKind
     value: Decimal | str | dt.date  # Decimal for numeric kinds; str for terms/id/spec text values; date for dates
@@ -118,11 +116,6 @@ class TextViolation:
 
 # --- facts of a proposal ---------------------------------------------------------------------------
 
-# A fact as a plain (kind, value, source, currency) row. The guardrail indexes a proposal's ~60 figures as rows:
-# a frozen `Fact` costs several times a tuple to build, and the index only reads its four fields.
-FactRow = tuple[str, object, str, "str | None"]
-
-
 def facts_from_proposal(p: Proposal, *, now: dt.datetime | None = None) -> list[Fact]:
     """Every figure of a proposal: lines, totals, discounts, terms, validity, alternatives and pending lines.
 
@@ -130,21 +123,16 @@ def facts_from_proposal(p: Proposal, *, now: dt.datetime | None = None) -> list[
     value of a line, and the discount and saving of an alternative against the list price of the same SKU.
     With `now`, the validity in days (both the whole days and the started days left).
     """
-    return [Fact(*row) for row in proposal_rows(p, now=now)]
-
-
-def proposal_rows(p: Proposal, *, now: dt.datetime | None = None) -> list[FactRow]:
-    """`facts_from_proposal` as rows, in the same order."""
     cur = p.currency
-    out: list[FactRow] = [
-        ("id", p.proposal_id, "proposal.proposal_id", None), ("number", Decimal(p.version), "proposal.version", None),
-        ("money", p.total, "proposal.total", cur), ("terms", p.payment_terms, "proposal.payment_terms", None),
-        ("date", p.valid_until.date(), "proposal.valid_until", None)]
+    out: list[Fact] = [
+        Fact("id", p.proposal_id, "proposal.proposal_id"), Fact("number", Decimal(p.version), "proposal.version"),
+        Fact("money", p.total, "proposal.total", cur), Fact("terms", p.payment_terms, "proposal.payment_terms"),
+        Fact("date", p.valid_until.date(), "proposal.valid_until")]
     if now is not None:
         left = p.valid_until - now
-        out.append(("days", Decimal(left.days), "proposal.valid_until (days left)", None))
+        out.append(Fact("days", Decimal(left.days), "proposal.valid_until (days left)"))
         if left - dt.timedelta(days=left.days):
-            out.append(("days", Decimal(left.days + 1), "proposal.valid_until (days left)", None))
+            out.append(Fact("days", Decimal(left.days + 1), "proposal.valid_until (days left)"))
     list_prices: dict[str, Decimal] = {}
     offered: dict[str, Decimal] = {}
     for i, it in enumerate(p.items):
@@ -152,43 +140,38 @@ def proposal_rows(p: Proposal, *, now: dt.datetime | None = None) -> list[FactRo
         list_prices.setdefault(it.sku, it.list_price)
         offered.setdefault(it.sku, it.unit_price)
         saving = it.list_price - it.unit_price
-        out += [("id", it.sku, f"{w}.sku", None), ("id", it.name, f"{w}.name", None),
-                ("quantity", Decimal(it.quantity), f"{w}.quantity", None),
-                ("money", it.unit_price, f"{w}.unit_price", cur),
-                ("money", it.list_price, f"{w}.list_price", cur),
-                ("percent", it.discount_percent, f"{w}.discount_percent", None),
-                ("money", it.line_total, f"{w}.line_total", cur),
-                ("days", Decimal(it.lead_time_days), f"{w}.lead_time_days", None),
-                ("money", saving, f"{w}.saving_per_unit", cur),
-                ("money", saving * it.quantity, f"{w}.saving", cur),
-                ("money", it.list_price * it.quantity, f"{w}.list_value", cur)]
+        out += [Fact("id", it.sku, f"{w}.sku"), Fact("id", it.name, f"{w}.name"),
+                Fact("quantity", Decimal(it.quantity), f"{w}.quantity"),
+                Fact("money", it.unit_price, f"{w}.unit_price", cur),
+                Fact("money", it.list_price, f"{w}.list_price", cur),
+                Fact("percent", it.discount_percent, f"{w}.discount_percent"),
+                Fact("money", it.line_total, f"{w}.line_total", cur),
+                Fact("days", Decimal(it.lead_time_days), f"{w}.lead_time_days"),
+                Fact("money", saving, f"{w}.saving_per_unit", cur),
+                Fact("money", saving * it.quantity, f"{w}.saving", cur),
+                Fact("money", it.list_price * it.quantity, f"{w}.list_value", cur)]
         if it.delivery_date is not None:
-            out.append(("date", it.delivery_date, f"{w}.delivery_date", None))
+            out.append(Fact("date", it.delivery_date, f"{w}.delivery_date"))
     for i, alt in enumerate(p.alternatives or []):
         w = f"proposal.alternatives[{i}]"
-        out += [("id", alt.sku, f"{w}.sku", None), ("id", alt.name, f"{w}.name", None),
-                ("quantity", Decimal(alt.quantity), f"{w}.quantity", None),
-                ("money", alt.unit_price, f"{w}.unit_price", cur),
-                ("money", alt.line_total, f"{w}.line_total", cur),
-                ("terms", alt.payment_terms, f"{w}.payment_terms", None),
-                ("days", Decimal(alt.lead_time_days), f"{w}.lead_time_days", None)]
+        out += [Fact("id", alt.sku, f"{w}.sku"), Fact("id", alt.name, f"{w}.name"),
+                Fact("quantity", Decimal(alt.quantity), f"{w}.quantity"),
+                Fact("money", alt.unit_price, f"{w}.unit_price", cur),
+                Fact("money", alt.line_total, f"{w}.line_total", cur),
+                Fact("terms", alt.payment_terms, f"{w}.payment_terms"),
+                Fact("days", Decimal(alt.lead_time_days), f"{w}.lead_time_days")]
         out += _against_list(alt.sku, alt.unit_price, list_prices, offered, w, cur)
     if p.pending is not None:
-        out.append(("money", p.pending.total, "proposal.pending.total", cur))
-        out.append(("date", p.pending.since.date(), "proposal.pending.since", None))
+        out.append(Fact("money", p.pending.total, "proposal.pending.total", cur))
+        out.append(Fact("date", p.pending.since.date(), "proposal.pending.since"))
         for i, pi in enumerate(p.pending.items):
             w = f"proposal.pending.items[{i}]"
-            out += [("id", pi.sku, f"{w}.sku", None), ("quantity", Decimal(pi.quantity), f"{w}.quantity", None),
-                    ("money", pi.unit_price, f"{w}.unit_price", cur)]
+            out += [Fact("id", pi.sku, f"{w}.sku"), Fact("quantity", Decimal(pi.quantity), f"{w}.quantity"),
+                    Fact("money", pi.unit_price, f"{w}.unit_price", cur)]
             out += _against_list(pi.sku, pi.unit_price, list_prices, offered, w, cur)
     for key, value in p.terms.items():
-        out.append(("id", value, f"proposal.terms.{key}", None))
+        out.append(Fact("id", value, f"proposal.terms.{key}"))
     return out
-
-
-def fact_rows(facts: Sequence[Fact]) -> list[FactRow]:
-    """`Fact`s as the rows a `FactIndex` reads."""
-    return [(f.kind, f.value, f.source, f.currency) for f in facts]
 
 
 def facts_from_own_text(text: str, source: str) -> list[Fact]:
@@ -207,14 +190,14 @@ def facts_from_own_text(text: str, source: str) -> list[Fact]:
 
 
 def _against_list(sku: str, price: Decimal, list_prices: dict[str, Decimal], offered: dict[str, Decimal], where: str,
-                  cur: str) -> list[FactRow]:
+                  cur: str) -> list[Fact]:
     lp = list_prices.get(sku)
     if not lp:
         return []
-    out: list[FactRow] = [("percent", (lp - price) * 100 / lp, f"{where}.discount_percent (against list)", None),
-                          ("money", lp - price, f"{where}.saving_per_unit (against list)", cur)]
+    out: list[Fact] = [Fact("percent", (lp - price) * 100 / lp, f"{where}.discount_percent (against list)"),
+                          Fact("money", lp - price, f"{where}.saving_per_unit (against list)", cur)]
     if sku in offered:
-        out.append(("money", offered[sku] - price, f"{where}.saving_per_unit (against the offer)", cur))
+        out.append(Fact("money", offered[sku] - price, f"{where}.saving_per_unit (against the offer)", cur))
     return out
 
 
@@ -258,11 +241,11 @@ def _text_value(value: str) -> tuple[Decimal | None, tuple[Decimal, ...], bool, 
 _terms_key = lru_cache(maxsize=1024)(normalise_terms)
 
 
-class FactIndex:
-    """Facts (as rows) by the kind of figure they can trace; where two facts trace the same figure, the first
-    one's source is the answer."""
+class _Index:
+    """Facts by the kind of figure they can trace; where two facts trace the same figure, the first one's
+    source is the answer."""
 
-    def __init__(self, rows: Sequence[FactRow]) -> None:
+    def __init__(self, facts: Sequence[Fact]) -> None:
         self.money: list[tuple[Decimal, str | None, str]] = []
         self.percent: list[tuple[Decimal, str]] = []
         self.counts: dict[Decimal, str] = {}
@@ -273,7 +256,7 @@ class FactIndex:
         self.id_numbers: dict[Decimal, str] = {}
         self.protected: list[str] = []
         add = self._add
-        for kind, value, src, currency in rows:
+        for kind, value, src, currency in facts:
             add(kind, value, src, currency)
 
     def _add(self, kind: str, value: object, src: str, currency: str | None) -> None:
@@ -517,7 +500,7 @@ def _secret_hit(fig: Figure, secrets: Sequence[Secret]) -> Secret | None:
 _PAYMENT_WORDS = re.compile(r"\bpa(?:y|id)|invoice", re.I)
 
 
-def _payment_days(fig: Figure, index: FactIndex, text: str) -> bool:
+def _payment_days(fig: Figure, index: _Index, text: str) -> bool:
     """ "Payment within 30 days", "a 30-day payment term": a duration in days that states NET30 terms."""
     if fig.kind != "days" or fig.unit != "day":
         return False
@@ -533,11 +516,7 @@ def _show(values: tuple) -> str:
 
 def check_text(text: str, facts: Sequence[Fact], secrets: Sequence[Secret] = ()) -> list[TextViolation]:
     """Every way the draft's words disagree with the facts or reveal internals (empty: the text may be sent)."""
-    return check_indexed(text, FactIndex(fact_rows(facts)), secrets)
-
-
-def check_indexed(text: str, index: FactIndex, secrets: Sequence[Secret] = ()) -> list[TextViolation]:
-    """`check_text` against facts already indexed (`check_message` indexes a proposal's rows directly)."""
+    index = _Index(facts)
     masked = mask_protected(text, index.protected)
     figures, bad = extract_masked(text, masked)
     out: list[TextViolation] = []

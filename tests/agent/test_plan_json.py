@@ -13,6 +13,7 @@ import pytest
 import agent.negotiation as negotiation
 from agent.config import load_data
 from agent.negotiation import surface_json
+from tools.memo import BoundedMemo
 from tools.policy.desk import Desk
 from tools.policy.surface import DecisionSurface
 from tools.pricing.models import BuyerContext
@@ -70,8 +71,7 @@ def test_an_entry_left_by_a_surface_that_is_gone_is_not_used(desk: Desk) -> None
 
 
 def test_the_memo_is_bounded(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(negotiation, "_SURFACE_JSON", {})
-    monkeypatch.setattr(negotiation, "SURFACE_MEMO_SIZE", 2)
+    monkeypatch.setattr(negotiation, "_SURFACE_JSON", BoundedMemo(2))
     surfaces = [desk.surface("BRG-6204", q) for q in (100, 120, 140)]
     for s in surfaces:
         assert surface_json(s) == dump(s)

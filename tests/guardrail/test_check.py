@@ -17,6 +17,7 @@ from agent.contract import Deal, DealItem, Proposal
 from agent.guardrail.check import GuardContext, check_message, secrets_of
 from agent.guardrail.text import Fact, Secret, check_text, facts_from_proposal
 from agent.playbook import offer_text
+from tools.memo import BoundedMemo
 from tools.money import round_percent
 from tools.policy.desk import Desk
 from tools.policy.surface import DecisionSurface
@@ -122,8 +123,7 @@ def test_secrets_follow_the_surface_not_its_line(desk: Desk) -> None:
 
 
 def test_the_secrets_memo_is_bounded(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(check, "_SECRETS", {})
-    monkeypatch.setattr(check, "_SECRETS_SIZE", 3)
+    monkeypatch.setattr(check, "_SECRETS", BoundedMemo(3))
     s = desk.surface("BRG-6204", 120)
     copies = [s.model_copy(update={"cost": s.cost + i}) for i in range(5)]
     for c in copies:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from tools.catalog import load_catalog
+from tools.memo import BoundedMemo
 from tools.policy.desk import Desk
 from tools.policy.loader import load_policy
 from tools.pricing.models import BuyerContext
@@ -91,7 +92,7 @@ def test_a_move_passes_through_validation(moves: list[dict[str, Any]]) -> None:
 
 def test_the_memo_is_bounded(moves: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(moves) >= 3
-    monkeypatch.setattr(readback, "MEMO_SIZE", 2)
+    monkeypatch.setattr(readback, "_MEMO", BoundedMemo(2))
     for data in moves[:3]:
         move_of(data)
     assert list(readback._MEMO) == [moves[1]["id"], moves[2]["id"]]

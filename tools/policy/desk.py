@@ -16,19 +16,24 @@ from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
 from tools.catalog.models import Catalog
+from tools.memo import BoundedMemo
 from tools.policy.models import Policy
 from tools.policy.surface import DecisionSurface, decision_surface
 from tools.pricing.models import BuyerContext, PriceRequest
 
 MEMO_SIZE = 1024  # surfaces per catalog and policy, about 10 kB each
 # catalog -> policy -> surfaces; weak keys, so a reloaded catalog or policy takes its surfaces with it.
-_MEMOS: WeakKeyDictionary[Catalog, WeakKeyDictionary[Policy, dict[tuple, DecisionSurface]]] = WeakKeyDictionary()
+_MEMOS: WeakKeyDictionary[Catalog, WeakKeyDictionary[Policy, BoundedMemo]] = WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def _memo(catalog: Catalog, policy: Policy) -> dict[tuple, DecisionSurface]:
+def _memo(catalog: Catalog, policy: Policy) -> BoundedMemo:
     with _LOCK:
-        return _MEMOS.setdefault(catalog, WeakKeyDictionary()).setdefault(policy, {})
+        memos = _MEMOS.setdefault(catalog, WeakKeyDictionary())
+        memo = memos.get(policy)
+        if memo is None:
+            memo = memos[policy] = BoundedMemo(MEMO_SIZE)
+        return memo
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Desk:
     catalog: Catalog
     policy: Policy
     buyer: BuyerContext
-    _surfaces: dict[tuple, DecisionSurface] = field(init=False, repr=False, compare=False)
+    _surfaces: BoundedMemo = field(init=False, repr=False, compare=False)
     _context: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -50,9 +55,6 @@ class Desk:
         found = self._surfaces.get(key)
         if found is None:
             ctx = {**self.buyer.model_dump(), "payment_terms": terms}
-            found = decision_surface(self.catalog, self.policy, PriceRequest(sku=sku, quantity=quantity, **ctx))
-            with _LOCK:
-                if len(self._surfaces) >= MEMO_SIZE:  # first in, first out
-                    del self._surfaces[next(iter(self._surfaces))]
-                self._surfaces[key] = found
+            found = self._surfaces.put(key, decision_surface(self.catalog, self.policy,
+                                                             PriceRequest(sku=sku, quantity=quantity, **ctx)))
         return found

@@ -227,6 +227,10 @@ class OfferCheck(NamedTuple):
     rule_id: str
     findings: tuple[tuple[str, str, str], ...]
 
+    def finding_models(self) -> tuple[Finding, ...]:
+        """The findings as `Finding`s, as `evaluate_offer` reports them."""
+        return tuple(Finding(code=code, rule_id=rule_id, message=message) for code, rule_id, message in self.findings)
+
 
 def check_offer(surface: DecisionSurface, unit_price: Decimal, *, quantity: int | None = None,
                 payment_terms: str | None = None, deal_value: Decimal | None = None) -> OfferCheck:
@@ -278,6 +282,4 @@ def evaluate_offer(surface: DecisionSurface, unit_price: Decimal, *, quantity: i
     """Answer: may this offer be made, at which approval level, and by which rule (`check_offer` as a model)."""
     c = check_offer(surface, unit_price, quantity=quantity, payment_terms=payment_terms, deal_value=deal_value)
     return OfferDecision(allowed=c.allowed, level=c.level, needs_approval=c.needs_approval,
-                         discount_percent=c.discount_percent, rule_id=c.rule_id,
-                         findings=tuple(Finding(code=code, rule_id=rule_id, message=message)
-                                        for code, rule_id, message in c.findings))
+                         discount_percent=c.discount_percent, rule_id=c.rule_id, findings=c.finding_models())

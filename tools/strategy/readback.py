@@ -13,15 +13,14 @@ reads. JSON that does not validate is never stored, it raises as
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
+from tools.memo import BoundedMemo
 from tools.strategy.models import Move
 
 MEMO_SIZE = 4096  # moves, about 3 kB each with their JSON
 # move id -> (the JSON it was validated from, that JSON's keys and value types, the Move)
-_MEMO: dict[str, tuple[dict[str, Any], tuple[tuple[str, ...], tuple[type, ...]], Move]] = {}
-_LOCK = threading.Lock()
+_MEMO = BoundedMemo(MEMO_SIZE)
 
 
 def _shape(data: dict[str, Any]) -> tuple[tuple[str, ...], tuple[type, ...]]:
@@ -45,13 +44,9 @@ def _store(key: str, data: dict[str, Any], move: Move) -> None:
     seen = dict(data)
     if type(seen.get("rule_ids")) is list:  # the only list a valid move has; the caller's may change later
         seen["rule_ids"] = list(seen["rule_ids"])
-    with _LOCK:
-        if len(_MEMO) >= MEMO_SIZE:
-            del _MEMO[next(iter(_MEMO))]
-        _MEMO[key] = (seen, _shape(seen), move)
+    _MEMO.put(key, (seen, _shape(seen), move))
 
 
 def clear() -> None:
     """Forget every memoised move (benchmarks start cold with it)."""
-    with _LOCK:
-        _MEMO.clear()
+    _MEMO.clear()
