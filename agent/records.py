@@ -15,14 +15,18 @@ import time
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import structlog
 
 PROMPT_VERSION = "offline-playbook/1"
 _DIGEST_IN_LOG = frozenset({"dealdesk.draft", "dealdesk.inbound"})
 
-# Built once: `json.dumps` with any option builds a new `JSONEncoder` on every call. The canonical
-# form is `json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))`.
-_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+# JSON is written with orjson (a turn writes seven records, each digested and logged: with the standard
+# library's encoder that was a tenth of a turn). Times and dataclasses go through `default` as they do
+# with `json`; ints beyond 64 bits, which orjson refuses, go to the standard library's encoder.
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME \
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False)
 
 _decision_log: Any = None  # bound once per configuration: a lazy logger binds itself again on every record
 
@@ -33,9 +37,22 @@ def _sorted_encoder(default: Any) -> json.JSONEncoder:
 
 
 def _sorted_json(event_dict: Any, *, default: Any) -> str:
-    """`json.dumps(event_dict, sort_keys=True, default=default)` with its encoder built once: the serializer of
-    structlog's `JSONRenderer`, which passes its own fallback for objects JSON does not know as `default`."""
-    return _sorted_encoder(default).encode(event_dict)
+    """The event as JSON with sorted keys: the serializer of structlog's `JSONRenderer`, which passes its own
+    fallback for objects JSON does not know (`__structlog__`, else `repr`) as `default`. Non-finite floats
+    are written as null (strict JSON); the standard library's encoder (built once) takes what orjson refuses."""
+    try:
+        return orjson.dumps(event_dict, default=default, option=_ORJSON).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _sorted_encoder(default).encode(event_dict)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON, UTF-8: sorted keys, no whitespace, non-ASCII unescaped, and what JSON does not know
+    (decimals, times, sets...) as `str()`; numbers as orjson writes them."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON)
+    except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits
+        return _CANONICAL.encode(value).encode()
 
 
 def configure_logging(stream: Any = None) -> None:
@@ -52,7 +69,7 @@ def configure_logging(stream: Any = None) -> None:
 
 def digest(value: Any) -> str:
     """sha256 of the canonical JSON of `value` (the input digest of a node)."""
-    return "sha256:" + hashlib.sha256(_CANONICAL.encode(value).encode()).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()[:32]
 
 
 def make_record(state: dict[str, Any], node: str, *, operation: str, started: float, inputs: Any = None,

@@ -1,6 +1,7 @@
-"""Decision records (agent/records.py): the digest is sha256 of the canonical JSON, and the log line is
-exactly what structlog's stock processors (`add_log_level`, `TimeStamper(fmt="iso", utc=True)`,
-`JSONRenderer(sort_keys=True)`) render for the record, drafts and inbound messages as digests.
+"""Decision records (agent/records.py): the digest is sha256 of the canonical JSON, and the log line says
+what structlog's stock processors (`add_log_level`, `TimeStamper(fmt="iso", utc=True)`,
+`JSONRenderer(sort_keys=True)`) say of the record, drafts and inbound messages as digests, in strict
+JSON with sorted keys.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from decimal import Decimal
 import pytest
 import structlog
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agent import records
-from agent.records import configure_logging, digest, make_record
+from agent.records import canonical_json, configure_logging, digest, make_record
 
 STATE = {"negotiation_id": "N-1", "turn": 2, "message_id": "m-7"}
 
@@ -45,16 +49,54 @@ def log():
     configure_logging(open(os.devnull, "w"))  # noqa: SIM115  (as tests/conftest.py leaves it)
 
 
-def _stock_render(line: str) -> str:
-    """The line as structlog's stock JSONRenderer(sort_keys=True) renders the same event (same timestamp)."""
-    event = json.loads(line)
-    return structlog.processors.JSONRenderer(sort_keys=True)(None, "info", event)
+def _strict(line: str) -> object:
+    def refuse(name: str) -> object:
+        raise ValueError(f"not strict JSON: {name}")
+    return json.loads(line, parse_constant=refuse)
+
+
+def _finite(value: object) -> object:
+    """Non-finite floats as the log writes them (null)."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _stock(event: dict) -> object:
+    """What structlog's stock JSONRenderer(sort_keys=True) says of `event`, read back."""
+    return _finite(json.loads(structlog.processors.JSONRenderer(sort_keys=True)(None, "info", dict(event))))
+
+
+def _json_canonical(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @pytest.mark.parametrize("value", VALUES)
 def test_digest_is_sha256_of_the_canonical_json(value):
-    canonical = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    assert digest(value) == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    assert digest(value) == "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()[:32]
+    if "2.5" not in repr(value) and "inf" not in repr(value):  # numbers aside, it is the standard library's form
+        assert canonical_json(value) == _json_canonical(value)
+
+
+def test_canonical_numbers_and_keys():
+    assert canonical_json({"b": 2.5, "a": 2**70, "c": [Decimal("3.10"), dt.datetime(2025, 1, 2, 3, 4)]}) == \
+        b'{"a":1180591620717411303424,"b":2.5,"c":["3.10","2025-01-02 03:04:00"]}'
+    assert canonical_json({"b": 1, "a": {"d": None, "c": True}}) == b'{"a":{"c":true,"d":null},"b":1}'
+    assert digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1}) != digest({"a": 1, "b": 2})
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                     max_leaves=20)
+
+
+@given(_JSON)
+def test_canonical_json_is_the_standard_librarys_for_json_without_floats(value):
+    assert canonical_json(value) == _json_canonical(value)
 
 
 def test_record_keys_in_order_and_none_attributes_dropped(log):
@@ -72,8 +114,9 @@ def test_log_line_is_the_stock_structlog_rendering(log, value):
     rec = make_record(STATE, "prepare", operation="plan", started=time.perf_counter(), inputs=value,
                       figures={"value": value, "custom": _Custom()}, **{"dealdesk.extra": value})
     (line,) = log.getvalue().splitlines()
-    assert line == _stock_render(line)
-    logged = json.loads(line)
+    logged = _strict(line)
+    assert list(logged) == sorted(logged)
+    assert logged == _stock({**rec, "event": "decision", "level": "info", "timestamp": logged["timestamp"]})
     assert logged["event"] == "decision" and logged["level"] == "info"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", logged["timestamp"])
     assert logged["dealdesk.input.digest"] == rec["dealdesk.input.digest"]
@@ -107,5 +150,6 @@ def test_configured_lazily_on_first_record(monkeypatch, capsys):
     monkeypatch.setattr(records, "_decision_log", None)
     make_record(STATE, "begin", operation="receive", started=time.perf_counter(), inputs={})
     line = capsys.readouterr().err.strip()
-    assert json.loads(line)["node"] == "begin" and line == _stock_render(line)
+    logged = _strict(line)
+    assert logged["node"] == "begin" and logged == _stock({**logged})
     configure_logging(open(os.devnull, "w"))  # noqa: SIM115
