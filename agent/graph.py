@@ -98,6 +98,10 @@ class SellerGraph:
         self.bound_model = self.model.bind_tools(self.tools)
         self.graph = self._build().compile(checkpointer=checkpointer)
 
+    # What a turn's caller reads of the final state (`Seller._run`): the graph's output is read after every
+    # step, so it is only these keys, not the whole state.
+    output_keys = ("outgoing", "model_calls", "records")
+
     # --- helpers -----------------------------------------------------------------------
 
     @staticmethod

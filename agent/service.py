@@ -145,7 +145,8 @@ class Seller:
             config = {"configurable": {"thread_id": negotiation_id}, "recursion_limit": RECURSION_LIMIT}
             key = self.graph.open_turn(state, view)
             try:
-                out = self.graph.graph.invoke(state, config, durability="exit")
+                out = self.graph.graph.invoke(state, config, durability="exit",
+                                             output_keys=list(self.graph.output_keys))
             finally:
                 self.graph.close_turn(key)
         outgoing = out.get("outgoing") or {}

@@ -349,7 +349,8 @@ class BareSeller:
     _lock = Seller._lock
 
     def __init__(self, graph: Any):
-        self.graph = SimpleNamespace(graph=graph, open_turn=lambda state, view: None, close_turn=lambda key: None)
+        self.graph = SimpleNamespace(graph=graph, open_turn=lambda state, view: None, close_turn=lambda key: None,
+                                     output_keys=list(graph.output_channels))  # all of its channels
         self.store = _BareStore()
         self.turns: Counter[str] = Counter()
         self._locks: dict[str, threading.Lock] = {}
