@@ -214,8 +214,7 @@ class SellerGraph:
                               "gen_ai.usage.output_tokens": meter.output_tokens if meter else None,
                               "dealdesk.model.fallback": "offline" if fallback_of(understood) else None,
                               "dealdesk.model.fallback_reason": fallback_of(understood)})
-        return {"intent": intent, "model_calls": state.get("model_calls", 0) + calls,
-                "tokens": state.get("tokens", 0) + (meter.tokens if meter else 0), "records": [rec]}
+        return {"intent": intent, "model_calls": state.get("model_calls", 0) + calls, "records": [rec]}
 
     def _understand_text(self, state: TurnState, text: str,
                          lines: list[tuple[str, int]] | None = None) -> BuyerIntent:
@@ -499,8 +498,7 @@ class SellerGraph:
                               "dealdesk.model.fallback_reason": (message.response_metadata or {}).get("reason"),
                               "dealdesk.model.local": (message.response_metadata or {}).get("dealdesk_local")})
         return Command(goto="tools" if message.tool_calls else "guardrail", update={
-            "messages": [message], "model_calls": state.get("model_calls", 0) + calls,
-            "tokens": state.get("tokens", 0) + int(usage.get("total_tokens") or 0), "records": [rec]})
+            "messages": [message], "model_calls": state.get("model_calls", 0) + calls, "records": [rec]})
 
     def _brief(self, state: TurnState) -> dict[str, Any]:
         lines = [{"sku": ln["sku"], "quantity": ln["quantity"], "asked": ln["asked"],
@@ -514,8 +512,7 @@ class SellerGraph:
         started = time.perf_counter()
         draft = self._draft(state)
         if draft.get("silent"):
-            return Command(goto="approval",
-                           update={"draft": draft, "verdict": {"tripwire": False, "violations": [], "checks": []}})
+            return Command(goto="approval", update={"draft": draft})
         ctx = self._guard_context(state, draft)
         verdict = check_message(draft.get("data"), draft.get("text", ""), ctx)
         if "model_data" in draft and not _same_message(draft["model_data"], draft["built"]):
@@ -524,7 +521,7 @@ class SellerGraph:
                 Violation(rule_id="guardrail.provenance", code="unstaged_data",
                           message="the data part differs from the one the seller built from the submitted moves "
                                   "(a model may only send the staged proposal)", field="data")])
-        update: dict[str, Any] = {"draft": draft, "verdict": verdict.model_dump()}
+        update: dict[str, Any] = {"draft": draft}
         attrs = {"gen_ai.guardrail.name": "dealdesk.guardrail", "gen_ai.guardrail.tripwire": verdict.tripwire,
                  "gen_ai.guardrail.violations": [v.model_dump() for v in verdict.violations] or None,
                  "dealdesk.draft": draft if verdict.tripwire else None}
@@ -672,7 +669,7 @@ class SellerGraph:
         rec = self._record(state, "guardrail", "fallback", started, inputs=draft,
                            **{"gen_ai.guardrail.name": "dealdesk.guardrail", "dealdesk.fallback": True,
                               "gen_ai.guardrail.tripwire": False})
-        return {"draft": draft, "verdict": {"tripwire": False, "violations": [], "checks": []}, "records": [rec]}
+        return {"draft": draft, "records": [rec]}
 
     def approval(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()

@@ -36,19 +36,16 @@ class TurnState(TypedDict, total=False):
     staged: dict[str, Any] | None    # the proposal submit_proposal staged this turn
     autonomy: str                    # auto | approval_only | shadow (operators' switch, for this turn's lines)
     grants: list[dict[str, Any]]     # offers an operator approved in this negotiation (sku, qty, terms, price, level)
-    tool_facts: list[dict[str, Any]]  # figures from this turn's tool results
     draft: dict[str, Any] | None     # {"data": ..., "text": ...} awaiting the guardrail
-    verdict: dict[str, Any] | None
     revisions: int
     feedback: list[str]
     outgoing: dict[str, Any] | None  # the message that was sent
     model_calls: int
-    tokens: int
     records: Annotated[list[dict[str, Any]], add_records]
 
 
 def fresh_turn() -> dict[str, Any]:
     """The per-turn keys, reset at the start of a turn (records are replaced by the reset node)."""
-    return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "autonomy": "auto", "grants": [], "tool_facts": [],
-            "draft": None, "verdict": None, "revisions": 0, "feedback": [], "outgoing": None,
-            "model_calls": 0, "tokens": 0}
+    return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "autonomy": "auto", "grants": [],
+            "draft": None, "revisions": 0, "feedback": [], "outgoing": None,
+            "model_calls": 0}
