@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy.pool import QueuePool
 
@@ -32,8 +33,18 @@ class JsonText(str):
     """A value already encoded for a JSON column (`json.dumps`, as the column would): stored as it is."""
 
 
+_JSON_COLUMN = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _json_serializer(value: Any) -> str:
-    return value if isinstance(value, JsonText) else json.dumps(value)
+    """A JSON column's text: orjson (compact, UTF-8); what it refuses goes to `json.dumps`, whose error (a
+    Decimal, a datetime) is the one SQLAlchemy's default serializer gives."""
+    if isinstance(value, JsonText):
+        return value
+    try:
+        return orjson.dumps(value, option=_JSON_COLUMN).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value)
 
 
 def normalise_url(url: str) -> str:
