@@ -46,7 +46,7 @@ from agent.playbook import SCHEMA_HINT, offer_text, render_brief, respond
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
-from agent.state import RESET, TurnState, fresh_turn
+from agent.state import RESET, Channels, TurnState, flat, fresh_turn, split
 from agent.store import HoldRequest, Store
 from agent.store.autonomy import effective
 from agent.store.db import utcnow
@@ -100,7 +100,7 @@ class SellerGraph:
 
     # What a turn's caller reads of the final state (`Seller._run`): the graph's output is read after every
     # step, so it is only these keys, not the whole state.
-    output_keys = ("outgoing", "model_calls", "records")
+    output_keys = ("work", "records")
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -836,20 +836,31 @@ def _fact_from_json(d: dict[str, Any]) -> Fact:
     return Fact(d["kind"], value, d["source"], d.get("currency"))
 
 
+def _on_channels(node: Any) -> Any:
+    """`node` (TurnState in, TurnState update or Command out) as a node over `Channels`."""
+    def run(state: Channels) -> Any:  # one parameter: LangGraph passes nothing else
+        out = node(flat(state))
+        if isinstance(out, Command):
+            return Command(goto=out.goto, update=split(out.update)) if out.update else out
+        return split(out)
+    return run
+
+
 def build(self: SellerGraph) -> StateGraph:
-    g = StateGraph(TurnState)
-    g.add_node("begin", self.begin)
-    g.add_node("understand", self.understand)
-    g.add_node("prepare", self.prepare)
+    g = StateGraph(Channels)
+    tools = ToolCalls(self.tools)
+    g.add_node("begin", _on_channels(self.begin))
+    g.add_node("understand", _on_channels(self.understand))
+    g.add_node("prepare", _on_channels(self.prepare))
     # agent and guardrail route with the Command they return (a conditional edge would read the whole
     # state again after the node, a copy of every channel, on each of a turn's three routing steps).
-    g.add_node("agent", self.agent, destinations=("tools", "guardrail"))
-    g.add_node("tools", ToolCalls(self.tools))
-    g.add_node("guardrail", self.guardrail, destinations=("approval", "revise", "fallback"))
-    g.add_node("revise", self.revise)
-    g.add_node("fallback", self.fallback)
-    g.add_node("approval", self.approval)
-    g.add_node("commit", self.commit)
+    g.add_node("agent", _on_channels(self.agent), destinations=("tools", "guardrail"))
+    g.add_node("tools", _on_channels(lambda state: tools(state, {})))
+    g.add_node("guardrail", _on_channels(self.guardrail), destinations=("approval", "revise", "fallback"))
+    g.add_node("revise", _on_channels(self.revise))
+    g.add_node("fallback", _on_channels(self.fallback))
+    g.add_node("approval", _on_channels(self.approval))
+    g.add_node("commit", _on_channels(self.commit))
     g.add_edge(START, "begin")
     g.add_edge("begin", "understand")
     g.add_edge("understand", "prepare")

@@ -2,10 +2,17 @@
 
 `messages` accumulates the conversation across turns (the model's context);
 every other key describes the current turn and is reset when a turn starts.
+
+Nodes read and write the flat `TurnState`. LangGraph keeps it in fewer channels (`Channels`): the
+turn's inputs, the conversation and the records each in their own, and the per-turn working keys
+together in one `work` channel, because LangGraph's cost per step grows with the number of channels
+(each step updates every channel and hands each node all of them). `flat` and `split` translate
+between the two; the graph wraps every node in them (agent/graph.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
@@ -44,8 +51,44 @@ class TurnState(TypedDict, total=False):
     records: Annotated[list[dict[str, Any]], add_records]
 
 
+class Channels(TypedDict, total=False):
+    """The channels LangGraph keeps (and checkpoints) for a `TurnState`."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    negotiation_id: str
+    buyer_org: str
+    turn: int
+    message_id: str
+    inbound: dict[str, Any]
+    work: Annotated[dict[str, Any], merge_work]  # the per-turn keys of TurnState (WORK_KEYS)
+    records: Annotated[list[dict[str, Any]], add_records]
+
+
+def merge_work(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    """A node's per-turn keys over the ones before (begin writes them all: `fresh_turn`)."""
+    return {**(old or {}), **(new or {})}
+
+
+def flat(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The TurnState a node reads, from the channels' values."""
+    work = state.get("work")
+    return {**state, **work} if work else dict(state)
+
+
+def split(update: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A node's TurnState update as channel writes: its per-turn keys go to `work`."""
+    if not update or WORK_KEYS.isdisjoint(update):
+        return update
+    out = {k: v for k, v in update.items() if k not in WORK_KEYS}
+    out["work"] = {k: v for k, v in update.items() if k in WORK_KEYS}
+    return out
+
+
 def fresh_turn() -> dict[str, Any]:
     """The per-turn keys, reset at the start of a turn (records are replaced by the reset node)."""
     return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "autonomy": "auto", "grants": [],
             "draft": None, "revisions": 0, "feedback": [], "outgoing": None,
             "model_calls": 0}
+
+
+WORK_KEYS = frozenset(fresh_turn())

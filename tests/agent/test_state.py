@@ -1,0 +1,42 @@
+"""The graph's state (agent/state.py): nodes see a flat TurnState, LangGraph keeps it in `Channels`."""
+
+from __future__ import annotations
+
+from typing import get_type_hints
+
+from langchain_core.messages import HumanMessage
+
+from agent.state import RESET, WORK_KEYS, Channels, TurnState, add_records, flat, fresh_turn, merge_work, split
+
+
+def test_every_turn_state_key_is_a_channel_or_a_per_turn_key_and_begin_resets_them_all() -> None:
+    channels = set(get_type_hints(Channels)) - {"work"}
+    assert set(get_type_hints(TurnState)) == channels | WORK_KEYS
+    assert not channels & WORK_KEYS
+    assert set(fresh_turn()) == WORK_KEYS
+
+
+def test_split_sends_per_turn_keys_to_work_and_leaves_the_rest() -> None:
+    msg = HumanMessage(content="hi", id="in-1")
+    update = {"messages": [msg], "lines": [{"sku": "A"}], "draft": None, "records": [{"node": "x"}]}
+    assert split(update) == {"messages": [msg], "records": [{"node": "x"}],
+                             "work": {"lines": [{"sku": "A"}], "draft": None}}
+    assert split({"messages": [msg]}) == {"messages": [msg]}
+    assert split({}) == {} and split(None) is None
+
+
+def test_flat_reads_the_per_turn_keys_beside_the_channels() -> None:
+    state = {"negotiation_id": "n", "turn": 3, "work": {"lines": [1], "draft": {"text": "x"}}, "records": []}
+    view = flat(state)
+    assert view["negotiation_id"] == "n" and view["turn"] == 3 and view["lines"] == [1]
+    assert view["draft"] == {"text": "x"} and view["records"] == []
+    assert flat({"negotiation_id": "n"}) == {"negotiation_id": "n"}
+
+
+def test_a_turn_starts_afresh_and_later_writes_merge() -> None:
+    last_turn = {**fresh_turn(), "lines": [1], "draft": {"text": "old"}, "outgoing": {"text": "old"}, "revisions": 2}
+    begun = merge_work(last_turn, split(fresh_turn())["work"])
+    assert begun == fresh_turn()
+    assert merge_work(begun, {"draft": {"text": "new"}}) == {**fresh_turn(), "draft": {"text": "new"}}
+    assert add_records([{"a": 1}], [RESET, {"b": 2}]) == [{"b": 2}]
+    assert add_records([{"a": 1}], [{"b": 2}]) == [{"a": 1}, {"b": 2}]
