@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import orjson
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -41,20 +40,12 @@ def turn_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     return list(messages)
 
 
-def _loads(text: str) -> Any:
-    """JSON text -> value: orjson for the common case; the standard library reads what it refuses (NaN)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
 def tool_results(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     out = []
     for m in turn_messages(messages):
         if isinstance(m, ToolMessage):
             try:
-                out.append(_loads(m.content if isinstance(m.content, str) else json.dumps(m.content)))
+                out.append(json.loads(m.content if isinstance(m.content, str) else json.dumps(m.content)))
             except ValueError:
                 out.append({"ok": False, "tool": m.name, "error": {"code": "bad_tool_output", "message": "unreadable"}})
     return out

@@ -71,13 +71,17 @@ def normalise(value: Any) -> Any:
 _STORED = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
-def stored_json(value: Any) -> str:
-    """The JSON text a record is stored as (keys in their order, compact); read back, it is `normalise(value)`
-    (but for non-finite floats, which it writes as null). orjson: a turn stores seven records."""
+def stored_json(value: Any) -> tuple[str, Any]:
+    """The JSON text a record is stored as (keys in their order, compact), and what that text reads back as:
+    `normalise(value)`, but for non-finite floats, which orjson writes as null. orjson (a turn stores seven
+    records); the standard library for what orjson refuses (ints beyond 64 bits), and to read its text back
+    (orjson would read such an int as a float)."""
     try:
-        return orjson.dumps(value, default=_default, option=_STORED).decode()
-    except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits
-        return json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
+        text_ = orjson.dumps(value, default=_default, option=_STORED)
+    except TypeError:  # orjson.JSONEncodeError
+        text_str = json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
+        return text_str, json.loads(text_str)
+    return text_.decode(), orjson.loads(text_)
 
 
 def canonical(value: Any) -> str:

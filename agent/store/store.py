@@ -24,7 +24,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -752,8 +751,8 @@ class Store:
             if turn > 0 and nid != advanced:
                 D.write(conn, Q.ADVANCE_TURN, {"nid": nid, "b_turn": turn})
         # Each record is JSON-encoded once: the column stores this text, the audit chain hashes it decoded.
-        plain = [audit.stored_json(r) for r in records]
-        texts = [JsonText(x) for x in plain]
+        stored = [audit.stored_json(r) for r in records]
+        texts = [JsonText(x) for x, _ in stored]
         now = utcnow()
         rows = [{"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),
                  "message_id": r.get("message_id"), "node": r["node"], "ts": now, "record": text_}
@@ -765,7 +764,7 @@ class Store:
             ids = range(first, first + len(rows))
             D.write_many(conn, Q.INSERT_RECORDS_WITH_IDS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
         # the audit trail: one hash-chain entry per negotiation, same transaction
-        audit.append(conn, [orjson.loads(x) for x in plain], list(ids))
+        audit.append(conn, [value for _, value in stored], list(ids))
 
     def add_records(self, records: Sequence[dict[str, Any]]) -> None:
         with transaction(self.engine) as conn:
