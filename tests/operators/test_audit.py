@@ -419,3 +419,19 @@ def test_records_with_big_ints_and_non_finite_floats_still_verify(ops_store) -> 
                            rec(A, 1, "commit", **{"dealdesk.inbound": {"price": float("nan"), "y": 1e300}})])
     report = verify(ops_store)
     assert report.ok, report.problems
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=25)
+
+
+@given(_JSON_VALUES)
+def test_canonical_of_json_values_is_the_canonical_text(value) -> None:
+    assert audit.canonical_of_json(value) == audit.canonical(value)
+
+
+@pytest.mark.parametrize("value", [1e-05, -7.1850441006303285e-09, 2.5e-05, 1e-07, 1e16, 1.5e300, 5e-324, 2**70,
+                                   {"a": [0.00012, 1e-4, 123.456]}, {"text": "0.00001 or 1e-5"}, "\u2028\x1f\x7f"])
+def test_canonical_of_json_at_the_float_forms_that_differ(value) -> None:
+    assert audit.canonical_of_json(value) == audit.canonical(value)
