@@ -28,6 +28,7 @@ Results are lists of tuples here and of SQLAlchemy `Row`s on its path: callers u
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 
@@ -90,6 +92,9 @@ def compile_plan(dialect: Dialect, stmt: Executable, params: Params, many: bool)
         proc = processors.get(name)
         orig, index = expanded.get(name, (name, None))
         if orig in params:
+            bind = compiled.binds.get(orig)
+            if proc is not None and bind is not None and _default_sqlite_datetime(bind.type, dialect):
+                proc = _naive_datetime_text(proc)
             binds.append((orig, index, proc, None))
             continue
         bind = compiled.binds.get(orig)
@@ -103,6 +108,24 @@ def compile_plan(dialect: Dialect, stmt: Executable, params: Params, many: bool)
         if proc is not None:
             results.append((i, proc))
     return Plan(state.statement, tuple(binds), tuple(results))
+
+
+_SQLITE_DATETIME_FORMAT = SQLITE_DATETIME._storage_format  # "YYYY-MM-DD HH:MM:SS.ffffff", what isoformat(" ") writes
+
+
+def _default_sqlite_datetime(type_: Any, dialect: Dialect) -> bool:
+    impl = type_.dialect_impl(dialect)
+    return isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_DATETIME_FORMAT
+
+
+def _naive_datetime_text(process: Any) -> Any:
+    """SQLite DATETIME's bind processor with its common case, a naive datetime, written by `isoformat`: the
+    same text as its `%`-format of the fields, at a fifth of the cost (a turn binds some twenty)."""
+    def fast(value: Any) -> Any:
+        if value.__class__ is dt.datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return process(value)
+    return fast
 
 
 @dataclass

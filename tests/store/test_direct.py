@@ -15,6 +15,8 @@ import sqlite3
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Connection, event, exc
 
 from agent.store import HoldRequest, Store
@@ -301,3 +303,11 @@ def test_in_memory_sqlite_has_no_turn_lock_files(tmp_path, monkeypatch) -> None:
 
 def test_now_is_naive_utc() -> None:  # the times the driver path formats are the ones SQLAlchemy formats
     assert utcnow().tzinfo is None
+
+
+@given(st.datetimes() | st.datetimes(timezones=st.just(dt.UTC)) | st.dates())
+def test_sqlite_datetimes_are_bound_as_sqlalchemy_binds_them(value) -> None:
+    from sqlalchemy.dialects.sqlite import DATETIME, dialect
+
+    slow = DATETIME().bind_processor(dialect())
+    assert D._naive_datetime_text(slow)(value) == slow(value)
