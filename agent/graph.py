@@ -33,7 +33,7 @@ from langgraph.types import Command
 from pydantic import ValidationError
 
 from agent.contract import (
-    SELLER_MESSAGE, CatalogResults, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
+    SELLER_MESSAGE, CatalogResults, CounterItem, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
 )
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
 from agent.guardrail.text import Fact, facts_from_own_text
@@ -257,8 +257,8 @@ class SellerGraph:
                     raise TurnError(f"your organisation buys in {neg.currency}", code="unsupported_currency",
                                     field="currency")
                 terms = rfq.payment_terms or neg.payment_terms or self.policy.doc.global_.payment_terms.default
-                return self._plan(state, neg, lines_of(rfq, [
-                    a for a in (BuyerIntent.model_validate(intent).asked_prices)]), terms, started)
+                asked = [CounterItem.model_validate(a) for a in intent.get("asked_prices") or []]  # as BuyerIntent's
+                return self._plan(state, neg, lines_of(rfq, asked), terms, started)
             if kind == "counter_offer":
                 co = CounterOffer.model_validate(msg)
                 current = self._current(state, co.proposal_id, co.version)
