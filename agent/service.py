@@ -96,6 +96,9 @@ def make_checkpointer(db_url: str | None) -> Any:
     return saver
 
 
+TURN_LOCK_STRIPES = 256  # two negotiations on one stripe only take turns in this process
+
+
 class Seller:
     """The seller agent bound to a catalog, a policy and a store."""
 
@@ -107,8 +110,9 @@ class Seller:
         store.seed_inventory((sku, p.inventory.on_hand) for sku, p in catalog.products.items())
         self.checkpointer = checkpointer if checkpointer is not None else make_checkpointer(store.url)
         self.graph = SellerGraph(catalog, policy, store, model=model, checkpointer=self.checkpointer, config=config)
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        # Turns of one negotiation in this process queue on one of a fixed set of locks (a lock per negotiation
+        # would be kept for the life of the process: one per negotiation ever served).
+        self._turn_locks = tuple(threading.Lock() for _ in range(TURN_LOCK_STRIPES))
 
     @classmethod
     def open(cls, catalog: Catalog, policy: Policy, db_url: str, **kw: Any) -> Seller:
@@ -128,8 +132,7 @@ class Seller:
         return nid
 
     def _lock(self, negotiation_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(negotiation_id, threading.Lock())
+        return self._turn_locks[hash(negotiation_id) % len(self._turn_locks)]
 
     def _open_view(self, negotiation_id: str) -> TurnView | None:
         return TurnView.open(self.store, negotiation_id)

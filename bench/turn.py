@@ -76,7 +76,7 @@ from langgraph.graph import END, START, StateGraph  # noqa: E402
 from agent.config import load_data  # noqa: E402
 from agent.records import configure_logging  # noqa: E402
 from agent.server import heap  # noqa: E402
-from agent.service import Buyer, Reply, Seller, make_checkpointer  # noqa: E402
+from agent.service import TURN_LOCK_STRIPES, Buyer, Reply, Seller, make_checkpointer  # noqa: E402
 from tools.policy.desk import Desk  # noqa: E402
 from tools.pricing.models import BuyerContext  # noqa: E402
 
@@ -353,8 +353,7 @@ class BareSeller:
                                      output_keys=list(graph.output_channels))  # all of its channels
         self.store = _BareStore()
         self.turns: Counter[str] = Counter()
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._turn_locks = tuple(threading.Lock() for _ in range(TURN_LOCK_STRIPES))
 
     def _open_view(self, negotiation_id: str) -> _BareView:
         self.turns[negotiation_id] += 1
