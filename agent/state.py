@@ -29,13 +29,18 @@ def add_records(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | No
     return [*(old or []), *(new or [])]
 
 
-class TurnState(TypedDict, total=False):
+class _Thread(TypedDict, total=False):
+    """The conversation and the turn's inputs: a channel each."""
+
     messages: Annotated[list[AnyMessage], add_messages]
     negotiation_id: str
     buyer_org: str
     turn: int
     message_id: str
     inbound: dict[str, Any]          # {"data": {...}} | {"text": "..."} | {"operator": {...}}
+
+
+class TurnState(_Thread, total=False):
     intent: dict[str, Any] | None    # BuyerIntent as JSON
     lines: list[dict[str, Any]]      # per line: surface and plan (JSON), for tools and guardrail
     terms: str | None
@@ -51,15 +56,9 @@ class TurnState(TypedDict, total=False):
     records: Annotated[list[dict[str, Any]], add_records]
 
 
-class Channels(TypedDict, total=False):
+class Channels(_Thread, total=False):
     """The channels LangGraph keeps (and checkpoints) for a `TurnState`."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
-    negotiation_id: str
-    buyer_org: str
-    turn: int
-    message_id: str
-    inbound: dict[str, Any]
     work: Annotated[dict[str, Any], merge_work]  # the per-turn keys of TurnState (WORK_KEYS)
     records: Annotated[list[dict[str, Any]], add_records]
 
