@@ -41,7 +41,7 @@ import re
 import threading
 import unicodedata
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -553,6 +553,39 @@ def _fmt(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _matches(rx: re.Pattern[str], text: str) -> Iterator[tuple[str, int, int]]:
+    """(token, start, end) of each match: its "id" group where the pattern has one."""
+    group = "id" if "id" in rx.groupindex else 0
+    for m in rx.finditer(text):
+        yield m.group(group), m.start(group), m.end(group)
+
+
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_WIDE_CASE = frozenset("iks")
+
+
+def _id_mentions(text: str, ident: str) -> Iterator[tuple[str, int, int]]:
+    """Where `ident` stands in `text` as a whole token, case aside: what the pattern
+    `(?<![\\w-])<ident>(?![\\w-])` with IGNORECASE finds, without compiling one pattern per proposal id (a new
+    id each negotiation: Python's cache of patterns would only hold the last 512)."""
+    low = text.lower()
+    # The pattern itself where case goes beyond ASCII: a character whose lower case is longer, and the
+    # letters IGNORECASE also matches with a non-ASCII one (i, k, s: dotless i, Kelvin sign, long s).
+    if not set(ident) <= _ID_CHARS or _WIDE_CASE & set(ident.lower()) or len(low) != len(text):
+        yield from _matches(re.compile(r"(?<![\w-])" + re.escape(ident) + r"(?![\w-])", _I), text)
+        return
+    key, n = ident.lower(), len(ident)
+    i = low.find(key)
+    while i != -1:
+        j = i + n
+        before, after = text[i - 1] if i else "", text[j] if j < len(text) else ""
+        if not (before and (before.isalnum() or before in "_-")) and not (after and (after.isalnum() or after in "_-")):
+            yield text[i:j], i, j
+            i = low.find(key, j)  # matches do not overlap
+        else:
+            i = low.find(key, i + 1)
+
+
 def _blank(text: str, spans: Iterable[tuple[int, int]], fill: str = " ") -> str:
     spans = sorted(spans)
     if not spans:
@@ -687,12 +720,10 @@ class _Scan:
         pid = ctx.proposal_id
         patterns: list[tuple[re.Pattern[str], bool]] = []
         if isinstance(pid, str) and pid:
-            patterns.append((re.compile(r"(?<![\w-])" + re.escape(pid) + r"(?![\w-])", _I), True))
+            patterns.append((pid, True))
         patterns += [(_PROPOSAL_GENERIC, False), (_PROPOSAL_WORD, False)]
         for rx, is_current in patterns:
-            for m in rx.finditer(self.masked):
-                group = "id" if "id" in rx.groupindex else 0
-                token, a, b = m.group(group), m.start(group), m.end(group)
+            for token, a, b in (_id_mentions(self.masked, rx) if isinstance(rx, str) else _matches(rx, self.masked)):
                 if "\x01" in token:
                     continue
                 if not is_current:

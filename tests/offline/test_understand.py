@@ -471,3 +471,32 @@ def test_random_catalogs(data: st.DataObject) -> None:
     assert [(i.sku, i.quantity) for i in result.message.items] == [(sku, qty)]
     noise = data.draw(st.text(max_size=200))
     _assert_valid(understand(noise + " " + spelled, ctx, today=TODAY))
+
+
+# --- the current proposal's id, found without a pattern per id ---------------------------------------------
+
+
+def _id_by_pattern(text: str, ident: str) -> list[tuple[str, int, int]]:
+    import re
+
+    rx = re.compile(r"(?<![\w-])" + re.escape(ident) + r"(?![\w-])", re.IGNORECASE)
+    return [(m.group(), m.start(), m.end()) for m in rx.finditer(text)]
+
+
+_IDS = st.sampled_from(["P-584304DF33", "P-12", "p-ab", "Q_7", "P-K1", "P-ABC-ABC", "AA"])
+_PIECES = st.sampled_from(["P-584304DF33", "p-584304df33", "P-12", "p-12", "P-ABC-ABC-ABC", "AA", "aaa", "P-K1",
+                           "P-\u212a1", "-", "_", " ", "x", "7", "é", "İ", "ı", "ſ", "\u212a", ".", "P-", "ß", "\n"])
+
+
+@given(_IDS, st.lists(_PIECES, max_size=12).map("".join))
+def test_the_proposal_id_is_found_where_its_pattern_finds_it(ident, text) -> None:
+    from agent.offline.understand import _id_mentions
+
+    assert list(_id_mentions(text, ident)) == _id_by_pattern(text, ident)
+
+
+def test_the_proposal_id_is_found_in_any_case_as_a_whole_token() -> None:
+    from agent.offline.understand import _id_mentions
+
+    assert list(_id_mentions("re p-584304df33, not xP-584304DF33 or P-584304DF33-2", "P-584304DF33")) == \
+        [("p-584304df33", 3, 15)]
