@@ -34,7 +34,11 @@ Decision records are logged to a file in the temp dir, as `dealdesk` deploys the
 `--profile` adds two untimed passes and prints the hot spots: a wall-clock stack sampler
 (pyinstrument is not installed) for where a turn's time goes, by graph node and by
 cross-cutting bucket (store, COMMIT, pricing, guardrail, records...), worker threads
-included; and cProfile for calls per turn and own time of C functions.
+included; and cProfile for calls per turn and own time of C functions. Both lean: the sampler is a
+thread, so it mostly gets to look while the calling thread has released the GIL (in a sqlite3 or psycopg
+call, a lock wait), which it then over-counts (it gave a SQLite turn's statements many times the share
+their own timing shows); cProfile adds a fixed cost to every Python call, so call-heavy code looks
+dearer than it is. For before/after work count instructions with `bench/turn_instructions.py`.
 """
 
 from __future__ import annotations
@@ -627,6 +631,8 @@ def print_report(res: dict[str, Any]) -> None:
         print(f"\nprofile over {prof['turns']} turns (half structured, half text), "
               f"{prof['wall_ms_per_turn']:.1f} ms/turn while sampled; {prof['samples']} stack samples of the "
               "calling thread, shares of Seller.send")
+        print("  (the sampler looks mostly while the calling thread waits without the GIL: calls into sqlite3,\n"
+              "   psycopg and locks are over-counted; for before/after, bench/turn_instructions.py)")
         print("  where a turn's time goes (a partition, by the outermost graph node on the stack):")
         for row in prof["partition"]:
             print(f"    {row['share']:6.1%}  {row['part']}")
