@@ -841,21 +841,20 @@ def _on_channels(node: Any) -> Any:
     def run(state: Channels) -> Any:  # one parameter: LangGraph passes nothing else
         out = node(flat(state))
         if isinstance(out, Command):
-            return Command(goto=out.goto, update=split(out.update)) if out.update else out
+            return dataclasses.replace(out, update=split(out.update)) if out.update else out
         return split(out)
     return run
 
 
 def build(self: SellerGraph) -> StateGraph:
     g = StateGraph(Channels)
-    tools = ToolCalls(self.tools)
     g.add_node("begin", _on_channels(self.begin))
     g.add_node("understand", _on_channels(self.understand))
     g.add_node("prepare", _on_channels(self.prepare))
     # agent and guardrail route with the Command they return (a conditional edge would read the whole
     # state again after the node, a copy of every channel, on each of a turn's three routing steps).
     g.add_node("agent", _on_channels(self.agent), destinations=("tools", "guardrail"))
-    g.add_node("tools", _on_channels(lambda state: tools(state, {})))
+    g.add_node("tools", _on_channels(ToolCalls(self.tools)))
     g.add_node("guardrail", _on_channels(self.guardrail), destinations=("approval", "revise", "fallback"))
     g.add_node("revise", _on_channels(self.revise))
     g.add_node("fallback", _on_channels(self.fallback))

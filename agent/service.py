@@ -149,7 +149,7 @@ class Seller:
             key = self.graph.open_turn(state, view)
             try:
                 out = self.graph.graph.invoke(state, config, durability="exit",
-                                             output_keys=list(self.graph.output_keys))
+                                             output_keys=self.graph.output_keys)
             finally:
                 self.graph.close_turn(key)
         work = out.get("work") or {}

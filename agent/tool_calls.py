@@ -31,8 +31,9 @@ class ToolCalls:
     def __init__(self, tools: Sequence[StructuredTool]):
         self.tools = {t.name: t for t in tools}
 
-    def __call__(self, state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        # `config` keeps LangGraph's node signature (bench/turn_anatomy.py wraps this method); no tool reads it.
+    def __call__(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
+        # `config`: what LangGraph hands a node that asks for it; no tool reads it (the graph calls the node
+        # with the state alone, agent/graph.py).
         last = state["messages"][-1] if state.get("messages") else None
         calls = last.tool_calls if isinstance(last, AIMessage) else []
         return {"messages": [self.run(call, state) for call in calls]}

@@ -354,7 +354,7 @@ class BareSeller:
 
     def __init__(self, graph: Any):
         self.graph = SimpleNamespace(graph=graph, open_turn=lambda state, view: None, close_turn=lambda key: None,
-                                     output_keys=list(graph.output_channels))  # all of its channels
+                                     output_keys=graph.output_channels)  # all of its channels
         self.store = _BareStore()
         self.turns: Counter[str] = Counter()
         self._turn_locks = tuple(threading.Lock() for _ in range(TURN_LOCK_STRIPES))

@@ -13,7 +13,8 @@ the structured and text negotiations of `bench/turn.py` (four turns each), as ma
 graph of `bench/turn.py` with its nine no-op nodes, four turns a thread.
 
 Instructions are user-space instructions of every thread. They leave out the kernel's share (file writes)
-and are not time: valgrind hides some CPU features (SHA extensions), so hashing counts more than it costs.
+and are not time: valgrind runs sha256 without the CPU's SHA instructions (BENCHMARKS.md measures it), so
+hashing counts more than it costs.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter, methodcaller
 from typing import Any
 
 from sqlalchemy import Connection
@@ -217,31 +218,44 @@ def _run(conn: Connection, driver: Any, plan: Plan, args: Any, many: bool) -> An
         raise  # not reached: the handler raises
 
 
-def rows(conn: Connection, stmt: Executable, params: Params | None = None) -> Sequence[Sequence[Any]]:
-    """Every row of a SELECT."""
+def _execute(conn: Connection, stmt: Executable, params: Params | None, on_cursor: Any, on_result: Any) -> Any:
+    """`on_cursor(cursor, plan)` on the driver path, `on_result(result)` on SQLAlchemy's."""
     ready = _prepared(conn, stmt, params)
     if ready is None:
-        return conn.execute(stmt, params).all()
+        return on_result(conn.execute(stmt, params))
     driver, plan, args = ready
     cursor = _run(conn, driver, plan, args, False)
     try:
-        return plan.convert(cursor.fetchall())
+        return on_cursor(cursor, plan)
     finally:
         cursor.close()
+
+
+# What each statement kind takes from the driver's cursor, and from SQLAlchemy's result.
+_RESULT_ALL, _RESULT_FIRST, _RESULT_ROWCOUNT = methodcaller("all"), methodcaller("first"), attrgetter("rowcount")
+
+
+def _all_rows(cursor: Any, plan: Plan) -> list[tuple]:
+    return plan.convert(cursor.fetchall())
+
+
+def _first_row(cursor: Any, plan: Plan) -> tuple | None:
+    row = cursor.fetchone()
+    return None if row is None else plan.convert([row])[0]
+
+
+def _rowcount(cursor: Any, plan: Plan) -> int:
+    return cursor.rowcount
+
+
+def rows(conn: Connection, stmt: Executable, params: Params | None = None) -> Sequence[Sequence[Any]]:
+    """Every row of a SELECT."""
+    return _execute(conn, stmt, params, _all_rows, _RESULT_ALL)
 
 
 def first(conn: Connection, stmt: Executable, params: Params | None = None) -> Sequence[Any] | None:
     """The first row of a SELECT, or None."""
-    ready = _prepared(conn, stmt, params)
-    if ready is None:
-        return conn.execute(stmt, params).first()
-    driver, plan, args = ready
-    cursor = _run(conn, driver, plan, args, False)
-    try:
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return None if row is None else plan.convert([row])[0]
+    return _execute(conn, stmt, params, _first_row, _RESULT_FIRST)
 
 
 def scalar(conn: Connection, stmt: Executable, params: Params | None = None) -> Any:
@@ -252,15 +266,7 @@ def scalar(conn: Connection, stmt: Executable, params: Params | None = None) -> 
 
 def write(conn: Connection, stmt: Executable, params: Params) -> int:
     """An INSERT, UPDATE or DELETE; returns the rows it matched (the driver's rowcount)."""
-    ready = _prepared(conn, stmt, params)
-    if ready is None:
-        return conn.execute(stmt, params).rowcount
-    driver, plan, args = ready
-    cursor = _run(conn, driver, plan, args, False)
-    try:
-        return cursor.rowcount
-    finally:
-        cursor.close()
+    return _execute(conn, stmt, params, _rowcount, _RESULT_ROWCOUNT)
 
 
 def write_many(conn: Connection, stmt: Executable, params: Sequence[Params]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from agent.service import TURN_LOCK_STRIPES, Buyer
@@ -15,8 +16,11 @@ def test_a_negotiation_always_gets_the_same_lock_and_the_locks_do_not_grow(dd_se
     assert all(seller._lock(nid) is seller._lock(nid) for nid in ids[:50])
 
 
-def test_concurrent_messages_to_one_negotiation_take_turns(dd_seller_factory) -> None:
+def test_concurrent_messages_to_one_negotiation_take_turns(dd_seller_factory, monkeypatch) -> None:
     seller = dd_seller_factory()
+    # Without the store's lock across processes (a flock beside the SQLite file), only the process's own
+    # lock keeps the two buyers' turns apart: two turns on one stripe each would get the same turn number.
+    monkeypatch.setattr(seller.store, "turn_lock", lambda negotiation_id: contextlib.nullcontext())
     nid = seller.start(Buyer(org="acme-locks", region="EU"))
     replies, errors = [], []
 

@@ -48,5 +48,5 @@ def _store(key: str, data: dict[str, Any], move: Move) -> None:
 
 
 def clear() -> None:
-    """Forget every memoised move (benchmarks start cold with it)."""
+    """Forget every memoised move (a test starts cold with it)."""
     _MEMO.clear()
