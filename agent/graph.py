@@ -27,7 +27,9 @@ from decimal import Decimal
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage, messages_from_dict, messages_to_dict,
+)
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
@@ -46,7 +48,7 @@ from agent.playbook import SCHEMA_HINT, offer_text, render_brief, respond
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
-from agent.state import RESET, Channels, TurnState, flat, fresh_turn, split
+from agent.state import COMPACT, RESET, Channels, TurnState, flat, fresh_turn, said, split
 from agent.store import HoldRequest, Store
 from agent.store.autonomy import effective
 from agent.store.db import utcnow
@@ -158,6 +160,22 @@ class SellerGraph:
                               "dealdesk.policy.version": self.policy.version,
                               "dealdesk.catalog.version": self.catalog.version}, **kw)
 
+    def _earlier(self, state: TurnState) -> list[BaseMessage]:
+        """The conversation before this turn as LangChain messages, for a model's prompt (built once a turn)."""
+        history = state.get("history") or []
+        if state.get("turn") is None:
+            return messages_from_dict(history)
+        memo = self._view(state).memo
+        if "history" not in memo:
+            memo["history"] = messages_from_dict(history)
+        return memo["history"]
+
+    def conversation(self, negotiation_id: str) -> list[BaseMessage]:
+        """The negotiation's checkpointed conversation: each earlier turn's buyer (or operator) message and
+        seller reply, and the last turn whole (its model steps and tool results too), until the next turn."""
+        snapshot = self.graph.get_state({"configurable": {"thread_id": negotiation_id}})
+        return messages_from_dict((snapshot.values or {}).get("history") or []) if snapshot else []
+
     # --- nodes -------------------------------------------------------------------------
 
     def begin(self, state: TurnState) -> dict[str, Any]:
@@ -173,8 +191,10 @@ class SellerGraph:
         human = HumanMessage(content=content, name=name, id=f"in-{state['turn']}-{state['message_id']}")
         rec = self._record(state, "begin", "receive", started, inputs=inbound)
         rec["dealdesk.inbound"] = inbound  # kept in full in the store (chained); the log holds its digest
-        return {**fresh_turn(), "messages": [*_spent_trail(state.get("messages") or []), human],
-                "records": [RESET, rec]}
+        # A checkpoint written before the conversation moved to `history` holds it in `messages` (which a
+        # turn now starts empty): it becomes the history here.
+        earlier = [e for e in messages_to_dict(state.get("messages") or []) if said(e)]
+        return {**fresh_turn(), "messages": [RESET, human], "history": [COMPACT, *earlier], "records": [RESET, rec]}
 
     def understand(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()
@@ -485,7 +505,7 @@ class SellerGraph:
             calls = 0
         else:
             prompt = [SystemMessage(content=load_prompt("seller_system").text + "\n" + render_brief(brief)),
-                      *state["messages"]]
+                      *self._earlier(state), *state["messages"]]
             message = self.bound_model.invoke(prompt)
             # A resilient model says how many requests reached the server (0 for a step it did locally).
             calls = int((message.response_metadata or {}).get("dealdesk_model_calls", 1))
@@ -712,7 +732,7 @@ class SellerGraph:
         records = [*(state.get("records") or []), rec]
         if draft.get("silent"):
             self.store.add_records(records)
-            return {"outgoing": None, "records": [rec]}
+            return {"outgoing": None, "history": messages_to_dict(state["messages"]), "records": [rec]}
         turn, org = state["turn"], neg.buyer_org
         buyer_events = self._buyer_events(state)
         try:
@@ -744,7 +764,8 @@ class SellerGraph:
             draft = err
         outgoing = {"data": draft.get("data"), "text": draft.get("text", "")}
         reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={"data": outgoing["data"]})
-        return {"outgoing": outgoing, "messages": [reply], "records": [rec]}
+        return {"outgoing": outgoing, "messages": [reply], "history": messages_to_dict([*state["messages"], reply]),
+                "records": [rec]}
 
     def _buyer_events(self, state: TurnState) -> list[dict[str, Any]]:
         out = []
@@ -780,18 +801,6 @@ class SellerGraph:
 
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
                "in this conversation.")
-
-
-def _spent_trail(messages: list[AnyMessage]) -> list[RemoveMessage]:
-    """The previous turn's model steps and tool results, removed when the next turn begins.
-
-    What later turns keep of a turn is what was said: the buyer's (or operator's) message and the
-    seller's reply, which is also all a model is sent of earlier turns (`prepare_messages`). The last
-    turn stays whole in its checkpoint until then, for inspection; the history, loaded and saved again
-    on every turn, grows by two messages a turn instead of five or more.
-    """
-    return [RemoveMessage(id=m.id) for m in messages
-            if m.id and not isinstance(m, HumanMessage) and not (isinstance(m, AIMessage) and m.name == "seller")]
 
 
 def _text_of(message: AIMessage | None) -> str:

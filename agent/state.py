@@ -1,7 +1,14 @@
 """The graph's state: one thread per negotiation, one turn per buyer message or operator decision.
 
-`messages` accumulates the conversation across turns (the model's context);
-every other key describes the current turn and is reset when a turn starts.
+`history` is the conversation so far, as plain data (LangChain's `message_to_dict` form): the model's
+context on later turns, and what the checkpoint keeps. Every other key describes the current turn and
+starts afresh when a turn begins: `messages` are this turn's LangChain messages (the buyer's, the model
+steps, the tool results), which `commit` adds to `history` with the seller's reply.
+
+The per-turn channels (`messages`, `work`, `records`) live in memory for the turn and are not written
+to the checkpoint (`TurnOnly`): a turn's checkpoint is taken when it ends (durability "exit") and the
+next turn starts them afresh, so a checkpoint of them would only be written and read back on every
+turn. What a restart needs is the conversation and the store; the records are in the store.
 
 Nodes read and write the flat `TurnState`. LangGraph keeps it in fewer channels (`Channels`): the
 turn's inputs, the conversation and the records each in their own, and the per-turn working keys
@@ -16,23 +23,47 @@ from collections.abc import Mapping
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
-from langgraph.graph.message import add_messages
+from langgraph._internal._typing import MISSING
+from langgraph.channels.binop import BinaryOperatorAggregate
 
 
 RESET = {"__reset__": True}
+COMPACT = {"__compact__": True}
 
 
-def add_records(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Append a node's decision records; a list starting with RESET starts the turn afresh."""
+class TurnOnly(BinaryOperatorAggregate):
+    """A reducer channel kept for the current turn only: never written to a checkpoint, so every turn
+    (and a restarted process) starts it empty."""
+
+    def checkpoint(self) -> Any:
+        return MISSING
+
+
+def add_turn(old: list[Any] | None, new: list[Any] | None) -> list[Any]:
+    """Append a node's items; a list starting with RESET starts the turn afresh."""
     if new and new[0] == RESET:
         return list(new[1:])
+    return [*(old or []), *(new or [])]
+
+
+def said(entry: dict[str, Any]) -> bool:
+    """A history entry later turns keep: the buyer's (or operator's) message, or the seller's reply."""
+    return entry.get("type") == "human" or (entry.get("type") == "ai" and entry.get("data", {}).get("name") == "seller")
+
+
+def add_history(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Append a turn's messages (plain dicts); a list starting with COMPACT first drops the model steps and
+    tool results of the turns so far, keeping what was said (`said`)."""
+    if new and new[0] == COMPACT:
+        return [*(e for e in old or [] if said(e)), *new[1:]]
     return [*(old or []), *(new or [])]
 
 
 class _Thread(TypedDict, total=False):
     """The conversation and the turn's inputs: a channel each."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    history: Annotated[list[dict[str, Any]], add_history]
+    messages: Annotated[list[AnyMessage], TurnOnly(list, add_turn)]
     negotiation_id: str
     buyer_org: str
     turn: int
@@ -53,14 +84,14 @@ class TurnState(_Thread, total=False):
     feedback: list[str]
     outgoing: dict[str, Any] | None  # the message that was sent
     model_calls: int
-    records: Annotated[list[dict[str, Any]], add_records]
+    records: Annotated[list[dict[str, Any]], TurnOnly(list, add_turn)]
 
 
 class Channels(_Thread, total=False):
     """The channels LangGraph keeps (and checkpoints) for a `TurnState`."""
 
-    work: Annotated[dict[str, Any], merge_work]  # the per-turn keys of TurnState (WORK_KEYS)
-    records: Annotated[list[dict[str, Any]], add_records]
+    work: Annotated[dict[str, Any], TurnOnly(dict, merge_work)]  # the per-turn keys of TurnState (WORK_KEYS)
+    records: Annotated[list[dict[str, Any]], TurnOnly(list, add_turn)]
 
 
 def merge_work(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -84,7 +115,7 @@ def split(update: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def fresh_turn() -> dict[str, Any]:
-    """The per-turn keys, reset at the start of a turn (records are replaced by the reset node)."""
+    """The per-turn keys, reset at the start of a turn (messages and records are reset by `begin`)."""
     return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "autonomy": "auto", "grants": [],
             "draft": None, "revisions": 0, "feedback": [], "outgoing": None,
             "model_calls": 0}

@@ -35,11 +35,11 @@ def _pseudonym(org: str, key: str) -> str:
 def _checkpoint_messages(seller: Seller, nid: str) -> dict[int, dict[str, Any]]:
     """turn -> {"data": ...} | {"text": ...} from the checkpoint thread, if the database keeps one."""
     try:
-        state = seller.graph.graph.get_state({"configurable": {"thread_id": nid}})
+        conversation = seller.graph.conversation(nid)
     except Exception:
         return {}
     out: dict[int, dict[str, Any]] = {}
-    for msg in (state.values or {}).get("messages", []) if state else []:
+    for msg in conversation:
         if getattr(msg, "type", None) != "human" or getattr(msg, "name", None) != "buyer":
             continue
         mid = str(getattr(msg, "id", "") or "")

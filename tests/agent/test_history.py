@@ -1,4 +1,4 @@
-"""The checkpointed conversation: what later turns keep of a turn (agent/graph.py `_spent_trail`)."""
+"""The checkpointed conversation: what later turns keep of a turn (agent/state.py `add_history`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ QUESTION = "what is the bore of BRG-6204?"
 
 
 def checkpoint_messages(seller, nid: str) -> list:
-    return seller.graph.graph.get_state({"configurable": {"thread_id": nid}}).values["messages"]
+    return seller.graph.conversation(nid)
 
 
 def shape(messages: list) -> list[str]:
@@ -54,3 +54,26 @@ def test_a_model_is_sent_the_same_history_as_before_the_trail_was_dropped(dd_sel
     last_human = max(i for i, m in enumerate(sent) if isinstance(m, HumanMessage))
     assert [type(m) for m in earlier[:last_human]] == [HumanMessage, AIMessage, HumanMessage, AIMessage]
     assert [m.content.strip() for m in earlier[1:last_human:2]] == [r.text for r in replies]
+
+
+def test_a_conversation_checkpointed_in_messages_by_an_older_version_becomes_the_history(dd_seller_factory) -> None:
+    """Checkpoints written before `history` kept the conversation in `messages`; the next turn carries it over."""
+    seller = dd_seller_factory()
+    nid = seller.start(Buyer(org="history-c", region="EU"))
+    first = seller.send(nid, text=QUESTION)
+    config = {"configurable": {"thread_id": nid}}
+    saved = seller.checkpointer.get_tuple(config)
+    older = dict(saved.checkpoint)
+    trail = [HumanMessage(content=QUESTION, name="buyer", id="in-1-old"), AIMessage(content="", id="model-step"),
+             AIMessage(content=first.text, name="seller", id="reply-1")]
+    older["channel_values"] = {**{k: v for k, v in saved.checkpoint["channel_values"].items() if k != "history"},
+                               "messages": trail}
+    older["channel_versions"] = {**saved.checkpoint["channel_versions"], "messages": saved.checkpoint[
+        "channel_versions"]["history"]}
+    seller.checkpointer.put(saved.config, older, saved.metadata, {"messages": older["channel_versions"]["messages"]})
+    assert [m.id for m in seller.graph.conversation(nid)] == []  # no history in the older checkpoint
+
+    seller.send(nid, text=QUESTION)
+    kinds = shape(checkpoint_messages(seller, nid))
+    assert kinds[:2] == ["human", "seller"] and kinds[2] == "human"  # the older turn kept what was said
+    assert checkpoint_messages(seller, nid)[1].content == first.text

@@ -195,6 +195,6 @@ def test_a_traced_seller_turn_says_what_an_untraced_one_says(dd_seller_factory):
     strip = ("proposal_id", "valid_until")
     assert {k: v for k, v in plain.data.items() if k not in strip} == \
         {k: v for k, v in traced.data.items() if k not in strip}
-    messages = seller.graph.graph.get_state({"configurable": {"thread_id": traced_nid}}).values["messages"]
+    messages = seller.graph.conversation(traced_nid)
     model_ids = [m.id for m in messages if m.type == "ai" and m.name != "seller"]
     assert model_ids == [f"lc_run--{run_id}-0" for run_id in events.chat_runs()]

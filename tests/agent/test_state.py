@@ -6,7 +6,9 @@ from typing import get_type_hints
 
 from langchain_core.messages import HumanMessage
 
-from agent.state import RESET, WORK_KEYS, Channels, TurnState, add_records, flat, fresh_turn, merge_work, split
+from agent.state import (
+    COMPACT, RESET, WORK_KEYS, Channels, TurnOnly, TurnState, add_history, add_turn, flat, fresh_turn, merge_work, split,
+)
 
 
 def test_every_turn_state_key_is_a_channel_or_a_per_turn_key_and_begin_resets_them_all() -> None:
@@ -38,5 +40,29 @@ def test_a_turn_starts_afresh_and_later_writes_merge() -> None:
     begun = merge_work(last_turn, split(fresh_turn())["work"])
     assert begun == fresh_turn()
     assert merge_work(begun, {"draft": {"text": "new"}}) == {**fresh_turn(), "draft": {"text": "new"}}
-    assert add_records([{"a": 1}], [RESET, {"b": 2}]) == [{"b": 2}]
-    assert add_records([{"a": 1}], [{"b": 2}]) == [{"a": 1}, {"b": 2}]
+    assert add_turn([{"a": 1}], [RESET, {"b": 2}]) == [{"b": 2}]
+    assert add_turn([{"a": 1}], [{"b": 2}]) == [{"a": 1}, {"b": 2}]
+
+
+def _entry(kind: str, name: str | None = None) -> dict:
+    return {"type": kind, "data": {"type": kind, "content": kind, "name": name}}
+
+
+def test_history_keeps_what_was_said_when_a_turn_begins() -> None:
+    last_turn = [_entry("human", "buyer"), _entry("ai"), _entry("tool"), _entry("ai", "seller")]
+    assert add_history([], last_turn) == last_turn
+    compacted = add_history([_entry("human", "operator"), *last_turn], [COMPACT])
+    assert compacted == [_entry("human", "operator"), _entry("human", "buyer"), _entry("ai", "seller")]
+    assert add_history(compacted, [COMPACT, _entry("human", "buyer")])[-1] == _entry("human", "buyer")
+
+
+def test_per_turn_channels_are_never_checkpointed_and_the_rest_are() -> None:
+    hints = get_type_hints(Channels, include_extras=True)
+    turn_only = {k for k, t in hints.items() if any(isinstance(m, TurnOnly) for m in getattr(t, "__metadata__", ()))}
+    assert turn_only == {"messages", "work", "records"}
+    channel = next(m for m in hints["records"].__metadata__ if isinstance(m, TurnOnly))
+    live = channel.from_checkpoint(channel.checkpoint())
+    assert live.update([[{"a": 1}]]) and live.get() == [{"a": 1}]
+    assert channel.__class__.checkpoint(live) is not live.get()  # the value stays out of the checkpoint
+    restored = channel.from_checkpoint(live.checkpoint())
+    assert restored.get() == []

@@ -27,8 +27,7 @@ def start(seller) -> str:
 
 
 def turn_messages(seller, nid: str) -> list[Any]:
-    state = seller.graph.graph.get_state({"configurable": {"thread_id": nid}})
-    messages = state.values["messages"]
+    messages = seller.graph.conversation(nid)
     last = max(i for i, m in enumerate(messages) if m.type == "human")
     return messages[last + 1:]
 
