@@ -23,12 +23,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
-from langgraph._internal._typing import MISSING
 from langgraph.channels.binop import BinaryOperatorAggregate
+from langgraph.channels.untracked_value import UntrackedValue
 
 
 RESET = {"__reset__": True}
 COMPACT = {"__compact__": True}
+_NOTHING = UntrackedValue(object).checkpoint()  # what a channel checkpoints to leave itself out (LangGraph's MISSING)
 
 
 class TurnOnly(BinaryOperatorAggregate):
@@ -36,7 +37,7 @@ class TurnOnly(BinaryOperatorAggregate):
     (and a restarted process) starts it empty."""
 
     def checkpoint(self) -> Any:
-        return MISSING
+        return _NOTHING
 
 
 def add_turn(old: list[Any] | None, new: list[Any] | None) -> list[Any]:
