@@ -12,6 +12,9 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +32,9 @@ _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUG
 _CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False)
 
 _decision_log: Any = None  # bound once per configuration: a lazy logger binds itself again on every record
+# Records made inside `deferred_log` (a turn), with their inputs and input digests, logged when it ends.
+_pending: ContextVar[list[tuple[dict[str, Any], Any, str]] | None] = ContextVar("dealdesk_pending_records",
+                                                                                 default=None)
 
 
 @lru_cache(maxsize=8)
@@ -93,6 +99,30 @@ def make_record(state: dict[str, Any], node: str, *, operation: str, started: fl
     for k, v in attrs.items():
         if v is not None:
             record[k] = v
+    pending = _pending.get()
+    if pending is None:
+        _log(record, inputs, input_digest)
+    else:
+        pending.append((record, inputs, input_digest))
+    return record
+
+
+@contextmanager
+def deferred_log() -> Iterator[None]:
+    """Log the records made inside (a turn's) when it ends, also when it ends in an error: one after the
+    other, each through structlog as it would be at once, and as the turn left it (a node may add to its
+    record after making it). A turn's records are persisted together at its end as well."""
+    pending: list[tuple[dict[str, Any], Any, str]] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+        for record, inputs, input_digest in pending:
+            _log(record, inputs, input_digest)
+
+
+def _log(record: dict[str, Any], inputs: Any, input_digest: str) -> None:
     if _decision_log is None:
         configure_logging()
     # The log file may travel further than the database: drafts (which may hold blocked leaks) go as digests.
@@ -103,4 +133,3 @@ def make_record(state: dict[str, Any], node: str, *, operation: str, started: fl
         for k in _DIGEST_IN_LOG.intersection(record):
             logged[k] = input_digest if record[k] is inputs else digest(record[k])  # the input: digested already
         _decision_log.info("decision", **logged)
-    return record

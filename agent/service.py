@@ -18,7 +18,7 @@ from typing import Any
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.graph import RECURSION_LIMIT, SellerConfig, SellerGraph
-from agent.records import make_record
+from agent.records import deferred_log, make_record
 from agent.store import Store
 from agent.store.db import normalise_url
 from agent.store.store import ApprovalNotPending
@@ -148,8 +148,9 @@ class Seller:
             config = {"configurable": {"thread_id": negotiation_id}, "recursion_limit": RECURSION_LIMIT}
             key = self.graph.open_turn(state, view)
             try:
-                out = self.graph.graph.invoke(state, config, durability="exit",
-                                             output_keys=self.graph.output_keys)
+                with deferred_log():  # the turn's decision log lines, written together when it ends
+                    out = self.graph.graph.invoke(state, config, durability="exit",
+                                                 output_keys=self.graph.output_keys)
             finally:
                 self.graph.close_turn(key)
         work = out.get("work") or {}

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from agent import records
 from agent.records import canonical_json, configure_logging, digest, make_record
+from agent.service import Buyer
 
 STATE = {"negotiation_id": "N-1", "turn": 2, "message_id": "m-7"}
 
@@ -153,3 +154,34 @@ def test_configured_lazily_on_first_record(monkeypatch, capsys):
     logged = _strict(line)
     assert logged["node"] == "begin" and logged == _stock({**logged})
     configure_logging(open(os.devnull, "w"))  # noqa: SIM115
+
+
+def test_deferred_records_are_logged_when_the_turn_ends_in_order_and_as_the_turn_left_them(log):
+    with records.deferred_log():
+        first = make_record(STATE, "begin", operation="receive", started=time.perf_counter(), inputs={"a": 1})
+        first["dealdesk.inbound"] = {"text": "secret words"}  # added after the record was made, as `begin` does
+        make_record(STATE, "commit", operation="commit", started=time.perf_counter(), inputs={"b": 2})
+        assert log.getvalue() == ""  # nothing yet
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert [entry["node"] for entry in lines] == ["begin", "commit"]
+    assert lines[0]["dealdesk.inbound"] == digest({"text": "secret words"}) and "secret" not in log.getvalue()
+    assert lines[0]["dealdesk.input.digest"] == digest({"a": 1})
+
+
+def test_deferred_records_are_logged_when_the_turn_fails(log):
+    with pytest.raises(RuntimeError), records.deferred_log():
+        make_record(STATE, "understand", operation="understand", started=time.perf_counter(), inputs=None)
+        raise RuntimeError("the turn broke")
+    (line,) = log.getvalue().splitlines()
+    assert json.loads(line)["node"] == "understand"
+    make_record(STATE, "begin", operation="receive", started=time.perf_counter(), inputs=None)
+    assert len(log.getvalue().splitlines()) == 2  # outside a turn: at once again
+
+
+def test_a_seller_turn_logs_each_nodes_record_once(log, dd_seller_factory):
+    seller = dd_seller_factory()
+    nid = seller.start(Buyer(org="records-log", region="EU"))
+    reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "100"}]})
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert [entry["node"] for entry in lines] == [r["node"] for r in reply.records]
+    assert lines[0]["node"] == "begin" and lines[0]["dealdesk.inbound"] == digest(reply.records[0]["dealdesk.inbound"])
