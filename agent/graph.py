@@ -100,9 +100,8 @@ class SellerGraph:
         self.bound_model = self.model.bind_tools(self.tools)
         self.graph = self._build().compile(checkpointer=checkpointer)
 
-    # What a turn's caller reads of the final state (`Seller._run`): the graph's output is read after every
-    # step, so it is only these keys, not the whole state.
-    output_keys = ("work", "records")
+    # What a turn's caller reads of the final state (`Seller._run`): `commit` writes it once (agent/state.py).
+    output_keys = ("outcome",)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -730,9 +729,11 @@ class SellerGraph:
         rec = self._record(state, "commit", "commit", started, inputs=data,
                            **{"dealdesk.outgoing.type": (data or {}).get("type")})
         records = [*(state.get("records") or []), rec]
+        calls = state.get("model_calls", 0)
         if draft.get("silent"):
             self.store.add_records(records)
-            return {"outgoing": None, "history": messages_to_dict(state["messages"]), "records": [rec]}
+            return {"outgoing": None, "history": messages_to_dict(state["messages"]), "records": [rec],
+                    "outcome": {"outgoing": None, "model_calls": calls, "records": records}}
         turn, org = state["turn"], neg.buyer_org
         buyer_events = self._buyer_events(state)
         try:
@@ -765,7 +766,7 @@ class SellerGraph:
         outgoing = {"data": draft.get("data"), "text": draft.get("text", "")}
         reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={"data": outgoing["data"]})
         return {"outgoing": outgoing, "messages": [reply], "history": messages_to_dict([*state["messages"], reply]),
-                "records": [rec]}
+                "records": [rec], "outcome": {"outgoing": outgoing, "model_calls": calls, "records": records}}
 
     def _buyer_events(self, state: TurnState) -> list[dict[str, Any]]:
         out = []

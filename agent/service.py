@@ -153,10 +153,10 @@ class Seller:
                                                  output_keys=self.graph.output_keys)
             finally:
                 self.graph.close_turn(key)
-        work = out.get("work") or {}
-        outgoing = work.get("outgoing") or {}
+        outcome = out.get("outcome") or {}
+        outgoing = outcome.get("outgoing") or {}
         return Reply(negotiation_id=negotiation_id, turn=turn, data=outgoing.get("data"), text=outgoing.get("text", ""),
-                     model_calls=work.get("model_calls", 0), records=out.get("records") or [])
+                     model_calls=outcome.get("model_calls", 0), records=outcome.get("records") or [])
 
     def send(self, negotiation_id: str, *, data: dict[str, Any] | None = None, text: str | None = None,
              message_id: str | None = None) -> Reply:

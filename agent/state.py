@@ -5,7 +5,7 @@ context on later turns, and what the checkpoint keeps. Every other key describes
 starts afresh when a turn begins: `messages` are this turn's LangChain messages (the buyer's, the model
 steps, the tool results), which `commit` adds to `history` with the seller's reply.
 
-The per-turn channels (`messages`, `work`, `records`) live in memory for the turn and are not written
+The per-turn channels (`messages`, `work`, `records`, `outcome`) live in memory for the turn and are not written
 to the checkpoint (`TurnOnly`): a turn's checkpoint is taken when it ends (durability "exit") and the
 next turn starts them afresh, so a checkpoint of them would only be written and read back on every
 turn. What a restart needs is the conversation and the store; the records are in the store.
@@ -47,6 +47,11 @@ def add_turn(old: list[Any] | None, new: list[Any] | None) -> list[Any]:
     return [*(old or []), *(new or [])]
 
 
+def replace(old: Any, new: Any) -> Any:
+    """The newer value."""
+    return new
+
+
 def said(entry: dict[str, Any]) -> bool:
     """A history entry later turns keep: the buyer's (or operator's) message, or the seller's reply."""
     return entry.get("type") == "human" or (entry.get("type") == "ai" and entry.get("data", {}).get("name") == "seller")
@@ -86,6 +91,10 @@ class TurnState(_Thread, total=False):
     outgoing: dict[str, Any] | None  # the message that was sent
     model_calls: int
     records: Annotated[list[dict[str, Any]], TurnOnly(list, add_turn)]
+    # What the turn's caller reads (`Seller._run`), written once, by `commit`: the outgoing message, the model
+    # calls and every record of the turn. LangGraph hands the caller the graph's output after each step that
+    # wrote it, so the output is this one key rather than keys most nodes write.
+    outcome: Annotated[dict[str, Any], TurnOnly(dict, replace)]
 
 
 class Channels(_Thread, total=False):
@@ -93,6 +102,7 @@ class Channels(_Thread, total=False):
 
     work: Annotated[dict[str, Any], TurnOnly(dict, merge_work)]  # the per-turn keys of TurnState (WORK_KEYS)
     records: Annotated[list[dict[str, Any]], TurnOnly(list, add_turn)]
+    outcome: Annotated[dict[str, Any], TurnOnly(dict, replace)]
 
 
 def merge_work(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:

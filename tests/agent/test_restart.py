@@ -130,7 +130,7 @@ def test_negotiation_continues_in_a_new_process(make_seller, seller_db_url, tmp_
     assert state.values["negotiation_id"] == nid and state.values["turn"] == 6
     assert seller.graph.conversation(nid)[-1].additional_kwargs["data"]["version"] == 6  # the last reply
     saved = seller.checkpointer.get_tuple({"configurable": {"thread_id": nid}}).checkpoint["channel_values"]
-    assert not {"messages", "work", "records"} & set(saved)  # per-turn channels are not checkpointed
+    assert not {"messages", "work", "records", "outcome"} & set(saved)  # per-turn channels are not checkpointed
     # The durable state: the negotiation, its proposal, the hold and the pending approval.
     neg = seller.store.get_negotiation(nid)
     assert neg.status == "open" and neg.turn == 6 and neg.current_proposal == last["proposal_id"]

@@ -59,7 +59,7 @@ def test_history_keeps_what_was_said_when_a_turn_begins() -> None:
 def test_per_turn_channels_are_never_checkpointed_and_the_rest_are() -> None:
     hints = get_type_hints(Channels, include_extras=True)
     turn_only = {k for k, t in hints.items() if any(isinstance(m, TurnOnly) for m in getattr(t, "__metadata__", ()))}
-    assert turn_only == {"messages", "work", "records"}
+    assert turn_only == {"messages", "work", "records", "outcome"}
     channel = next(m for m in hints["records"].__metadata__ if isinstance(m, TurnOnly))
     live = channel.from_checkpoint(channel.checkpoint())
     assert live.update([[{"a": 1}]]) and live.get() == [{"a": 1}]
