@@ -5,16 +5,16 @@ context on later turns, and what the checkpoint keeps. Every other key describes
 starts afresh when a turn begins: `messages` are this turn's LangChain messages (the buyer's, the model
 steps, the tool results), which `commit` adds to `history` with the seller's reply.
 
-The per-turn channels (`messages`, `work`, `records`, `outcome`) live in memory for the turn and are not written
-to the checkpoint (`TurnOnly`): a turn's checkpoint is taken when it ends (durability "exit") and the
-next turn starts them afresh, so a checkpoint of them would only be written and read back on every
+The per-turn channels (`messages`, `work`, `records`, `outcome`) live in memory for the turn and are not
+written to the checkpoint (`TurnOnly`): a turn's checkpoint is taken when it ends (durability "exit") and
+the next turn starts them afresh, so a checkpoint of them would only be written and read back on every
 turn. What a restart needs is the conversation and the store; the records are in the store.
 
 Nodes read and write the flat `TurnState`. LangGraph keeps it in fewer channels (`Channels`): the
-turn's inputs, the conversation and the records each in their own, and the per-turn working keys
-together in one `work` channel, because LangGraph's cost per step grows with the number of channels
-(each step updates every channel and hands each node all of them). `flat` and `split` translate
-between the two; the graph wraps every node in them (agent/graph.py).
+turn's inputs, the conversation, this turn's messages, the records and the outcome each in their own,
+and the per-turn working keys together in one `work` channel, because LangGraph's cost per step grows
+with the number of channels (each step updates every channel and hands each node all of them). `flat`
+and `split` translate between the two; the graph wraps every node in them (agent/graph.py).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def add_history(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | No
 
 
 class _Thread(TypedDict, total=False):
-    """The conversation and the turn's inputs: a channel each."""
+    """The conversation, this turn's messages and the turn's inputs: a channel each."""
 
     history: Annotated[list[dict[str, Any]], add_history]
     messages: Annotated[list[AnyMessage], TurnOnly(list, add_turn)]

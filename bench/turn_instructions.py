@@ -12,7 +12,8 @@ excluded. Seller: offline model, SQLite store and checkpointer in a temp dir, de
 the structured and text negotiations of `bench/turn.py` (four turns each), as many of each. Bare: the bare
 graph of `bench/turn.py` with its nine no-op nodes, four turns a thread.
 
-Instructions are user-space instructions of every thread. They leave out the kernel's share (file writes)
+Both run with PYTHONHASHSEED=0 (the same work every run). Instructions are user-space instructions of every
+thread. They leave out the kernel's share (file writes)
 and are not time: valgrind runs sha256 without the CPU's SHA instructions (BENCHMARKS.md measures it), so
 hashing counts more than it costs.
 """
@@ -64,7 +65,9 @@ def child(kind: str, negotiations: int) -> None:
 def instructions(tree: str, kind: str, negotiations: int) -> int:
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
            sys.executable, str(Path(__file__).resolve()), "--child", kind, str(negotiations)]
-    env = {**os.environ, "DEALDESK_TREE": tree, "PYTHONPATH": tree}
+    # A fixed hash seed: with a random one, set and dict orders (and so the work done) vary from run to run
+    # by a few hundred thousand instructions a turn.
+    env = {**os.environ, "DEALDESK_TREE": tree, "PYTHONPATH": tree, "PYTHONHASHSEED": "0"}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stderr
     m = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if m is None:

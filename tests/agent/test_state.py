@@ -7,7 +7,8 @@ from typing import get_type_hints
 from langchain_core.messages import HumanMessage
 
 from agent.state import (
-    COMPACT, RESET, WORK_KEYS, Channels, TurnOnly, TurnState, add_history, add_turn, flat, fresh_turn, merge_work, split,
+    COMPACT, RESET, WORK_KEYS, Channels, TurnOnly, TurnState, add_history, add_turn, flat, fresh_turn, merge_work,
+    split,
 )
 
 
