@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
-from langgraph.channels.binop import BinaryOperatorAggregate
+from langgraph.channels.base import BaseChannel
 from langgraph.channels.untracked_value import UntrackedValue
 
 
@@ -32,9 +32,56 @@ COMPACT = {"__compact__": True}
 _NOTHING = UntrackedValue(object).checkpoint()  # what a channel checkpoints to leave itself out (LangGraph's MISSING)
 
 
-class TurnOnly(BinaryOperatorAggregate):
+class TurnOnly(BaseChannel):
     """A reducer channel kept for the current turn only: never written to a checkpoint, so every turn
-    (and a restarted process) starts it empty."""
+    (and a restarted process) starts it empty (`typ()`), and `operator(value, update)` folds in each update.
+
+    Not a `BinaryOperatorAggregate`: LangGraph takes one of those with no value in a checkpoint for a
+    delta channel and rebuilds it from the thread's earlier checkpoints and writes, every time the thread
+    is loaded."""
+
+    __slots__ = ("value", "operator")
+
+    def __init__(self, typ: Any, operator: Any):
+        super().__init__(typ)
+        self.operator = operator
+        self.value = typ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TurnOnly) and (self.typ, self.operator) == (other.typ, other.operator)
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, compared by its reducer)
+
+    @property
+    def ValueType(self) -> Any:  # noqa: N802 - LangGraph's name
+        return self.typ
+
+    @property
+    def UpdateType(self) -> Any:  # noqa: N802 - LangGraph's name
+        return self.typ
+
+    def copy(self) -> TurnOnly:
+        channel = self.from_checkpoint(_NOTHING)
+        channel.value = self.value
+        return channel
+
+    def from_checkpoint(self, checkpoint: Any) -> TurnOnly:
+        channel = self.__class__(self.typ, self.operator)
+        channel.key = self.key
+        if checkpoint is not _NOTHING:  # a value an older version checkpointed (`begin` turns messages into history)
+            channel.value = checkpoint
+        return channel
+
+    def update(self, values: Any) -> bool:
+        for value in values:
+            self.value = self.operator(self.value, value)
+        return bool(values)
+
+    def get(self) -> Any:
+        return self.value
+
+    def is_available(self) -> bool:
+        return True
 
     def checkpoint(self) -> Any:
         return _NOTHING

@@ -67,3 +67,22 @@ def test_per_turn_channels_are_never_checkpointed_and_the_rest_are() -> None:
     assert channel.__class__.checkpoint(live) is not live.get()  # the value stays out of the checkpoint
     restored = channel.from_checkpoint(live.checkpoint())
     assert restored.get() == []
+
+
+def test_a_turn_loads_its_thread_from_the_last_checkpoint_alone(dd_seller_factory, monkeypatch) -> None:
+    """LangGraph rebuilds a reducer channel that has a version but no stored value from the thread's earlier
+    checkpoints (a delta channel); the per-turn channels must not be taken for one."""
+    from agent.service import Buyer
+
+    seller = dd_seller_factory()
+    nid = seller.start(Buyer(org="state-load", region="EU"))
+    seller.send(nid, data={"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "100"}]})
+    seller.send(nid, text="what is the bore of BRG-6204?")
+
+    def walk(**kw):
+        raise AssertionError(f"walked the thread's history for {kw.get('channels')}")
+
+    monkeypatch.setattr(seller.checkpointer, "get_delta_channel_history", walk)
+    reply = seller.send(nid, text="what's the lead time?")
+    assert reply.text and reply.turn == 3
+    assert [m.type for m in seller.graph.conversation(nid)][:4] == ["human", "ai", "human", "ai"]
