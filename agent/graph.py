@@ -98,6 +98,7 @@ class SellerGraph:
         self.prompt_version = PROMPT_VERSION if isinstance(self.model, OfflineModel) else ",".join(
             [load_prompt("seller_system").ref, *getattr(self.model, "prompt_refs", [])])
         self.bound_model = self.model.bind_tools(self.tools)
+        self._understander: Any = None  # the model's structured output as a BuyerIntent (`_understand_text`)
         self.graph = self._build().compile(checkpointer=checkpointer)
 
     # What a turn's caller reads of the final state (`Seller._run`): `commit` writes it once (agent/state.py).
@@ -248,7 +249,9 @@ class SellerGraph:
                           proposal_version=current.version if current else None,
                           proposal_skus=tuple(s for s, _ in lines), proposal_quantities=tuple(q for _, q in lines),
                           region=neg.region if neg else None, currency=current.currency if current else None)
-        return self.model.with_structured_output(BuyerIntent).invoke({"text": text, "context": ctx})
+        if self._understander is None:  # built once: a runnable costs as much to build as the parser to run
+            self._understander = self.model.with_structured_output(BuyerIntent)
+        return self._understander.invoke({"text": text, "context": ctx})
 
     def prepare(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()
