@@ -125,19 +125,20 @@ def node_times(seller: Seller, n: int) -> tuple[float, dict[str, float]]:
 
 
 def checkpoint_history(seller: Seller, loads: int = 200) -> tuple[int, int, float]:
-    """After an rfq and three counter-offers (as bench/turn.py's structured turns): the checkpoint's
-    messages, their serialised size, and the time to deserialise them, which every later turn pays."""
+    """After an rfq and three counter-offers (as bench/turn.py's structured turns): the entries of the
+    checkpointed conversation, the serialised size of the whole checkpoint, and the time to deserialise
+    it, which every later turn pays."""
     nid = seller.start(Buyer(org="anatomy-history", region="EU"))
     p = seller.send(nid, data=rfq()).data
     for price in ("2.40", "2.50", "2.60"):
         p = seller.send(nid, data=counter(p, price)).data
     saver = seller.graph.graph.checkpointer
-    messages = saver.get_tuple({"configurable": {"thread_id": nid}}).checkpoint["channel_values"]["messages"]
-    kind, blob = saver.serde.dumps_typed(messages)
+    checkpoint = saver.get_tuple({"configurable": {"thread_id": nid}}).checkpoint
+    kind, blob = saver.serde.dumps_typed(checkpoint)
     t0 = time.perf_counter()
     for _ in range(loads):
         saver.serde.loads_typed((kind, blob))
-    return len(messages), len(blob), (time.perf_counter() - t0) / loads
+    return len(checkpoint["channel_values"].get("history") or []), len(blob), (time.perf_counter() - t0) / loads
 
 
 def statement_overhead(seller: Seller, n: int = 3000) -> tuple[float, float]:
@@ -181,7 +182,8 @@ def main() -> None:
             core, driver = statement_overhead(seller)
         finally:
             seller.close()
-    print(f"\ncheckpoint after an rfq and 3 counter-offers: {count} messages, {size} bytes, {load * 1000:.2f} ms to load")
+    print(f"\ncheckpoint after an rfq and 3 counter-offers: {count} conversation entries, {size} bytes, "
+          f"{load * 1000:.2f} ms to load")
     print(f"one indexed SELECT: {core * 1e6:.1f} us through SQLAlchemy Core, {driver * 1e6:.1f} us through sqlite3")
     print(f"\nnode bodies over {args.negotiations * 3} turns (rfq, counter, reject), {wall * 1000:.2f} ms/turn:")
     for name, sec in sorted(nodes.items(), key=lambda kv: -kv[1]):

@@ -1,0 +1,28 @@
+"""The seller-turn benchmarks run on the current graph (their numbers are BENCHMARKS.md's, not tested):
+a short run of each, so a change to the graph's state cannot leave them broken."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def test_turn_benchmark_runs_and_reports_the_ratio() -> None:
+    out = _run("bench/turn.py", "--turns", "8")
+    assert "bare graph, 9 no-op nodes" in out and "target (issue 3): ratio <= 2x" in out
+    assert "structured: replies {'proposal': 8}" in out
+
+
+def test_turn_anatomy_runs_and_reports_the_checkpoint_and_the_nodes() -> None:
+    out = _run("bench/turn_anatomy.py", "--negotiations", "1")
+    assert "conversation entries" in out and "node bodies over 3 turns" in out
+    assert "rfq: " in out and "statements" in out
