@@ -169,13 +169,12 @@ class Seller:
                prices: dict[str, str] | None = None) -> Reply | None:
         """An operator's decision (approved, rejected or edited) -> a seller-initiated turn to the buyer."""
         status = {"approve": "approved", "reject": "rejected", "edit": "edited"}.get(decision, decision)
+        pending = self.store.get_approval(approval_id)
         if status == "edited":  # an edit beyond the level is refused before anything is decided
-            pending = self.store.get_approval(approval_id)
             if pending is None:
                 raise ApprovalNotPending(f"no approval {approval_id}", field="approval_id")
             self.graph.edited_moves(pending, prices or {}, by=by)
         records = []
-        pending = self.store.get_approval(approval_id)
         if pending is not None:  # the decision itself is chained in the negotiation's audit trail
             neg = self.store.get_negotiation(pending.negotiation_id)
             where = {"negotiation_id": pending.negotiation_id, "turn": neg.turn if neg is not None else 0,
