@@ -363,12 +363,13 @@ class Store:
             if existing is not None and _negotiation(existing).buyer_org != buyer_org:  # never another buyer's
                 raise DealdeskError(f"unknown negotiation {negotiation_id}", code="malformed_message",
                                     field="negotiation_id")
-            if existing is None:
-                D.write(conn, Q.INSERT_NEGOTIATION, {
-                    "id": negotiation_id, "buyer_org": buyer_org, "region": region, "currency": currency,
-                    "segment": segment, "payment_terms": payment_terms, "status": "open", "turn": 0,
-                    "current_proposal": None, "created_at": now, "updated_at": now})
-            row = _one(D.first(conn, Q.NEGOTIATION, {"id": negotiation_id}))
+            if existing is not None:  # reopened: as it stands
+                return _negotiation(existing)
+            D.write(conn, Q.INSERT_NEGOTIATION, {
+                "id": negotiation_id, "buyer_org": buyer_org, "region": region, "currency": currency,
+                "segment": segment, "payment_terms": payment_terms, "status": "open", "turn": 0,
+                "current_proposal": None, "created_at": now, "updated_at": now})
+            row = _one(D.first(conn, Q.NEGOTIATION, {"id": negotiation_id}))  # as the database keeps it
         return _negotiation(row)
 
     def get_negotiation(self, negotiation_id: str, buyer_org: str | None = None, *,
