@@ -735,7 +735,7 @@ class SellerGraph:
         calls = state.get("model_calls", 0)
         if draft.get("silent"):
             self.store.add_records(records)
-            return {"outgoing": None, "history": messages_to_dict(state["messages"]), "records": [rec],
+            return {"history": messages_to_dict(state["messages"]), "records": [rec],
                     "outcome": {"outgoing": None, "model_calls": calls, "records": records}}
         turn, org = state["turn"], neg.buyer_org
         buyer_events = self._buyer_events(state)
@@ -768,8 +768,8 @@ class SellerGraph:
             draft = err
         outgoing = {"data": draft.get("data"), "text": draft.get("text", "")}
         reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={"data": outgoing["data"]})
-        return {"outgoing": outgoing, "messages": [reply], "history": messages_to_dict([*state["messages"], reply]),
-                "records": [rec], "outcome": {"outgoing": outgoing, "model_calls": calls, "records": records}}
+        return {"messages": [reply], "history": messages_to_dict([*state["messages"], reply]), "records": [rec],
+                "outcome": {"outgoing": outgoing, "model_calls": calls, "records": records}}
 
     def _buyer_events(self, state: TurnState) -> list[dict[str, Any]]:
         out = []

@@ -113,7 +113,8 @@ def add_history(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | No
 
 
 class _Thread(TypedDict, total=False):
-    """The conversation, this turn's messages and the turn's inputs: a channel each."""
+    """What `TurnState` and `Channels` share, a channel each: the conversation, this turn's messages, the
+    turn's inputs, its records and its outcome."""
 
     history: Annotated[list[dict[str, Any]], add_history]
     messages: Annotated[list[AnyMessage], TurnOnly(list, add_turn)]
@@ -122,6 +123,11 @@ class _Thread(TypedDict, total=False):
     turn: int
     message_id: str
     inbound: dict[str, Any]          # {"data": {...}} | {"text": "..."} | {"operator": {...}}
+    records: Annotated[list[dict[str, Any]], TurnOnly(list, add_turn)]
+    # What the turn's caller reads (`Seller._run`), written once, by `commit`: the outgoing message, the model
+    # calls and every record of the turn. LangGraph hands the caller the graph's output after each step that
+    # wrote it, so the output is this one key rather than keys most nodes write.
+    outcome: Annotated[dict[str, Any], TurnOnly(dict, replace)]
 
 
 class TurnState(_Thread, total=False):
@@ -135,21 +141,13 @@ class TurnState(_Thread, total=False):
     draft: dict[str, Any] | None     # {"data": ..., "text": ...} awaiting the guardrail
     revisions: int
     feedback: list[str]
-    outgoing: dict[str, Any] | None  # the message that was sent
     model_calls: int
-    records: Annotated[list[dict[str, Any]], TurnOnly(list, add_turn)]
-    # What the turn's caller reads (`Seller._run`), written once, by `commit`: the outgoing message, the model
-    # calls and every record of the turn. LangGraph hands the caller the graph's output after each step that
-    # wrote it, so the output is this one key rather than keys most nodes write.
-    outcome: Annotated[dict[str, Any], TurnOnly(dict, replace)]
 
 
 class Channels(_Thread, total=False):
     """The channels LangGraph keeps (and checkpoints) for a `TurnState`."""
 
     work: Annotated[dict[str, Any], TurnOnly(dict, merge_work)]  # the per-turn keys of TurnState (WORK_KEYS)
-    records: Annotated[list[dict[str, Any]], TurnOnly(list, add_turn)]
-    outcome: Annotated[dict[str, Any], TurnOnly(dict, replace)]
 
 
 def merge_work(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -175,8 +173,7 @@ def split(update: dict[str, Any] | None) -> dict[str, Any] | None:
 def fresh_turn() -> dict[str, Any]:
     """The per-turn keys, reset at the start of a turn (messages and records are reset by `begin`)."""
     return {"intent": None, "lines": [], "terms": None, "direct": None, "staged": None, "autonomy": "auto", "grants": [],
-            "draft": None, "revisions": 0, "feedback": [], "outgoing": None,
-            "model_calls": 0}
+            "draft": None, "revisions": 0, "feedback": [], "model_calls": 0}
 
 
 WORK_KEYS = frozenset(fresh_turn())

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import StructuredTool
 
 
@@ -31,9 +30,7 @@ class ToolCalls:
     def __init__(self, tools: Sequence[StructuredTool]):
         self.tools = {t.name: t for t in tools}
 
-    def __call__(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
-        # `config`: what LangGraph hands a node that asks for it; no tool reads it (the graph calls the node
-        # with the state alone, agent/graph.py).
+    def __call__(self, state: dict[str, Any]) -> dict[str, Any]:
         last = state["messages"][-1] if state.get("messages") else None
         calls = last.tool_calls if isinstance(last, AIMessage) else []
         return {"messages": [self.run(call, state) for call in calls]}

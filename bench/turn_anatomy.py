@@ -98,10 +98,10 @@ def node_times(seller: Seller, n: int) -> tuple[float, dict[str, float]]:
         ToolCalls = None  # noqa: N806
     tools_call = ToolCalls.__call__ if ToolCalls is not None else None
     if tools_call is not None:
-        def tools(self, state, config=None):  # noqa: ANN001, ANN202 - LangGraph passes config by this name
+        def tools(self, state):  # noqa: ANN001, ANN202
             t0 = time.perf_counter()
             try:
-                return tools_call(self, state, config)
+                return tools_call(self, state)
             finally:
                 spent["tools"] += time.perf_counter() - t0
         ToolCalls.__call__ = tools

@@ -718,7 +718,7 @@ class _Scan:
     def scan_proposal_refs(self) -> None:
         ctx, spans, found = self.ctx, [], []
         pid = ctx.proposal_id
-        patterns: list[tuple[re.Pattern[str], bool]] = []
+        patterns: list[tuple[str | re.Pattern[str], bool]] = []  # the current id (found by `_id_mentions`), patterns
         if isinstance(pid, str) and pid:
             patterns.append((pid, True))
         patterns += [(_PROPOSAL_GENERIC, False), (_PROPOSAL_WORD, False)]

@@ -37,7 +37,7 @@ def test_flat_reads_the_per_turn_keys_beside_the_channels() -> None:
 
 
 def test_a_turn_starts_afresh_and_later_writes_merge() -> None:
-    last_turn = {**fresh_turn(), "lines": [1], "draft": {"text": "old"}, "outgoing": {"text": "old"}, "revisions": 2}
+    last_turn = {**fresh_turn(), "lines": [1], "draft": {"text": "old"}, "feedback": ["old"], "revisions": 2}
     begun = merge_work(last_turn, split(fresh_turn())["work"])
     assert begun == fresh_turn()
     assert merge_work(begun, {"draft": {"text": "new"}}) == {**fresh_turn(), "draft": {"text": "new"}}

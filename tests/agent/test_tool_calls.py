@@ -59,7 +59,7 @@ def test_every_failure_is_an_error_message_for_the_model() -> None:
 def test_the_node_answers_the_last_message_calls_in_order() -> None:
     node = ToolCalls([ECHO])
     asked = AIMessage("", tool_calls=[call({"word": "a"}, call_id="1"), call({"word": "b"}, call_id="2")])
-    out = node({**STATE, "messages": [asked]}, {})
+    out = node({**STATE, "messages": [asked]})
     assert [(m.tool_call_id, m.content) for m in out["messages"]] == [("1", "aa for the seller"),
                                                                       ("2", "bb for the seller")]
-    assert node({**STATE, "messages": [HumanMessage("hi")]}, {}) == {"messages": []}
+    assert node({**STATE, "messages": [HumanMessage("hi")]}) == {"messages": []}
