@@ -168,6 +168,36 @@ def test_deferred_records_are_logged_when_the_turn_ends_in_order_and_as_the_turn
     assert lines[0]["dealdesk.input.digest"] == digest({"a": 1})
 
 
+class _CountingStream(io.StringIO):
+    """A log file that counts its flushes (PrintLogger flushes once per `msg`)."""
+
+    flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def test_a_turns_deferred_lines_leave_in_one_flush_and_lines_outside_a_turn_at_once():
+    stream = _CountingStream()
+    configure_logging(stream)
+    try:
+        with records.deferred_log():
+            for node in ("begin", "understand", "commit"):
+                make_record(STATE, node, operation=node, started=time.perf_counter(), inputs={"n": node})
+            assert stream.getvalue() == "" and stream.flushes == 0
+        assert stream.flushes == 1
+        assert [json.loads(line)["node"] for line in stream.getvalue().splitlines()] == ["begin", "understand", "commit"]
+        assert stream.getvalue().endswith("}\n")
+        make_record(STATE, "operator", operation="decide", started=time.perf_counter(), inputs=None)
+        assert stream.flushes == 2 and json.loads(stream.getvalue().splitlines()[-1])["node"] == "operator"
+        with records.deferred_log():  # a turn that made no record writes nothing
+            pass
+        assert stream.flushes == 2
+    finally:
+        configure_logging(open(os.devnull, "w"))  # noqa: SIM115  (as tests/conftest.py leaves it)
+
+
 def test_deferred_records_are_logged_when_the_turn_fails(log):
     with pytest.raises(RuntimeError), records.deferred_log():
         make_record(STATE, "understand", operation="understand", started=time.perf_counter(), inputs=None)
