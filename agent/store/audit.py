@@ -84,6 +84,25 @@ def stored_json(value: Any) -> tuple[str, Any]:
     return text_.decode(), orjson.loads(text_)
 
 
+_STORED_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def stored_and_canonical(value: Any) -> tuple[str, str]:
+    """The JSON text a record is stored as, and the canonical JSON of what that text reads back as (what the
+    chain hashes): mostly one text, written once. orjson's sorted, compact output is canonical but where it
+    writes a float in another form than the standard library; keys that are not strings and ints beyond 64
+    bits, which orjson refuses without `stored_json`'s options, go through `stored_json`."""
+    try:
+        out = orjson.dumps(value, default=_default, option=_STORED_SORTED)
+    except TypeError:  # orjson.JSONEncodeError
+        text_, back = stored_json(value)
+        return text_, canonical_of_json(back)
+    text_ = out.decode()
+    if _other_float_form(out):
+        return text_, canonical(orjson.loads(out))  # (its ints are within 64 bits: orjson wrote them)
+    return text_, text_
+
+
 def canonical(value: Any) -> str:
     """Canonical JSON: sorted keys, no whitespace, UTF-8, decimals as strings."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
@@ -157,31 +176,37 @@ def _lock(conn: Connection) -> None:
 
 
 def append(conn: Connection, records: Sequence[dict[str, Any]], ids: Sequence[int],
-           now: dt.datetime | None = None) -> list[str]:
+           now: dt.datetime | None = None, *, texts: Sequence[str] | None = None) -> list[str]:
     """Inside the transaction that inserted `records` as rows `ids`: one chain entry per negotiation.
 
-    `records` as the JSON column gives them back (`normalise`): the caller decodes the text it stored.
+    `texts`: the canonical JSON of each record as the JSON column gives it back (`stored_and_canonical`);
+    without them, `records` must be that (`normalise`): the caller decodes the text it stored.
     Returns the new heads (entry hashes), in the order of the negotiations' first records.
     """
     if not records:
         return []
-    if len(ids) != len(records):
-        raise ValueError(f"{len(records)} records but {len(ids)} row ids")
-    groups: dict[str, tuple[list[int], list[Any]]] = {}
-    for rid, rec in zip(ids, records, strict=True):
-        group = groups.setdefault(rec["gen_ai.conversation.id"], ([], []))
+    if len(ids) != len(records) or (texts is not None and len(texts) != len(records)):
+        raise ValueError(f"{len(records)} records but {len(ids)} row ids"
+                         + ("" if texts is None else f" and {len(texts)} texts"))
+    groups: dict[str, tuple[list[int], list[Any], list[str] | None]] = {}
+    for i, (rid, rec) in enumerate(zip(ids, records, strict=True)):
+        group = groups.setdefault(rec["gen_ai.conversation.id"], ([], [], None if texts is None else []))
         group[0].append(rid)
         group[1].append(rec)
+        if texts is not None:
+            group[2].append(texts[i])
     _lock(conn)
     now = now or _utcnow()
-    return [_append_one(conn, nid, group_ids, recs, now) for nid, (group_ids, recs) in groups.items()]
+    return [_append_one(conn, nid, group_ids, recs, now, texts=group_texts)
+            for nid, (group_ids, recs, group_texts) in groups.items()]
 
 
 def _append_one(conn: Connection, nid: str, ids: list[int], recs: list[Any], now: dt.datetime,
-                day: str | None = None) -> str:
+                day: str | None = None, texts: list[str] | None = None) -> str:
     last = D.first(conn, Q.LAST_AUDIT_ENTRY, {"nid": nid})  # (seq, hash)
     prev, seq = (last[1], last[0] + 1) if last is not None else (GENESIS, 1)
-    texts = [canonical_of_json(r) for r in recs]  # each record's canonical JSON once: its digest and the chain's
+    if texts is None:  # each record's canonical JSON once: its digest and the chain's
+        texts = [canonical_of_json(r) for r in recs]
     digest = chain_hash_of_texts(prev, texts)
     turn = recs[0].get("turn") if isinstance(recs[0], dict) else None
     D.write(conn, Q.INSERT_AUDIT_ENTRY, {

@@ -751,8 +751,9 @@ class Store:
         for nid, turn in _last_turns(records).items():
             if turn > 0 and nid != advanced:
                 D.write(conn, Q.ADVANCE_TURN, {"nid": nid, "b_turn": turn})
-        # Each record is JSON-encoded once: the column stores this text, the audit chain hashes it decoded.
-        stored = [audit.stored_json(r) for r in records]
+        # Each record is JSON-encoded once: the column stores this text, and the audit chain hashes the
+        # canonical JSON of what it reads back as, mostly the same text.
+        stored = [audit.stored_and_canonical(r) for r in records]
         texts = [JsonText(x) for x, _ in stored]
         now = utcnow()
         rows = [{"negotiation_id": r["gen_ai.conversation.id"], "turn": r.get("turn", 0),
@@ -765,7 +766,7 @@ class Store:
             ids = range(first, first + len(rows))
             D.write_many(conn, Q.INSERT_RECORDS_WITH_IDS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
         # the audit trail: one hash-chain entry per negotiation, same transaction
-        audit.append(conn, [value for _, value in stored], list(ids))
+        audit.append(conn, records, list(ids), texts=[canonical for _, canonical in stored])
 
     def add_records(self, records: Sequence[dict[str, Any]]) -> None:
         with transaction(self.engine) as conn:

@@ -408,6 +408,30 @@ def test_a_record_is_stored_as_text_that_reads_back_as_its_normal_form(value) ->
     assert audit.canonical(read_back) == audit.canonical(audit.normalise(value))
 
 
+@given(_VALUES | st.dictionaries(st.integers() | st.text(), _VALUES, max_size=4))
+def test_the_text_a_record_is_stored_as_and_its_canonical_json_are_the_chains(value) -> None:
+    # What the chain hashes at insert must be what `verify` hashes from the column's value.
+    text, canonical_text = audit.stored_and_canonical(value)
+    read_back = json.loads(text)
+    assert read_back == audit.normalise(value)
+    assert canonical_text == audit.canonical(read_back) == audit.canonical_of_json(read_back)
+
+
+@pytest.mark.parametrize("value", [{"b": 1, "a": [Decimal("1.50"), dt.date(2026, 1, 2)]}, {"c": 2**70},
+                                   {"x": 1e-05, "y": 1e300}, {"nan": float("nan")}, {1: "one", "2": "two"},
+                                   {"s": "\ud800"}, {"t": ("a", 1)}])
+def test_stored_and_canonical_at_the_values_orjson_writes_otherwise(value) -> None:
+    text, canonical_text = audit.stored_and_canonical(value)
+    read_back = json.loads(text)
+    assert canonical_text == audit.canonical(read_back)
+    assert audit.stored_json(value)[1] == read_back
+
+
+def test_a_records_stored_text_is_its_canonical_json_when_orjson_writes_it_so() -> None:
+    text, canonical_text = audit.stored_and_canonical({"b": [1, 2.5, "é"], "a": {"d": None, "c": True}})
+    assert text is canonical_text and text == '{"a":{"c":true,"d":null},"b":[1,2.5,"é"]}'
+
+
 def test_stored_json_writes_non_finite_floats_as_null_and_keeps_big_ints() -> None:
     assert audit.stored_json({"a": float("nan"), "b": [float("inf")]})[1] == {"a": None, "b": [None]}
     text, read_back = audit.stored_json({"c": 2**70, "d": Decimal("1.50")})
