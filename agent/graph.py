@@ -524,7 +524,7 @@ class SellerGraph:
 
     def _brief(self, state: TurnState) -> dict[str, Any]:
         lines = [{"sku": ln["sku"], "quantity": ln["quantity"], "asked": ln["asked"],
-                  "plan": {k: ln["plan"][k] for k in ("recommended", "standing", "closing", "moves")}}
+                  "plan": {k: ln["plan"][k] for k in ("recommended", "standing", "closing", "offered_before", "moves")}}
                  for ln in state.get("lines") or []]
         return {"intent": state.get("intent"), "lines": lines, "feedback": state.get("feedback") or []}
 

@@ -102,7 +102,10 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
     if kind in ("rfq", "counter_offer") and lines:
         if "submit_proposal" not in done:
             move_ids = [ln["plan"]["recommended"] for ln in lines]
-            alternatives = [m["id"] for ln in lines for m in ln["plan"]["moves"] if m["alternative"]]
+            # Every priced alternative of the round; the related SKUs only with a line's first offer (a
+            # counter-offer does not repeat the suggestions the buyer has already had).
+            alternatives = [m["id"] for ln in lines for m in ln["plan"]["moves"] if m["alternative"]
+                            and not (m["kind"] == "suggest_related" and ln["plan"].get("offered_before"))]
             return _call("submit_proposal", {"move_ids": move_ids, "alternative_ids": alternatives})
         result = done["submit_proposal"]
         if not result.get("ok"):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agent.playbook import offer_text
 from agent.service import Buyer, Reply, Seller
 from agent.store.db import utcnow
 from tools.errors import DealdeskError
@@ -448,3 +449,31 @@ def test_text_rfq_gets_a_proposal_through_the_offline_model(seller: Seller, surf
     # A structured message in the same negotiation needs no model call.
     structured = seller.send(nid, data=counter(data, "3.00"))
     assert structured.type == "proposal" and structured.model_calls == 0
+
+
+def _kinds(data: dict[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for alt in data.get("alternatives") or []:
+        out.setdefault(alt["kind"], []).append(alt["sku"])
+    return out
+
+
+@pytest.mark.parametrize("quantity", [QTY, 450])  # 450: just under the next tier, which is suggested every round
+def test_related_skus_come_with_the_first_offer_and_a_counter_does_not_repeat_them(seller: Seller, surface,
+                                                                                    dd_demo, quantity) -> None:
+    catalog, policy = dd_demo
+    desk = Desk(catalog, policy, BuyerContext(region="EU", segment="standard", payment_terms="NET30",
+                                              on=utcnow().date()))
+    line = desk.surface(SKU, quantity)
+    assert line.related_skus
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    first = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": str(quantity)}]}).data
+    assert set(_kinds(first)["related_sku"]) <= set(line.related_skus) and _kinds(first)["related_sku"]
+    assert all(f"Also available: {sku}" in offer_text(first) for sku in _kinds(first)["related_sku"])
+    second = seller.send(nid, data=counter(first, "2.60", quantity)).data
+    assert second["version"] == 2 and "related_sku" not in _kinds(second)
+    assert _kinds(second).get("next_tier") == _kinds(first).get("next_tier")  # the tier follows every offer
+    assert ("next_tier" in _kinds(second)) == (quantity == 450)
+    # Another quantity is another line: its related SKUs, priced for it, come with its first offer.
+    other = seller.send(nid, data=counter(second, "2.60", quantity + 20)).data
+    assert other["version"] == 3 and _kinds(other)["related_sku"]

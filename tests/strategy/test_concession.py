@@ -188,6 +188,20 @@ def test_playbook_moves(desk):
     assert "suggest_tier" not in {m.kind for m in far.moves}
 
 
+def test_a_plan_says_whether_the_seller_offered_this_line_before_in_the_negotiation(desk):
+    surface = desk.surface("BRG-6204", 450)
+    offered = Offer(side="seller", unit_price=surface.list_price, list_price=surface.list_price, quantity=450,
+                    payment_terms=surface.payment_terms)
+    later = [*rfq(450), offered, Offer(side="buyer", unit_price=D("2.00"), quantity=450)]
+    assert not plan(surface, rfq(450), surface_for=desk.surface).offered_before
+    again = plan(surface, later, surface_for=desk.surface)
+    assert again.offered_before and "suggest_related" in {m.kind for m in again.moves}  # still the strategy's
+    assert not plan(desk.surface("BRG-6204", 300), later, surface_for=desk.surface).offered_before
+    assert not plan(desk.surface("BRG-6204", 450, "NET60"), later, surface_for=desk.surface).offered_before
+    # The organisation's earlier negotiations (memory) are not this one: their offers were other messages.
+    assert not plan(surface, rfq(450), memory=[offered], surface_for=desk.surface).offered_before
+
+
 def test_move_ids_are_deterministic_and_unique(desk):
     surface = desk.surface("BRG-6204", 450)
     history = [*rfq(), Offer(side="buyer", unit_price=D("2.00"), quantity=450)]

@@ -192,5 +192,8 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
         st = add(kind, standing_price, ["strategy.standing_offer", surface.levels[0].rule_id],
                  "best offer within auto authority while the better one awaits approval")
         standing = st.id if st is not None else None
+    offered_before = any(e.side == "seller" and e.unit_price is not None and e.quantity == surface.quantity
+                         and e.payment_terms in (None, surface.payment_terms) for e in history)
     return Plan(round=round_, t=t, curve=config.curve, aspiration_price=aspiration_price, buyer_price=buyer_price,
-                closing=closing, moves=tuple(moves), recommended=recommended.id, standing=standing)
+                closing=closing, moves=tuple(moves), recommended=recommended.id, standing=standing,
+                offered_before=offered_before)

@@ -82,6 +82,8 @@ class Plan(_Model):
     moves: tuple[Move, ...]
     recommended: str
     standing: str | None = Field(description="Best offer within auto authority while `recommended` awaits approval")
+    offered_before: bool = Field(default=False, description="The seller already offered this line (its quantity and "
+                                 "terms) in this negotiation: an offer need not repeat the related-SKU suggestions")
 
     def move(self, move_id: str) -> Move:
         for m in self.moves:
