@@ -454,7 +454,7 @@ class SellerGraph:
             granted = approval.level
         lines = [{"sku": m.sku, "quantity": m.quantity, "asked": None, "surface": None,
                   "plan": {"moves": [m.model_dump(mode="json")], "recommended": m.id, "standing": None,
-                           "closing": False}} for m in moves]
+                           "closing": False, "offered_before": True}} for m in moves]
         staged = {"proposal_id": neg.current_proposal, "moves": [m.model_dump(mode="json") for m in moves],
                   "requested": [], "alternatives": [], "level": granted, "needs_approval": False,
                   "granted_level": granted, "reasons": []}
