@@ -322,7 +322,9 @@ def compact_brief(brief: dict[str, Any]) -> dict[str, Any]:
             moves.append(move)
         lines.append({"sku": ln.get("sku"), "quantity": ln.get("quantity"), "asked": ln.get("asked"),
                       "recommended": plan.get("recommended"), "standing": plan.get("standing"),
-                      "closing": plan.get("closing"), "moves": moves})
+                      "closing": plan.get("closing"), "moves": moves,
+                      # the buyer has had this line's related-SKU suggestions (the system prompt's rule)
+                      **({"offered_before": True} if plan.get("offered_before") else {})})
     intent = _strip(dict(brief.get("intent") or {}))
     out: dict[str, Any] = {"intent": intent, "lines": lines}
     if currency:

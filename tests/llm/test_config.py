@@ -136,6 +136,10 @@ def test_the_brief_is_compacted_and_earlier_turns_are_short() -> None:
     move = compact["lines"][0]["moves"][0]
     assert "rule_ids" not in move and "approval_level" not in move and move["discount_percent"] == "4.92"
     assert compact["intent"] == {"kind": "rfq", "source": "model", "message": {}}
+    assert "offered_before" not in compact["lines"][0]  # a line's first offer
+    later = _brief()
+    later["lines"][0]["plan"]["offered_before"] = True
+    assert compact_brief(later)["lines"][0]["offered_before"] is True  # the prompt's rule needs it
     old_proposal = {"type": "proposal", "proposal_id": "P-1", "version": 1, "currency": "EUR", "total": "1545.00",
                     "payment_terms": "NET30", "items": [{"sku": "BRG-6204", "quantity": "500", "unit_price": "3.09"}]}
     call = {"name": "submit_proposal", "args": {"move_ids": ["mv-0"]}, "id": "c0", "type": "tool_call"}
