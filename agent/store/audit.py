@@ -175,43 +175,37 @@ def _lock(conn: Connection) -> None:
         conn.execute(_AUDIT_LOCK, {"c": AUDIT_LOCK[0], "k": AUDIT_LOCK[1]})
 
 
-def append(conn: Connection, records: Sequence[dict[str, Any]], ids: Sequence[int],
-           now: dt.datetime | None = None, *, texts: Sequence[str] | None = None) -> list[str]:
+def append(conn: Connection, records: Sequence[dict[str, Any]], ids: Sequence[int], texts: Sequence[str],
+           now: dt.datetime | None = None) -> list[str]:
     """Inside the transaction that inserted `records` as rows `ids`: one chain entry per negotiation.
 
-    `texts`: the canonical JSON of each record as the JSON column gives it back (`stored_and_canonical`);
-    without them, `records` must be that (`normalise`): the caller decodes the text it stored.
+    `texts`: each record's canonical JSON as the JSON column gives it back (`stored_and_canonical`).
     Returns the new heads (entry hashes), in the order of the negotiations' first records.
     """
     if not records:
         return []
-    if len(ids) != len(records) or (texts is not None and len(texts) != len(records)):
-        raise ValueError(f"{len(records)} records but {len(ids)} row ids"
-                         + ("" if texts is None else f" and {len(texts)} texts"))
-    groups: dict[str, tuple[list[int], list[Any], list[str] | None]] = {}
-    for i, (rid, rec) in enumerate(zip(ids, records, strict=True)):
-        group = groups.setdefault(rec["gen_ai.conversation.id"], ([], [], None if texts is None else []))
+    if not len(ids) == len(texts) == len(records):
+        raise ValueError(f"{len(records)} records but {len(ids)} row ids and {len(texts)} texts")
+    groups: dict[str, tuple[list[int], list[str], Any]] = {}
+    for rid, text_, rec in zip(ids, texts, records, strict=True):
+        group = groups.setdefault(rec["gen_ai.conversation.id"], ([], [], rec.get("turn")))
         group[0].append(rid)
-        group[1].append(rec)
-        if texts is not None:
-            group[2].append(texts[i])
+        group[1].append(text_)
     _lock(conn)
     now = now or _utcnow()
-    return [_append_one(conn, nid, group_ids, recs, now, texts=group_texts)
-            for nid, (group_ids, recs, group_texts) in groups.items()]
+    return [_append_one(conn, nid, group_ids, group_texts, turn, now)
+            for nid, (group_ids, group_texts, turn) in groups.items()]
 
 
-def _append_one(conn: Connection, nid: str, ids: list[int], recs: list[Any], now: dt.datetime,
-                day: str | None = None, texts: list[str] | None = None) -> str:
+def _append_one(conn: Connection, nid: str, ids: list[int], texts: list[str], turn: Any, now: dt.datetime) -> str:
+    """The chain entry over records `ids`, given as their canonical JSON (`texts`): each record's digest and
+    the chain's are taken of that text."""
     last = D.first(conn, Q.LAST_AUDIT_ENTRY, {"nid": nid})  # (seq, hash)
     prev, seq = (last[1], last[0] + 1) if last is not None else (GENESIS, 1)
-    if texts is None:  # each record's canonical JSON once: its digest and the chain's
-        texts = [canonical_of_json(r) for r in recs]
     digest = chain_hash_of_texts(prev, texts)
-    turn = recs[0].get("turn") if isinstance(recs[0], dict) else None
     D.write(conn, Q.INSERT_AUDIT_ENTRY, {
         "negotiation_id": nid, "seq": seq, "turn": turn if isinstance(turn, int) else None,
-        "day": day or now.date().isoformat(), "record_ids": list(ids), "record_digests": [sha256(x) for x in texts],
+        "day": now.date().isoformat(), "record_ids": list(ids), "record_digests": [sha256(x) for x in texts],
         "prev_hash": prev, "hash": digest, "created_at": now})
     return digest
 
@@ -235,7 +229,9 @@ def backfill(conn: Connection) -> int:
     if batches:
         _lock(conn)
     for nid, _turn, ids, recs, ts in batches:
-        _append_one(conn, nid, ids, normalise(recs), ts)
+        read_back = normalise(recs)
+        turn = read_back[0].get("turn") if isinstance(read_back[0], dict) else None
+        _append_one(conn, nid, ids, [canonical_of_json(r) for r in read_back], turn, ts)
     return len(batches)
 
 

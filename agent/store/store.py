@@ -766,7 +766,7 @@ class Store:
             ids = range(first, first + len(rows))
             D.write_many(conn, Q.INSERT_RECORDS_WITH_IDS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
         # the audit trail: one hash-chain entry per negotiation, same transaction
-        audit.append(conn, records, list(ids), texts=[canonical for _, canonical in stored])
+        audit.append(conn, records, list(ids), [canonical for _, canonical in stored])
 
     def add_records(self, records: Sequence[dict[str, Any]]) -> None:
         with transaction(self.engine) as conn:
