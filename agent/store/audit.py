@@ -72,10 +72,11 @@ _STORED = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def stored_json(value: Any) -> tuple[str, Any]:
-    """The JSON text a record is stored as (keys in their order, compact), and what that text reads back as:
-    `normalise(value)`, but for non-finite floats, which orjson writes as null. orjson (a turn stores seven
-    records); the standard library for what orjson refuses (ints beyond 64 bits), and to read its text back
-    (orjson would read such an int as a float)."""
+    """A record's JSON text (keys in their order, compact) where `stored_and_canonical`'s sorted orjson
+    output is refused (keys that are not strings, ints beyond 64 bits), and what that text reads back as:
+    `normalise(value)`, but for non-finite floats, which orjson writes as null. The standard library for
+    what orjson refuses even so (ints beyond 64 bits), and to read its text back (orjson would read such an
+    int as a float)."""
     try:
         text_ = orjson.dumps(value, default=_default, option=_STORED)
     except TypeError:  # orjson.JSONEncodeError
