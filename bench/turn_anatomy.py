@@ -14,21 +14,30 @@ Run: `.venv/bin/python bench/turn_anatomy.py [--negotiations 40]` (offline model
   the time to load them (every later turn loads them again).
 - Statement overhead: one indexed SELECT through SQLAlchemy Core and through the driver.
 - Node bodies: the seller graph's node methods (and the tools node) timed by a wrapper over rfq /
-  counter / reject negotiations; what is left of a turn is LangGraph, the checkpointer and
-  `Seller._run` around the graph.
+  counter / reject negotiations, the heap frozen out of the cyclic GC first (as a server worker does); what is left of a turn is LangGraph, the checkpointer and
+  `Seller._run` around the graph. Of those, also timed: the turn's view (`Seller._open_view`, before the
+  graph), the decision log lines (written when the turn ends), and the store's write transactions
+  (the COMMIT apart).
+- The store's WAL frames of one counter-offer: what its COMMIT writes (a frame per page it changed).
+- LangGraph alone: `invoke` of structured negotiations (an rfq, three counter-offers) run live, then on a
+  graph whose nodes give back the outputs one live negotiation recorded (the same writes, Commands and
+  checkpoints, no node work), and the bare graph of bench/turn.py.
 
 It uses only `Seller` and `SellerGraph`'s node methods, so it runs on earlier commits too (for a
-before / after comparison).
+before / after comparison; the parts an earlier commit lacks are left out).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,8 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event  # noqa: E402
 
 import agent.graph as graph_module  # noqa: E402
+import agent.records as records_module  # noqa: E402
+import agent.store.store as store_module  # noqa: E402
 from agent.config import load_data  # noqa: E402
 from agent.records import configure_logging  # noqa: E402
+from agent.server import heap  # noqa: E402
 from agent.service import Buyer, Seller  # noqa: E402
 
 SKU = "BRG-6204"
@@ -92,6 +104,30 @@ def node_times(seller: Seller, n: int) -> tuple[float, dict[str, float]]:
 
     for name, fn in originals.items():
         setattr(cls, name, timed(name, fn))
+    extra = {}  # outside the node bodies, or parts of them: (owner, attribute) -> original
+    extra[(Seller, "_open_view")] = Seller._open_view
+    Seller._open_view = timed("(view, before the graph)", Seller._open_view)
+    if hasattr(records_module, "_log"):  # a turn's log lines, written when it ends
+        extra[(records_module, "_log")] = records_module._log
+        log = records_module._log
+
+        def logged(*args):  # noqa: ANN002, ANN202
+            t0 = time.perf_counter()
+            try:
+                return log(*args)
+            finally:
+                spent["(log lines, at the end)"] += time.perf_counter() - t0
+        records_module._log = logged
+    transaction = store_module.transaction
+    extra[(store_module, "transaction")] = transaction
+
+    @contextmanager
+    def timed_transaction(engine, **kw):  # noqa: ANN001, ANN003, ANN202
+        with transaction(engine, **kw) as conn:
+            yield conn
+            t0 = time.perf_counter()  # the body is done: what is left is the COMMIT (and the checkin)
+        spent["of which the COMMIT"] += time.perf_counter() - t0
+    store_module.transaction = timed_transaction
     try:  # the tools node, where it is dealdesk's own (agent/tool_calls.py)
         from agent.tool_calls import ToolCalls
     except ImportError:
@@ -119,6 +155,8 @@ def node_times(seller: Seller, n: int) -> tuple[float, dict[str, float]]:
     finally:
         for name, fn in originals.items():
             setattr(cls, name, fn)
+        for (owner, attr), fn in extra.items():
+            setattr(owner, attr, fn)
         if tools_call is not None:
             ToolCalls.__call__ = tools_call
     return wall, {k: v / turns for k, v in spent.items()}
@@ -139,6 +177,96 @@ def checkpoint_history(seller: Seller, loads: int = 200) -> tuple[int, int, floa
     for _ in range(loads):
         saver.serde.loads_typed((kind, blob))
     return len(checkpoint["channel_values"].get("history") or []), len(blob), (time.perf_counter() - t0) / loads
+
+
+def wal_frames(seller: Seller) -> int:
+    """The store's WAL frames (pages) one counter-offer's COMMIT writes."""
+    path = seller.store.engine.url.database
+    with seller.store.engine.connect() as conn:
+        page = conn.connection.driver_connection.execute("PRAGMA page_size").fetchone()[0]
+        nid = seller.start(Buyer(org="anatomy-wal", region="EU"))
+        p = seller.send(nid, data=rfq()).data
+        # An empty WAL (its pages copied into the database), so the turn's frames are all the WAL holds.
+        busy, _, _ = conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise RuntimeError("the store's WAL could not be emptied (a reader or writer is open)")
+        seller.send(nid, data=counter(p, "2.60"))
+    return (os.path.getsize(path + "-wal") - 32) // (page + 24)  # the WAL's header; a frame's header and page
+
+
+def langgraph_alone(catalog, policy, tmp: str, n: int) -> tuple[float, float, float] | None:  # noqa: ANN001
+    """invoke p50 (seconds) of structured turns run live, replayed and on the bare graph (see the module's
+    docstring); None on a commit whose nodes are not wrapped by `_on_channels`."""
+    on_channels = getattr(graph_module, "_on_channels", None)
+    if on_channels is None:
+        return None
+    import turn as bench_turn  # noqa: PLC0415 - bench/turn.py: the bare graph, as its ratio uses it
+
+    tape: dict[tuple[int, int], object] = {}
+    mode, at = ["live"], [0, 0]  # (turn of the negotiation, node call of the turn)
+
+    def taped(node):  # noqa: ANN001, ANN202
+        live = on_channels(node)
+
+        def run(state):  # noqa: ANN001, ANN202
+            key = (at[0], at[1])
+            at[1] += 1
+            if mode[0] == "replay":
+                return tape[key]
+            out = live(state)
+            if mode[0] == "record":
+                tape[key] = out
+            return out
+        return run
+
+    graph_module._on_channels = taped
+    try:
+        seller = Seller.open(catalog, policy, f"sqlite:///{tmp}/alone.db")
+    finally:
+        graph_module._on_channels = on_channels
+    spent: list[float] = []
+    invoke = seller.graph.graph.invoke
+
+    def timed_invoke(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        t0 = time.perf_counter()
+        try:
+            return invoke(*args, **kw)
+        finally:
+            spent.append(time.perf_counter() - t0)
+    seller.graph.graph.invoke = timed_invoke
+
+    def negotiation(label: str) -> None:
+        nid = seller.start(Buyer(org=f"anatomy-{label}", region="EU"))
+        p = None
+        for k, price in enumerate((None, "2.40", "2.50", "2.60")):
+            at[:] = [k, 0]
+            p = seller.send(nid, data=rfq() if p is None or mode[0] == "replay" else counter(p, price)).data
+    try:
+        mode[0] = "record"
+        negotiation("record")
+        live, replayed = [], []
+        for i in range(n):
+            for kind, out in (("live", live), ("replay", replayed)):
+                mode[0] = kind
+                spent.clear()
+                negotiation(f"{kind}{i}")
+                out.extend(spent)
+        bare = bench_turn.BareSeller(bench_turn.bare_graph([f"n{i}" for i in range(9)],
+                                                           bench_turn.make_checkpointer(f"sqlite:///{tmp}/bare.db")))
+        bare_invoke, bare_spent = bare.graph.graph.invoke, []
+
+        def bare_timed(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+            t0 = time.perf_counter()
+            try:
+                return bare_invoke(*args, **kw)
+            finally:
+                bare_spent.append(time.perf_counter() - t0)
+        bare.graph.graph.invoke = bare_timed
+        for i in range(n + 1):
+            bench_turn.run_bare(bare, [], "anatomy", i)
+        return statistics.median(live), statistics.median(replayed), statistics.median(bare_spent[4:])
+    finally:
+        seller.close()
 
 
 def statement_overhead(seller: Seller, n: int = 3000) -> tuple[float, float]:
@@ -177,19 +305,36 @@ def main() -> None:
                 for stmt, k in counts.most_common():
                     print(f"  {k:3d}  {stmt}")
             node_times(seller, 3)  # warm-up
+            # As `dealdesk serve` does once started: a full collection of the cyclic GC (tens of ms, every
+            # hundred turns or so) would otherwise land in whichever node allocates at that moment.
+            heap.settle()
             wall, nodes = node_times(seller, args.negotiations)
             count, size, load = checkpoint_history(seller)
             core, driver = statement_overhead(seller)
+            frames = wal_frames(seller)
         finally:
             seller.close()
+        alone = langgraph_alone(catalog, policy, tmp, args.negotiations)
     print(f"\ncheckpoint after an rfq and 3 counter-offers: {count} conversation entries, {size} bytes, "
           f"{load * 1000:.2f} ms to load")
     print(f"one indexed SELECT: {core * 1e6:.1f} us through SQLAlchemy Core, {driver * 1e6:.1f} us through sqlite3")
     print(f"\nnode bodies over {args.negotiations * 3} turns (rfq, counter, reject), {wall * 1000:.2f} ms/turn:")
-    for name, sec in sorted(nodes.items(), key=lambda kv: -kv[1]):
+    inside = {k: v for k, v in nodes.items() if not k.startswith("(") and not k.startswith("of which")}
+    for name, sec in sorted(inside.items(), key=lambda kv: -kv[1]):
         print(f"  {name:11s} {sec * 1000:6.2f} ms")
-    print(f"  {'(the rest)':11s} {(wall - sum(nodes.values())) * 1000:6.2f} ms  "
-          "(LangGraph, the checkpointer, Seller._run)")
+        if name == "commit" and "of which the COMMIT" in nodes:
+            print(f"    {'of which the store COMMIT':23s} {nodes['of which the COMMIT'] * 1000:6.2f} ms")
+    print(f"  {'(the rest)':11s} {(wall - sum(inside.values())) * 1000:6.2f} ms  "
+          "(LangGraph, the checkpointer, Seller._run), of which:")
+    for name in ("(view, before the graph)", "(log lines, at the end)"):
+        if name in nodes:
+            print(f"    {name[1:-1]:23s} {nodes[name] * 1000:6.2f} ms")
+    print(f"\nthe store's COMMIT of a counter-offer: {frames} WAL frames (a page each)")
+    if alone is not None:
+        live, replayed, bare = alone
+        print(f"LangGraph alone, invoke p50 of {args.negotiations * 4} structured turns: live {live * 1000:.2f} ms, "
+              f"nodes replaying recorded outputs {replayed * 1000:.2f} ms, bare graph (9 no-op nodes) "
+              f"{bare * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Instructions per seller turn and per bare-graph turn, counted by valgrind (cachegrind): a before/after
 measure that the machine's load does not move, for changes too small to see in `bench/turn.py`'s timings.
 
-Run: `.venv/bin/python bench/turn_instructions.py [--tree PATH] [--negotiations 5 25]` (about a minute;
-needs `valgrind`). `--tree` measures another checkout (a `git worktree` of an earlier commit) with this
-venv.
+Run: `.venv/bin/python bench/turn_instructions.py [--tree PATH] [--negotiations 5 25] [--stub PART,...]`
+(about a minute; needs `valgrind`). `--tree` measures another checkout (a `git worktree` of an earlier
+commit) with this venv. `--stub` leaves parts out of the seller's turn (records, text_check, digests, log:
+`STUBS`), so the difference to a full run is what they cost.
 
 Each measure runs a process twice under `valgrind --tool=cachegrind --cache-sim=no`: after the same warm-up
 (imports, caches, connections), once with the smaller and once with the larger number of negotiations; the
@@ -32,6 +33,34 @@ HERE = Path(__file__).resolve().parent
 NODES = ["begin", "understand", "prepare", "agent", "tools", "agent", "guardrail", "approval", "commit"]
 
 
+def _stub_records() -> None:  # the turn's records persisted with their audit entry
+    from agent.store.store import Store  # noqa: PLC0415
+
+    Store._insert_records = staticmethod(lambda conn, records, advanced=None: None)
+
+
+def _stub_text_check() -> None:  # the guardrail's check of the words (the structured offer is still checked)
+    import agent.guardrail.check as check  # noqa: PLC0415
+
+    check.check_text = lambda *args, **kwargs: []
+
+
+def _stub_digests() -> None:  # each record's digest of its node's input
+    import agent.records as records  # noqa: PLC0415
+
+    records.digest = lambda value: "sha256:" + "0" * 32
+
+
+def _stub_log() -> None:  # the records' structlog lines
+    import agent.records as records  # noqa: PLC0415
+
+    records._log = lambda *args: None
+
+
+# What `--stub` can leave out of the seller's turn, to see what a part costs (the rest runs as it is).
+STUBS = {"records": _stub_records, "text_check": _stub_text_check, "digests": _stub_digests, "log": _stub_log}
+
+
 def child(kind: str, negotiations: int) -> None:
     """The measured process: warm-up, then `negotiations` of each kind."""
     root = os.environ["DEALDESK_TREE"]
@@ -46,6 +75,8 @@ def child(kind: str, negotiations: int) -> None:
         for i in range(2 * negotiations):
             turn.run_bare(bare, [], "timed", i)
         return
+    for name in filter(None, os.environ.get("DEALDESK_STUBS", "").split(",")):
+        STUBS[name]()
     from agent.config import load_data  # noqa: PLC0415
     from agent.records import configure_logging  # noqa: PLC0415
     from agent.service import Seller  # noqa: PLC0415
@@ -62,12 +93,12 @@ def child(kind: str, negotiations: int) -> None:
         runner.text(None)
 
 
-def instructions(tree: str, kind: str, negotiations: int) -> int:
+def instructions(tree: str, kind: str, negotiations: int, stubs: str = "") -> int:
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
            sys.executable, str(Path(__file__).resolve()), "--child", kind, str(negotiations)]
     # A fixed hash seed: with a random one, set and dict orders (and so the work done) vary from run to run
     # by a few hundred thousand instructions a turn.
-    env = {**os.environ, "DEALDESK_TREE": tree, "PYTHONPATH": tree, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "DEALDESK_TREE": tree, "PYTHONPATH": tree, "PYTHONHASHSEED": "0", "DEALDESK_STUBS": stubs}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stderr
     m = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if m is None:
@@ -82,17 +113,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", default=str(HERE.parent), help="the checkout to measure (default: this one)")
     parser.add_argument("--negotiations", type=int, nargs=2, default=(5, 25), metavar=("FEW", "MANY"))
+    parser.add_argument("--stub", default="", metavar="PART[,PART]",
+                        help=f"leave parts out of the seller's turn: {', '.join(STUBS)}")
     args = parser.parse_args()
+    unknown = set(filter(None, args.stub.split(","))) - set(STUBS)
+    if unknown:
+        parser.error(f"unknown --stub {', '.join(sorted(unknown))}; known: {', '.join(STUBS)}")
     few, many = args.negotiations
     tree = str(Path(args.tree).resolve())
     commit = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     per_turn = {}
     for kind, turns_per in (("seller", 8), ("bare", 8)):  # seller: a structured and a text negotiation of 4
-        a, b = instructions(tree, kind, few), instructions(tree, kind, many)
+        stubs = args.stub if kind == "seller" else ""
+        a, b = instructions(tree, kind, few, stubs), instructions(tree, kind, many, stubs)
         per_turn[kind] = (b - a) / ((many - few) * turns_per)
     print(f"tree {tree} (commit {commit or '?'}), negotiations {few} and {many} of each kind")
-    print(f"seller turn (structured and text alike): {per_turn['seller'] / 1e6:.2f} M instructions")
+    print(f"seller turn (structured and text alike){f', without {args.stub}' if args.stub else ''}: "
+          f"{per_turn['seller'] / 1e6:.2f} M instructions")
     print(f"bare graph turn, {len(NODES)} no-op nodes:  {per_turn['bare'] / 1e6:.2f} M instructions")
     print(f"ratio: {per_turn['seller'] / per_turn['bare']:.2f}x")
 

@@ -26,3 +26,4 @@ def test_turn_anatomy_runs_and_reports_the_checkpoint_and_the_nodes() -> None:
     out = _run("bench/turn_anatomy.py", "--negotiations", "1")
     assert "conversation entries" in out and "node bodies over 3 turns" in out
     assert "rfq: " in out and "statements" in out
+    assert "WAL frames" in out and "nodes replaying recorded outputs" in out
