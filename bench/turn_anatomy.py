@@ -194,6 +194,19 @@ def wal_frames(seller: Seller) -> int:
     return (os.path.getsize(path + "-wal") - 32) // (page + 24)  # the WAL's header; a frame's header and page
 
 
+def _time_invoke(graph, into: list[float]) -> None:  # noqa: ANN001
+    """Add the seconds of each of the compiled graph's `invoke` calls to `into`."""
+    invoke = graph.invoke
+
+    def timed(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        t0 = time.perf_counter()
+        try:
+            return invoke(*args, **kw)
+        finally:
+            into.append(time.perf_counter() - t0)
+    graph.invoke = timed
+
+
 def langgraph_alone(catalog, policy, tmp: str, n: int) -> tuple[float, float, float] | None:  # noqa: ANN001
     """invoke p50 (seconds) of structured turns run live, replayed and on the bare graph (see the module's
     docstring); None on a commit whose nodes are not wrapped by `_on_channels`."""
@@ -225,15 +238,7 @@ def langgraph_alone(catalog, policy, tmp: str, n: int) -> tuple[float, float, fl
     finally:
         graph_module._on_channels = on_channels
     spent: list[float] = []
-    invoke = seller.graph.graph.invoke
-
-    def timed_invoke(*args, **kw):  # noqa: ANN002, ANN003, ANN202
-        t0 = time.perf_counter()
-        try:
-            return invoke(*args, **kw)
-        finally:
-            spent.append(time.perf_counter() - t0)
-    seller.graph.graph.invoke = timed_invoke
+    _time_invoke(seller.graph.graph, spent)
 
     def negotiation(label: str) -> None:
         nid = seller.start(Buyer(org=f"anatomy-{label}", region="EU"))
@@ -253,15 +258,8 @@ def langgraph_alone(catalog, policy, tmp: str, n: int) -> tuple[float, float, fl
                 out.extend(spent)
         bare = bench_turn.BareSeller(bench_turn.bare_graph([f"n{i}" for i in range(9)],
                                                            bench_turn.make_checkpointer(f"sqlite:///{tmp}/bare.db")))
-        bare_invoke, bare_spent = bare.graph.graph.invoke, []
-
-        def bare_timed(*args, **kw):  # noqa: ANN002, ANN003, ANN202
-            t0 = time.perf_counter()
-            try:
-                return bare_invoke(*args, **kw)
-            finally:
-                bare_spent.append(time.perf_counter() - t0)
-        bare.graph.graph.invoke = bare_timed
+        bare_spent: list[float] = []
+        _time_invoke(bare.graph.graph, bare_spent)
         for i in range(n + 1):
             bench_turn.run_bare(bare, [], "anatomy", i)
         return statistics.median(live), statistics.median(replayed), statistics.median(bare_spent[4:])
