@@ -79,6 +79,7 @@ from a2a.utils.errors import (
 )
 from a2a.utils.proto_utils import validate_proto_required_fields
 
+from agent.server import protojson
 from agent.server.a2a_card import JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, build_agent_card
 from agent.server.a2a_executor import FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, BuyerUser, SellerExecutor
 from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_digest, owner_of
@@ -599,6 +600,7 @@ class A2AService:
 
 def mount_a2a(app: FastAPI, ctx: ServerContext) -> A2AService:
     """Add the Agent Card, the JSON-RPC and HTTP+JSON endpoints, and the seller-turn listener to `app`."""
+    protojson.install()  # whole numbers in data parts leave as JSON integers
     service = A2AService(ctx)
     card_routes, rpc_routes, rest_routes = service.routes()
     add_a2a_routes_to_fastapi(app, agent_card_routes=card_routes, jsonrpc_routes=rpc_routes,

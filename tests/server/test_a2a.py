@@ -642,6 +642,42 @@ def test_auth_failures(server: Any) -> None:
     assert rpc(server, "ListTasks", {}, key="buyer_eu").status_code == 200
 
 
+def _floats_in(body: str) -> list[str]:
+    """The JSON numbers of `body` written as floats (`2.0`): none of dealdesk's figures is one."""
+    floats: list[str] = []
+    json.loads(body, parse_float=lambda s: floats.append(s) or float(s))
+    return floats
+
+
+@SQLITE_ONLY
+def test_whole_numbers_leave_as_json_integers(server: Any) -> None:
+    """A data part is a protobuf Struct (numbers are doubles): the proposal's version must still be `1`,
+    not `1.0`, in the JSON-RPC answer, the HTTP+JSON one and an SSE event (strict clients refuse `1.0`)."""
+    def send_params() -> dict[str, Any]:
+        return {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "parts": [{"data": rfq("BRG-6204", 40)}]}}
+
+    r = rpc(server, "SendMessage", send_params())
+    assert r.status_code == 200, r.text
+    assert _floats_in(r.text) == [], r.text
+    task = r.json()["result"]["task"]
+    proposal = task["status"]["message"]["parts"][0]["data"]
+    assert proposal["type"] == "proposal" and type(proposal["version"]) is int and proposal["version"] == 1
+    assert '"version":1,' in r.text.replace(" ", "")
+
+    headers = {"A2A-Version": "1.0", "Authorization": f"Bearer {server.keys['buyer_eu']}"}
+    got = httpx.get(f"{server.url}/a2a/rest/tasks/{task['id']}", headers=headers, timeout=30)
+    assert got.status_code == 200, got.text
+    assert _floats_in(got.text) == [] and '"version":1,' in got.text.replace(" ", "")
+
+    events = []
+    with httpx.stream("POST", server.url + "/", headers=headers, timeout=30,
+                      json={"jsonrpc": "2.0", "id": 2, "method": "SendStreamingMessage", "params": send_params()}) as st:
+        assert st.status_code == 200
+        events = [line[len("data:"):] for line in st.iter_lines() if line.startswith("data:")]
+    assert events and all(_floats_in(e) == [] for e in events), events
+    assert any('"version":1,' in e.replace(" ", "") for e in events), events
+
+
 @SQLITE_ONLY
 @pytest.mark.anyio
 async def test_sdk_client_without_key_gets_401(server: Any) -> None:
