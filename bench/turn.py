@@ -1,6 +1,9 @@
 """Seller turn benchmark: latency of one buyer message through `Seller.send`, against a bare LangGraph graph.
 
-Run: `.venv/bin/python bench/turn.py [--turns 200] [--db sqlite|memory|postgres] [--freeze] [--json out.json] [--profile]`.
+Run: `.venv/bin/python bench/turn.py [--turns 200] [--db sqlite|memory|postgres] [--freeze] [--json out.json] [--profile]
+[--stub PART,...]`. `--stub` leaves parts of the seller's turn out (bench/turn_instructions.py's STUBS: the
+records' persistence and audit entry, the guardrail's text check, the input digests, the log lines), to see what
+they cost in time; the report then says so, and such a run is not a measure of dealdesk.
 
 What is measured (offline model, in process, one thread, results go in BENCHMARKS.md):
 
@@ -71,6 +74,7 @@ from typing import Any, Callable, TypedDict
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import cpu_model, mem_gib  # noqa: E402 (bench/ is the script's directory)
 from pgschema import throwaway_schema  # noqa: E402
+from turn_instructions import STUBS  # noqa: E402
 
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 from langchain_core.tracers.context import register_configure_hook  # noqa: E402
@@ -597,7 +601,9 @@ def print_report(res: dict[str, Any]) -> None:
           f"end {'/'.join(f'{x:.2f}' for x in m['loadavg_end'])}")
     print(f"database: {res['db']} (store and checkpointer: {res['checkpointer']}); "
           f"{res['turns']} timed turns per kind, {res['warmup_negotiations']} warm-up negotiation(s) per kind"
-          + (f"; heap frozen after the warm-up ({m['gc_frozen']} objects)" if m.get("gc_frozen") else "") + "\n")
+          + (f"; heap frozen after the warm-up ({m['gc_frozen']} objects)" if m.get("gc_frozen") else "")
+          + (f"\nLEFT OUT of the seller's turn (--stub): {', '.join(res['stubbed'])}" if res.get("stubbed") else "")
+          + "\n")
     hdr = (f"{'kind':<26}{'n':>5}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'max ms':>9}{'nodes':>7}"
            f"{'model calls/turn':>18}{'ratio p50':>11}")
     print(hdr)
@@ -625,7 +631,8 @@ def print_report(res: dict[str, Any]) -> None:
     print(f"full (generation 2) GC collections during the timed turns: {g['count']}, "
           f"{g['total_ms']:.1f} ms in all, the longest {g['longest_ms']:.1f} ms")
     print(f"\ntarget (issue 3): ratio <= 2x -- structured {res['structured']['ratio_p50']:.1f}x, "
-          f"text {res['text']['ratio_p50']:.1f}x")
+          f"text {res['text']['ratio_p50']:.1f}x"
+          + (f" (left out: {', '.join(res['stubbed'])}; not dealdesk as it runs)" if res.get("stubbed") else ""))
     prof = res.get("profile")
     if prof:
         print(f"\nprofile over {prof['turns']} turns (half structured, half text), "
@@ -739,11 +746,19 @@ def main() -> None:
                         help="add profiling passes (stack sampler, cProfile) and print the hot spots")
     parser.add_argument("--profile-negotiations", type=int, default=10, help="per kind and per pass")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--stub", default="", metavar="PART[,PART]",
+                        help=f"leave parts of the seller's turn out ({', '.join(STUBS)}: bench/turn_instructions.py), "
+                             "to see what they cost in time; such a run does not measure dealdesk")
     args = parser.parse_args()
+    stubs = [x for x in args.stub.split(",") if x]
+    for name in stubs:
+        if name not in STUBS:
+            parser.error(f"unknown --stub {name} (one of {', '.join(STUBS)})")
+        STUBS[name]()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (temp files, PG schema) when killed
 
     res: dict[str, Any] = {"machine": machine(), "db": args.db, "turns": args.turns,
-                           "warmup_negotiations": args.warmup}
+                           "warmup_negotiations": args.warmup, "stubbed": stubs}
     catalog, policy = load_data()
     try:
         run(args, res, catalog, policy)

@@ -19,9 +19,12 @@ Run: `.venv/bin/python bench/turn_anatomy.py [--negotiations 40]` (offline model
   graph), the decision log lines (written when the turn ends), and the store's write transactions
   (the COMMIT apart).
 - The store's WAL frames of one counter-offer: what its COMMIT writes (a frame per page it changed).
-- LangGraph alone: `invoke` of structured negotiations (an rfq, three counter-offers) run live, then on a
-  graph whose nodes give back the outputs one live negotiation recorded (the same writes, Commands and
-  checkpoints, no node work), and the bare graph of bench/turn.py.
+- LangGraph alone: `invoke` of structured negotiations (an rfq, three counter-offers) run live (split per
+  turn into the node bodies and the rest: LangGraph's own steps and the checkpointer), then on a graph
+  whose nodes give back the outputs one live negotiation recorded (the same writes, Commands and
+  checkpoints, no node work), then on the same graph with each node first spinning in a loop for as long
+  as it took live (the time, not the work), and the bare graph of bench/turn.py. The rest of a live turn
+  against the replayed one is what the node work costs LangGraph's own steps beyond its own time.
 
 It uses only `Seller` and `SellerGraph`'s node methods, so it runs on earlier commits too (for a
 before / after comparison; the parts an earlier commit lacks are left out).
@@ -207,16 +210,20 @@ def _time_invoke(graph, into: list[float]) -> None:  # noqa: ANN001
     graph.invoke = timed
 
 
-def langgraph_alone(catalog, policy, tmp: str, n: int) -> tuple[float, float, float] | None:  # noqa: ANN001
-    """invoke p50 (seconds) of structured turns run live, replayed and on the bare graph (see the module's
-    docstring); None on a commit whose nodes are not wrapped by `_on_channels`."""
+def langgraph_alone(catalog, policy, tmp: str, n: int) -> dict[str, float] | None:  # noqa: ANN001
+    """Per structured turn (p50, seconds): `invoke` run live, and of it the node bodies and what is left
+    (LangGraph's own steps and the checkpointer); `invoke` with the nodes replaying recorded outputs
+    (LangGraph alone, the same writes); with the nodes replaying them after spinning as long as the live
+    bodies took (time spent, no work done); and the bare graph (see the module's docstring). None on a commit
+    whose nodes are not wrapped by `_on_channels`."""
     on_channels = getattr(graph_module, "_on_channels", None)
     if on_channels is None:
         return None
     import turn as bench_turn  # noqa: PLC0415 - bench/turn.py: the bare graph, as its ratio uses it
 
     tape: dict[tuple[int, int], object] = {}
-    mode, at = ["live"], [0, 0]  # (turn of the negotiation, node call of the turn)
+    took: dict[tuple[int, int], list[float]] = defaultdict(list)  # live seconds of each node call
+    mode, at, inside = ["live"], [0, 0], [0.0]  # (turn of the negotiation, node call of the turn)
 
     def taped(node):  # noqa: ANN001, ANN202
         live = on_channels(node)
@@ -226,9 +233,21 @@ def langgraph_alone(catalog, policy, tmp: str, n: int) -> tuple[float, float, fl
             at[1] += 1
             if mode[0] == "replay":
                 return tape[key]
+            if mode[0] == "spin":
+                t0 = time.perf_counter()
+                end = t0 + statistics.median(took[key])
+                while time.perf_counter() < end:
+                    pass
+                inside[0] += time.perf_counter() - t0
+                return tape[key]
+            t0 = time.perf_counter()
             out = live(state)
+            spent_here = time.perf_counter() - t0
+            inside[0] += spent_here
             if mode[0] == "record":
                 tape[key] = out
+            else:
+                took[key].append(spent_here)
             return out
         return run
 
@@ -240,31 +259,41 @@ def langgraph_alone(catalog, policy, tmp: str, n: int) -> tuple[float, float, fl
     spent: list[float] = []
     _time_invoke(seller.graph.graph, spent)
 
-    def negotiation(label: str) -> None:
+    def negotiation(label: str, bodies: list[float]) -> None:
         nid = seller.start(Buyer(org=f"anatomy-{label}", region="EU"))
         p = None
         for k, price in enumerate((None, "2.40", "2.50", "2.60")):
             at[:] = [k, 0]
-            p = seller.send(nid, data=rfq() if p is None or mode[0] == "replay" else counter(p, price)).data
+            inside[0] = 0.0
+            replaying = mode[0] in ("replay", "spin")
+            p = seller.send(nid, data=rfq() if p is None or replaying else counter(p, price)).data
+            bodies.append(inside[0])
     try:
         mode[0] = "record"
-        negotiation("record")
-        live, replayed = [], []
+        negotiation("record", [])
+        runs: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in ("live", "replay", "spin")}
         for i in range(n):
-            for kind, out in (("live", live), ("replay", replayed)):
+            for kind, (invokes, bodies) in runs.items():
                 mode[0] = kind
                 spent.clear()
-                negotiation(f"{kind}{i}")
-                out.extend(spent)
+                negotiation(f"{kind}{i}", bodies)
+                invokes.extend(spent)
         bare = bench_turn.BareSeller(bench_turn.bare_graph([f"n{i}" for i in range(9)],
                                                            bench_turn.make_checkpointer(f"sqlite:///{tmp}/bare.db")))
         bare_spent: list[float] = []
         _time_invoke(bare.graph.graph, bare_spent)
         for i in range(n + 1):
             bench_turn.run_bare(bare, [], "anatomy", i)
-        return statistics.median(live), statistics.median(replayed), statistics.median(bare_spent[4:])
     finally:
         seller.close()
+
+    def rest(kind: str) -> float:  # per turn, invoke less its node bodies
+        invokes, bodies = runs[kind]
+        return statistics.median(a - b for a, b in zip(invokes, bodies, strict=True))
+    return {"live": statistics.median(runs["live"][0]), "live_bodies": statistics.median(runs["live"][1]),
+            "live_rest": rest("live"), "replayed": statistics.median(runs["replay"][0]),
+            "spin": statistics.median(runs["spin"][0]), "spin_rest": rest("spin"),
+            "bare": statistics.median(bare_spent[4:])}
 
 
 def statement_overhead(seller: Seller, n: int = 3000) -> tuple[float, float]:
@@ -329,11 +358,13 @@ def main() -> None:
             print(f"    {name[1:-1]:23s} {nodes[name] * 1000:6.2f} ms")
     print(f"\nthe store's COMMIT of a counter-offer: {frames} WAL frames (a page each)")
     if alone is not None:
-        live, replayed, bare = alone
-        print(f"LangGraph alone, invoke p50 of {args.negotiations * 4} structured turns: live {live * 1000:.2f} ms, "
-              f"nodes replaying recorded outputs {replayed * 1000:.2f} ms, bare graph (9 no-op nodes) "
-              f"{bare * 1000:.2f} ms")
-
+        ms = {k: v * 1000 for k, v in alone.items()}
+        print(f"LangGraph alone, invoke p50 of {args.negotiations * 4} structured turns (ms):")
+        print(f"  live                                  {ms['live']:6.2f}  (node bodies {ms['live_bodies']:.2f}, "
+              f"the rest {ms['live_rest']:.2f})")
+        print(f"  nodes replaying recorded outputs      {ms['replayed']:6.2f}")
+        print(f"  the same, after spinning as long      {ms['spin']:6.2f}  (the rest {ms['spin_rest']:.2f})")
+        print(f"  bare graph (9 no-op nodes)            {ms['bare']:6.2f}")
 
 if __name__ == "__main__":
     main()

@@ -19,7 +19,13 @@ def _run(*args: str) -> str:
 def test_turn_benchmark_runs_and_reports_the_ratio() -> None:
     out = _run("bench/turn.py", "--turns", "8")
     assert "bare graph, 9 no-op nodes" in out and "target (issue 3): ratio <= 2x" in out
-    assert "structured: replies {'proposal': 8}" in out
+    assert "structured: replies {'proposal': 8}" in out and "LEFT OUT" not in out
+
+
+def test_turn_benchmark_says_what_a_stubbed_run_left_out() -> None:
+    out = _run("bench/turn.py", "--turns", "4", "--stub", "text_check,log")
+    assert "LEFT OUT of the seller's turn (--stub): text_check, log" in out
+    assert "(left out: text_check, log; not dealdesk as it runs)" in out
 
 
 def test_turn_anatomy_runs_and_reports_the_checkpoint_and_the_nodes() -> None:
@@ -27,3 +33,4 @@ def test_turn_anatomy_runs_and_reports_the_checkpoint_and_the_nodes() -> None:
     assert "conversation entries" in out and "node bodies over 3 turns" in out
     assert "rfq: " in out and "statements" in out
     assert "WAL frames" in out and "nodes replaying recorded outputs" in out
+    assert "after spinning as long" in out and "(node bodies " in out
