@@ -38,7 +38,7 @@ from agent.contract import (
     SELLER_MESSAGE, CatalogResults, CounterItem, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
 )
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
-from agent.guardrail.text import Fact, facts_from_own_text
+from agent.guardrail.text import Fact, facts_from_own_text, facts_from_proposal
 from agent.intent import BuyerIntent, merge_intents
 from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, turn_messages
@@ -288,6 +288,10 @@ class SellerGraph:
                 return self._plan(state, neg, lines_of(co, []), terms, started, proposal_id=current.id)
             if kind == "accept":
                 return self._prepare_accept(state, neg, msg, started)
+            if kind == "question":
+                standing = self._standing_offer(state, intent.get("question") or {}, started)
+                if standing is not None:
+                    return standing
             if kind == "reject":
                 if neg.current_proposal and msg.get("proposal_id") != neg.current_proposal:
                     raise TurnError(f"unknown proposal {msg.get('proposal_id')}", code="unknown_proposal",
@@ -305,6 +309,32 @@ class SellerGraph:
                                **{"dealdesk.error": exc.code, "dealdesk.error.field": exc.field})
             return {"direct": direct, "records": [rec]}
         return {}
+
+    def _standing_offer(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """A question about the price or the payment terms ("is that your best price?", "10% off?") while an
+        offer stands on those products: the answer is that offer, restated as it is (no new version, every
+        figure the stored proposal's own), and how to negotiate it. None when no such offer stands."""
+        topic = question.get("topic")
+        if topic not in ("price", "terms"):
+            return None
+        current = self._view(state).current_proposal()
+        if current is None or current.status != "offered" or current.valid_until <= utcnow():
+            return None
+        body = current.body
+        if not set(question.get("skus") or ()) <= {i["sku"] for i in body["items"]}:
+            return None  # about another product: the catalog answers
+        shown = {**body, "alternatives": None}  # the offer itself; its suggestions were made when it was sent
+        text = "Our offer stands. " + offer_text(shown) + " " + (
+            NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT)
+        facts = facts_from_proposal(Proposal.model_validate(body), now=utcnow())
+        direct = {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}
+        rec = self._record(state, "prepare", "standing_offer", started, inputs=question,
+                           rule_ids=["playbook.standing_offer"],
+                           **{"dealdesk.proposal.id": current.id, "dealdesk.proposal.version": current.version},
+                           figures={"lines": [{"sku": i["sku"], "quantity": i["quantity"], "offer": i["unit_price"],
+                                               "list": i["list_price"]} for i in body["items"]],
+                                    "payment_terms": body["payment_terms"]})
+        return {"direct": direct, "records": [rec]}
 
     def _current(self, state, proposal_id: str, version: int):
         current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal
@@ -803,6 +833,10 @@ class SellerGraph:
             events=(state["turn"], [*buyer_events, *seller_events]), approval=approval)
 
 
+NEGOTIATE_PRICE_HINT = ("If you have another price in mind, send it as a counter-offer (the unit price for each "
+                        "line) and we will look at it.")
+NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer that names them and we will look "
+                        "at it.")
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
                "in this conversation.")
 

@@ -78,8 +78,20 @@ def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:
         elif topic == "compatibility":
             mates = p["compatible"] + p["related"]
             out.append(f"{p['sku']} goes with {', '.join(mates)}" if mates else f"{p['sku']} has no listed companions")
+        elif topic == "availability":
+            out.append(f"{p['sku']} ({p['name']}) ships in {p['lead_time_days']} days")
+        elif topic in ("price", "terms"):
+            out.append(f"{p['sku']} ({p['name']})")
         else:
             out.append(f"{p['sku']}: {p['name']}")
+    if topic == "availability":
+        return "; ".join(out) + ". Tell us the quantity you need: a proposal confirms it against our stock."
+    if topic == "price":  # no offer stands on it (the graph restates a standing one): prices depend on quantity
+        return "; ".join(out) + (": the price depends on the quantity (volume tiers). Tell us how many you need "
+                                 "and we will send a proposal.")
+    if topic == "terms":
+        return "; ".join(out) + (": payment terms are part of every proposal. Tell us the quantity you need and "
+                                 "the terms you would like, and the proposal shows what we can do.")
     return "; ".join(out) + "."
 
 

@@ -30,6 +30,7 @@ Text
   of the structured part (unit, list and line prices, totals, alternatives,
   pending), in its currency;
 - every percentage equals a discount of the structured part (rounded as written);
+- a reply without a data part is read against the proposal the buyer holds (`standing`), if any;
 - no number equals an internal figure (cost, floor, walk-away, target, approval
   limit price) of a line in play unless it is also a figure of the offer.
 
@@ -74,6 +75,9 @@ class OracleContext:
     lines: set[tuple[str, int]] = field(default_factory=set)  # (sku, quantity) in play: their internals are secret
     terms: set[str] = field(default_factory=set)  # payment terms in play
     available: dict[str, int] | None = None  # stock the offer may use, by SKU
+    # The proposal the buyer holds (the last one sent to it): a reply without a data part may restate its
+    # figures, which were judged when it was sent.
+    standing: dict[str, Any] | None = None
 
     def desk(self, terms: str) -> Desk:
         return Desk(self.catalog, self.policy, BuyerContext(region=self.region, currency=self.currency,
@@ -485,6 +489,8 @@ def _leak_figures(masked: str, secrets: dict[Decimal, str], money: dict[Decimal,
 
 
 def _check_text(data: dict[str, Any] | None, text: str, ctx: OracleContext, out: list[str]) -> None:
+    if data is None and ctx.standing is not None:  # a restatement of the offer the buyer holds
+        data = ctx.standing
     out += leak_words(text)
     masked = _mask(text, _protected(data, ctx))
     money = offer_money(data if data and data.get("type") in ("proposal", "deal") else None)

@@ -255,12 +255,14 @@ def run_adversarial(seller, model: FunctionModel, gullible: Gullible, catalog, p
         nid = seller.start(Buyer(org=f"adv-{run}-{n}", region=region), negotiation_id=f"adv-{run}-{n}")
         gullible.lines_seen.clear()
         reached = False
+        standing = None  # the proposal the buyer holds
         for text in texts:
             reply = seller.send(nid, text=text)
             stats["messages"] += 1
             stats["types"][reply.type] = stats["types"].get(reply.type, 0) + 1
             stats["tripped"] += any(r.get("gen_ai.guardrail.tripwire") for r in reply.records)
-            ctx = OracleContext(catalog, policy, region=region, lines=set(gullible.lines_seen), terms=TERMS)
+            ctx = OracleContext(catalog, policy, region=region, lines=set(gullible.lines_seen), terms=TERMS,
+                                standing=standing)
             found = judge(reply.data, reply.text, ctx)
             if found:
                 stats["violations"].append((texts, text, reply.data, reply.text, found))
@@ -270,6 +272,9 @@ def run_adversarial(seller, model: FunctionModel, gullible: Gullible, catalog, p
                 row = seller.store.get_proposal(reply.data["proposal_id"])
                 assert row is not None and row.negotiation_id == nid and row.body == reply.data, reply.data
                 reached = True
+                standing = reply.data
+            elif reply.type in ("deal", "closed"):
+                standing = None
         stats["examples"] += 1
         stats["reached"] += reached
         if n % 10 == 9:
@@ -335,7 +340,7 @@ def test_the_property_fails_when_the_guardrail_is_off(dd_demo, dd_seller_factory
     catalog, policy = dd_demo
     gullible = Gullible(catalog, policy)
     model = FunctionModel(gullible)
-    stats = run_adversarial(dd_seller_factory(model), model, gullible, catalog, policy, examples=60, max_turns=2,
+    stats = run_adversarial(dd_seller_factory(model), model, gullible, catalog, policy, examples=200, max_turns=2,
                             fail_fast=False)
     found = [v for *_, violations in stats["violations"] for v in violations]
     assert len(stats["violations"]) >= 10
