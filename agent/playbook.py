@@ -87,8 +87,8 @@ def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:
     if topic == "availability":
         return "; ".join(out) + ". Tell us the quantity you need: a proposal confirms it against our stock."
     if topic == "price":  # no offer stands on it (the graph restates a standing one): prices depend on quantity
-        return "; ".join(out) + (": the price depends on the quantity (volume tiers). Tell us how many you need "
-                                 "and we will send a proposal.")
+        return "; ".join(out) + (": we quote it for the quantity you need. Tell us how many you need and we will "
+                                 "send a proposal.")
     if topic == "terms":
         return "; ".join(out) + (": payment terms are part of every proposal. Tell us the quantity you need and "
                                  "the terms you would like, and the proposal shows what we can do.")

@@ -77,8 +77,8 @@ def test_a_question_about_another_product_is_the_catalogs(seller: Seller, dd_dem
     nid, _offer = _open(seller)
     reply = seller.send(nid, text=f"how much is {OTHER}?")
     assert not reply.text.startswith("Our offer stands")
-    assert reply.text == (f"{OTHER} ({catalog.products[OTHER].name}): the price depends on the quantity (volume "
-                          "tiers). Tell us how many you need and we will send a proposal.")
+    assert reply.text == (f"{OTHER} ({catalog.products[OTHER].name}): we quote it for the quantity you need. Tell "
+                          "us how many you need and we will send a proposal.")
 
 
 def test_an_expired_offer_is_not_restated(seller: Seller) -> None:
@@ -87,7 +87,7 @@ def test_an_expired_offer_is_not_restated(seller: Seller) -> None:
         conn.execute(update(schema.proposals).where(schema.proposals.c.id == offer["proposal_id"])
                      .values(valid_until=dt.datetime(2020, 1, 1)))
     reply = seller.send(nid, text="is that your best price?")
-    assert not reply.text.startswith("Our offer stands") and "the price depends on the quantity" in reply.text
+    assert not reply.text.startswith("Our offer stands") and "we quote it for the quantity you need" in reply.text
 
 
 def test_without_an_offer_the_answers_say_what_a_quote_needs(seller: Seller, dd_demo) -> None:
@@ -95,7 +95,7 @@ def test_without_an_offer_the_answers_say_what_a_quote_needs(seller: Seller, dd_
     name = catalog.products[SKU].name
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     price = seller.send(nid, text=f"how much is {SKU}?")
-    assert price.data is None and price.text.startswith(f"{SKU} ({name}): the price depends on the quantity")
+    assert price.data is None and price.text.startswith(f"{SKU} ({name}): we quote it for the quantity you need.")
     stock = seller.send(nid, text=f"do you have {SKU} in stock?")
     assert stock.text == (f"{SKU} ({name}) ships in {catalog.products[SKU].capacity.lead_time_days} days. Tell us "
                           "the quantity you need: a proposal confirms it against our stock.")
