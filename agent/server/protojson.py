@@ -1,8 +1,8 @@
 """Whole numbers in A2A data parts leave as JSON integers (`"version": 2`, not `2.0`).
 
 An A2A data part is a protobuf `Struct`, whose numbers are doubles. ProtoJSON writes a number as a JSON
-number, and the C++, Go and Java runtimes print a whole double as `2`; Python's `json_format` hands back
-the float and the JSON encoder prints `2.0`. A client that reads a field such as the proposal's
+number, and the C++, Go and Swift runtimes print a whole double as `2`; Python's `json_format` hands back
+the float and the JSON encoder prints `2.0` (as Java's printer does). A client that reads a field such as the proposal's
 `version` into an integer (Go's encoding/json, serde) refuses `2.0`. Every way the a2a-sdk writes a
 message (the JSON-RPC and HTTP+JSON responses, the SSE events, push notifications, its task store)
 goes through `MessageToDict`, so the fix is made there, once: `install()` makes the printer give a
