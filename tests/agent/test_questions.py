@@ -104,3 +104,19 @@ def test_without_an_offer_the_answers_say_what_a_quote_needs(seller: Seller, dd_
     for reply in (price, stock, terms):
         guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
         assert guard and guard[-1]["gen_ai.guardrail.tripwire"] is False
+
+
+def test_while_an_approval_is_pending_the_standing_offer_is_restated_and_the_approval_kept(seller: Seller) -> None:
+    nid, offer = _open(seller)
+    for price in ["2.40", "2.50", "2.60", "2.68", "2.70"]:  # the fifth counter goes beyond auto authority
+        reply = seller.send(nid, data={"type": "counter_offer", "proposal_id": offer["proposal_id"],
+                                       "version": offer["version"],
+                                       "items": [{"sku": SKU, "quantity": "500", "unit_price": price}]})
+        assert reply.type == "proposal"
+        offer = reply.data
+    assert offer.get("pending") and seller.store.pending_approval(nid) is not None
+    reply = seller.send(nid, text="is that your best price?")
+    assert reply.text.startswith(f"Our offer stands. Proposal {offer['proposal_id']} version {offer['version']}:")
+    assert "A better offer for your request is awaiting approval" in reply.text
+    assert seller.store.proposal_versions(offer["proposal_id"])[-1] == offer["version"]
+    assert seller.store.pending_approval(nid) is not None  # the question did not touch the approval
