@@ -320,13 +320,17 @@ class SellerGraph:
         current = self._view(state).current_proposal()
         if current is None or current.status != "offered" or current.valid_until <= utcnow():
             return None
+        try:  # as it was sent; a body an older contract wrote that no longer reads is left to the catalog answer
+            proposal = Proposal.model_validate(current.body)
+        except ValidationError:
+            return None
         body = current.body
-        if not set(question.get("skus") or ()) <= {i["sku"] for i in body["items"]}:
+        if not set(question.get("skus") or ()) <= {i.sku for i in proposal.items}:
             return None  # about another product: the catalog answers
         shown = {**body, "alternatives": None}  # the offer itself; its suggestions were made when it was sent
         text = "Our offer stands. " + offer_text(shown) + " " + (
             NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT)
-        facts = facts_from_proposal(Proposal.model_validate(body), now=utcnow())
+        facts = facts_from_proposal(proposal, now=utcnow())
         direct = {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}
         rec = self._record(state, "prepare", "standing_offer", started, inputs=question,
                            rule_ids=["playbook.standing_offer"],

@@ -120,3 +120,12 @@ def test_while_an_approval_is_pending_the_standing_offer_is_restated_and_the_app
     assert "A better offer for your request is awaiting approval" in reply.text
     assert seller.store.proposal_versions(offer["proposal_id"])[-1] == offer["version"]
     assert seller.store.pending_approval(nid) is not None  # the question did not touch the approval
+
+
+def test_a_stored_offer_that_no_longer_reads_is_left_to_the_catalog_answer(seller: Seller) -> None:
+    nid, offer = _open(seller)
+    with seller.store.engine.begin() as conn:  # as if an older contract had written it
+        conn.execute(update(schema.proposals).where(schema.proposals.c.id == offer["proposal_id"])
+                     .values(body={k: v for k, v in offer.items() if k != "total"}))
+    reply = seller.send(nid, text="is that your best price?")
+    assert reply.text.startswith(f"{SKU} (") and "we quote it for the quantity you need" in reply.text
