@@ -44,7 +44,7 @@ from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import TurnError, closed_message, error_message, lines_of, plan_lines
-from agent.playbook import SCHEMA_HINT, offer_text, render_brief, respond
+from agent.playbook import SCHEMA_HINT, offer_text, render_brief, respond, standing_offer_text
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
@@ -327,11 +327,8 @@ class SellerGraph:
         body = current.body
         if not set(question.get("skus") or ()) <= {i.sku for i in proposal.items}:
             return None  # about another product: the catalog answers
-        shown = {**body, "alternatives": None}  # the offer itself; its suggestions were made when it was sent
-        text = "Our offer stands. " + offer_text(shown) + " " + (
-            NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT)
         facts = facts_from_proposal(proposal, now=utcnow())
-        direct = {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}
+        direct = {"data": None, "text": standing_offer_text(body, topic), "facts": [_fact_json(f) for f in facts]}
         rec = self._record(state, "prepare", "standing_offer", started, inputs=question,
                            rule_ids=["playbook.standing_offer"],
                            **{"dealdesk.proposal.id": current.id, "dealdesk.proposal.version": current.version},
@@ -837,10 +834,6 @@ class SellerGraph:
             events=(state["turn"], [*buyer_events, *seller_events]), approval=approval)
 
 
-NEGOTIATE_PRICE_HINT = ("If you have another price in mind, send it as a counter-offer (the unit price for each "
-                        "line) and we will look at it.")
-NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer that names them and we will look "
-                        "at it.")
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
                "in this conversation.")
 

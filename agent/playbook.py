@@ -80,19 +80,32 @@ def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:
             out.append(f"{p['sku']} goes with {', '.join(mates)}" if mates else f"{p['sku']} has no listed companions")
         elif topic == "availability":
             out.append(f"{p['sku']} ({p['name']}) ships in {p['lead_time_days']} days")
-        elif topic in ("price", "terms"):
+        elif topic in _QUOTE_NEEDS:
             out.append(f"{p['sku']} ({p['name']})")
         else:
             out.append(f"{p['sku']}: {p['name']}")
-    if topic == "availability":
-        return "; ".join(out) + ". Tell us the quantity you need: a proposal confirms it against our stock."
-    if topic == "price":  # no offer stands on it (the graph restates a standing one): prices depend on quantity
-        return "; ".join(out) + (": we quote it for the quantity you need. Tell us how many you need and we will "
-                                 "send a proposal.")
-    if topic == "terms":
-        return "; ".join(out) + (": payment terms are part of every proposal. Tell us the quantity you need and "
-                                 "the terms you would like, and the proposal shows what we can do.")
-    return "; ".join(out) + "."
+    return "; ".join(out) + _QUOTE_NEEDS.get(topic, ".")
+
+
+# How a question ends when no offer stands on its products (`standing_offer_text` answers when one does):
+# what a quote needs.
+_QUOTE_NEEDS = {
+    "availability": ". Tell us the quantity you need: a proposal confirms it against our stock.",
+    "price": ": we quote it for the quantity you need. Tell us how many you need and we will send a proposal.",
+    "terms": (": payment terms are part of every proposal. Tell us the quantity you need and the terms you would "
+              "like, and the proposal shows what we can do."),
+}
+NEGOTIATE_PRICE_HINT = ("If you have another price in mind, send it as a counter-offer (the unit price for each "
+                        "line) and we will look at it.")
+NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer that names them and we will look "
+                        "at it.")
+
+
+def standing_offer_text(proposal: dict[str, Any], topic: str) -> str:
+    """The answer to a price or terms question while `proposal` stands: the offer itself (its suggestions were
+    made when it was sent), and how to counter it. Every figure is the proposal's own."""
+    hint = NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT
+    return "Our offer stands. " + offer_text({**proposal, "alternatives": None}) + " " + hint
 
 
 def _catalog_text(result: dict[str, Any]) -> str:

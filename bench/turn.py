@@ -74,7 +74,7 @@ from typing import Any, Callable, TypedDict
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import cpu_model, mem_gib  # noqa: E402 (bench/ is the script's directory)
 from pgschema import throwaway_schema  # noqa: E402
-from turn_instructions import STUBS  # noqa: E402
+from turn_instructions import STUBS, apply_stubs, stub_names  # noqa: E402
 
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 from langchain_core.tracers.context import register_configure_hook  # noqa: E402
@@ -750,11 +750,8 @@ def main() -> None:
                         help=f"leave parts of the seller's turn out ({', '.join(STUBS)}: bench/turn_instructions.py), "
                              "to see what they cost in time; such a run does not measure dealdesk")
     args = parser.parse_args()
-    stubs = [x for x in args.stub.split(",") if x]
-    for name in stubs:
-        if name not in STUBS:
-            parser.error(f"unknown --stub {name} (one of {', '.join(STUBS)})")
-        STUBS[name]()
+    stubs = stub_names(parser, args.stub)
+    apply_stubs(stubs)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (temp files, PG schema) when killed
 
     res: dict[str, Any] = {"machine": machine(), "db": args.db, "turns": args.turns,

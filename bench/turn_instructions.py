@@ -61,6 +61,20 @@ def _stub_log() -> None:  # the records' structlog lines
 STUBS = {"records": _stub_records, "text_check": _stub_text_check, "digests": _stub_digests, "log": _stub_log}
 
 
+def stub_names(parser: argparse.ArgumentParser, value: str) -> list[str]:
+    """The parts a `--stub a,b` names, each one of `STUBS` (else the parser's usage error)."""
+    names = [x for x in value.split(",") if x]
+    unknown = [x for x in names if x not in STUBS]
+    if unknown:
+        parser.error(f"unknown --stub {', '.join(unknown)} (one of {', '.join(STUBS)})")
+    return names
+
+
+def apply_stubs(names: list[str]) -> None:
+    for name in names:
+        STUBS[name]()
+
+
 def child(kind: str, negotiations: int) -> None:
     """The measured process: warm-up, then `negotiations` of each kind."""
     root = os.environ["DEALDESK_TREE"]
@@ -75,8 +89,7 @@ def child(kind: str, negotiations: int) -> None:
         for i in range(2 * negotiations):
             turn.run_bare(bare, [], "timed", i)
         return
-    for name in filter(None, os.environ.get("DEALDESK_STUBS", "").split(",")):
-        STUBS[name]()
+    apply_stubs([x for x in os.environ.get("DEALDESK_STUBS", "").split(",") if x])
     from agent.config import load_data  # noqa: PLC0415
     from agent.records import configure_logging  # noqa: PLC0415
     from agent.service import Seller  # noqa: PLC0415
@@ -116,9 +129,7 @@ def main() -> None:
     parser.add_argument("--stub", default="", metavar="PART[,PART]",
                         help=f"leave parts out of the seller's turn: {', '.join(STUBS)}")
     args = parser.parse_args()
-    unknown = set(filter(None, args.stub.split(","))) - set(STUBS)
-    if unknown:
-        parser.error(f"unknown --stub {', '.join(sorted(unknown))}; known: {', '.join(STUBS)}")
+    stub_names(parser, args.stub)
     few, many = args.negotiations
     tree = str(Path(args.tree).resolve())
     commit = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True,

@@ -398,6 +398,8 @@ class A2AService:
     """Everything mount_a2a builds, kept on `app.state.a2a` (tests and shutdown use it)."""
 
     def __init__(self, ctx: ServerContext):
+        # Whole numbers in data parts read and leave as JSON integers, whichever way the SDK converts a message.
+        protojson.install()
         self.ctx = ctx
         s = ctx.settings
         self.card = build_agent_card(s)
@@ -600,7 +602,6 @@ class A2AService:
 
 def mount_a2a(app: FastAPI, ctx: ServerContext) -> A2AService:
     """Add the Agent Card, the JSON-RPC and HTTP+JSON endpoints, and the seller-turn listener to `app`."""
-    protojson.install()  # whole numbers in data parts leave as JSON integers
     service = A2AService(ctx)
     card_routes, rpc_routes, rest_routes = service.routes()
     add_a2a_routes_to_fastapi(app, agent_card_routes=card_routes, jsonrpc_routes=rpc_routes,

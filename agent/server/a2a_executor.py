@@ -90,17 +90,6 @@ class BuyerUser(User):
 # --- wire helpers ----------------------------------------------------------------------------
 
 
-def _integral(value: Any) -> Any:
-    """Numbers come out of a protobuf Struct as floats: give whole ones back as ints (version: 2.0 -> 2)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
-
-
 class InboundError(Exception):
     """A message the executor can answer without a seller turn (no usable part)."""
 
@@ -119,7 +108,7 @@ def inbound_of(message: Message | None, max_text_chars: int) -> tuple[dict[str, 
         raise InboundError("malformed_message", "send one data part per message", "parts")
     data = None
     if data_parts:
-        data = _integral(MessageToDict(data_parts[0].data))
+        data = MessageToDict(data_parts[0].data)  # whole numbers as ints (`protojson`, installed by A2AService)
         if not isinstance(data, dict):
             raise InboundError("malformed_message", "the data part must be a JSON object with a `type`", "parts")
     text = "\n".join(t for t in texts if t) or None

@@ -5,12 +5,10 @@ number, and the C++, Go and Swift runtimes print a whole double as `2`; Python's
 the float and the JSON encoder prints `2.0` (as Java's printer does). A client that reads a field such as the proposal's
 `version` into an integer (Go's encoding/json, serde) refuses `2.0`. Every way the a2a-sdk writes a
 message (the JSON-RPC and HTTP+JSON responses, the SSE events, push notifications, its task store)
-goes through `MessageToDict`, so the fix is made there, once: `install()` makes the printer give a
-whole `Value` number back as an int. Numbers stay the same numbers; only their spelling changes, and
+goes through `MessageToDict`, and so does the executor reading a buyer's data part, so the fix is made
+there, once: `install()` (called by `A2AService`) makes the printer give a whole `Value` number back as
+an int, on the way in as on the way out. Numbers stay the same numbers; only their spelling changes, and
 only within what a double holds exactly (|n| < 2**53). Money and quantities travel as strings anyway.
-
-The inbound side needs nothing from here: `a2a_executor._integral` turns a buyer's whole numbers back
-into ints after `MessageToDict`, also for messages that arrive before this is installed.
 """
 
 from __future__ import annotations

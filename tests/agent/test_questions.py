@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from agent.graph import NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT
+from agent.playbook import NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT
 from agent.service import Buyer, Seller
 from agent.store import schema
 
