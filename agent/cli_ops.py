@@ -176,6 +176,8 @@ def turn_lines(turn: Turn, *, records: bool = False) -> Iterator[str]:
         b = turn.buyer
         if b.text:
             yield f"  buyer said:  {b.text!r}"
+        for note in b.notes:
+            yield f"  read as:     {note}"
         for ln in b.lines:
             asked = f" at {ln.unit_price}" if ln.unit_price is not None else ""
             yield f"  buyer:       {ln.kind} {ln.sku} x{ln.quantity}{asked}"

@@ -229,6 +229,8 @@ class SellerGraph:
             intent = structured.model_dump(mode="json")
         rec = self._record(state, "understand", "understand", started, inputs=inbound,
                            **{"dealdesk.intent": intent.get("kind"), "dealdesk.intent.source": intent.get("source"),
+                              # how the words were read ("10% off the offered 3.23 EUR read as 2.91 ..."): text only
+                              "dealdesk.intent.notes": (intent.get("notes") or None) if understood else None,
                               "dealdesk.model_calls": calls,
                               "gen_ai.usage.input_tokens": meter.input_tokens if meter else None,
                               "gen_ai.usage.output_tokens": meter.output_tokens if meter else None,
@@ -243,11 +245,16 @@ class SellerGraph:
 
         neg = self._neg(state)
         current = self._view(state).current_proposal()
+        prices: tuple[Decimal, ...] = ()
         if lines is None:
-            lines = [(i["sku"], int(i["quantity"])) for i in (current.body["items"] if current else [])]
+            items = current.body["items"] if current else []
+            lines = [(i["sku"], int(i["quantity"])) for i in items]
+            if current is not None and current.status == "offered":  # what a percentage off is taken from
+                prices = tuple(Decimal(str(i["unit_price"])) for i in items)
         ctx = TextContext(catalog=self.catalog, proposal_id=current.id if current else None,
                           proposal_version=current.version if current else None,
                           proposal_skus=tuple(s for s, _ in lines), proposal_quantities=tuple(q for _, q in lines),
+                          proposal_prices=prices,
                           region=neg.region if neg else None, currency=current.currency if current else None)
         if self._understander is None:  # built once: a runnable costs as much to build as the parser to run
             self._understander = self.model.with_structured_output(BuyerIntent)
@@ -311,8 +318,8 @@ class SellerGraph:
         return {}
 
     def _standing_offer(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
-        """A question about the price or the payment terms ("is that your best price?", "10% off?") while an
-        offer stands on those products: the answer is that offer, restated as it is (no new version, every
+        """A question about the price or the payment terms ("is that your best price?", "too expensive") while
+        an offer stands on those products (a percentage off it is a counter-offer: agent/offline/understand.py): the answer is that offer, restated as it is (no new version, every
         figure the stored proposal's own), and how to negotiate it. None when no such offer stands."""
         topic = question.get("topic")
         if topic not in ("price", "terms"):

@@ -104,6 +104,7 @@ class BuyerMessage(_Model):
     text: str | None = None  # the buyer's free text, when the store keeps it
     data: dict[str, Any] | None = None  # the buyer's data part, when the store keeps it
     lines: list[BuyerLine] = Field(default_factory=list)  # the prices the buyer put on the table
+    notes: list[str] = Field(default_factory=list)  # how its text was read (the understanding's notes)
 
 
 class OperatorAction(_Model):
@@ -447,7 +448,8 @@ def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approv
         buyer = BuyerMessage(intent=intent, source=understand.get("dealdesk.intent.source"),
                              digest=begin.get("dealdesk.input.digest"),
                              text=inbound.get("text") if isinstance(inbound, dict) else None,
-                             data=inbound.get("data") if isinstance(inbound, dict) else None, lines=lines)
+                             data=inbound.get("data") if isinstance(inbound, dict) else None, lines=lines,
+                             notes=understand.get("dealdesk.intent.notes") or [])
     # the strategy's figures of this turn, per SKU (operator turns reuse the last known ones)
     figures: dict[str, dict[str, Any]] = {}
     rule_ids: list[str] = []

@@ -24,9 +24,12 @@ later steps never read the same characters twice):
 8. destination and region (a small table of countries and major cities),
    currency words, and the cue words that decide the kind.
 
-Money is never invented here: a discount in percent cannot become a price
-without the proposal's unit prices (the context carries none), so it is kept
-in `notes` (``asked discount 5%``) with a price question. Prompt injection is
+Money is never invented here. A discount in percent (``10% off?``) becomes
+prices only against the current offer's own unit prices, which the context
+carries: a counter-offer at each line's offered price less that percentage,
+rounded to the currency's minor unit, with the arithmetic in `notes`. Without
+them (no offer, or other items or quantities named) it stays in `notes`
+(``asked discount 5%``) beside a price question. Prompt injection is
 only text: instruction-like phrases are noted and otherwise ignored; what the
 words ask as a buyer is all that is read. The function is total: any input
 gives a valid `BuyerIntent` (``kind="unknown"`` with a note at worst), and
@@ -52,6 +55,7 @@ from agent.contract import (
 )
 from agent.intent import BuyerIntent, Question
 from tools.catalog.models import Catalog
+from tools.money import is_currency, round_money
 
 MAX_QUANTITY = 10_000_000
 MAX_PRICE = Decimal("1e12")
@@ -69,6 +73,7 @@ class TextContext:
     proposal_version: int | None = None
     proposal_skus: tuple[str, ...] = ()  # SKUs (and quantities) on the current proposal, in order
     proposal_quantities: tuple[int, ...] = ()
+    proposal_prices: tuple[Decimal, ...] = ()  # its offered unit prices, in the same order (a discount's base)
     region: str | None = None            # buyer's region/currency when known
     currency: str | None = None
 
@@ -1436,6 +1441,31 @@ def _quantity_notes(scan: _Scan, quantified: list[_Mention]) -> None:
         scan.note(f"quantity {scan.bare_qty[0][0]}")
 
 
+def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | None) -> BuyerIntent | None:
+    """A percentage off the current offer as a counter-offer on it: every line at its offered unit price
+    less that percentage (the buyer's ask, in the seller's figures). None when the context does not carry
+    the offer's prices, its version or its currency, so the percentage stays a note."""
+    ctx = scan.ctx
+    lines = _proposal_lines(ctx)
+    prices = [p for p in ctx.proposal_prices if isinstance(p, Decimal) and p.is_finite() and p > 0]
+    if (pver is None or currency is None or not is_currency(currency) or scan.discount is None
+            or not 0 < scan.discount < 100 or len(prices) != len(lines) or any(q is None for _, q in lines)):
+        return None
+    share = (100 - scan.discount) / 100
+    items = []
+    for (sku, qty), offered in zip(lines[:MAX_ITEMS], prices):
+        asked = round_money(offered * share, currency)
+        if asked <= 0:
+            return None
+        scan.note(f"{_fmt(scan.discount)}% off the offered {_fmt(offered)} {currency} read as {_fmt(asked)} "
+                  f"for {sku} x {qty}")
+        items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))
+    if scan.date is not None:
+        scan.note(f"delivery date {scan.date.isoformat()} cannot be part of a counter-offer")
+    return _intent(scan, "counter_offer", CounterOffer(proposal_id=pid, version=pver, items=items,
+                                                       payment_terms=scan.terms))
+
+
 def _intent(scan: _Scan, kind: str, message: Any, asked: list[CounterItem] | None = None) -> BuyerIntent:
     return BuyerIntent(kind=kind, message=message, asked_prices=asked or [], source="offline",  # type: ignore[arg-type]
                        notes=scan.notes)
@@ -1675,7 +1705,11 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
     quantified = [_Mention(line[0], line[3], line[3], True, line[1]) for line in lines if line[1]]
     if quantified:
         asked = {line[0]: line[2].value for line in priced}
-        if not asked and scan.discount is not None and pid is not None and not mentions:
+        if not asked and scan.discount is not None and pid is not None and pid == ctx.proposal_id \
+                and not _changes(quantified, prop_lines) and {line[0] for line in lines} == set(prop):
+            counter = _discount_counter(scan, pid, pver, deal_currency)
+            if counter is not None:
+                return counter
             scan.note(f"asked discount {_fmt(scan.discount)}% on the current proposal")
             return _question(scan, "price", [line[0] for line in lines])
         result = _rfq(scan, pid, prop_lines, low, quantified, asked)

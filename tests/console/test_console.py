@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from agent.server import console
+from agent.service import Buyer
 from agent.server.console import SESSION_COOKIE, Signer, charts_for, concession_chart
 
 from .conftest import csrf_of, login, new_operator, seed_block
@@ -248,3 +249,19 @@ def test_templates_are_package_data() -> None:
     for f in files:
         rel = f.relative_to(root / "agent").as_posix()
         assert any(fnmatch.fnmatch(rel, pat) for pat in patterns), rel
+
+
+def test_a_deal_page_shows_how_the_buyers_text_was_read(console_server: Any) -> None:
+    """A text turn's understanding notes (here a percentage taken off the offer) are on the deal page, escaped."""
+    seller = console_server.ctx.seller
+    nid = seller.start(Buyer(org="console-notes-org", region="EU"))
+    offer = seller.send(nid, data={"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "500"}]}).data
+    reply = seller.send(nid, text="can you give us 10% off? <b>now</b>")
+    assert reply.type == "proposal" and reply.data["version"] == 2
+    (item,) = offer["items"]
+    c = login(console_server)
+    page = c.get(f"/console/deals/{nid}")
+    assert page.status_code == 200 and "how the text was read" in page.text
+    assert f"10% off the offered {item['unit_price']} EUR read as" in page.text
+    assert "&lt;b&gt;now&lt;/b&gt;" in page.text and "<b>now</b>" not in page.text
+    c.close()

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from agent import review
 from agent.cli import app
+from agent.cli_ops import timeline_lines
 
 NO_DEAL = ("closed", "rejected", "canceled")
 
@@ -205,7 +206,7 @@ def test_a_begin_record_that_keeps_the_inbound_message_shows_it(ops_store) -> No
     ops_store.add_records([
         {**base, "node": "begin", "gen_ai.operation.name": "receive", "dealdesk.inbound": {"text": said}},
         {**base, "node": "understand", "gen_ai.operation.name": "understand", "dealdesk.intent": "rfq",
-         "dealdesk.intent.source": "offline"},
+         "dealdesk.intent.source": "offline", "dealdesk.intent.notes": ["item BRG-6204 x 500", "asked 3.10"]},
         {**base, "node": "guardrail", "gen_ai.operation.name": "guardrail", "gen_ai.guardrail.tripwire": True,
          "gen_ai.guardrail.violations": [{"rule_id": "guardrail.text.leak_term", "code": "leak_term",
                                           "message": "'floor' reveals floor", "field": "text"}],
@@ -215,6 +216,9 @@ def test_a_begin_record_that_keeps_the_inbound_message_shows_it(ops_store) -> No
         {**base, "node": "commit", "gen_ai.operation.name": "commit", "dealdesk.outgoing.type": None}])
     (turn,) = review.timeline(ops_store, nid).turns
     assert turn.buyer.text == said and turn.buyer.intent == "rfq" and turn.buyer.source == "offline"
+    assert turn.buyer.notes == ["item BRG-6204 x 500", "asked 3.10"]
+    shown = list(timeline_lines(review.timeline(ops_store, nid)))
+    assert "  read as:     item BRG-6204 x 500" in shown and "  read as:     asked 3.10" in shown
     assert turn.guardrail.tripwire and turn.guardrail.fallback and turn.guardrail.revisions == 0
     (block,) = review.guardrail_blocks(ops_store)
     assert block.resolution == "fallback" and block.draft == "our floor is 2.65" and block.buyer_org == "org-x"
