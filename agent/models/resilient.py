@@ -522,6 +522,8 @@ INTENT_SCHEMA: dict[str, Any] = {
         "question_skus": _STR_LIST,
         "question_spec": _NULL_STR,
         "reason": _NULL_STR,
+        "discount_percent": {"type": ["string", "null"],
+                             "description": "a discount asked in percent off the current proposal, as written, e.g. 5"},
         "arguments": _STR_LIST,
         "notes": _STR_LIST,
         "answer": {"type": ["string", "null"],
@@ -530,7 +532,7 @@ INTENT_SCHEMA: dict[str, Any] = {
     },
     "required": ["kind", "items", "proposal_id", "version", "payment_terms", "delivery_date", "currency",
                  "buyer_reference", "query", "category", "specs", "question_topic", "question_skus", "question_spec",
-                 "reason", "arguments", "notes", "answer"],
+                 "discount_percent", "reason", "arguments", "notes", "answer"],
 }
 
 
@@ -724,9 +726,15 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                     continue
                 items.append(CounterItem(sku=s, quantity=q, unit_price=price))
             if not items:
-                skus = [sku(it.get("sku")) for it in data.get("items") or []] or list(ctx.proposal_skus)
-                return BuyerIntent(kind="question", question=Question(topic="price", skus=skus[:100]), source="model",
-                                   notes=[*notes, "prices asked without figures per line"])
+                named = {sku(it.get("sku")) for it in data.get("items") or []}
+                off = _off_the_offer(data, ctx, pid) if not named or named == set(ctx.proposal_skus) else None
+                if off is not None:
+                    items, how = off
+                    notes += how
+                else:
+                    skus = [sku(it.get("sku")) for it in data.get("items") or []] or list(ctx.proposal_skus)
+                    return BuyerIntent(kind="question", question=Question(topic="price", skus=skus[:100]),
+                                       source="model", notes=[*notes, "prices asked without figures per line"])
             co = CounterOffer(proposal_id=pid, version=version, items=items,
                               payment_terms=_terms(data.get("payment_terms")))
             return BuyerIntent(kind="counter_offer", message=co, source="model", notes=notes)
@@ -752,6 +760,12 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
             skus = [sku(s) for s in data.get("question_skus") or []] or \
                 [sku(it.get("sku")) for it in data.get("items") or []]
             topic = data.get("question_topic") or "other"
+            off = _off_the_offer(data, ctx, pid) if topic == "price" and set(skus) <= set(ctx.proposal_skus) else None
+            if off is not None and version:  # "10% off?" read as a question: it is a counter-offer all the same
+                items, how = off
+                co = CounterOffer(proposal_id=pid, version=version, items=items,
+                                  payment_terms=_terms(data.get("payment_terms")))
+                return BuyerIntent(kind="counter_offer", message=co, source="model", notes=[*notes, *how])
             question = Question(topic=topic, skus=skus[:100], spec=(data.get("question_spec") or None))
             return BuyerIntent(kind="question", question=question, source="model", notes=notes)
         return BuyerIntent(kind="unknown", source="model", notes=notes)
@@ -759,6 +773,21 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise IntentError("invalid_intent", f"{where}: {err['msg']}") from None
+
+
+def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """The model's `discount_percent` on the current proposal as counter-offer lines: priced here from the
+    offer's own unit prices (`discount_items`, as the offline parser does), never by the model."""
+    raw = data.get("discount_percent")
+    if raw is None or pid is None or pid != ctx.proposal_id:
+        return None
+    written = re.fullmatch(r"\s*(\d{1,3}(?:[.,]\d{1,4})?)\s*(?:%|percent)?\s*", str(raw), re.I)
+    if written is None:  # a number as written, from 0 to 999: nothing signed, nothing else
+        return None
+    percent = Decimal(written.group(1).replace(",", "."))
+    from agent.offline.understand import discount_items
+
+    return discount_items(ctx, percent, ctx.currency if isinstance(ctx.currency, str) else None)
 
 
 def parse_intent_json(content: str) -> Any:

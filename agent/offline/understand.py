@@ -1441,25 +1441,37 @@ def _quantity_notes(scan: _Scan, quantified: list[_Mention]) -> None:
         scan.note(f"quantity {scan.bare_qty[0][0]}")
 
 
-def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | None) -> BuyerIntent | None:
-    """A percentage off the current offer as a counter-offer on it: every line at its offered unit price
-    less that percentage (the buyer's ask, in the seller's figures). None when the context does not carry
-    the offer's prices, its version or its currency, so the percentage stays a note."""
-    ctx = scan.ctx
+def discount_items(ctx: TextContext, percent: Decimal, currency: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """A percentage off the current offer as counter-offer lines, with a note per line saying how each price was
+    reached: every line at its offered unit price (`ctx.proposal_prices`) less `percent`, rounded half up to the
+    currency's minor unit. The buyer's ask in the seller's own figures; the text model's reading
+    (agent/models/resilient.py) takes it from here too. None when the context lacks what it needs."""
     lines = _proposal_lines(ctx)
     prices = [p for p in ctx.proposal_prices if isinstance(p, Decimal) and p.is_finite() and p > 0]
-    if (pver is None or currency is None or not is_currency(currency) or scan.discount is None
-            or not 0 < scan.discount < 100 or len(prices) != len(lines) or any(q is None for _, q in lines)):
+    if (currency is None or not is_currency(currency) or not percent.is_finite() or not 0 < percent < 100
+            or not lines or len(prices) != len(lines) or any(q is None for _, q in lines)):
         return None
-    share = (100 - scan.discount) / 100
-    items = []
+    share = (100 - percent) / 100
+    items, notes = [], []
     for (sku, qty), offered in zip(lines[:MAX_ITEMS], prices):
         asked = round_money(offered * share, currency)
         if asked <= 0:
             return None
-        scan.note(f"{_fmt(scan.discount)}% off the offered {_fmt(offered)} {currency} read as {_fmt(asked)} "
-                  f"for {sku} x {qty}")
-        items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))
+        notes.append(f"{_fmt(percent)}% off the offered {_fmt(offered)} {currency} read as {_fmt(asked)} "
+                     f"for {sku} x {qty}")
+        items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))  # type: ignore[arg-type]
+    return items, notes
+
+
+def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | None) -> BuyerIntent | None:
+    """A percentage off the current offer as a counter-offer on it (`discount_items`); None when the context
+    does not carry the offer's prices, its version or its currency, so the percentage stays a note."""
+    priced = discount_items(scan.ctx, scan.discount, currency) if scan.discount is not None and pver else None
+    if priced is None or pver is None:
+        return None
+    items, notes = priced
+    for note in notes:
+        scan.note(note)
     if scan.date is not None:
         scan.note(f"delivery date {scan.date.isoformat()} cannot be part of a counter-offer")
     return _intent(scan, "counter_offer", CounterOffer(proposal_id=pid, version=pver, items=items,

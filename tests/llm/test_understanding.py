@@ -175,3 +175,32 @@ def test_model_intents_resolve_the_current_proposal(text_context) -> None:
     rfq = to_buyer_intent({**base, "kind": "rfq", "payment_terms": "net 60",
                            "items": [{"sku": "BRG-6204", "quantity": 100, "unit_price": None}]}, ctx, "x")
     assert rfq.message.payment_terms == "NET60" and rfq.source == "model"
+
+
+def test_a_percentage_the_model_reads_is_priced_from_the_offer_not_by_the_model(text_context) -> None:
+    """`discount_percent` on the current proposal becomes a counter-offer at each offered unit price less it (the
+    offline parser's arithmetic), whether the model calls it a counter-offer or a price question; without the
+    offer's prices it stays a price question."""
+    ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204", "BRG-6205"),
+                       proposal_quantities=(500, 100), proposal_prices=(Decimal("3.23"), Decimal("4.10")),
+                       currency="EUR")
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    for kind, extra in (("counter_offer", {}), ("question", {"question_topic": "price"})):
+        got = to_buyer_intent({**base, "kind": kind, "discount_percent": "10%", "payment_terms": "net 60", **extra},
+                              ctx, "budget is tight: 10% off and net 60?")
+        assert got.kind == "counter_offer" and got.source == "model", got
+        assert (got.message.proposal_id, got.message.version, got.message.payment_terms) == ("P-7", 3, "NET60")
+        assert [(i.sku, i.quantity, i.unit_price) for i in got.message.items] == [
+            ("BRG-6204", 500, Decimal("2.91")), ("BRG-6205", 100, Decimal("3.69"))]
+        assert "10% off the offered 3.23 EUR read as 2.91 for BRG-6204 x 500" in got.notes
+    # one line of two named: which prices stay is not said
+    one = to_buyer_intent({**base, "kind": "counter_offer", "discount_percent": "10",
+                           "items": [{"sku": "BRG-6204", "quantity": None, "unit_price": None}]}, ctx, "10% off 6204")
+    assert one.kind == "question" and one.question.topic == "price"
+    for bad in ("0", "100", "150", "a lot", "-5"):
+        got = to_buyer_intent({**base, "kind": "counter_offer", "discount_percent": bad}, ctx, "x")
+        assert got.kind == "question", (bad, got)
+    unpriced = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204",),
+                            proposal_quantities=(500,), currency="EUR")
+    got = to_buyer_intent({**base, "kind": "counter_offer", "discount_percent": "10"}, unpriced, "10% off?")
+    assert got.kind == "question" and got.question.topic == "price"
