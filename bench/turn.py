@@ -184,16 +184,17 @@ def _noop(state: BareState) -> dict[str, Any]:
     return {}
 
 
-def bare_graph(names: list[str], checkpointer: Any):
-    """A chain of no-op nodes, one per node the seller graph visits in a turn."""
+def bare_graph(names: list[str], checkpointer: Any, bodies: list[Callable[[BareState], dict]] | None = None):
+    """A chain of no-op nodes, one per node the seller graph visits in a turn (or `bodies`, one per node:
+    bench/turn_anatomy.py's control with nodes that are busy and write nothing)."""
     g = StateGraph(BareState)
     seen: Counter[str] = Counter()
     unique = []
     for n in names:
         seen[n] += 1
         unique.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
-    for n in unique:
-        g.add_node(n, _noop)
+    for i, n in enumerate(unique):
+        g.add_node(n, bodies[i] if bodies else _noop)
     g.add_edge(START, unique[0])
     for a, b in zip(unique, unique[1:]):
         g.add_edge(a, b)

@@ -25,6 +25,10 @@ Run: `.venv/bin/python bench/turn_anatomy.py [--negotiations 40]` (offline model
   checkpoints, no node work), then on the same graph with each node first spinning in a loop for as long
   as it took live (the time, not the work), and the bare graph of bench/turn.py. The rest of a live turn
   against the replayed one is what the node work costs LangGraph's own steps beyond its own time.
+  A last control runs the bare graph (no state to speak of, no writes) with nodes that compute (a plain
+  Python loop, calibrated, no clock polled inside) for about as long as the live node at that position
+  took: its invoke less those bodies, against the no-op bare graph, is what busy nodes cost LangGraph's
+  steps when there is no dealdesk state at all.
 
 It uses only `Seller` and `SellerGraph`'s node methods, so it runs on earlier commits too (for a
 before / after comparison; the parts an earlier commit lacks are left out).
@@ -282,7 +286,32 @@ def langgraph_alone(catalog, policy, tmp: str, n: int) -> dict[str, float] | Non
                                                            bench_turn.make_checkpointer(f"sqlite:///{tmp}/bare.db")))
         bare_spent: list[float] = []
         _time_invoke(bare.graph.graph, bare_spent)
-        for i in range(n + 1):
+        # the busy control: per node position, the median live time of that node over the structured turns
+        per_position = [statistics.median(v for (_, pos), vs in took.items() if pos == i for v in vs)
+                         for i in range(9)]
+        rate = _loop_rate()
+        busy_in = [0.0]
+
+        def busy(iterations: int):  # noqa: ANN202
+            def node(state):  # noqa: ANN001, ANN202
+                t0 = time.perf_counter()
+                x = 0
+                for i in range(iterations):
+                    x += i * i
+                busy_in[0] += time.perf_counter() - t0
+                return {}
+            return node
+        busy_bare = bench_turn.BareSeller(bench_turn.bare_graph(
+            [f"n{i}" for i in range(9)], bench_turn.make_checkpointer(f"sqlite:///{tmp}/busy.db"),
+            bodies=[busy(int(t * rate)) for t in per_position]))
+        busy_spent: list[float] = []
+        busy_bodies: list[float] = []
+        _time_invoke(busy_bare.graph.graph, busy_spent)
+        for i in range(n + 1):  # interleaved, negotiation by negotiation: the machine's drift falls on both
+            for _ in range(bench_turn.TURNS_PER_NEGOTIATION):
+                busy_in[0] = 0.0
+                busy_bare.send(f"anatomy-busy-{i}", "need 120 x BRG-6204")
+                busy_bodies.append(busy_in[0])
             bench_turn.run_bare(bare, [], "anatomy", i)
     finally:
         seller.close()
@@ -293,7 +322,21 @@ def langgraph_alone(catalog, policy, tmp: str, n: int) -> dict[str, float] | Non
     return {"live": statistics.median(runs["live"][0]), "live_bodies": statistics.median(runs["live"][1]),
             "live_rest": rest("live"), "replayed": statistics.median(runs["replay"][0]),
             "spin": statistics.median(runs["spin"][0]), "spin_rest": rest("spin"),
-            "bare": statistics.median(bare_spent[4:])}
+            "bare": statistics.median(bare_spent[4:]),
+            "busy_bare": statistics.median(busy_spent[4:]), "busy_bodies": statistics.median(busy_bodies[4:]),
+            "busy_rest": statistics.median(a - b for a, b in zip(busy_spent[4:], busy_bodies[4:], strict=True))}
+
+
+def _loop_rate() -> float:
+    """Iterations a second of the busy control's loop, on this machine (the best of five timings)."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        x = 0
+        for i in range(200_000):
+            x += i * i
+        best = min(best, time.perf_counter() - t0)
+    return 200_000 / best
 
 
 def statement_overhead(seller: Seller, n: int = 3000) -> tuple[float, float]:
@@ -365,6 +408,8 @@ def main() -> None:
         print(f"  nodes replaying recorded outputs      {ms['replayed']:6.2f}")
         print(f"  the same, after spinning as long      {ms['spin']:6.2f}  (the rest {ms['spin_rest']:.2f})")
         print(f"  bare graph (9 no-op nodes)            {ms['bare']:6.2f}")
+        print(f"  bare graph, nodes busy as long        {ms['busy_bare']:6.2f}  (node bodies {ms['busy_bodies']:.2f}, "
+              f"the rest {ms['busy_rest']:.2f})")
 
 if __name__ == "__main__":
     main()

@@ -3,6 +3,7 @@ a short run of each, so a change to the graph's state cannot leave them broken."
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,7 @@ def test_turn_anatomy_runs_and_reports_the_checkpoint_and_the_nodes() -> None:
     assert "rfq: " in out and "statements" in out
     assert "WAL frames" in out and "nodes replaying recorded outputs" in out
     assert "after spinning as long" in out and "(node bodies " in out
+    busy = re.search(r"bare graph, nodes busy as long +([\d.]+) +\(node bodies ([\d.]+), the rest ([\d.]+)\)", out)
+    assert busy is not None, out
+    total, bodies, rest = (float(x) for x in busy.groups())
+    assert bodies > 0 and abs(total - bodies - rest) < 0.5  # per-turn medians: they need not add up exactly
