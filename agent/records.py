@@ -22,7 +22,7 @@ import orjson
 import structlog
 
 PROMPT_VERSION = "offline-playbook/1"
-_DIGEST_IN_LOG = frozenset({"dealdesk.draft", "dealdesk.inbound"})
+_DIGEST_IN_LOG = frozenset({"dealdesk.draft", "dealdesk.inbound", "dealdesk.intent.notes"})
 
 # JSON is written with orjson (a turn writes seven records, each digested and logged: with the standard
 # library's encoder that was a tenth of a turn). Times and dataclasses go through `default` as they do

@@ -125,17 +125,20 @@ def test_log_line_is_the_stock_structlog_rendering(log, value):
 
 
 @pytest.mark.parametrize("draft_is_input", [True, False])
-def test_drafts_and_inbound_are_logged_as_digests(log, draft_is_input):
+def test_drafts_inbound_and_notes_are_logged_as_digests(log, draft_is_input):
     draft = {"text": "our floor is 2.65", "data": None}
     inputs = draft if draft_is_input else {"other": "input"}
     inbound = {"text": "hello"}
+    notes = ["place Lyon", "buyer argument: our budget is 3000"]  # the understanding's, with the buyer's words
     rec = make_record(STATE, "guardrail", operation="guardrail", started=time.perf_counter(), inputs=inputs,
-                      **{"dealdesk.draft": draft, "dealdesk.inbound": inbound})
+                      **{"dealdesk.draft": draft, "dealdesk.inbound": inbound, "dealdesk.intent.notes": notes})
     assert rec["dealdesk.draft"] is draft and rec["dealdesk.inbound"] is inbound  # the record keeps them whole
+    assert rec["dealdesk.intent.notes"] is notes
     line = log.getvalue()
-    assert "2.65" not in line and "hello" not in line
+    assert "2.65" not in line and "hello" not in line and "Lyon" not in line and "3000" not in line
     logged = json.loads(line)
     assert logged["dealdesk.draft"] == digest(draft) and logged["dealdesk.inbound"] == digest(inbound)
+    assert logged["dealdesk.intent.notes"] == digest(notes)
     assert logged["dealdesk.input.digest"] == digest(inputs)
 
 
