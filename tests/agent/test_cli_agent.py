@@ -233,3 +233,15 @@ def test_chat_text_rfq_then_accept(cli, db) -> None:
     finally:
         store.dispose()
     assert Path(os.environ["DEALDESK_LOG"]).stat().st_size > 0  # the decision log went where it was told
+
+
+def test_chat_explain_shows_how_the_text_was_read(cli, db) -> None:
+    """With --explain, a text turn's trail says what it was read as, and how (a percentage priced off the offer)."""
+    lines = ["need 500 x BRG-6204 please", "can you do 10% off?"]
+    result = cli("chat", "--db", db, "--org", "chat-explain-org", "--explain", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())  # rich wraps long lines
+    assert "read as rfq: item BRG-6204 x 500" in out
+    offered = re.search(r"500 x BRG-6204 at (\d+\.\d\d) EUR each", out).group(1)
+    assert re.search(rf"read as counter_offer: asked discount 10%; 10% off the offered {offered} EUR read as "
+                     r"\d+\.\d\d for BRG-6204 x 500", out), out
