@@ -45,7 +45,8 @@ def offer_text(proposal: dict[str, Any], *, products: dict[str, str] | None = No
         if alt["kind"] == "next_tier":
             text += f" At {alt['quantity']} units the price is {alt['unit_price']} {cur} each."
         elif alt["kind"] == "related_sku":
-            text += f" Also available: {alt['sku']} ({alt['name']}) at {alt['unit_price']} {cur} each."
+            text += f" Also available: {alt['sku']} ({alt['name']}) at {alt['unit_price']} {cur} each for " \
+                f"{alt['quantity']} units."
         elif alt["kind"] == "longer_terms":
             text += f" We can also offer {alt['unit_price']} {cur} each on {alt['payment_terms']}."
         elif alt["kind"] == "larger_quantity":
@@ -118,6 +119,25 @@ def _catalog_text(result: dict[str, Any]) -> str:
     return f"Matching products: {names}. Send an rfq with the SKU and quantity for a quote."
 
 
+def _alternatives(lines: list[dict[str, Any]]) -> list[str]:
+    """The priced alternatives shown beside an offer: every one of the round, but a related SKU only with its
+    line's first offer (a counter-offer does not repeat suggestions the buyer has had), never one the request
+    already has a line for, and each SKU once (two lines may relate to the same product, priced for each
+    line's quantity: the first line's is shown)."""
+    requested = {ln["sku"] for ln in lines}
+    out, suggested = [], set()
+    for ln in lines:
+        for m in ln["plan"]["moves"]:
+            if not m["alternative"]:
+                continue
+            if m["kind"] == "suggest_related":
+                if ln["plan"].get("offered_before") or m["sku"] in requested or m["sku"] in suggested:
+                    continue
+                suggested.add(m["sku"])
+            out.append(m["id"])
+    return out
+
+
 def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
     """The next assistant message for this turn: a tool call, or the final reply text."""
     intent = brief.get("intent") or {}
@@ -127,11 +147,7 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
     if kind in ("rfq", "counter_offer") and lines:
         if "submit_proposal" not in done:
             move_ids = [ln["plan"]["recommended"] for ln in lines]
-            # Every priced alternative of the round; the related SKUs only with a line's first offer (a
-            # counter-offer does not repeat the suggestions the buyer has already had).
-            alternatives = [m["id"] for ln in lines for m in ln["plan"]["moves"] if m["alternative"]
-                            and not (m["kind"] == "suggest_related" and ln["plan"].get("offered_before"))]
-            return _call("submit_proposal", {"move_ids": move_ids, "alternative_ids": alternatives})
+            return _call("submit_proposal", {"move_ids": move_ids, "alternative_ids": _alternatives(lines)})
         result = done["submit_proposal"]
         if not result.get("ok"):
             return AIMessage(content=f"Sorry, I cannot make that offer: {result['error']['message']}.")

@@ -477,3 +477,28 @@ def test_related_skus_come_with_the_first_offer_and_a_counter_does_not_repeat_th
     # Another quantity is another line: its related SKUs, priced for it, come with its first offer.
     other = seller.send(nid, data=counter(second, "2.60", quantity + 20)).data
     assert other["version"] == 3 and _kinds(other)["related_sku"]
+
+
+def test_related_skus_leave_out_the_requested_products_and_name_each_product_once(seller: Seller, dd_demo) -> None:
+    """Two lines that relate to each other and to a third product: neither requested product is suggested
+    beside its own line, the shared one once (priced for the first line's quantity), and the text says for
+    how many units each suggestion is priced."""
+    catalog, policy = dd_demo
+    desk = Desk(catalog, policy, BuyerContext(region="EU", segment="standard", payment_terms="NET30",
+                                              on=utcnow().date()))
+    first, second = desk.surface(SKU, QTY), desk.surface("BRG-6205", 200)
+    assert "BRG-6205" in first.related_skus  # what makes this case: the demo catalog's relations
+    shared = set(first.related_skus) & set(second.related_skus)
+    assert shared
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    offer = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": str(QTY)},
+                                                            {"sku": "BRG-6205", "quantity": "200"}]}).data
+    related = [a for a in offer["alternatives"] if a["kind"] == "related_sku"]
+    skus = [a["sku"] for a in related]
+    assert related and len(skus) == len(set(skus)) and not {SKU, "BRG-6205"} & set(skus)
+    assert shared <= set(skus)
+    assert all(a["quantity"] == str(QTY) for a in related if a["sku"] in first.related_skus)
+    text = offer_text(offer)
+    for a in related:
+        assert f"Also available: {a['sku']} ({a['name']}) at {a['unit_price']} EUR each for {a['quantity']} units." \
+            in text
