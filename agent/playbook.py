@@ -120,22 +120,11 @@ def _catalog_text(result: dict[str, Any]) -> str:
 
 
 def _alternatives(lines: list[dict[str, Any]]) -> list[str]:
-    """The priced alternatives shown beside an offer: every one of the round, but a related SKU only with its
-    line's first offer (a counter-offer does not repeat suggestions the buyer has had), never one the request
-    already has a line for, and each SKU once (two lines may relate to the same product, priced for each
-    line's quantity: the first line's is shown)."""
-    requested = {ln["sku"] for ln in lines}
-    out, suggested = [], set()
-    for ln in lines:
-        for m in ln["plan"]["moves"]:
-            if not m["alternative"]:
-                continue
-            if m["kind"] == "suggest_related":
-                if ln["plan"].get("offered_before") or m["sku"] in requested or m["sku"] in suggested:
-                    continue
-                suggested.add(m["sku"])
-            out.append(m["id"])
-    return out
+    """The priced alternatives to show beside an offer: every one of the round, but a line's related SKUs only
+    with its first offer (a counter-offer does not repeat suggestions the buyer has had). `submit_proposal`
+    leaves out the products the request already has and names each product once, whoever chose."""
+    return [m["id"] for ln in lines for m in ln["plan"]["moves"] if m["alternative"]
+            and not (m["kind"] == "suggest_related" and ln["plan"].get("offered_before"))]
 
 
 def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:

@@ -97,6 +97,7 @@ def stage_proposal(desk: Desk, state: dict[str, Any], move_ids: list[str], alter
     if any(m.alternative for m in chosen):
         raise DealdeskError("an alternative cannot be offered as a line", code="off_strategy", field="move_ids")
     wanted = [(ln["sku"], ln["quantity"]) for ln in lines]
+    alternative_ids = _shown(alternative_ids, moves, {sku for sku, _ in wanted})
     by_line = {(m.sku, m.quantity): m for m in chosen if m.kind not in ("trade_quantity",)}
     for m in chosen:
         if m.kind == "trade_quantity":
@@ -151,6 +152,21 @@ def stage_proposal(desk: Desk, state: dict[str, Any], move_ids: list[str], alter
             "level": routing.level, "needs_approval": routing.needs_approval, "awaiting": awaiting,
             "granted_level": routing.level if awaiting else standing_level,
             "reasons": [f.model_dump() for f in routing.findings]}
+
+
+def _shown(alternative_ids: list[str], moves: dict[str, Move], requested: set[str]) -> list[str]:
+    """The alternatives an offer shows, whoever chose them (the playbook or a model): each once, and a related
+    product only when the request has no line for it and no earlier line suggested it already (two lines may
+    relate to one product, each priced for its own quantity: the first is shown)."""
+    out, related = [], set()
+    for a in dict.fromkeys(alternative_ids):
+        m = moves[a]
+        if m.kind == "suggest_related":
+            if m.sku in requested or m.sku in related:
+                continue
+            related.add(m.sku)
+        out.append(a)
+    return out
 
 
 def _granted_level(ordered: list[Move], surfaces: list, grants: list[dict[str, Any]]) -> str | None:

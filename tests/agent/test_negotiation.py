@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agent.models.doubles import FunctionModel, brief_of, final, tool_call, tool_results
 from agent.playbook import offer_text
 from agent.service import Buyer, Reply, Seller
 from agent.store.db import utcnow
@@ -502,3 +503,24 @@ def test_related_skus_leave_out_the_requested_products_and_name_each_product_onc
     for a in related:
         assert f"Also available: {a['sku']} ({a['name']}) at {a['unit_price']} EUR each for {a['quantity']} units." \
             in text
+
+
+def test_a_model_that_picks_every_alternative_still_shows_each_product_once(dd_seller_factory) -> None:
+    """The rule is `submit_proposal`'s, not the playbook's: a model that lists every alternative of the round,
+    some twice, gets the requested products left out and each related product once."""
+    def pick_all(messages, tools):  # noqa: ANN001, ANN202
+        if any(r.get("tool") == "submit_proposal" for r in tool_results(messages)):
+            return final("")
+        lines = (brief_of(messages) or {}).get("lines") or []
+        alternatives = [m["id"] for ln in lines for m in ln["plan"]["moves"] if m["alternative"]]
+        return tool_call("submit_proposal", {"move_ids": [ln["plan"]["recommended"] for ln in lines],
+                                             "alternative_ids": alternatives + alternatives[:2]})
+
+    seller = dd_seller_factory(FunctionModel(pick_all))
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    offer = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": str(QTY)},
+                                                            {"sku": "BRG-6205", "quantity": "200"}]}).data
+    shown = [(a["kind"], a["sku"]) for a in offer["alternatives"]]
+    related = [sku for kind, sku in shown if kind == "related_sku"]
+    assert related and len(related) == len(set(related)) and not {SKU, "BRG-6205"} & set(related)
+    assert len(shown) == len(set(shown))
