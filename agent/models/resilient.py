@@ -727,7 +727,7 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                 items.append(CounterItem(sku=s, quantity=q, unit_price=price))
             if not items:
                 named = {sku(it.get("sku")) for it in data.get("items") or []}
-                off = _off_the_offer(data, ctx, pid) if not named or named == set(ctx.proposal_skus) else None
+                off = _off_the_offer(data, ctx, pid, named)
                 if off is not None:
                     items, how = off
                     notes += how
@@ -760,7 +760,7 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
             skus = [sku(s) for s in data.get("question_skus") or []] or \
                 [sku(it.get("sku")) for it in data.get("items") or []]
             topic = data.get("question_topic") or "other"
-            off = _off_the_offer(data, ctx, pid) if topic == "price" and set(skus) <= set(ctx.proposal_skus) else None
+            off = _off_the_offer(data, ctx, pid, set(skus)) if topic == "price" else None
             if off is not None and version:  # "10% off?" read as a question: it is a counter-offer all the same
                 items, how = off
                 co = CounterOffer(proposal_id=pid, version=version, items=items,
@@ -775,9 +775,11 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
         raise IntentError("invalid_intent", f"{where}: {err['msg']}") from None
 
 
-def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:
-    """The model's `discount_percent` on the current proposal as counter-offer lines: priced here from the
-    offer's own unit prices (`discount_items`, as the offline parser does), never by the model."""
+def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
+                   named: set[str]) -> tuple[list[CounterItem], list[str]] | None:
+    """The model's `discount_percent` on the current proposal (on the products `named`, or all of it) as
+    counter-offer lines: priced here from the offer's own unit prices (`discount_items`, as the offline
+    parser does), never by the model. None for a product the proposal does not have."""
     raw = data.get("discount_percent")
     if raw is None or pid is None or pid != ctx.proposal_id:
         return None
@@ -787,7 +789,9 @@ def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None) -> tuple[lis
     percent = Decimal(written.group(1).replace(",", "."))
     from agent.offline.understand import discount_items
 
-    return discount_items(ctx, percent, ctx.currency if isinstance(ctx.currency, str) else None)
+    whole = not named or named == set(ctx.proposal_skus)
+    return discount_items(ctx, percent, ctx.currency if isinstance(ctx.currency, str) else None,
+                          None if whole else named)
 
 
 def parse_intent_json(content: str) -> Any:

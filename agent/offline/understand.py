@@ -26,9 +26,10 @@ later steps never read the same characters twice):
 
 Money is never invented here. A discount in percent (``10% off?``) becomes
 prices only against the current offer's own unit prices, which the context
-carries: a counter-offer at each line's offered price less that percentage,
-rounded to the currency's minor unit, with the arithmetic in `notes`. Without
-them (no offer, or other items or quantities named) it stays in `notes`
+carries: a counter-offer at each line's offered price less that percentage
+(only the lines of the products named, if any; the others at their offered
+price), rounded to the currency's minor unit, with the arithmetic in `notes`.
+Without them (no offer, or other items or quantities named) it stays in `notes`
 (``asked discount 5%``) beside a price question. Prompt injection is
 only text: instruction-like phrases are noted and otherwise ignored; what the
 words ask as a buyer is all that is read. The function is total: any input
@@ -1441,19 +1442,26 @@ def _quantity_notes(scan: _Scan, quantified: list[_Mention]) -> None:
         scan.note(f"quantity {scan.bare_qty[0][0]}")
 
 
-def discount_items(ctx: TextContext, percent: Decimal, currency: str | None) -> tuple[list[CounterItem], list[str]] | None:
+def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
+                   only: set[str] | None = None) -> tuple[list[CounterItem], list[str]] | None:
     """A percentage off the current offer as counter-offer lines, with a note per line saying how each price was
-    reached: every line at its offered unit price (`ctx.proposal_prices`) less `percent`, rounded half up to the
-    currency's minor unit. The buyer's ask in the seller's own figures; the text model's reading
+    reached: each line at its offered unit price (`ctx.proposal_prices`) less `percent`, rounded half up to the
+    currency's minor unit; with `only`, just those products' lines, the others asked at their offered price
+    (the offer stays whole). The buyer's ask in the seller's own figures; the text model's reading
     (agent/models/resilient.py) takes it from here too. None when the context lacks what it needs."""
     lines = _proposal_lines(ctx)
     prices = [p for p in ctx.proposal_prices if isinstance(p, Decimal) and p.is_finite() and p > 0]
     if (currency is None or not is_currency(currency) or not percent.is_finite() or not 0 < percent < 100
-            or not lines or len(prices) != len(lines) or any(q is None for _, q in lines)):
+            or not lines or len(prices) != len(lines) or any(q is None for _, q in lines)
+            or (only is not None and not only <= {s for s, _ in lines})):
         return None
     share = (100 - percent) / 100
     items, notes = [], []
     for (sku, qty), offered in zip(lines[:MAX_ITEMS], prices):
+        if only is not None and sku not in only:
+            notes.append(f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
+            items.append(CounterItem(sku=sku, quantity=qty, unit_price=offered))  # type: ignore[arg-type]
+            continue
         asked = round_money(offered * share, currency)
         if asked <= 0:
             return None
@@ -1463,10 +1471,12 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None) -> 
     return items, notes
 
 
-def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | None) -> BuyerIntent | None:
-    """A percentage off the current offer as a counter-offer on it (`discount_items`); None when the context
-    does not carry the offer's prices, its version or its currency, so the percentage stays a note."""
-    priced = discount_items(scan.ctx, scan.discount, currency) if scan.discount is not None and pver else None
+def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | None,
+                      only: set[str] | None = None) -> BuyerIntent | None:
+    """A percentage off the current offer (or `only` some of its products) as a counter-offer on it
+    (`discount_items`); None when the context does not carry the offer's prices, its version or its currency,
+    so the percentage stays a note."""
+    priced = discount_items(scan.ctx, scan.discount, currency, only) if scan.discount is not None and pver else None
     if priced is None or pver is None:
         return None
     items, notes = priced
@@ -1717,9 +1727,10 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
     quantified = [_Mention(line[0], line[3], line[3], True, line[1]) for line in lines if line[1]]
     if quantified:
         asked = {line[0]: line[2].value for line in priced}
+        named = {line[0] for line in lines}
         if not asked and scan.discount is not None and pid is not None and pid == ctx.proposal_id \
-                and not _changes(quantified, prop_lines) and {line[0] for line in lines} == set(prop):
-            counter = _discount_counter(scan, pid, pver, deal_currency)
+                and not _changes(quantified, prop_lines) and named <= set(prop):
+            counter = _discount_counter(scan, pid, pver, deal_currency, None if named == set(prop) else named)
             if counter is not None:
                 return counter
             scan.note(f"asked discount {_fmt(scan.discount)}% on the current proposal")

@@ -92,6 +92,20 @@ def test_a_percentage_off_the_standing_offer_is_a_counter_offer(seller: Seller, 
     assert turn.buyer is not None and any(f"read as {asked}" in n for n in turn.buyer.notes)
 
 
+def test_a_percentage_off_one_line_keeps_the_others_at_their_offered_price(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    offer = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": "500"},
+                                                            {"sku": OTHER, "quantity": "200"}]}).data
+    first, second = offer["items"]
+    reply = seller.send(nid, text=f"can you do 10% off {SKU}?")
+    assert reply.type == "proposal" and reply.data["version"] == 2
+    assert [i["sku"] for i in reply.data["items"]] == [SKU, OTHER]  # the offer stays whole
+    lines = {ln["sku"]: ln for ln in
+             [r for r in _records(seller, nid, reply.turn) if r["node"] == "prepare"][0]["dealdesk.figures"]["lines"]}
+    asked = (Decimal(first["unit_price"]) * Decimal("0.9")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert Decimal(lines[SKU]["asked"]) == asked and lines[OTHER]["asked"] == second["unit_price"]
+
+
 def test_a_percentage_off_after_the_offer_was_accepted_is_not_a_counter(seller: Seller) -> None:
     """Only an offer still on the table is a base for a percentage: after the deal it is a question again."""
     nid, offer = _open(seller)

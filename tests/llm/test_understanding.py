@@ -179,8 +179,8 @@ def test_model_intents_resolve_the_current_proposal(text_context) -> None:
 
 def test_a_percentage_the_model_reads_is_priced_from_the_offer_not_by_the_model(text_context) -> None:
     """`discount_percent` on the current proposal becomes a counter-offer at each offered unit price less it (the
-    offline parser's arithmetic), whether the model calls it a counter-offer or a price question; without the
-    offer's prices it stays a price question."""
+    offline parser's arithmetic), whether the model calls it a counter-offer or a price question; on some of
+    its products, only their lines; without the offer's prices it stays a price question."""
     ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204", "BRG-6205"),
                        proposal_quantities=(500, 100), proposal_prices=(Decimal("3.23"), Decimal("4.10")),
                        currency="EUR")
@@ -193,10 +193,16 @@ def test_a_percentage_the_model_reads_is_priced_from_the_offer_not_by_the_model(
         assert [(i.sku, i.quantity, i.unit_price) for i in got.message.items] == [
             ("BRG-6204", 500, Decimal("2.91")), ("BRG-6205", 100, Decimal("3.69"))]
         assert "10% off the offered 3.23 EUR read as 2.91 for BRG-6204 x 500" in got.notes
-    # one line of two named: which prices stay is not said
+    # one line of two named: that line's price less 10%, the other line asked at its offered price
     one = to_buyer_intent({**base, "kind": "counter_offer", "discount_percent": "10",
                            "items": [{"sku": "BRG-6204", "quantity": None, "unit_price": None}]}, ctx, "10% off 6204")
-    assert one.kind == "question" and one.question.topic == "price"
+    assert [(i.sku, i.unit_price) for i in one.message.items] == [("BRG-6204", Decimal("2.91")),
+                                                                   ("BRG-6205", Decimal("4.10"))]
+    assert "BRG-6205 x 100 kept at the offered 4.10 EUR" in one.notes
+    # a product the proposal does not have: no base for the percentage
+    other = to_buyer_intent({**base, "kind": "question", "question_topic": "price", "discount_percent": "10",
+                             "question_skus": ["BRG-6206"]}, ctx, "10% off BRG-6206?")
+    assert other.kind == "question" and other.question.skus == ["BRG-6206"]
     for bad in ("0", "100", "150", "a lot", "-5"):
         got = to_buyer_intent({**base, "kind": "counter_offer", "discount_percent": bad}, ctx, "x")
         assert got.kind == "question", (bad, got)

@@ -182,8 +182,12 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
      {"question": question("price", "BRG-6205"), "notes": ["asked discount 10%"]}),
     ("12% off for 800 x BRG-6204", "P12$", "rfq", rfq(item(BRG, 800), currency="EUR", region="EU"),
      {"notes": ["asked discount 12% (to be priced against the quote)"]}),  # another quantity: a new quote
-    ("10% off BRG-6204", "P20$", "rfq", rfq(item(BRG, 500), currency="USD", region="US"),  # one line of two
-     {"notes": ["asked discount 10% (to be priced against the quote)"]}),
+    ("10% off BRG-6204", "P20$", "counter_offer",  # one line of two: the other stays at its offered price
+     counter("P-20", 1, item(BRG, 500, "3.60"), item("BRG-6205", 100, "5.10")),
+     {"notes": ["10% off the offered 4.00 USD read as 3.60 for BRG-6204 x 500",
+                "BRG-6205 x 100 kept at the offered 5.10 USD"]}),
+    ("can you take 5% off the 200 x BRG-6205?", "P20$", "rfq",  # another quantity: a new request, as before
+     rfq(item("BRG-6205", 200), currency="USD", region="US"), {"notes": ["to be priced against the quote"]}),
     # --- terms, dates, places ------------------------------------------------------------------------
     ("500 x BRG-6204 on net 60", "none", "rfq", rfq(item(BRG, 500), payment_terms="NET60"), {}),
     ("500 x BRG-6204 NET90", "none", "rfq", rfq(item(BRG, 500), payment_terms="NET90"), {}),
