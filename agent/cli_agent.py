@@ -57,8 +57,8 @@ def show_reply(reply: Reply, *, explain: bool = False) -> None:
         for rec in reply.records:
             bits = [f"{rec['node']}/{rec['gen_ai.operation.name']}"]
             if rec.get("dealdesk.intent"):
-                bits.append(f"read as {rec['dealdesk.intent']}"
-                            + (": " + "; ".join(rec["dealdesk.intent.notes"]) if rec.get("dealdesk.intent.notes") else ""))
+                notes = rec.get("dealdesk.intent.notes")
+                bits.append(f"read as {rec['dealdesk.intent']}" + (": " + "; ".join(notes) if notes else ""))
             if rec.get("dealdesk.rule_ids"):
                 bits.append("rules " + ", ".join(rec["dealdesk.rule_ids"][:8]))
             if rec.get("dealdesk.figures"):

@@ -319,8 +319,9 @@ class SellerGraph:
 
     def _standing_offer(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A question about the price or the payment terms ("is that your best price?", "too expensive") while
-        an offer stands on those products (a percentage off it is a counter-offer: agent/offline/understand.py): the answer is that offer, restated as it is (no new version, every
-        figure the stored proposal's own), and how to negotiate it. None when no such offer stands."""
+        an offer stands on those products: the answer is that offer, restated as it is (no new version, every
+        figure the stored proposal's own), and how to negotiate it. None when no such offer stands. (A
+        percentage off the offer is a counter-offer, not a question: agent/offline/understand.py.)"""
         topic = question.get("topic")
         if topic not in ("price", "terms"):
             return None

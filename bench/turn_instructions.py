@@ -61,9 +61,13 @@ def _stub_log() -> None:  # the records' structlog lines
 STUBS = {"records": _stub_records, "text_check": _stub_text_check, "digests": _stub_digests, "log": _stub_log}
 
 
+def _split(value: str) -> list[str]:
+    return [x for x in value.split(",") if x]
+
+
 def stub_names(parser: argparse.ArgumentParser, value: str) -> list[str]:
     """The parts a `--stub a,b` names, each one of `STUBS` (else the parser's usage error)."""
-    names = [x for x in value.split(",") if x]
+    names = _split(value)
     unknown = [x for x in names if x not in STUBS]
     if unknown:
         parser.error(f"unknown --stub {', '.join(unknown)} (one of {', '.join(STUBS)})")
@@ -89,7 +93,7 @@ def child(kind: str, negotiations: int) -> None:
         for i in range(2 * negotiations):
             turn.run_bare(bare, [], "timed", i)
         return
-    apply_stubs([x for x in os.environ.get("DEALDESK_STUBS", "").split(",") if x])
+    apply_stubs(_split(os.environ.get("DEALDESK_STUBS", "")))
     from agent.config import load_data  # noqa: PLC0415
     from agent.records import configure_logging  # noqa: PLC0415
     from agent.service import Seller  # noqa: PLC0415

@@ -726,15 +726,14 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                     continue
                 items.append(CounterItem(sku=s, quantity=q, unit_price=price))
             if not items:
-                named = {sku(it.get("sku")) for it in data.get("items") or []}
-                off = _off_the_offer(data, ctx, pid, named)
-                if off is not None:
-                    items, how = off
-                    notes += how
-                else:
-                    skus = [sku(it.get("sku")) for it in data.get("items") or []] or list(ctx.proposal_skus)
+                named = [sku(it.get("sku")) for it in data.get("items") or []]
+                off = _off_the_offer(data, ctx, pid, set(named))
+                if off is None:
+                    skus = named or list(ctx.proposal_skus)
                     return BuyerIntent(kind="question", question=Question(topic="price", skus=skus[:100]),
                                        source="model", notes=[*notes, "prices asked without figures per line"])
+                items, how = off
+                notes += how
             co = CounterOffer(proposal_id=pid, version=version, items=items,
                               payment_terms=_terms(data.get("payment_terms")))
             return BuyerIntent(kind="counter_offer", message=co, source="model", notes=notes)

@@ -56,7 +56,7 @@ from agent.contract import (
 )
 from agent.intent import BuyerIntent, Question
 from tools.catalog.models import Catalog
-from tools.money import is_currency, round_money
+from tools.money import HUNDRED, is_currency, round_money
 
 MAX_QUANTITY = 10_000_000
 MAX_PRICE = Decimal("1e12")
@@ -1455,7 +1455,7 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
             or not lines or len(prices) != len(lines) or any(q is None for _, q in lines)
             or (only is not None and not only <= {s for s, _ in lines})):
         return None
-    share = (100 - percent) / 100
+    share = (HUNDRED - percent) / HUNDRED
     items, notes = [], []
     for (sku, qty), offered in zip(lines[:MAX_ITEMS], prices):
         if only is not None and sku not in only:
@@ -1476,8 +1476,10 @@ def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | N
     """A percentage off the current offer (or `only` some of its products) as a counter-offer on it
     (`discount_items`); None when the context does not carry the offer's prices, its version or its currency,
     so the percentage stays a note."""
-    priced = discount_items(scan.ctx, scan.discount, currency, only) if scan.discount is not None and pver else None
-    if priced is None or pver is None:
+    if scan.discount is None or pver is None:
+        return None
+    priced = discount_items(scan.ctx, scan.discount, currency, only)
+    if priced is None:
         return None
     items, notes = priced
     for note in notes:
