@@ -44,7 +44,7 @@ from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import TurnError, closed_message, error_message, lines_of, plan_lines
-from agent.playbook import SCHEMA_HINT, offer_text, render_brief, respond, standing_offer_text
+from agent.playbook import SCHEMA_HINT, move_lead, offer_text, render_brief, respond, standing_offer_text
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
@@ -606,7 +606,7 @@ class SellerGraph:
                 return {"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": built}
             # An offer awaiting approval is only ever shown as the seller built it.
             data = (None if staged.get("awaiting") else model_data) or built
-            return {"data": data, "text": text or offer_text(built), "staged": staged,
+            return {"data": data, "text": text or offer_text(built, lead=_lead(state, staged, built)), "staged": staged,
                     **({"model_data": model_data, "built": built} if data is model_data else {})}
         return {"data": model_data, "text": text or SCHEMA_HINT,
                 **({"model_data": model_data, "built": None} if model_data is not None else {})}
@@ -714,8 +714,9 @@ class SellerGraph:
         if staged and staged.get("moves"):
             proposal = self._proposal_from(state, staged).model_dump(mode="json")
             candidates.append({"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": proposal}
-                              if staged.get("shadow") else {"data": proposal, "text": offer_text(proposal),
-                                                            "staged": staged})
+                              if staged.get("shadow") else {"data": proposal, "staged": staged,
+                                                            "text": offer_text(proposal,
+                                                                               lead=_lead(state, staged, proposal))})
         current = self._view(state).current_proposal()
         if current is not None and current.status == "offered":
             candidates.append({"data": current.body, "text": offer_text(current.body), "resend": True,
@@ -844,6 +845,15 @@ class SellerGraph:
 
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
                "in this conversation.")
+
+
+def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any]) -> str:
+    """The words before an offer that answers the buyer's price (an rfq or a counter-offer): which lines the
+    seller accepted, improved or held. None while a better offer awaits approval: its own text says so."""
+    if (state.get("intent") or {}).get("kind") not in ("rfq", "counter_offer") or proposal.get("pending"):
+        return ""
+    asked = {ln["sku"]: ln["asked"] for ln in state.get("lines") or []}
+    return move_lead(staged["moves"], asked)
 
 
 def _text_of(message: AIMessage | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -26,10 +27,37 @@ def _call(name: str, args: dict[str, Any]) -> AIMessage:
     return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{key}", "type": "tool_call"}])
 
 
-def offer_text(proposal: dict[str, Any], *, products: dict[str, str] | None = None) -> str:
-    """The reply around a proposal: every figure is one of the proposal's own."""
+# What a price turn's reply says first, by the kind of move the strategy chose for each line. It names the
+# products, never a figure: the offer's own figures follow. `open` and the trades need no words.
+_LEADS = {"accept": "We can meet your price for {}.", "meets": "Our offer for {} is already at or below your price.",
+          "concede": "We have improved our price for {}.", "hold": "We are holding our price for {}.",
+          "final": "This is our final offer for {}."}
+
+
+def move_lead(moves: list[dict[str, Any]], asked: dict[str, str | None]) -> str:
+    """The lead of a reply to a price turn: `moves` are the offer's moves (kind, sku, unit_price), `asked` the
+    buyer's unit price by SKU. An accepted line at a price below the one asked (the standing offer was already
+    better) 'meets' it rather than accepting it."""
+    by_kind: dict[str, list[str]] = {}
+    for m in moves:
+        kind = m["kind"]
+        if kind == "accept" and asked.get(m["sku"]) is not None \
+                and Decimal(str(m["unit_price"])) != Decimal(str(asked[m["sku"]])):
+            kind = "meets"
+        if kind in _LEADS and m["sku"] not in by_kind.get(kind, []):
+            by_kind.setdefault(kind, []).append(m["sku"])
+    return " ".join(lead.format(_and(by_kind[k])) for k, lead in _LEADS.items() if k in by_kind)
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def offer_text(proposal: dict[str, Any], *, lead: str = "") -> str:
+    """The reply around a proposal: every figure is one of the proposal's own (`lead`: `move_lead`'s words)."""
     cur = proposal["currency"]
-    head = f"Proposal {proposal['proposal_id']} version {proposal['version']}"
+    head = f"{lead} Proposal" if lead else "Proposal"
+    head = f"{head} {proposal['proposal_id']} version {proposal['version']}"
     lines = [f"{i['quantity']} x {i['sku']} at {i['unit_price']} {cur} each ({i['line_total']} {cur}, "
              f"ships in {i['lead_time_days']} days)" for i in proposal["items"]]
     text = f"{head}: " + "; ".join(lines) + f". Total {proposal['total']} {cur}, payment {proposal['payment_terms']}, " \

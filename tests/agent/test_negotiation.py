@@ -339,6 +339,32 @@ def test_max_rounds_closes_and_the_last_proposal_stands(seller: Seller, surface)
     assert deal.type == "deal" and deal.data["version"] == last["version"]
 
 
+def test_the_reply_says_whether_the_seller_improved_held_or_met_the_price(seller: Seller, surface) -> None:
+    """The words before the offer follow the strategy's move on the buyer's price, and name no figure."""
+    nid, last = open_negotiation(seller)
+    leads, prices = [], []
+    for _ in range(surface.max_rounds + 1):
+        reply = seller.send(nid, data=counter(last, "2.00"))  # far below the floor, every round
+        if reply.type != "proposal":
+            break
+        last = reply.data
+        assert reply.text.endswith(offer_text(last)), reply.text
+        leads.append(reply.text[:-len(offer_text(last))].strip())
+        prices.append(unit_price(last))
+    assert leads[0] == f"We have improved our price for {SKU}." and prices[0] < Decimal(surface.list_price)
+    # The buyer never moves: the seller holds (reciprocity), the same price, until the last round.
+    assert set(leads[1:-1]) == {f"We are holding our price for {SKU}."} and len(set(prices)) == 1
+    assert leads[-1] == f"This is our final offer for {SKU}." and len(leads) == surface.max_rounds
+
+    other, first = open_negotiation(seller, org="beta-eu")
+    above = seller.send(other, data=counter(first, "3.30"))
+    assert unit_price(above) == unit_price(first) == Decimal(surface.list_price)  # never above the offer
+    assert above.text.startswith(f"Our offer for {SKU} is already at or below your price. Proposal ")
+    met = seller.send(other, data=counter(above.data, "3.20"))
+    assert unit_price(met) == Decimal("3.20")
+    assert met.text.startswith(f"We can meet your price for {SKU}. Proposal ")
+
+
 # --- errors -----------------------------------------------------------------------------------------
 
 
