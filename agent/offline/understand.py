@@ -14,7 +14,7 @@ later steps never read the same characters twice):
    ``unknown_sku``; proposal references (``P-12 v3``) and buyer references
    (``PO 4711``) are taken out first so they are never read as SKUs or numbers;
 3. payment terms (``net 60``, ``prepay``), delivery dates (``by 2026-12-15``,
-   ``before December 15``, ``within 2 weeks``), discounts (``5% off``);
+   ``before December 15``, ``within 2 weeks``), discounts (``5% off``, ``ten percent off``);
 4. prices with a currency mark (``3.10 EUR``, ``€3.10``, ``3,10 €``, ``$4.20``);
 5. quantities bound to SKUs (``500 x BRG-6204``, ``BRG-6204 x 500``,
    ``500 pcs of``, ``qty 500``, ``1,000 x``, ``1.000 Stück``);
@@ -153,6 +153,16 @@ _DATE_TRIGGER = re.compile(
 _SLASH_TRIGGER = re.compile(r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bdue|\bdeliver(?:ed|y)?"
                             r"(?:\s+(?:on|by|date))?)\s*:?\s*$", _I)
 _PCT = re.compile(rf"(?<![\w.,])-?\s?(?P<n>{_NUM})\s*(?:%|percent\b|per\s*cent\b|pct\b)", _I)
+# A percentage in words, one to a hundred: "ten percent", "twenty-five per cent", "a hundred percent".
+_UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+          "nineteen")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_WORD_VALUE = {w: i + 1 for i, w in enumerate(_UNITS)} | {w: i + 10 for i, w in enumerate(_TEENS)} \
+    | {w: 20 + 10 * i for i, w in enumerate(_TENS)} | {"hundred": 100}
+_PCT_WORDS = re.compile(
+    rf"(?<![\w-])(?P<w>(?:{'|'.join(_TENS)})(?:[\s-](?:{'|'.join(_UNITS)}))?|{'|'.join(_TEENS + _UNITS)}"
+    r"|(?:a|one)\s+hundred)\s*(?:%|percent\b|per\s*cent\b|pct\b)", _I)
 _PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
                           r"markdown|down|better)\b", _I)
 
@@ -938,17 +948,19 @@ class _Scan:
 
     def scan_percents(self) -> None:
         spans = []
-        for m in _PCT.finditer(self.masked):
+        found = [(m, m["n"]) for m in _PCT.finditer(self.masked)] + \
+            [(m, str(_words_percent(m["w"]))) for m in _PCT_WORDS.finditer(self.masked)]
+        for m, written in sorted(found, key=lambda f: f[0].start()):
             spans.append(m.span())
             window = self.masked[max(0, m.start() - 40):m.end() + 30]
             if not _PCT_CONTEXT.search(window):
                 continue
             try:
-                value = Decimal(m["n"].replace(",", "."))
+                value = Decimal(written.replace(",", "."))
             except InvalidOperation:
                 continue
-            if len(m["n"]) > 12 or value > 100 or value <= 0:
-                self.note(f"asked discount {_clip(m['n'], 14)}% dropped: a discount is between 0 and 100%")
+            if len(written) > 12 or value > 100 or value <= 0:
+                self.note(f"asked discount {_clip(written, 14)}% dropped: a discount is between 0 and 100%")
                 continue
             if self.discount is None:
                 self.discount = value
@@ -1440,6 +1452,12 @@ def _quantity_notes(scan: _Scan, quantified: list[_Mention]) -> None:
         scan.note(f"quantity {m.qty} x {m.sku}")
     if not quantified and scan.bare_qty:
         scan.note(f"quantity {scan.bare_qty[0][0]}")
+
+
+def _words_percent(words: str) -> int:
+    """The value of `_PCT_WORDS`'s number: "twenty-five" is 25, "a hundred" 100."""
+    parts = [w for w in re.split(r"[\s-]+", words.casefold()) if w in _WORD_VALUE]
+    return 100 if "hundred" in parts else sum(_WORD_VALUE[w] for w in parts)
 
 
 def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,

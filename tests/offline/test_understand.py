@@ -188,6 +188,18 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
                 "BRG-6205 x 100 kept at the offered 5.10 USD"]}),
     ("can you take 5% off the 200 x BRG-6205?", "P20$", "rfq",  # another quantity: a new request, as before
      rfq(item("BRG-6205", 200), currency="USD", region="US"), {"notes": ["to be priced against the quote"]}),
+    # ... a percentage in words reads as its digits
+    ("can you do ten percent off?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "2.91")),
+     {"notes": ["asked discount 10%", "10% off the offered 3.23 EUR read as 2.91 for BRG-6204 x 500"]}),
+    ("Twenty-five per cent discount and we sign", "P12$", "counter_offer",
+     counter("P-12", 2, item(BRG, 500, "2.42")), {"notes": ["asked discount 25%"]}),
+    ("knock off seventeen pct", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "2.68")),
+     {"notes": ["asked discount 17%"]}),
+    ("seven percent off?", "P12", "question", None, {"question": question("price", BRG),
+                                                     "notes": ["asked discount 7%"]}),
+    ("a hundred percent off", "P12$", "question", None,  # no price to ask: a price question
+     {"question": question("price", BRG), "notes": ["asked discount 100%"]}),
+    ("often percent off", "P12$", "unknown", None, {"notes": ["no request recognised"]}),  # no number word
     # --- terms, dates, places ------------------------------------------------------------------------
     ("500 x BRG-6204 on net 60", "none", "rfq", rfq(item(BRG, 500), payment_terms="NET60"), {}),
     ("500 x BRG-6204 NET90", "none", "rfq", rfq(item(BRG, 500), payment_terms="NET90"), {}),
