@@ -285,6 +285,17 @@ def parse_number(raw: str) -> tuple[Decimal, ...] | None:
     return (decimal,)
 
 
+def number_words(low: str) -> list[tuple[int, int, Decimal]]:
+    """The numbers written in words in lower-cased `low` ("twenty-five", "two hundred and fifty", "a dozen"):
+    (start, end, value) each. Not inside a word or after a hyphen, not "four-bolt"."""
+    out = []
+    for m in _WORDS.finditer(low) if _NUMBER_WORD.search(low) else ():
+        if m.start() and (_is_word_char(low[m.start() - 1]) or low[m.start() - 1] == "-"):
+            continue
+        out.append((m.start(), m.end(), _words_value(m.group())))
+    return out
+
+
 def _words_value(phrase: str) -> Decimal:
     total, cur = 0, 0
     for w in _WORD_BREAK.split(phrase.lower()):
@@ -614,10 +625,8 @@ def extract_masked(text: str, t: str) -> tuple[list[Figure], list[tuple[str, int
         if end != e:
             nums[-1].end = e
             nums[-1].tail_end = end
-    for m in _WORDS.finditer(low) if _NUMBER_WORD.search(low) else ():
-        if m.start() and (_is_word_char(low[m.start() - 1]) or low[m.start() - 1] == "-"):
-            continue
-        nums.append(_Num(m.start(), m.end(), m.group(), words=True, value=_words_value(m.group())))
+    for start, end, value in number_words(low):
+        nums.append(_Num(start, end, low[start:end], words=True, value=value))
     nums.sort(key=_START)
 
     consumed: set[tuple[int, int]] = set()

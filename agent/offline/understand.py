@@ -9,12 +9,13 @@ How it reads a message, in order (each step blanks what it consumed so that
 later steps never read the same characters twice):
 
 1. normalise: NFKC, curly quotes, control characters, at most 4000 chars;
+   numbers in words as digits (``two hundred`` is 200, ``ten percent`` 10%, ``a dozen`` 12);
 2. SKUs: catalog SKUs in any case (``brg-6204`` is ``BRG-6204``), then
    SKU-shaped tokens kept as given (``ABC-123``) so the seller answers
    ``unknown_sku``; proposal references (``P-12 v3``) and buyer references
    (``PO 4711``) are taken out first so they are never read as SKUs or numbers;
 3. payment terms (``net 60``, ``prepay``), delivery dates (``by 2026-12-15``,
-   ``before December 15``, ``within 2 weeks``), discounts (``5% off``, ``ten percent off``);
+   ``before December 15``, ``within 2 weeks``), discounts (``5% off``);
 4. prices with a currency mark (``3.10 EUR``, ``€3.10``, ``3,10 €``, ``$4.20``);
 5. quantities bound to SKUs (``500 x BRG-6204``, ``BRG-6204 x 500``,
    ``500 pcs of``, ``qty 500``, ``1,000 x``, ``1.000 Stück``);
@@ -54,6 +55,7 @@ from typing import Any
 from agent.contract import (
     MAX_ITEMS, MAX_TEXT, Accept, CatalogQuery, CounterItem, CounterOffer, Reject, Rfq, RfqItem,
 )
+from agent.guardrail.numbers import number_words
 from agent.intent import BuyerIntent, Question
 from tools.catalog.models import Catalog
 from tools.money import HUNDRED, is_currency, round_money
@@ -153,16 +155,9 @@ _DATE_TRIGGER = re.compile(
 _SLASH_TRIGGER = re.compile(r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bdue|\bdeliver(?:ed|y)?"
                             r"(?:\s+(?:on|by|date))?)\s*:?\s*$", _I)
 _PCT = re.compile(rf"(?<![\w.,])-?\s?(?P<n>{_NUM})\s*(?:%|percent\b|per\s*cent\b|pct\b)", _I)
-# A percentage in words, one to a hundred: "ten percent", "twenty-five per cent", "a hundred percent".
-_UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-          "nineteen")
-_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_WORD_VALUE = {w: i + 1 for i, w in enumerate(_UNITS)} | {w: i + 10 for i, w in enumerate(_TEENS)} \
-    | {w: 20 + 10 * i for i, w in enumerate(_TENS)} | {"hundred": 100}
-_PCT_WORDS = re.compile(
-    rf"(?<![\w-])(?P<w>(?:{'|'.join(_TENS)})(?:[\s-](?:{'|'.join(_UNITS)}))?|{'|'.join(_TEENS + _UNITS)}"
-    r"|(?:a|one)\s+hundred)\s*(?:%|percent\b|per\s*cent\b|pct\b)", _I)
+# After a lone "one" that counts (elsewhere "one" is rarely a number: "one of", "the one with"): a unit or a SKU.
+_ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs\b|pieces?\b|boxe?s?\b|"
+                         r"[A-Z]{2,}[A-Z0-9]*-)", _I)
 _PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
                           r"markdown|down|better)\b", _I)
 
@@ -659,6 +654,7 @@ class _Scan:
         self.text = _CTRL.sub(" ", norm)
         if truncated:
             self.note(f"message truncated to {MAX_TEXT} characters")
+        self.text = self._digits_for_words(self.text)
         self.masked = self.text
         self.mentions: list[_Mention] = []
         self.proposal_ref: str | None = None
@@ -681,6 +677,26 @@ class _Scan:
             self.notes.append(text if len(text) <= _NOTE_CHARS else text[:_NOTE_CHARS - 3] + "...")
         elif len(self.notes) == MAX_NOTES:
             self.notes.append("further notes left out")
+
+    def _digits_for_words(self, text: str) -> str:
+        """Numbers in words written as digits, padded to the same length so that every position stays
+        put ("two hundred x BRG-6205" reads as "200         x BRG-6205"): each later step reads them as
+        it reads digits. The guardrail's reading of number words (agent/guardrail/numbers.py)."""
+        low = text.lower()
+        if len(low) != len(text):  # a few characters change length when lower-cased: left as written
+            return text
+        out, last = [], 0
+        for start, end, value in number_words(low):
+            phrase = text[start:end]
+            if low[start:end] == "one" and not _ONE_COUNTS.match(text, end):
+                continue
+            digits = str(value)
+            if len(digits) > end - start:
+                continue
+            out += [text[last:start], digits.ljust(end - start)]
+            last = end
+            self.note(f"'{_clip(phrase, 30)}' read as {digits}")
+        return "".join(out) + text[last:] if out else text
 
     def blank(self, spans: list[tuple[int, int]], fill: str = " ") -> None:
         if spans:
@@ -948,9 +964,8 @@ class _Scan:
 
     def scan_percents(self) -> None:
         spans = []
-        found = [(m, m["n"]) for m in _PCT.finditer(self.masked)] + \
-            [(m, str(_words_percent(m["w"]))) for m in _PCT_WORDS.finditer(self.masked)]
-        for m, written in sorted(found, key=lambda f: f[0].start()):
+        for m in _PCT.finditer(self.masked):
+            written = m["n"]
             spans.append(m.span())
             window = self.masked[max(0, m.start() - 40):m.end() + 30]
             if not _PCT_CONTEXT.search(window):
@@ -1452,12 +1467,6 @@ def _quantity_notes(scan: _Scan, quantified: list[_Mention]) -> None:
         scan.note(f"quantity {m.qty} x {m.sku}")
     if not quantified and scan.bare_qty:
         scan.note(f"quantity {scan.bare_qty[0][0]}")
-
-
-def _words_percent(words: str) -> int:
-    """The value of `_PCT_WORDS`'s number: "twenty-five" is 25, "a hundred" 100."""
-    parts = [w for w in re.split(r"[\s-]+", words.casefold()) if w in _WORD_VALUE]
-    return 100 if "hundred" in parts else sum(_WORD_VALUE[w] for w in parts)
 
 
 def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,

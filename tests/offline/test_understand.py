@@ -122,6 +122,19 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("30000000 x BRG-6204", "none", "unknown", None, {"notes": ["above 10,000,000"]}),
     ("BRG-6204 x 0", "none", "unknown", None, {"notes": ["at least 1"]}),
     ("BRG-6204 x 99999999999999999999999999", "none", "unknown", None, {"notes": ["too long"]}),
+    # ... numbers in words read as their digits
+    ("please quote two hundred BRG-6205", "none", "rfq", rfq(item("BRG-6205", 200)),
+     {"notes": ["'two hundred' read as 200"]}),
+    ("two hundred and fifty pcs of BRG-6204 on net thirty", "none", "rfq",
+     rfq(item(BRG, 250), payment_terms="NET30"), {"notes": ["'two hundred and fifty' read as 250"]}),
+    ("need a dozen BRG-6204 by December twenty", "none", "rfq", rfq(item(BRG, 12), delivery_date="2026-12-20"),
+     {"notes": ["'a dozen' read as 12"]}),
+    ("Quote for One Thousand x BRG-6204", "none", "rfq", rfq(item(BRG, 1000)), {}),
+    ("one BRG-6204 please", "none", "rfq", rfq(item(BRG, 1)), {"notes": ["'one' read as 1"]}),
+    ("tell me about one of them: BRG-6204", "none", "catalog_query", {"type": "catalog_query", "sku": BRG},
+     {}),  # "one of": not a count
+    ("need four-bolt flange units", "none", "catalog_query",  # a name, not a number
+     {"type": "catalog_query", "query": "four-bolt flange unit"}, {}),
     # --- prices ------------------------------------------------------------------------------------
     ("500 x BRG-6204 at €3.10", "none", "rfq", rfq(item(BRG, 500), currency="EUR", region="EU"),
      {"asked": [item(BRG, 500, "3.10")]}),
