@@ -33,6 +33,9 @@ def test_eval_run_with_the_openai_model_against_canned_answers(fake_openai, tmp_
             kind="counter_offer", items=_items(("BRG-6204", 500, "2.60")), arguments=["vendor X is at 2.60 EUR"]),
         "need 100 x ABC-123 please": _m(kind="rfq", items=_items(("ABC-123", 100, None))),
         "can you do 5% off?": _m(kind="counter_offer", discount_percent="5"),  # priced by the seller, not the model
+        # numbers in words: the parser reads them, noting it, so the cascade asks the model
+        "please quote two hundred BRG-6205": _m(kind="rfq", items=_items(("BRG-6205", 200, None))),
+        "could you do five percent off?": _m(kind="counter_offer", discount_percent="5"),
     })
     fake_openai.reset()
     fake_openai.handler = script
