@@ -10,7 +10,8 @@ later steps never read the same characters twice):
 
 1. normalise: NFKC, curly quotes, control characters, at most 4000 chars;
    numbers in words as digits (``two hundred`` is 200, ``ten percent`` 10%, ``a dozen`` 12);
-2. SKUs: catalog SKUs in any case (``brg-6204`` is ``BRG-6204``), then
+2. SKUs: catalog SKUs in any case (``brg-6204`` is ``BRG-6204``), a designation
+   that only one product's name has (``6204-2RS`` is ``BRG-6204``), then
    SKU-shaped tokens kept as given (``ABC-123``) so the seller answers
    ``unknown_sku``; proposal references (``P-12 v3``) and buyer references
    (``PO 4711``) are taken out first so they are never read as SKUs or numbers;
@@ -393,6 +394,9 @@ _STOPWORDS = frozenset(
 # --- catalog index (built once per catalog object) -----------------------------------------
 
 
+_NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/]*[A-Za-z0-9]")
+
+
 class _Index:
     """Lookup tables derived from a catalog: SKUs by case-folded spelling, category words, spec keys, text."""
 
@@ -439,6 +443,17 @@ class _Index:
                     if number is not None:
                         bucket = self.key_values.setdefault((key, scope), {})
                         bucket[number] = bucket.get(number, 0) + 1
+        # Designations in product names a buyer may write for the SKU ("6204-2RS", "UCP204", "20x47x7"): a token
+        # with digits and at least two letters, each run of letters a capital code or one letter ("3-phase" is a
+        # word), of one product only ("M12", "A2-70" name several: not kept).
+        named: dict[str, set[str]] = {}
+        for p in products:
+            for token in _NAME_TOKEN.findall(p.name):
+                runs = re.findall(r"[A-Za-z]+", token)
+                if len(token) >= 4 and sum(map(len, runs)) >= 2 and any(c.isdigit() for c in token) \
+                        and all(r.isupper() or len(r) == 1 for r in runs):
+                    named.setdefault(token.casefold(), set()).add(p.sku)
+        self.designations = {t: next(iter(skus)) for t, skus in named.items() if len(skus) == 1}
         fields: list[str] = []
         for p in products:
             fields += [p.sku, p.name, p.description, p.category]
@@ -713,6 +728,9 @@ class _Scan:
                 if not piece or piece.isdigit():
                     continue
                 sku = idx.sku(piece)
+                if sku is None and piece.casefold() in idx.designations:
+                    sku = idx.designations[piece.casefold()]
+                    self.note(f"'{_clip(piece, 30)}' read as {sku} (in its name)")
                 if sku is not None:
                     a = start + offset
                     self.mentions.append(_Mention(sku, a, a + len(piece), True))

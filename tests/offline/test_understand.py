@@ -291,8 +291,14 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("Is it in stock?", "P12", "question", None, {"question": question("availability", BRG)}),
     ("how much is BRG-6204?", "none", "question", None, {"question": question("price", BRG)}),
     ("price for 500 BRG-6204?", "none", "rfq", rfq(item(BRG, 500)), {}),
-    ("We are looking to buy 500 units of the 6204-2RS bearing", "none", "catalog_query",
-     query(query="6204-2RS", category="bearings"), {"notes": ["quantity 500"]}),
+    ("We are looking to buy 500 units of the 6204-2RS bearing", "none", "rfq",  # the designation in one name
+     rfq(item(BRG, 500)), {"notes": ["'6204-2RS' read as BRG-6204 (in its name)"]}),
+    ("quote 50 UCP204 pillow blocks", "none", "rfq", rfq(item("BRG-UCP204", 50)), {}),
+    ("what is the bore of the 6205-2rs?", "none", "question", None,
+     {"question": {"topic": "spec", "skus": ["BRG-6205"], "spec": "bore_mm"}}),
+    ("need 500 x M12 sensors", "none", "catalog_query",  # M12 is in several names: a search, not a SKU
+     query(query="M12", category="sensors"), {}),
+    ("need 3-phase drives", "none", "catalog_query", query(query="phase drive"), {}),  # a word, not a designation
     # --- bot-style and terse messages -------------------------------------------------------------------
     ("RFQ: item=BRG-6204; qty=500; target=3.10 EUR; region=EU; terms=NET60; need_by=2026-12-15", "none", "rfq",
      rfq(item(BRG, 500), currency="EUR", region="EU", payment_terms="NET60", delivery_date="2026-12-15"),
@@ -391,7 +397,6 @@ def test_catalog_queries_find_products() -> None:
     for text, expected in [("do you have 20mm bearings?", {"BRG-6204", "BRG-6204-ZZ"}),
                            ("looking for M12 inductive sensors", {"SNS-PRX-M12"}),
                            ("need some M8 nuts", {"FST-M8-NUT-A2"}),
-                           ("We are looking to buy 500 units of the 6204-2RS bearing", {"BRG-6204"}),
                            ("motors with at least 1.1 kW", {"MTR-IE3-1K1", "MTR-IE3-2K2"})]:
         result = understand(text, CONTEXTS["none"], today=TODAY)
         q = result.message
