@@ -43,7 +43,7 @@ from agent.intent import BuyerIntent, merge_intents
 from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
-from agent.negotiation import TurnError, closed_message, error_message, lines_of, plan_lines
+from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import SCHEMA_HINT, move_lead, offer_text, render_brief, respond, standing_offer_text
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
@@ -296,9 +296,11 @@ class SellerGraph:
             if kind == "accept":
                 return self._prepare_accept(state, neg, msg, started)
             if kind == "question":
-                standing = self._standing_offer(state, intent.get("question") or {}, started)
-                if standing is not None:
-                    return standing
+                question = intent.get("question") or {}
+                answered = self._standing_offer(state, question, started) or \
+                    self._delivery_for(state, neg, question, started)
+                if answered is not None:
+                    return answered
             if kind == "reject":
                 if neg.current_proposal and msg.get("proposal_id") != neg.current_proposal:
                     raise TurnError(f"unknown proposal {msg.get('proposal_id')}", code="unknown_proposal",
@@ -344,6 +346,34 @@ class SellerGraph:
                                                "list": i["list_price"]} for i in body["items"]],
                                     "payment_terms": body["payment_terms"]})
         return {"direct": direct, "records": [rec]}
+
+    def _delivery_for(self, state, neg, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """A lead-time or availability question for a quantity of one product ("can you ship 5000 x BRG-6205?"):
+        answered with the checks an rfq for it would pass (order limits, the stock available to this buyer,
+        the hold cap) and the lead time a proposal would state. None for any other question."""
+        sku, qty = (question.get("skus") or [None])[0], question.get("quantity")
+        if question.get("topic") not in ("lead_time", "availability") or not qty or sku not in self.catalog.products \
+                or len(set(question.get("skus") or ())) != 1:
+            return None
+        terms = state.get("terms") or neg.payment_terms or self.policy.doc.global_.payment_terms.default
+        view = self._view(state)
+        try:
+            surface = check_line(self.desk_for({**state, "terms": terms}), view, Line(sku, qty, None), terms,
+                                 view.own_holds())
+        except DealdeskError as exc:
+            text = f"We cannot offer {qty} x {sku} at the moment: {exc.message}."
+            facts = [Fact("id", sku, "question.sku"), Fact("quantity", Decimal(qty), "question.quantity"),
+                     *facts_from_own_text(exc.message, "error.message")]
+            outcome: dict[str, Any] = {"dealdesk.error": exc.code, "dealdesk.error.field": exc.field}
+        else:
+            text = (f"{qty} x {sku} can ship in {surface.lead_time_days} days from stock. Ask us for a quote and the "
+                    "proposal confirms it.")
+            facts = [Fact("id", sku, "question.sku"), Fact("quantity", Decimal(qty), "question.quantity"),
+                     Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time")]
+            outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}
+        rec = self._record(state, "prepare", "delivery", started, inputs=question,
+                           rule_ids=["playbook.delivery_for_quantity"], **outcome)
+        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
 
     def _current(self, state, proposal_id: str, version: int):
         current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal

@@ -24,6 +24,8 @@ class Question(BaseModel):
     topic: QuestionTopic
     skus: list[str] = Field(default_factory=list)
     spec: str | None = Field(default=None, description="Spec name asked about, e.g. bore_mm")
+    quantity: int | None = Field(default=None, ge=1, le=10_000_000,
+                                 description="Units a lead-time or availability question on one product is about")
 
 
 class BuyerIntent(BaseModel):

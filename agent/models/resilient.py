@@ -70,11 +70,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.runnables.config import ensure_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_base
 
-from agent.contract import Accept, CatalogQuery, CounterItem, CounterOffer, Reject, Rfq, RfqItem
+from agent.contract import Accept, CatalogQuery, CounterItem, CounterOffer, InQty, Reject, Rfq, RfqItem
 from agent.intent import BuyerIntent, Question
 from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.openai import ModelSettings
@@ -493,6 +493,17 @@ def _ok(m: ToolMessage) -> bool:
 
 # --- understanding -------------------------------------------------------------------------------------
 
+_QUANTITY: TypeAdapter[int] = TypeAdapter(InQty)
+
+
+def _count(raw: str) -> int | None:
+    """A quantity as the wire contract reads one, or None (the question is still answered without it)."""
+    try:
+        return _QUANTITY.validate_python(raw)
+    except ValidationError:
+        return None
+
+
 _NULL_STR = {"type": ["string", "null"]}
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 INTENT_SCHEMA: dict[str, Any] = {
@@ -765,7 +776,12 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                 co = CounterOffer(proposal_id=pid, version=version, items=items,
                                   payment_terms=_terms(data.get("payment_terms")))
                 return BuyerIntent(kind="counter_offer", message=co, source="model", notes=[*notes, *how])
-            question = Question(topic=topic, skus=skus[:100], spec=(data.get("question_spec") or None))
+            # A lead-time or availability question on one product for a quantity: the quantity its item names.
+            counts = {str(it.get("quantity")) for it in data.get("items") or [] if it.get("quantity")}
+            quantity = _count(counts.pop()) \
+                if topic in ("lead_time", "availability") and len(set(skus)) == 1 and len(counts) == 1 else None
+            question = Question(topic=topic, skus=skus[:100], spec=(data.get("question_spec") or None),
+                                quantity=quantity)
             return BuyerIntent(kind="question", question=question, source="model", notes=notes)
         return BuyerIntent(kind="unknown", source="model", notes=notes)
     except ValidationError as exc:

@@ -1388,10 +1388,11 @@ def _decide(scan: _Scan) -> BuyerIntent:
             _quantity_notes(scan, quantified)
             if scan.date is not None:
                 scan.note(f"asks about delivery by {scan.date.isoformat()}")
-            return _question(scan, "lead_time", topic_skus)
+            return _question(scan, "lead_time", topic_skus, quantity=_asked_quantity(scan, quantified, topic_skus))
         if topic_skus and _AVAIL.search(low):
             _quantity_notes(scan, quantified)
-            return _question(scan, "availability", topic_skus)
+            return _question(scan, "availability", topic_skus,
+                             quantity=_asked_quantity(scan, quantified, topic_skus))
         if _TERMS_Q.search(low) or (scan.terms is not None and not quantified and not scan.bare_qty):
             if scan.terms is not None:
                 scan.note(f"asks for payment terms {scan.terms}")
@@ -1540,11 +1541,22 @@ def _intent(scan: _Scan, kind: str, message: Any, asked: list[CounterItem] | Non
                        notes=scan.notes)
 
 
-def _question(scan: _Scan, topic: str, skus: list[str], spec: str | None = None) -> BuyerIntent:
+def _question(scan: _Scan, topic: str, skus: list[str], spec: str | None = None,
+              quantity: int | None = None) -> BuyerIntent:
     skus = [s for s in skus if s][:MAX_ITEMS]
-    scan.note(f"{topic} question" + (f" about {', '.join(skus[:5])}" if skus else "") + (f" ({spec})" if spec else ""))
-    return BuyerIntent(kind="question", question=Question(topic=topic, skus=skus, spec=spec),  # type: ignore[arg-type]
-                       source="offline", notes=scan.notes)
+    scan.note(f"{topic} question" + (f" about {', '.join(skus[:5])}" if skus else "") + (f" ({spec})" if spec else "")
+              + (f" for {quantity} units" if quantity else ""))
+    question = Question(topic=topic, skus=skus, spec=spec, quantity=quantity)  # type: ignore[arg-type]
+    return BuyerIntent(kind="question", question=question, source="offline", notes=scan.notes)
+
+
+def _asked_quantity(scan: _Scan, quantified: list[_Mention], skus: list[str]) -> int | None:
+    """The one quantity a lead-time or availability question on one product names ("lead time for 5000 x
+    BRG-6205?", "can you ship 5000 units of BRG-6205?"); None for several products or quantities."""
+    if len(set(skus)) != 1:
+        return None
+    found = {m.qty for m in quantified if m.qty} | {q for q, _ in scan.bare_qty}
+    return found.pop() if len(found) == 1 else None
 
 
 def _expand_words(words: set[str]) -> set[str]:

@@ -181,3 +181,39 @@ def test_a_stored_offer_that_no_longer_reads_is_left_to_the_catalog_answer(selle
                      .values(body={k: v for k, v in offer.items() if k != "total"}))
     reply = seller.send(nid, text="is that your best price?")
     assert reply.text.startswith(f"{SKU} (") and "we quote it for the quantity you need" in reply.text
+
+
+def test_a_delivery_question_for_a_quantity_is_answered_as_an_rfq_for_it_would_be(seller: Seller, dd_demo) -> None:
+    """'Lead time for 500 x BRG-6205?': the lead time a proposal for 500 would state, once the checks an rfq
+    passes (order limits, the stock this buyer may have, the hold cap) say it could be quoted; else why not.
+    Nothing is offered, held or stored but the turn's records."""
+    catalog, _ = dd_demo
+    product = catalog.products[OTHER]
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    desk = seller.graph.desk_for({"negotiation_id": nid})
+    surface = desk.surface(OTHER, 100)
+    available = seller.store.available(OTHER)
+    assert surface.max_hold_units < available < surface.max_order_quantity  # the demo's limits, in this order
+
+    ok = seller.send(nid, text=f"what is the lead time for 100 units of {OTHER}?")
+    assert ok.data is None and ok.text == (f"100 x {OTHER} can ship in {product.capacity.lead_time_days} days from "
+                                           "stock. Ask us for a quote and the proposal confirms it.")
+    (rec,) = [r for r in _records(seller, nid, ok.turn) if r["node"] == "prepare"]
+    assert rec["gen_ai.operation.name"] == "delivery" and rec["dealdesk.rule_ids"] == ["playbook.delivery_for_quantity"]
+    assert rec["dealdesk.figures"] == {"sku": OTHER, "quantity": 100, "lead_time_days": product.capacity.lead_time_days}
+
+    answers = {qty: seller.send(nid, text=f"can you ship {qty} x {OTHER} next week? lead time?")
+               for qty in (surface.max_hold_units + 1, available + 1, surface.max_order_quantity + 1)}
+    held, stock, order = answers.values()
+    assert held.text == (f"We cannot offer {surface.max_hold_units + 1} x {OTHER} at the moment: {OTHER}: one buyer "
+                         f"may hold at most {surface.max_hold_units} units in open proposals.")
+    assert stock.text == (f"We cannot offer {available + 1} x {OTHER} at the moment: {OTHER}: {available} units "
+                          f"available, {available + 1} requested.")
+    assert order.text.endswith(f"{OTHER}: at most {surface.max_order_quantity} per order.")
+    for reply in (ok, *answers.values()):
+        guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
+        assert guard and guard[-1]["gen_ai.guardrail.tripwire"] is False
+    assert seller.store.available(OTHER) == available and seller.store.get_negotiation(nid).current_proposal is None
+    # without a quantity, or for two products, the catalog answers as before
+    plain = seller.send(nid, text=f"lead time for {OTHER}?")
+    assert plain.text == f"{OTHER} ships in {product.capacity.lead_time_days} days from stock."

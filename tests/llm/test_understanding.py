@@ -210,3 +210,23 @@ def test_a_percentage_the_model_reads_is_priced_from_the_offer_not_by_the_model(
                             proposal_quantities=(500,), currency="EUR")
     got = to_buyer_intent({**base, "kind": "counter_offer", "discount_percent": "10"}, unpriced, "10% off?")
     assert got.kind == "question" and got.question.topic == "price"
+
+
+def test_a_lead_time_question_the_model_reads_keeps_its_quantity(text_context) -> None:
+    """A lead-time or availability question on one product for a quantity (the SKU and quantity in `items`):
+    the question carries the quantity, which the seller answers for; otherwise it has none."""
+    ctx = text_context()
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+
+    def ask(topic: str, *items: tuple[str, object]) -> object:
+        return to_buyer_intent({**base, "kind": "question", "question_topic": topic, "question_skus": ["BRG-6205"],
+                                "items": [{"sku": s, "quantity": q, "unit_price": None} for s, q in items]}, ctx, "x")
+
+    assert ask("lead_time", ("BRG-6205", "5000")).question.quantity == 5000
+    assert ask("availability", ("BRG-6205", 2000)).question.quantity == 2000
+    assert ask("lead_time").question.quantity is None
+    assert ask("spec", ("BRG-6205", 5000)).question.quantity is None  # not a delivery question
+    assert ask("lead_time", ("BRG-6205", 10), ("BRG-6205", 20)).question.quantity is None  # which one?
+    for bad in ("lots", "0", "99999999999"):
+        got = ask("lead_time", ("BRG-6205", bad))
+        assert got.kind == "question" and got.question.quantity is None, bad
