@@ -357,19 +357,18 @@ class SellerGraph:
             return None
         terms = state.get("terms") or neg.payment_terms or self.policy.doc.global_.payment_terms.default
         view = self._view(state)
+        facts = [Fact("id", sku, "question.sku"), Fact("quantity", Decimal(qty), "question.quantity")]
         try:
             surface = check_line(self.desk_for({**state, "terms": terms}), view, Line(sku, qty, None), terms,
                                  view.own_holds())
         except DealdeskError as exc:
             text = f"We cannot offer {qty} x {sku} at the moment: {exc.message}."
-            facts = [Fact("id", sku, "question.sku"), Fact("quantity", Decimal(qty), "question.quantity"),
-                     *facts_from_own_text(exc.message, "error.message")]
+            facts += facts_from_own_text(exc.message, "error.message")
             outcome: dict[str, Any] = {"dealdesk.error": exc.code, "dealdesk.error.field": exc.field}
         else:
             text = (f"{qty} x {sku} can ship in {surface.lead_time_days} days from stock. Ask us for a quote and the "
                     "proposal confirms it.")
-            facts = [Fact("id", sku, "question.sku"), Fact("quantity", Decimal(qty), "question.quantity"),
-                     Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time")]
+            facts.append(Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time"))
             outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}
         rec = self._record(state, "prepare", "delivery", started, inputs=question,
                            rule_ids=["playbook.delivery_for_quantity"], **outcome)
@@ -879,7 +878,7 @@ SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and wi
 
 def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any]) -> str:
     """The words before an offer that answers the buyer's price (an rfq or a counter-offer): which lines the
-    seller accepted, improved or held. None while a better offer awaits approval: its own text says so."""
+    seller met, improved or held. Empty while a better offer awaits approval: the offer's text says so."""
     if (state.get("intent") or {}).get("kind") not in ("rfq", "counter_offer") or proposal.get("pending"):
         return ""
     asked = {ln["sku"]: ln["asked"] for ln in state.get("lines") or []}

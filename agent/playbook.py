@@ -56,8 +56,9 @@ def _and(names: list[str]) -> str:
 def offer_text(proposal: dict[str, Any], *, lead: str = "") -> str:
     """The reply around a proposal: every figure is one of the proposal's own (`lead`: `move_lead`'s words)."""
     cur = proposal["currency"]
-    head = f"{lead} Proposal" if lead else "Proposal"
-    head = f"{head} {proposal['proposal_id']} version {proposal['version']}"
+    head = f"Proposal {proposal['proposal_id']} version {proposal['version']}"
+    if lead:
+        head = f"{lead} {head}"
     lines = [f"{i['quantity']} x {i['sku']} at {i['unit_price']} {cur} each ({i['line_total']} {cur}, "
              f"ships in {i['lead_time_days']} days)" for i in proposal["items"]]
     text = f"{head}: " + "; ".join(lines) + f". Total {proposal['total']} {cur}, payment {proposal['payment_terms']}, " \

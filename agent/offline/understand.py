@@ -983,17 +983,16 @@ class _Scan:
     def scan_percents(self) -> None:
         spans = []
         for m in _PCT.finditer(self.masked):
-            written = m["n"]
             spans.append(m.span())
             window = self.masked[max(0, m.start() - 40):m.end() + 30]
             if not _PCT_CONTEXT.search(window):
                 continue
             try:
-                value = Decimal(written.replace(",", "."))
+                value = Decimal(m["n"].replace(",", "."))
             except InvalidOperation:
                 continue
-            if len(written) > 12 or value > 100 or value <= 0:
-                self.note(f"asked discount {_clip(written, 14)}% dropped: a discount is between 0 and 100%")
+            if len(m["n"]) > 12 or value > 100 or value <= 0:
+                self.note(f"asked discount {_clip(m['n'], 14)}% dropped: a discount is between 0 and 100%")
                 continue
             if self.discount is None:
                 self.discount = value
