@@ -131,6 +131,9 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
      {"notes": ["'a dozen' read as 12"]}),
     ("Quote for One Thousand x BRG-6204", "none", "rfq", rfq(item(BRG, 1000)), {}),
     ("one BRG-6204 please", "none", "rfq", rfq(item(BRG, 1)), {"notes": ["'one' read as 1"]}),
+    ("one unit of BRG-6204", "none", "rfq", rfq(item(BRG, 1)), {}),
+    ("one more-or-less urgent BRG-6204 question", "none", "catalog_query",  # "one" before a word, not a SKU
+     {"type": "catalog_query", "sku": BRG}, {}),
     ("tell me about one of them: BRG-6204", "none", "catalog_query", {"type": "catalog_query", "sku": BRG},
      {}),  # "one of": not a count
     ("need four-bolt flange units", "none", "catalog_query",  # a name, not a number
