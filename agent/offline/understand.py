@@ -16,7 +16,7 @@ later steps never read the same characters twice):
    ``unknown_sku``; proposal references (``P-12 v3``) and buyer references
    (``PO 4711``) are taken out first so they are never read as SKUs or numbers;
 3. payment terms (``net 60``, ``prepay``), delivery dates (``by 2026-12-15``,
-   ``before December 15``, ``within 2 weeks``), discounts (``5% off``);
+   ``before December 15``, ``within 2 weeks``, ``by Friday``), discounts (``5% off``);
 4. prices with a currency mark (``3.10 EUR``, ``€3.10``, ``3,10 €``, ``$4.20``);
 5. quantities bound to SKUs (``500 x BRG-6204``, ``BRG-6204 x 500``,
    ``500 pcs of``, ``qty 500``, ``1,000 x``, ``1.000 Stück``);
@@ -148,7 +148,10 @@ _DATES = re.compile(
     r"|(?<![\w.,])(?P<dd>[0-9]{1,2})\.(?P<dm>[0-9]{1,2})\.(?P<dy>[0-9]{4}|[0-9]{2})(?![\w]|[.,][0-9])"
     r"|(?<![\w./,])(?P<sa>[0-9]{1,2})/(?P<sb>[0-9]{1,2})(?:/(?P<sy>[0-9]{4}|[0-9]{2}))?(?![\w/]|[.,][0-9])"
     r"|\b(?:within|in)\s+(?P<rn>[0-9]{1,4})\s+(?P<ru>(?:business\s+|working\s+)?days?|weeks?)\b"
-    rf"|\b(?:the\s+)?end\s+of\s+{_MON.replace('mon>', 'mon3>')}(?![\w])(?:,?\s+(?P<y3>[0-9]{{4}})\b)?", _I)
+    rf"|\b(?:the\s+)?end\s+of\s+{_MON.replace('mon>', 'mon3>')}(?![\w])(?:,?\s+(?P<y3>[0-9]{{4}})\b)?"
+    r"|\b(?:(?P<wnext>next|this|coming)\s+)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\.?"
+    r"(?![\w-])", _I)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DATE_TRIGGER = re.compile(
     r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bnot\s+later\s+than|\bdeliver(?:ed|y)?"
     r"(?:\s+(?:on|by|date|for))?|\bon|\bdue|\bneed(?:ed)?\s+(?:it\s+|them\s+)?by|\beta|\bfor|\barrive)\s*:?\s*$", _I)
@@ -944,6 +947,11 @@ class _Scan:
                     self.note(f"date {m.group()} dropped: day and month are ambiguous; write it as YYYY-MM-DD")
                     return None
                 return self._ymd(year, month, day)
+            if m["wd"]:  # "by Friday", "next Tuesday": the first such day after today
+                if not trigger and not m["wnext"]:
+                    return _SKIP
+                ahead = (_WEEKDAYS.index(m["wd"].casefold()) - today.weekday()) % 7 or 7
+                return today + timedelta(days=ahead)
             if m["rn"]:
                 if not trigger and not re.search(r"deliver|ship|arriv|need|within", m.group() + self.masked[
                         max(0, m.start() - 30):m.start()], _I):

@@ -226,6 +226,14 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("500 x BRG-6204 by March 3", "none", "rfq", rfq(item(BRG, 500), delivery_date="2027-03-03"), {}),
     ("500 x BRG-6204 by 3rd of March 2027", "none", "rfq", rfq(item(BRG, 500), delivery_date="2027-03-03"), {}),
     ("500 x BRG-6204 by end of November", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-11-30"), {}),
+    # a weekday (TODAY is a Monday): the first such day after today, with a trigger word or "next"/"this"
+    ("500 x BRG-6204 by Friday", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-05"), {}),
+    ("500 x BRG-6204, can you deliver next Monday?", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-08"),
+     {}),
+    ("500 x BRG-6204 due wed.", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-03"), {}),
+    ("we need it by Friday", "P12", "question", None, {"question": question("lead_time", BRG),
+                                                      "notes": ["asks about delivery by 2026-06-05"]}),
+    ("500 x BRG-6204, we spoke monday", "none", "rfq", rfq(item(BRG, 500)), {}),  # no trigger: not a date
     ("500 x BRG-6204 delivered within 2 weeks", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-15"),
      {}),
     ("can you do 500 x BRG-6204 by 2026-02-30?", "none", "rfq", rfq(item(BRG, 500)),
