@@ -241,20 +241,24 @@ class SellerGraph:
     def _understand_text(self, state: TurnState, text: str,
                          lines: list[tuple[str, int]] | None = None) -> BuyerIntent:
         """Text through the model's structured output, with the negotiation (or the data part's lines) as context."""
-        from agent.offline.understand import TextContext
+        from agent.offline.understand import TextContext, asks_midpoint
 
         neg = self._neg(state)
-        current = self._view(state).current_proposal()
+        view = self._view(state)
+        current = view.current_proposal()
         prices: tuple[Decimal, ...] = ()
+        asks: tuple[Decimal | None, ...] = ()
         if lines is None:
             items = current.body["items"] if current else []
             lines = [(i["sku"], int(i["quantity"])) for i in items]
             if current is not None and current.status == "offered":  # what a percentage off is taken from
                 prices = tuple(Decimal(str(i["unit_price"])) for i in items)
+                if asks_midpoint(text):  # "split the difference": the buyer's last ask on each line
+                    asks = _last_asks(view, [s for s, _ in lines], self.config.memory_days)
         ctx = TextContext(catalog=self.catalog, proposal_id=current.id if current else None,
                           proposal_version=current.version if current else None,
                           proposal_skus=tuple(s for s, _ in lines), proposal_quantities=tuple(q for _, q in lines),
-                          proposal_prices=prices,
+                          proposal_prices=prices, proposal_asks=asks,
                           region=neg.region if neg else None, currency=current.currency if current else None)
         if self._understander is None:  # built once: a runnable costs as much to build as the parser to run
             self._understander = self.model.with_structured_output(BuyerIntent)
@@ -883,6 +887,16 @@ def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any]) ->
         return ""
     asked = {ln["sku"]: ln["asked"] for ln in state.get("lines") or []}
     return move_lead(staged["moves"], asked)
+
+
+def _last_asks(view: TurnView, skus: list[str], memory_days: int) -> tuple[Decimal | None, ...]:
+    """The buyer's last asked unit price on each SKU in this negotiation (None where it named none)."""
+    history, _ = view.history_and_memory(skus, utcnow() - dt.timedelta(days=memory_days))
+    last: dict[str, Decimal] = {}
+    for e in history:
+        if e.side == "buyer" and e.unit_price is not None and e.sku is not None:
+            last[e.sku] = e.unit_price
+    return tuple(last.get(s) for s in skus)
 
 
 def _text_of(message: AIMessage | None) -> str:

@@ -738,7 +738,7 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                 items.append(CounterItem(sku=s, quantity=q, unit_price=price))
             if not items:
                 named = [sku(it.get("sku")) for it in data.get("items") or []]
-                off = _off_the_offer(data, ctx, pid, set(named))
+                off = _off_the_offer(data, ctx, pid, set(named)) or _split(text, ctx, pid)
                 if off is None:
                     skus = named or list(ctx.proposal_skus)
                     return BuyerIntent(kind="question", question=Question(topic="price", skus=skus[:100]),
@@ -770,7 +770,7 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
             skus = [sku(s) for s in data.get("question_skus") or []] or \
                 [sku(it.get("sku")) for it in data.get("items") or []]
             topic = data.get("question_topic") or "other"
-            off = _off_the_offer(data, ctx, pid, set(skus)) if topic == "price" else None
+            off = (_off_the_offer(data, ctx, pid, set(skus)) or _split(text, ctx, pid)) if topic == "price" else None
             if off is not None and version:  # "10% off?" read as a question: it is a counter-offer all the same
                 items, how = off
                 co = CounterOffer(proposal_id=pid, version=version, items=items,
@@ -807,6 +807,17 @@ def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
     whole = not named or named == set(ctx.proposal_skus)
     return discount_items(ctx, percent, ctx.currency if isinstance(ctx.currency, str) else None,
                           None if whole else named)
+
+
+def _split(text: str, ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """'Split the difference' on the current proposal, read from the buyer's words: the midpoints of the offer and
+    the buyer's last asks (`midpoint_items`, as the offline parser prices them); the model only says it is a
+    counter-offer or a price question."""
+    from agent.offline.understand import asks_midpoint, midpoint_items
+
+    if pid is None or pid != ctx.proposal_id or not asks_midpoint(text):
+        return None
+    return midpoint_items(ctx, ctx.currency if isinstance(ctx.currency, str) else None)
 
 
 def parse_intent_json(content: str) -> Any:

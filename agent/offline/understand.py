@@ -26,6 +26,10 @@ later steps never read the same characters twice):
 8. destination and region (a small table of countries and major cities),
    currency words, and the cue words that decide the kind.
 
+"Split the difference" on the current offer is a counter-offer at the midpoint of each
+offered unit price and the buyer's last ask on that line (`ctx.proposal_asks`, which
+the seller fills when `asks_midpoint` says the text asks for it), rounded the same way.
+
 Money is never invented here. A discount in percent (``10% off?``) becomes
 prices only against the current offer's own unit prices, which the context
 carries: a counter-offer at each line's offered price less that percentage
@@ -78,6 +82,7 @@ class TextContext:
     proposal_skus: tuple[str, ...] = ()  # SKUs (and quantities) on the current proposal, in order
     proposal_quantities: tuple[int, ...] = ()
     proposal_prices: tuple[Decimal, ...] = ()  # its offered unit prices, in the same order (a discount's base)
+    proposal_asks: tuple[Decimal | None, ...] = ()  # the buyer's last asked unit price on each line (a midpoint's)
     region: str | None = None            # buyer's region/currency when known
     currency: str | None = None
 
@@ -162,6 +167,9 @@ _PCT = re.compile(rf"(?<![\w.,])-?\s?(?P<n>{_NUM})\s*(?:%|percent\b|per\s*cent\b
 # After a lone "one" that counts (elsewhere "one" is rarely a number: "one of", "the one with"): a unit or a SKU.
 _ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs\b|pieces?\b|boxe?s?\b|"
                          r"(?-i:[A-Z]{2,}[A-Z0-9]*-))", _I)
+# "Split the difference", "meet us in the middle", "halfway": a counter at the midpoint of the offer and the ask.
+_MIDPOINT = re.compile(r"\bsplit(?:ting)?\s+(?:the\s+|that\s+)?difference\b|\bmeet\s+(?:(?:me|us)\s+)?(?:in\s+the\s+)?"
+                       r"(?:middle|half[\s-]?way)\b|\b(?:go\s+)?half[\s-]?way\b|\bmiddle\s+ground\b", _I)
 _PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
                           r"markdown|down|better)\b", _I)
 
@@ -1354,6 +1362,8 @@ def _decide(scan: _Scan) -> BuyerIntent:
     reject = (_has_any(low, _REJECT_KEYS) and bool(_REJECT.search(low))) or negated
     money = bool(scan.prices) or scan.discount is not None
 
+    if _MIDPOINT.search(low) and not money and pid is not None and pid == ctx.proposal_id:
+        return _midpoint_counter(scan, pid, pver, prop_skus)
     if accept and reject:
         return _unknown(scan, "both acceptance and rejection words; please say which")
     if accept and not money and not _changes(quantified, prop_lines):
@@ -1522,6 +1532,48 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
                      f"for {sku} x {qty}")
         items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))  # type: ignore[arg-type]
     return items, notes
+
+
+def asks_midpoint(text: str) -> bool:
+    """Does the text ask to split the difference? (The caller then gives the context the buyer's last asks.)"""
+    return bool(_MIDPOINT.search(text))
+
+
+def midpoint_items(ctx: TextContext, currency: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """'Split the difference' on the current offer as counter-offer lines, a note per line: each line the buyer
+    asked a lower price on at the midpoint of its offered unit price and that ask (`ctx.proposal_asks`),
+    rounded half up to the currency's minor unit, the others at their offered price. None without the offer's
+    prices or without an ask below them."""
+    lines = _proposal_lines(ctx)
+    prices, asks = ctx.proposal_prices, ctx.proposal_asks
+    if (currency is None or not is_currency(currency) or not lines or len(prices) != len(lines)
+            or len(asks) != len(lines) or any(q is None for _, q in lines)):
+        return None
+    items, notes, split = [], [], False
+    for (sku, qty), offered, ask in zip(lines[:MAX_ITEMS], prices, asks):
+        if isinstance(ask, Decimal) and ask.is_finite() and 0 < ask < offered:
+            asked, split = round_money((offered + ask) / 2, currency), True
+            notes.append(f"the difference between the offered {_fmt(offered)} and your {_fmt(ask)} {currency} split: "
+                         f"read as {_fmt(asked)} for {sku} x {qty}")
+        else:
+            asked = offered
+            notes.append(f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
+        items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))  # type: ignore[arg-type]
+    return (items, notes) if split else None
+
+
+def _midpoint_counter(scan: _Scan, pid: str, pver: int | None, prop_skus: list[str]) -> BuyerIntent:
+    """'Split the difference' on the current offer: a counter-offer at the midpoints (`midpoint_items`), or,
+    without a price of the buyer's to split from, a price question on the offer (which restates it)."""
+    priced = midpoint_items(scan.ctx, scan.ctx.currency) if pver is not None else None
+    if priced is None:
+        scan.note("asks to split the difference, but no lower price of yours is on record for this offer")
+        return _question(scan, "price", prop_skus)
+    items, notes = priced
+    for note in notes:
+        scan.note(note)
+    return _intent(scan, "counter_offer", CounterOffer(proposal_id=pid, version=pver, items=items,
+                                                       payment_terms=scan.terms))
 
 
 def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | None,

@@ -217,3 +217,25 @@ def test_a_delivery_question_for_a_quantity_is_answered_as_an_rfq_for_it_would_b
     # without a quantity, or for two products, the catalog answers as before
     plain = seller.send(nid, text=f"lead time for {OTHER}?")
     assert plain.text == f"{OTHER} ships in {product.capacity.lead_time_days} days from stock."
+
+
+def test_split_the_difference_is_a_counter_at_the_midpoint_of_the_offer_and_the_last_ask(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    first = seller.send(nid, text=f"need 500 x {SKU}, can you do 2.80 EUR?")
+    assert first.type == "proposal"
+    offered = Decimal(first.data["items"][0]["unit_price"])
+    assert offered > Decimal("2.80")
+    reply = seller.send(nid, text="ok, let's split the difference")
+    middle = ((offered + Decimal("2.80")) / 2).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    (understood,) = [r for r in _records(seller, nid, reply.turn) if r["node"] == "understand"]
+    assert understood["dealdesk.intent"] == "counter_offer"
+    assert any(f"read as {middle} for {SKU} x 500" in n for n in understood["dealdesk.intent.notes"])
+    (plan,) = [r for r in _records(seller, nid, reply.turn) if r["node"] == "prepare"]
+    assert plan["dealdesk.figures"]["lines"][0]["asked"] == str(middle)
+    assert reply.type == "proposal" and Decimal(reply.data["items"][0]["unit_price"]) <= offered
+    # the next split starts from that ask
+    again = seller.send(nid, text="meet us in the middle?")
+    (plan,) = [r for r in _records(seller, nid, again.turn) if r["node"] == "prepare"]
+    latest = Decimal(reply.data["items"][0]["unit_price"])
+    assert plan["dealdesk.figures"]["lines"][0]["asked"] == str(
+        ((latest + middle) / 2).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))

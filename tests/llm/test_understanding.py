@@ -230,3 +230,20 @@ def test_a_lead_time_question_the_model_reads_keeps_its_quantity(text_context) -
     for bad in ("lots", "0", "99999999999"):
         got = ask("lead_time", ("BRG-6205", bad))
         assert got.kind == "question" and got.question.quantity is None, bad
+
+
+def test_split_the_difference_the_model_reads_is_priced_from_the_offer_and_the_ask(text_context) -> None:
+    """The model only says it is a counter-offer (or a price question); the midpoint of the offered price and
+    the buyer's last ask comes from the seller's figures, as the offline parser computes it."""
+    ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204",), proposal_quantities=(500,),
+                       proposal_prices=(Decimal("3.23"),), proposal_asks=(Decimal("2.90"),), currency="EUR")
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    for kind, extra in (("counter_offer", {}), ("question", {"question_topic": "price"})):
+        got = to_buyer_intent({**base, "kind": kind, **extra}, ctx, "Fair enough, shall we split the difference?")
+        assert got.kind == "counter_offer", got
+        assert [(i.sku, i.quantity, i.unit_price) for i in got.message.items] == [("BRG-6204", 500, Decimal("3.07"))]
+    # other words: no midpoint; no ask on record: nothing to split
+    assert to_buyer_intent({**base, "kind": "counter_offer"}, ctx, "better price?").kind == "question"
+    bare = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204",), proposal_quantities=(500,),
+                        proposal_prices=(Decimal("3.23"),), currency="EUR")
+    assert to_buyer_intent({**base, "kind": "counter_offer"}, bare, "split the difference?").kind == "question"

@@ -42,6 +42,14 @@ CONTEXTS = {
     "P20$": TextContext(catalog=CATALOG, proposal_id="P-20", proposal_version=1,
                         proposal_skus=("BRG-6204", "BRG-6205"), proposal_quantities=(500, 100),
                         proposal_prices=(Decimal("4.00"), Decimal("5.10")), region="US", currency="USD"),
+    # ... and the buyer's last asks on them: what a "split the difference" is taken from
+    "P12$a": TextContext(catalog=CATALOG, proposal_id="P-12", proposal_version=2, proposal_skus=("BRG-6204",),
+                         proposal_quantities=(500,), proposal_prices=(Decimal("3.23"),),
+                         proposal_asks=(Decimal("2.90"),), region="EU", currency="EUR"),
+    "P20$a": TextContext(catalog=CATALOG, proposal_id="P-20", proposal_version=1,
+                         proposal_skus=("BRG-6204", "BRG-6205"), proposal_quantities=(500, 100),
+                         proposal_prices=(Decimal("4.00"), Decimal("5.10")), proposal_asks=(Decimal("3.50"), None),
+                         region="US", currency="USD"),
 }
 
 
@@ -216,6 +224,18 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("a hundred percent off", "P12$", "question", None,  # no price to ask: a price question
      {"question": question("price", BRG), "notes": ["asked discount 100%"]}),
     ("often percent off", "P12$", "unknown", None, {"notes": ["no request recognised"]}),  # no number word
+    # ... "split the difference": the midpoint of the offer and the buyer's last ask (half up), the rest as offered
+    ("can we split the difference?", "P12$a", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.07")),
+     {"notes": ["the difference between the offered 3.23 and your 2.90 EUR split: read as 3.07 for BRG-6204 x 500"]}),
+    ("meet us in the middle and we have a deal", "P20$a", "counter_offer",  # not an acceptance
+     counter("P-20", 1, item(BRG, 500, "3.75"), item("BRG-6205", 100, "5.10")),
+     {"notes": ["BRG-6205 x 100 kept at the offered 5.10 USD"]}),
+    ("halfway? on net 60", "P12$a", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.07"), payment_terms="NET60"),
+     {}),
+    ("split the difference?", "P12$", "question", None,  # no ask of the buyer's on record: the offer is restated
+     {"question": question("price", BRG), "notes": ["no lower price of yours"]}),
+    ("split the difference at 3.00?", "P12$a", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.00")),
+     {}),  # a price named: that price
     # --- terms, dates, places ------------------------------------------------------------------------
     ("500 x BRG-6204 on net 60", "none", "rfq", rfq(item(BRG, 500), payment_terms="NET60"), {}),
     ("500 x BRG-6204 NET90", "none", "rfq", rfq(item(BRG, 500), payment_terms="NET90"), {}),
