@@ -36,6 +36,7 @@ def test_eval_run_with_the_openai_model_against_canned_answers(fake_openai, tmp_
         # numbers in words: the parser reads them, noting it, so the cascade asks the model
         "please quote two hundred BRG-6205": _m(kind="rfq", items=_items(("BRG-6205", 200, None))),
         "could you do five percent off?": _m(kind="counter_offer", discount_percent="5"),
+        "let's split the difference": _m(kind="counter_offer"),  # the seller works out the middle
     })
     fake_openai.reset()
     fake_openai.handler = script
