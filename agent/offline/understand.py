@@ -169,7 +169,7 @@ _ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs
                          r"(?-i:[A-Z]{2,}[A-Z0-9]*-))", _I)
 # "Split the difference", "meet us in the middle", "halfway": a counter at the midpoint of the offer and the ask.
 _MIDPOINT = re.compile(r"\bsplit(?:ting)?\s+(?:the\s+|that\s+)?difference\b|\bmeet\s+(?:(?:me|us)\s+)?(?:in\s+the\s+)?"
-                       r"(?:middle|half[\s-]?way)\b|\b(?:go\s+)?half[\s-]?way\b|\bmiddle\s+ground\b", _I)
+                       r"(?:middle|half[\s-]?way)\b|\bgo\s+half[\s-]?way\b|\bmiddle\s+ground\b", _I)
 _PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
                           r"markdown|down|better)\b", _I)
 

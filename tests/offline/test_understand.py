@@ -230,8 +230,9 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("meet us in the middle and we have a deal", "P20$a", "counter_offer",  # not an acceptance
      counter("P-20", 1, item(BRG, 500, "3.75"), item("BRG-6205", 100, "5.10")),
      {"notes": ["BRG-6205 x 100 kept at the offered 5.10 USD"]}),
-    ("halfway? on net 60", "P12$a", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.07"), payment_terms="NET60"),
-     {}),
+    ("meet us halfway? on net 60", "P12$a", "counter_offer",
+     counter("P-12", 2, item(BRG, 500, "3.07"), payment_terms="NET60"), {}),
+    ("we are halfway through our budget review", "P12$a", "unknown", None, {}),  # not a midpoint
     ("split the difference?", "P12$", "question", None,  # no ask of the buyer's on record: the offer is restated
      {"question": question("price", BRG), "notes": ["no lower price of yours"]}),
     ("split the difference at 3.00?", "P12$a", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.00")),
