@@ -302,7 +302,7 @@ class SellerGraph:
             if kind == "question":
                 question = intent.get("question") or {}
                 answered = self._standing_offer(state, question, started) or \
-                    self._delivery_for(state, neg, question, started)
+                    self._delivery_for(state, question, started)
                 if answered is not None:
                     return answered
             if kind == "reject":
@@ -351,7 +351,7 @@ class SellerGraph:
                                     "payment_terms": body["payment_terms"]})
         return {"direct": direct, "records": [rec]}
 
-    def _delivery_for(self, state, neg, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+    def _delivery_for(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A lead-time or availability question for a quantity of one product ("can you ship 5000 x BRG-6205?"):
         answered with the checks an rfq for it would pass (order limits, the stock available to this buyer,
         the hold cap) and the lead time a proposal would state. None for any other question."""
@@ -359,12 +359,10 @@ class SellerGraph:
         if question.get("topic") not in ("lead_time", "availability") or not qty or sku not in self.catalog.products \
                 or len(set(question.get("skus") or ())) != 1:
             return None
-        terms = state.get("terms") or neg.payment_terms or self.policy.doc.global_.payment_terms.default
-        view = self._view(state)
+        desk, view = self.desk_for(state), self._view(state)
         facts = [Fact("id", sku, "question.sku"), Fact("quantity", Decimal(qty), "question.quantity")]
         try:
-            surface = check_line(self.desk_for({**state, "terms": terms}), view, Line(sku, qty, None), terms,
-                                 view.own_holds())
+            surface = check_line(desk, view, Line(sku, qty, None), desk.buyer.payment_terms, view.own_holds())
         except DealdeskError as exc:
             text = f"We cannot offer {qty} x {sku} at the moment: {exc.message}."
             facts += facts_from_own_text(exc.message, "error.message")

@@ -167,7 +167,8 @@ _PCT = re.compile(rf"(?<![\w.,])-?\s?(?P<n>{_NUM})\s*(?:%|percent\b|per\s*cent\b
 # After a lone "one" that counts (elsewhere "one" is rarely a number: "one of", "the one with"): a unit or a SKU.
 _ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs\b|pieces?\b|boxe?s?\b|"
                          r"(?-i:[A-Z]{2,}[A-Z0-9]*-))", _I)
-# "Split the difference", "meet us in the middle", "halfway": a counter at the midpoint of the offer and the ask.
+# "Split the difference", "meet us in the middle", "meet us halfway": a counter at the midpoint of the offer and
+# the buyer's ask (`asks_midpoint`).
 _MIDPOINT = re.compile(r"\bsplit(?:ting)?\s+(?:the\s+|that\s+)?difference\b|\bmeet\s+(?:(?:me|us)\s+)?(?:in\s+the\s+)?"
                        r"(?:middle|half[\s-]?way)\b|\bgo\s+half[\s-]?way\b|\bmiddle\s+ground\b", _I)
 _PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
@@ -739,9 +740,10 @@ class _Scan:
                 if not piece or piece.isdigit():
                     continue
                 sku = idx.sku(piece)
-                if sku is None and piece.casefold() in idx.designations:
-                    sku = idx.designations[piece.casefold()]
-                    self.note(f"'{_clip(piece, 30)}' read as {sku} (in its name)")
+                if sku is None:
+                    sku = idx.designations.get(piece.casefold())
+                    if sku is not None:
+                        self.note(f"'{_clip(piece, 30)}' read as {sku} (in its name)")
                 if sku is not None:
                     a = start + offset
                     self.mentions.append(_Mention(sku, a, a + len(piece), True))
@@ -1362,7 +1364,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
     reject = (_has_any(low, _REJECT_KEYS) and bool(_REJECT.search(low))) or negated
     money = bool(scan.prices) or scan.discount is not None
 
-    if _MIDPOINT.search(low) and not money and pid is not None and pid == ctx.proposal_id:
+    if asks_midpoint(low) and not money and pid is not None and pid == ctx.proposal_id:
         return _midpoint_counter(scan, pid, pver, prop_skus)
     if accept and reject:
         return _unknown(scan, "both acceptance and rejection words; please say which")
@@ -1512,18 +1514,15 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
     currency's minor unit; with `only`, just those products' lines, the others asked at their offered price
     (the offer stays whole). The buyer's ask in the seller's own figures; the text model's reading
     (agent/models/resilient.py) takes it from here too. None when the context lacks what it needs."""
-    lines = _proposal_lines(ctx)
-    prices = [p for p in ctx.proposal_prices if isinstance(p, Decimal) and p.is_finite() and p > 0]
-    if (currency is None or not is_currency(currency) or not percent.is_finite() or not 0 < percent < 100
-            or not lines or len(prices) != len(lines) or any(q is None for _, q in lines)
-            or (only is not None and not only <= {s for s, _ in lines})):
+    offer = _offer_lines(ctx, currency)
+    if (offer is None or not percent.is_finite() or not 0 < percent < 100
+            or (only is not None and not only <= {s for s, _, _ in offer})):
         return None
     share = (HUNDRED - percent) / HUNDRED
     items, notes = [], []
-    for (sku, qty), offered in zip(lines[:MAX_ITEMS], prices):
+    for sku, qty, offered in offer[:MAX_ITEMS]:
         if only is not None and sku not in only:
-            notes.append(f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
-            items.append(CounterItem(sku=sku, quantity=qty, unit_price=offered))  # type: ignore[arg-type]
+            _keep(items, notes, sku, qty, offered, currency)
             continue
         asked = round_money(offered * share, currency)
         if asked <= 0:
@@ -1544,22 +1543,37 @@ def midpoint_items(ctx: TextContext, currency: str | None) -> tuple[list[Counter
     asked a lower price on at the midpoint of its offered unit price and that ask (`ctx.proposal_asks`),
     rounded half up to the currency's minor unit, the others at their offered price. None without the offer's
     prices or without an ask below them."""
-    lines = _proposal_lines(ctx)
-    prices, asks = ctx.proposal_prices, ctx.proposal_asks
-    if (currency is None or not is_currency(currency) or not lines or len(prices) != len(lines)
-            or len(asks) != len(lines) or any(q is None for _, q in lines)):
+    offer = _offer_lines(ctx, currency)
+    if offer is None or len(ctx.proposal_asks) != len(offer):
         return None
     items, notes, split = [], [], False
-    for (sku, qty), offered, ask in zip(lines[:MAX_ITEMS], prices, asks):
-        if isinstance(ask, Decimal) and ask.is_finite() and 0 < ask < offered:
-            asked, split = round_money((offered + ask) / 2, currency), True
-            notes.append(f"the difference between the offered {_fmt(offered)} and your {_fmt(ask)} {currency} split: "
-                         f"read as {_fmt(asked)} for {sku} x {qty}")
-        else:
-            asked = offered
-            notes.append(f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
+    for (sku, qty, offered), ask in zip(offer[:MAX_ITEMS], ctx.proposal_asks):
+        if not (isinstance(ask, Decimal) and ask.is_finite() and 0 < ask < offered):
+            _keep(items, notes, sku, qty, offered, currency)
+            continue
+        asked, split = round_money((offered + ask) / 2, currency), True
+        notes.append(f"the difference between the offered {_fmt(offered)} and your {_fmt(ask)} {currency} split: "
+                     f"read as {_fmt(asked)} for {sku} x {qty}")
         items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))  # type: ignore[arg-type]
     return (items, notes) if split else None
+
+
+def _offer_lines(ctx: TextContext, currency: str | None) -> list[tuple[str, int, Decimal]] | None:
+    """The current offer's lines with their offered unit prices, what a percentage or a midpoint is taken from;
+    None when the context lacks them or the currency."""
+    lines = _proposal_lines(ctx)
+    prices = [p for p in ctx.proposal_prices if isinstance(p, Decimal) and p.is_finite() and p > 0]
+    if currency is None or not is_currency(currency) or not lines or len(prices) != len(lines) \
+            or any(q is None for _, q in lines):
+        return None
+    return [(sku, qty, offered) for (sku, qty), offered in zip(lines, prices)]  # type: ignore[misc]
+
+
+def _keep(items: list[CounterItem], notes: list[str], sku: str, qty: int, offered: Decimal,
+          currency: str | None) -> None:
+    """A line of the counter-offer asked at its offered price, noted."""
+    notes.append(f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
+    items.append(CounterItem(sku=sku, quantity=qty, unit_price=offered))  # type: ignore[arg-type]
 
 
 def _midpoint_counter(scan: _Scan, pid: str, pver: int | None, prop_skus: list[str]) -> BuyerIntent:
