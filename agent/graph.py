@@ -44,7 +44,10 @@ from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
-from agent.playbook import SCHEMA_HINT, move_lead, offer_text, render_brief, respond, standing_offer_text
+from agent.playbook import (
+    QUOTE_CONFIRMS, SCHEMA_HINT, move_lead, offer_text, price_breaks_text, render_brief, respond,
+    standing_offer_text,
+)
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
@@ -59,6 +62,7 @@ from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
 from tools.catalog.search import search
 from tools.errors import DealdeskError
+from tools.policy.breaks import price_breaks
 from tools.policy.desk import Desk
 from tools.policy.models import Policy
 from tools.policy.surface import DecisionSurface
@@ -302,7 +306,7 @@ class SellerGraph:
             if kind == "question":
                 question = intent.get("question") or {}
                 answered = self._standing_offer(state, question, started) or \
-                    self._delivery_for(state, question, started)
+                    self._delivery_for(state, question, started) or self._price_breaks(state, question, started)
                 if answered is not None:
                     return answered
             if kind == "reject":
@@ -374,6 +378,51 @@ class SellerGraph:
             outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}
         rec = self._record(state, "prepare", "delivery", started, inputs=question,
                            rule_ids=["playbook.delivery_for_quantity"], **outcome)
+        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
+
+    def _price_breaks(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """A price question on products no offer stands on ("what are your price breaks on BRG-6204?", "volume
+        discount above 1000 units?"): their volume breaks for this buyer, priced as a first proposal would open
+        (tools/policy/breaks.py), and the price for the quantity asked. None for any other question, or a
+        product the catalog does not have (the catalog answers)."""
+        skus = list(dict.fromkeys(question.get("skus") or ()))
+        if question.get("topic") != "price" or not skus or any(s not in self.catalog.products for s in skus):
+            return None
+        desk, qty = self.desk_for(state), question.get("quantity")
+        texts, facts, figures = [], [], []
+        for sku in skus:
+            facts.append(Fact("id", sku, "question.sku"))
+            try:
+                pb = price_breaks(desk, sku)
+            except DealdeskError as exc:
+                texts.append(f"We cannot quote {sku}: {exc.message}.")
+                facts += facts_from_own_text(exc.message, "error.message")
+                figures.append({"sku": sku, "error": exc.code})
+                continue
+            asked = None
+            if qty and len(skus) == 1:
+                fits = pb.moq <= qty and (pb.max_order_quantity is None or qty <= pb.max_order_quantity)
+                asked = (qty, desk.surface(sku, qty).opening_price if fits else None)
+            texts.append(price_breaks_text(pb, asked))
+            where = f"price_breaks:{sku}"
+            facts += [Fact("terms", pb.payment_terms, f"{where}.payment_terms"),
+                      Fact("quantity", Decimal(pb.moq), f"{where}.moq")]
+            if pb.max_order_quantity is not None:
+                facts.append(Fact("quantity", Decimal(pb.max_order_quantity), f"{where}.max_order_quantity"))
+            for b in pb.breaks:
+                facts += [Fact("quantity", Decimal(b.quantity), f"{where}.quantity"),
+                          Fact("money", b.unit_price, f"{where}.unit_price", pb.currency)]
+            if asked is not None:
+                facts.append(Fact("quantity", Decimal(qty), "question.quantity"))
+                if asked[1] is not None:
+                    facts.append(Fact("money", asked[1], f"{where}.asked.unit_price", pb.currency))
+            figures.append({"sku": sku, "currency": pb.currency, "payment_terms": pb.payment_terms,
+                            "tier_mode": pb.tier_mode, "breaks": [{"quantity": b.quantity, "offer": b.unit_price}
+                                                                  for b in pb.breaks],
+                            **({"asked": {"quantity": qty, "offer": asked[1]}} if asked is not None else {})})
+        text = " ".join(texts) + " " + QUOTE_CONFIRMS
+        rec = self._record(state, "prepare", "price_breaks", started, inputs=question,
+                           rule_ids=["playbook.price_breaks"], figures={"lines": figures})
         return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
 
     def _current(self, state, proposal_id: str, version: int):

@@ -16,6 +16,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from tools.policy.breaks import PriceBreaks
+
 SCHEMA_HINT = ("Please send a data part with a `type` of catalog_query, rfq, counter_offer, accept or reject "
                "(JSON Schema: /schemas/buyer-message.schema.json), or write your request in plain words, "
                "for example the quantity and SKU you need and the price you have in mind.")
@@ -136,6 +138,36 @@ def standing_offer_text(proposal: dict[str, Any], topic: str) -> str:
     made when it was sent), and how to counter it. Every figure is the proposal's own."""
     hint = NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT
     return "Our offer stands. " + offer_text({**proposal, "alternatives": None}) + " " + hint
+
+
+QUOTE_CONFIRMS = "Send an rfq with your quantity and the proposal confirms the price."
+
+
+def price_breaks_text(pb: PriceBreaks, asked: tuple[int, Decimal | None] | None = None) -> str:
+    """The answer to a price question with no offer standing on the product: its volume breaks for this
+    buyer (tools/policy/breaks.py), and with `asked` (a quantity, its opening price or None when the order
+    limits refuse it) the price for that quantity. Every figure is one of `pb`'s, or `asked`'s."""
+    cur, first = pb.currency, pb.breaks[0]
+    unit = "unit" if first.quantity == 1 else "units"
+    if len(pb.breaks) == 1:
+        steps, head = [], f"{pb.sku} is {first.unit_price} {cur} per unit on {pb.payment_terms}, with no volume breaks"
+    elif pb.tier_mode == "slab":  # each slab at its own rate: a break's price is the average of an order of that size
+        steps = [f"{b.unit_price} for {b.quantity}{' ' + unit if i == 0 else ''}" for i, b in enumerate(pb.breaks)]
+        head = (f"Volume prices for {pb.sku} in {cur} per unit on {pb.payment_terms}, each slab of an order at its "
+                f"own rate (the average unit price of an order of that size)")
+    else:
+        steps = [f"{b.unit_price} from {b.quantity}{' ' + unit if i == 0 else ''}" for i, b in enumerate(pb.breaks)]
+        head = f"Volume prices for {pb.sku} in {cur} per unit on {pb.payment_terms}"
+    text = f"{head}: {', '.join(steps)}." if steps else f"{head}."
+    if pb.moq > 1:
+        text += f" The minimum order is {pb.moq} units."
+    if asked is not None:
+        qty, price = asked
+        if price is not None:
+            text += f" For {qty} units: {price} {cur} each."
+        elif pb.max_order_quantity is not None and qty > pb.max_order_quantity:
+            text += f" We take at most {pb.max_order_quantity} units of {pb.sku} per order."
+    return text
 
 
 def _catalog_text(result: dict[str, Any]) -> str:

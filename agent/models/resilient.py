@@ -776,10 +776,11 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                 co = CounterOffer(proposal_id=pid, version=version, items=items,
                                   payment_terms=_terms(data.get("payment_terms")))
                 return BuyerIntent(kind="counter_offer", message=co, source="model", notes=[*notes, *how])
-            # A lead-time or availability question on one product for a quantity: the quantity its item names.
+            # A lead-time, availability or price question on one product for a quantity: the quantity its item
+            # names (a price question's answer is the volume breaks and that quantity's price).
             counts = {str(it.get("quantity")) for it in data.get("items") or [] if it.get("quantity")}
-            quantity = _count(counts.pop()) \
-                if topic in ("lead_time", "availability") and len(set(skus)) == 1 and len(counts) == 1 else None
+            quantity = _count(counts.pop()) if topic in ("lead_time", "availability", "price") \
+                and len(set(skus)) == 1 and len(counts) == 1 else None
             question = Question(topic=topic, skus=skus[:100], spec=(data.get("question_spec") or None),
                                 quantity=quantity)
             return BuyerIntent(kind="question", question=question, source="model", notes=notes)

@@ -357,6 +357,12 @@ _TERMS_Q = re.compile(
     r"|\bhow\s+(?:can|do|should)\s+(?:we|i)\s+pay\b|\bshipping\s+terms\b")
 _PRICE_Q = re.compile(r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\bquote\b|\bquotation\b|\brates?\b"
                       r"|\bdiscounts?\b")
+# Volume pricing ("price breaks", "volume discount above 1000 units?", "tiered pricing"): a price question even
+# with a quantity in it; the answer is the product's breaks (and that quantity's price), not a quote.
+_VOLUME_Q = re.compile(
+    r"\b(?:volume|quantity|bulk|tier(?:ed)?|staggered|graduated)\s+(?:discounts?|pricing|prices?|rates?|breaks?)\b"
+    r"|\bprice\s+(?:breaks?|tiers?|scales?|brackets?)\b|\bpricing\s+(?:tiers?|scales?|brackets?)\b"
+    r"|\bvolume\s+tiers?\b|\bdiscounts?\s+(?:for|on|at)\s+(?:volume|quantity|larger|bigger|higher)\b")
 _CATALOG = re.compile(
     r"\blooking\s+for\b|\bdo\s+you\s+(?:have|sell|stock|carry|offer|make|supply)\b|\bhave\s+you\s+got\b"
     r"|\bsearch(?:ing)?\b|\bfind\b|\bshow\s+me\b|\blist\b|\bcatalog(?:ue)?\b|\bproducts?\b|\bneed\b|\bwant\b"
@@ -1408,6 +1414,9 @@ def _decide(scan: _Scan) -> BuyerIntent:
             if scan.date is not None:
                 scan.note(f"asks about delivery by {scan.date.isoformat()}")
             return _question(scan, "lead_time", topic_skus, quantity=_asked_quantity(scan, quantified, topic_skus))
+        if topic_skus and _VOLUME_Q.search(low):
+            _quantity_notes(scan, quantified)
+            return _question(scan, "price", topic_skus, quantity=_asked_quantity(scan, quantified, topic_skus))
         if topic_skus and _AVAIL.search(low):
             _quantity_notes(scan, quantified)
             return _question(scan, "availability", topic_skus,
@@ -1429,6 +1438,9 @@ def _decide(scan: _Scan) -> BuyerIntent:
         return _question(scan, "spec", topic_skus, spec=spec)
     if any(m.qty == 0 for m in mentions) and not quantified:
         return _unknown(scan, "no usable quantity: a quantity is a whole number from 1 to 10,000,000")
+    if mention_skus and question_form and _PRICE_Q.search(low):  # "the price of BRG-6204 at 1000 units?"
+        _quantity_notes(scan, quantified)
+        return _question(scan, "price", mention_skus, quantity=_asked_quantity(scan, quantified, mention_skus))
     if mention_skus:
         if scan.date is not None and prop_lines:
             return _question(scan, "lead_time", topic_skus)

@@ -1,11 +1,14 @@
-"""The playbook's words around an offer (agent/playbook.py): the lead that says what the seller did with the
-buyer's price, and that it never carries a figure of its own."""
+"""The playbook's words (agent/playbook.py): the lead around an offer, which says what the seller did with the
+buyer's price and never carries a figure of its own, and the volume breaks a price question is answered with."""
 
 from __future__ import annotations
 
 import re
 
-from agent.playbook import move_lead, offer_text
+from decimal import Decimal
+
+from agent.playbook import move_lead, offer_text, price_breaks_text
+from tools.policy.breaks import PriceBreak, PriceBreaks
 
 PROPOSAL = {"proposal_id": "P-12", "version": 3, "currency": "EUR", "total": "1545.00", "payment_terms": "NET30",
             "valid_until": "2026-12-11T00:00:00Z",
@@ -54,3 +57,28 @@ def test_the_lead_comes_first_and_adds_no_figure() -> None:
     for kind in ("accept", "concede", "hold", "final"):
         words = move_lead([move(kind), move(kind, "X-1")], {"BRG-6204": "9.99"})
         assert not re.search(r"\d", words.replace("BRG-6204", "").replace("X-1", "")), words
+
+
+def breaks(mode: str = "range", moq: int = 1, most: int | None = 25000, *steps: tuple[int, str]) -> PriceBreaks:
+    return PriceBreaks(sku="BRG-6204", currency="EUR", payment_terms="NET30", tier_mode=mode, moq=moq,
+                       max_order_quantity=most, breaks=tuple(PriceBreak(q, Decimal(p)) for q, p in steps))
+
+
+def test_range_breaks_say_from_which_quantity_each_price_holds() -> None:
+    pb = breaks("range", 1, 25000, (1, "3.50"), (100, "3.40"), (2000, "3.05"))
+    assert price_breaks_text(pb) == "Volume prices for BRG-6204 in EUR per unit on NET30: 3.50 from 1 unit, 3.40 " \
+        "from 100, 3.05 from 2000."
+    assert price_breaks_text(pb, (1000, Decimal("3.40"))).endswith(" For 1000 units: 3.40 EUR each.")
+    assert price_breaks_text(pb, (30000, None)).endswith(" We take at most 25000 units of BRG-6204 per order.")
+
+
+def test_slab_breaks_say_they_are_the_average_of_an_order_and_the_moq_is_named() -> None:
+    text = price_breaks_text(breaks("slab", 10, None, (10, "1.42"), (100, "1.42"), (500, "1.30")), (5, None))
+    assert text == ("Volume prices for BRG-6204 in EUR per unit on NET30, each slab of an order at its own rate (the "
+                    "average unit price of an order of that size): 1.42 for 10 units, 1.42 for 100, 1.30 for 500. "
+                    "The minimum order is 10 units.")
+
+
+def test_one_break_is_one_price() -> None:
+    assert price_breaks_text(breaks("slab", 1, 5, (1, "77.00"))) == \
+        "BRG-6204 is 77.00 EUR per unit on NET30, with no volume breaks."

@@ -1,6 +1,6 @@
 """Questions in plain text, offline: a question about the price or the terms while an offer stands is answered
-with that offer, restated as it is (no new version), and a percentage off it is a counter-offer; otherwise the
-catalog answers, and says what a quote needs.
+with that offer, restated as it is (no new version), and a percentage off it is a counter-offer; a price question
+with no offer standing gets the product's volume breaks; otherwise the catalog answers, and says what a quote needs.
 Figures are checked against the proposal the store holds and the catalog, never copied from a run."""
 
 from __future__ import annotations
@@ -124,13 +124,10 @@ def test_a_terms_question_restates_the_offer_with_its_terms(seller: Seller) -> N
     assert f"payment {offer['payment_terms']}" in reply.text and reply.text.endswith(NEGOTIATE_TERMS_HINT)
 
 
-def test_a_question_about_another_product_is_the_catalogs(seller: Seller, dd_demo) -> None:
-    catalog, _ = dd_demo
+def test_a_price_question_about_another_product_gets_its_volume_breaks(seller: Seller) -> None:
     nid, _offer = _open(seller)
     reply = seller.send(nid, text=f"how much is {OTHER}?")
-    assert not reply.text.startswith("Our offer stands")
-    assert reply.text == (f"{OTHER} ({catalog.products[OTHER].name}): we quote it for the quantity you need. Tell "
-                          "us how many you need and we will send a proposal.")
+    assert reply.text.startswith(f"Volume prices for {OTHER} in EUR per unit on NET30") and SKU not in reply.text
 
 
 def test_an_expired_offer_is_not_restated(seller: Seller) -> None:
@@ -139,7 +136,7 @@ def test_an_expired_offer_is_not_restated(seller: Seller) -> None:
         conn.execute(update(schema.proposals).where(schema.proposals.c.id == offer["proposal_id"])
                      .values(valid_until=dt.datetime(2020, 1, 1)))
     reply = seller.send(nid, text="is that your best price?")
-    assert not reply.text.startswith("Our offer stands") and "we quote it for the quantity you need" in reply.text
+    assert reply.text.startswith(f"Volume prices for {SKU} ")  # the expired offer's product, as if none stood
 
 
 def test_without_an_offer_the_answers_say_what_a_quote_needs(seller: Seller, dd_demo) -> None:
@@ -147,7 +144,7 @@ def test_without_an_offer_the_answers_say_what_a_quote_needs(seller: Seller, dd_
     name = catalog.products[SKU].name
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     price = seller.send(nid, text=f"how much is {SKU}?")
-    assert price.data is None and price.text.startswith(f"{SKU} ({name}): we quote it for the quantity you need.")
+    assert price.data is None and price.text.startswith(f"Volume prices for {SKU} ")
     stock = seller.send(nid, text=f"do you have {SKU} in stock?")
     assert stock.text == (f"{SKU} ({name}) ships in {catalog.products[SKU].capacity.lead_time_days} days. Tell us "
                           "the quantity you need: a proposal confirms it against our stock.")
@@ -180,7 +177,7 @@ def test_a_stored_offer_that_no_longer_reads_is_left_to_the_catalog_answer(selle
         conn.execute(update(schema.proposals).where(schema.proposals.c.id == offer["proposal_id"])
                      .values(body={k: v for k, v in offer.items() if k != "total"}))
     reply = seller.send(nid, text="is that your best price?")
-    assert reply.text.startswith(f"{SKU} (") and "we quote it for the quantity you need" in reply.text
+    assert reply.text.startswith(f"Volume prices for {SKU} ")
 
 
 def test_a_delivery_question_for_a_quantity_is_answered_as_an_rfq_for_it_would_be(seller: Seller, dd_demo) -> None:
@@ -217,6 +214,64 @@ def test_a_delivery_question_for_a_quantity_is_answered_as_an_rfq_for_it_would_b
     # without a quantity, or for two products, the catalog answers as before
     plain = seller.send(nid, text=f"lead time for {OTHER}?")
     assert plain.text == f"{OTHER} ships in {product.capacity.lead_time_days} days from stock."
+
+
+def _rfq_price(seller: Seller, sku: str, qty: int) -> Decimal:
+    """The unit price a first proposal for `qty` x `sku` opens at, for a buyer of its own (no memory, no holds)."""
+    nid = seller.start(Buyer(org=f"probe-{sku}-{qty}", region="EU"))
+    reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": sku, "quantity": str(qty)}]})
+    assert reply.type == "proposal", reply.text
+    return Decimal(reply.data["items"][0]["unit_price"])
+
+
+def test_a_price_question_without_an_offer_gets_the_volume_breaks_its_proposals_open_at(seller: Seller,
+                                                                                        dd_demo) -> None:
+    """'What are your price breaks on BRG-6204?': the price at the first quantity of each tier of the buyer's
+    book, as a proposal for that quantity opens. Checked against the catalog's tiers (a standard buyer, range
+    mode: the book's own prices) and against real rfqs; nothing is offered or held by the question."""
+    catalog, _ = dd_demo
+    schedule = [(t.min, t.price) for t in catalog.products[SKU].prices["EU-EUR"].schedule]
+    assert len(schedule) > 2
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, text=f"what are your price breaks for {SKU}?")
+    steps = ", ".join(f"{p} from {q}" + (" unit" if i == 0 else "") for i, (q, p) in enumerate(schedule))
+    assert reply.data is None and reply.model_calls == 1  # the text's understanding; the answer needs no model
+    assert reply.text == (f"Volume prices for {SKU} in EUR per unit on NET30: {steps}. Send an rfq with your "
+                          "quantity and the proposal confirms the price.")
+    records = _records(seller, nid, reply.turn)
+    (rec,) = [r for r in records if r["node"] == "prepare"]
+    assert rec["gen_ai.operation.name"] == "price_breaks" and rec["dealdesk.rule_ids"] == ["playbook.price_breaks"]
+    (line,) = rec["dealdesk.figures"]["lines"]
+    assert line["breaks"] == [{"quantity": q, "offer": str(p)} for q, p in schedule]
+    assert [r for r in records if r["node"] == "guardrail"][-1]["gen_ai.guardrail.tripwire"] is False
+    assert seller.store.get_negotiation(nid).current_proposal is None
+    for qty, price in schedule:
+        assert _rfq_price(seller, SKU, qty) == price
+
+
+def test_a_volume_price_question_for_a_quantity_adds_its_price_and_slab_books_say_so(seller: Seller) -> None:
+    """With a quantity ("volume discount above 1000 units?") the answer adds that quantity's price, or the order
+    limit it passes; a slab-mode product's breaks are the average unit price of an order of that size. Every
+    price said is the one a proposal for that quantity opens at."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, text=f"Do you offer a volume discount above 1000 units on {SKU}?")
+    assert reply.text.endswith(f"For 1000 units: {_rfq_price(seller, SKU, 1000)} EUR each. Send an rfq with your "
+                               "quantity and the proposal confirms the price.")
+    limit = seller.graph.desk_for({"negotiation_id": nid}).surface(SKU, 1).max_order_quantity
+    over = seller.send(nid, text=f"bulk discount on {SKU} if we take {limit + 1}?")
+    assert f"We take at most {limit} units of {SKU} per order." in over.text and "For " not in over.text
+
+    slab = seller.send(nid, text=f"price breaks for {OTHER}?")
+    head = (f"Volume prices for {OTHER} in EUR per unit on NET30, each slab of an order at its own rate (the "
+            "average unit price of an order of that size): ")
+    assert slab.text.startswith(head)
+    said = re.findall(r"(\d+\.\d\d) for (\d+)", slab.text[len(head):])
+    assert len(said) >= 2 and [Decimal(p) for p, _ in said] == sorted((Decimal(p) for p, _ in said), reverse=True)
+    for price, qty in said:
+        assert _rfq_price(seller, OTHER, int(qty)) == Decimal(price)
+    for r in (reply, over, slab):
+        guard = [x for x in _records(seller, nid, r.turn) if x["node"] == "guardrail"]
+        assert guard[-1]["gen_ai.guardrail.tripwire"] is False
 
 
 def test_split_the_difference_is_a_counter_at_the_midpoint_of_the_offer_and_the_last_ask(seller: Seller) -> None:

@@ -213,8 +213,8 @@ def test_a_percentage_the_model_reads_is_priced_from_the_offer_not_by_the_model(
 
 
 def test_a_lead_time_question_the_model_reads_keeps_its_quantity(text_context) -> None:
-    """A lead-time or availability question on one product for a quantity (the SKU and quantity in `items`):
-    the question carries the quantity, which the seller answers for; otherwise it has none."""
+    """A lead-time, availability or (volume) price question on one product for a quantity (the SKU and quantity
+    in `items`): the question carries the quantity, which the seller answers for; otherwise it has none."""
     ctx = text_context()
     base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
 
@@ -224,8 +224,9 @@ def test_a_lead_time_question_the_model_reads_keeps_its_quantity(text_context) -
 
     assert ask("lead_time", ("BRG-6205", "5000")).question.quantity == 5000
     assert ask("availability", ("BRG-6205", 2000)).question.quantity == 2000
+    assert ask("price", ("BRG-6205", 1000)).question.quantity == 1000  # "any volume discount above 1000 units?"
     assert ask("lead_time").question.quantity is None
-    assert ask("spec", ("BRG-6205", 5000)).question.quantity is None  # not a delivery question
+    assert ask("spec", ("BRG-6205", 5000)).question.quantity is None  # a spec does not depend on it
     assert ask("lead_time", ("BRG-6205", 10), ("BRG-6205", 20)).question.quantity is None  # which one?
     for bad in ("lots", "0", "99999999999"):
         got = ask("lead_time", ("BRG-6205", bad))

@@ -328,6 +328,17 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("do you have BRG-6204 in stock?", "none", "question", None, {"question": question("availability", BRG)}),
     ("Is it in stock?", "P12", "question", None, {"question": question("availability", BRG)}),
     ("how much is BRG-6204?", "none", "question", None, {"question": question("price", BRG)}),
+    # volume pricing: a price question, with the quantity it names (the answer is the breaks, not a quote)
+    ("what are your price breaks for BRG-6204?", "none", "question", None, {"question": question("price", BRG)}),
+    ("do you have tiered pricing on BRG-6204", "none", "question", None, {"question": question("price", BRG)}),
+    ("Do you offer a volume discount above 1000 units on BRG-6204?", "none", "question", None,
+     {"question": {**question("price", BRG), "quantity": 1000}, "notes": ["quantity 1000"]}),
+    ("bulk discount on BRG-6204 if we take 5000?", "none", "question", None,
+     {"question": {**question("price", BRG), "quantity": 5000}}),
+    ("what's the price per unit of BRG-6204 at 1000 units?", "none", "question", None,
+     {"question": {**question("price", BRG), "quantity": 1000}}),
+    ("quantity discounts on BRG-6204 and BRG-6205?", "none", "question", None,  # two products: no quantity
+     {"question": question("price", BRG, "BRG-6205")}),
     ("price for 500 BRG-6204?", "none", "rfq", rfq(item(BRG, 500)), {}),
     ("We are looking to buy 500 units of the 6204-2RS bearing", "none", "rfq",  # the designation in one name
      rfq(item(BRG, 500)), {"notes": ["'6204-2RS' read as BRG-6204 (in its name)"]}),
