@@ -30,7 +30,10 @@ Text
   of the structured part (unit, list and line prices, totals, alternatives,
   pending), in its currency;
 - every percentage equals a discount of the structured part (rounded as written);
-- a reply without a data part is read against the proposal the buyer holds (`standing`), if any;
+- a reply without a data part is read against the proposal the buyer holds (`standing`), if any, and may
+  also state a public price of a product it names: the price a first proposal opens at (list price, or the
+  walk-away price where that is higher) at the first quantity of a tier of the product's price books, or at
+  a quantity the text names (the seller's volume breaks);
 - no number equals an internal figure (cost, floor, walk-away, target, approval
   limit price) of a line in play unless it is also a figure of the offer.
 
@@ -488,12 +491,33 @@ def _leak_figures(masked: str, secrets: dict[Decimal, str], money: dict[Decimal,
     return out
 
 
+def _public_prices(text: str, ctx: OracleContext) -> dict[Decimal, str]:
+    """The opening price of each product the text names, for this buyer, at each tier's first quantity (any
+    of its books) and at each whole number the text names, on the terms in play: public volume prices."""
+    out: dict[Decimal, str] = {}
+    named = {int(n) for n in re.findall(r"(?<![\w.,])\d{1,8}(?![\w]|[.,]\d)", text)}
+    for sku, product in ctx.catalog.products.items():
+        if not re.search(rf"(?<![\w-]){re.escape(sku)}(?![\w-])", text):
+            continue
+        quantities = named | {t.min for price in product.prices.values() for t in price.tiers} | {1}
+        for qty in quantities:
+            for terms in {*ctx.terms, ctx.default_terms}:
+                try:
+                    s = ctx.surface(sku, qty, terms)
+                except (DealdeskError, KeyError, TypeError):
+                    continue
+                if s.moq <= qty and (s.max_order_quantity is None or qty <= s.max_order_quantity):
+                    out.setdefault(max(s.list_price, s.walk_away_price), s.currency)
+    return out
+
+
 def _check_text(data: dict[str, Any] | None, text: str, ctx: OracleContext, out: list[str]) -> None:
+    public = _public_prices(text, ctx) if data is None else {}
     if data is None and ctx.standing is not None:  # a restatement of the offer the buyer holds
         data = ctx.standing
     out += leak_words(text)
     masked = _mask(text, _protected(data, ctx))
-    money = offer_money(data if data and data.get("type") in ("proposal", "deal") else None)
+    money = {**public, **offer_money(data if data and data.get("type") in ("proposal", "deal") else None)}
     percents = offer_percents(data if data and data.get("type") == "proposal" else None)
     claimed: list[tuple[int, int]] = []
 

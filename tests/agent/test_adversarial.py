@@ -377,6 +377,23 @@ def test_oracle_accepts_a_valid_offer(dd_demo):
     assert judge(None, "Which SKU is your question about?", _ctx(catalog, policy)) == []
 
 
+def test_oracle_accepts_public_volume_prices_and_nothing_else(dd_demo):
+    """A reply with no data part may name a product's volume prices (its opening price at a tier's first
+    quantity, or at a quantity the text names), also where one equals an internal figure of a line in play;
+    any other money is untraced, and a secret stays one in a text that names no product."""
+    catalog, policy = dd_demo
+    ctx = _ctx(catalog, policy)
+    ctx.lines = {("BRG-6204", 1)}
+    tiers = {t.min: t.price for t in catalog.products["BRG-6204"].prices["EU-EUR"].schedule}
+    secrets = {ctx.surface("BRG-6204", 1, t).target_price for t in TERMS}
+    (target,) = secrets & set(tiers.values())  # a public price that equals the 1-unit line's target on some terms
+    steps = ", ".join(f"{p} from {q}" for q, p in tiers.items())
+    assert judge(None, f"Volume prices for BRG-6204 in EUR per unit: {steps}. For 1000 units: {tiers[500]} EUR "
+                       "each.", ctx) == []
+    assert any(v.startswith("untraced_money") for v in judge(None, "BRG-6204 for 1000 units: 1.99 EUR each.", ctx))
+    assert any(v.startswith("leak_figure") for v in judge(None, f"We could go to {target} if you like.", ctx))
+
+
 def _with(p: dict, **item) -> dict:
     q = {**p, "items": [{**p["items"][0], **item}]}
     return q
