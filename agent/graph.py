@@ -330,8 +330,9 @@ class SellerGraph:
     def _standing_offer(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A question about the price or the payment terms ("is that your best price?", "too expensive") while
         an offer stands on those products: the answer is that offer, restated as it is (no new version, every
-        figure the stored proposal's own), and how to negotiate it. None when no such offer stands. (A
-        percentage off the offer is a counter-offer, not a question: agent/offline/understand.py.)"""
+        figure the stored proposal's own), and how to negotiate it. None when no such offer stands, or when the
+        question names another quantity than the offer's. (A percentage off the offer is a counter-offer, not a
+        question: agent/offline/understand.py.)"""
         topic = question.get("topic")
         if topic not in ("price", "terms"):
             return None
@@ -345,6 +346,9 @@ class SellerGraph:
         body = current.body
         if not set(question.get("skus") or ()) <= {i.sku for i in proposal.items}:
             return None  # about another product: the catalog answers
+        if question.get("quantity") and any(i.quantity != question["quantity"] for i in proposal.items
+                                            if i.sku in (question.get("skus") or ())):
+            return None  # the price of another quantity ("a volume discount above 1000 units?"): the volume breaks
         facts = facts_from_proposal(proposal, now=utcnow())
         direct = {"data": None, "text": standing_offer_text(body, topic), "facts": [_fact_json(f) for f in facts]}
         rec = self._record(state, "prepare", "standing_offer", started, inputs=question,

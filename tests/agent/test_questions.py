@@ -274,6 +274,18 @@ def test_a_volume_price_question_for_a_quantity_adds_its_price_and_slab_books_sa
         assert guard[-1]["gen_ai.guardrail.tripwire"] is False
 
 
+def test_a_volume_question_for_another_quantity_than_the_standing_offers_gets_the_breaks(seller: Seller) -> None:
+    """An offer for 500 stands: 'is that your best price?' restates it, 'a volume discount above 1000 units?'
+    is about another quantity, so it gets the breaks and the price for 1000 (no new version either way)."""
+    nid, offer = _open(seller)
+    same = seller.send(nid, text=f"any volume discount on {SKU} for 500 units?")
+    assert same.text.startswith("Our offer stands. ")
+    other = seller.send(nid, text=f"Do you offer a volume discount above 1000 units on {SKU}?")
+    assert other.text.startswith(f"Volume prices for {SKU} ")
+    assert f"For 1000 units: {_rfq_price(seller, SKU, 1000)} EUR each." in other.text
+    assert seller.store.proposal_versions(offer["proposal_id"]) == [1]
+
+
 def test_split_the_difference_is_a_counter_at_the_midpoint_of_the_offer_and_the_last_ask(seller: Seller) -> None:
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     first = seller.send(nid, text=f"need 500 x {SKU}, can you do 2.80 EUR?")
