@@ -252,17 +252,19 @@ class SellerGraph:
         current = view.current_proposal()
         prices: tuple[Decimal, ...] = ()
         asks: tuple[Decimal | None, ...] = ()
+        terms = None
         if lines is None:
             items = current.body["items"] if current else []
             lines = [(i["sku"], int(i["quantity"])) for i in items]
             if current is not None and current.status == "offered":  # what a percentage off is taken from
                 prices = tuple(Decimal(str(i["unit_price"])) for i in items)
+                terms = current.payment_terms
                 if asks_midpoint(text):  # "split the difference": the buyer's last ask on each line
                     asks = _last_asks(view, [s for s, _ in lines], self.config.memory_days)
         ctx = TextContext(catalog=self.catalog, proposal_id=current.id if current else None,
                           proposal_version=current.version if current else None,
                           proposal_skus=tuple(s for s, _ in lines), proposal_quantities=tuple(q for _, q in lines),
-                          proposal_prices=prices, proposal_asks=asks,
+                          proposal_prices=prices, proposal_asks=asks, proposal_terms=terms,
                           region=neg.region if neg else None, currency=current.currency if current else None)
         if self._understander is None:  # built once: a runnable costs as much to build as the parser to run
             self._understander = self.model.with_structured_output(BuyerIntent)
@@ -690,7 +692,8 @@ class SellerGraph:
                 return {"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": built}
             # An offer awaiting approval is only ever shown as the seller built it.
             data = (None if staged.get("awaiting") else model_data) or built
-            return {"data": data, "text": text or offer_text(built, lead=_lead(state, staged, built)), "staged": staged,
+            lead = _lead(state, staged, built, self._view(state).current_proposal())
+            return {"data": data, "text": text or offer_text(built, lead=lead), "staged": staged,
                     **({"model_data": model_data, "built": built} if data is model_data else {})}
         return {"data": model_data, "text": text or SCHEMA_HINT,
                 **({"model_data": model_data, "built": None} if model_data is not None else {})}
@@ -795,13 +798,13 @@ class SellerGraph:
         neg = self._neg(state)
         candidates: list[dict[str, Any]] = []
         staged = self._staged(state)
+        current = self._view(state).current_proposal()
         if staged and staged.get("moves"):
             proposal = self._proposal_from(state, staged).model_dump(mode="json")
+            lead = _lead(state, staged, proposal, current)
             candidates.append({"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": proposal}
                               if staged.get("shadow") else {"data": proposal, "staged": staged,
-                                                            "text": offer_text(proposal,
-                                                                               lead=_lead(state, staged, proposal))})
-        current = self._view(state).current_proposal()
+                                                            "text": offer_text(proposal, lead=lead)})
         if current is not None and current.status == "offered":
             candidates.append({"data": current.body, "text": offer_text(current.body), "resend": True,
                                "accepted": current.body})
@@ -931,13 +934,23 @@ SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and wi
                "in this conversation.")
 
 
-def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any]) -> str:
+def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any], previous: Any) -> str:
     """The words before an offer that answers the buyer's price (an rfq or a counter-offer): which lines the
-    seller met, improved or held. Empty while a better offer awaits approval: the offer's text says so."""
-    if (state.get("intent") or {}).get("kind") not in ("rfq", "counter_offer") or proposal.get("pending"):
+    seller met, improved or held. A counter-offer's lines asked at the price already offered (the ones a buyer
+    kept while countering another) get no words; a counter-offer on other payment terms is said to be the
+    offer on those terms (its prices are priced on them, so "improved" or "held" would compare apples with
+    pears). Empty while a better offer awaits approval: the offer's text says so."""
+    kind = (state.get("intent") or {}).get("kind")
+    if kind not in ("rfq", "counter_offer") or proposal.get("pending"):
         return ""
-    asked = {ln["sku"]: ln["asked"] for ln in state.get("lines") or []}
-    return move_lead(staged["moves"], asked)
+    offered: dict[str, Decimal] = {}
+    if kind == "counter_offer" and previous is not None and previous.status == "offered":
+        if previous.payment_terms != proposal["payment_terms"]:
+            return f"Here is our offer on {proposal['payment_terms']}."
+        offered = {i["sku"]: Decimal(str(i["unit_price"])) for i in previous.body["items"]}
+    asked = {ln["sku"]: ln["asked"] for ln in state.get("lines") or []
+             if ln["asked"] is None or offered.get(ln["sku"]) != Decimal(str(ln["asked"]))}
+    return move_lead([m for m in staged["moves"] if m["sku"] in asked], asked)
 
 
 def _last_asks(view: TurnView, skus: list[str], memory_days: int) -> tuple[Decimal | None, ...]:

@@ -736,17 +736,21 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                 if q is None or price is None:
                     continue
                 items.append(CounterItem(sku=s, quantity=q, unit_price=price))
+            terms = _terms(data.get("payment_terms"))
             if not items:
                 named = [sku(it.get("sku")) for it in data.get("items") or []]
-                off = _off_the_offer(data, ctx, pid, set(named)) or _split(text, ctx, pid)
+                off = _off_the_offer(data, ctx, pid, set(named)) or _split(text, ctx, pid) \
+                    or _other_terms(terms, ctx, pid)
                 if off is None:
                     skus = named or list(ctx.proposal_skus)
                     return BuyerIntent(kind="question", question=Question(topic="price", skus=skus[:100]),
                                        source="model", notes=[*notes, "prices asked without figures per line"])
                 items, how = off
                 notes += how
-            co = CounterOffer(proposal_id=pid, version=version, items=items,
-                              payment_terms=_terms(data.get("payment_terms")))
+            elif pid == ctx.proposal_id:  # a price on some lines: the others stay at their offered price
+                items, how = _with_offer_lines(ctx, items)
+                notes += how
+            co = CounterOffer(proposal_id=pid, version=version, items=items, payment_terms=terms)
             return BuyerIntent(kind="counter_offer", message=co, source="model", notes=notes)
         if kind == "accept":
             if not pid or not version:
@@ -808,6 +812,23 @@ def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
     whole = not named or named == set(ctx.proposal_skus)
     return discount_items(ctx, percent, ctx.currency if isinstance(ctx.currency, str) else None,
                           None if whole else named)
+
+
+def _with_offer_lines(ctx: Any, items: list[CounterItem]) -> tuple[list[CounterItem], list[str]]:
+    """The model's counter on some of the offer's lines, the others asked at their offered price (as the
+    offline parser reads one: `with_offer_lines`)."""
+    from agent.offline.understand import with_offer_lines
+
+    return with_offer_lines(ctx, items, ctx.currency if isinstance(ctx.currency, str) else None)
+
+
+def _other_terms(terms: str | None, ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """Other payment terms asked on the current offer with no price ("what about net 60?"): every line at its
+    offered price on those terms. None for the offer's own terms or without the offer's prices."""
+    if terms is None or pid is None or pid != ctx.proposal_id or terms == ctx.proposal_terms:
+        return None
+    items, notes = _with_offer_lines(ctx, [])
+    return (items, [f"asks for payment terms {terms} on the offer", *notes]) if items else None
 
 
 def _split(text: str, ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:

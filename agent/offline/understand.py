@@ -83,6 +83,7 @@ class TextContext:
     proposal_quantities: tuple[int, ...] = ()
     proposal_prices: tuple[Decimal, ...] = ()  # its offered unit prices, in the same order (a discount's base)
     proposal_asks: tuple[Decimal | None, ...] = ()  # the buyer's last asked unit price on each line (a midpoint's)
+    proposal_terms: str | None = None    # its payment terms, while it is offered
     region: str | None = None            # buyer's region/currency when known
     currency: str | None = None
 
@@ -1422,6 +1423,11 @@ def _decide(scan: _Scan) -> BuyerIntent:
             return _question(scan, "availability", topic_skus,
                              quantity=_asked_quantity(scan, quantified, topic_skus))
         if _TERMS_Q.search(low) or (scan.terms is not None and not quantified and not scan.bare_qty):
+            if scan.terms is not None and pid is not None and pid == ctx.proposal_id and pver is not None \
+                    and scan.terms != ctx.proposal_terms and not quantified and set(mention_skus) <= set(prop_skus):
+                counter = _terms_counter(scan, pid, pver)
+                if counter is not None:
+                    return counter
             if scan.terms is not None:
                 scan.note(f"asks for payment terms {scan.terms}")
             return _question(scan, "terms", topic_skus)
@@ -1586,6 +1592,62 @@ def _keep(items: list[CounterItem], notes: list[str], sku: str, qty: int, offere
     """A line of the counter-offer asked at its offered price, noted."""
     notes.append(f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
     items.append(CounterItem(sku=sku, quantity=qty, unit_price=offered))  # type: ignore[arg-type]
+
+
+# Words of a product name that say nothing about which product it is (packaging, units, the price itself).
+_NAME_STOP = frozenset({"unit", "each", "piece", "price", "pack", "pail", "pair", "with", "from", "your", "offer",
+                        "line", "item", "order", "please", "could", "would"})
+_NAME_WORD = re.compile(r"[a-z]{4,}")
+
+
+def _stems(text: str) -> set[str]:
+    return {w.rstrip("s") for w in _NAME_WORD.findall(text.casefold())} - _NAME_STOP
+
+
+def _line_named(scan: _Scan, skus: list[str]) -> str | None:
+    """The one proposal line whose product name has a word of the text ("3.00 for the bearings" on a proposal
+    for bearings and seals), noted; None when no line's name, or more than one, has one."""
+    words = _stems(scan.text)
+    hits = [(sku, sorted(words & _stems(scan.ctx.catalog.products[sku].name))) for sku in skus
+            if sku in scan.ctx.catalog.products]
+    hits = [(sku, shared) for sku, shared in hits if shared]
+    if len(hits) != 1:
+        return None
+    sku, shared = hits[0]
+    scan.note(f"'{shared[0]}' read as {sku} (in its name)")
+    return sku
+
+
+def with_offer_lines(ctx: TextContext, items: list[CounterItem], currency: str | None
+                     ) -> tuple[list[CounterItem], list[str]]:
+    """A counter-offer on some of the current offer's lines, completed with the others asked at their offered
+    price, in the offer's order: a buyer who counters one line keeps the rest rather than dropping it. As given
+    when the context lacks the offer's prices or an item is not on the offer."""
+    offer = _offer_lines(ctx, currency)
+    named = {it.sku: it for it in items}
+    if offer is None or not set(named) <= {sku for sku, _, _ in offer} or len(named) != len(items):
+        return items, []
+    out: list[CounterItem] = []
+    notes: list[str] = []
+    for sku, qty, offered in offer[:MAX_ITEMS]:
+        if sku in named:
+            out.append(named[sku])
+        else:
+            _keep(out, notes, sku, qty, offered, currency)
+    return out, notes
+
+
+def _terms_counter(scan: _Scan, pid: str, pver: int) -> BuyerIntent | None:
+    """Other payment terms asked on the current offer ("what about net 60?"): a counter-offer on those terms
+    with every line at its offered price (the seller prices the terms); None without the offer's prices."""
+    items, notes = with_offer_lines(scan.ctx, [], scan.ctx.currency)
+    if not items:
+        return None
+    scan.note(f"asks for payment terms {scan.terms} on the offer")
+    for note in notes:
+        scan.note(note)
+    return _intent(scan, "counter_offer", CounterOffer(proposal_id=pid, version=pver, items=items,
+                                                       payment_terms=scan.terms))
 
 
 def _midpoint_counter(scan: _Scan, pid: str, pver: int | None, prop_skus: list[str]) -> BuyerIntent:
@@ -1822,6 +1884,9 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
                 for line, p in zip(lines, kept):
                     line[2] = p
                 scan.note("prices read in the order of the proposal's lines")
+            elif len(kept) == 1 and (named := _line_named(scan, [s for s, _ in prop_lines])) is not None:
+                lines = [line for line in lines if line[0] == named]  # the others are kept at their offered price
+                lines[0][2] = kept[0]
             else:
                 for p in kept:
                     scan.note(f"asked price {_fmt(p.value)}")
@@ -1862,6 +1927,10 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
         for it in items:
             scan.note(f"counter {it.sku} x {it.quantity} at {_fmt(it.unit_price)}"
                       + (f" {deal_currency}" if deal_currency else ""))
+        if pid == ctx.proposal_id:
+            items, kept_notes = with_offer_lines(ctx, items, deal_currency)
+            for note in kept_notes:
+                scan.note(note)
         if scan.discount is not None:
             scan.note(f"asked discount {_fmt(scan.discount)}% besides the prices")
         if scan.date is not None:

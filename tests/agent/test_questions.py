@@ -286,6 +286,28 @@ def test_a_volume_question_for_another_quantity_than_the_standing_offers_gets_th
     assert seller.store.proposal_versions(offer["proposal_id"]) == [1]
 
 
+def test_a_price_on_one_line_keeps_the_other_and_other_terms_are_a_counter_on_them(seller: Seller) -> None:
+    """On an offer for bearings and their seals: '3.00 for the bearings' counters the bearing line and keeps the
+    seal line at its offered price (the reply's lead names only the line countered); 'what about net 60?' is
+    the same lines on NET60, which the reply says it is."""
+    seal = "BRG-SEAL-20477"
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    first = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": "300"},
+                                                            {"sku": seal, "quantity": "100"}]}).data
+    prices = {i["sku"]: i["unit_price"] for i in first["items"]}
+    reply = seller.send(nid, text="can you do 3.00 for the bearings?")
+    assert reply.type == "proposal" and reply.data["version"] == 2
+    now = {i["sku"]: i["unit_price"] for i in reply.data["items"]}
+    assert set(now) == {SKU, seal} and now[seal] == prices[seal] and Decimal(now[SKU]) < Decimal(prices[SKU])
+    assert reply.text.startswith(f"We have improved our price for {SKU}. Proposal ") and seal not in reply.text[:60]
+    terms = seller.send(nid, text="what about net 60?")
+    assert terms.type == "proposal" and terms.data["version"] == 3 and terms.data["payment_terms"] == "NET60"
+    assert {i["sku"] for i in terms.data["items"]} == {SKU, seal}
+    assert terms.text.startswith("Here is our offer on NET60. Proposal ")
+    guard = [r for r in _records(seller, nid, terms.turn) if r["node"] == "guardrail"]
+    assert guard[-1]["gen_ai.guardrail.tripwire"] is False
+
+
 def test_split_the_difference_is_a_counter_at_the_midpoint_of_the_offer_and_the_last_ask(seller: Seller) -> None:
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     first = seller.send(nid, text=f"need 500 x {SKU}, can you do 2.80 EUR?")

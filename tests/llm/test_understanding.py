@@ -177,6 +177,27 @@ def test_model_intents_resolve_the_current_proposal(text_context) -> None:
     assert rfq.message.payment_terms == "NET60" and rfq.source == "model"
 
 
+def test_a_model_counter_on_one_line_or_on_other_terms_keeps_the_offers_lines(text_context) -> None:
+    """As the offline parser reads them: a price the model puts on one line of the offer keeps the other line at
+    its offered price; other payment terms with no price are every line at its offered price on those terms;
+    the offer's own terms with no price stay a price question."""
+    ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204", "BRG-6205"),
+                       proposal_quantities=(500, 100), proposal_prices=(Decimal("3.23"), Decimal("4.10")),
+                       proposal_terms="NET30", currency="EUR")
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    one = to_buyer_intent({**base, "kind": "counter_offer",
+                           "items": [{"sku": "BRG-6205", "quantity": None, "unit_price": "3.90"}]}, ctx, "3.90 for 6205")
+    assert [(i.sku, i.quantity, i.unit_price) for i in one.message.items] == [
+        ("BRG-6204", 500, Decimal("3.23")), ("BRG-6205", 100, Decimal("3.90"))]
+    assert "BRG-6204 x 500 kept at the offered 3.23 EUR" in one.notes
+    terms = to_buyer_intent({**base, "kind": "counter_offer", "payment_terms": "net 60"}, ctx, "what about net 60?")
+    assert terms.kind == "counter_offer" and terms.message.payment_terms == "NET60"
+    assert [(i.sku, i.unit_price) for i in terms.message.items] == [("BRG-6204", Decimal("3.23")),
+                                                                     ("BRG-6205", Decimal("4.10"))]
+    same = to_buyer_intent({**base, "kind": "counter_offer", "payment_terms": "NET30"}, ctx, "net 30 then")
+    assert same.kind == "question" and same.question.topic == "price"
+
+
 def test_a_percentage_the_model_reads_is_priced_from_the_offer_not_by_the_model(text_context) -> None:
     """`discount_percent` on the current proposal becomes a counter-offer at each offered unit price less it (the
     offline parser's arithmetic), whether the model calls it a counter-offer or a price question; on some of

@@ -42,6 +42,11 @@ CONTEXTS = {
     "P20$": TextContext(catalog=CATALOG, proposal_id="P-20", proposal_version=1,
                         proposal_skus=("BRG-6204", "BRG-6205"), proposal_quantities=(500, 100),
                         proposal_prices=(Decimal("4.00"), Decimal("5.10")), region="US", currency="USD"),
+    # a bearing and its seal, on NET30: a product word can tell the lines apart, other terms are a counter
+    "P30$": TextContext(catalog=CATALOG, proposal_id="P-30", proposal_version=1,
+                        proposal_skus=("BRG-6204", "BRG-SEAL-20477"), proposal_quantities=(300, 100),
+                        proposal_prices=(Decimal("3.40"), Decimal("0.96")), proposal_terms="NET30", region="EU",
+                        currency="EUR"),
     # ... and the buyer's last asks on them: what a "split the difference" is taken from
     "P12$a": TextContext(catalog=CATALOG, proposal_id="P-12", proposal_version=2, proposal_skus=("BRG-6204",),
                          proposal_quantities=(500,), proposal_prices=(Decimal("3.23"),),
@@ -328,6 +333,27 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("do you have BRG-6204 in stock?", "none", "question", None, {"question": question("availability", BRG)}),
     ("Is it in stock?", "P12", "question", None, {"question": question("availability", BRG)}),
     ("how much is BRG-6204?", "none", "question", None, {"question": question("price", BRG)}),
+    # a price on one line of an offer keeps the others at their offered price; a product word names the line
+    ("3.90 for BRG-6204?", "P20$", "counter_offer",
+     counter("P-20", 1, item(BRG, 500, "3.90"), item("BRG-6205", 100, "5.10")),
+     {"notes": ["BRG-6205 x 100 kept at the offered 5.10 USD"]}),
+    ("can you do 3.00 for the bearings?", "P30$", "counter_offer",
+     counter("P-30", 1, item(BRG, 300, "3.00"), item("BRG-SEAL-20477", 100, "0.96")),
+     {"notes": ["'bearing' read as BRG-6204 (in its name)", "BRG-SEAL-20477 x 100 kept at the offered 0.96 EUR"]}),
+    ("0.80 for the seals please", "P30$", "counter_offer",
+     counter("P-30", 1, item(BRG, 300, "3.40"), item("BRG-SEAL-20477", 100, "0.80")), {}),
+    ("can you do 3.00?", "P30$", "question", None,  # which line? no product word
+     {"question": question("price", BRG, "BRG-SEAL-20477"), "notes": ["which line is which?"]}),
+    ("3.60 for the bearings", "P20$", "question", None,  # both lines are bearings
+     {"question": question("price", BRG, "BRG-6205")}),
+    # other payment terms on the offer: a counter-offer on them, every line at its offered price
+    ("what about net 60?", "P30$", "counter_offer",
+     counter("P-30", 1, item(BRG, 300, "3.40"), item("BRG-SEAL-20477", 100, "0.96"), payment_terms="NET60"),
+     {"notes": ["asks for payment terms NET60 on the offer"]}),
+    ("can we have NET90 instead?", "P30$", "counter_offer",
+     counter("P-30", 1, item(BRG, 300, "3.40"), item("BRG-SEAL-20477", 100, "0.96"), payment_terms="NET90"), {}),
+    ("net 30 please", "P30$", "question", None, {"question": question("terms", BRG, "BRG-SEAL-20477")}),  # its own
+    ("what about net 60?", "P12", "question", None, {"question": question("terms", BRG)}),  # no prices to keep
     # volume pricing: a price question, with the quantity it names (the answer is the breaks, not a quote)
     ("what are your price breaks for BRG-6204?", "none", "question", None, {"question": question("price", BRG)}),
     ("do you have tiered pricing on BRG-6204", "none", "question", None, {"question": question("price", BRG)}),
