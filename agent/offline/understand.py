@@ -473,6 +473,9 @@ class _Index:
                         and all(r.isupper() or len(r) == 1 for r in runs):
                     named.setdefault(token.casefold(), set()).add(p.sku)
         self.designations = {t: next(iter(skus)) for t, skus in named.items() if len(skus) == 1}
+        # The digit runs of product names ("6204" of "6204-2RS" and "6204-ZZ"): a number the buyer writes that is
+        # not a quantity or a price and is one of these is a search term ("1000 bearings 6204").
+        self.name_numbers = frozenset(run for p in products for run in re.findall(r"\d{3,}", p.name))
         fields: list[str] = []
         for p in products:
             fields += [p.sku, p.name, p.description, p.category]
@@ -1745,7 +1748,8 @@ def _query_terms(scan: _Scan, category: str | None) -> str | None:
     for m in _QUERY_WORD.finditer(text):
         word = m.group()
         low = word.casefold()
-        if low in _STOPWORDS or (len(low) <= 2 and not re.search(r"[0-9]", low)) or low.isdigit():
+        if low in _STOPWORDS or (len(low) <= 2 and not re.search(r"[0-9]", low)) \
+                or (low.isdigit() and low not in idx.name_numbers):
             continue
         if low in scan.spec_words_used:
             continue

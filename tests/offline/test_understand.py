@@ -307,6 +307,10 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("do you sell safety gloves?", "none", "catalog_query", query(query="glove", category="safety"), {}),
     ("which sensors do you have with IP67?", "none", "catalog_query", query(query="IP67", category="sensors"), {}),
     ("show me your catalog", "none", "catalog_query", query(), {}),
+    # a number of several product names ("6204-2RS", "6204-ZZ") that is no quantity is a search term
+    ("we need 1000 bearings 6204 for our plant", "none", "catalog_query", query(query="6204", category="bearings"),
+     {"notes": ["quantity 1000 noted; a quote needs a SKU"]}),
+    ("do you have 6204?", "none", "catalog_query", query(query="6204"), {}),
     ("tell me about FST-M8X30-A2", "none", "catalog_query", query(sku="FST-M8X30-A2"), {}),
     ("what is the bore of BRG-6204?", "none", "question", None, {"question": question("spec", BRG, spec="bore_mm")}),
     ("what's the outer diameter of BRG-6204", "none", "question", None,
