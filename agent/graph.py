@@ -45,7 +45,7 @@ from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
-    QUOTE_CONFIRMS, SCHEMA_HINT, move_lead, offer_text, price_breaks_text, render_brief, respond,
+    QUOTE_CONFIRMS, SCHEMA_HINT, days, move_lead, offer_text, price_breaks_text, render_brief, respond,
     standing_offer_text,
 )
 from agent.prompts import delimit_buyer_text
@@ -378,7 +378,7 @@ class SellerGraph:
             facts += facts_from_own_text(exc.message, "error.message")
             outcome: dict[str, Any] = {"dealdesk.error": exc.code, "dealdesk.error.field": exc.field}
         else:
-            text = (f"{qty} x {sku} can ship in {surface.lead_time_days} days from stock. Ask us for a quote and the "
+            text = (f"{qty} x {sku} can ship in {days(surface.lead_time_days)} from stock. Ask us for a quote and the "
                     "proposal confirms it.")
             facts.append(Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time"))
             outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}

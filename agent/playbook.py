@@ -43,12 +43,17 @@ def move_lead(moves: list[dict[str, Any]], asked: dict[str, str | None]) -> str:
     by_kind: dict[str, list[str]] = {}
     for m in moves:
         kind = m["kind"]
-        if kind == "accept" and asked.get(m["sku"]) is not None \
-                and Decimal(str(m["unit_price"])) != Decimal(str(asked[m["sku"]])):
-            kind = "meets"
+        if kind == "accept" and (asked.get(m["sku"]) is None
+                                 or Decimal(str(m["unit_price"])) != Decimal(str(asked[m["sku"]]))):
+            kind = "meets"  # below the price asked, or no price asked this turn (an earlier one is met)
         if kind in _LEADS and m["sku"] not in by_kind.get(kind, []):
             by_kind.setdefault(kind, []).append(m["sku"])
     return " ".join(lead.format(_and(by_kind[k])) for k, lead in _LEADS.items() if k in by_kind)
+
+
+def days(n: int) -> str:
+    """A number of days as a reply says it: "1 day", "2 days"."""
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 def _and(names: list[str]) -> str:
@@ -62,7 +67,7 @@ def offer_text(proposal: dict[str, Any], *, lead: str = "") -> str:
     if lead:
         head = f"{lead} {head}"
     lines = [f"{i['quantity']} x {i['sku']} at {i['unit_price']} {cur} each ({i['line_total']} {cur}, "
-             f"ships in {i['lead_time_days']} days)" for i in proposal["items"]]
+             f"ships in {days(i['lead_time_days'])})" for i in proposal["items"]]
     text = f"{head}: " + "; ".join(lines) + f". Total {proposal['total']} {cur}, payment {proposal['payment_terms']}, " \
         f"valid until {proposal['valid_until'][:10]}."
     pending = proposal.get("pending")
@@ -106,12 +111,12 @@ def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:
             else:
                 out.append(f"{p['sku']} ({p['name']}): " + ", ".join(f"{k} {v}" for k, v in specs.items()))
         elif topic == "lead_time":
-            out.append(f"{p['sku']} ships in {p['lead_time_days']} days from stock")
+            out.append(f"{p['sku']} ships in {days(p['lead_time_days'])} from stock")
         elif topic == "compatibility":
             mates = p["compatible"] + p["related"]
             out.append(f"{p['sku']} goes with {', '.join(mates)}" if mates else f"{p['sku']} has no listed companions")
         elif topic == "availability":
-            out.append(f"{p['sku']} ({p['name']}) ships in {p['lead_time_days']} days")
+            out.append(f"{p['sku']} ({p['name']}) ships in {days(p['lead_time_days'])}")
         elif topic in _QUOTE_NEEDS:
             out.append(f"{p['sku']} ({p['name']})")
         else:

@@ -27,6 +27,18 @@ def test_each_kind_of_move_has_its_words() -> None:
     assert move_lead([move("accept", price="3.10")], {"BRG-6204": "3.10"}) == "We can meet your price for BRG-6204."
 
 
+def test_an_accept_with_no_price_asked_this_turn_says_the_offer_already_meets_the_earlier_one() -> None:
+    # "what if we take 500?" after an ask of 11.00 for 200: the strategy accepts that ask at the new quantity's
+    # lower price; the buyer named no price this time, so the seller does not say it meets one.
+    assert move_lead([move("accept", price="10.20")], {"BRG-6204": None}) == \
+        "Our offer for BRG-6204 is already at or below your price."
+
+
+def test_one_day_is_a_day() -> None:
+    one = {**PROPOSAL, "items": [{**PROPOSAL["items"][0], "lead_time_days": 1}]}
+    assert "ships in 1 day)" in offer_text(one) and "ships in 2 days)" in offer_text(PROPOSAL)
+
+
 def test_an_accept_below_the_price_asked_says_the_offer_already_meets_it() -> None:
     # The buyer asked 3.30 while 3.25 was on offer: the seller keeps 3.25 and does not claim to take 3.30.
     assert move_lead([move("accept", price="3.25")], {"BRG-6204": "3.30"}) == \
