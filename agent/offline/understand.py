@@ -348,7 +348,8 @@ _COMPAT = re.compile(
 _LEAD = re.compile(
     r"\blead[\s-]?times?\b|\bhow\s+(?:long|soon|quickly|fast)\b|\bdelivery\s+(?:time|lead)\b|\bshipping\s+time\b"
     r"|\bwhen\s+(?:can|could|will|would|do)\s+(?:you|it|they|we|this|these)\b[^.?!]{0,30}?\b(?:ship|deliver|arrive|"
-    r"dispatch|have|get|receive)|\beta\b|\bturnaround\b|\bdispatch\s+time\b|\bship\s+date\b")
+    r"dispatch|have|get|receive)|\beta\b|\bturnaround\b|\bdispatch\s+time\b|\bship(?:ping)?\s+date\b"
+    r"|\bdelivery\s+date\b")
 _AVAIL = re.compile(
     r"\bin\s+stock\b|\bstock\s+(?:level|status|situation)s?\b|\bavailab(?:le|ility)\b|\bon\s+hand\b"
     r"|\bhow\s+many\b|\bdo\s+you\s+(?:have|stock|carry)\b|\bhave\s+you\s+got\b|\bcan\s+you\s+supply\b")

@@ -328,6 +328,7 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("lead time for 500 x BRG-6204 and 200 x BRG-6205?", "none", "question", None,  # two products: no quantity
      {"question": question("lead_time", BRG, "BRG-6205")}),
     ("what's the lead time?", "P12", "question", None, {"question": question("lead_time", BRG)}),
+    ("please confirm the delivery date", "P12", "question", None, {"question": question("lead_time", BRG)}),
     ("is BRG-6204 compatible with HSG-P204?", "none", "question", None,
      {"question": question("compatibility", BRG, "HSG-P204")}),
     ("are BRG-6204 and BRG-SEAL-20477 compatible?", "none", "question", None,
