@@ -45,7 +45,7 @@ from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
-    QUOTE_CONFIRMS, SCHEMA_HINT, days, move_lead, offer_text, price_breaks_text, render_brief, respond,
+    QUOTE_CONFIRMS, SCHEMA_HINT, days, move_lead, order_limits_text, offer_text, price_breaks_text, render_brief, respond,
     standing_offer_text,
 )
 from agent.prompts import delimit_buyer_text
@@ -308,7 +308,8 @@ class SellerGraph:
             if kind == "question":
                 question = intent.get("question") or {}
                 answered = self._standing_offer(state, question, started) or \
-                    self._delivery_for(state, question, started) or self._price_breaks(state, question, started)
+                    self._delivery_for(state, question, started) or self._price_breaks(state, question, started) \
+                    or self._order_limits(state, question, started)
                 if answered is not None:
                     return answered
             if kind == "reject":
@@ -430,6 +431,33 @@ class SellerGraph:
         rec = self._record(state, "prepare", "price_breaks", started, inputs=question,
                            rule_ids=["playbook.price_breaks"], figures={"lines": figures})
         return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
+
+    def _order_limits(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """'What is the MOQ of BRG-GRS-EP2?': each product's minimum order and the most one order may have, from
+        the policy's surface for this buyer (what an rfq is checked against). None for any other question."""
+        skus = list(dict.fromkeys(question.get("skus") or ()))
+        if question.get("topic") != "order_limits" or not skus or any(s not in self.catalog.products for s in skus):
+            return None
+        desk = self.desk_for(state)
+        texts, facts, figures = [], [], []
+        for sku in skus:
+            facts.append(Fact("id", sku, "question.sku"))
+            try:
+                surface = desk.surface(sku, 1)
+            except DealdeskError as exc:
+                texts.append(f"We cannot quote {sku}: {exc.message}.")
+                facts += facts_from_own_text(exc.message, "error.message")
+                figures.append({"sku": sku, "error": exc.code})
+                continue
+            most, hold = surface.max_order_quantity, surface.max_hold_units
+            texts.append(order_limits_text(sku, surface.moq, most, hold))
+            facts += [Fact("quantity", Decimal(v), f"surface:{sku}.{k}") for k, v in
+                      (("moq", surface.moq), ("max_order_quantity", most), ("max_hold_units", hold)) if v is not None]
+            figures.append({"sku": sku, "moq": surface.moq, "max_order_quantity": most, "max_hold_units": hold})
+        rec = self._record(state, "prepare", "order_limits", started, inputs=question,
+                           rule_ids=["playbook.order_limits"], figures={"lines": figures})
+        return {"direct": {"data": None, "text": " ".join(texts), "facts": [_fact_json(f) for f in facts]},
+                "records": [rec]}
 
     def _current(self, state, proposal_id: str, version: int):
         current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal

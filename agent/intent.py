@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.contract import BuyerMessage, CounterItem
 
 IntentKind = Literal["catalog_query", "rfq", "counter_offer", "accept", "reject", "question", "unknown"]
-QuestionTopic = Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "other"]
+QuestionTopic = Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "order_limits",
+                        "other"]
 
 
 class Question(BaseModel):

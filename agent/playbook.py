@@ -175,6 +175,27 @@ def price_breaks_text(pb: PriceBreaks, asked: tuple[int, Decimal | None] | None 
     return text
 
 
+def order_limits_text(sku: str, moq: int, most: int | None, hold: int | None = None) -> str:
+    """A product's order limits as a reply says them (`moq` 1: no minimum; `hold`: the most one buyer may hold
+    in open proposals, said when it is below the order maximum, as the rfq's own error would)."""
+    low = f"the minimum order is {moq} units" if moq > 1 else "there is no minimum order"
+    high = f", and one order may have at most {most} units" if most is not None else ""
+    held = f"; one buyer may hold at most {hold} units in open proposals" \
+        if hold is not None and (most is None or hold < most) else ""
+    return f"{sku}: {low}{high}{held}."
+
+
+def _product_text(p: dict[str, Any]) -> str:
+    """One product looked up by SKU: what it is, its specs, how fast it ships and what goes with it; every
+    figure is the lookup's."""
+    specs = ", ".join(f"{k} {v}" for k, v in p["specs"].items())
+    text = f"{p['sku']} ({p['name']})" + (f": {specs}" if specs else "") + \
+        f". It ships in {days(p['lead_time_days'])} from stock."
+    if p["compatible"]:
+        text += f" It goes with {', '.join(p['compatible'])}."
+    return text + " Send an rfq with the quantity you need for a quote."
+
+
 def _catalog_text(result: dict[str, Any]) -> str:
     if not result.get("ok"):
         return f"Sorry: {result['error']['message']}."
@@ -216,12 +237,17 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
             return AIMessage(content="Which SKU is your question about? " + SCHEMA_HINT)
         return AIMessage(content=_answer_question(question, done["catalog_lookup"]))
     if kind == "catalog_query":
+        q = (intent.get("message") or {})
         if "catalog_lookup" not in done:
-            q = (intent.get("message") or {})
+            if q.get("sku"):  # a product lookup ("tell me about FST-M8X30-A2")
+                return _call("catalog_lookup", {"sku": q["sku"]})
             specs = [f"{k}{v}" if str(v)[:1] in "<>!=" else f"{k}={v}" for k, v in (q.get("specs") or {}).items()]
             return _call("catalog_lookup", {"query": q.get("query"), "category": q.get("category"), "specs": specs,
                                             "limit": q.get("limit") or 5})
-        return AIMessage(content=_catalog_text(done["catalog_lookup"]))
+        result = done["catalog_lookup"]
+        if q.get("sku") and result.get("ok") and len(result.get("products") or []) == 1:
+            return AIMessage(content=_product_text(result["products"][0]))
+        return AIMessage(content=_catalog_text(result))
     return AIMessage(content="I can help with product questions, quotes and negotiation. " + SCHEMA_HINT)
 
 

@@ -350,6 +350,12 @@ _LEAD = re.compile(
     r"|\bwhen\s+(?:can|could|will|would|do)\s+(?:you|it|they|we|this|these)\b[^.?!]{0,30}?\b(?:ship|deliver|arrive|"
     r"dispatch|have|get|receive)|\beta\b|\bturnaround\b|\bdispatch\s+time\b|\bship(?:ping)?\s+date\b"
     r"|\bdelivery\s+date\b")
+# The order limits of a product: its MOQ, the most one order may have.
+_LIMITS_Q = re.compile(
+    r"\bmoq\b|\bmin(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b"
+    r"|\bmax(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b|\border\s+(?:limits?|minimums?)\b"
+    r"|\b(?:smallest|largest|biggest)\s+(?:possible\s+)?order\b|\bhow\s+(?:few|little)\b"
+    r"|\b(?:order|buy|purchase)\s+at\s+(?:most|least)\b|\bat\s+(?:most|least)\s+per\s+order\b", re.I)
 _AVAIL = re.compile(
     r"\bin\s+stock\b|\bstock\s+(?:level|status|situation)s?\b|\bavailab(?:le|ility)\b|\bon\s+hand\b"
     r"|\bhow\s+many\b|\bdo\s+you\s+(?:have|stock|carry)\b|\bhave\s+you\s+got\b|\bcan\s+you\s+supply\b")
@@ -1419,6 +1425,8 @@ def _decide(scan: _Scan) -> BuyerIntent:
             if scan.date is not None:
                 scan.note(f"asks about delivery by {scan.date.isoformat()}")
             return _question(scan, "lead_time", topic_skus, quantity=_asked_quantity(scan, quantified, topic_skus))
+        if topic_skus and _LIMITS_Q.search(low):
+            return _question(scan, "order_limits", topic_skus)
         if topic_skus and _VOLUME_Q.search(low):
             _quantity_notes(scan, quantified)
             return _question(scan, "price", topic_skus, quantity=_asked_quantity(scan, quantified, topic_skus))

@@ -308,6 +308,46 @@ def test_a_price_on_one_line_keeps_the_other_and_other_terms_are_a_counter_on_th
     assert guard[-1]["gen_ai.guardrail.tripwire"] is False
 
 
+def test_an_order_limits_question_states_the_limits_an_rfq_is_held_to(seller: Seller) -> None:
+    """'MOQ?' / 'how many can we order at most?': the minimum order, the most one order may have and, where it is
+    lower, the most one buyer may hold; each checked by an rfq just past it, which the seller refuses."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    desk = seller.graph.desk_for({"negotiation_id": nid})
+    for sku, text in (("SNS-CBL-PUR-4C", "what is the MOQ for SNS-CBL-PUR-4C?"),
+                      ("SAF-HRN-FALL", "how many SAF-HRN-FALL can we order at most?")):
+        s = desk.surface(sku, 1)
+        reply = seller.send(nid, text=text)
+        low = f"the minimum order is {s.moq} units" if s.moq > 1 else "there is no minimum order"
+        held = f"; one buyer may hold at most {s.max_hold_units} units in open proposals" \
+            if s.max_hold_units < s.max_order_quantity else ""
+        assert reply.data is None and reply.text == \
+            f"{sku}: {low}, and one order may have at most {s.max_order_quantity} units{held}."
+        (rec,) = [r for r in _records(seller, nid, reply.turn) if r["node"] == "prepare"]
+        assert rec["gen_ai.operation.name"] == "order_limits" and rec["dealdesk.rule_ids"] == ["playbook.order_limits"]
+        guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
+        assert guard[-1]["gen_ai.guardrail.tripwire"] is False
+        cap = min(s.max_order_quantity, s.max_hold_units)
+        for qty in ([s.moq - 1] if s.moq > 1 else []) + [cap + 1]:
+            probe = seller.start(Buyer(org=f"probe-{sku}-{qty}", region="EU"))
+            refused = seller.send(probe, data={"type": "rfq", "items": [{"sku": sku, "quantity": str(qty)}]})
+            assert refused.type == "error", (sku, qty, refused.text)
+        fits = seller.start(Buyer(org=f"probe-{sku}-ok", region="EU"))
+        assert seller.send(fits, data={"type": "rfq", "items": [{"sku": sku, "quantity": str(cap)}]}).type == "proposal"
+
+
+def test_a_product_looked_up_by_sku_in_text_is_described(seller: Seller, dd_demo) -> None:
+    """'Tell me about FST-M8X30-A2': that product (specs, lead time, what goes with it), not a catalog search."""
+    catalog, _ = dd_demo
+    p = catalog.products["FST-M8X30-A2"]
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, text="tell me about FST-M8X30-A2")
+    assert reply.text.startswith(f"FST-M8X30-A2 ({p.name}): ")
+    assert f"It ships in {p.capacity.lead_time_days} day" in reply.text
+    assert all(f"{k} {v}" in reply.text for k, v in p.specs.items())
+    assert f"It goes with {', '.join(p.compatible)}." in reply.text
+    assert not any(sku in reply.text for sku in catalog.products if sku.startswith("BRG-"))
+
+
 def test_split_the_difference_is_a_counter_at_the_midpoint_of_the_offer_and_the_last_ask(seller: Seller) -> None:
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     first = seller.send(nid, text=f"need 500 x {SKU}, can you do 2.80 EUR?")

@@ -359,6 +359,13 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
      counter("P-30", 1, item(BRG, 300, "3.40"), item("BRG-SEAL-20477", 100, "0.96"), payment_terms="NET90"), {}),
     ("net 30 please", "P30$", "question", None, {"question": question("terms", BRG, "BRG-SEAL-20477")}),  # its own
     ("what about net 60?", "P12", "question", None, {"question": question("terms", BRG)}),  # no prices to keep
+    # order limits: the MOQ, the most one order may have
+    ("What is the minimum order quantity for BRG-GRS-EP2?", "none", "question", None,
+     {"question": question("order_limits", "BRG-GRS-EP2")}),
+    ("MOQ on BRG-6204?", "none", "question", None, {"question": question("order_limits", BRG)}),
+    ("how many SAF-HRN-FALL can we order at most?", "none", "question", None,
+     {"question": question("order_limits", "SAF-HRN-FALL")}),
+    ("what's the max order size?", "P12", "question", None, {"question": question("order_limits", BRG)}),
     # volume pricing: a price question, with the quantity it names (the answer is the breaks, not a quote)
     ("what are your price breaks for BRG-6204?", "none", "question", None, {"question": question("price", BRG)}),
     ("do you have tiered pricing on BRG-6204", "none", "question", None, {"question": question("price", BRG)}),
