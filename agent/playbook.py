@@ -51,9 +51,9 @@ def move_lead(moves: list[dict[str, Any]], asked: dict[str, str | None]) -> str:
     return " ".join(lead.format(_and(by_kind[k])) for k, lead in _LEADS.items() if k in by_kind)
 
 
-def days(n: int) -> str:
-    """A number of days as a reply says it: "1 day", "2 days"."""
-    return f"{n} day" if n == 1 else f"{n} days"
+def days(n: int | str) -> str:
+    """A number of days as a reply says it: "1 day", "2 days" (a wire message may carry it as a string)."""
+    return f"{n} day" if str(n) == "1" else f"{n} days"
 
 
 def _and(names: list[str]) -> str:

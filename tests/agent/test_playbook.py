@@ -35,8 +35,10 @@ def test_an_accept_with_no_price_asked_this_turn_says_the_offer_already_meets_th
 
 
 def test_one_day_is_a_day() -> None:
-    one = {**PROPOSAL, "items": [{**PROPOSAL["items"][0], "lead_time_days": 1}]}
-    assert "ships in 1 day)" in offer_text(one) and "ships in 2 days)" in offer_text(PROPOSAL)
+    for one in (1, "1"):  # as the wire contract's JSON carries it, or as a number
+        item = {**PROPOSAL["items"][0], "lead_time_days": one}
+        assert "ships in 1 day)" in offer_text({**PROPOSAL, "items": [item]})
+    assert "ships in 2 days)" in offer_text(PROPOSAL)
 
 
 def test_an_accept_below_the_price_asked_says_the_offer_already_meets_it() -> None:
