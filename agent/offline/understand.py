@@ -337,7 +337,12 @@ _REJECT = re.compile(
 _OBJECTION = re.compile(
     r"\btoo\s+(?:expensive|high|pricey|much|steep|costly)\b|\b(?:price|offer|quote)\s+is\s+(?:too\s+|very\s+)?"
     r"(?:high|steep)\b|\bcheaper\b|\bbetter\s+(?:price|offer|deal)\b|\bbest\s+price\b|\blower\s+(?:the\s+)?price\b"
-    r"|\bmore\s+competitive\b|\bexpensive\b|\boverpriced\b")
+    r"|\bmore\s+competitive\b|\bexpensive\b|\boverpriced\b|\b(?:final|best|last|lowest)\s+(?:offer|price|quote)\b"
+    r"|\bbest\s+you\s+can\s+do\b|\b(?:wiggle\s+room|leeway)\b"
+    r"|\bflexib(?:le|ility)\b(?![^.?!]{0,20}\b(?:deliver|ship|payment|date|schedul|lead))"
+    r"|\broom\s+(?:to\s+(?:move|negotiate|manoeuvre|maneuver)|for\s+(?:negotiation|improvement|a\s+discount)"
+    r"|on\s+(?:the\s+)?price)\b"
+    r"|\bsharpen\s+(?:your|the)\s+pencil\b|\bover\s+(?:our|the)\s+budget\b|\babove\s+(?:our|the)\s+budget\b")
 _QUESTION_START = re.compile(
     r"^\W*(?:what|what'?s|which|how|when|where|why|who|is|are|does|do|did|can|could|would|will|have|has|any|tell|"
     r"please\s+tell|info|information|details?)\b")
@@ -349,7 +354,7 @@ _LEAD = re.compile(
     r"\blead[\s-]?times?\b|\bhow\s+(?:long|soon|quickly|fast)\b|\bdelivery\s+(?:time|lead)\b|\bshipping\s+time\b"
     r"|\bwhen\s+(?:can|could|will|would|do)\s+(?:you|it|they|we|this|these)\b[^.?!]{0,30}?\b(?:ship|deliver|arrive|"
     r"dispatch|have|get|receive)|\beta\b|\bturnaround\b|\bdispatch\s+time\b|\bship(?:ping)?\s+date\b"
-    r"|\bdelivery\s+date\b")
+    r"|\bdelivery\s+dates?\b")
 # The order limits of a product: its MOQ, the most one order may have.
 _LIMITS_Q = re.compile(
     r"\bmoq\b|\bmin(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b"

@@ -328,6 +328,12 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("lead time for 500 x BRG-6204 and 200 x BRG-6205?", "none", "question", None,  # two products: no quantity
      {"question": question("lead_time", BRG, "BRG-6205")}),
     ("what's the lead time?", "P12", "question", None, {"question": question("lead_time", BRG)}),
+    # pushing back on the offer without a figure: a price question, which restates it
+    ("is that your final offer?", "P12", "question", None, {"question": question("price", BRG)}),
+    ("is this the best you can do?", "P12", "question", None, {"question": question("price", BRG)}),
+    ("any wiggle room?", "P12", "question", None, {"question": question("price", BRG)}),
+    ("that's above our budget", "P12", "question", None, {"question": question("price", BRG)}),
+    ("we have no room in the warehouse", "P12", "unknown", None, {}),
     ("please confirm the delivery date", "P12", "question", None, {"question": question("lead_time", BRG)}),
     ("is BRG-6204 compatible with HSG-P204?", "none", "question", None,
      {"question": question("compatibility", BRG, "HSG-P204")}),
