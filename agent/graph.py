@@ -24,6 +24,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -34,6 +35,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
+from agent.answers import Answer, breaks_answer, limits_answer
 from agent.contract import (
     SELLER_MESSAGE, CatalogResults, CounterItem, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
 )
@@ -45,14 +47,13 @@ from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
-    QUOTE_CONFIRMS, SCHEMA_HINT, days, move_lead, order_limits_text, offer_text, price_breaks_text, render_brief, respond,
-    standing_offer_text,
+    QUOTE_CONFIRMS, SCHEMA_HINT, days, move_lead, offer_text, render_brief, respond, standing_offer_text,
 )
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
 from agent.records import PROMPT_VERSION, make_record
 from agent.state import COMPACT, RESET, Channels, TurnState, flat, fresh_turn, said, split
-from agent.store import HoldRequest, Store
+from agent.store import HoldRequest, ProposalRow, Store
 from agent.store.autonomy import effective
 from agent.store.db import utcnow
 from agent.store.store import new_id
@@ -62,7 +63,6 @@ from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
 from tools.catalog.search import search
 from tools.errors import DealdeskError
-from tools.policy.breaks import price_breaks
 from tools.policy.desk import Desk
 from tools.policy.models import Policy
 from tools.policy.surface import DecisionSurface
@@ -389,75 +389,41 @@ class SellerGraph:
 
     def _price_breaks(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A price question on products no offer stands on ("what are your price breaks on BRG-6204?", "volume
-        discount above 1000 units?"): their volume breaks for this buyer, priced as a first proposal would open
-        (tools/policy/breaks.py), and the price for the quantity asked. None for any other question, or a
-        product the catalog does not have (the catalog answers)."""
-        skus = list(dict.fromkeys(question.get("skus") or ()))
-        if question.get("topic") != "price" or not skus or any(s not in self.catalog.products for s in skus):
-            return None
-        desk, qty = self.desk_for(state), question.get("quantity")
-        texts, facts, figures = [], [], []
-        for sku in skus:
-            facts.append(Fact("id", sku, "question.sku"))
-            try:
-                pb = price_breaks(desk, sku)
-            except DealdeskError as exc:
-                texts.append(f"We cannot quote {sku}: {exc.message}.")
-                facts += facts_from_own_text(exc.message, "error.message")
-                figures.append({"sku": sku, "error": exc.code})
-                continue
-            asked = None
-            if qty and len(skus) == 1:
-                fits = pb.moq <= qty and (pb.max_order_quantity is None or qty <= pb.max_order_quantity)
-                asked = (qty, desk.surface(sku, qty).opening_price if fits else None)
-            texts.append(price_breaks_text(pb, asked))
-            where = f"price_breaks:{sku}"
-            facts += [Fact("terms", pb.payment_terms, f"{where}.payment_terms"),
-                      Fact("quantity", Decimal(pb.moq), f"{where}.moq")]
-            if pb.max_order_quantity is not None:
-                facts.append(Fact("quantity", Decimal(pb.max_order_quantity), f"{where}.max_order_quantity"))
-            for b in pb.breaks:
-                facts += [Fact("quantity", Decimal(b.quantity), f"{where}.quantity"),
-                          Fact("money", b.unit_price, f"{where}.unit_price", pb.currency)]
-            if asked is not None:
-                facts.append(Fact("quantity", Decimal(qty), "question.quantity"))
-                if asked[1] is not None:
-                    facts.append(Fact("money", asked[1], f"{where}.asked.unit_price", pb.currency))
-            figures.append({"sku": sku, "currency": pb.currency, "payment_terms": pb.payment_terms,
-                            "tier_mode": pb.tier_mode, "breaks": [{"quantity": b.quantity, "offer": b.unit_price}
-                                                                  for b in pb.breaks],
-                            **({"asked": {"quantity": qty, "offer": asked[1]}} if asked is not None else {})})
-        text = " ".join(texts) + " " + QUOTE_CONFIRMS
-        rec = self._record(state, "prepare", "price_breaks", started, inputs=question,
-                           rule_ids=["playbook.price_breaks"], figures={"lines": figures})
-        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
+        discount above 1000 units?"): their volume breaks for this buyer, priced as a first proposal would open,
+        and the price for the quantity asked of one product (agent/answers.py)."""
+        single = len(set(question.get("skus") or ())) == 1
+        return self._product_answers(state, question, started, "price", "price_breaks",
+                                     lambda desk, sku: breaks_answer(desk, sku, question.get("quantity") if single
+                                                                     else None), tail=QUOTE_CONFIRMS)
 
     def _order_limits(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
-        """'What is the MOQ of BRG-GRS-EP2?': each product's minimum order and the most one order may have, from
-        the policy's surface for this buyer (what an rfq is checked against). None for any other question."""
+        """'What is the MOQ of BRG-GRS-EP2?': each product's minimum order, order maximum and hold cap
+        (agent/answers.py)."""
+        return self._product_answers(state, question, started, "order_limits", "order_limits", limits_answer)
+
+    def _product_answers(self, state, question: dict[str, Any], started: float, topic: str, operation: str,
+                         answer: Callable[[Desk, str], Answer], tail: str = "") -> dict[str, Any] | None:
+        """A `topic` question answered product by product with `answer`, in one reply and one record (operation
+        and rule `playbook.<operation>`); a product the desk cannot quote says why. None for another topic or a
+        product the catalog does not have (the catalog answers)."""
         skus = list(dict.fromkeys(question.get("skus") or ()))
-        if question.get("topic") != "order_limits" or not skus or any(s not in self.catalog.products for s in skus):
+        if question.get("topic") != topic or not skus or any(s not in self.catalog.products for s in skus):
             return None
         desk = self.desk_for(state)
         texts, facts, figures = [], [], []
         for sku in skus:
-            facts.append(Fact("id", sku, "question.sku"))
             try:
-                surface = desk.surface(sku, 1)
+                got = answer(desk, sku)
             except DealdeskError as exc:
-                texts.append(f"We cannot quote {sku}: {exc.message}.")
-                facts += facts_from_own_text(exc.message, "error.message")
-                figures.append({"sku": sku, "error": exc.code})
-                continue
-            most, hold = surface.max_order_quantity, surface.max_hold_units
-            texts.append(order_limits_text(sku, surface.moq, most, hold))
-            facts += [Fact("quantity", Decimal(v), f"surface:{sku}.{k}") for k, v in
-                      (("moq", surface.moq), ("max_order_quantity", most), ("max_hold_units", hold)) if v is not None]
-            figures.append({"sku": sku, "moq": surface.moq, "max_order_quantity": most, "max_hold_units": hold})
-        rec = self._record(state, "prepare", "order_limits", started, inputs=question,
-                           rule_ids=["playbook.order_limits"], figures={"lines": figures})
-        return {"direct": {"data": None, "text": " ".join(texts), "facts": [_fact_json(f) for f in facts]},
-                "records": [rec]}
+                got = Answer(f"We cannot quote {sku}: {exc.message}.",
+                             facts_from_own_text(exc.message, "error.message"), {"error": exc.code})
+            texts.append(got.text)
+            facts += [Fact("id", sku, "question.sku"), *got.facts]
+            figures.append({"sku": sku, **got.figures})
+        rec = self._record(state, "prepare", operation, started, inputs=question, rule_ids=[f"playbook.{operation}"],
+                           figures={"lines": figures})
+        text = " ".join([*texts, tail] if tail else texts)
+        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
 
     def _current(self, state, proposal_id: str, version: int):
         current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal
@@ -962,7 +928,7 @@ SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and wi
                "in this conversation.")
 
 
-def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any], previous: Any) -> str:
+def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any], previous: ProposalRow | None) -> str:
     """The words before an offer that answers the buyer's price (an rfq or a counter-offer): which lines the
     seller met, improved or held. A counter-offer's lines asked at the price already offered (the ones a buyer
     kept while countering another) get no words; a counter-offer on other payment terms is said to be the

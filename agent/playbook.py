@@ -154,16 +154,14 @@ def price_breaks_text(pb: PriceBreaks, asked: tuple[int, Decimal | None] | None 
     limits refuse it) the price for that quantity. Every figure is one of `pb`'s, or `asked`'s."""
     cur, first = pb.currency, pb.breaks[0]
     unit = "unit" if first.quantity == 1 else "units"
+    slab = pb.tier_mode == "slab"  # each slab at its own rate: a break's price is an order of that size's average
     if len(pb.breaks) == 1:
-        steps, head = [], f"{pb.sku} is {first.unit_price} {cur} per unit on {pb.payment_terms}, with no volume breaks"
-    elif pb.tier_mode == "slab":  # each slab at its own rate: a break's price is the average of an order of that size
-        steps = [f"{b.unit_price} for {b.quantity}{' ' + unit if i == 0 else ''}" for i, b in enumerate(pb.breaks)]
-        head = (f"Volume prices for {pb.sku} in {cur} per unit on {pb.payment_terms}, each slab of an order at its "
-                f"own rate (the average unit price of an order of that size)")
+        text = f"{pb.sku} is {first.unit_price} {cur} per unit on {pb.payment_terms}, with no volume breaks."
     else:
-        steps = [f"{b.unit_price} from {b.quantity}{' ' + unit if i == 0 else ''}" for i, b in enumerate(pb.breaks)]
-        head = f"Volume prices for {pb.sku} in {cur} per unit on {pb.payment_terms}"
-    text = f"{head}: {', '.join(steps)}." if steps else f"{head}."
+        steps = ", ".join(f"{b.unit_price} {'for' if slab else 'from'} {b.quantity}{' ' + unit if i == 0 else ''}"
+                          for i, b in enumerate(pb.breaks))
+        how = ", each slab of an order at its own rate (the average unit price of an order of that size)" if slab else ""
+        text = f"Volume prices for {pb.sku} in {cur} per unit on {pb.payment_terms}{how}: {steps}."
     if pb.moq > 1:
         text += f" The minimum order is {pb.moq} units."
     if asked is not None:

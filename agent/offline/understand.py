@@ -359,7 +359,7 @@ _LEAD = re.compile(
 _LIMITS_Q = re.compile(
     r"\bmoq\b|\bmin(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b"
     r"|\bmax(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b|\border\s+(?:limits?|minimums?)\b"
-    r"|\b(?:smallest|largest|biggest)\s+(?:possible\s+)?order\b|\bhow\s+(?:few|little)\b"
+    r"|\b(?:smallest|largest|biggest)\s+(?:possible\s+)?order\b|\bhow\s+few\b"
     r"|\b(?:order|buy|purchase)\s+at\s+(?:most|least)\b|\bat\s+(?:most|least)\s+per\s+order\b", re.I)
 _AVAIL = re.compile(
     r"\bin\s+stock\b|\bstock\s+(?:level|status|situation)s?\b|\bavailab(?:le|ility)\b|\bon\s+hand\b"

@@ -1,0 +1,61 @@
+"""Product questions the seller answers from the policy with no model: a product's volume breaks, its order limits.
+
+Each answer is the reply's words about one product, the facts the guardrail traces its figures to, and the
+figures its decision record keeps. The graph asks them in `prepare` (agent/graph.py) and joins the products'
+answers into one reply; a product the desk cannot quote raises the desk's typed error, which the graph says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from agent.guardrail.text import Fact
+from agent.playbook import order_limits_text, price_breaks_text
+from tools.policy.breaks import price_breaks
+from tools.policy.desk import Desk
+
+
+@dataclass
+class Answer:
+    text: str
+    facts: list[Fact] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def breaks_answer(desk: Desk, sku: str, quantity: int | None = None) -> Answer:
+    """`sku`'s volume breaks for the desk's buyer (tools/policy/breaks.py) and, with `quantity`, the price a
+    proposal for that quantity opens at, or the order maximum it passes."""
+    pb = price_breaks(desk, sku)
+    asked = None
+    if quantity:
+        fits = pb.moq <= quantity and (pb.max_order_quantity is None or quantity <= pb.max_order_quantity)
+        asked = (quantity, desk.surface(sku, quantity).opening_price if fits else None)
+    where = f"price_breaks:{sku}"
+    facts = [Fact("terms", pb.payment_terms, f"{where}.payment_terms"),
+             Fact("quantity", Decimal(pb.moq), f"{where}.moq")]
+    if pb.max_order_quantity is not None:
+        facts.append(Fact("quantity", Decimal(pb.max_order_quantity), f"{where}.max_order_quantity"))
+    for b in pb.breaks:
+        facts += [Fact("quantity", Decimal(b.quantity), f"{where}.quantity"),
+                  Fact("money", b.unit_price, f"{where}.unit_price", pb.currency)]
+    figures: dict[str, Any] = {"currency": pb.currency, "payment_terms": pb.payment_terms, "tier_mode": pb.tier_mode,
+                               "breaks": [{"quantity": b.quantity, "offer": b.unit_price} for b in pb.breaks]}
+    if asked is not None:
+        facts.append(Fact("quantity", Decimal(asked[0]), "question.quantity"))
+        if asked[1] is not None:
+            facts.append(Fact("money", asked[1], f"{where}.asked.unit_price", pb.currency))
+        figures["asked"] = {"quantity": asked[0], "offer": asked[1]}
+    return Answer(price_breaks_text(pb, asked), facts, figures)
+
+
+def limits_answer(desk: Desk, sku: str) -> Answer:
+    """`sku`'s minimum order, the most one order may have and the most one buyer may hold, from the surface
+    an rfq for it is checked against."""
+    surface = desk.surface(sku, 1)
+    limits = {"moq": surface.moq, "max_order_quantity": surface.max_order_quantity,
+              "max_hold_units": surface.max_hold_units}
+    facts = [Fact("quantity", Decimal(v), f"surface:{sku}.{k}") for k, v in limits.items() if v is not None]
+    return Answer(order_limits_text(sku, surface.moq, surface.max_order_quantity, surface.max_hold_units), facts,
+                  limits)
