@@ -160,7 +160,8 @@ def price_breaks_text(pb: PriceBreaks, asked: tuple[int, Decimal | None] | None 
     else:
         steps = ", ".join(f"{b.unit_price} {'for' if slab else 'from'} {b.quantity}{' ' + unit if i == 0 else ''}"
                           for i, b in enumerate(pb.breaks))
-        how = ", each slab of an order at its own rate (the average unit price of an order of that size)" if slab else ""
+        how = ", each slab of an order at its own rate (the average unit price of an order of that size)" \
+            if slab else ""
         text = f"Volume prices for {pb.sku} in {cur} per unit on {pb.payment_terms}{how}: {steps}."
     if pb.moq > 1:
         text += f" The minimum order is {pb.moq} units."
