@@ -524,11 +524,30 @@ def test_related_skus_leave_out_the_requested_products_and_name_each_product_onc
     skus = [a["sku"] for a in related]
     assert related and len(skus) == len(set(skus)) and not {SKU, "BRG-6205"} & set(skus)
     assert shared <= set(skus)
-    assert all(a["quantity"] == str(QTY) for a in related if a["sku"] in first.related_skus)
+    for a in related:  # priced for the first line's quantity, or a product sold by another unit for its MOQ
+        if a["sku"] in first.related_skus:
+            same_unit = catalog.products[a["sku"]].unit == catalog.products[SKU].unit
+            assert a["quantity"] == str(QTY if same_unit else desk.surface(a["sku"], 1).moq), a
     text = offer_text(offer)
     for a in related:
         assert f"Also available: {a['sku']} ({a['name']}) at {a['unit_price']} EUR each for {a['quantity']} units." \
             in text
+
+
+def test_a_related_product_sold_by_another_unit_is_suggested_for_its_minimum_order(seller: Seller, dd_demo) -> None:
+    """1000 bearings (pieces): the seal (pieces) is suggested for 1000, the grease (kilograms, 18 kg pails) for
+    its MOQ, not 1000 kg, each at the price a proposal for that quantity would open at."""
+    catalog, policy = dd_demo
+    desk = Desk(catalog, policy, BuyerContext(region="EU", segment="standard", payment_terms="NET30",
+                                              on=utcnow().date()))
+    grease, seal = "BRG-GRS-EP2", "BRG-SEAL-20477"
+    assert catalog.products[grease].unit != catalog.products[SKU].unit == catalog.products[seal].unit
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    offer = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": "1000"}]}).data
+    alts = {a["sku"]: a for a in offer["alternatives"] if a["kind"] == "related_sku"}
+    moq = desk.surface(grease, 1).moq
+    assert moq > 1 and alts[grease]["quantity"] == str(moq) and alts[seal]["quantity"] == "1000"
+    assert Decimal(alts[grease]["unit_price"]) == desk.surface(grease, moq).opening_price
 
 
 def test_a_model_that_picks_every_alternative_still_shows_each_product_once(dd_seller_factory) -> None:

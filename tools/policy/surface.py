@@ -19,7 +19,7 @@ import math
 from decimal import Decimal
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tools.catalog.models import Catalog
 from tools.money import HUNDRED, ceil_money, percent_of, quantum
@@ -50,6 +50,7 @@ class DecisionSurface(_Model):
 
     sku: str
     category: str
+    unit: str = Field(default="H87", description="UN/CEFACT unit code the quantity counts (H87 piece, KGM kg)")
     quantity: int
     region: str
     currency: str
@@ -181,7 +182,7 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest) -> Dec
     if line.allowance_percent and not blocked:
         rule_ids["allowance"] = ",".join(line.rules_applied)
     return DecisionSurface(
-        sku=product.sku, category=product.category, quantity=req.quantity, region=line.region, currency=cur,
+        sku=product.sku, category=product.category, unit=product.unit, quantity=req.quantity, region=line.region, currency=cur,
         segment=line.segment, payment_terms=line.payment_terms, list_price=list_price,
         book_list_price=line.list_price, cost=cost, floor_price=floor, target_price=target,
         walk_away_price=walk_away, max_discount_percent=max_disc, allowance_percent=allowance,

@@ -80,6 +80,12 @@ def alternatives(surface: DecisionSurface, share: Decimal, config: StrategyConfi
                            f"{nxt} units reach the next volume tier")
     for sku in surface.related_skus:
         other = _safe(surface_for, sku, surface.quantity, surface.payment_terms)
+        if other is not None and other.unit != surface.unit:  # grease by the kg beside bearings by the piece
+            other = _safe(surface_for, sku, other.moq, surface.payment_terms)
+            if other is not None:
+                yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
+                               f"{sku} is compatible or related, sold by another unit: priced for its minimum order")
+            continue
         if other is not None:
             yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
                            f"{sku} is compatible or related")
