@@ -1,4 +1,5 @@
-"""Product questions the seller answers from the policy with no model: a product's volume breaks, its order limits.
+"""Questions the seller answers from the policy with no model: a product's volume breaks, its order limits, the
+terms a proposal is made on.
 
 Each answer is the reply's words about one product, the facts the guardrail traces its figures to, and the
 figures its decision record keeps. The graph asks them in `prepare` (agent/graph.py) and joins the products'
@@ -12,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from agent.guardrail.text import Fact
-from agent.playbook import order_limits_text, price_breaks_text
+from agent.playbook import order_limits_text, price_breaks_text, terms_text
 from tools.policy.breaks import price_breaks
 from tools.policy.desk import Desk
 
@@ -59,3 +60,14 @@ def limits_answer(desk: Desk, sku: str) -> Answer:
     facts = [Fact("quantity", Decimal(v), f"surface:{sku}.{k}") for k, v in limits.items() if v is not None]
     return Answer(order_limits_text(sku, surface.moq, surface.max_order_quantity, surface.max_hold_units), facts,
                   limits)
+
+
+def terms_answer(allowed: tuple[str, ...], default: str, fixed: dict[str, str], skus: list[str]) -> Answer:
+    """The payment terms one may ask for and the terms every proposal states: the policy's, or those of the
+    products `skus` (which share them)."""
+    where = f"surface:{skus[0]}" if skus else "policy.global"
+    facts = [Fact("id", sku, "question.sku") for sku in skus] + \
+        [Fact("terms", t, f"{where}.payment_terms") for t in allowed] + \
+        [Fact("id", v, f"{where}.non_negotiable_terms.{k}") for k, v in fixed.items()]
+    return Answer(terms_text(allowed, default, fixed, skus), facts,
+                  {"skus": skus, "payment_terms": list(allowed), "default_terms": default, "terms": dict(fixed)})

@@ -35,7 +35,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from agent.answers import Answer, breaks_answer, limits_answer
+from agent.answers import Answer, breaks_answer, limits_answer, terms_answer
 from agent.contract import (
     SELLER_MESSAGE, CatalogResults, CounterItem, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
 )
@@ -309,7 +309,7 @@ class SellerGraph:
                 question = intent.get("question") or {}
                 answered = self._standing_offer(state, question, started) or \
                     self._delivery_for(state, question, started) or self._price_breaks(state, question, started) \
-                    or self._order_limits(state, question, started)
+                    or self._order_limits(state, question, started) or self._terms(state, question, started)
                 if answered is not None:
                     return answered
             if kind == "reject":
@@ -400,6 +400,34 @@ class SellerGraph:
         """'What is the MOQ of BRG-GRS-EP2?': each product's minimum order, order maximum and hold cap
         (agent/answers.py)."""
         return self._product_answers(state, question, started, "order_limits", "order_limits", limits_answer)
+
+    def _terms(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """A terms question with no offer standing ("what are your payment terms?", "what warranty do you give on
+        BRG-6204?"): the payment terms one may ask for and the terms every proposal states, the policy's or,
+        when it names products, theirs (products on the same terms in one sentence). The default said is this
+        buyer's when the terms allow it. None for another topic or a product the catalog does not have."""
+        skus = list(dict.fromkeys(question.get("skus") or ()))
+        if question.get("topic") != "terms" or any(s not in self.catalog.products for s in skus):
+            return None
+        desk = self.desk_for(state)
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        try:
+            for sku in skus:
+                s = desk.surface(sku, 1)
+                groups.setdefault((s.allowed_terms, s.default_terms, tuple(s.non_negotiable_terms.items())), []) \
+                    .append(sku)
+        except DealdeskError:
+            return None  # a product the desk cannot quote: the catalog answers
+        if not skus:
+            g = self.policy.doc.global_
+            groups[(g.payment_terms.allowed, g.payment_terms.default,
+                    tuple((g.non_negotiable_terms or {}).items()))] = []
+        answers = [terms_answer(allowed, desk.buyer.payment_terms if desk.buyer.payment_terms in allowed else default,
+                                dict(fixed), owners) for (allowed, default, fixed), owners in groups.items()]
+        rec = self._record(state, "prepare", "terms", started, inputs=question, rule_ids=["playbook.terms"],
+                           figures={"groups": [a.figures for a in answers]})
+        return {"direct": {"data": None, "text": " ".join(a.text for a in answers),
+                           "facts": [_fact_json(f) for a in answers for f in a.facts]}, "records": [rec]}
 
     def _product_answers(self, state, question: dict[str, Any], started: float, topic: str, operation: str,
                          answer: Callable[[Desk, str], Answer], tail: str = "") -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -142,7 +143,9 @@ def standing_offer_text(proposal: dict[str, Any], topic: str) -> str:
     """The answer to a price or terms question while `proposal` stands: the offer itself (its suggestions were
     made when it was sent), and how to counter it. Every figure is the proposal's own."""
     hint = NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT
-    return "Our offer stands. " + offer_text({**proposal, "alternatives": None}) + " " + hint
+    fixed = " ".join(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in (proposal.get("terms") or {}).items()) \
+        if topic == "terms" else ""  # the terms it states besides the payment terms
+    return " ".join(x for x in ("Our offer stands.", offer_text({**proposal, "alternatives": None}), fixed, hint) if x)
 
 
 QUOTE_CONFIRMS = "Send an rfq with your quantity and the proposal confirms the price."
@@ -182,6 +185,20 @@ def order_limits_text(sku: str, moq: int, most: int | None, hold: int | None = N
     held = f"; one buyer may hold at most {hold} units in open proposals" \
         if hold is not None and (most is None or hold < most) else ""
     return f"{sku}: {low}{high}{held}."
+
+
+def terms_text(allowed: Sequence[str], default: str, fixed: Mapping[str, str], skus: Sequence[str] = ()) -> str:
+    """The terms a proposal is made on, as a terms question is answered (for `skus`, when it names products):
+    the payment terms one may ask for (and the one a proposal takes unless asked), and the terms every
+    proposal states and the seller does not negotiate (warranty, liability, governing law: the policy's
+    `non_negotiable_terms`, quoted as written)."""
+    pay = f"Payment terms: {_or(list(allowed))} ({default} unless you ask for another)."
+    text = " ".join([pay, *(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in fixed.items())])
+    return f"For {_and(list(skus))}: {text}" if skus else text
+
+
+def _or(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _product_text(p: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from agent.answers import breaks_answer, limits_answer
+from agent.answers import breaks_answer, limits_answer, terms_answer
 from agent.guardrail.text import check_text
 from tools.errors import DealdeskError
 from tools.policy.breaks import price_breaks
@@ -50,3 +50,13 @@ def test_a_figure_the_answer_does_not_have_is_untraced(desk: Desk) -> None:
 def test_an_unknown_product_is_the_desks_typed_error(desk: Desk) -> None:
     with pytest.raises(DealdeskError):
         breaks_answer(desk, "NOPE-1")
+
+
+@pytest.mark.parametrize("sku", ["BRG-6204", "MTR-IE3-0K75", "SAF-HRN-FALL"])
+def test_every_figure_of_a_terms_answer_is_one_of_its_facts(desk: Desk, sku: str) -> None:
+    s = desk.surface(sku, 1)
+    answer = terms_answer(s.allowed_terms, s.default_terms, dict(s.non_negotiable_terms), [sku])
+    assert check_text(answer.text, answer.facts) == [], answer.text
+    assert answer.text.startswith(f"For {sku}: Payment terms: ")
+    assert all(t in answer.text for t in s.allowed_terms) and all(v in answer.text
+                                                                  for v in s.non_negotiable_terms.values())

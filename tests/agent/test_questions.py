@@ -149,7 +149,7 @@ def test_without_an_offer_the_answers_say_what_a_quote_needs(seller: Seller, dd_
     assert stock.text == (f"{SKU} ({name}) ships in {catalog.products[SKU].capacity.lead_time_days} days. Tell us "
                           "the quantity you need: a proposal confirms it against our stock.")
     terms = seller.send(nid, text=f"what payment terms do you offer on {SKU}?")
-    assert terms.text.startswith(f"{SKU} ({name}): payment terms are part of every proposal.")
+    assert terms.text.startswith(f"For {SKU}: Payment terms: ")
     for reply in (price, stock, terms):
         guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
         assert guard and guard[-1]["gen_ai.guardrail.tripwire"] is False
@@ -346,6 +346,36 @@ def test_a_product_looked_up_by_sku_in_text_is_described(seller: Seller, dd_demo
     assert all(f"{k} {v}" in reply.text for k, v in p.specs.items())
     assert f"It goes with {', '.join(p.compatible)}." in reply.text
     assert not any(sku in reply.text for sku in catalog.products if sku.startswith("BRG-"))
+
+
+def test_a_terms_question_without_an_offer_states_the_terms_every_proposal_is_made_on(seller: Seller,
+                                                                                        dd_demo) -> None:
+    """'What warranty do you give?': the payment terms one may ask for and the policy's non-negotiable terms, the
+    global ones or, for named products, theirs (a motor's warranty is its category's); the same words as the
+    terms a proposal for it states. With an offer standing, its restatement states them too."""
+    catalog, policy = dd_demo
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    g = policy.doc.global_
+    plain = seller.send(nid, text="what warranty do you give?")
+    assert plain.data is None
+    assert plain.text.startswith(f"Payment terms: {', '.join(g.payment_terms.allowed[:-1])} or "
+                                 f"{g.payment_terms.allowed[-1]} ({g.payment_terms.default} unless you ask for another).")
+    for key, value in g.non_negotiable_terms.items():
+        assert f"{key.replace('_', ' ').capitalize()}: {value}" in plain.text
+    motor = seller.send(nid, text="what warranty do you give on MTR-IE3-0K75?")
+    surface = seller.graph.desk_for({"negotiation_id": nid}).surface("MTR-IE3-0K75", 1)
+    assert surface.non_negotiable_terms["warranty"] != g.non_negotiable_terms["warranty"]  # the demo's motors
+    assert motor.text.startswith("For MTR-IE3-0K75: ") and surface.non_negotiable_terms["warranty"] in motor.text
+    (rec,) = [r for r in _records(seller, nid, motor.turn) if r["node"] == "prepare"]
+    assert rec["gen_ai.operation.name"] == "terms" and rec["dealdesk.rule_ids"] == ["playbook.terms"]
+    offer = seller.send(nid, data=RFQ).data
+    for key, value in offer["terms"].items():  # what a proposal states is what the answer said
+        assert f"{key.replace('_', ' ').capitalize()}: {value}" in plain.text
+    standing = seller.send(nid, text="what warranty comes with that?")
+    assert standing.text.startswith("Our offer stands. ") and offer["terms"]["warranty"] in standing.text
+    for reply in (plain, motor, standing):
+        guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
+        assert guard[-1]["gen_ai.guardrail.tripwire"] is False
 
 
 def test_split_the_difference_is_a_counter_at_the_midpoint_of_the_offer_and_the_last_ask(seller: Seller) -> None:
