@@ -211,7 +211,7 @@ def test_agent_card(server: Any) -> None:
     r = httpx.get(server.url + "/.well-known/agent-card.json")
     assert r.status_code == 200
     card = r.json()
-    assert {s["id"] for s in card["skills"]} == {"catalog_search", "quote", "negotiate", "accept"}
+    assert {s["id"] for s in card["skills"]} == {"catalog_search", "quote", "negotiate", "questions", "accept"}
     assert card["capabilities"]["streaming"] is True
     assert card["capabilities"]["pushNotifications"] is True
     scheme = card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]
