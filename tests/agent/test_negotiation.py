@@ -548,6 +548,9 @@ def test_a_related_product_sold_by_another_unit_is_suggested_for_its_minimum_ord
     moq = desk.surface(grease, 1).moq
     assert moq > 1 and alts[grease]["quantity"] == str(moq) and alts[seal]["quantity"] == "1000"
     assert Decimal(alts[grease]["unit_price"]) == desk.surface(grease, moq).opening_price
+    # at most three related products (StrategyConfig.max_related), the compatible ones first: the catalog's order
+    related = desk.surface(SKU, 1000).related_skus
+    assert len(related) > 3 and list(alts) == list(related[:3])
 
 
 def test_a_model_that_picks_every_alternative_still_shows_each_product_once(dd_seller_factory) -> None:

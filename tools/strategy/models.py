@@ -47,6 +47,7 @@ class StrategyConfig(_Model):
     # Optional wall-clock horizon: t is the later of round progress and elapsed / horizon.
     horizon: dt.timedelta | None = None
     tier_window_percent: Dec = Field(default=20, description="Suggest the next tier within this % below it")
+    max_related: int = Field(default=3, ge=0, description="Related SKUs suggested beside a line, compatible ones first")
 
 
 class Move(_Model):

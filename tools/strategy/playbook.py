@@ -78,7 +78,7 @@ def alternatives(surface: DecisionSurface, share: Decimal, config: StrategyConfi
         if bigger is not None:
             yield Proposed("suggest_tier", _at_share(bigger, share), bigger, ("playbook.next_tier",),
                            f"{nxt} units reach the next volume tier")
-    for sku in surface.related_skus:
+    for sku in surface.related_skus[:config.max_related]:
         other = _safe(surface_for, sku, surface.quantity, surface.payment_terms)
         if other is not None and other.unit != surface.unit:  # grease by the kg beside bearings by the piece
             other = _safe(surface_for, sku, other.moq, surface.payment_terms)
