@@ -26,7 +26,7 @@ class Question(BaseModel):
     skus: list[str] = Field(default_factory=list)
     spec: str | None = Field(default=None, description="Spec name asked about, e.g. bore_mm")
     quantity: int | None = Field(default=None, ge=1, le=10_000_000,
-                                 description="Units a lead-time or availability question on one product is about")
+                                 description="Units a lead-time, availability or price question on one product is about")
 
 
 class BuyerIntent(BaseModel):
