@@ -219,6 +219,9 @@ def turn_lines(turn: Turn, *, records: bool = False) -> Iterator[str]:
             yield f"               blocked text: {d[:300]!r}"
     elif g.checked:
         yield "  guardrail:   passed" + (" (fallback reply)" if g.fallback else "")
+    if turn.answered:
+        figures = f": {json.dumps(turn.answer_figures, default=str)[:300]}" if turn.answer_figures else ""
+        yield f"  answered:    {turn.answered}{figures}"
     if turn.routing:
         yield f"  routing:     {turn.routing}"
     for a in turn.approvals_requested:

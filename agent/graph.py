@@ -448,8 +448,9 @@ class SellerGraph:
             texts.append(got.text)
             facts += [Fact("id", sku, "question.sku"), *got.facts]
             figures.append({"sku": sku, **got.figures})
+        # "products", not "lines": a turn's "lines" figures are the strategy's per line (agent/review.py reads them)
         rec = self._record(state, "prepare", operation, started, inputs=question, rule_ids=[f"playbook.{operation}"],
-                           figures={"lines": figures})
+                           figures={"products": figures})
         text = " ".join([*texts, tail] if tail else texts)
         return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
 

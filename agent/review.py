@@ -187,6 +187,8 @@ class Turn(_Model):
     approvals_requested: list[ApprovalView] = Field(default_factory=list)
     approvals_decided: list[ApprovalView] = Field(default_factory=list)
     routing: str | None = None  # operator | already_pending: the approval node's decision
+    answered: str | None = None  # a question answered in prepare with no model: the playbook rule
+    answer_figures: dict[str, Any] | None = None  # ... and the figures it said
     error: str | None = None  # a typed error code the reply carried
     close: str | None = None  # why the negotiation closed this turn (buyer_rejected, max_rounds)
     deal_id: str | None = None
@@ -424,6 +426,10 @@ def timeline(store: Store, negotiation_id: str, *, with_records: bool = True) ->
     return Timeline(summary=head, turns=turns, approvals=[views[a.id] for a in approvals], deal=deal)
 
 
+# The prepare operations that answer a question with no model (agent/graph.py, agent/answers.py).
+ANSWERS = frozenset({"standing_offer", "delivery", "price_breaks", "order_limits", "terms"})
+
+
 def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approvals_at: dict, views: dict,
           deal_of: dict, last_figures: dict, with_records: bool) -> Turn:
     recs = [row.record or {} for row in rows]
@@ -461,6 +467,7 @@ def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approv
         error = error or r.get("dealdesk.error")
         close = close or r.get("dealdesk.close")
     error = error or understand.get("dealdesk.error")
+    answer = next((r for r in prepares if r.get("gen_ai.operation.name") in ANSWERS), None)
     for sku, ln in figures.items():
         last_figures[sku] = ln
     # the guardrail
@@ -499,6 +506,8 @@ def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approv
     return Turn(turn=number, at=at, actor=actor, message_id=begin.get("message_id"), buyer=buyer, operator=operator,
                 offer=offer, outgoing=outgoing, guardrail=guard, approvals_requested=requested,
                 approvals_decided=decided, routing=routing, error=error, close=close, deal_id=deal_id,
+                answered=", ".join(answer.get("dealdesk.rule_ids") or []) or None if answer else None,
+                answer_figures=answer.get("dealdesk.figures") if answer else None,
                 records=recs if with_records else [])
 
 

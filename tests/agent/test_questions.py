@@ -241,7 +241,7 @@ def test_a_price_question_without_an_offer_gets_the_volume_breaks_its_proposals_
     records = _records(seller, nid, reply.turn)
     (rec,) = [r for r in records if r["node"] == "prepare"]
     assert rec["gen_ai.operation.name"] == "price_breaks" and rec["dealdesk.rule_ids"] == ["playbook.price_breaks"]
-    (line,) = rec["dealdesk.figures"]["lines"]
+    (line,) = rec["dealdesk.figures"]["products"]
     assert line["breaks"] == [{"quantity": q, "offer": str(p)} for q, p in schedule]
     assert [r for r in records if r["node"] == "guardrail"][-1]["gen_ai.guardrail.tripwire"] is False
     assert seller.store.get_negotiation(nid).current_proposal is None

@@ -265,3 +265,16 @@ def test_a_deal_page_shows_how_the_buyers_text_was_read(console_server: Any) -> 
     assert f"10% off the offered {item['unit_price']} EUR read as" in page.text
     assert "&lt;b&gt;now&lt;/b&gt;" in page.text and "<b>now</b>" not in page.text
     c.close()
+
+
+def test_a_deal_page_shows_a_question_answered_with_no_model(console_server: Any) -> None:
+    """A volume-breaks answer's turn names its playbook rule and shows the figures it said."""
+    seller = console_server.ctx.seller
+    nid = seller.start(Buyer(org="console-breaks-org", region="EU"))
+    reply = seller.send(nid, text="what are your price breaks for BRG-6204?")
+    assert reply.text.startswith("Volume prices for BRG-6204")
+    c = login(console_server)
+    page = c.get(f"/console/deals/{nid}")
+    assert page.status_code == 200 and "Answered with no model" in page.text
+    assert "playbook.price_breaks" in page.text and ("&#34;breaks&#34;" in page.text or '"breaks"' in page.text)
+    c.close()

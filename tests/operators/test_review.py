@@ -223,3 +223,27 @@ def test_a_begin_record_that_keeps_the_inbound_message_shows_it(ops_store) -> No
     (block,) = review.guardrail_blocks(ops_store)
     assert block.resolution == "fallback" and block.draft == "our floor is 2.65" and block.buyer_org == "org-x"
     assert [d.negotiation_id for d in review.list_deals(ops_store, blocked=True)] == [nid]
+
+
+def test_a_question_answered_with_no_model_shows_its_rule_and_figures(ops_store) -> None:
+    """A price-breaks or order-limits answer shows on its turn (the playbook rule and what it said), and its
+    figures are not taken for a later offer's strategy figures."""
+    from agent.config import load_data
+    from agent.service import Buyer, Seller
+
+    catalog, policy = load_data()
+    seller = Seller(catalog, policy, ops_store)
+    try:
+        nid = seller.start(Buyer(org="org-q", region="EU"))
+        seller.send(nid, text="what are your price breaks for BRG-6204?")
+        seller.send(nid, text="MOQ on BRG-GRS-EP2?")
+        seller.send(nid, data={"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "100"}]})
+        breaks, limits, rfq = review.timeline(ops_store, nid).turns
+    finally:
+        seller.close()  # its checkpointer's connection (and the store's engine, which the fixture disposes again)
+    assert breaks.answered == "playbook.price_breaks" and breaks.offer is None
+    assert [p["sku"] for p in breaks.answer_figures["products"]] == ["BRG-6204"]
+    assert limits.answered == "playbook.order_limits" and limits.answer_figures["products"][0]["moq"] == 18
+    assert rfq.answered is None and rfq.offer.lines[0].target is not None
+    shown = list(timeline_lines(review.timeline(ops_store, nid)))
+    assert any(line.startswith("  answered:    playbook.price_breaks: {") for line in shown)
