@@ -488,6 +488,8 @@ class _Index:
         # The digit runs of product names ("6204" of "6204-2RS" and "6204-ZZ"): a number the buyer writes that is
         # not a quantity or a price and is one of these is a search term ("1000 bearings 6204").
         self.name_numbers = frozenset(run for p in products for run in re.findall(r"\d{3,}", p.name))
+        self.name_stems = frozenset(w.rstrip("s") for p in products
+                                    for w in re.findall(r"[a-z]{4,}", p.name.casefold()))
         fields: list[str] = []
         for p in products:
             fields += [p.sku, p.name, p.description, p.category]
@@ -1635,6 +1637,24 @@ def _line_named(scan: _Scan, skus: list[str]) -> str | None:
     return sku
 
 
+# "for (the) seals" after a price: the product words the price is for.
+_PRICE_FOR = re.compile(r"\bfor\s+(?:the\s+|your\s+|these\s+|those\s+)?([a-z]{4,})\b", re.I)
+
+
+def _other_product_named(scan: _Scan, skus: list[str]) -> str | None:
+    """The word a price is "for" when it is a word of some catalog product's name and of no name on the offer
+    ("0.80 for the seals" on an offer for bearings only); None otherwise ("3.00 for these", "for the bearings")."""
+    offer = set().union(*(_stems(scan.ctx.catalog.products[s].name) for s in skus if s in scan.ctx.catalog.products))
+    for m in _PRICE_FOR.finditer(scan.text):
+        word = m.group(1)
+        stem = word.casefold().rstrip("s")
+        if stem in _NAME_STOP or stem in offer:
+            continue
+        if stem in scan.idx.name_stems:
+            return word
+    return None
+
+
 def with_offer_lines(ctx: TextContext, items: list[CounterItem], currency: str | None
                      ) -> tuple[list[CounterItem], list[str]]:
     """A counter-offer on some of the current offer's lines, completed with the others asked at their offered
@@ -1894,6 +1914,10 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             lines[0][1] = scan.bare_qty[0][0]
             scan.note(f"quantity {lines[0][1]} for {lines[0][0]}")
         if kept:
+            other = _other_product_named(scan, [s for s, _ in prop_lines])
+            if other is not None:  # "0.80 for the seals" on an offer for bearings only: which seals?
+                scan.note(f"asked price {_fmt(kept[0].value)} for '{other}', which names no product on the offer")
+                return _intent(scan, "catalog_query", CatalogQuery(query=other.casefold().rstrip("s")))
             if len(lines) == 1:
                 lines[0][2] = kept[0]
                 if len(kept) > 1:

@@ -353,6 +353,9 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
      {"notes": ["'bearing' read as BRG-6204 (in its name)", "BRG-SEAL-20477 x 100 kept at the offered 0.96 EUR"]}),
     ("0.80 for the seals please", "P30$", "counter_offer",
      counter("P-30", 1, item(BRG, 300, "3.40"), item("BRG-SEAL-20477", 100, "0.80")), {}),
+    ("0.80 for the seals please", "P12$", "catalog_query", query(query="seal"),  # not on this offer for bearings
+     {"notes": ["names no product on the offer"]}),
+    ("can you do 3.10 for these?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.10")), {}),
     ("can you do 3.00?", "P30$", "question", None,  # which line? no product word
      {"question": question("price", BRG, "BRG-SEAL-20477"), "notes": ["which line is which?"]}),
     ("3.60 for the bearings", "P20$", "question", None,  # both lines are bearings
