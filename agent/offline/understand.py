@@ -1642,13 +1642,14 @@ _PRICE_FOR = re.compile(r"\bfor\s+(?:the\s+|your\s+|these\s+|those\s+)?([a-z]{4,
 
 
 def _other_product_named(scan: _Scan, skus: list[str]) -> str | None:
-    """The word a price is "for" when it is a word of some catalog product's name and of no name on the offer
-    ("0.80 for the seals" on an offer for bearings only); None otherwise ("3.00 for these", "for the bearings")."""
+    """The word a price is "for" when it is a plural of a word of some catalog product's name and of no name on
+    the offer ("0.80 for the seals" on an offer for bearings only); None otherwise ("3.00 for these", "for the
+    bearings", "for the first 500": only a plural is taken for products)."""
     offer = set().union(*(_stems(scan.ctx.catalog.products[s].name) for s in skus if s in scan.ctx.catalog.products))
     for m in _PRICE_FOR.finditer(scan.text):
         word = m.group(1)
         stem = word.casefold().rstrip("s")
-        if stem in _NAME_STOP or stem in offer:
+        if not word.casefold().endswith("s") or stem in _NAME_STOP or stem in offer:
             continue
         if stem in scan.idx.name_stems:
             return word

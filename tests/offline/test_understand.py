@@ -356,6 +356,8 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("0.80 for the seals please", "P12$", "catalog_query", query(query="seal"),  # not on this offer for bearings
      {"notes": ["names no product on the offer"]}),
     ("can you do 3.10 for these?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.10")), {}),
+    ("can you do 3.10 for the first delivery?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.10")),
+     {}),  # 'first' is in a product's name, but only a plural is taken for products
     ("can you do 3.00?", "P30$", "question", None,  # which line? no product word
      {"question": question("price", BRG, "BRG-SEAL-20477"), "notes": ["which line is which?"]}),
     ("3.60 for the bearings", "P20$", "question", None,  # both lines are bearings
