@@ -506,7 +506,7 @@ def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approv
     return Turn(turn=number, at=at, actor=actor, message_id=begin.get("message_id"), buyer=buyer, operator=operator,
                 offer=offer, outgoing=outgoing, guardrail=guard, approvals_requested=requested,
                 approvals_decided=decided, routing=routing, error=error, close=close, deal_id=deal_id,
-                answered=", ".join(answer.get("dealdesk.rule_ids") or []) or None if answer else None,
+                answered=(", ".join(answer.get("dealdesk.rule_ids") or []) or None) if answer else None,
                 answer_figures=answer.get("dealdesk.figures") if answer else None,
                 records=recs if with_records else [])
 
