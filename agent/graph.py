@@ -22,9 +22,9 @@ import dataclasses
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -406,8 +406,8 @@ class SellerGraph:
         BRG-6204?"): the payment terms one may ask for and the terms every proposal states, the policy's or,
         when it names products, theirs (products on the same terms in one sentence). The default said is this
         buyer's when the terms allow it. None for another topic or a product the catalog does not have."""
-        skus = list(dict.fromkeys(question.get("skus") or ()))
-        if question.get("topic") != "terms" or any(s not in self.catalog.products for s in skus):
+        skus = self._catalog_skus(question, "terms")
+        if skus is None:
             return None
         desk = self.desk_for(state)
         groups: dict[tuple[Any, ...], list[str]] = {}
@@ -424,35 +424,44 @@ class SellerGraph:
                     tuple((g.non_negotiable_terms or {}).items()))] = []
         answers = [terms_answer(allowed, desk.buyer.payment_terms if desk.buyer.payment_terms in allowed else default,
                                 dict(fixed), owners) for (allowed, default, fixed), owners in groups.items()]
-        rec = self._record(state, "prepare", "terms", started, inputs=question, rule_ids=["playbook.terms"],
-                           figures={"groups": [a.figures for a in answers]})
-        return {"direct": {"data": None, "text": " ".join(a.text for a in answers),
-                           "facts": [_fact_json(f) for a in answers for f in a.facts]}, "records": [rec]}
+        return self._answered(state, question, started, "terms", answers, "groups")
 
     def _product_answers(self, state, question: dict[str, Any], started: float, topic: str, operation: str,
                          answer: Callable[[Desk, str], Answer], tail: str = "") -> dict[str, Any] | None:
         """A `topic` question answered product by product with `answer`, in one reply and one record (operation
         and rule `playbook.<operation>`); a product the desk cannot quote says why. None for another topic or a
         product the catalog does not have (the catalog answers)."""
-        skus = list(dict.fromkeys(question.get("skus") or ()))
-        if question.get("topic") != topic or not skus or any(s not in self.catalog.products for s in skus):
+        skus = self._catalog_skus(question, topic)
+        if not skus:
             return None
         desk = self.desk_for(state)
-        texts, facts, figures = [], [], []
+        answers = []
         for sku in skus:
             try:
                 got = answer(desk, sku)
             except DealdeskError as exc:
                 got = Answer(f"We cannot quote {sku}: {exc.message}.",
                              facts_from_own_text(exc.message, "error.message"), {"error": exc.code})
-            texts.append(got.text)
-            facts += [Fact("id", sku, "question.sku"), *got.facts]
-            figures.append({"sku": sku, **got.figures})
+            answers.append(Answer(got.text, [Fact("id", sku, "question.sku"), *got.facts], {"sku": sku, **got.figures}))
         # "products", not "lines": a turn's "lines" figures are the strategy's per line (agent/review.py reads them)
+        return self._answered(state, question, started, operation, answers, "products", tail=tail)
+
+    def _catalog_skus(self, question: dict[str, Any], topic: str) -> list[str] | None:
+        """The question's products, each once, when it is on `topic` and the catalog has every one; else None."""
+        skus = list(dict.fromkeys(question.get("skus") or ()))
+        if question.get("topic") != topic or any(s not in self.catalog.products for s in skus):
+            return None
+        return skus
+
+    def _answered(self, state, question: dict[str, Any], started: float, operation: str, answers: list[Answer],
+                  key: str, tail: str = "") -> dict[str, Any]:
+        """The direct reply of a question answered in prepare: the answers' words (and `tail`) in one text, their
+        facts for the guardrail, one record (operation and rule `playbook.<operation>`, the figures under `key`)."""
         rec = self._record(state, "prepare", operation, started, inputs=question, rule_ids=[f"playbook.{operation}"],
-                           figures={"products": figures})
-        text = " ".join([*texts, tail] if tail else texts)
-        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
+                           figures={key: [a.figures for a in answers]})
+        text = " ".join([*(a.text for a in answers), *([tail] if tail else [])])
+        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for a in answers for f in a.facts]},
+                "records": [rec]}
 
     def _current(self, state, proposal_id: str, version: int):
         current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal

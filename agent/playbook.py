@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -57,8 +57,14 @@ def days(n: int | str) -> str:
     return f"{n} day" if str(n) == "1" else f"{n} days"
 
 
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+def _and(names: Sequence[str], word: str = "and") -> str:
+    """Names as words: A; A and B; A, B and C (`word` instead of "and")."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {word} " + names[-1]
+
+
+def _fixed_terms(terms: Mapping[str, str]) -> list[str]:
+    """The terms a proposal states besides its payment terms, as a reply says them ("Warranty: 12 months...")."""
+    return [f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in terms.items()]
 
 
 def offer_text(proposal: dict[str, Any], *, lead: str = "") -> str:
@@ -143,9 +149,8 @@ def standing_offer_text(proposal: dict[str, Any], topic: str) -> str:
     """The answer to a price or terms question while `proposal` stands: the offer itself (its suggestions were
     made when it was sent), and how to counter it. Every figure is the proposal's own."""
     hint = NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT
-    fixed = " ".join(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in (proposal.get("terms") or {}).items()) \
-        if topic == "terms" else ""  # the terms it states besides the payment terms
-    return " ".join(x for x in ("Our offer stands.", offer_text({**proposal, "alternatives": None}), fixed, hint) if x)
+    fixed = _fixed_terms(proposal.get("terms") or {}) if topic == "terms" else []
+    return " ".join(["Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
 
 
 QUOTE_CONFIRMS = "Send an rfq with your quantity and the proposal confirms the price."
@@ -192,13 +197,9 @@ def terms_text(allowed: Sequence[str], default: str, fixed: Mapping[str, str], s
     the payment terms one may ask for (and the one a proposal takes unless asked), and the terms every
     proposal states and the seller does not negotiate (warranty, liability, governing law: the policy's
     `non_negotiable_terms`, quoted as written)."""
-    pay = f"Payment terms: {_or(list(allowed))} ({default} unless you ask for another)."
-    text = " ".join([pay, *(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in fixed.items())])
-    return f"For {_and(list(skus))}: {text}" if skus else text
-
-
-def _or(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    text = " ".join([f"Payment terms: {_and(allowed, 'or')} ({default} unless you ask for another).",
+                     *_fixed_terms(fixed)])
+    return f"For {_and(skus)}: {text}" if skus else text
 
 
 def _product_text(p: dict[str, Any]) -> str:

@@ -811,8 +811,12 @@ def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
     from agent.offline.understand import discount_items
 
     whole = not named or named == set(ctx.proposal_skus)
-    return discount_items(ctx, percent, ctx.currency if isinstance(ctx.currency, str) else None,
-                          None if whole else named)
+    return discount_items(ctx, percent, _currency(ctx), None if whole else named)
+
+
+def _currency(ctx: Any) -> str | None:
+    """The current offer's currency the context carries, which the offer's own prices are in."""
+    return ctx.currency if isinstance(ctx.currency, str) else None
 
 
 def _with_offer_lines(ctx: Any, items: list[CounterItem]) -> tuple[list[CounterItem], list[str]]:
@@ -820,7 +824,7 @@ def _with_offer_lines(ctx: Any, items: list[CounterItem]) -> tuple[list[CounterI
     offline parser reads one: `with_offer_lines`)."""
     from agent.offline.understand import with_offer_lines
 
-    return with_offer_lines(ctx, items, ctx.currency if isinstance(ctx.currency, str) else None)
+    return with_offer_lines(ctx, items, _currency(ctx))
 
 
 def _other_terms(terms: str | None, ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:
@@ -840,7 +844,7 @@ def _split(text: str, ctx: Any, pid: str | None) -> tuple[list[CounterItem], lis
 
     if pid is None or pid != ctx.proposal_id or not asks_midpoint(text):
         return None
-    return midpoint_items(ctx, ctx.currency if isinstance(ctx.currency, str) else None)
+    return midpoint_items(ctx, _currency(ctx))
 
 
 def parse_intent_json(content: str) -> Any:

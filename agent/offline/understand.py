@@ -426,6 +426,15 @@ _STOPWORDS = frozenset(
 
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/]*[A-Za-z0-9]")
+# Words of a product name that say nothing about which product it is (packaging, units, the price itself).
+_NAME_STOP = frozenset({"unit", "each", "piece", "price", "pack", "pail", "pair", "with", "from", "your", "offer",
+                        "line", "item", "order", "please", "could", "would"})
+_NAME_WORD = re.compile(r"[a-z]{4,}")
+
+
+def _stems(text: str) -> set[str]:
+    """The words of `text` that can name a product, singular ("bearings" is "bearing")."""
+    return {w.rstrip("s") for w in _NAME_WORD.findall(text.casefold())} - _NAME_STOP
 
 
 class _Index:
@@ -488,8 +497,9 @@ class _Index:
         # The digit runs of product names ("6204" of "6204-2RS" and "6204-ZZ"): a number the buyer writes that is
         # not a quantity or a price and is one of these is a search term ("1000 bearings 6204").
         self.name_numbers = frozenset(run for p in products for run in re.findall(r"\d{3,}", p.name))
-        self.name_stems = frozenset(w.rstrip("s") for p in products
-                                    for w in re.findall(r"[a-z]{4,}", p.name.casefold()))
+        # The words of each product's name (`_stems`): a buyer's "the bearings" names the line whose name has one.
+        self.name_words = {p.sku: frozenset(_stems(p.name)) for p in products}
+        self.name_stems = frozenset().union(*self.name_words.values())
         fields: list[str] = []
         for p in products:
             fields += [p.sku, p.name, p.description, p.category]
@@ -1556,18 +1566,14 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
             or (only is not None and not only <= {s for s, _, _ in offer})):
         return None
     share = (HUNDRED - percent) / HUNDRED
-    items, notes = [], []
-    for sku, qty, offered in offer[:MAX_ITEMS]:
-        if only is not None and sku not in only:
-            _keep(items, notes, sku, qty, offered, currency)
-            continue
-        asked = round_money(offered * share, currency)
-        if asked <= 0:
-            return None
-        notes.append(f"{_fmt(percent)}% off the offered {_fmt(offered)} {currency} read as {_fmt(asked)} "
-                     f"for {sku} x {qty}")
-        items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))  # type: ignore[arg-type]
-    return items, notes
+    asked = {i: round_money(offered * share, currency) for i, (sku, _, offered) in enumerate(offer[:MAX_ITEMS])
+             if only is None or sku in only}
+    if any(price <= 0 for price in asked.values()):
+        return None
+    return _over_offer(offer, currency, {i: (
+        CounterItem(sku=offer[i][0], quantity=offer[i][1], unit_price=price),  # type: ignore[arg-type]
+        f"{_fmt(percent)}% off the offered {_fmt(offer[i][2])} {currency} read as {_fmt(price)} for {offer[i][0]} x "
+        f"{offer[i][1]}") for i, price in asked.items()})
 
 
 def asks_midpoint(text: str) -> bool:
@@ -1583,16 +1589,14 @@ def midpoint_items(ctx: TextContext, currency: str | None) -> tuple[list[Counter
     offer = _offer_lines(ctx, currency)
     if offer is None or len(ctx.proposal_asks) != len(offer):
         return None
-    items, notes, split = [], [], False
-    for (sku, qty, offered), ask in zip(offer[:MAX_ITEMS], ctx.proposal_asks):
-        if not (isinstance(ask, Decimal) and ask.is_finite() and 0 < ask < offered):
-            _keep(items, notes, sku, qty, offered, currency)
-            continue
-        asked, split = round_money((offered + ask) / 2, currency), True
-        notes.append(f"the difference between the offered {_fmt(offered)} and your {_fmt(ask)} {currency} split: "
-                     f"read as {_fmt(asked)} for {sku} x {qty}")
-        items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))  # type: ignore[arg-type]
-    return (items, notes) if split else None
+    priced = {}
+    for i, ((sku, qty, offered), ask) in enumerate(zip(offer[:MAX_ITEMS], ctx.proposal_asks)):
+        if isinstance(ask, Decimal) and ask.is_finite() and 0 < ask < offered:
+            asked = round_money((offered + ask) / 2, currency)
+            priced[i] = (CounterItem(sku=sku, quantity=qty, unit_price=asked),  # type: ignore[arg-type]
+                         f"the difference between the offered {_fmt(offered)} and your {_fmt(ask)} {currency} "
+                         f"split: read as {_fmt(asked)} for {sku} x {qty}")
+    return _over_offer(offer, currency, priced) if priced else None
 
 
 def _offer_lines(ctx: TextContext, currency: str | None) -> list[tuple[str, int, Decimal]] | None:
@@ -1606,29 +1610,25 @@ def _offer_lines(ctx: TextContext, currency: str | None) -> list[tuple[str, int,
     return [(sku, qty, offered) for (sku, qty), offered in zip(lines, prices)]  # type: ignore[misc]
 
 
-def _keep(items: list[CounterItem], notes: list[str], sku: str, qty: int, offered: Decimal,
-          currency: str | None) -> None:
-    """A line of the counter-offer asked at its offered price, noted."""
-    notes.append(f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
-    items.append(CounterItem(sku=sku, quantity=qty, unit_price=offered))  # type: ignore[arg-type]
-
-
-# Words of a product name that say nothing about which product it is (packaging, units, the price itself).
-_NAME_STOP = frozenset({"unit", "each", "piece", "price", "pack", "pail", "pair", "with", "from", "your", "offer",
-                        "line", "item", "order", "please", "could", "would"})
-_NAME_WORD = re.compile(r"[a-z]{4,}")
-
-
-def _stems(text: str) -> set[str]:
-    return {w.rstrip("s") for w in _NAME_WORD.findall(text.casefold())} - _NAME_STOP
+def _over_offer(offer: list[tuple[str, int, Decimal]], currency: str | None,
+                priced: dict[int, tuple[CounterItem, str | None]]) -> tuple[list[CounterItem], list[str]]:
+    """A counter-offer over the whole current offer, in its order: the lines in `priced` (by position) as given,
+    with their notes; every other line asked at its offered price, noted as kept."""
+    items, notes = [], []
+    for i, (sku, qty, offered) in enumerate(offer[:MAX_ITEMS]):
+        item, note = priced.get(i) or (CounterItem(sku=sku, quantity=qty, unit_price=offered),  # type: ignore[arg-type]
+                                       f"{sku} x {qty} kept at the offered {_fmt(offered)} {currency}")
+        items.append(item)
+        if note:
+            notes.append(note)
+    return items, notes
 
 
 def _line_named(scan: _Scan, skus: list[str]) -> str | None:
     """The one proposal line whose product name has a word of the text ("3.00 for the bearings" on a proposal
     for bearings and seals), noted; None when no line's name, or more than one, has one."""
     words = _stems(scan.text)
-    hits = [(sku, sorted(words & _stems(scan.ctx.catalog.products[sku].name))) for sku in skus
-            if sku in scan.ctx.catalog.products]
+    hits = [(sku, sorted(words & scan.idx.name_words[sku])) for sku in skus if sku in scan.idx.name_words]
     hits = [(sku, shared) for sku, shared in hits if shared]
     if len(hits) != 1:
         return None
@@ -1645,7 +1645,7 @@ def _other_product_named(scan: _Scan, skus: list[str]) -> str | None:
     """The word a price is "for" when it is a plural of a word of some catalog product's name and of no name on
     the offer ("0.80 for the seals" on an offer for bearings only); None otherwise ("3.00 for these", "for the
     bearings", "for the first 500": only a plural is taken for products)."""
-    offer = set().union(*(_stems(scan.ctx.catalog.products[s].name) for s in skus if s in scan.ctx.catalog.products))
+    offer = frozenset().union(*(scan.idx.name_words.get(s, ()) for s in skus))
     for m in _PRICE_FOR.finditer(scan.text):
         word = m.group(1)
         stem = word.casefold().rstrip("s")
@@ -1665,14 +1665,8 @@ def with_offer_lines(ctx: TextContext, items: list[CounterItem], currency: str |
     named = {it.sku: it for it in items}
     if offer is None or not set(named) <= {sku for sku, _, _ in offer} or len(named) != len(items):
         return items, []
-    out: list[CounterItem] = []
-    notes: list[str] = []
-    for sku, qty, offered in offer[:MAX_ITEMS]:
-        if sku in named:
-            out.append(named[sku])
-        else:
-            _keep(out, notes, sku, qty, offered, currency)
-    return out, notes
+    return _over_offer(offer, currency, {i: (named[sku], None) for i, (sku, _, _) in enumerate(offer[:MAX_ITEMS])
+                                         if sku in named})
 
 
 def _terms_counter(scan: _Scan, pid: str, pver: int) -> BuyerIntent | None:
