@@ -58,6 +58,7 @@ from agent.store.autonomy import effective
 from agent.store.db import utcnow
 from agent.store.store import new_id
 from agent.tool_calls import ToolCalls
+from agent.topic import last_topic, turn_topic
 from agent.turn_view import TurnView
 from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
@@ -253,9 +254,13 @@ class SellerGraph:
         prices: tuple[Decimal, ...] = ()
         asks: tuple[Decimal | None, ...] = ()
         terms = None
+        topic = False
         if lines is None:
             items = current.body["items"] if current else []
             lines = [(i["sku"], int(i["quantity"])) for i in items]
+            if current is None:  # no offer to refer to: the products the buyer named last (agent/topic.py)
+                lines = last_topic(state.get("history") or [])
+                topic = bool(lines)
             if current is not None and current.status == "offered":  # what a percentage off is taken from
                 prices = tuple(Decimal(str(i["unit_price"])) for i in items)
                 terms = current.payment_terms
@@ -264,7 +269,7 @@ class SellerGraph:
         ctx = TextContext(catalog=self.catalog, proposal_id=current.id if current else None,
                           proposal_version=current.version if current else None,
                           proposal_skus=tuple(s for s, _ in lines), proposal_quantities=tuple(q for _, q in lines),
-                          proposal_prices=prices, proposal_asks=asks, proposal_terms=terms,
+                          proposal_prices=prices, proposal_asks=asks, proposal_terms=terms, topic=topic,
                           region=neg.region if neg else None, currency=current.currency if current else None)
         if self._understander is None:  # built once: a runnable costs as much to build as the parser to run
             self._understander = self.model.with_structured_output(BuyerIntent)
@@ -926,7 +931,9 @@ class SellerGraph:
                                                            **{"dealdesk.error": exc.code})])
             draft = err
         outgoing = {"data": draft.get("data"), "text": draft.get("text", "")}
-        reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={"data": outgoing["data"]})
+        said_about = turn_topic(state.get("intent"), self.catalog.products)  # what later text may refer to
+        reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={
+            "data": outgoing["data"], **({"topic": said_about} if said_about else {})})
         return {"messages": [reply], "history": messages_to_dict([*state["messages"], reply]), "records": [rec],
                 "outcome": {"outgoing": outgoing, "model_calls": calls, "records": records}}
 

@@ -19,6 +19,14 @@ QuestionTopic = Literal["spec", "lead_time", "compatibility", "availability", "t
                         "other"]
 
 
+# Why a message could not be acted on, where the reader can tell (a note of an `unknown` intent): the reply says
+# what to do instead of the general help (agent/playbook.py's UNCLEAR_REPLIES).
+NO_PROPOSAL_TO_ACCEPT = "acceptance, but there is no proposal to accept"
+NO_PROPOSAL_TO_REJECT = "rejection, but there is no proposal to reject"
+ACCEPT_AND_REJECT = "both acceptance and rejection words; please say which"
+CONDITIONAL_ACCEPT = "conditional acceptance: please send a counter-offer or accept as offered"
+
+
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

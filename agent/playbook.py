@@ -17,6 +17,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from agent.intent import ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT
 from tools.policy.breaks import PriceBreaks
 
 SCHEMA_HINT = ("Please send a data part with a `type` of catalog_query, rfq, counter_offer, accept or reject "
@@ -40,10 +41,13 @@ _LEADS = {"accept": "We can meet your price for {}.", "meets": "Our offer for {}
 def move_lead(moves: list[dict[str, Any]], asked: dict[str, str | None]) -> str:
     """The lead of a reply to a price turn: `moves` are the offer's moves (kind, sku, unit_price), `asked` the
     buyer's unit price by SKU. An accepted line at a price below the one asked (the standing offer was already
-    better) 'meets' it rather than accepting it."""
+    better) 'meets' it rather than accepting it. A line asked at no price this turn (an rfq for another quantity:
+    "500 then") gets no words for a hold or a concession: its price moved with the quantity, not with an ask."""
     by_kind: dict[str, list[str]] = {}
     for m in moves:
         kind = m["kind"]
+        if kind in ("hold", "concede") and m["sku"] in asked and asked[m["sku"]] is None:
+            continue
         if kind == "accept" and (asked.get(m["sku"]) is None
                                  or Decimal(str(m["unit_price"])) != Decimal(str(asked[m["sku"]]))):
             kind = "meets"  # below the price asked, or no price asked this turn (an earlier one is met)
@@ -265,7 +269,21 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
         if q.get("sku") and result.get("ok") and len(result.get("products") or []) == 1:
             return AIMessage(content=_product_text(result["products"][0]))
         return AIMessage(content=_catalog_text(result))
+    for note in intent.get("notes") or []:  # a message the reader could tell what was wrong with
+        if note in UNCLEAR_REPLIES:
+            return AIMessage(content=UNCLEAR_REPLIES[note])
     return AIMessage(content="I can help with product questions, quotes and negotiation. " + SCHEMA_HINT)
+
+
+# What a reply says to a message that could not be acted on, by the reader's reason (agent/intent.py).
+UNCLEAR_REPLIES = {
+    NO_PROPOSAL_TO_ACCEPT: "There is no proposal to accept yet. Send an rfq with the SKU and quantity you need for "
+                           "a quote.",
+    NO_PROPOSAL_TO_REJECT: "There is no proposal to reject: nothing is on offer to you in this conversation.",
+    ACCEPT_AND_REJECT: "Your message both accepts and rejects. Do you accept our proposal, or reject it?",
+    CONDITIONAL_ACCEPT: "An acceptance takes the proposal as offered. To change something in it, send a "
+                        "counter-offer with the price or terms you want.",
+}
 
 
 BRIEF_MARKER = "TURN BRIEF (JSON):"

@@ -638,8 +638,11 @@ def understanding_context(text: str, ctx: Any, today: dt.date | None = None) -> 
     if ctx.proposal_id:
         current = {"id": ctx.proposal_id, "version": ctx.proposal_version,
                    "lines": [{"sku": s, "quantity": q} for s, q in zip(ctx.proposal_skus, ctx.proposal_quantities)]}
+    named = None
+    if not ctx.proposal_id and ctx.topic:  # no offer: what "500 then" is about (agent/topic.py)
+        named = [{"sku": s, "quantity": q} for s, q in zip(ctx.proposal_skus, ctx.proposal_quantities)]
     return {"today": (today or dt.date.today()).isoformat(), "region": ctx.region, "currency": ctx.currency,
-            "current_proposal": current, "catalog": relevant_products(text, ctx),
+            "current_proposal": current, "last_named": named, "catalog": relevant_products(text, ctx),
             "categories": list(_catalog_index(ctx.catalog).categories)}
 
 

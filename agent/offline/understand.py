@@ -61,7 +61,9 @@ from agent.contract import (
     MAX_ITEMS, MAX_TEXT, Accept, CatalogQuery, CounterItem, CounterOffer, Reject, Rfq, RfqItem,
 )
 from agent.guardrail.numbers import number_words
-from agent.intent import BuyerIntent, Question
+from agent.intent import (
+    ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, BuyerIntent, Question,
+)
 from tools.catalog.models import Catalog
 from tools.money import HUNDRED, is_currency, round_money
 
@@ -74,16 +76,19 @@ _REASON_CHARS = 1000
 
 @dataclass(frozen=True)
 class TextContext:
-    """What the parser may know besides the text: the catalog and the negotiation's current proposal."""
+    """What the parser may know besides the text: the catalog and the lines the text may refer to: the
+    negotiation's current proposal, a data part's items beside the text, or with neither the products the buyer
+    named last (`topic`: agent/topic.py), so that "500 then" has a product."""
 
     catalog: Catalog
     proposal_id: str | None = None       # the negotiation's current proposal, if any
     proposal_version: int | None = None
-    proposal_skus: tuple[str, ...] = ()  # SKUs (and quantities) on the current proposal, in order
-    proposal_quantities: tuple[int, ...] = ()
+    proposal_skus: tuple[str, ...] = ()  # SKUs (and quantities) of those lines, in order
+    proposal_quantities: tuple[int | None, ...] = ()
     proposal_prices: tuple[Decimal, ...] = ()  # its offered unit prices, in the same order (a discount's base)
     proposal_asks: tuple[Decimal | None, ...] = ()  # the buyer's last asked unit price on each line (a midpoint's)
     proposal_terms: str | None = None    # its payment terms, while it is offered
+    topic: bool = False                  # the lines are the products the buyer named last (no proposal stands)
     region: str | None = None            # buyer's region/currency when known
     currency: str | None = None
 
@@ -222,6 +227,20 @@ _QTY_VERB = re.compile(
     r"\b(?:make\s+it|increase\s+(?:it\s+)?to|change\s+(?:it\s+|the\s+quantity\s+)?to|go\s+up\s+to|bump\s+(?:it\s+)?"
     r"(?:up\s+)?to|we\s+need|need|order|buy|take|want|get)\s+(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"
     rf"(?![\w.,%])(?!\s*(?:{_CURWORD}|{_MEASURE}))", _I)
+# A quantity a price is asked for, with no unit, currency or measure after it: "how much for 800?", "what would
+# 2000 cost?" (as "price for 800" above: a quote for that many)
+_PRICE_FOR_Q = re.compile(r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\brates?\b")
+_QTY_FOR = re.compile(
+    rf"(?:\bfor|\bwhat\s+(?:would|will|does|do)|\bhow\s+much\s+(?:would|will|does|do|are|is))\s+"
+    r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)(?![\w.,%/])"
+    rf"(?!\s*(?:{_CURWORD}|{_MEASURE}|per\b|each\b|ea\b|a\s+piece\b|apiece\b))", _I)
+# A whole number alone, but for words that only carry it ("ok", "then", "please", "let's say")
+_QTY_ALONE = re.compile(
+    r"\W*(?:(?:ok(?:ay)?|fine|alright|all\s+right|right|so|well|hmm+|then|and|let'?s\s+(?:do|say|go\s+with|try)|"
+    r"go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try)\b\W*)*"
+    r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"
+    r"(?:\W*\b(?:then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|"
+    r"units?|pcs|pieces?|of\s+(?:them|those|these|it))\b)*[\W]*", _I)
 _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
 _MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
 
@@ -333,7 +352,13 @@ _REJECT = re.compile(
     r"|\bcall\s+it\s+off\b|\b(?:we(?:'re|\s+are)|i'?m)\s+out\b"
     r"|\b(?:not|won'?t\s+be|aren'?t)\s+(?:going\s+ahead|proceeding|moving\s+forward)\b"
     r"|\b(?:went|go|going|gone)\s+with\s+(?:another|a\s+different|other)\s+(?:supplier|vendor|offer|quote)\b"
-    r"|\bbought\s+elsewhere\b|\bno\s+longer\s+(?:need|interested|required)\b")
+    r"|\bbought\s+elsewhere\b|\bno\s+longer\s+(?:need|want|interested|required)\b"
+    r"|\b(?:have\s+to|must|need\s+to|want\s+to|(?:would|'d)\s+like\s+to|going\s+to|decided\s+to)\s+cancel\b"
+    r"|\b(?:we(?:'re|\s+are)|i'?m)\s+cancel+ing\b"
+    r"|\b(?:will\s+not|won'?t|shall\s+not|do\s+not\s+wish\s+to|don'?t\s+wish\s+to|decided\s+not\s+to)\s+"
+    r"(?:proceed|go\s+ahead|move\s+forward)\b(?!\s+(?:unless|without|if|at\s+th|with\s+th))"
+    r"|\bwithdraw(?:ing|n)?\s+(?:our|my|the)\s+(?:request|rfq|inquiry|enquiry|order)\b"
+    r"|\bdon'?t\s+(?:need|want)\s+(?:it|this|that|them|these|those)\s+any\s?more\b")
 _OBJECTION = re.compile(
     r"\btoo\s+(?:expensive|high|pricey|much|steep|costly)\b|\b(?:price|offer|quote)\s+is\s+(?:too\s+|very\s+)?"
     r"(?:high|steep)\b|\bcheaper\b|\bbetter\s+(?:price|offer|deal)\b|\bbest\s+price\b|\blower\s+(?:the\s+)?price\b"
@@ -342,7 +367,9 @@ _OBJECTION = re.compile(
     r"|\bflexib(?:le|ility)\b(?![^.?!]{0,20}\b(?:deliver|ship|payment|date|schedul|lead))"
     r"|\broom\s+(?:to\s+(?:move|negotiate|manoeuvre|maneuver)|for\s+(?:negotiation|improvement|a\s+discount)"
     r"|on\s+(?:the\s+)?price)\b"
-    r"|\bsharpen\s+(?:your|the)\s+pencil\b|\bover\s+(?:our|the)\s+budget\b|\babove\s+(?:our|the)\s+budget\b")
+    r"|\bsharpen\s+(?:your|the)\s+pencil\b|\bover\s+(?:our|the)\s+budget\b|\babove\s+(?:our|the)\s+budget\b"
+    r"|\b(?:go|get|come)\s+(?:any\s+|a\s+bit\s+|a\s+little\s+)?(?:lower|down)\b(?!\s+(?:to|at)\s+[0-9])"
+    r"|\b(?:won'?t|will\s+not|can'?t|cannot)\s+proceed\s+(?:unless|without|at\s+th)")
 _QUESTION_START = re.compile(
     r"^\W*(?:what|what'?s|which|how|when|where|why|who|is|are|does|do|did|can|could|would|will|have|has|any|tell|"
     r"please\s+tell|info|information|details?)\b")
@@ -395,7 +422,7 @@ _INJECTION = re.compile(
 _ACCEPT_KEYS = ("accept", "agree", "deal", "take", "ahead", "let", "go with", "sounds", "works", "confirm", "order",
                 "sign", "sold")
 _REJECT_KEYS = ("no", "pass", "interest", "reject", "declin", "forget", "cancel", "off", "out", "ahead", "proceed",
-                "forward", "with", "elsewhere", "walk", "longer")
+                "forward", "with", "elsewhere", "walk", "longer", "withdraw", "more")
 _INJECTION_KEYS = ("ignor", "disregard", "system", "you are", "act as", "pretend", "jailbreak", "developer",
                    "instruction", "override", "assistant", "as an ai", "forget", "bypass", "admin", "operator",
                    "manager")
@@ -1155,6 +1182,10 @@ class _Scan:
                         continue
                     if kw == "make it" and integer:
                         continue
+                    if kw in ("how about", "what about") and integer and not per and \
+                            self._quantity_not_price(raw, m.start("n"), f"'{m.group().strip()}'"):
+                        spans.append(m.span("n"))
+                        continue
                 elif integer and per and per.group().strip().casefold() == "ea":
                     continue
                 value, why = _price(raw)
@@ -1182,8 +1213,39 @@ class _Scan:
         self.blank([m.span() for m in found])
         self.prices.sort(key=lambda p: p.start)
 
+    def _quantity_not_price(self, raw: str, start: int, said: str) -> bool:
+        """A whole number the words leave open ("what about 1500?", "500 then") read as a quantity of the lines
+        in context, when there are some and it cannot be a price asked for them: no unit price is offered, or it
+        is above every offered one (a buyer does not counter above the offer); then noted and kept."""
+        lines = [s for s in self.ctx.proposal_skus if isinstance(s, str) and s]
+        if not lines:
+            return False
+        qty, _ = _quantity(raw)
+        offered = [p for p in self.ctx.proposal_prices if isinstance(p, Decimal)]
+        if qty is None or (offered and qty <= max(offered)):
+            return False
+        self.bare_qty.append((qty, start))
+        why = f"above the offered unit price{'s' if len(offered) > 1 else ''}" if offered else "no unit price is offered"
+        self.note(f"{said} read as a quantity ({why})")
+        return True
+
+    def scan_lone_quantity(self) -> None:
+        """A message that is a whole number and filler words ("500 then", "ok, 1500 please"): a quantity of the
+        lines in context (`_quantity_not_price`), else left for the later steps."""
+        m = _QTY_ALONE.fullmatch(self.masked)
+        if m is not None and self._quantity_not_price(m["n"], m.start("n"), f"'{m['n']}'"):
+            self.blank([m.span("n")])
+
     def scan_bare_quantities(self) -> None:
         spans = []
+        if _PRICE_FOR_Q.search(self.masked.lower()):  # "how much for 800?": a price question for that many
+            for m in _QTY_FOR.finditer(self.masked):
+                qty, _ = _quantity(m["n"])
+                if qty is not None:
+                    self.bare_qty.append((qty, m.start("n")))
+                    spans.append(m.span("n"))
+            self.blank(spans)
+            spans = []
         for rx in (_QTY_KW, _QTY_BARE, _QTY_VERB):
             for m in rx.finditer(self.masked):
                 qty, why = _quantity(m["n"])
@@ -1318,6 +1380,7 @@ def _understand(text: str, ctx: TextContext, today: date) -> BuyerIntent:
     scan.bind_quantities()
     scan.scan_quantity_before_price()
     scan.scan_spec_values()
+    scan.scan_lone_quantity()
     scan.scan_keyword_prices()
     scan.scan_bare_quantities()
     scan.scan_money_shaped()
@@ -1401,15 +1464,15 @@ def _decide(scan: _Scan) -> BuyerIntent:
     if asks_midpoint(low) and not money and pid is not None and pid == ctx.proposal_id:
         return _midpoint_counter(scan, pid, pver, prop_skus)
     if accept and reject:
-        return _unknown(scan, "both acceptance and rejection words; please say which")
+        return _unknown(scan, ACCEPT_AND_REJECT)
     if accept and not money and not _changes(quantified, prop_lines):
         if conditional:
-            return _unknown(scan, "conditional acceptance: please send a counter-offer or accept as offered")
+            return _unknown(scan, CONDITIONAL_ACCEPT)
         if scan.terms is not None:
             scan.note("acceptance names payment terms: please confirm the proposal's terms or send a counter-offer")
             return _question(scan, "terms", prop_skus or mention_skus)
         if pid is None:
-            return _unknown(scan, "acceptance, but there is no proposal to accept")
+            return _unknown(scan, NO_PROPOSAL_TO_ACCEPT)
         if pver is None:
             return _unknown(scan, f"acceptance of {pid}, but its version is not known; name it (e.g. {pid} v1)")
         if scan.date is not None:
@@ -1418,7 +1481,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
         return _intent(scan, "accept", Accept(proposal_id=pid, version=pver))
     if reject and not money:
         if pid is None:
-            return _unknown(scan, "rejection, but there is no proposal to reject")
+            return _unknown(scan, NO_PROPOSAL_TO_REJECT)
         reason = " ".join(scan.text.split())[:_REASON_CHARS] or None
         scan.note(f"reject {pid}")
         return _intent(scan, "reject", Reject(proposal_id=pid, reason=reason))

@@ -553,6 +553,24 @@ def test_a_related_product_sold_by_another_unit_is_suggested_for_its_minimum_ord
     assert len(related) > 3 and list(alts) == list(related[:3])
 
 
+@pytest.mark.parametrize(("boxes", "nut_boxes"), [(200, 100), (3, 2)])
+def test_a_related_product_in_other_packs_is_suggested_for_as_many_pieces(seller: Seller, dd_demo, boxes: int,
+                                                                          nut_boxes: int) -> None:
+    """Screws in boxes of 100 beside nuts in boxes of 200: 200 boxes of screws (20,000 pieces) suggest 100 boxes
+    of nuts, not 200 (40,000 pieces); 3 boxes (300 pieces) suggest 2 (rounded up), each at its opening price."""
+    catalog, policy = dd_demo
+    screw, nut = catalog.products["FST-M8X30-A2"], catalog.products["FST-M8-NUT-A2"]
+    assert screw.unit == nut.unit == "BX" and (screw.pieces_per_unit, nut.pieces_per_unit) == (100, 200)
+    assert nut.sku in screw.compatible
+    desk = Desk(catalog, policy, BuyerContext(region="EU", segment="standard", payment_terms="NET30",
+                                              on=utcnow().date()))
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    offer = seller.send(nid, data={"type": "rfq", "items": [{"sku": screw.sku, "quantity": str(boxes)}]}).data
+    alts = {a["sku"]: a for a in offer["alternatives"] if a["kind"] == "related_sku"}
+    assert alts[nut.sku]["quantity"] == str(nut_boxes)
+    assert Decimal(alts[nut.sku]["unit_price"]) == desk.surface(nut.sku, nut_boxes).opening_price
+
+
 def test_a_model_that_picks_every_alternative_still_shows_each_product_once(dd_seller_factory) -> None:
     """The rule is `submit_proposal`'s, not the playbook's: a model that lists every alternative of the round,
     some twice, gets the requested products left out and each related product once."""

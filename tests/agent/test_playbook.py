@@ -34,6 +34,16 @@ def test_an_accept_with_no_price_asked_this_turn_says_the_offer_already_meets_th
         "Our offer for BRG-6204 is already at or below your price."
 
 
+def test_a_hold_or_a_concession_on_a_line_asked_at_no_price_needs_no_words() -> None:
+    # "500 then" on an offer for 1500: an rfq for the new quantity; its price follows the volume tiers, so
+    # "holding" (or "improved") would describe a price the buyer did not ask about.
+    assert move_lead([move("hold")], {"BRG-6204": None}) == ""
+    assert move_lead([move("concede")], {"BRG-6204": None}) == ""
+    assert move_lead([move("final")], {"BRG-6204": None}) == "This is our final offer for BRG-6204."
+    assert move_lead([move("hold"), move("concede", "BRG-6205")], {"BRG-6204": None, "BRG-6205": "2.00"}) == \
+        "We have improved our price for BRG-6205."
+
+
 def test_one_day_is_a_day() -> None:
     for one in (1, "1"):  # as the wire contract's JSON carries it, or as a number
         item = {**PROPOSAL["items"][0], "lead_time_days": one}
@@ -96,3 +106,23 @@ def test_slab_breaks_say_they_are_the_average_of_an_order_and_the_moq_is_named()
 def test_one_break_is_one_price() -> None:
     assert price_breaks_text(breaks("slab", 1, 5, (1, "77.00"))) == \
         "BRG-6204 is 77.00 EUR per unit on NET30, with no volume breaks."
+
+
+def test_a_message_the_reader_could_tell_what_was_wrong_with_gets_that_said() -> None:
+    from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT
+    from agent.playbook import UNCLEAR_REPLIES, respond
+
+    for note in (NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT):
+        reply = respond({"intent": {"kind": "unknown", "notes": ["instruction-like text", note]}}, [])
+        assert reply.content == UNCLEAR_REPLIES[note] and not re.search(r"\d", reply.content)
+    assert respond({"intent": {"kind": "unknown", "notes": ["no request recognised"]}}, []).content.startswith(
+        "I can help with product questions")
+
+
+def test_an_acceptance_with_nothing_on_offer_is_told_so(dd_seller_factory) -> None:
+    from agent.service import Buyer
+
+    seller = dd_seller_factory()
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    assert seller.send(nid, text="ok, we accept").text.startswith("There is no proposal to accept yet.")
+    assert seller.send(nid, text="no thanks").text.startswith("There is no proposal to reject")

@@ -389,3 +389,16 @@ def test_schedule_starts_at_one_with_the_list_price() -> None:
     assert (head.min, head.max, head.price) == (1, 99, Decimal("3.50"))
     assert [(t.min, t.max) for t in rest] == [(100, 499), (500, None)]
     assert ProductPrice(list="2.00").schedule[0].max is None
+
+
+def test_a_product_sold_in_packs_says_how_many_pieces_one_holds(tmp_path: Path) -> None:
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml")
+    assert catalog.products["FST-M8X30-A2"].pieces_per_unit == 100
+    assert catalog.products["FST-M8-NUT-A2"].pieces_per_unit == 200
+    assert catalog.products["BRG-6204"].pieces_per_unit is None  # sold by the piece: no pack spec
+    data = mini()
+    first = data["products"][0]
+    for specs, pieces in (({"pieces_per_pack": 12.0}, 12), ({"pieces_per_box": "a dozen"}, None),
+                          ({"pieces_per_box": 0}, None)):
+        first["specs"] = specs
+        assert load_catalog(write_yaml(tmp_path, data)).products[first["sku"]].pieces_per_unit == pieces, specs

@@ -39,6 +39,8 @@ def test_eval_run_with_the_openai_model_against_canned_answers(fake_openai, tmp_
         "let's split the difference": _m(kind="counter_offer"),  # the seller works out the middle
         # a product word naming one line of two: the model prices that line, the seller keeps the other
         "can you do 3.00 for the bearings?": _m(kind="counter_offer", items=_items(("BRG-6204", 300, "3.00"))),
+        # no product named, no offer standing: the product named last (`last_named` in the context)
+        "ok what about 1500?": _m(kind="rfq", items=_items(("BRG-6205", 1500, None))),
     })
     fake_openai.reset()
     fake_openai.handler = script

@@ -269,3 +269,17 @@ def test_split_the_difference_the_model_reads_is_priced_from_the_offer_and_the_a
     bare = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204",), proposal_quantities=(500,),
                         proposal_prices=(Decimal("3.23"),), currency="EUR")
     assert to_buyer_intent({**base, "kind": "counter_offer"}, bare, "split the difference?").kind == "question"
+
+
+def test_with_no_proposal_the_model_is_told_what_the_buyer_named_last(text_context) -> None:
+    """"500 then" after a question on BRG-6204: the context names it (agent/topic.py), and ranks it first."""
+    from agent.models.resilient import understanding_context
+
+    ctx = text_context(proposal_skus=("BRG-6204",), proposal_quantities=(None,), topic=True)
+    context = understanding_context("500 then", ctx)
+    assert context["current_proposal"] is None
+    assert context["last_named"] == [{"sku": "BRG-6204", "quantity": None}]
+    assert context["catalog"][0]["sku"] == "BRG-6204"
+    # the lines of a data part beside the text are not something the buyer named before
+    assert understanding_context("500 then", text_context(proposal_skus=("BRG-6204",),
+                                                          proposal_quantities=(500,)))["last_named"] is None

@@ -55,6 +55,11 @@ CONTEXTS = {
                          proposal_skus=("BRG-6204", "BRG-6205"), proposal_quantities=(500, 100),
                          proposal_prices=(Decimal("4.00"), Decimal("5.10")), proposal_asks=(Decimal("3.50"), None),
                          region="US", currency="USD"),
+    # no proposal: the products the buyer named last (a refused rfq for 5000, a question on BRG-6204)
+    "topic": TextContext(catalog=CATALOG, proposal_skus=("BRG-6205",), proposal_quantities=(5000,), topic=True,
+                         region="EU"),
+    "topicq": TextContext(catalog=CATALOG, proposal_skus=("BRG-6204",), proposal_quantities=(None,), topic=True,
+                          region="EU"),
 }
 
 
@@ -419,6 +424,39 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("How many BRG-6204 do you have?", "none", "question", None, {"question": question("availability", BRG)}),
     ("We need 500 BRG-6204 in 2 weeks", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-15"), {}),
     ("yes", "P12", "unknown", None, {}),
+    # --- a quantity with no product: the lines in context ---------------------------------------------------
+    ("ok what about 1500?", "topic", "rfq", rfq(item("BRG-6205", 1500), region="EU"),
+     {"notes": ["'what about 1500' read as a quantity (no unit price is offered)"]}),
+    ("500 then", "topicq", "rfq", rfq(item(BRG, 500), region="EU"), {"notes": ["'500' read as a quantity"]}),
+    ("ok, 1,000 please", "topicq", "rfq", rfq(item(BRG, 1000), region="EU"), {}),
+    ("let's say 2000 instead", "topicq", "rfq", rfq(item(BRG, 2000), region="EU"), {}),
+    ("great, I'll take 500", "topicq", "rfq", rfq(item(BRG, 500), region="EU"), {}),
+    ("what's the lead time?", "topicq", "question", None, {"question": question("lead_time", BRG)}),
+    ("MOQ?", "topicq", "question", None, {"question": question("order_limits", BRG)}),
+    ("we accept", "topicq", "unknown", None, {"notes": ["no proposal to accept"]}),
+    # on an offer at 3.23: a whole number above every offered price is a quantity, at or below it a price
+    ("how about 1000?", "P12$", "rfq", rfq(item(BRG, 1000), currency="EUR", region="EU"),
+     {"notes": ["'how about 1000' read as a quantity (above the offered unit price)"]}),
+    ("what about 1500?", "P12", "rfq", rfq(item(BRG, 1500), currency="EUR", region="EU"), {}),
+    ("1000 then", "P12$", "rfq", rfq(item(BRG, 1000), currency="EUR", region="EU"), {}),
+    ("how about 3?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3")), {}),
+    ("what about 3.10?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.10")), {}),
+    ("how much for 800?", "P12", "rfq", rfq(item(BRG, 800), currency="EUR", region="EU"), {}),
+    ("what would 2000 cost?", "P12", "rfq", rfq(item(BRG, 2000), currency="EUR", region="EU"), {}),
+    ("how much for 800?", "none", "unknown", None, {"notes": ["without a SKU"]}),
+    ("500 then", "none", "unknown", None, {}),
+    # --- ways of saying no, and of asking for less ----------------------------------------------------------
+    ("sorry, we have to cancel", "P12", "reject",
+     {"type": "reject", "proposal_id": "P-12", "reason": "sorry, we have to cancel"}, {}),
+    ("We will not proceed.", "P12", "reject",
+     {"type": "reject", "proposal_id": "P-12", "reason": "We will not proceed."}, {}),
+    ("please withdraw our request", "P12", "reject",
+     {"type": "reject", "proposal_id": "P-12", "reason": "please withdraw our request"}, {}),
+    ("we don't need them anymore", "P12", "reject",
+     {"type": "reject", "proposal_id": "P-12", "reason": "we don't need them anymore"}, {}),
+    ("we won't proceed unless you go lower", "P12", "question", None, {"question": question("price", BRG)}),
+    ("can you come down a bit?", "P12", "question", None, {"question": question("price", BRG)}),
+    ("can we cancel one line?", "P12", "unknown", None, {}),
     # --- anything else --------------------------------------------------------------------------------
     ("", "none", "unknown", None, {"notes": ["empty"]}),
     ("   \n\t ", "P12", "unknown", None, {"notes": ["empty"]}),

@@ -268,7 +268,11 @@ def test_turn_timeout_is_504_and_a_retry_gets_the_deal(live_server_factory):
             r = c.post(url, json={"version": proposal["version"]}, headers={"Idempotency-Key": key})
             err = _envelope(r, 504, "turn_timeout")
             assert err["type"] == "timeout_error"
-            time.sleep(1.5)  # the turn finishes in its thread: nothing is half-written
+            # the turn finishes in its thread, nothing half-written (waited for, not slept on: a loaded machine
+            # takes longer); the timeout released the key, so the retry runs again and finds the deal made
+            deadline = time.monotonic() + 20
+            while seller.store.deal_for_proposal(proposal["proposal_id"]) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
             again = c.post(url, json={"version": proposal["version"]}, headers={"Idempotency-Key": key})
             assert again.status_code == 200, again.text
             assert again.json()["deal"]["proposal_id"] == proposal["proposal_id"]

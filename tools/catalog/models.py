@@ -138,6 +138,21 @@ class Product(Strict):
     inventory: Inventory
     capacity: Capacity
 
+    @property
+    def pieces_per_unit(self) -> int | None:
+        """How many pieces one unit holds, for a product sold in packs (a box of 100: its `pieces_per_box` or
+        `pieces_per_pack` spec, a whole number); None when the catalog does not say."""
+        for key in PACK_SPECS:
+            value = self.specs.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+                return value
+            if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 1:
+                return int(value)
+        return None
+
+
+PACK_SPECS = ("pieces_per_box", "pieces_per_pack")  # the specs that say how many pieces one unit (a pack) holds
+
 
 class CatalogFile(Strict):
     """The whole catalog file as written by the vendor."""

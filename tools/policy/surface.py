@@ -51,6 +51,7 @@ class DecisionSurface(_Model):
     sku: str
     category: str
     unit: str = Field(default="H87", description="UN/CEFACT unit code the quantity counts (H87 piece, KGM kg)")
+    pieces_per_unit: int | None = Field(default=None, description="Pieces one unit holds (a box of 100), if known")
     quantity: int
     region: str
     currency: str
@@ -182,7 +183,8 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest) -> Dec
     if line.allowance_percent and not blocked:
         rule_ids["allowance"] = ",".join(line.rules_applied)
     return DecisionSurface(
-        sku=product.sku, category=product.category, unit=product.unit, quantity=req.quantity, region=line.region, currency=cur,
+        sku=product.sku, category=product.category, unit=product.unit, pieces_per_unit=product.pieces_per_unit,
+        quantity=req.quantity, region=line.region, currency=cur,
         segment=line.segment, payment_terms=line.payment_terms, list_price=list_price,
         book_list_price=line.list_price, cost=cost, floor_price=floor, target_price=target,
         walk_away_price=walk_away, max_discount_percent=max_disc, allowance_percent=allowance,

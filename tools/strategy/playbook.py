@@ -86,6 +86,22 @@ def alternatives(surface: DecisionSurface, share: Decimal, config: StrategyConfi
                 yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
                                f"{sku} is compatible or related, sold by another unit: priced for its minimum order")
             continue
+        if other is not None and (packs := _as_many_pieces(surface, other)) is not None:
+            other = _safe(surface_for, sku, packs, surface.payment_terms)
+            if other is not None:  # screws in boxes of 100 beside nuts in boxes of 200: half as many boxes
+                yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
+                               f"{sku} is compatible or related, in packs of {other.pieces_per_unit} against "
+                               f"{surface.pieces_per_unit}: priced for as many pieces")
+            continue
         if other is not None:
             yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
                            f"{sku} is compatible or related")
+
+
+def _as_many_pieces(line: DecisionSurface, other: DecisionSurface) -> int | None:
+    """The packs of `other` that hold as many pieces as the line's quantity, rounded up and at least its minimum
+    order, when both are sold in packs of different known sizes; None otherwise (the same quantity then)."""
+    mine, theirs = line.pieces_per_unit, other.pieces_per_unit
+    if mine is None or theirs is None or mine == theirs:
+        return None
+    return max(other.moq, -(-line.quantity * mine // theirs))

@@ -1,0 +1,102 @@
+"""The products a conversation is about while no proposal stands (agent/topic.py): what each turn names, and a
+later text turn that names none ("500 then", "ok what about 1500?") going on with them, also in a new process."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, messages_to_dict
+
+from agent.service import Buyer, Seller
+from agent.topic import last_topic, turn_topic
+
+KNOWN = {"BRG-6204", "BRG-6205"}
+
+
+def test_a_turn_names_the_lines_of_its_rfq_counter_question_or_lookup() -> None:
+    rfq = {"kind": "rfq", "message": {"type": "rfq", "items": [{"sku": "BRG-6205", "quantity": "5000"}]}}
+    assert turn_topic(rfq, KNOWN) == [{"sku": "BRG-6205", "quantity": 5000}]
+    counter = {"kind": "counter_offer", "message": {"items": [{"sku": "BRG-6204", "quantity": "300",
+                                                              "unit_price": "3.00"}]}}
+    assert turn_topic(counter, KNOWN) == [{"sku": "BRG-6204", "quantity": 300}]
+    one = {"kind": "question", "question": {"topic": "lead_time", "skus": ["BRG-6205"], "quantity": 500}}
+    assert turn_topic(one, KNOWN) == [{"sku": "BRG-6205", "quantity": 500}]
+    two = {"kind": "question", "question": {"topic": "compatibility", "skus": ["BRG-6204", "BRG-6205"]}}
+    assert turn_topic(two, KNOWN) == [{"sku": "BRG-6204", "quantity": None}, {"sku": "BRG-6205", "quantity": None}]
+    lookup = {"kind": "catalog_query", "message": {"type": "catalog_query", "sku": "BRG-6204"}}
+    assert turn_topic(lookup, KNOWN) == [{"sku": "BRG-6204", "quantity": None}]
+
+
+def test_a_turn_that_names_no_catalog_product_leaves_the_topic_as_it_was() -> None:
+    for intent in ({"kind": "accept", "message": {"proposal_id": "P-1", "version": 1}},
+                   {"kind": "unknown"}, {"kind": "catalog_query", "message": {"query": "bearings"}},
+                   {"kind": "rfq", "message": {"items": [{"sku": "NOPE-1", "quantity": "5"}]}}, None):
+        assert turn_topic(intent, KNOWN) is None
+
+
+def test_the_last_reply_with_a_topic_wins() -> None:
+    history = messages_to_dict([
+        HumanMessage("need 5000 x BRG-6205", name="buyer"),
+        AIMessage("...", name="seller", additional_kwargs={"data": None, "topic": [{"sku": "BRG-6205",
+                                                                                     "quantity": 5000}]}),
+        HumanMessage("what is the bore of BRG-6204?", name="buyer"),
+        AIMessage("...", name="seller", additional_kwargs={"topic": [{"sku": "BRG-6204", "quantity": None}]}),
+        HumanMessage("hello", name="buyer"),
+        AIMessage("...", name="seller", additional_kwargs={"data": None}),  # named nothing
+        AIMessage("", additional_kwargs={"topic": [{"sku": "BRG-6205", "quantity": 1}]}),  # not the seller's reply
+    ])
+    assert last_topic(history) == [("BRG-6204", None)]
+    assert last_topic([]) == []
+
+
+@pytest.fixture
+def seller(dd_seller_factory) -> Seller:
+    return dd_seller_factory()
+
+
+def test_a_refused_rfq_goes_on_with_another_quantity(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    refused = seller.send(nid, text="need 5000 x BRG-6205")
+    assert refused.type == "error" and refused.data["code"] == "insufficient_inventory"
+    reply = seller.send(nid, text="ok what about 1500?")
+    assert reply.type == "proposal", reply.text
+    assert [(i["sku"], i["quantity"]) for i in reply.data["items"]] == [("BRG-6205", "1500")]
+    notes = next(r for r in seller.store.records(nid) if r["turn"] == 2 and r["node"] == "understand")
+    assert any("read as a quantity" in n for n in notes["dealdesk.intent.notes"])
+
+
+def test_a_question_on_a_product_makes_it_what_a_bare_quantity_orders(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    answer = seller.send(nid, text="what is the bore of BRG-6204?")
+    assert answer.data is None and "20" in answer.text
+    reply = seller.send(nid, text="500 then")
+    assert reply.type == "proposal", reply.text
+    assert [(i["sku"], i["quantity"]) for i in reply.data["items"]] == [("BRG-6204", "500")]
+    # a standing offer is what later words refer to, not an earlier question on another product
+    seller.send(nid, text="what is the bore of BRG-6205?")
+    again = seller.send(nid, text="1000 then")
+    assert again.type == "proposal" and again.data["version"] == 2
+    assert [(i["sku"], i["quantity"]) for i in again.data["items"]] == [("BRG-6204", "1000")]
+    assert Decimal(again.data["items"][0]["unit_price"]) <= Decimal(reply.data["items"][0]["unit_price"])
+
+
+def test_with_nothing_named_before_a_bare_quantity_is_not_understood(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, text="500 then")
+    assert reply.data is None and reply.text.startswith("I can help with product questions")
+
+
+def test_the_topic_survives_a_new_seller_on_the_same_database(dd_demo, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'topic.sqlite'}"
+    first = Seller.open(*dd_demo, url)
+    nid = first.start(Buyer(org="acme-eu", region="EU"))
+    assert first.send(nid, text="tell me about BRG-6205").data is None
+    first.close()
+    second = Seller.open(*dd_demo, url)
+    try:
+        reply = second.send(nid, text="ok, 200 please")
+        assert reply.type == "proposal", reply.text
+        assert [(i["sku"], i["quantity"]) for i in reply.data["items"]] == [("BRG-6205", "200")]
+    finally:
+        second.close()
