@@ -1,5 +1,5 @@
 """Questions the seller answers from the policy with no model: a product's volume breaks, its order limits, the
-terms a proposal is made on.
+terms a proposal is made on, and what the prices include (the buyer's price book: delivery, taxes).
 
 Each answer is the reply's words about one product, the facts the guardrail traces its figures to, and the
 figures its decision record keeps. The graph asks them in `prepare` (agent/graph.py) and joins the products'
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from agent.guardrail.text import Fact
-from agent.playbook import order_limits_text, price_breaks_text, terms_text
+from agent.guardrail.text import Fact, facts_from_own_text
+from agent.playbook import order_limits_text, price_basis_text, price_breaks_text, terms_text
+from tools.catalog.models import PriceBook
 from tools.policy.breaks import price_breaks
 from tools.policy.desk import Desk
 
@@ -71,3 +72,13 @@ def terms_answer(allowed: tuple[str, ...], default: str, fixed: dict[str, str], 
         [Fact("id", v, f"{where}.non_negotiable_terms.{k}") for k, v in fixed.items()]
     return Answer(terms_text(allowed, default, fixed, skus), facts,
                   {"skus": skus, "payment_terms": list(allowed), "default_terms": default, "terms": dict(fixed)})
+
+
+def price_basis_answer(book: PriceBook) -> Answer | None:
+    """What the buyer's prices include, as the vendor's price book says it ("DAP from the Rotterdam warehouse, EUR
+    excl. VAT": delivery and taxes); None when the book says nothing. Its figures, if any, are the catalog's."""
+    if not book.description.strip():
+        return None
+    text = price_basis_text(book.description)
+    return Answer(text, facts_from_own_text(book.description, f"price_book:{book.id}.description"),
+                  {"price_book": book.id, "description": book.description})

@@ -35,7 +35,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from agent.answers import Answer, breaks_answer, limits_answer, terms_answer
+from agent.answers import Answer, breaks_answer, limits_answer, price_basis_answer, terms_answer
 from agent.contract import (
     SELLER_MESSAGE, CatalogResults, CounterItem, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
 )
@@ -358,7 +358,12 @@ class SellerGraph:
                                             if i.sku in (question.get("skus") or ())):
             return None  # the price of another quantity ("a volume discount above 1000 units?"): the volume breaks
         facts = facts_from_proposal(proposal, now=utcnow())
-        direct = {"data": None, "text": standing_offer_text(body, topic), "facts": [_fact_json(f) for f in facts]}
+        basis = ""
+        if topic == "terms":  # and what its prices include: the price book it was priced from
+            book = self.catalog.book_for(proposal.region, proposal.currency)
+            if book is not None and (said := price_basis_answer(book)) is not None:
+                basis, facts = book.description, [*facts, *said.facts]
+        direct = {"data": None, "text": standing_offer_text(body, topic, basis), "facts": [_fact_json(f) for f in facts]}
         rec = self._record(state, "prepare", "standing_offer", started, inputs=question,
                            rule_ids=["playbook.standing_offer"],
                            **{"dealdesk.proposal.id": current.id, "dealdesk.proposal.version": current.version},
@@ -429,7 +434,9 @@ class SellerGraph:
                     tuple((g.non_negotiable_terms or {}).items()))] = []
         answers = [terms_answer(allowed, desk.buyer.payment_terms if desk.buyer.payment_terms in allowed else default,
                                 dict(fixed), owners) for (allowed, default, fixed), owners in groups.items()]
-        return self._answered(state, question, started, "terms", answers, "groups")
+        book = self.catalog.book_for(desk.buyer.region, desk.buyer.currency)
+        basis = price_basis_answer(book) if book is not None else None
+        return self._answered(state, question, started, "terms", [*answers, *([basis] if basis else [])], "groups")
 
     def _product_answers(self, state, question: dict[str, Any], started: float, topic: str, operation: str,
                          answer: Callable[[Desk, str], Answer], tail: str = "") -> dict[str, Any] | None:

@@ -149,12 +149,20 @@ NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer t
                         "at it.")
 
 
-def standing_offer_text(proposal: dict[str, Any], topic: str) -> str:
+def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -> str:
     """The answer to a price or terms question while `proposal` stands: the offer itself (its suggestions were
-    made when it was sent), and how to counter it. Every figure is the proposal's own."""
+    made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
+    the prices include (`basis`: the price book's words, `price_basis_text`)."""
     hint = NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT
-    fixed = _fixed_terms(proposal.get("terms") or {}) if topic == "terms" else []
+    fixed = [*_fixed_terms(proposal.get("terms") or {}), *([price_basis_text(basis)] if basis.strip() else [])] \
+        if topic == "terms" else []
     return " ".join(["Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
+
+
+def price_basis_text(description: str) -> str:
+    """What the prices include, in the vendor's words (a price book's description: delivery, taxes)."""
+    text = " ".join(description.split())
+    return f"Our prices: {text}" + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 QUOTE_CONFIRMS = "Send an rfq with your quantity and the proposal confirms the price."

@@ -394,7 +394,13 @@ _AVAIL = re.compile(
 _TERMS_Q = re.compile(
     r"\bpayment\s+terms?\b|\bterms\b|\bconditions\b|\bwarrant(?:y|ies)\b|\bliabilit(?:y|ies)\b|\bgoverning\s+law\b"
     r"|\bincoterms?\b|\breturn\s+policy\b|\bcredit\s+terms\b|\bpayment\s+(?:options|methods?)\b"
-    r"|\bhow\s+(?:can|do|should)\s+(?:we|i)\s+pay\b|\bshipping\s+terms\b")
+    r"|\bhow\s+(?:can|do|should)\s+(?:we|i)\s+pay\b|\bshipping\s+terms\b"
+    # what the prices include: delivery and taxes (the price book's basis)
+    r"|\b(?:free|included|include[sd]?|including|cost\s+of|costs?|charges?\s+for|fees?\s+for|pays?\s+(?:for\s+)?(?:the\s+)?)"
+    r"\s*(?:shipping|freight|delivery|carriage|transport)\b"
+    r"|\b(?:shipping|freight|delivery|carriage|transport)\s+(?:costs?|charges?|fees?|included|paid|terms)\b"
+    r"|\bvat\b|\bsales\s+tax\b|\btax(?:es)?\s+included\b|\b(?:incl|excl)(?:\.|uding)?\s+tax(?:es)?\b"
+    r"|\b(?:dap|ddp|fob|exw|fca|cif|cpt|cip)\b")
 _PRICE_Q = re.compile(r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\bquote\b|\bquotation\b|\brates?\b"
                       r"|\bdiscounts?\b")
 # Volume pricing ("price breaks", "volume discount above 1000 units?", "tiered pricing"): a price question even

@@ -398,3 +398,50 @@ def test_split_the_difference_is_a_counter_at_the_midpoint_of_the_offer_and_the_
     latest = Decimal(reply.data["items"][0]["unit_price"])
     assert plan["dealdesk.figures"]["lines"][0]["asked"] == str(
         ((latest + middle) / 2).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@pytest.mark.parametrize("text", ["is shipping included?", "do your prices include VAT?", "who pays for freight?"])
+def test_what_the_prices_include_is_the_price_books_word(seller: Seller, dd_demo, text: str) -> None:
+    """Delivery and taxes: the buyer's price book says what its prices include (the demo's EU book: DAP from the
+    Rotterdam warehouse, excl. VAT); a terms answer says it in those words, and so does a standing offer's."""
+    catalog, _ = dd_demo
+    book = catalog.book_for("EU", "EUR")
+    assert "DAP" in book.description and "VAT" in book.description
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    plain = seller.send(nid, text=text)
+    assert plain.data is None and plain.text.endswith(f"Our prices: {book.description}")
+    seller.send(nid, data=RFQ)
+    standing = seller.send(nid, text=text)
+    assert standing.text.startswith("Our offer stands. ") and f"Our prices: {book.description}" in standing.text
+    us = seller.start(Buyer(org="acme-us", region="US"))
+    assert seller.send(us, text=text).text.endswith(f"Our prices: {catalog.book_for('US', 'USD').description}")
+    for n, reply in ((nid, plain), (nid, standing)):
+        guard = [r for r in _records(seller, n, reply.turn) if r["node"] == "guardrail"]
+        assert guard[-1]["gen_ai.guardrail.tripwire"] is False
+
+
+def test_a_figure_in_the_price_books_words_is_the_catalogs_own(dd_demo, tmp_path) -> None:
+    """A vendor whose book says "free delivery from 500 EUR order value": the answer says 500 EUR, traced to the
+    catalog's words (no guardrail block, no fallback)."""
+    import yaml
+
+    from agent.config import PROJECT_ROOT
+    from agent.store import Store
+    from tools.catalog import load_catalog
+
+    data = yaml.safe_load((PROJECT_ROOT / "examples" / "catalog.yaml").read_text(encoding="utf-8"))
+    words = "EU list prices, EUR excl. VAT; free delivery from 500 EUR order value, else 35 EUR."
+    for book in data["price_books"]:
+        if book["region"] == "EU":
+            book["description"] = words
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    seller = Seller(load_catalog(path), dd_demo[1], Store(f"sqlite:///{tmp_path / 'words.sqlite'}"))
+    try:
+        nid = seller.start(Buyer(org="acme-eu", region="EU"))
+        reply = seller.send(nid, text="is shipping included?")
+        assert reply.text.endswith(f"Our prices: {words}")
+        guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
+        assert guard[-1]["gen_ai.guardrail.tripwire"] is False
+    finally:
+        seller.close()

@@ -445,6 +445,12 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("what would 2000 cost?", "P12", "rfq", rfq(item(BRG, 2000), currency="EUR", region="EU"), {}),
     ("how much for 800?", "none", "unknown", None, {"notes": ["without a SKU"]}),
     ("500 then", "none", "unknown", None, {}),
+    # --- what the prices include: a terms question ---------------------------------------------------------
+    ("is VAT included?", "P12", "question", None, {"question": question("terms", BRG)}),
+    ("Can we get free shipping?", "none", "question", None, {"question": question("terms")}),
+    ("who pays for the freight?", "none", "question", None, {"question": question("terms")}),
+    ("are your prices FOB or DAP?", "none", "question", None, {"question": question("terms")}),
+    ("when can you ship?", "P12", "question", None, {"question": question("lead_time", BRG)}),
     # --- ways of saying no, and of asking for less ----------------------------------------------------------
     ("sorry, we have to cancel", "P12", "reject",
      {"type": "reject", "proposal_id": "P-12", "reason": "sorry, we have to cancel"}, {}),
