@@ -25,6 +25,8 @@ NO_PROPOSAL_TO_ACCEPT = "acceptance, but there is no proposal to accept"
 NO_PROPOSAL_TO_REJECT = "rejection, but there is no proposal to reject"
 ACCEPT_AND_REJECT = "both acceptance and rejection words; please say which"
 CONDITIONAL_ACCEPT = "conditional acceptance: please send a counter-offer or accept as offered"
+NO_PRODUCT_NAMED = "a quantity with no product named"
+WHICH_LINE = "a quantity for one line of several, not saying which"
 
 
 class Question(BaseModel):

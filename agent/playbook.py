@@ -17,7 +17,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from agent.intent import ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT
+from agent.intent import (
+    ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, WHICH_LINE,
+)
 from tools.policy.breaks import PriceBreaks
 
 SCHEMA_HINT = ("Please send a data part with a `type` of catalog_query, rfq, counter_offer, accept or reject "
@@ -291,6 +293,10 @@ UNCLEAR_REPLIES = {
     ACCEPT_AND_REJECT: "Your message both accepts and rejects. Do you accept our proposal, or reject it?",
     CONDITIONAL_ACCEPT: "An acceptance takes the proposal as offered. To change something in it, send a "
                         "counter-offer with the price or terms you want.",
+    NO_PRODUCT_NAMED: "Which product do you mean? Name its SKU with the quantity you need, and we will send you a "
+                      "proposal.",
+    WHICH_LINE: "Our offer has more than one line: which product is that quantity for? Name its SKU with the "
+                "quantity.",
 }
 
 

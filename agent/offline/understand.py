@@ -62,7 +62,8 @@ from agent.contract import (
 )
 from agent.guardrail.numbers import number_words
 from agent.intent import (
-    ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, BuyerIntent, Question,
+    ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, WHICH_LINE,
+    BuyerIntent, Question,
 )
 from tools.catalog.models import Catalog
 from tools.money import HUNDRED, is_currency, round_money
@@ -461,13 +462,31 @@ _STOPWORDS = frozenset(
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/]*[A-Za-z0-9]")
 # Words of a product name that say nothing about which product it is (packaging, units, the price itself).
 _NAME_STOP = frozenset({"unit", "each", "piece", "price", "pack", "pail", "pair", "with", "from", "your", "offer",
-                        "line", "item", "order", "please", "could", "would"})
-_NAME_WORD = re.compile(r"[a-z]{4,}")
+                        "line", "item", "order", "please", "could", "would",
+                        # words of three letters that name no product ("nut", "hex", "box" may)
+                        "the", "and", "for", "you", "can", "our", "are", "not", "but", "how", "per", "any", "all",
+                        "off", "net", "get", "buy", "pay", "day", "out", "new", "one", "two", "six", "ten", "its",
+                        "who", "why", "was", "has", "had", "let", "lot", "yes", "bit", "too", "way", "may", "see",
+                        "ship", "what", "about", "make", "take", "them", "those", "these", "that", "this", "then",
+                        "okay", "need", "want", "some", "more", "less"})
+_NAME_WORD = re.compile(r"[a-z]{3,}")
+
+
+def _singular(word: str) -> str:
+    """A plural made singular as product names need it: "bearings" "bearing", "boxes" "box", "assemblies"
+    "assembly"; "glass" stays."""
+    if word.endswith(("xes", "ches", "shes", "sses", "zes")):
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def _stems(text: str) -> set[str]:
-    """The words of `text` that can name a product, singular ("bearings" is "bearing")."""
-    return {w.rstrip("s") for w in _NAME_WORD.findall(text.casefold())} - _NAME_STOP
+    """The words of `text` that can name a product, singular ("bearings" is "bearing", "nuts" "nut")."""
+    return {_singular(w) for w in _NAME_WORD.findall(text.casefold())} - _NAME_STOP
 
 
 class _Index:
@@ -1579,6 +1598,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
         return _question(scan, "spec", topic_skus, spec=spec)
     if scan.bare_qty:
         scan.note(f"quantity {scan.bare_qty[0][0]} named without a SKU")
+        return _unknown(scan, NO_PRODUCT_NAMED)
     return _unknown(scan, "no request recognised")
 
 
@@ -1695,9 +1715,12 @@ def _over_offer(offer: list[tuple[str, int, Decimal]], currency: str | None,
 
 def _line_named(scan: _Scan, skus: list[str]) -> str | None:
     """The one proposal line whose product name has a word of the text ("3.00 for the bearings" on a proposal
-    for bearings and seals), noted; None when no line's name, or more than one, has one."""
+    for bearings and seals), noted; None when no line's name, or more than one, has one. Words every line's name
+    has ("hex", "box" on screws and nuts) name none of them."""
     words = _stems(scan.text)
-    hits = [(sku, sorted(words & scan.idx.name_words[sku])) for sku in skus if sku in scan.idx.name_words]
+    names = [scan.idx.name_words[sku] for sku in skus if sku in scan.idx.name_words]
+    common = frozenset.intersection(*map(frozenset, names)) if len(names) > 1 else frozenset()  # "hex", "box"
+    hits = [(sku, sorted(words & (scan.idx.name_words[sku] - common))) for sku in skus if sku in scan.idx.name_words]
     hits = [(sku, shared) for sku, shared in hits if shared]
     if len(hits) != 1:
         return None
@@ -1717,7 +1740,7 @@ def _other_product_named(scan: _Scan, skus: list[str]) -> str | None:
     offer = frozenset().union(*(scan.idx.name_words.get(s, ()) for s in skus))
     for m in _PRICE_FOR.finditer(scan.text):
         word = m.group(1)
-        stem = word.casefold().rstrip("s")
+        stem = _singular(word.casefold())
         if not word.casefold().endswith("s") or stem in _NAME_STOP or stem in offer:
             continue
         if stem in scan.idx.name_stems:
@@ -1977,11 +2000,20 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
         if len(lines) == 1 and scan.bare_qty:
             lines[0][1] = scan.bare_qty[0][0]
             scan.note(f"quantity {lines[0][1]} for {lines[0][0]}")
+        elif len(scan.bare_qty) == 1 and not kept:  # "what about 100 of the screws?" on screws and nuts
+            named = _line_named(scan, [s for s, _ in prop_lines])
+            if named is None:
+                scan.note(f"quantity {scan.bare_qty[0][0]} for one of {len(lines)} lines")
+                return _unknown(scan, WHICH_LINE)
+            for line in lines:
+                if line[0] == named:
+                    line[1] = scan.bare_qty[0][0]
+            scan.note(f"quantity {scan.bare_qty[0][0]} for {named}; the other lines are kept")
         if kept:
             other = _other_product_named(scan, [s for s, _ in prop_lines])
             if other is not None:  # "0.80 for the seals" on an offer for bearings only: which seals?
                 scan.note(f"asked price {_fmt(kept[0].value)} for '{other}', which names no product on the offer")
-                return _intent(scan, "catalog_query", CatalogQuery(query=other.casefold().rstrip("s")))
+                return _intent(scan, "catalog_query", CatalogQuery(query=_singular(other.casefold())))
             if len(lines) == 1:
                 lines[0][2] = kept[0]
                 if len(kept) > 1:

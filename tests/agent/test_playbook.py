@@ -109,10 +109,10 @@ def test_one_break_is_one_price() -> None:
 
 
 def test_a_message_the_reader_could_tell_what_was_wrong_with_gets_that_said() -> None:
-    from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT
+    from agent.intent import NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, WHICH_LINE
     from agent.playbook import UNCLEAR_REPLIES, respond
 
-    for note in (NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT):
+    for note in (NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, NO_PRODUCT_NAMED, WHICH_LINE):
         reply = respond({"intent": {"kind": "unknown", "notes": ["instruction-like text", note]}}, [])
         assert reply.content == UNCLEAR_REPLIES[note] and not re.search(r"\d", reply.content)
     assert respond({"intent": {"kind": "unknown", "notes": ["no request recognised"]}}, []).content.startswith(

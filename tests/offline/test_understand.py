@@ -55,6 +55,11 @@ CONTEXTS = {
                          proposal_skus=("BRG-6204", "BRG-6205"), proposal_quantities=(500, 100),
                          proposal_prices=(Decimal("4.00"), Decimal("5.10")), proposal_asks=(Decimal("3.50"), None),
                          region="US", currency="USD"),
+    # screws and nuts, both boxes of M8 hex parts: "hex" and "box" name neither line, "screws" and "nuts" do
+    "P40$": TextContext(catalog=CATALOG, proposal_id="P-40", proposal_version=1,
+                        proposal_skus=("FST-M8X30-A2", "FST-M8-NUT-A2"), proposal_quantities=(50, 25),
+                        proposal_prices=(Decimal("12.20"), Decimal("7.06")), proposal_terms="NET30", region="EU",
+                        currency="EUR"),
     # no proposal: the products the buyer named last (a refused rfq for 5000, a question on BRG-6204)
     "topic": TextContext(catalog=CATALOG, proposal_skus=("BRG-6205",), proposal_quantities=(5000,), topic=True,
                          region="EU"),
@@ -445,6 +450,17 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("what would 2000 cost?", "P12", "rfq", rfq(item(BRG, 2000), currency="EUR", region="EU"), {}),
     ("how much for 800?", "none", "unknown", None, {"notes": ["without a SKU"]}),
     ("500 then", "none", "unknown", None, {}),
+    # on a two-line offer: a quantity for the line a product word names, the other kept; else which line?
+    ("what about 100 of the screws?", "P40$", "rfq",
+     rfq(item("FST-M8X30-A2", 100), item("FST-M8-NUT-A2", 25), currency="EUR", region="EU"),
+     {"notes": ["'screw' read as FST-M8X30-A2", "the other lines are kept"]}),
+    ("100 boxes of the nuts", "P40$", "rfq",
+     rfq(item("FST-M8X30-A2", 50), item("FST-M8-NUT-A2", 100), currency="EUR", region="EU"), {}),
+    ("make it 100 hex boxes", "P40$", "unknown", None, {"notes": ["not saying which"]}),
+    ("what about 100?", "P40$", "unknown", None, {"notes": ["not saying which"]}),
+    ("can you do 6.50 for the nuts?", "P40$", "counter_offer",
+     counter("P-40", 1, item("FST-M8X30-A2", 50, "12.20"), item("FST-M8-NUT-A2", 25, "6.50")), {}),
+    ("how much for 800?", "none", "unknown", None, {"notes": ["a quantity with no product named"]}),
     # --- what the prices include: a terms question ---------------------------------------------------------
     ("is VAT included?", "P12", "question", None, {"question": question("terms", BRG)}),
     ("Can we get free shipping?", "none", "question", None, {"question": question("terms")}),
