@@ -58,7 +58,7 @@ from agent.store.autonomy import effective
 from agent.store.db import utcnow
 from agent.store.store import new_id
 from agent.tool_calls import ToolCalls
-from agent.topic import last_topic, turn_topic
+from agent.topic import last_topic, turn_topic, with_quantities
 from agent.turn_view import TurnView
 from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
@@ -938,7 +938,10 @@ class SellerGraph:
                                                            **{"dealdesk.error": exc.code})])
             draft = err
         outgoing = {"data": draft.get("data"), "text": draft.get("text", "")}
-        said_about = turn_topic(state.get("intent"), self.catalog.products)  # what later text may refer to
+        # what later text may refer to (agent/topic.py), keeping a quantity named before for the same product
+        said_about = turn_topic(state.get("intent"), self.catalog.products, _found(state["messages"]))
+        if said_about and any(t["quantity"] is None for t in said_about):
+            said_about = with_quantities(said_about, last_topic(state.get("history") or []))
         reply = AIMessage(content=outgoing["text"], name="seller", additional_kwargs={
             "data": outgoing["data"], **({"topic": said_about} if said_about else {})})
         return {"messages": [reply], "history": messages_to_dict([*state["messages"], reply]), "records": [rec],
@@ -1007,6 +1010,16 @@ def _last_asks(view: TurnView, skus: list[str], memory_days: int) -> tuple[Decim
         if e.side == "buyer" and e.unit_price is not None and e.sku is not None:
             last[e.sku] = e.unit_price
     return tuple(last.get(s) for s in skus)
+
+
+def _found(messages: list[BaseMessage]) -> list[str]:
+    """The products this turn's catalog search found (its `catalog_lookup` results), for the topic."""
+    out: list[str] = []
+    for m in messages:
+        if isinstance(m, ToolMessage) and m.name == "catalog_lookup" and isinstance(m.artifact, dict) \
+                and m.artifact.get("ok"):
+            out += [p["sku"] for p in m.artifact.get("products") or [] if isinstance(p, dict) and "sku" in p]
+    return list(dict.fromkeys(out))
 
 
 def _text_of(message: AIMessage | None) -> str:

@@ -46,6 +46,9 @@ class BuyerIntent(BaseModel):
     message: BuyerMessage | None = None
     asked_prices: list[CounterItem] = Field(default_factory=list)
     question: Question | None = None
+    quantity: int | None = Field(default=None, ge=1, le=10_000_000,
+                                 description="Units a catalog search named with no product ('about 800 pcs of 6205 "
+                                             "bearings'): the quantity of the one product it finds, for later turns")
     source: Literal["data", "offline", "model"] = "data"
     notes: list[str] = Field(default_factory=list, description="What was recognised, for the decision record")
 

@@ -1,6 +1,7 @@
 """What a conversation is about while no proposal stands: the products the buyer named last.
 
-A buyer who asked about a product, or whose rfq was refused, goes on without naming it again ("500 then",
+A buyer who asked about a product, searched and found one, or whose rfq was refused, goes on without naming it
+again ("500 then",
 "ok what about 1500?", "what's the lead time?"). Each seller reply in the conversation history carries the lines
 its turn was about (`topic`: SKU and quantity, the quantity None where the buyer named none), and a later text turn
 with no proposal to refer to reads the last of them as its context (`TextContext.proposal_skus`, with
@@ -13,9 +14,12 @@ from collections.abc import Container, Sequence
 from typing import Any
 
 
-def turn_topic(intent: dict[str, Any] | None, known: Container[str]) -> list[dict[str, Any]] | None:
+def turn_topic(intent: dict[str, Any] | None, known: Container[str],
+               found: Sequence[str] = ()) -> list[dict[str, Any]] | None:
     """The catalog products (in `known`) a turn's intent names, as [{"sku", "quantity"}]; None when it names none
-    (an acceptance, a rejection, a search, a message not understood): the topic before it stays."""
+    (an acceptance, a rejection, a message not understood, a search that found several products or none): the
+    topic before it stays. `found`: the products the turn's catalog search found; the one it found is the topic,
+    with the quantity the search named ("about 800 pcs of 6205 bearings")."""
     intent = intent or {}
     kind = intent.get("kind")
     message = intent.get("message") or {}
@@ -28,10 +32,22 @@ def turn_topic(intent: dict[str, Any] | None, known: Container[str]) -> list[dic
         lines = [(s, question.get("quantity") if len(skus) == 1 else None) for s in skus]
     elif kind == "catalog_query" and message.get("sku"):  # a product looked up by SKU
         lines = [(message["sku"], None)]
+    elif kind == "catalog_query" and len(found) == 1:  # a search that found one product
+        lines = [(found[0], intent.get("quantity"))]
     else:
         return None
     out = [{"sku": s, "quantity": _quantity(q)} for s, q in lines if isinstance(s, str) and s in known]
     return out or None
+
+
+def with_quantities(topic: list[dict[str, Any]] | None,
+                    before: Sequence[tuple[str, int | None]]) -> list[dict[str, Any]] | None:
+    """`topic` with the quantity named before for a product it names with none ("about 800 pcs" in a search, then
+    "what is the bore?"): the 800 stays what a later "our target is 3.20" is asked for."""
+    if not topic or not before:
+        return topic
+    known = {sku: q for sku, q in before if q is not None}
+    return [{**t, "quantity": known.get(t["sku"])} if t["quantity"] is None else t for t in topic]
 
 
 def last_topic(history: Sequence[dict[str, Any]]) -> list[tuple[str, int | None]]:

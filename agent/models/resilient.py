@@ -75,7 +75,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_base
 
 from agent.contract import Accept, CatalogQuery, CounterItem, CounterOffer, InQty, Reject, Rfq, RfqItem
-from agent.intent import BuyerIntent, Question
+from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, BuyerIntent, Question
 from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.openai import ModelSettings
 from agent.playbook import BRIEF_MARKER, parse_brief, respond
@@ -758,22 +758,27 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
             return BuyerIntent(kind="counter_offer", message=co, source="model", notes=notes)
         if kind == "accept":
             if not pid or not version:
-                return BuyerIntent(kind="unknown", source="model", notes=[*notes, "no proposal to accept"])
+                return BuyerIntent(kind="unknown", source="model", notes=[*notes, NO_PROPOSAL_TO_ACCEPT])
             return BuyerIntent(kind="accept", message=Accept(proposal_id=pid, version=version), source="model",
                                notes=notes)
         if kind == "reject":
             if not pid:
-                return BuyerIntent(kind="unknown", source="model", notes=[*notes, "no proposal to reject"])
+                return BuyerIntent(kind="unknown", source="model", notes=[*notes, NO_PROPOSAL_TO_REJECT])
             reason = (data.get("reason") or " ".join(text.split()))[:1000] or None
             return BuyerIntent(kind="reject", message=Reject(proposal_id=pid, reason=reason), source="model",
                                notes=notes)
         if kind == "catalog_query":
-            skus = [sku(it.get("sku")) for it in data.get("items") or []]
+            items = [it for it in data.get("items") or [] if isinstance(it, dict)]
+            skus = [sku(it.get("sku")) for it in items if it.get("sku")]
             specs = {str(s.get("name"))[:64]: str(s.get("value"))[:64] for s in data.get("specs") or []
                      if isinstance(s, dict) and s.get("name") and s.get("value") is not None}
             query = CatalogQuery(sku=skus[0] if len(skus) == 1 else None, query=(data.get("query") or None),
                                  category=(data.get("category") or None), specs=specs or None)
-            return BuyerIntent(kind="catalog_query", message=query, source="model", notes=notes)
+            # the quantity a search names ("about 800 pcs"), for the one product it finds (agent/topic.py)
+            counts = [q for it in items if isinstance(q := it.get("quantity"), int) and not isinstance(q, bool)
+                      and 1 <= q <= 10_000_000]
+            return BuyerIntent(kind="catalog_query", message=query, quantity=counts[0] if len(counts) == 1 else None,
+                               source="model", notes=notes)
         if kind == "question":
             skus = [sku(s) for s in data.get("question_skus") or []] or \
                 [sku(it.get("sku")) for it in data.get("items") or []]

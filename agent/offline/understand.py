@@ -1411,7 +1411,22 @@ def _understand(text: str, ctx: TextContext, today: date) -> BuyerIntent:
     scan.scan_money_shaped()
     scan.scan_places()
     scan.scan_currency_words()
-    return _decide(scan)
+    return _with_topic_quantity(scan, _decide(scan))
+
+
+def _with_topic_quantity(scan: _Scan, intent: BuyerIntent) -> BuyerIntent:
+    """A question on the one product named before, with the quantity named then ("about 800 pcs" in the search
+    that found it) when this message names neither: "what is your price?" is asked for those 800 ("lead time for
+    BRG-6205?" names the product anew, and is asked for none)."""
+    ctx, question = scan.ctx, intent.question
+    if not ctx.topic or question is None or question.quantity is not None or len(question.skus) != 1 \
+            or scan.mentions:
+        return intent
+    quantity = dict(_proposal_lines(ctx)).get(question.skus[0])
+    if quantity is None:
+        return intent
+    notes = [*intent.notes, f"for {quantity} units, the quantity named before"]
+    return intent.model_copy(update={"question": question.model_copy(update={"quantity": quantity}), "notes": notes})
 
 
 def _unknown(scan: _Scan, why: str) -> BuyerIntent:
@@ -1587,8 +1602,9 @@ def _decide(scan: _Scan) -> BuyerIntent:
                 scan.note("catalog browse")
             if scan.bare_qty:
                 scan.note(f"quantity {scan.bare_qty[0][0]} noted; a quote needs a SKU")
-            return _intent(scan, "catalog_query", CatalogQuery(query=query, category=category,
-                                                               specs=dict(scan.specs) or None))
+            found = _intent(scan, "catalog_query", CatalogQuery(query=query, category=category,
+                                                                specs=dict(scan.specs) or None))
+            return found.model_copy(update={"quantity": scan.bare_qty[0][0]}) if len(scan.bare_qty) == 1 else found
     if prop_skus and _OBJECTION.search(low):
         scan.note("the buyer objects to the price without naming one")
         return _question(scan, "price", prop_skus)

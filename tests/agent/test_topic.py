@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, messages_to_dict
 
 from agent.service import Buyer, Seller
-from agent.topic import last_topic, turn_topic
+from agent.topic import last_topic, turn_topic, with_quantities
 
 KNOWN = {"BRG-6204", "BRG-6205"}
 
@@ -26,6 +26,21 @@ def test_a_turn_names_the_lines_of_its_rfq_counter_question_or_lookup() -> None:
     assert turn_topic(two, KNOWN) == [{"sku": "BRG-6204", "quantity": None}, {"sku": "BRG-6205", "quantity": None}]
     lookup = {"kind": "catalog_query", "message": {"type": "catalog_query", "sku": "BRG-6204"}}
     assert turn_topic(lookup, KNOWN) == [{"sku": "BRG-6204", "quantity": None}]
+
+
+def test_a_search_that_found_one_product_makes_it_the_topic_with_the_quantity_it_named() -> None:
+    search = {"kind": "catalog_query", "message": {"type": "catalog_query", "query": "6205"}, "quantity": 800}
+    assert turn_topic(search, KNOWN, ["BRG-6205"]) == [{"sku": "BRG-6205", "quantity": 800}]
+    assert turn_topic(search, KNOWN, ["BRG-6204", "BRG-6205"]) is None  # which one? the topic stays
+    assert turn_topic(search, KNOWN, []) is None
+
+
+def test_a_quantity_named_before_stays_with_its_product() -> None:
+    before = [("BRG-6205", 800), ("BRG-6204", None)]
+    topic = [{"sku": "BRG-6205", "quantity": None}, {"sku": "BRG-6204", "quantity": None}]
+    assert with_quantities(topic, before) == [{"sku": "BRG-6205", "quantity": 800}, {"sku": "BRG-6204", "quantity": None}]
+    assert with_quantities([{"sku": "BRG-6205", "quantity": 300}], before) == [{"sku": "BRG-6205", "quantity": 300}]
+    assert with_quantities(None, before) is None and with_quantities(topic, []) == topic
 
 
 def test_a_turn_that_names_no_catalog_product_leaves_the_topic_as_it_was() -> None:
@@ -100,3 +115,20 @@ def test_the_topic_survives_a_new_seller_on_the_same_database(dd_demo, tmp_path)
         assert [(i["sku"], i["quantity"]) for i in reply.data["items"]] == [("BRG-6205", "200")]
     finally:
         second.close()
+
+
+def test_from_a_search_to_a_deal_without_naming_the_sku_again(seller: Seller) -> None:
+    """A procurement bot's way in: a search with a quantity that finds one product, then its price, a target and
+    other terms, each without the SKU; the price question is answered for the quantity searched."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    found = seller.send(nid, text="Hello, we are sourcing 6205 bearings, about 800 pcs. Do you have them?")
+    assert found.text.startswith("Matching products: BRG-6205 (")
+    price = seller.send(nid, text="what is your price?")
+    assert price.text.startswith("Volume prices for BRG-6205 ") and "For 800 units: " in price.text
+    assert "6205" in seller.send(nid, text="what is the bore?").text  # names no quantity: the 800 stays
+    offer = seller.send(nid, text="that is too high, our target is 3.20")
+    assert offer.type == "proposal" and [(i["sku"], i["quantity"]) for i in offer.data["items"]] == [("BRG-6205", "800")]
+    asked = next(r for r in seller.store.records(nid) if r["turn"] == offer.turn and r["node"] == "understand")
+    assert asked["dealdesk.intent"] == "rfq"
+    deal = seller.send(nid, text="ok, we accept")
+    assert deal.type == "deal"

@@ -41,6 +41,11 @@ def test_eval_run_with_the_openai_model_against_canned_answers(fake_openai, tmp_
         "can you do 3.00 for the bearings?": _m(kind="counter_offer", items=_items(("BRG-6204", 300, "3.00"))),
         # no product named, no offer standing: the product named last (`last_named` in the context)
         "ok what about 1500?": _m(kind="rfq", items=_items(("BRG-6205", 1500, None))),
+        # a search that names a quantity; then a target price for what it found (`last_named`: BRG-6205 x 800)
+        "Hello, we are sourcing 6205 bearings, about 800 pcs. Do you have them?": _m(
+            kind="catalog_query", query="6205 bearings", items=_items(("", 800, None))),
+        "that is too high, our target is 3.20": _m(kind="rfq", items=_items(("BRG-6205", 800, "3.20")),
+                                                   arguments=["the price is too high"]),
     })
     fake_openai.reset()
     fake_openai.handler = script

@@ -283,3 +283,16 @@ def test_with_no_proposal_the_model_is_told_what_the_buyer_named_last(text_conte
     # the lines of a data part beside the text are not something the buyer named before
     assert understanding_context("500 then", text_context(proposal_skus=("BRG-6204",),
                                                           proposal_quantities=(500,)))["last_named"] is None
+
+
+def test_a_models_search_keeps_its_quantity_and_an_acceptance_of_nothing_is_said_so(text_context) -> None:
+    from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT
+
+    ctx = text_context()
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    search = to_buyer_intent({**base, "kind": "catalog_query", "query": "6205 bearings",
+                              "items": [{"sku": "", "quantity": 800, "unit_price": None}]}, ctx,
+                             "we are sourcing 6205 bearings, about 800 pcs")
+    assert search.kind == "catalog_query" and search.message.sku is None and search.quantity == 800
+    assert to_buyer_intent({**base, "kind": "accept"}, ctx, "deal").notes[-1] == NO_PROPOSAL_TO_ACCEPT
+    assert to_buyer_intent({**base, "kind": "reject"}, ctx, "no thanks").notes[-1] == NO_PROPOSAL_TO_REJECT

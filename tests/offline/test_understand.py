@@ -438,6 +438,10 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("great, I'll take 500", "topicq", "rfq", rfq(item(BRG, 500), region="EU"), {}),
     ("what's the lead time?", "topicq", "question", None, {"question": question("lead_time", BRG)}),
     ("MOQ?", "topicq", "question", None, {"question": question("order_limits", BRG)}),
+    ("what is your price?", "topic", "question", None, {"question": {**question("price", "BRG-6205"), "quantity": 5000},
+                                                        "notes": ["the quantity named before"]}),
+    ("price for 300?", "topic", "rfq", rfq(item("BRG-6205", 300), region="EU"), {}),
+    ("lead time for BRG-6205?", "topic", "question", None, {"question": question("lead_time", "BRG-6205")}),
     ("we accept", "topicq", "unknown", None, {"notes": ["no proposal to accept"]}),
     # on an offer at 3.23: a whole number above every offered price is a quantity, at or below it a price
     ("how about 1000?", "P12$", "rfq", rfq(item(BRG, 1000), currency="EUR", region="EU"),
@@ -715,3 +719,9 @@ def test_the_proposal_id_is_found_in_any_case_as_a_whole_token() -> None:
 
     assert list(_id_mentions("re p-584304df33, not xP-584304DF33 or P-584304DF33-2", "P-584304DF33")) == \
         [("p-584304df33", 3, 15)]
+
+
+def test_a_search_keeps_the_quantity_it_named_for_the_product_it_finds() -> None:
+    result = understand("we are sourcing 6205 bearings, about 800 pcs", CONTEXTS["none"], today=TODAY)
+    assert result.kind == "catalog_query" and result.quantity == 800
+    assert understand("do you have 6205 bearings?", CONTEXTS["none"], today=TODAY).quantity is None
