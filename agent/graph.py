@@ -1013,12 +1013,15 @@ def _last_asks(view: TurnView, skus: list[str], memory_days: int) -> tuple[Decim
 
 
 def _found(messages: list[BaseMessage]) -> list[str]:
-    """The products this turn's catalog search found (its `catalog_lookup` results), for the topic."""
+    """The products this turn's catalog search found (its `catalog_lookup` results: the best match when one
+    stands out), for the topic."""
     out: list[str] = []
     for m in messages:
         if isinstance(m, ToolMessage) and m.name == "catalog_lookup" and isinstance(m.artifact, dict) \
                 and m.artifact.get("ok"):
-            out += [p["sku"] for p in m.artifact.get("products") or [] if isinstance(p, dict) and "sku" in p]
+            best = m.artifact.get("best_match")
+            out += [best] if isinstance(best, str) else \
+                [p["sku"] for p in m.artifact.get("products") or [] if isinstance(p, dict) and "sku" in p]
     return list(dict.fromkeys(out))
 
 

@@ -234,7 +234,9 @@ def _catalog_text(result: dict[str, Any]) -> str:
     if not products:
         return "I found no matching products. " + SCHEMA_HINT
     names = "; ".join(f"{p['sku']} ({p['name']})" for p in products)
-    return f"Matching products: {names}. Send an rfq with the SKU and quantity for a quote."
+    best = result.get("best_match") if len(products) > 1 else None
+    closest = f" The closest match is {best}." if isinstance(best, str) else ""
+    return f"Matching products: {names}.{closest} Send an rfq with the SKU and quantity for a quote."
 
 
 def _alternatives(lines: list[dict[str, Any]]) -> list[str]:

@@ -20,7 +20,7 @@ from langgraph.prebuilt import InjectedState
 from pydantic import BaseModel, Field
 
 from tools.catalog.jsonld import product_jsonld
-from tools.catalog.search import search
+from tools.catalog.search import best_match, search
 from tools.errors import DealdeskError
 from tools.policy.desk import Desk
 from tools.pricing.engine import explain_lines
@@ -207,7 +207,8 @@ def build_tools(desk_for: DeskFn) -> list[StructuredTool]:
                      "specs": {k: str(v) for k, v in p.specs.items()},
                      "lead_time_days": p.capacity.lead_time_days,
                      "compatible": list(p.compatible), "related": list(p.related)} for p in found]
-        return _ok("catalog_lookup", {"products": products},
+        best = found[0] if sku else best_match(found, query)
+        return _ok("catalog_lookup", {"products": products, "best_match": best.sku if best is not None else None},
                    {"jsonld": [product_jsonld(catalog, p) for p in found]})
 
     def calculate_price(state: Annotated[dict, InjectedState], sku: str, quantity: int,

@@ -444,7 +444,8 @@ _QUERY_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.\-/]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 _SPEC_SYNONYMS = {"maximum": "max", "minimum": "min", "temp": "temperature", "dia": "diameter", "colour": "color",
                   "od": "outer diameter", "thick": "thickness", "long": "length", "wide": "width", "weight": "weight",
-                  "ip": "ip rating", "speed": "speed", "rpm": "speed", "power": "power", "volts": "voltage"}
+                  "ip": "ip rating", "speed": "speed", "rpm": "speed", "power": "power", "volts": "voltage",
+                  "distance": "range", "reach": "range"}
 _STOPWORDS = frozenset(
     "a an the and or of for to in on at by with without from we i you your our us me my is are am be been do does "
     "did have has had any some looking look need needs want wants would like could can please pls show find search "

@@ -132,3 +132,14 @@ def test_from_a_search_to_a_deal_without_naming_the_sku_again(seller: Seller) ->
     assert asked["dealdesk.intent"] == "rfq"
     deal = seller.send(nid, text="ok, we accept")
     assert deal.type == "deal"
+
+
+def test_a_search_with_a_closest_match_makes_it_what_later_words_are_about(seller: Seller) -> None:
+    """Three sensors match "M12 inductive sensors"; only one has M12 in its name: the reply says it is the
+    closest match, and "what is the sensing distance?" and "we need 40" are about it."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    found = seller.send(nid, text="Do you have M12 inductive sensors?")
+    assert found.text.startswith("Matching products: SNS-PRX-M12 (") and "The closest match is SNS-PRX-M12." in found.text
+    assert seller.send(nid, text="what is the sensing distance?").text == "SNS-PRX-M12 sensing_range_mm: 4."
+    offer = seller.send(nid, text="we need 40")
+    assert offer.type == "proposal" and [(i["sku"], i["quantity"]) for i in offer.data["items"]] == [("SNS-PRX-M12", "40")]

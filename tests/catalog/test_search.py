@@ -173,3 +173,19 @@ def test_malformed_filter_raises_naming_it(catalog: Catalog, bad: str) -> None:
 def test_bad_filter_raises_even_with_no_candidates(catalog: Catalog) -> None:
     with pytest.raises(ValueError, match="bore_mm~20"):
         search(catalog, category="no-such-category", specs=["bore_mm~20"])
+
+
+def test_the_best_match_is_the_one_that_names_the_words_better_than_the_rest() -> None:
+    from agent.config import load_data
+    from tools.catalog.search import best_match
+
+    catalog, _ = load_data()
+    # all three sensors have an M12 connector; only one has M12 in its name
+    found = search(catalog, "M12 inductive", category="sensors")
+    assert [p.sku for p in found][:1] == ["SNS-PRX-M12"] and len(found) == 3
+    assert best_match(found, "M12 inductive").sku == "SNS-PRX-M12"
+    # the words name two bearings alike: none stands out
+    two = search(catalog, "deep groove", category="bearings")
+    assert len(two) > 1 and best_match(two, "deep groove") is None
+    assert best_match(found[:1], "anything").sku == "SNS-PRX-M12" and best_match([], "x") is None
+    assert best_match(found, None) is None

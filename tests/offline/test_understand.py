@@ -438,6 +438,8 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("great, I'll take 500", "topicq", "rfq", rfq(item(BRG, 500), region="EU"), {}),
     ("what's the lead time?", "topicq", "question", None, {"question": question("lead_time", BRG)}),
     ("MOQ?", "topicq", "question", None, {"question": question("order_limits", BRG)}),
+    ("what is the sensing distance of SNS-PRX-M12?", "none", "question", None,
+     {"question": question("spec", "SNS-PRX-M12", spec="sensing_range_mm")}),
     ("what is your price?", "topic", "question", None, {"question": {**question("price", "BRG-6205"), "quantity": 5000},
                                                         "notes": ["the quantity named before"]}),
     ("price for 300?", "topic", "rfq", rfq(item("BRG-6205", 300), region="EU"), {}),

@@ -138,6 +138,18 @@ def _rank(product: Product, terms: list[str]) -> tuple[int, int, int, str]:
     return (0 if exact else 1, -sum(t in name for t in terms), -sum(t in sku for t in terms), product.sku)
 
 
+def best_match(found: list[Product], text: str | None) -> Product | None:
+    """The product of a search's results (`search`'s order) that matches its words better than every other: the
+    only one, or the first when it ranks above the second on the SKU or its name ("M12 inductive" finds three
+    sensors with an M12 connector; only one has M12 in its name). None when the first two rank alike."""
+    if len(found) == 1:
+        return found[0]
+    terms = (text or "").casefold().split()
+    if len(found) < 2 or not terms:
+        return None
+    return found[0] if _rank(found[0], terms)[:3] < _rank(found[1], terms)[:3] else None
+
+
 def search(
     catalog: Catalog,
     text: str | None = None,
