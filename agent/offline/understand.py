@@ -242,6 +242,9 @@ _QTY_ALONE = re.compile(
     r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"
     r"(?:\W*\b(?:then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|"
     r"units?|pcs|pieces?|of\s+(?:them|those|these|it))\b)*[\W]*", _I)
+_QTY_BEFORE_WORD = re.compile(
+    r"(?<![\w.,/\-])(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)\s+(?:of\s+(?:the|your|those|these)\s+)?"
+    r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?P<w>[A-Za-z]{3,})\b")
 _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
 _MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
 
@@ -403,7 +406,7 @@ _TERMS_Q = re.compile(
     r"|\bvat\b|\bsales\s+tax\b|\btax(?:es)?\s+included\b|\b(?:incl|excl)(?:\.|uding)?\s+tax(?:es)?\b"
     r"|\b(?:dap|ddp|fob|exw|fca|cif|cpt|cip)\b")
 _PRICE_Q = re.compile(r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\bquote\b|\bquotation\b|\brates?\b"
-                      r"|\bdiscounts?\b")
+                      r"|\bdiscounts?\b|\b(?:the|grand|order|your)\s+total\b|\btotal\s+(?:price|cost|amount|value)\b")
 # Volume pricing ("price breaks", "volume discount above 1000 units?", "tiered pricing"): a price question even
 # with a quantity in it; the answer is the product's breaks (and that quantity's price), not a quote.
 _VOLUME_Q = re.compile(
@@ -1272,6 +1275,15 @@ class _Scan:
                     spans.append(m.span("n"))
             self.blank(spans)
             spans = []
+        if self.ctx.proposal_skus:  # "40 of the matching cables": a number before a word of a product's name
+            for m in _QTY_BEFORE_WORD.finditer(self.masked):
+                if _singular(m["w"].casefold()) in self.idx.name_stems and m["w"].casefold() not in _NAME_STOP:
+                    qty, _ = _quantity(m["n"])
+                    if qty is not None:
+                        self.bare_qty.append((qty, m.start("n")))
+                        spans.append(m.span("n"))
+            self.blank(spans)
+            spans = []
         for rx in (_QTY_KW, _QTY_BARE, _QTY_VERB):
             for m in rx.finditer(self.masked):
                 qty, why = _quantity(m["n"])
@@ -1746,6 +1758,24 @@ def _line_named(scan: _Scan, skus: list[str]) -> str | None:
     return sku
 
 
+def _added_product(scan: _Scan, skus: list[str]) -> str | None:
+    """The product a quantity adds to the lines in context ("also add 40 of the matching cables"): named by a word
+    that no line's name has and the name of exactly one product that goes with those lines has (the catalog's
+    compatible and related products, not on the lines); noted. None otherwise."""
+    on_lines = frozenset().union(*(scan.idx.name_words.get(s, frozenset()) for s in skus))
+    words = _stems(scan.text) - on_lines
+    if not words:
+        return None
+    around = [o for s in skus if (p := scan.ctx.catalog.products.get(s)) is not None
+              for o in (*p.compatible, *p.related) if o not in skus]
+    hits = [o for o in dict.fromkeys(around) if words & scan.idx.name_words.get(o, frozenset())]
+    if len(hits) != 1:
+        return None
+    scan.note(f"{hits[0]} added: it goes with {', '.join(skus)} and its name has "
+              f"'{sorted(words & scan.idx.name_words[hits[0]])[0]}'")
+    return hits[0]
+
+
 # "for (the) seals" after a price: the product words the price is for.
 _PRICE_FOR = re.compile(r"\bfor\s+(?:the\s+|your\s+|these\s+|those\s+)?([a-z]{4,})\b", re.I)
 
@@ -2014,7 +2044,11 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             target[2] = p
     elif prop_lines:
         lines = [[s, q, None, 0] for s, q in prop_lines]
-        if len(lines) == 1 and scan.bare_qty:
+        added = _added_product(scan, [s for s, _ in prop_lines]) if len(scan.bare_qty) == 1 and not kept else None
+        if added is not None:  # "also add 40 of the matching cables": a line more, the others kept
+            lines.append([added, scan.bare_qty[0][0], None, 0])
+            scan.note(f"quantity {scan.bare_qty[0][0]} for {added}; the other lines are kept")
+        elif len(lines) == 1 and scan.bare_qty:
             lines[0][1] = scan.bare_qty[0][0]
             scan.note(f"quantity {lines[0][1]} for {lines[0][0]}")
         elif len(scan.bare_qty) == 1 and not kept:  # "what about 100 of the screws?" on screws and nuts

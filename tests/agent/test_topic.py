@@ -143,3 +143,16 @@ def test_a_search_with_a_closest_match_makes_it_what_later_words_are_about(selle
     assert seller.send(nid, text="what is the sensing distance?").text == "SNS-PRX-M12 sensing_range_mm: 4."
     offer = seller.send(nid, text="we need 40")
     assert offer.type == "proposal" and [(i["sku"], i["quantity"]) for i in offer.data["items"]] == [("SNS-PRX-M12", "40")]
+
+
+def test_a_product_that_goes_with_the_offer_is_added_by_a_word_of_its_name(seller: Seller) -> None:
+    """On an offer for sensors, "also add 40 of the matching cables" is an rfq for both: the sensor line as
+    offered and the cable the catalog says goes with it; "what is the total?" restates the offer."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    first = seller.send(nid, text="need 40 x SNS-PRX-M12")
+    assert first.type == "proposal"
+    both = seller.send(nid, text="also add 40 of the matching cables")
+    assert both.type == "proposal" and both.data["version"] == 2
+    assert [(i["sku"], i["quantity"]) for i in both.data["items"]] == [("SNS-PRX-M12", "40"), ("SNS-CBL-M12-5M", "40")]
+    total = seller.send(nid, text="what is the total?")
+    assert total.text.startswith("Our offer stands. ") and f"Total {both.data['total']} EUR" in total.text

@@ -60,6 +60,10 @@ CONTEXTS = {
                         proposal_skus=("FST-M8X30-A2", "FST-M8-NUT-A2"), proposal_quantities=(50, 25),
                         proposal_prices=(Decimal("12.20"), Decimal("7.06")), proposal_terms="NET30", region="EU",
                         currency="EUR"),
+    # a sensor, whose compatible cable (and related sensors) the catalog names
+    "P50$": TextContext(catalog=CATALOG, proposal_id="P-50", proposal_version=1, proposal_skus=("SNS-PRX-M12",),
+                        proposal_quantities=(40,), proposal_prices=(Decimal("16.39"),), proposal_terms="NET30",
+                        region="EU", currency="EUR"),
     # no proposal: the products the buyer named last (a refused rfq for 5000, a question on BRG-6204)
     "topic": TextContext(catalog=CATALOG, proposal_skus=("BRG-6205",), proposal_quantities=(5000,), topic=True,
                          region="EU"),
@@ -467,6 +471,16 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("can you do 6.50 for the nuts?", "P40$", "counter_offer",
      counter("P-40", 1, item("FST-M8X30-A2", 50, "12.20"), item("FST-M8-NUT-A2", 25, "6.50")), {}),
     ("how much for 800?", "none", "unknown", None, {"notes": ["a quantity with no product named"]}),
+    # a quantity of a product that goes with the offer's, named by a word of its name: a line more
+    ("also add 40 of the matching cables", "P50$", "rfq",
+     rfq(item("SNS-PRX-M12", 40), item("SNS-CBL-M12-5M", 40), currency="EUR", region="EU"),
+     {"notes": ["SNS-CBL-M12-5M added: it goes with SNS-PRX-M12"]}),
+    ("40 cables", "P50$", "rfq", rfq(item("SNS-PRX-M12", 40), item("SNS-CBL-M12-5M", 40), currency="EUR",
+                                     region="EU"), {}),
+    ("50 sensors", "P50$", "rfq", rfq(item("SNS-PRX-M12", 50), currency="EUR", region="EU"), {}),
+    ("add 100 washers", "P40$", "rfq", rfq(item("FST-M8X30-A2", 50), item("FST-M8-NUT-A2", 25),
+                                           item("FST-M8-WSH-A2", 100), currency="EUR", region="EU"), {}),
+    ("what is the total?", "P50$", "question", None, {"question": question("price", "SNS-PRX-M12")}),
     # --- what the prices include: a terms question ---------------------------------------------------------
     ("is VAT included?", "P12", "question", None, {"question": question("terms", BRG)}),
     ("Can we get free shipping?", "none", "question", None, {"question": question("terms")}),
