@@ -391,7 +391,8 @@ _LIMITS_Q = re.compile(
     r"\bmoq\b|\bmin(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b"
     r"|\bmax(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b|\border\s+(?:limits?|minimums?)\b"
     r"|\b(?:smallest|largest|biggest)\s+(?:possible\s+)?order\b|\bhow\s+few\b"
-    r"|\b(?:order|buy|purchase)\s+at\s+(?:most|least)\b|\bat\s+(?:most|least)\s+per\s+order\b", re.I)
+    r"|\b(?:order|buy|purchase)\s+at\s+(?:most|least)\b|\bat\s+(?:most|least)\s+per\s+order\b"
+    r"|^\W*(?:what(?:'s|\s+is)\s+(?:the|your)\s+)?(?:minimum|maximum)\W*$", re.I)
 _AVAIL = re.compile(
     r"\bin\s+stock\b|\bstock\s+(?:level|status|situation)s?\b|\bavailab(?:le|ility)\b|\bon\s+hand\b"
     r"|\bhow\s+many\b|\bdo\s+you\s+(?:have|stock|carry)\b|\bhave\s+you\s+got\b|\bcan\s+you\s+supply\b")
@@ -1540,6 +1541,10 @@ def _decide(scan: _Scan) -> BuyerIntent:
         return _intent(scan, "reject", Reject(proposal_id=pid, reason=reason))
     if accept and money:
         scan.note("acceptance with new figures read as a counter-offer")
+    if len(prop_lines) >= 2 and not money and not scan.bare_qty and _REMOVE.search(low):
+        removed = _removed(scan, pid, prop_lines)
+        if removed is not None:
+            return removed
 
     # money: prices or a discount
     if money:
@@ -1549,6 +1554,8 @@ def _decide(scan: _Scan) -> BuyerIntent:
 
     # questions (no prices); with quantities only when asked as a question
     topic_skus = mention_skus or prop_skus
+    if not mention_skus and len(prop_skus) > 1 and (one := _line_named(scan, prop_skus, note=False)) is not None:
+        topic_skus = [one]  # "what's the minimum order for the seals?" on bearings and seals
     if question_form or not quantified:
         if topic_skus and _COMPAT.search(low) and (len(mention_skus) >= 2 or question_form):
             return _question(scan, "compatibility", mention_skus if len(mention_skus) >= 2 else
@@ -1742,7 +1749,7 @@ def _over_offer(offer: list[tuple[str, int, Decimal]], currency: str | None,
     return items, notes
 
 
-def _line_named(scan: _Scan, skus: list[str]) -> str | None:
+def _line_named(scan: _Scan, skus: list[str], note: bool = True) -> str | None:
     """The one proposal line whose product name has a word of the text ("3.00 for the bearings" on a proposal
     for bearings and seals), noted; None when no line's name, or more than one, has one. Words every line's name
     has ("hex", "box" on screws and nuts) name none of them."""
@@ -1754,8 +1761,23 @@ def _line_named(scan: _Scan, skus: list[str]) -> str | None:
     if len(hits) != 1:
         return None
     sku, shared = hits[0]
-    scan.note(f"'{shared[0]}' read as {sku} (in its name)")
+    if note:
+        scan.note(f"'{shared[0]}' read as {sku} (in its name)")
     return sku
+
+
+_REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|cancel|without|skip|no\s+more)\b")
+
+
+def _removed(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
+    """"Remove the seals" on an offer of several lines: an rfq for the others at their quantities, the one a product
+    word names left out; None when no line, or more than one, is named (or a quantity is unknown)."""
+    named = _line_named(scan, [s for s, _ in prop_lines])
+    rest = [(s, q) for s, q in prop_lines if s != named]
+    if named is None or any(q is None for _, q in rest):
+        return None
+    scan.note(f"{named} left out; the other lines are kept")
+    return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in rest])
 
 
 def _added_product(scan: _Scan, skus: list[str]) -> str | None:

@@ -445,3 +445,16 @@ def test_a_figure_in_the_price_books_words_is_the_catalogs_own(dd_demo, tmp_path
         assert guard[-1]["gen_ai.guardrail.tripwire"] is False
     finally:
         seller.close()
+
+
+def test_a_line_left_out_by_a_word_of_its_name_is_a_new_version_without_it(seller: Seller) -> None:
+    """'remove the seals' on bearings and seals: the bearings as they were asked, the seals no longer held."""
+    seal = "BRG-SEAL-20477"
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    first = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": "300"},
+                                                            {"sku": seal, "quantity": "100"}]}).data
+    held = seller.store.available(seal)
+    reply = seller.send(nid, text="please remove the seals")
+    assert reply.type == "proposal" and reply.data["version"] == first["version"] + 1
+    assert [(i["sku"], i["quantity"]) for i in reply.data["items"]] == [(SKU, "300")]
+    assert seller.store.available(seal) == held + 100  # its hold went with the version it was on

@@ -471,6 +471,14 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("can you do 6.50 for the nuts?", "P40$", "counter_offer",
      counter("P-40", 1, item("FST-M8X30-A2", 50, "12.20"), item("FST-M8-NUT-A2", 25, "6.50")), {}),
     ("how much for 800?", "none", "unknown", None, {"notes": ["a quantity with no product named"]}),
+    # a line left out, or asked about, by a word of its product's name
+    ("remove the seals", "P30$", "rfq", rfq(item(BRG, 300), currency="EUR", region="EU"),
+     {"notes": ["BRG-SEAL-20477 left out"]}),
+    ("without the bearings please", "P30$", "rfq", rfq(item("BRG-SEAL-20477", 100), currency="EUR", region="EU"), {}),
+    ("remove both", "P30$", "unknown", None, {}),
+    ("what's the minimum order for the seals?", "P30$", "question", None,
+     {"question": question("order_limits", "BRG-SEAL-20477")}),
+    ("what is the minimum?", "topicq", "question", None, {"question": question("order_limits", BRG)}),
     # a quantity of a product that goes with the offer's, named by a word of its name: a line more
     ("also add 40 of the matching cables", "P50$", "rfq",
      rfq(item("SNS-PRX-M12", 40), item("SNS-CBL-M12-5M", 40), currency="EUR", region="EU"),
