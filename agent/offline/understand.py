@@ -339,7 +339,10 @@ _ACCEPT = re.compile(
     r"|\blet'?s\s+(?:do\s+it|do\s+this|proceed|close|go\s+ahead|finali[sz]e|go\s+with\s+(?:it|that|this))"
     r"|\b(?:we|i)(?:'ll|\s+will)?\s+go\s+with\s+(?:it|that|this|the\s+offer|your\s+offer|the\s+proposal|proposal)\b"
     r"|\bsounds\s+good\b|\bworks\s+for\s+(?:us|me)\b|\b(?:we|i)\s+confirm\b|^\W*confirmed\b|\bplace\s+the\s+order\b"
-    r"|\bsign\s+(?:it|us\s+up)\b|\bclose\s+the\s+deal\b|^\W*sold\W*$")
+    r"|\bsign\s+(?:it|us\s+up)\b|\bclose\s+the\s+deal\b|^\W*sold\W*$"
+    r"|\b(?:please\s+)?confirm\s+(?:the|our|this)\s+order\b(?![^?]*\?)|\bbook\s+(?:it|the\s+order|this|that)\b(?![^?]*\?)"
+    r"|\b(?:we|i)(?:'d|\s+would)\s+like\s+to\s+(?:order|place\s+(?:the|an|our)\s+order)\s*(?:it|that|this)?\W*$"
+    r"|\bpo\s+(?:to\s+follow|is\s+on\s+(?:its|the)\s+way)\b")
 _YOU_BEFORE = re.compile(r"\b(?:you|u|they|does|do\s+you)\b(?:\s+\S+)?\s*$")
 _NEGATION_BEFORE = re.compile(
     r"\b(?:not|never|cannot|can'?t|won'?t|don'?t|do\s+not|will\s+not|unable\s+to|couldn'?t|wouldn'?t|no\s+way|"
@@ -431,7 +434,7 @@ _INJECTION = re.compile(
     r"|\b(?:admin|operator|manager)\s+(?:override|approval\s+granted|says)\b", _I | re.MULTILINE)
 # Cheap substring pre-checks: the cue regexes above only run when one of these occurs.
 _ACCEPT_KEYS = ("accept", "agree", "deal", "take", "ahead", "let", "go with", "sounds", "works", "confirm", "order",
-                "sign", "sold")
+                "sign", "sold", "book", "po ")
 _REJECT_KEYS = ("no", "pass", "interest", "reject", "declin", "forget", "cancel", "off", "out", "ahead", "proceed",
                 "forward", "with", "elsewhere", "walk", "longer", "withdraw", "more")
 _INJECTION_KEYS = ("ignor", "disregard", "system", "you are", "act as", "pretend", "jailbreak", "developer",

@@ -495,6 +495,14 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("who pays for the freight?", "none", "question", None, {"question": question("terms")}),
     ("are your prices FOB or DAP?", "none", "question", None, {"question": question("terms")}),
     ("when can you ship?", "P12", "question", None, {"question": question("lead_time", BRG)}),
+    # --- more ways of saying yes (never as a question) -------------------------------------------------------
+    ("please confirm the order", "P12", "accept", accept("P-12", 2), {}),
+    ("book it", "P12", "accept", accept("P-12", 2), {}),
+    ("we'd like to order", "P12", "accept", accept("P-12", 2), {}),
+    ("PO to follow.", "P12", "accept", accept("P-12", 2), {}),
+    ("book it for next week?", "P12", "unknown", None, {}),
+    ("can you confirm the order quantity?", "P12", "unknown", None, {}),
+    ("book it", "none", "unknown", None, {"notes": ["no proposal to accept"]}),
     # --- ways of saying no, and of asking for less ----------------------------------------------------------
     ("sorry, we have to cancel", "P12", "reject",
      {"type": "reject", "proposal_id": "P-12", "reason": "sorry, we have to cancel"}, {}),
