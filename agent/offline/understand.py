@@ -1269,25 +1269,26 @@ class _Scan:
         if m is not None and self._quantity_not_price(m["n"], m.start("n"), f"'{m['n']}'"):
             self.blank([m.span("n")])
 
-    def scan_bare_quantities(self) -> None:
+    def _quantities_where(self, rx: re.Pattern[str], keep: Any = None) -> None:
+        """The whole numbers (group "n") of `rx`'s matches that `keep(match)` allows, as bare quantities; blanked."""
         spans = []
+        for m in rx.finditer(self.masked):
+            qty, _ = _quantity(m["n"])
+            if qty is not None and (keep is None or keep(m)):
+                self.bare_qty.append((qty, m.start("n")))
+                spans.append(m.span("n"))
+        self.blank(spans)
+
+    def _names_a_product(self, m: re.Match[str]) -> bool:
+        word = m["w"].casefold()
+        return _singular(word) in self.idx.name_stems and word not in _NAME_STOP
+
+    def scan_bare_quantities(self) -> None:
         if _PRICE_FOR_Q.search(self.masked.lower()):  # "how much for 800?": a price question for that many
-            for m in _QTY_FOR.finditer(self.masked):
-                qty, _ = _quantity(m["n"])
-                if qty is not None:
-                    self.bare_qty.append((qty, m.start("n")))
-                    spans.append(m.span("n"))
-            self.blank(spans)
-            spans = []
+            self._quantities_where(_QTY_FOR)
         if self.ctx.proposal_skus:  # "40 of the matching cables": a number before a word of a product's name
-            for m in _QTY_BEFORE_WORD.finditer(self.masked):
-                if _singular(m["w"].casefold()) in self.idx.name_stems and m["w"].casefold() not in _NAME_STOP:
-                    qty, _ = _quantity(m["n"])
-                    if qty is not None:
-                        self.bare_qty.append((qty, m.start("n")))
-                        spans.append(m.span("n"))
-            self.blank(spans)
-            spans = []
+            self._quantities_where(_QTY_BEFORE_WORD, self._names_a_product)
+        spans = []
         for rx in (_QTY_KW, _QTY_BARE, _QTY_VERB):
             for m in rx.finditer(self.masked):
                 qty, why = _quantity(m["n"])
