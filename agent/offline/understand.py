@@ -231,19 +231,20 @@ _QTY_VERB = re.compile(
 # A quantity a price is asked for, with no unit, currency or measure after it: "how much for 800?", "what would
 # 2000 cost?" (as "price for 800" above: a quote for that many)
 _PRICE_FOR_Q = re.compile(r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\brates?\b")
+_WHOLE = r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"  # a whole number as written: 800, 1,000, 2k
 _QTY_FOR = re.compile(
-    rf"(?:\bfor|\bwhat\s+(?:would|will|does|do)|\bhow\s+much\s+(?:would|will|does|do|are|is))\s+"
-    r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)(?![\w.,%/])"
+    rf"(?:\bfor|\bwhat\s+(?:would|will|does|do)|\bhow\s+much\s+(?:would|will|does|do|are|is))\s+{_WHOLE}(?![\w.,%/])"
     rf"(?!\s*(?:{_CURWORD}|{_MEASURE}|per\b|each\b|ea\b|a\s+piece\b|apiece\b))", _I)
-# A whole number alone, but for words that only carry it ("ok", "then", "please", "let's say")
-_QTY_ALONE = re.compile(
-    r"\W*(?:(?:ok(?:ay)?|fine|alright|all\s+right|right|so|well|hmm+|then|and|let'?s\s+(?:do|say|go\s+with|try)|"
-    r"go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try)\b\W*)*"
-    r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"
-    r"(?:\W*\b(?:then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|"
-    r"units?|pcs|pieces?|of\s+(?:them|those|these|it))\b)*[\W]*", _I)
+# A whole number alone, but for words that only carry it ("ok", "then", "please", "let's say", "another")
+_CARRIER_BEFORE = (r"ok(?:ay)?|fine|alright|all\s+right|right|so|well|hmm+|then|and|let'?s\s+(?:do|say|go\s+with|try)"
+                   r"|go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try"
+                   r"|(?:we\s+need\s+)?(?:another|an?\s+(?:extra|additional)|extra|additional|plus)")
+_CARRIER_AFTER = (r"then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|more"
+                  r"|units?|pcs|pieces?|of\s+(?:them|those|these|it)")
+_QTY_ALONE = re.compile(rf"\W*(?:(?:{_CARRIER_BEFORE})\b\W*)*{_WHOLE}(?:\W*\b(?:{_CARRIER_AFTER})\b)*\W*", _I)
+_MORE_CUE = re.compile(r"\b(?:more|another|extra|additional|plus)\b", _I)
 _QTY_BEFORE_WORD = re.compile(
-    r"(?<![\w.,/\-])(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)\s+(?:of\s+(?:the|your|those|these)\s+)?"
+    rf"(?<![\w.,/\-]){_WHOLE}\s+(?:more\s+)?(?:of\s+(?:the|your|those|these)\s+)?"
     r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?P<w>[A-Za-z]{3,})\b")
 _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
 _MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
@@ -1246,19 +1247,21 @@ class _Scan:
         self.blank([m.span() for m in found])
         self.prices.sort(key=lambda p: p.start)
 
-    def _quantity_not_price(self, raw: str, start: int, said: str) -> bool:
+    def _quantity_not_price(self, raw: str, start: int, said: str, more: bool = False) -> bool:
         """A whole number the words leave open ("what about 1500?", "500 then") read as a quantity of the lines
         in context, when there are some and it cannot be a price asked for them: no unit price is offered, or it
-        is above every offered one (a buyer does not counter above the offer); then noted and kept."""
+        is above every offered one (a buyer does not counter above the offer), or the words ask for `more`
+        ("another 10"); then noted and kept."""
         lines = [s for s in self.ctx.proposal_skus if isinstance(s, str) and s]
         if not lines:
             return False
         qty, _ = _quantity(raw)
         offered = [p for p in self.ctx.proposal_prices if isinstance(p, Decimal)]
-        if qty is None or (offered and qty <= max(offered)):
+        if qty is None or (offered and qty <= max(offered) and not more):
             return False
         self.bare_qty.append((qty, start))
-        why = f"above the offered unit price{'s' if len(offered) > 1 else ''}" if offered else "no unit price is offered"
+        why = "more asked" if more else \
+            f"above the offered unit price{'s' if len(offered) > 1 else ''}" if offered else "no unit price is offered"
         self.note(f"{said} read as a quantity ({why})")
         return True
 
@@ -1266,7 +1269,8 @@ class _Scan:
         """A message that is a whole number and filler words ("500 then", "ok, 1500 please"): a quantity of the
         lines in context (`_quantity_not_price`), else left for the later steps."""
         m = _QTY_ALONE.fullmatch(self.masked)
-        if m is not None and self._quantity_not_price(m["n"], m.start("n"), f"'{m['n']}'"):
+        if m is not None and self._quantity_not_price(m["n"], m.start("n"), f"'{m['n']}'",
+                                                      more=bool(_MORE_CUE.search(m.group()))):
             self.blank([m.span("n")])
 
     def _quantities_where(self, rx: re.Pattern[str], keep: Any = None) -> None:
@@ -1773,6 +1777,24 @@ def _line_named(scan: _Scan, skus: list[str], note: bool = True) -> str | None:
 _REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|cancel|without|skip|no\s+more)\b")
 
 
+_WRITTEN_NUMBER = re.compile(r"[0-9][0-9.,]*k?", re.I)
+_MORE_AFTER = re.compile(r"\s*(?:units?\s+|pcs\s+|pieces\s+|boxes\s+)?more\b", re.I)
+_MORE_BEFORE = re.compile(r"\b(?:another|an?\s+(?:extra|additional)|extra|additional|plus)\s*$", re.I)
+
+
+def _more(scan: _Scan, had: int | None, qty: int, start: int) -> int:
+    """The quantity a line gets from a number at `start` in the text: `qty`, or added to what it `had` when the
+    words say so ("40 more", "another 40", "an extra 40"), noted."""
+    text = scan.text
+    written = _WRITTEN_NUMBER.match(text, start)
+    end = written.end() if written else start
+    if had is None or not (_MORE_AFTER.match(text, end) or _MORE_BEFORE.search(text, 0, start)):
+        return qty
+    total = min(had + qty, MAX_QUANTITY)
+    scan.note(f"{qty} more than the {had} before: {total}")
+    return total
+
+
 def _removed(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
     """"Remove the seals" on an offer of several lines: an rfq for the others at their quantities, the one a product
     word names left out; None when no line, or more than one, is named (or a quantity is unknown)."""
@@ -2075,7 +2097,7 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             lines.append([added, scan.bare_qty[0][0], None, 0])
             scan.note(f"quantity {scan.bare_qty[0][0]} for {added}; the other lines are kept")
         elif len(lines) == 1 and scan.bare_qty:
-            lines[0][1] = scan.bare_qty[0][0]
+            lines[0][1] = _more(scan, lines[0][1], *scan.bare_qty[0])
             scan.note(f"quantity {lines[0][1]} for {lines[0][0]}")
         elif len(scan.bare_qty) == 1 and not kept:  # "what about 100 of the screws?" on screws and nuts
             named = _line_named(scan, [s for s, _ in prop_lines])
@@ -2084,7 +2106,7 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
                 return _unknown(scan, WHICH_LINE)
             for line in lines:
                 if line[0] == named:
-                    line[1] = scan.bare_qty[0][0]
+                    line[1] = _more(scan, line[1], *scan.bare_qty[0])
             scan.note(f"quantity {scan.bare_qty[0][0]} for {named}; the other lines are kept")
         if kept:
             other = _other_product_named(scan, [s for s, _ in prop_lines])

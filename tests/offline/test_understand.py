@@ -489,6 +489,13 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("add 100 washers", "P40$", "rfq", rfq(item("FST-M8X30-A2", 50), item("FST-M8-NUT-A2", 25),
                                            item("FST-M8-WSH-A2", 100), currency="EUR", region="EU"), {}),
     ("what is the total?", "P50$", "question", None, {"question": question("price", "SNS-PRX-M12")}),
+    # more of a line: added to what it had
+    ("we need 40 more", "P50$", "rfq", rfq(item("SNS-PRX-M12", 80), currency="EUR", region="EU"),
+     {"notes": ["40 more than the 40 before: 80"]}),
+    ("another 10 please", "P50$", "rfq", rfq(item("SNS-PRX-M12", 50), currency="EUR", region="EU"), {}),
+    ("10", "P50$", "unknown", None, {}),  # at or below the offered price, with no word for more: not read
+    ("100 more of the nuts", "P40$", "rfq",
+     rfq(item("FST-M8X30-A2", 50), item("FST-M8-NUT-A2", 125), currency="EUR", region="EU"), {}),
     # --- what the prices include: a terms question ---------------------------------------------------------
     ("is VAT included?", "P12", "question", None, {"question": question("terms", BRG)}),
     ("Can we get free shipping?", "none", "question", None, {"question": question("terms")}),
