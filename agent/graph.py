@@ -358,12 +358,11 @@ class SellerGraph:
                                             if i.sku in (question.get("skus") or ())):
             return None  # the price of another quantity ("a volume discount above 1000 units?"): the volume breaks
         facts = facts_from_proposal(proposal, now=utcnow())
-        basis = ""
-        if topic == "terms":  # and what its prices include: the price book it was priced from
-            book = self.catalog.book_for(proposal.region, proposal.currency)
-            if book is not None and (said := price_basis_answer(book)) is not None:
-                basis, facts = book.description, [*facts, *said.facts]
-        direct = {"data": None, "text": standing_offer_text(body, topic, basis), "facts": [_fact_json(f) for f in facts]}
+        basis = self._price_basis(proposal.region, proposal.currency) if topic == "terms" else None
+        if basis is not None:  # and what its prices include: the price book it was priced from
+            facts = [*facts, *basis.facts]
+        direct = {"data": None, "text": standing_offer_text(body, topic, basis.text if basis else ""),
+                  "facts": [_fact_json(f) for f in facts]}
         rec = self._record(state, "prepare", "standing_offer", started, inputs=question,
                            rule_ids=["playbook.standing_offer"],
                            **{"dealdesk.proposal.id": current.id, "dealdesk.proposal.version": current.version},
@@ -434,9 +433,14 @@ class SellerGraph:
                     tuple((g.non_negotiable_terms or {}).items()))] = []
         answers = [terms_answer(allowed, desk.buyer.payment_terms if desk.buyer.payment_terms in allowed else default,
                                 dict(fixed), owners) for (allowed, default, fixed), owners in groups.items()]
-        book = self.catalog.book_for(desk.buyer.region, desk.buyer.currency)
-        basis = price_basis_answer(book) if book is not None else None
+        basis = self._price_basis(desk.buyer.region, desk.buyer.currency)
         return self._answered(state, question, started, "terms", [*answers, *([basis] if basis else [])], "groups")
+
+    def _price_basis(self, region: str, currency: str | None) -> Answer | None:
+        """What the prices of the book serving `region` (in `currency`) include, in its own words; None when
+        no book serves it or its description is empty."""
+        book = self.catalog.book_for(region, currency)
+        return price_basis_answer(book) if book is not None else None
 
     def _product_answers(self, state, question: dict[str, Any], started: float, topic: str, operation: str,
                          answer: Callable[[Desk, str], Answer], tail: str = "") -> dict[str, Any] | None:

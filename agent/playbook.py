@@ -154,10 +154,9 @@ NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer t
 def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -> str:
     """The answer to a price or terms question while `proposal` stands: the offer itself (its suggestions were
     made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
-    the prices include (`basis`: the price book's words, `price_basis_text`)."""
+    the prices include (`basis`: `price_basis_text` of the price book's words)."""
     hint = NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT
-    fixed = [*_fixed_terms(proposal.get("terms") or {}), *([price_basis_text(basis)] if basis.strip() else [])] \
-        if topic == "terms" else []
+    fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else []
     return " ".join(["Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
 
 

@@ -1,11 +1,10 @@
 """What a conversation is about while no proposal stands: the products the buyer named last.
 
 A buyer who asked about a product, searched and found one, or whose rfq was refused, goes on without naming it
-again ("500 then",
-"ok what about 1500?", "what's the lead time?"). Each seller reply in the conversation history carries the lines
-its turn was about (`topic`: SKU and quantity, the quantity None where the buyer named none), and a later text turn
-with no proposal to refer to reads the last of them as its context (`TextContext.proposal_skus`, with
-`TextContext.topic` set). A standing proposal's lines always come first: they are what "your offer" means.
+again ("500 then", "ok what about 1500?", "what's the lead time?"). Each seller reply in the conversation history
+carries the lines its turn was about (`topic`: SKU and quantity, the quantity None where the buyer named none), and
+a later text turn with no proposal to refer to reads the last of them as its context (`TextContext.proposal_skus`,
+with `TextContext.topic` set). A standing proposal's lines always come first: they are what "your offer" means.
 """
 
 from __future__ import annotations

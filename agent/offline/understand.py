@@ -55,6 +55,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from agent.contract import (
@@ -230,19 +231,22 @@ _QTY_VERB = re.compile(
     rf"(?![\w.,%])(?!\s*(?:{_CURWORD}|{_MEASURE}))", _I)
 # A quantity a price is asked for, with no unit, currency or measure after it: "how much for 800?", "what would
 # 2000 cost?" (as "price for 800" above: a quote for that many)
-_PRICE_FOR_Q = re.compile(r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\brates?\b")
+_PRICE_WORDS = r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\brates?\b"
+_PRICE_FOR_Q = re.compile(_PRICE_WORDS)
 _WHOLE = r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"  # a whole number as written: 800, 1,000, 2k
 _QTY_FOR = re.compile(
     rf"(?:\bfor|\bwhat\s+(?:would|will|does|do)|\bhow\s+much\s+(?:would|will|does|do|are|is))\s+{_WHOLE}(?![\w.,%/])"
     rf"(?!\s*(?:{_CURWORD}|{_MEASURE}|per\b|each\b|ea\b|a\s+piece\b|apiece\b))", _I)
 # A whole number alone, but for words that only carry it ("ok", "then", "please", "let's say", "another")
+# Words that ask for more of a line before its number ("another 40", "an extra 10"); "40 more" after it.
+_MORE_WORDS = r"another|an?\s+(?:extra|additional)|extra|additional|plus"
 _CARRIER_BEFORE = (r"ok(?:ay)?|fine|alright|all\s+right|right|so|well|hmm+|then|and|let'?s\s+(?:do|say|go\s+with|try)"
                    r"|go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try"
-                   r"|(?:we\s+need\s+)?(?:another|an?\s+(?:extra|additional)|extra|additional|plus)")
+                   rf"|(?:we\s+need\s+)?(?:{_MORE_WORDS})")
 _CARRIER_AFTER = (r"then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|more"
                   r"|units?|pcs|pieces?|of\s+(?:them|those|these|it)")
 _QTY_ALONE = re.compile(rf"\W*(?:(?:{_CARRIER_BEFORE})\b\W*)*{_WHOLE}(?:\W*\b(?:{_CARRIER_AFTER})\b)*\W*", _I)
-_MORE_CUE = re.compile(r"\b(?:more|another|extra|additional|plus)\b", _I)
+_MORE_CUE = re.compile(rf"\b(?:more|{_MORE_WORDS})\b", _I)
 _QTY_BEFORE_WORD = re.compile(
     rf"(?<![\w.,/\-]){_WHOLE}\s+(?:more\s+)?(?:of\s+(?:the|your|those|these)\s+)?"
     r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?P<w>[A-Za-z]{3,})\b")
@@ -410,8 +414,8 @@ _TERMS_Q = re.compile(
     r"|\b(?:shipping|freight|delivery|carriage|transport)\s+(?:costs?|charges?|fees?|included|paid|terms)\b"
     r"|\bvat\b|\bsales\s+tax\b|\btax(?:es)?\s+included\b|\b(?:incl|excl)(?:\.|uding)?\s+tax(?:es)?\b"
     r"|\b(?:dap|ddp|fob|exw|fca|cif|cpt|cip)\b")
-_PRICE_Q = re.compile(r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\bquote\b|\bquotation\b|\brates?\b"
-                      r"|\bdiscounts?\b|\b(?:the|grand|order|your)\s+total\b|\btotal\s+(?:price|cost|amount|value)\b")
+_PRICE_Q = re.compile(_PRICE_WORDS + r"|\bquote\b|\bquotation\b|\bdiscounts?\b|\b(?:the|grand|order|your)\s+total\b"
+                      r"|\btotal\s+(?:price|cost|amount|value)\b")
 # Volume pricing ("price breaks", "volume discount above 1000 units?", "tiered pricing"): a price question even
 # with a quantity in it; the answer is the product's breaks (and that quantity's price), not a quote.
 _VOLUME_Q = re.compile(
@@ -437,7 +441,7 @@ _INJECTION = re.compile(
 _ACCEPT_KEYS = ("accept", "agree", "deal", "take", "ahead", "let", "go with", "sounds", "works", "confirm", "order",
                 "sign", "sold", "book", "po ")
 _REJECT_KEYS = ("no", "pass", "interest", "reject", "declin", "forget", "cancel", "off", "out", "ahead", "proceed",
-                "forward", "with", "elsewhere", "walk", "longer", "withdraw", "more")
+                "forward", "with", "elsewhere", "walk", "longer", "withdraw", "don")
 _INJECTION_KEYS = ("ignor", "disregard", "system", "you are", "act as", "pretend", "jailbreak", "developer",
                    "instruction", "override", "assistant", "as an ai", "forget", "bypass", "admin", "operator",
                    "manager")
@@ -500,6 +504,10 @@ def _stems(text: str) -> set[str]:
 
 class _Index:
     """Lookup tables derived from a catalog: SKUs by case-folded spelling, category words, spec keys, text."""
+
+    def words_of(self, skus: Iterable[str]) -> frozenset[str]:
+        """The name words (`_stems`) of any of `skus`: what the lines of an offer are called."""
+        return frozenset().union(*(self.name_words.get(s, frozenset()) for s in skus))
 
     def __init__(self, catalog: Catalog | None):
         products = list(catalog.products.values()) if catalog is not None else []
@@ -793,6 +801,11 @@ class _Scan:
         self.currency: str | None = None
         self.pending_specs: list[tuple[str, Decimal, str]] = []
         self.spec_words_used: set[str] = set()
+
+    @cached_property
+    def name_words(self) -> set[str]:
+        """The words of the text that can name a product (`_stems`): "the seals", "40 cables"; read once."""
+        return _stems(self.text)
 
     def note(self, text: str) -> None:
         if len(self.notes) < MAX_NOTES:
@@ -1433,22 +1446,7 @@ def _understand(text: str, ctx: TextContext, today: date) -> BuyerIntent:
     scan.scan_money_shaped()
     scan.scan_places()
     scan.scan_currency_words()
-    return _with_topic_quantity(scan, _decide(scan))
-
-
-def _with_topic_quantity(scan: _Scan, intent: BuyerIntent) -> BuyerIntent:
-    """A question on the one product named before, with the quantity named then ("about 800 pcs" in the search
-    that found it) when this message names neither: "what is your price?" is asked for those 800 ("lead time for
-    BRG-6205?" names the product anew, and is asked for none)."""
-    ctx, question = scan.ctx, intent.question
-    if not ctx.topic or question is None or question.quantity is not None or len(question.skus) != 1 \
-            or scan.mentions:
-        return intent
-    quantity = dict(_proposal_lines(ctx)).get(question.skus[0])
-    if quantity is None:
-        return intent
-    notes = [*intent.notes, f"for {quantity} units, the quantity named before"]
-    return intent.model_copy(update={"question": question.model_copy(update={"quantity": quantity}), "notes": notes})
+    return _decide(scan)
 
 
 def _unknown(scan: _Scan, why: str) -> BuyerIntent:
@@ -1550,7 +1548,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
     if accept and money:
         scan.note("acceptance with new figures read as a counter-offer")
     if len(prop_lines) >= 2 and not money and not scan.bare_qty and _REMOVE.search(low):
-        removed = _removed(scan, pid, prop_lines)
+        removed = _removed(scan, prop_lines)
         if removed is not None:
             return removed
 
@@ -1761,9 +1759,9 @@ def _line_named(scan: _Scan, skus: list[str], note: bool = True) -> str | None:
     """The one proposal line whose product name has a word of the text ("3.00 for the bearings" on a proposal
     for bearings and seals), noted; None when no line's name, or more than one, has one. Words every line's name
     has ("hex", "box" on screws and nuts) name none of them."""
-    words = _stems(scan.text)
+    words = scan.name_words
     names = [scan.idx.name_words[sku] for sku in skus if sku in scan.idx.name_words]
-    common = frozenset.intersection(*map(frozenset, names)) if len(names) > 1 else frozenset()  # "hex", "box"
+    common = frozenset.intersection(*names) if len(names) > 1 else frozenset()  # "hex", "box"
     hits = [(sku, sorted(words & (scan.idx.name_words[sku] - common))) for sku in skus if sku in scan.idx.name_words]
     hits = [(sku, shared) for sku, shared in hits if shared]
     if len(hits) != 1:
@@ -1779,7 +1777,7 @@ _REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|ca
 
 _WRITTEN_NUMBER = re.compile(r"[0-9][0-9.,]*k?", re.I)
 _MORE_AFTER = re.compile(r"\s*(?:units?\s+|pcs\s+|pieces\s+|boxes\s+)?more\b", re.I)
-_MORE_BEFORE = re.compile(r"\b(?:another|an?\s+(?:extra|additional)|extra|additional|plus)\s*$", re.I)
+_MORE_BEFORE = re.compile(rf"\b(?:{_MORE_WORDS})\s*$", re.I)
 
 
 def _more(scan: _Scan, had: int | None, qty: int, start: int) -> int:
@@ -1795,7 +1793,7 @@ def _more(scan: _Scan, had: int | None, qty: int, start: int) -> int:
     return total
 
 
-def _removed(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
+def _removed(scan: _Scan, prop_lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
     """"Remove the seals" on an offer of several lines: an rfq for the others at their quantities, the one a product
     word names left out; None when no line, or more than one, is named (or a quantity is unknown)."""
     named = _line_named(scan, [s for s, _ in prop_lines])
@@ -1810,8 +1808,7 @@ def _added_product(scan: _Scan, skus: list[str]) -> str | None:
     """The product a quantity adds to the lines in context ("also add 40 of the matching cables"): named by a word
     that no line's name has and the name of exactly one product that goes with those lines has (the catalog's
     compatible and related products, not on the lines); noted. None otherwise."""
-    on_lines = frozenset().union(*(scan.idx.name_words.get(s, frozenset()) for s in skus))
-    words = _stems(scan.text) - on_lines
+    words = scan.name_words - scan.idx.words_of(skus)
     if not words:
         return None
     around = [o for s in skus if (p := scan.ctx.catalog.products.get(s)) is not None
@@ -1832,7 +1829,7 @@ def _other_product_named(scan: _Scan, skus: list[str]) -> str | None:
     """The word a price is "for" when it is a plural of a word of some catalog product's name and of no name on
     the offer ("0.80 for the seals" on an offer for bearings only); None otherwise ("3.00 for these", "for the
     bearings", "for the first 500": only a plural is taken for products)."""
-    offer = frozenset().union(*(scan.idx.name_words.get(s, ()) for s in skus))
+    offer = scan.idx.words_of(skus)
     for m in _PRICE_FOR.finditer(scan.text):
         word = m.group(1)
         stem = _singular(word.casefold())
@@ -1910,10 +1907,24 @@ def _intent(scan: _Scan, kind: str, message: Any, asked: list[CounterItem] | Non
 def _question(scan: _Scan, topic: str, skus: list[str], spec: str | None = None,
               quantity: int | None = None) -> BuyerIntent:
     skus = [s for s in skus if s][:MAX_ITEMS]
+    if quantity is None and len(skus) == 1:
+        quantity = _topic_quantity(scan, skus[0])
     scan.note(f"{topic} question" + (f" about {', '.join(skus[:5])}" if skus else "") + (f" ({spec})" if spec else "")
               + (f" for {quantity} units" if quantity else ""))
     question = Question(topic=topic, skus=skus, spec=spec, quantity=quantity)  # type: ignore[arg-type]
     return BuyerIntent(kind="question", question=question, source="offline", notes=scan.notes)
+
+
+def _topic_quantity(scan: _Scan, sku: str) -> int | None:
+    """The quantity named before for the one product a question is about, when the message names neither ("about
+    800 pcs" in the search that found it, then "what is your price?": asked for those 800; "lead time for
+    BRG-6205?" names the product anew, and is asked for none); noted."""
+    if not scan.ctx.topic or scan.mentions:
+        return None
+    quantity = dict(_proposal_lines(scan.ctx)).get(sku)
+    if quantity is not None:
+        scan.note(f"for {quantity} units, the quantity named before")
+    return quantity
 
 
 def _asked_quantity(scan: _Scan, quantified: list[_Mention], skus: list[str]) -> int | None:

@@ -80,22 +80,28 @@ def alternatives(surface: DecisionSurface, share: Decimal, config: StrategyConfi
                            f"{nxt} units reach the next volume tier")
     for sku in surface.related_skus[:config.max_related]:
         other = _safe(surface_for, sku, surface.quantity, surface.payment_terms)
-        if other is not None and other.unit != surface.unit:  # grease by the kg beside bearings by the piece
-            other = _safe(surface_for, sku, other.moq, surface.payment_terms)
-            if other is not None:
-                yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
-                               f"{sku} is compatible or related, sold by another unit: priced for its minimum order")
+        if other is None:
             continue
-        if other is not None and (packs := _as_many_pieces(surface, other)) is not None:
-            other = _safe(surface_for, sku, packs, surface.payment_terms)
-            if other is not None:  # screws in boxes of 100 beside nuts in boxes of 200: half as many boxes
-                yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
-                               f"{sku} is compatible or related, in packs of {other.pieces_per_unit} against "
-                               f"{surface.pieces_per_unit}: priced for as many pieces")
-            continue
-        if other is not None:
-            yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
-                           f"{sku} is compatible or related")
+        quantity, why = _related_quantity(surface, other)
+        if quantity != other.quantity:
+            other = _safe(surface_for, sku, quantity, surface.payment_terms)
+            if other is None:
+                continue
+        yield Proposed("suggest_related", other.opening_price, other, ("playbook.related_sku",),
+                       f"{sku} is compatible or related{why}")
+
+
+def _related_quantity(line: DecisionSurface, other: DecisionSurface) -> tuple[int, str]:
+    """How many of a related product to suggest beside `line` (`other` priced at the line's quantity), and why:
+    its minimum order when it is sold by another unit (grease by the kg beside bearings by the piece); as many
+    pieces when both come in packs of different sizes (`_as_many_pieces`); else the line's quantity."""
+    if other.unit != line.unit:
+        return other.moq, ", sold by another unit: priced for its minimum order"
+    packs = _as_many_pieces(line, other)
+    if packs is not None:  # screws in boxes of 100 beside nuts in boxes of 200: half as many boxes
+        return packs, (f", in packs of {other.pieces_per_unit} against {line.pieces_per_unit}: priced for as many "
+                       "pieces")
+    return line.quantity, ""
 
 
 def _as_many_pieces(line: DecisionSurface, other: DecisionSurface) -> int | None:
