@@ -339,6 +339,23 @@ def test_max_rounds_closes_and_the_last_proposal_stands(seller: Seller, surface)
     assert deal.type == "deal" and deal.data["version"] == last["version"]
 
 
+def test_asking_for_quotes_again_never_walks_the_price_down(seller: Seller, surface) -> None:
+    """A buyer who only re-asks (the same or another quantity, no price) gets no concession and burns no
+    round: the price moves when the buyer's does."""
+    nid, last = open_negotiation(seller)
+    for price in ("2.40", "2.70"):
+        last = seller.send(nid, data=counter(last, price)).data
+    conceded = unit_price(last)
+    for quantity in (QTY, QTY + 20, QTY, QTY + 20, QTY) * 2:
+        reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": str(quantity)}]})
+        assert reply.type == "proposal", reply.data
+        if quantity == QTY:
+            assert unit_price(reply) == conceded, f"re-quote {reply.turn}: {reply.text}"
+        last = reply.data
+    moved = seller.send(nid, data=counter(last, "2.75"))  # a new counter: the curve goes on, not closed
+    assert moved.type == "proposal" and unit_price(moved) <= conceded
+
+
 def test_the_reply_says_whether_the_seller_improved_held_or_met_the_price(seller: Seller, surface) -> None:
     """The words before the offer follow the strategy's move on the buyer's price, and name no figure."""
     nid, last = open_negotiation(seller)

@@ -124,8 +124,10 @@ def test_memory_continues_the_curve_instead_of_resetting_it(desk):
     surface, plans, history = haggle(desk, ["2.00", "2.10", "2.20"])
     last_sent = min(e.unit_price for e in history if e.side == "seller")
     restart = plan(surface, rfq(), memory=history)
-    assert restart.round == plans[-1].round + 1
+    assert restart.round == plans[-1].round, "an rfq names no price: the round stays where the haggling left it"
     assert restart.recommended_move.unit_price <= last_sent, "a restart does not reopen at list"
+    bid = plan(surface, [*rfq(), Offer(side="buyer", unit_price=D("2.30"), quantity=450)], memory=history)
+    assert bid.round == plans[-1].round + 1
     fresh = plan(surface, rfq())
     assert fresh.recommended_move.unit_price == surface.list_price
 
@@ -136,18 +138,41 @@ def test_memory_counts_parallel_negotiations_towards_max_rounds(desk):
     for _ in range(surface.max_rounds):
         others += [Offer(side="buyer", unit_price=D("1.00"), quantity=450),
                    Offer(side="seller", unit_price=surface.list_price, list_price=surface.list_price, quantity=450)]
-    p = plan(surface, rfq(), memory=others)
+    p = plan(surface, [*rfq(), Offer(side="buyer", unit_price=D("1.00"), quantity=450)], memory=others)
     assert p.closing and p.recommended_move.kind == "final"
 
 
 @pytest.mark.parametrize("round_", [3, 4, 5])
 def test_boulware_holds_firmer_than_linear_and_conceder(desk, round_):
     surface = desk.surface("BRG-6204", 450)
-    history = [Offer(side="buyer", quantity=450)] * round_
+    history = [Offer(side="buyer", unit_price=D("1.00"), quantity=450)] * round_
     asp = {c: plan(surface, history, config=StrategyConfig(curve=c)).aspiration_price
            for c in ("boulware", "linear", "conceder")}
     assert asp["boulware"] >= asp["linear"] >= asp["conceder"]
     assert asp["boulware"] > asp["conceder"]
+
+
+def test_a_requote_naming_no_price_concedes_nothing_and_moves_no_round(desk):
+    cfg = StrategyConfig(curve="conceder")
+    surface, plans, history = haggle(desk, ["2.00", "2.02"], config=cfg)
+    last = plans[-1]
+    assert last.recommended_move.kind == "concede" and "strategy.reciprocity" in last.recommended_move.rule_ids
+    assert last.aspiration_price < last.recommended_move.unit_price, "the buyer's small move held the seller back"
+    for _ in range(3):  # the same quantity asked for again, and again: no counter, no concession
+        history.append(Offer(side="buyer", quantity=450))
+        p = plan(surface, history, config=cfg, surface_for=desk.surface)
+        assert p.round == last.round
+        assert p.recommended_move.kind == "hold"
+        assert p.recommended_move.unit_price == last.recommended_move.unit_price
+        assert "strategy.no_new_counter" in p.recommended_move.rule_ids
+        history.append(Offer(side="seller", unit_price=p.recommended_move.unit_price, list_price=surface.list_price,
+                             quantity=450))
+    other = desk.surface("BRG-6204", 1000)  # another tier: the same discount on its list
+    p = plan(other, [*history, Offer(side="buyer", quantity=1000)], config=cfg, surface_for=desk.surface)
+    assert p.round == last.round
+    share = discount_of(last.recommended_move.unit_price, surface.list_price)
+    assert abs(p.recommended_move.unit_price - other.list_price * (1 - share)) < D("0.01"), (
+        p.recommended_move, other.list_price, share)
 
 
 def test_time_horizon_drives_the_curve(desk):

@@ -7,7 +7,8 @@ negotiations of the same buyer organisation compare on one scale:
 - aspiration(t) runs from the target discount to the walk-away discount along
   the configured curve; t is the round's progress (or the clock's);
 - reciprocity: the seller concedes at most what the buyer moved since their
-  previous counter (their first priced counter may be met down to target);
+  previous counter (their first priced counter may be met down to target),
+  and nothing on a round whose message names no price (a re-quote);
 - a buyer counter at or above the aspiration (or the seller's own next
   offer) is accepted;
 - never below the walk-away price (floor and maximum discount); after the
@@ -115,7 +116,9 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
     buyer = [e for e in merged if e.side == "buyer"]
     priced_buyer = [e for e in buyer if e.unit_price is not None]
     seller = [e for e in merged if e.side == "seller" and e.unit_price is not None]
-    round_ = max(len(buyer), 1)
+    # A round is a priced buyer message (and the first message, priced or not): re-quotes and questions in
+    # between move neither the clock of rounds nor the price.
+    round_ = max(len(priced_buyer) + (1 if buyer and buyer[0].unit_price is None else 0), 1)
     closing = round_ > surface.max_rounds
 
     t = progress(round_, surface.max_rounds, _elapsed(merged, config, now))
@@ -136,7 +139,13 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
 
     current = [e for e in history if e.side == "buyer" and e.unit_price is not None]
     buyer_price = current[-1].unit_price if current else None
-    if len(priced_buyer) >= 2:
+    # This round's buyer message (the last of `history`) named no price: the buyer moved nothing, so the
+    # seller concedes nothing (a re-quote at another quantity keeps the discount; repeated quotes would
+    # otherwise walk the price down the curve without a counter).
+    unmoved = prev is not None and bool(history) and history[-1].side == "buyer" and history[-1].unit_price is None
+    if unmoved:
+        cap, cap_rule = ZERO, "strategy.no_new_counter"
+    elif len(priced_buyer) >= 2:
         cap = max(_share(priced_buyer[-2], L) - _share(priced_buyer[-1], L), ZERO)
         cap_rule = "strategy.reciprocity"
     elif priced_buyer:
