@@ -7,7 +7,7 @@ Floats never enter: strings and ints are parsed, floats are refused.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 # ISO 4217 active codes and their minor units (digits after the point).
 _ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
@@ -67,6 +67,11 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
 def ceil_money(amount: Decimal, currency: str) -> Decimal:
     """Round up to the minor unit: the smallest price that still respects a lower bound."""
     return amount.quantize(quantum(currency), rounding=ROUND_CEILING)
+
+
+def floor_money(amount: Decimal, currency: str) -> Decimal:
+    """Round down to the minor unit: the largest price that still respects an upper bound (a buyer's budget)."""
+    return amount.quantize(quantum(currency), rounding=ROUND_FLOOR)
 
 
 def to_decimal(value: object) -> Decimal:

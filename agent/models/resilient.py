@@ -536,6 +536,9 @@ INTENT_SCHEMA: dict[str, Any] = {
         "reason": _NULL_STR,
         "discount_percent": {"type": ["string", "null"],
                              "description": "a discount asked in percent off the current proposal, as written, e.g. 5"},
+        "total_price": {"type": ["string", "null"],
+                        "description": "a total asked for the whole current proposal (a budget, 'for the lot'), "
+                                       "as written, e.g. 900"},
         "arguments": _STR_LIST,
         "notes": _STR_LIST,
         "answer": {"type": ["string", "null"],
@@ -544,7 +547,7 @@ INTENT_SCHEMA: dict[str, Any] = {
     },
     "required": ["kind", "items", "proposal_id", "version", "payment_terms", "delivery_date", "currency",
                  "buyer_reference", "query", "category", "specs", "question_topic", "question_skus", "question_spec",
-                 "discount_percent", "reason", "arguments", "notes", "answer"],
+                 "discount_percent", "total_price", "reason", "arguments", "notes", "answer"],
 }
 
 
@@ -743,8 +746,8 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
             terms = _terms(data.get("payment_terms"))
             if not items:
                 named = [sku(it.get("sku")) for it in data.get("items") or []]
-                off = _off_the_offer(data, ctx, pid, set(named)) or _split(text, ctx, pid) \
-                    or _other_terms(terms, ctx, pid)
+                off = _off_the_offer(data, ctx, pid, set(named)) or _for_the_lot(data, ctx, pid) \
+                    or _split(text, ctx, pid) or _other_terms(terms, ctx, pid)
                 if off is None:
                     skus = named or list(ctx.proposal_skus)
                     return BuyerIntent(kind="question", question=Question(topic="price", skus=skus[:100]),
@@ -783,7 +786,8 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
             skus = [sku(s) for s in data.get("question_skus") or []] or \
                 [sku(it.get("sku")) for it in data.get("items") or []]
             topic = data.get("question_topic") or "other"
-            off = (_off_the_offer(data, ctx, pid, set(skus)) or _split(text, ctx, pid)) if topic == "price" else None
+            off = (_off_the_offer(data, ctx, pid, set(skus)) or _for_the_lot(data, ctx, pid)
+                   or _split(text, ctx, pid)) if topic == "price" else None
             if off is not None and version:  # "10% off?" read as a question: it is a counter-offer all the same
                 items, how = off
                 co = CounterOffer(proposal_id=pid, version=version, items=items,
@@ -820,6 +824,24 @@ def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
 
     whole = not named or named == set(ctx.proposal_skus)
     return discount_items(ctx, percent, _currency(ctx), None if whole else named)
+
+
+def _for_the_lot(data: dict[str, Any], ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """The model's `total_price` for the whole current proposal as counter-offer lines: each line's offered
+    price scaled to it (`total_items`, as the offline parser reads a budget or a price for the lot), never by
+    the model."""
+    raw = data.get("total_price")
+    if raw is None or pid is None or pid != ctx.proposal_id:
+        return None
+    written = str(raw).strip()
+    # "1,000" or "1.000" is a thousand here (a total), not the decimal comma `_price` reads in "3,10"
+    total = Decimal(re.sub(r"[.,]", "", written)) if re.fullmatch(r"\d{1,3}(?:([.,])\d{3})(?:\1\d{3})*", written) \
+        else _price(written)
+    if total is None or total <= 0:
+        return None
+    from agent.offline.understand import total_items
+
+    return total_items(ctx, total, _currency(ctx))
 
 
 def _currency(ctx: Any) -> str | None:

@@ -67,7 +67,7 @@ from agent.intent import (
     BuyerIntent, Question,
 )
 from tools.catalog.models import Catalog
-from tools.money import HUNDRED, is_currency, round_money
+from tools.money import HUNDRED, floor_money, is_currency, round_money
 
 MAX_QUANTITY = 10_000_000
 MAX_PRICE = Decimal("1e12")
@@ -194,6 +194,11 @@ _TOTAL_AFTER = re.compile(
 _TOTAL_BEFORE = re.compile(
     r"\b(?:total(?:\s+(?:price|cost|budget|amount|value|of|is))*|in\s+total|whole\s+order\s+for|all\s+in\s+for)"
     r"\s*[:=]?\s*(?:of\s+)?$", _I)
+
+# A budget is what the whole order may cost: its figure, with no per-unit word, is a total when no offered unit
+# price is as high (`_Scan._add_price`); "our budget is 3.10" on an offer at 3.40 stays a unit price.
+_BUDGET_BEFORE = re.compile(r"\bbudget(?:\s+(?:is|was|of|at|would\s+be|will\s+be))?\s*[:=]?\s*(?:of\s+)?"
+                            r"(?:(?:around|about|roughly|only|just)\s+)?$", _I)
 
 _AFTER_NOT_PRICE = re.compile(rf"\s*(?:{_UNITW}|x\s|x$|\*|{_MEASURE}|[x*]?\s*\x01)", _I)
 _PRICE_KW = re.compile(
@@ -1161,6 +1166,12 @@ class _Scan:
         per = _PER_UNIT.match(self.masked, end)
         if per:
             self.blank([(end, per.end())])
+        elif not total and _BUDGET_BEFORE.search(before):
+            offered = [p for p in self.ctx.proposal_prices if isinstance(p, Decimal)]
+            if offered and value > max(offered):
+                total = True
+                self.note(f"budget {_fmt(value)} read as a total (above the offered unit "
+                          f"price{'s' if len(offered) > 1 else ''})")
         self.prices.append(_Price(value, currency, start, total=total and not per, marked=marked or bool(per)))
 
     def bind_quantities(self) -> None:
@@ -1225,7 +1236,10 @@ class _Scan:
                 kw = (m["kw"] or "").casefold() if "kw" in rx.groupindex else ""
                 integer = _is_integer_text(raw)
                 if rx is _PRICE_KW:
-                    if kw in ("for", "do", "would", "match") and integer and not per:
+                    if kw in ("for", "do", "would", "match") and integer and not per \
+                            and not _TOTAL_AFTER.match(self.masked, m.end("n")):  # "can you do 1000 total?" is money
+                        if kw == "do" and self._quantity_not_price(raw, m.start("n"), f"'{m.group().strip()}'"):
+                            spans.append(m.span("n"))  # "can you do 1000?" on an offer at 3.40: 1000 units
                         continue
                     if kw == "make it" and integer:
                         continue
@@ -1707,6 +1721,27 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
         f"{offer[i][1]}") for i, price in asked.items()})
 
 
+def total_items(ctx: TextContext, total: Decimal, currency: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """A total for the whole current offer ("1000 EUR for the lot", "our budget is 900") as counter-offer lines:
+    each line's offered unit price scaled by the total's share of the offer's total, rounded down to the
+    currency's minor unit so the lines add up to no more than the total; a total at or above the offer's asks
+    the offered prices. A note per line says how its price was reached. None when the context lacks the offer's
+    prices or currency, or a line would be priced at nothing."""
+    offer = _offer_lines(ctx, currency)
+    if offer is None or not total.is_finite() or total <= 0:
+        return None
+    offered_total = sum((qty * offered for _, qty, offered in offer[:MAX_ITEMS]), Decimal(0))
+    share = min(total / offered_total, Decimal(1))
+    asked = {i: floor_money(offered * share, currency)  # type: ignore[arg-type]
+             for i, (_, _, offered) in enumerate(offer[:MAX_ITEMS])}
+    if any(price <= 0 for price in asked.values()):
+        return None
+    return _over_offer(offer, currency, {i: (
+        CounterItem(sku=offer[i][0], quantity=offer[i][1], unit_price=price),  # type: ignore[arg-type]
+        f"total {_fmt(total)} {currency} for the offer's {_fmt(offered_total)} read as {_fmt(price)} for "
+        f"{offer[i][0]} x {offer[i][1]} (offered {_fmt(offer[i][2])})") for i, price in asked.items()})
+
+
 def asks_midpoint(text: str) -> bool:
     """Does the text ask to split the difference? (The caller then gives the context the buyer's last asks.)"""
     return bool(_MIDPOINT.search(text))
@@ -1895,6 +1930,19 @@ def _discount_counter(scan: _Scan, pid: str, pver: int | None, currency: str | N
         scan.note(note)
     if scan.date is not None:
         scan.note(f"delivery date {scan.date.isoformat()} cannot be part of a counter-offer")
+    return _intent(scan, "counter_offer", CounterOffer(proposal_id=pid, version=pver, items=items,
+                                                       payment_terms=scan.terms))
+
+
+def _total_counter(scan: _Scan, total: Decimal, pid: str, pver: int | None, currency: str | None) -> BuyerIntent | None:
+    """A total for the whole current offer as a counter-offer on it (`total_items`); None when the context does
+    not carry what that needs."""
+    priced = None if pver is None else total_items(scan.ctx, total, currency)
+    if priced is None:
+        return None
+    items, notes = priced
+    for note in notes:
+        scan.note(note)
     return _intent(scan, "counter_offer", CounterOffer(proposal_id=pid, version=pver, items=items,
                                                        payment_terms=scan.terms))
 
@@ -2124,6 +2172,10 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             if other is not None:  # "0.80 for the seals" on an offer for bearings only: which seals?
                 scan.note(f"asked price {_fmt(kept[0].value)} for '{other}', which names no product on the offer")
                 return _intent(scan, "catalog_query", CatalogQuery(query=_singular(other.casefold())))
+            if len(lines) > 1 and len(kept) == 1 and kept[0].total and pid is not None and pid == ctx.proposal_id:
+                counter = _total_counter(scan, kept[0].value, pid, pver, deal_currency)
+                if counter is not None:  # "1000 for the lot" on screws and nuts: every line scaled alike
+                    return counter
             if len(lines) == 1:
                 lines[0][2] = kept[0]
                 if len(kept) > 1:
@@ -2154,7 +2206,10 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
         p = line[2]
         if p is not None and p.total:
             if line[1]:
-                unit = (p.value / line[1]).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
+                money = p.currency or deal_currency
+                unit = floor_money(p.value / line[1], money) if money and is_currency(money) else \
+                    (p.value / line[1]).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)  # rounded down: within it
+                unit = unit.normalize()
                 scan.note(f"total {_fmt(p.value)} for {line[1]} x {line[0]} read as {_fmt(unit)} a unit")
                 line[2] = _Price(unit, p.currency, p.start, marked=p.marked)
             else:

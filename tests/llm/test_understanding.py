@@ -233,6 +233,29 @@ def test_a_percentage_the_model_reads_is_priced_from_the_offer_not_by_the_model(
     assert got.kind == "question" and got.question.topic == "price"
 
 
+def test_a_total_the_model_reads_is_spread_over_the_offer_by_the_seller(text_context) -> None:
+    """`total_price` for the whole current proposal (a budget, a price for the lot) becomes a counter-offer with
+    each line's offered price scaled to it and rounded down to the cent (the offline parser's `total_items`):
+    the model says the figure as written, never the per-line prices; a total above the offer asks its prices."""
+    ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204", "BRG-6205"),
+                       proposal_quantities=(500, 100), proposal_prices=(Decimal("3.23"), Decimal("4.10")),
+                       currency="EUR")  # the offer's total: 1615.00 + 410.00 = 2025.00
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    for kind, extra in (("counter_offer", {}), ("question", {"question_topic": "price"})):
+        for written in ("1,800", "1800 EUR", "1.800"):
+            got = to_buyer_intent({**base, "kind": kind, "total_price": written, **extra}, ctx,
+                                  "our budget for all of it is 1,800")
+            assert got.kind == "counter_offer" and got.message.proposal_id == "P-7", (written, got)
+            assert [(i.sku, i.quantity, i.unit_price) for i in got.message.items] == [
+                ("BRG-6204", 500, Decimal("2.87")), ("BRG-6205", 100, Decimal("3.64"))], written  # 1435 + 364
+    assert any("total 1800 EUR for the offer's 2025.00 read as 2.87" in n for n in got.notes), got.notes
+    above = to_buyer_intent({**base, "kind": "counter_offer", "total_price": "2500"}, ctx, "2500 for the lot")
+    assert [i.unit_price for i in above.message.items] == [Decimal("3.23"), Decimal("4.10")]
+    for bad in ("0", "lots", "-5"):
+        got = to_buyer_intent({**base, "kind": "counter_offer", "total_price": bad}, ctx, "x")
+        assert got.kind == "question", (bad, got)
+
+
 def test_a_lead_time_question_the_model_reads_keeps_its_quantity(text_context) -> None:
     """A lead-time, availability or (volume) price question on one product for a quantity (the SKU and quantity
     in `items`): the question carries the quantity, which the seller answers for; otherwise it has none."""

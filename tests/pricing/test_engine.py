@@ -33,7 +33,9 @@ from tools.errors import (
     UnknownSku,
     UnsupportedCurrency,
 )
-from tools.money import MINOR_UNITS, fmt_percent, quantum, round_money, round_percent, to_decimal
+from tools.money import (
+    MINOR_UNITS, ceil_money, floor_money, fmt_percent, quantum, round_money, round_percent, to_decimal,
+)
 from tools.pricing.engine import explain_lines, price, price_quote, replay
 from tools.pricing.models import LinePrice, PriceRequest, QuoteItem, QuoteRequest
 
@@ -97,6 +99,17 @@ def test_round_half_up_to_minor_unit(amount: str, currency: str, expected: str) 
     result = round_money(D(amount), currency)
     assert result == D(expected)
     assert str(result) == expected
+
+
+@pytest.mark.parametrize(("amount", "currency", "down", "up"), [
+    ("3.1666", "EUR", "3.16", "3.17"),  # a budget's share never rounds above it, a floor's never below
+    ("3.10", "EUR", "3.10", "3.10"),
+    ("2.5", "JPY", "2", "3"),
+    ("1.0009", "KWD", "1.000", "1.001"),
+])
+def test_floor_and_ceiling_to_minor_unit(amount: str, currency: str, down: str, up: str) -> None:
+    assert str(floor_money(D(amount), currency)) == down
+    assert str(ceil_money(D(amount), currency)) == up
 
 
 @pytest.mark.parametrize("currency", sorted(MINOR_UNITS))
