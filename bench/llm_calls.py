@@ -55,8 +55,8 @@ from llm.fake_openai import (  # noqa: E402
 EMPTY_INTENT: dict[str, Any] = {
     "kind": "unknown", "answer": None, "items": [], "proposal_id": None, "version": None, "payment_terms": None,
     "delivery_date": None, "currency": None, "buyer_reference": None, "query": None, "category": None, "specs": [],
-    "question_topic": None, "question_skus": [], "question_spec": None, "discount_percent": None, "reason": None,
-    "arguments": [], "notes": [],
+    "question_topic": None, "question_skus": [], "question_spec": None, "discount_percent": None, "total_price": None,
+    "reason": None, "arguments": [], "notes": [],
 }
 
 

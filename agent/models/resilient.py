@@ -762,6 +762,10 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
         if kind == "accept":
             if not pid or not version:
                 return BuyerIntent(kind="unknown", source="model", notes=[*notes, NO_PROPOSAL_TO_ACCEPT])
+            taken = _lines_taken(data, ctx, pid, sku)
+            if taken:  # "accept the bearings only": never a deal on lines the buyer did not take
+                notes.append(f"acceptance of {', '.join(i.sku for i in taken)} only: a proposal for those lines first")
+                return BuyerIntent(kind="rfq", message=Rfq(items=taken), source="model", notes=notes)
             return BuyerIntent(kind="accept", message=Accept(proposal_id=pid, version=version), source="model",
                                notes=notes)
         if kind == "reject":
@@ -824,6 +828,18 @@ def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
 
     whole = not named or named == set(ctx.proposal_skus)
     return discount_items(ctx, percent, _currency(ctx), None if whole else named)
+
+
+def _lines_taken(data: dict[str, Any], ctx: Any, pid: str, sku: Any) -> list[RfqItem]:
+    """The lines of an acceptance that names some, not all, of the current proposal's products, at their
+    quantities; empty for an acceptance of the whole proposal (or of another one)."""
+    if pid != ctx.proposal_id:
+        return []
+    named = {sku(it.get("sku")) for it in data.get("items") or [] if isinstance(it, dict) and it.get("sku")}
+    lines = dict(zip(ctx.proposal_skus, ctx.proposal_quantities))
+    if not named or not named < set(lines) or any(lines[s] is None for s in named):
+        return []
+    return [RfqItem(sku=s, quantity=q) for s, q in lines.items() if s in named]
 
 
 def _for_the_lot(data: dict[str, Any], ctx: Any, pid: str | None) -> tuple[list[CounterItem], list[str]] | None:

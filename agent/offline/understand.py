@@ -200,6 +200,11 @@ _TOTAL_BEFORE = re.compile(
 _BUDGET_BEFORE = re.compile(r"\bbudget(?:\s+(?:is|was|of|at|would\s+be|will\s+be))?\s*[:=]?\s*(?:of\s+)?"
                             r"(?:(?:around|about|roughly|only|just)\s+)?$", _I)
 
+# A year after a word of time; not one with a unit or an "x" after it (a quantity).
+_YEAR = re.compile(r"\b(?:for|in|until|till|thru|through|by|of|from|during|throughout|after|before|fy|year|"
+                   r"calendar|fiscal|budget)\s+(?P<y>20\d\d)\b(?![.,]\d)", re.I)
+_AFTER_YEAR_UNIT = re.compile(rf"\s*(?:{_UNITW}|x\b|\*)", re.I)
+
 _AFTER_NOT_PRICE = re.compile(rf"\s*(?:{_UNITW}|x\s|x$|\*|{_MEASURE}|[x*]?\s*\x01)", _I)
 _PRICE_KW = re.compile(
     r"(?:(?<![\w])(?P<kw>at|for|do|pay|paying|offer(?:ing)?|target(?:\s+price)?(?:\s+(?:is|of))?|"
@@ -208,7 +213,13 @@ _PRICE_KW = re.compile(
     r"go\s+(?:down\s+)?to|(?:unit\s+)?price\s*(?:of|is|at|to|:|=)|make\s+it|would|could\s+accept|match|"
     r"settle\s+(?:at|for|on)|land\s+at)\s*[:=]?\s*|(?P<at>@)\s*)"
     rf"(?P<n>{_NUM}){_NE}", _I)
-_PRICE_PER = re.compile(rf"{_NB}(?P<n>{_NUM})(?=\s*(?:/\s*[a-z]|per\s|each\b|ea\b|apiece\b|a\s+piece\b))", _I)
+# A volume over time ("1200 per year", "100/month") is no order's quantity and never a price per unit; a number
+# "per order" or "per delivery" is a quantity, never a price per unit either.
+_PERIOD = r"(?:year|yr|annum|month|mo|quarter|qtr|week|wk|day)s?\b"
+_PER_PERIOD = rf"(?:{_PERIOD}|(?:order|shipment|delivery|call[- ]?off)s?\b)"
+_PRICE_PER = re.compile(rf"{_NB}(?P<n>{_NUM})(?=\s*(?:/\s*(?!{_PER_PERIOD})[a-z]|per\s+(?!{_PER_PERIOD})|each\b|"
+                        r"ea\b|apiece\b|a\s+piece\b))", _I)
+_VOLUME = re.compile(rf"{_NB}(?P<n>{_NUM}k?)\s*(?:{_UNITW}\s*)?(?:/\s*|(?:per|a|an|every|each)\s+){_PERIOD}", _I)
 
 _BIND_BEFORE = re.compile(
     rf"{_NB}(?P<n>{_NUM}k?)\s*(?:[x*](?![\w])|[x*](?=\x01)|{_UNITW}(?:\s*(?:of|x)\b)?|of\b)\s*"
@@ -418,7 +429,20 @@ _TERMS_Q = re.compile(
     r"\s*(?:shipping|freight|delivery|carriage|transport)\b"
     r"|\b(?:shipping|freight|delivery|carriage|transport)\s+(?:costs?|charges?|fees?|included|paid|terms)\b"
     r"|\bvat\b|\bsales\s+tax\b|\btax(?:es)?\s+included\b|\b(?:incl|excl)(?:\.|uding)?\s+tax(?:es)?\b"
-    r"|\b(?:dap|ddp|fob|exw|fca|cif|cpt|cip)\b")
+    r"|\b(?:dap|ddp|fob|exw|fca|cif|cpt|cip)\b"
+    # the offer's currency and how one pays
+    r"|\bcurrenc(?:y|ies)\b|\bcredit\s+cards?\b|\b(?:bank|wire)\s+transfers?\b|\bletter\s+of\s+credit\b"
+    r"|\bpay\s+(?:by|with|via)\b")
+# How long an offer stands ("how long is this offer valid?", "can you hold the price until Friday?"): answered
+# with the offer and its terms, validity included (before a lead-time cue reads "how long" as delivery).
+_VALIDITY_Q = re.compile(
+    r"\bvalid(?:ity)?\b|\bexpir(?:e|es|y|ation|ing)\b|\bhold\s+(?:this|the|that|your)\s+(?:price|offer|quote|proposal)\b"
+    r"|\bhow\s+long\s+(?:is|does|will|do)\s+(?:this|the|that|your)\s+(?:offer|quote|proposal|price)\b")
+# The buyer pauses ("we'll get back to you", "let me check internally"): the offer stands, restated.
+_PAUSE = re.compile(
+    r"\b(?:get|come)\s+back\s+to\s+you\b|\b(?:check|discuss|confirm)\s+(?:it\s+|this\s+)?(?:internally|with\s+(?:my|our|the)\s+"
+    r"(?:team|manager|boss|colleagues?|management|finance))\b|\bthink\s+(?:it\s+)?(?:about\s+it|over)\b|\bsleep\s+on\s+it\b"
+    r"|\b(?:need|give\s+us|take)\s+(?:some|a\s+(?:few|couple\s+of))\s+(?:time|days?|hours?)\b|\bkeep\s+you\s+posted\b")
 _PRICE_Q = re.compile(_PRICE_WORDS + r"|\bquote\b|\bquotation\b|\bdiscounts?\b|\b(?:the|grand|order|your)\s+total\b"
                       r"|\btotal\s+(?:price|cost|amount|value)\b")
 # Volume pricing ("price breaks", "volume discount above 1000 units?", "tiered pricing"): a price question even
@@ -800,6 +824,7 @@ class _Scan:
         self.discount: Decimal | None = None
         self.prices: list[_Price] = []
         self.bare_qty: list[tuple[int, int]] = []  # (quantity, position)
+        self.offer_total_named = False  # the text names the current offer's total (`scan_offer_total`)
         self.specs: dict[str, str] = {}
         self.region: str | None = None
         self.region_known = False  # a destination was named (maybe outside every region)
@@ -1027,6 +1052,26 @@ class _Scan:
                       + (f" (other dates named: {', '.join(d.isoformat() for d in found[1:3])})"
                          if len(found) > 1 else ""))
 
+    def scan_years(self) -> None:
+        """A year after a word of time ("is the price fixed for 2027?", "our budget in 2026"): noted and blanked,
+        never a quantity or a price. A number with a unit after it ("2027 pcs") stays a quantity."""
+        spans = []
+        for m in _YEAR.finditer(self.masked):
+            if self.today.year - 1 <= int(m["y"]) <= self.today.year + 5 and not _AFTER_YEAR_UNIT.match(self.masked,
+                                                                                                      m.end("y")):
+                spans.append(m.span("y"))
+                self.note(f"{m['y']} read as a year")
+        self.blank(spans)
+
+    def scan_volumes(self) -> None:
+        """A volume over time ("we buy 5000 per year", "100/month"): noted for the seller, blanked; a proposal is
+        for one order's quantity, so it is neither a quantity nor a price."""
+        spans = []
+        for m in _VOLUME.finditer(self.masked):
+            spans.append(m.span())
+            self.note(f"volume over time noted: {' '.join(m.group().split())} (a proposal is for one order)")
+        self.blank(spans)
+
     def _date(self, m: re.Match[str], trigger: bool) -> Any:
         today = self.today
         try:
@@ -1146,6 +1191,24 @@ class _Scan:
             return self.ctx.currency
         return "USD"
 
+    def scan_offer_total(self) -> None:
+        """The current offer's total named back ("1116 is too much, we can do 1000"): noted and blanked (it is
+        neither a price asked nor a quantity), and the figures the buyer names besides it are totals too
+        (`offer_total_named`)."""
+        offer = list(zip(self.ctx.proposal_quantities, self.ctx.proposal_prices))
+        if len(offer) < 1 or any(not isinstance(q, int) or not isinstance(p, Decimal) for q, p in offer):
+            return
+        total = sum((q * p for q, p in offer), Decimal(0))
+        spans = []
+        for m in re.finditer(rf"{_NB}(?P<n>{_NUM}){_NE}", self.masked):
+            value, _ = _price(m["n"])
+            if value is not None and value == total and value > max(p for _, p in offer):
+                spans.append(m.span("n"))
+        if spans:
+            self.offer_total_named = True
+            self.note(f"the offer's total {_fmt(total)} named")
+            self.blank(spans)
+
     def scan_currency_prices(self) -> None:
         spans = []
         for m in _PRICE_CUR.finditer(self.masked):
@@ -1164,6 +1227,10 @@ class _Scan:
         before = self.masked[max(0, start - 40):start]
         total = bool(_TOTAL_AFTER.match(self.masked, end) or _TOTAL_BEFORE.search(before))
         per = _PER_UNIT.match(self.masked, end)
+        if self.offer_total_named and not per and not total and value > max(
+                (p for p in self.ctx.proposal_prices if isinstance(p, Decimal)), default=value):
+            total = True
+            self.note(f"{_fmt(value)} read as a total (the offer's total is named)")
         if per:
             self.blank([(end, per.end())])
         elif not total and _BUDGET_BEFORE.search(before):
@@ -1236,7 +1303,7 @@ class _Scan:
                 kw = (m["kw"] or "").casefold() if "kw" in rx.groupindex else ""
                 integer = _is_integer_text(raw)
                 if rx is _PRICE_KW:
-                    if kw in ("for", "do", "would", "match") and integer and not per \
+                    if kw in ("for", "do", "would", "match") and integer and not per and not self.offer_total_named \
                             and not _TOTAL_AFTER.match(self.masked, m.end("n")):  # "can you do 1000 total?" is money
                         if kw == "do" and self._quantity_not_price(raw, m.start("n"), f"'{m.group().strip()}'"):
                             spans.append(m.span("n"))  # "can you do 1000?" on an offer at 3.40: 1000 units
@@ -1449,7 +1516,10 @@ def _understand(text: str, ctx: TextContext, today: date) -> BuyerIntent:
     scan.scan_unknown_skus()
     scan.scan_terms()
     scan.scan_dates()
+    scan.scan_years()
+    scan.scan_volumes()
     scan.scan_percents()
+    scan.scan_offer_total()
     scan.scan_currency_prices()
     scan.bind_quantities()
     scan.scan_quantity_before_price()
@@ -1539,6 +1609,10 @@ def _decide(scan: _Scan) -> BuyerIntent:
         return _midpoint_counter(scan, pid, pver, prop_skus)
     if accept and reject:
         return _unknown(scan, ACCEPT_AND_REJECT)
+    if accept and not money and len(prop_lines) >= 2 and not _changes(quantified, prop_lines) and not conditional:
+        part = _part_accepted(scan, prop_lines, low)
+        if part is not None:  # never a deal on lines the buyer did not take: the lines taken are quoted first
+            return part
     if accept and not money and not _changes(quantified, prop_lines):
         if conditional:
             return _unknown(scan, CONDITIONAL_ACCEPT)
@@ -1580,6 +1654,9 @@ def _decide(scan: _Scan) -> BuyerIntent:
         if topic_skus and _COMPAT.search(low) and (len(mention_skus) >= 2 or question_form):
             return _question(scan, "compatibility", mention_skus if len(mention_skus) >= 2 else
                              _merge(mention_skus, prop_skus))
+        if prop_skus and not quantified and not scan.bare_qty and _VALIDITY_Q.search(low):
+            scan.note("asks how long the offer stands")
+            return _question(scan, "terms", prop_skus)
         if _LEAD.search(low):
             _quantity_notes(scan, quantified)
             if scan.date is not None:
@@ -1629,6 +1706,13 @@ def _decide(scan: _Scan) -> BuyerIntent:
     if prop_skus and scan.date is not None:
         scan.note(f"asks about delivery by {scan.date.isoformat()}")
         return _question(scan, "lead_time", prop_skus)
+    if prop_skus and not quantified and not scan.bare_qty and _PAUSE.search(low):
+        scan.note("the buyer will come back to the offer; it stands")
+        return _question(scan, "price", prop_skus)
+    if prop_skus and _OBJECTION.search(low) and scan.name_words & scan.idx.name_stems <= scan.idx.words_of(prop_skus):
+        # "ok for the bearings, but the seals are too expensive": the offer's own products, not a search
+        scan.note("the buyer objects to the price without naming one")
+        return _question(scan, "price", prop_skus)
     scan.collect_specs(category, spec_words)
     catalog_cue = bool(_CATALOG.search(low))
     if category is not None or scan.specs or catalog_cue:
@@ -1790,11 +1874,11 @@ def _over_offer(offer: list[tuple[str, int, Decimal]], currency: str | None,
     return items, notes
 
 
-def _line_named(scan: _Scan, skus: list[str], note: bool = True) -> str | None:
-    """The one proposal line whose product name has a word of the text ("3.00 for the bearings" on a proposal
-    for bearings and seals), noted; None when no line's name, or more than one, has one. Words every line's name
-    has ("hex", "box" on screws and nuts) name none of them."""
-    words = scan.name_words
+def _line_named(scan: _Scan, skus: list[str], note: bool = True, words: set[str] | None = None) -> str | None:
+    """The one proposal line whose product name has a word of the text (or of `words`: "3.00 for the bearings"
+    on a proposal for bearings and seals), noted; None when no line's name, or more than one, has one. Words
+    every line's name has ("hex", "box" on screws and nuts) name none of them."""
+    words = scan.name_words if words is None else words
     names = [scan.idx.name_words[sku] for sku in skus if sku in scan.idx.name_words]
     common = frozenset.intersection(*names) if len(names) > 1 else frozenset()  # "hex", "box"
     hits = [(sku, sorted(words & (scan.idx.name_words[sku] - common))) for sku in skus if sku in scan.idx.name_words]
@@ -1807,7 +1891,21 @@ def _line_named(scan: _Scan, skus: list[str], note: bool = True) -> str | None:
     return sku
 
 
-_REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|cancel|without|skip|no\s+more)\b")
+_REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|cancel|without|skip|no\s+more|"
+                     r"except(?:\s+for)?|but\s+not|minus)\b")
+# What a removal is of: the words after its cue, up to the next clause ("drop the seals and do 3.20 ...").
+_CLAUSE_END = re.compile(r"[,.;:!?]|\band\b|\bbut\b|\bthen\b|\bplease\b", re.I)
+
+
+def _line_removed(scan: _Scan, skus: list[str]) -> str | None:
+    """The one line of several that the words after a removal cue name ("remove the seals", "drop the seals and
+    do 3.20 for the bearings", "we accept, except the seals"), noted; None when there is no cue or it names no
+    single line."""
+    m = _REMOVE.search(scan.masked.casefold())
+    if m is None or len(skus) < 2:
+        return None
+    end = _CLAUSE_END.search(scan.text, m.end())
+    return _line_named(scan, skus, words=_stems(scan.text[m.end():end.start() if end else len(scan.text)]))
 
 
 _WRITTEN_NUMBER = re.compile(r"[0-9][0-9.,]*k?", re.I)
@@ -1831,12 +1929,30 @@ def _more(scan: _Scan, had: int | None, qty: int, start: int) -> int:
 def _removed(scan: _Scan, prop_lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
     """"Remove the seals" on an offer of several lines: an rfq for the others at their quantities, the one a product
     word names left out; None when no line, or more than one, is named (or a quantity is unknown)."""
-    named = _line_named(scan, [s for s, _ in prop_lines])
+    named = _line_removed(scan, [s for s, _ in prop_lines]) or _line_named(scan, [s for s, _ in prop_lines])
     rest = [(s, q) for s, q in prop_lines if s != named]
     if named is None or any(q is None for _, q in rest):
         return None
     scan.note(f"{named} left out; the other lines are kept")
     return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in rest])
+
+
+def _part_accepted(scan: _Scan, prop_lines: list[tuple[str, int | None]], low: str) -> BuyerIntent | None:
+    """An acceptance of some of an offer's lines ("accept the bearings only", "we accept, except the seals"): an
+    rfq for the lines taken, at their quantities (a new version the buyer can accept whole); None when the
+    words name no single line, so the acceptance is of the whole offer."""
+    skus = [s for s, _ in prop_lines]
+    if _REMOVE.search(low):
+        dropped = _line_removed(scan, skus)
+        taken = [(s, q) for s, q in prop_lines if s != dropped] if dropped else []
+    else:
+        one = _line_named(scan, skus)
+        taken = [(s, q) for s, q in prop_lines if s == one] if one else []
+    if not taken or any(q is None for _, q in taken):
+        return None
+    scan.note(f"acceptance of {', '.join(s for s, _ in taken)} only: a proposal for "
+              f"{'that line' if len(taken) == 1 else 'those lines'} first")
+    return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in taken])
 
 
 def _added_product(scan: _Scan, skus: list[str]) -> str | None:
@@ -1875,12 +1991,15 @@ def _other_product_named(scan: _Scan, skus: list[str]) -> str | None:
     return None
 
 
-def with_offer_lines(ctx: TextContext, items: list[CounterItem], currency: str | None
+def with_offer_lines(ctx: TextContext, items: list[CounterItem], currency: str | None, without: str | None = None
                      ) -> tuple[list[CounterItem], list[str]]:
-    """A counter-offer on some of the current offer's lines, completed with the others asked at their offered
-    price, in the offer's order: a buyer who counters one line keeps the rest rather than dropping it. As given
-    when the context lacks the offer's prices or an item is not on the offer."""
+    """A counter-offer on some of the current offer's lines, completed with the others (but the line `without`,
+    which the buyer removed) asked at their offered price, in the offer's order: a buyer who counters one line
+    keeps the rest rather than dropping it. As given when the context lacks the offer's prices or an item is
+    not on the offer."""
     offer = _offer_lines(ctx, currency)
+    if offer is not None and without is not None:
+        offer = [line for line in offer if line[0] != without]
     named = {it.sku: it for it in items}
     if offer is None or not set(named) <= {sku for sku, _, _ in offer} or len(named) != len(items):
         return items, []
@@ -2028,7 +2147,7 @@ def _query_terms(scan: _Scan, category: str | None) -> str | None:
             continue
         if low in scan.spec_words_used:
             continue
-        plural = low.isalpha() and len(low) > 3
+        plural = low.isalpha() and len(low) > 3 and not low.endswith("ss")  # "stainless", "brass"
         if plural and low.endswith("s") and low[:-1] in idx.hay:
             keep = word[:-1]
         elif low in idx.hay:
@@ -2108,6 +2227,7 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
            low: str) -> BuyerIntent | None:
     ctx = scan.ctx
     mentions = scan.mentions
+    dropped: str | None = None  # a line the buyer removes while pricing the others
     unit_prices = [p for p in scan.prices]
     # currency of the named prices vs the negotiation
     deal_currency = scan.currency or (ctx.currency if isinstance(ctx.currency, str) else None)
@@ -2167,6 +2287,9 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
                 if line[0] == named:
                     line[1] = _more(scan, line[1], *scan.bare_qty[0])
             scan.note(f"quantity {scan.bare_qty[0][0]} for {named}; the other lines are kept")
+        if kept and len(lines) > 1 and (dropped := _line_removed(scan, [s for s, _ in prop_lines])) is not None:
+            lines = [line for line in lines if line[0] != dropped]  # "drop the seals and do 3.20 for the bearings"
+            scan.note(f"{dropped} left out; the other lines are kept")
         if kept:
             other = _other_product_named(scan, [s for s, _ in prop_lines])
             if other is not None:  # "0.80 for the seals" on an offer for bearings only: which seals?
@@ -2231,7 +2354,7 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             scan.note(f"counter {it.sku} x {it.quantity} at {_fmt(it.unit_price)}"
                       + (f" {deal_currency}" if deal_currency else ""))
         if pid == ctx.proposal_id:
-            items, kept_notes = with_offer_lines(ctx, items, deal_currency)
+            items, kept_notes = with_offer_lines(ctx, items, deal_currency, without=dropped)
             for note in kept_notes:
                 scan.note(note)
         if scan.discount is not None:

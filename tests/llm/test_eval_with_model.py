@@ -46,6 +46,10 @@ def test_eval_run_with_the_openai_model_against_canned_answers(fake_openai, tmp_
             kind="catalog_query", query="6205 bearings", items=_items(("", 800, None))),
         "that is too high, our target is 3.20": _m(kind="rfq", items=_items(("BRG-6205", 800, "3.20")),
                                                    arguments=["the price is too high"]),
+        # a budget and a price for the lot: the model says the figure, the seller spreads it over the lines
+        "the total is above our budget of 900": _m(kind="counter_offer", total_price="900",
+                                                   arguments=["above our budget"]),
+        "ok what about 1,050 EUR for everything": _m(kind="counter_offer", total_price="1,050"),
     })
     fake_openai.reset()
     fake_openai.handler = script

@@ -256,6 +256,21 @@ def test_a_total_the_model_reads_is_spread_over_the_offer_by_the_seller(text_con
         assert got.kind == "question", (bad, got)
 
 
+def test_an_acceptance_of_some_lines_the_model_reads_quotes_them_first(text_context) -> None:
+    """An `accept` naming some of the proposal's products is an rfq for those lines at their quantities (never a
+    deal on the others); naming all of them, or none, is the acceptance of the whole proposal."""
+    ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204", "BRG-6205"),
+                       proposal_quantities=(500, 100), proposal_prices=(Decimal("3.23"), Decimal("4.10")),
+                       currency="EUR")
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    part = to_buyer_intent({**base, "kind": "accept", "items": [{"sku": "BRG-6205", "quantity": None,
+                                                                 "unit_price": None}]}, ctx, "accept the 6205 only")
+    assert part.kind == "rfq" and [(i.sku, i.quantity) for i in part.message.items] == [("BRG-6205", 100)]
+    for items in ([], [{"sku": "BRG-6204"}, {"sku": "BRG-6205"}]):
+        whole = to_buyer_intent({**base, "kind": "accept", "items": items}, ctx, "we accept")
+        assert whole.kind == "accept" and (whole.message.proposal_id, whole.message.version) == ("P-7", 3)
+
+
 def test_a_lead_time_question_the_model_reads_keeps_its_quantity(text_context) -> None:
     """A lead-time, availability or (volume) price question on one product for a quantity (the SKU and quantity
     in `items`): the question carries the quantity, which the seller answers for; otherwise it has none."""
