@@ -47,7 +47,8 @@ from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
-    QUOTE_CONFIRMS, SCHEMA_HINT, days, move_lead, offer_text, render_brief, respond, standing_offer_text,
+    QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text, render_brief, respond,
+    standing_offer_text,
 )
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
@@ -317,6 +318,10 @@ class SellerGraph:
                     or self._order_limits(state, question, started) or self._terms(state, question, started)
                 if answered is not None:
                     return answered
+            if kind == "unknown" and not any(n in UNCLEAR_REPLIES for n in intent.get("notes") or ()):
+                answered = self._standing_offer(state, {"topic": "unclear", "skus": []}, started)
+                if answered is not None:  # "yes", "ok go": the offer stands, and what the buyer can do with it
+                    return answered
             if kind == "reject":
                 if neg.current_proposal and msg.get("proposal_id") != neg.current_proposal:
                     raise TurnError(f"unknown proposal {msg.get('proposal_id')}", code="unknown_proposal",
@@ -342,7 +347,7 @@ class SellerGraph:
         question names another quantity than the offer's. (A percentage off the offer is a counter-offer, not a
         question: agent/offline/understand.py.)"""
         topic = question.get("topic")
-        if topic not in ("price", "terms"):
+        if topic not in ("price", "terms", "unclear"):
             return None
         current = self._view(state).current_proposal()
         if current is None or current.status != "offered" or current.valid_until <= utcnow():

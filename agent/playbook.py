@@ -149,15 +149,20 @@ NEGOTIATE_PRICE_HINT = ("If you have another price in mind, send it as a counter
                         "line) and we will look at it.")
 NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer that names them and we will look "
                         "at it.")
+# A message with no request in it while an offer stands ("yes", "ok go"): the offer, and what the buyer can do.
+UNCLEAR_ON_OFFER = "I could not find a request in your message."
+NEXT_STEPS_HINT = ("To take it, reply that you accept it; to change it, send the unit price, quantity or payment "
+                   "terms you want; or ask about the products.")
 
 
 def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -> str:
-    """The answer to a price or terms question while `proposal` stands: the offer itself (its suggestions were
-    made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
+    """The answer to a price or terms question while `proposal` stands (or to a message with no request in it:
+    topic "unclear"): the offer itself (its suggestions were made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
     the prices include (`basis`: `price_basis_text` of the price book's words)."""
-    hint = NEGOTIATE_TERMS_HINT if topic == "terms" else NEGOTIATE_PRICE_HINT
+    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT}.get(topic, NEGOTIATE_PRICE_HINT)
     fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else []
-    return " ".join(["Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
+    lead = [UNCLEAR_ON_OFFER] if topic == "unclear" else []
+    return " ".join([*lead, "Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
 
 
 def price_basis_text(description: str) -> str:

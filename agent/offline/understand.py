@@ -67,6 +67,7 @@ from agent.intent import (
     BuyerIntent, Question,
 )
 from tools.catalog.models import Catalog
+from tools.catalog.search import best_match, search
 from tools.money import HUNDRED, floor_money, is_currency, round_money
 
 MAX_QUANTITY = 10_000_000
@@ -180,7 +181,8 @@ _ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs
 _MIDPOINT = re.compile(r"\bsplit(?:ting)?\s+(?:the\s+|that\s+)?difference\b|\bmeet\s+(?:(?:me|us)\s+)?(?:in\s+the\s+)?"
                        r"(?:middle|half[\s-]?way)\b|\bgo\s+half[\s-]?way\b|\bmiddle\s+ground\b", _I)
 _PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
-                          r"markdown|down|better)\b", _I)
+                          r"markdown|down|better|skonto|prepay\w*|upfront|up\s+front|early\s+payment|"
+                          r"on\s+(?:the\s+|your\s+)?(?:total|order|offer|price|quote))\b", _I)
 
 _PRICE_CUR = re.compile(
     rf"(?P<pre>US\$|\$|€|£|\b(?:EUR|USD|GBP|CHF)\b)\s?(?P<n1>{_NUM}){_NE}"
@@ -397,7 +399,9 @@ _OBJECTION = re.compile(
     r"|on\s+(?:the\s+)?price)\b"
     r"|\bsharpen\s+(?:your|the)\s+pencil\b|\bover\s+(?:our|the)\s+budget\b|\babove\s+(?:our|the)\s+budget\b"
     r"|\b(?:go|get|come)\s+(?:any\s+|a\s+bit\s+|a\s+little\s+)?(?:lower|down)\b(?!\s+(?:to|at)\s+[0-9])"
-    r"|\b(?:won'?t|will\s+not|can'?t|cannot)\s+proceed\s+(?:unless|without|at\s+th)")
+    r"|\b(?:won'?t|will\s+not|can'?t|cannot)\s+proceed\s+(?:unless|without|at\s+th)"
+    r"|\bdo\s+(?:any\s+|a\s+(?:bit|little)\s+)?better\b|\bimprove\s+(?:on\s+)?(?:your|the|that|this)\s+(?:price|offer)\b"
+    r"|\bsharper\s+price\b")
 _QUESTION_START = re.compile(
     r"^\W*(?:what|what'?s|which|how|when|where|why|who|is|are|does|do|did|can|could|would|will|have|has|any|tell|"
     r"please\s+tell|info|information|details?)\b")
@@ -495,7 +499,7 @@ _STOPWORDS = frozenset(
     "regards got get buy buying purchase require required requirement interested recommend suggest options option "
     "catalog catalogue list browse type types kind kinds sort range sourcing supply supplier vendor also just "
     "available availability ok okay yes no not any other more less than approx approximately around "
-    "mm cm kw v hz rpm bar kg nm kn db a amp amps volts volt".split())
+    "mm cm kw v hz rpm bar kg nm kn db a amp amps volts volt price prices pricing cost costs quote".split())
 
 
 # --- catalog index (built once per catalog object) -----------------------------------------
@@ -1160,7 +1164,7 @@ class _Scan:
         spans = []
         for m in _PCT.finditer(self.masked):
             spans.append(m.span())
-            window = self.masked[max(0, m.start() - 40):m.end() + 30]
+            window = self.text[max(0, m.start() - 40):m.end() + 30]  # the words, payment terms too ("for prepayment")
             if not _PCT_CONTEXT.search(window):
                 continue
             try:
@@ -1714,9 +1718,17 @@ def _decide(scan: _Scan) -> BuyerIntent:
         scan.note("the buyer objects to the price without naming one")
         return _question(scan, "price", prop_skus)
     scan.collect_specs(category, spec_words)
-    catalog_cue = bool(_CATALOG.search(low))
+    # "what's the price of the M8 screws?" with no SKU and no offer on them: the products the words name
+    price_of_named = bool(not prop_skus and _PRICE_Q.search(low) and scan.name_words & scan.idx.name_stems)
+    catalog_cue = bool(_CATALOG.search(low)) or price_of_named
     if category is not None or scan.specs or catalog_cue:
         query = _query_terms(scan, category)
+        if price_of_named and query and not scan.specs:
+            best = best_match(search(ctx.catalog, query, category, limit=None), query)
+            if best is not None:  # the one product the words name best: its price (volume breaks) is the answer
+                scan.note(f"'{query}' read as {best.sku} (the closest match)")
+                return _question(scan, "price", [best.sku],
+                                 quantity=scan.bare_qty[0][0] if len(scan.bare_qty) == 1 else None)
         if category is not None or scan.specs or query or _CATALOG_BROWSE.search(low):
             if category is not None:
                 scan.note(f"category {category}")
@@ -2147,13 +2159,11 @@ def _query_terms(scan: _Scan, category: str | None) -> str | None:
             continue
         if low in scan.spec_words_used:
             continue
-        plural = low.isalpha() and len(low) > 3 and not low.endswith("ss")  # "stainless", "brass"
-        if plural and low.endswith("s") and low[:-1] in idx.hay:
-            keep = word[:-1]
+        one = _singular(low) if low.isalpha() and len(low) > 3 else low  # "boxes" box, "stainless" stays
+        if one != low and one in idx.hay:
+            keep = word[:len(one)] if low.startswith(one) else one
         elif low in idx.hay:
             keep = word
-        elif plural and low.endswith("es") and low[:-2] in idx.hay:
-            keep = word[:-2]
         else:
             continue
         if keep.casefold() not in (t.casefold() for t in terms):
@@ -2350,6 +2360,13 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             scan.note(f"only the first {MAX_ITEMS} items are kept")
             lines = lines[:MAX_ITEMS]
         items = [CounterItem(sku=line[0], quantity=line[1], unit_price=line[2].value) for line in lines]
+        offered = dict(zip(ctx.proposal_skus, ctx.proposal_prices)) if pid == ctx.proposal_id else {}
+        if items and dropped is None and scan.terms is None and scan.discount is None and not _changes(
+                [_Mention(it.sku, 0, 0, True, it.quantity) for it in items], prop_lines) \
+                and all(offered.get(it.sku) == it.unit_price for it in items) \
+                and ("?" in scan.text or _QUESTION_START.search(low)):
+            scan.note("the offered price asked back: a question about the offer")  # "is 3.23 your final price?"
+            return _question(scan, "price", [it.sku for it in items])
         for it in items:
             scan.note(f"counter {it.sku} x {it.quantity} at {_fmt(it.unit_price)}"
                       + (f" {deal_currency}" if deal_currency else ""))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from agent.playbook import NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT
+from agent.playbook import NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT, NEXT_STEPS_HINT, UNCLEAR_ON_OFFER
 from agent.review import timeline
 from agent.service import Buyer, Seller
 from agent.store import schema
@@ -458,3 +458,35 @@ def test_a_line_left_out_by_a_word_of_its_name_is_a_new_version_without_it(selle
     assert reply.type == "proposal" and reply.data["version"] == first["version"] + 1
     assert [(i["sku"], i["quantity"]) for i in reply.data["items"]] == [(SKU, "300")]
     assert seller.store.available(seal) == held + 100  # its hold went with the version it was on
+
+
+@pytest.mark.parametrize("text", ["yes", "ok go", "hmm"])
+def test_a_message_with_no_request_while_an_offer_stands_gets_the_offer_and_what_to_do(seller: Seller,
+                                                                                         text: str) -> None:
+    """No request the reader can find, an offer standing: the offer restated (no new version) and how to take or
+    change it, not the generic help; with no offer, the generic help."""
+    nid, offer = _open(seller)
+    reply = seller.send(nid, text=text)
+    assert reply.data is None
+    assert reply.text.startswith(f"{UNCLEAR_ON_OFFER} Our offer stands. Proposal {offer['proposal_id']} version 1")
+    assert reply.text.endswith(NEXT_STEPS_HINT)
+    assert seller.store.proposal_versions(offer["proposal_id"]) == [1]
+    (prepared,) = [r for r in _records(seller, nid, reply.turn) if r["node"] == "prepare"]
+    assert prepared["dealdesk.rule_ids"] == ["playbook.standing_offer"]
+    fresh = seller.start(Buyer(org="acme-eu", region="EU"))
+    assert seller.send(fresh, text=text).text.startswith("I can help with product questions")
+
+
+def test_an_acceptance_of_one_line_of_two_quotes_it_first_and_books_nothing_else(seller: Seller) -> None:
+    """'accept the bearings only' on bearings and seals: a new version with the bearings alone, no deal; accepting
+    that version books the bearings and nothing of the seals."""
+    seal = "BRG-SEAL-20477"
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    first = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": "300"},
+                                                            {"sku": seal, "quantity": "100"}]}).data
+    reply = seller.send(nid, text="accept the bearings only")
+    assert reply.type == "proposal" and reply.data["version"] == first["version"] + 1
+    assert [(i["sku"], i["quantity"]) for i in reply.data["items"]] == [(SKU, "300")]
+    deal = seller.send(nid, text="we accept")
+    assert deal.type == "deal" and deal.data["version"] == reply.data["version"]
+    assert [(i["sku"], i["quantity"]) for i in deal.data["items"]] == [(SKU, "300")]
