@@ -1388,7 +1388,7 @@ class _Scan:
     def scan_bare_quantities(self) -> None:
         if _PRICE_FOR_Q.search(self.masked.lower()):  # "how much for 800?": a price question for that many
             self._quantities_where(_QTY_FOR)
-        if self.ctx.proposal_skus:  # "40 of the matching cables": a number before a word of a product's name
+        if self.ctx.proposal_skus or self.mentions:  # "40 of the matching cables": before a word of a product's name
             self._quantities_where(_QTY_BEFORE_WORD, self._names_a_product)
         spans = []
         for rx in (_QTY_KW, _QTY_BARE, _QTY_VERB):
@@ -2268,6 +2268,15 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
         if len(unq) == 1 and len(scan.bare_qty) == 1:
             unq[0][1] = scan.bare_qty[0][0]
             scan.note(f"quantity {unq[0][1]} read as the quantity of {unq[0][0]}")
+        elif not unq and len(scan.bare_qty) == 1 and not kept and pid is None:
+            # "250 x BRG-6204 and 250 matching seals": a product that goes with the ones named, by a word of its name
+            added = _added_product(scan, [line[0] for line in lines])
+            if added is not None:
+                lines.append([added, scan.bare_qty[0][0], None, scan.bare_qty[0][1]])
+                scan.note(f"quantity {scan.bare_qty[0][0]} for {added}")
+            else:
+                scan.note(f"quantity {scan.bare_qty[0][0]} named for no product of the catalog that goes with "
+                          f"{', '.join(line[0] for line in lines)}; left out")
         for p in kept:
             target = None
             for line in lines:

@@ -548,6 +548,12 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("what's the minimum order for the seals?", "P30$", "question", None,
      {"question": question("order_limits", "BRG-SEAL-20477")}),
     ("what is the minimum?", "topicq", "question", None, {"question": question("order_limits", BRG)}),
+    # ... or with the products the rfq names
+    ("please quote 250 x BRG-6204 and 250 matching seals", "none", "rfq",
+     rfq(item(BRG, 250), item("BRG-SEAL-20477", 250)), {"notes": ["BRG-SEAL-20477 added"]}),
+    ("250 BRG-6204 plus 250 seals", "none", "rfq", rfq(item(BRG, 250), item("BRG-SEAL-20477", 250)), {}),
+    ("need 250 x BRG-6205 and 250 matching seals", "none", "rfq", rfq(item("BRG-6205", 250)),
+     {"notes": ["named for no product of the catalog that goes with BRG-6205; left out"]}),
     # a quantity of a product that goes with the offer's, named by a word of its name: a line more
     ("also add 40 of the matching cables", "P50$", "rfq",
      rfq(item("SNS-PRX-M12", 40), item("SNS-CBL-M12-5M", 40), currency="EUR", region="EU"),
