@@ -393,8 +393,12 @@ class SellerGraph:
             facts += facts_from_own_text(exc.message, "error.message")
             outcome: dict[str, Any] = {"dealdesk.error": exc.code, "dealdesk.error.field": exc.field}
         else:
-            text = (f"{qty} x {sku} can ship in {days(surface.lead_time_days)} from stock. Ask us for a quote and the "
-                    "proposal confirms it.")
+            current = view.current_proposal()
+            offered = current is not None and current.status == "offered" and any(
+                i.get("sku") == sku and str(i.get("quantity")) == str(qty) for i in current.body.get("items") or ())
+            text = f"{qty} x {sku} can ship in {days(surface.lead_time_days)} from stock. " + (
+                "Our current proposal is for that quantity and states the same lead time." if offered
+                else "Ask us for a quote and the proposal confirms it.")
             facts.append(Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time"))
             outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}
         rec = self._record(state, "prepare", "delivery", started, inputs=question,

@@ -267,7 +267,8 @@ _QTY_ALONE = re.compile(rf"\W*(?:(?:{_CARRIER_BEFORE})\b\W*)*{_WHOLE}(?:\W*\b(?:
 _MORE_CUE = re.compile(rf"\b(?:more|{_MORE_WORDS})\b", _I)
 _QTY_BEFORE_WORD = re.compile(
     rf"(?<![\w.,/\-]){_WHOLE}\s+(?:more\s+)?(?:of\s+(?:the|your|those|these)\s+)?"
-    r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?P<w>[A-Za-z]{3,})\b")
+    r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?:[A-Za-z]{1,3}[0-9]{1,3}\s+)?"  # "500 M8 hex nuts"
+    r"(?P<w>[A-Za-z]{3,})\b")
 _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
 _MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
 
@@ -455,6 +456,9 @@ _VOLUME_Q = re.compile(
     r"\b(?:volume|quantity|bulk|tier(?:ed)?|staggered|graduated)\s+(?:discounts?|pricing|prices?|rates?|breaks?)\b"
     r"|\bprice\s+(?:breaks?|tiers?|scales?|brackets?)\b|\bpricing\s+(?:tiers?|scales?|brackets?)\b"
     r"|\bvolume\s+tiers?\b|\bdiscounts?\s+(?:for|on|at)\s+(?:volume|quantity|larger|bigger|higher)\b")
+# A request for a quote in words ("can you quote?", "please send us an offer"), for the product the words name.
+_QUOTE_CUE = re.compile(
+    r"\bquote\b|\bquotation\b|\brfq\b|\b(?:send|make|give)\s+(?:us\s+|me\s+)?(?:an?\s+|your\s+)?(?:offer|proposal)\b")
 _CATALOG = re.compile(
     r"\blooking\s+for\b|\bdo\s+you\s+(?:have|sell|stock|carry|offer|make|supply)\b|\bhave\s+you\s+got\b"
     r"|\bsearch(?:ing)?\b|\bfind\b|\bshow\s+me\b|\blist\b|\bcatalog(?:ue)?\b|\bproducts?\b|\bneed\b|\bwant\b"
@@ -599,6 +603,13 @@ class _Index:
         # The digit runs of product names ("6204" of "6204-2RS" and "6204-ZZ"): a number the buyer writes that is
         # not a quantity or a price and is one of these is a search term ("1000 bearings 6204").
         self.name_numbers = frozenset(run for p in products for run in re.findall(r"\d{3,}", p.name))
+        # ... and of SKUs, with the name words of their products ("6205": bearing, ball, ...): "6205 bearings"
+        # names a product, it is no quantity of bearings; "100 inductive sensors" is (PT100 is no sensor of those).
+        sku_numbers: dict[str, set[str]] = {}
+        for p in products:
+            for run in re.findall(r"\d{3,}", p.sku):
+                sku_numbers.setdefault(run, set()).update(_stems(p.name))
+        self.sku_numbers = {run: frozenset(words) for run, words in sku_numbers.items()}
         # The words of each product's name (`_stems`): a buyer's "the bearings" names the line whose name has one.
         self.name_words = {p.sku: frozenset(_stems(p.name)) for p in products}
         self.name_stems = frozenset().union(*self.name_words.values())
@@ -1388,8 +1399,11 @@ class _Scan:
     def scan_bare_quantities(self) -> None:
         if _PRICE_FOR_Q.search(self.masked.lower()):  # "how much for 800?": a price question for that many
             self._quantities_where(_QTY_FOR)
-        if self.ctx.proposal_skus or self.mentions:  # "40 of the matching cables": before a word of a product's name
-            self._quantities_where(_QTY_BEFORE_WORD, self._names_a_product)
+        # "40 of the matching cables", "2000 deep groove ball bearings": a number before a word of a product's name
+        # (not one a product's name has itself: "6205 bearings")
+        self._quantities_where(_QTY_BEFORE_WORD, lambda m: self._names_a_product(m) and (
+            bool(self.ctx.proposal_skus or self.mentions)
+            or _singular(m["w"].casefold()) not in self.idx.sku_numbers.get(m["n"].replace(",", ""), ())))
         spans = []
         for rx in (_QTY_KW, _QTY_BARE, _QTY_VERB):
             for m in rx.finditer(self.masked):
@@ -1719,16 +1733,21 @@ def _decide(scan: _Scan) -> BuyerIntent:
         return _question(scan, "price", prop_skus)
     scan.collect_specs(category, spec_words)
     # "what's the price of the M8 screws?" with no SKU and no offer on them: the products the words name
-    price_of_named = bool(not prop_skus and _PRICE_Q.search(low) and scan.name_words & scan.idx.name_stems)
-    catalog_cue = bool(_CATALOG.search(low)) or price_of_named
+    # "can you quote 2000 deep groove ball bearings 6204?": a quote for a quantity of the product the words name
+    named_words = bool(not prop_skus and scan.name_words & scan.idx.name_stems)
+    price_of_named = named_words and bool(_PRICE_Q.search(low))
+    quote_named = named_words and len(scan.bare_qty) == 1 and bool(_QUOTE_CUE.search(low))
+    catalog_cue = bool(_CATALOG.search(low)) or price_of_named or quote_named
     if category is not None or scan.specs or catalog_cue:
         query = _query_terms(scan, category)
-        if price_of_named and query and not scan.specs:
+        if (price_of_named or quote_named) and query and not scan.specs:
             best = best_match(search(ctx.catalog, query, category, limit=None), query)
-            if best is not None:  # the one product the words name best: its price (volume breaks) is the answer
+            if best is not None:  # the one product the words name best: a quote, or its price (volume breaks)
                 scan.note(f"'{query}' read as {best.sku} (the closest match)")
-                return _question(scan, "price", [best.sku],
-                                 quantity=scan.bare_qty[0][0] if len(scan.bare_qty) == 1 else None)
+                qty = scan.bare_qty[0][0] if len(scan.bare_qty) == 1 else None
+                if quote_named and qty:
+                    return _rfq(scan, None, [], low, [_Mention(best.sku, 0, 0, True, qty)])
+                return _question(scan, "price", [best.sku], quantity=qty)
         if category is not None or scan.specs or query or _CATALOG_BROWSE.search(low):
             if category is not None:
                 scan.note(f"category {category}")

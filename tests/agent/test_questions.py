@@ -214,6 +214,12 @@ def test_a_delivery_question_for_a_quantity_is_answered_as_an_rfq_for_it_would_b
     # without a quantity, or for two products, the catalog answers as before
     plain = seller.send(nid, text=f"lead time for {OTHER}?")
     assert plain.text == f"{OTHER} ships in {product.capacity.lead_time_days} days from stock."
+    # with an offer standing for that quantity, the answer points to it instead of asking for a quote
+    offer = seller.send(nid, data={"type": "rfq", "items": [{"sku": OTHER, "quantity": "100"}]})
+    assert offer.type == "proposal"
+    again = seller.send(nid, text="what is the lead time for 100?")
+    assert again.text == (f"100 x {OTHER} can ship in {product.capacity.lead_time_days} days from stock. Our current "
+                          "proposal is for that quantity and states the same lead time.")
 
 
 def _rfq_price(seller: Seller, sku: str, qty: int) -> Decimal:

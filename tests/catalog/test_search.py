@@ -187,5 +187,9 @@ def test_the_best_match_is_the_one_that_names_the_words_better_than_the_rest() -
     # the words name two bearings alike: none stands out
     two = search(catalog, "deep groove", category="bearings")
     assert len(two) > 1 and best_match(two, "deep groove") is None
+    # ... but a product and only its variants: the one the buyer named no variant of
+    variants = search(catalog, "ball bearing 6204", category="bearings")
+    assert [p.sku for p in variants] == ["BRG-6204", "BRG-6204-ZZ"]
+    assert best_match(variants, "ball bearing 6204").sku == "BRG-6204"
     assert best_match(found[:1], "anything").sku == "SNS-PRX-M12" and best_match([], "x") is None
     assert best_match(found, None) is None

@@ -542,6 +542,14 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     # the price of products named by words, no offer on them: the closest match's price
     ("what's the price of the M8 screws?", "none", "question", None,
      {"question": question("price", "FST-M8X30-A2"), "notes": ["read as FST-M8X30-A2 (the closest match)"]}),
+    # a quote asked for a quantity of products named by words: an rfq for the closest match (a base product
+    # before its variants)
+    ("We are looking for 2000 deep groove ball bearings 6204 for a new production line. Can you quote?", "none",
+     "rfq", rfq(item(BRG, 2000)), {"notes": ["read as BRG-6204 (the closest match)"]}),
+    ("please quote 500 M8 hex nuts", "none", "rfq", rfq(item("FST-M8-NUT-A2", 500)), {}),
+    ("rfq: 100 inductive sensors M12", "none", "rfq", rfq(item("SNS-PRX-M12", 100)), {}),
+    ("Hello, we are sourcing 6205 bearings, about 800 pcs. Do you have them?", "none", "catalog_query",
+     query(query="6205", category="bearings"), {"notes": ["quantity 800 noted"]}),
     ("how much for 200 boxes of the M8 hex nuts?", "none", "question", None,
      {"question": {**question("price", "FST-M8-NUT-A2"), "quantity": 200}, "notes": ["read as FST-M8-NUT-A2"]}),
     ("we accept, no more haggling", "P30$", "accept", accept("P-30", 1), {}),

@@ -141,13 +141,21 @@ def _rank(product: Product, terms: list[str]) -> tuple[int, int, int, str]:
 def best_match(found: list[Product], text: str | None) -> Product | None:
     """The product of a search's results (`search`'s order) that matches its words better than every other: the
     only one, or the first when it ranks above the second on the SKU or its name ("M12 inductive" finds three
-    sensors with an M12 connector; only one has M12 in its name). None when the first two rank alike."""
+    sensors with an M12 connector; only one has M12 in its name), or the base product when the others that rank
+    alike are its variants (BRG-6204 before BRG-6204-ZZ). None otherwise."""
     if len(found) == 1:
         return found[0]
     terms = (text or "").casefold().split()
     if len(found) < 2 or not terms:
         return None
-    return found[0] if _rank(found[0], terms)[:3] < _rank(found[1], terms)[:3] else None
+    first = _rank(found[0], terms)[:3]
+    if first < _rank(found[1], terms)[:3]:
+        return found[0]
+    # Alike: the base product when every other alike is a variant of it ("6204" finds BRG-6204 and BRG-6204-ZZ;
+    # the buyer named no variant). `search` sorts BRG-6204 before its variants.
+    alike = [p for p in found if _rank(p, terms)[:3] == first]
+    base = found[0].sku
+    return found[0] if all(p.sku.startswith(base + "-") for p in alike[1:]) else None
 
 
 def search(
