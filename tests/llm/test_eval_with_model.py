@@ -50,6 +50,12 @@ def test_eval_run_with_the_openai_model_against_canned_answers(fake_openai, tmp_
         "the total is above our budget of 900": _m(kind="counter_offer", total_price="900",
                                                    arguments=["above our budget"]),
         "ok what about 1,050 EUR for everything": _m(kind="counter_offer", total_price="1,050"),
+        # a quote for products named by words: the model names the SKU the context lists
+        "Good morning. We are looking for 2000 deep groove ball bearings 6204 for a new production line. Can you "
+        "quote?": _m(kind="rfq", items=_items(("BRG-6204", 2000, None))),
+        "Thanks. Your price is above our target. We were thinking 2.80 per piece.": _m(
+            kind="counter_offer", items=_items(("BRG-6204", 2000, "2.80")), arguments=["above our target"]),
+        "please send the quote for 2000 again": _m(kind="rfq", items=_items(("BRG-6204", 2000, None))),
     })
     fake_openai.reset()
     fake_openai.handler = script
