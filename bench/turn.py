@@ -237,7 +237,7 @@ class Scripts:
         lp = self.list[(sku, qty)]
         return [f"need {qty} x {sku}, can you do {_money(lp * Decimal('0.92'))} EUR?",
                 f"what is the bore of {sku}?",
-                f"can you do {_money(lp * Decimal('0.95'))}?",
+                f"can you do {_money(lp * Decimal('0.94'))}?",
                 "what's the lead time?"]
 
 
