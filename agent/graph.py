@@ -347,7 +347,7 @@ class SellerGraph:
         question names another quantity than the offer's. (A percentage off the offer is a counter-offer, not a
         question: agent/offline/understand.py.)"""
         topic = question.get("topic")
-        if topic not in ("price", "terms", "unclear"):
+        if topic not in ("price", "terms", "unclear", "status"):
             return None
         current = self._view(state).current_proposal()
         if current is None or current.status != "offered" or current.valid_until <= utcnow():

@@ -16,7 +16,7 @@ from agent.contract import BuyerMessage, CounterItem
 
 IntentKind = Literal["catalog_query", "rfq", "counter_offer", "accept", "reject", "question", "unknown"]
 QuestionTopic = Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "order_limits",
-                        "other"]
+                        "status", "other"]
 
 
 # Why a message could not be acted on, where the reader can tell (a note of an `unknown` intent): the reply says

@@ -151,15 +151,20 @@ NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer t
                         "at it.")
 # A message with no request in it while an offer stands ("yes", "ok go"): the offer, and what the buyer can do.
 UNCLEAR_ON_OFFER = "I could not find a request in your message."
+# Where the buyer's request stands ("any news on the approval?"): the offer (its words say what awaits approval).
+STATUS_PENDING_HINT = "We will let you know as soon as the approval is decided."
+NOTHING_PENDING = "Nothing in your request awaits approval."
 NEXT_STEPS_HINT = ("To take it, reply that you accept it; to change it, send the unit price, quantity or payment "
                    "terms you want; or ask about the products.")
 
 
 def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -> str:
     """The answer to a price or terms question while `proposal` stands (or to a message with no request in it:
-    topic "unclear"): the offer itself (its suggestions were made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
+    topic "unclear"; or where the request stands: "status"): the offer itself (its suggestions were made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
     the prices include (`basis`: `price_basis_text` of the price book's words)."""
-    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT}.get(topic, NEGOTIATE_PRICE_HINT)
+    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT,
+            "status": STATUS_PENDING_HINT if proposal.get("pending") else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}"
+            }.get(topic, NEGOTIATE_PRICE_HINT)
     fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else []
     lead = [UNCLEAR_ON_OFFER] if topic == "unclear" else []
     return " ".join([*lead, "Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
@@ -267,6 +272,8 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
         return AIMessage(content="")  # the graph writes the offer text around the staged proposal
     if kind == "question" and intent.get("question"):
         question = intent["question"]
+        if question.get("topic") == "status":  # no offer stands (prepare answers while one does)
+            return AIMessage(content=f"{NOTHING_PENDING} Send an rfq with the SKU and quantity you need for a quote.")
         if "catalog_lookup" not in done:
             skus = question.get("skus") or []
             if skus:

@@ -529,7 +529,7 @@ INTENT_SCHEMA: dict[str, Any] = {
             "type": "object", "additionalProperties": False,
             "properties": {"name": {"type": "string"}, "value": {"type": "string"}}, "required": ["name", "value"]}},
         "question_topic": {"type": ["string", "null"], "enum": ["spec", "lead_time", "compatibility", "availability",
-                                                                 "terms", "price", "order_limits", "other",
+                                                                 "terms", "price", "order_limits", "status", "other",
                                                                  None]},
         "question_skus": _STR_LIST,
         "question_spec": _NULL_STR,

@@ -443,6 +443,10 @@ _TERMS_Q = re.compile(
 _VALIDITY_Q = re.compile(
     r"\bvalid(?:ity)?\b|\bexpir(?:e|es|y|ation|ing)\b|\bhold\s+(?:this|the|that|your)\s+(?:price|offer|quote|proposal)\b"
     r"|\bhow\s+long\s+(?:is|does|will|do)\s+(?:this|the|that|your)\s+(?:offer|quote|proposal|price)\b")
+# Where the buyer's request stands: an approval, news of it ("any news on the approval?").
+_STATUS_Q = re.compile(
+    r"\bapprov(?:al|ed|e)\b|\bany\s+(?:news|update|progress)\b|\bstatus\b|\bupdate\s+on\b|\bheard\s+back\b"
+    r"|\b(?:your|the|a)\s+decision\b")
 # The buyer pauses ("we'll get back to you", "let me check internally"): the offer stands, restated.
 _PAUSE = re.compile(
     r"\b(?:get|come)\s+back\s+to\s+you\b|\b(?:check|discuss|confirm)\s+(?:it\s+|this\s+)?(?:internally|with\s+(?:my|our|the)\s+"
@@ -1672,6 +1676,10 @@ def _decide(scan: _Scan) -> BuyerIntent:
         if topic_skus and _COMPAT.search(low) and (len(mention_skus) >= 2 or question_form):
             return _question(scan, "compatibility", mention_skus if len(mention_skus) >= 2 else
                              _merge(mention_skus, prop_skus))
+        if prop_skus and not quantified and not scan.bare_qty and _STATUS_Q.search(low) \
+                and not _OBJECTION.search(low) and not _PRICE_Q.search(low):
+            scan.note("asks where the request stands")
+            return _question(scan, "status", prop_skus)
         if prop_skus and not quantified and not scan.bare_qty and _VALIDITY_Q.search(low):
             scan.note("asks how long the offer stands")
             return _question(scan, "terms", prop_skus)

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from agent.playbook import NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT, NEXT_STEPS_HINT, UNCLEAR_ON_OFFER
+from agent.playbook import (
+    NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT, NEXT_STEPS_HINT, NOTHING_PENDING, STATUS_PENDING_HINT, UNCLEAR_ON_OFFER,
+)
 from agent.review import timeline
 from agent.service import Buyer, Seller
 from agent.store import schema
@@ -169,6 +171,18 @@ def test_while_an_approval_is_pending_the_standing_offer_is_restated_and_the_app
     assert "A better offer for your request is awaiting approval" in reply.text
     assert seller.store.proposal_versions(offer["proposal_id"])[-1] == offer["version"]
     assert seller.store.pending_approval(nid) is not None  # the question did not touch the approval
+    for text in ("any news on the approval?", "how long will the approval take?"):  # where the request stands
+        status = seller.send(nid, text=text)
+        assert status.data is None and status.text.endswith(STATUS_PENDING_HINT), status.text
+        assert "A better offer for your request is awaiting approval" in status.text
+    assert seller.store.pending_approval(nid) is not None
+
+
+def test_a_status_question_with_nothing_pending_says_so(seller: Seller) -> None:
+    nid, offer = _open(seller)
+    reply = seller.send(nid, text="any news on the approval?")
+    assert reply.text.startswith(f"Our offer stands. Proposal {offer['proposal_id']} version 1:")
+    assert reply.text.endswith(f"{NOTHING_PENDING} {NEXT_STEPS_HINT}")
 
 
 def test_a_stored_offer_that_no_longer_reads_is_left_to_the_catalog_answer(seller: Seller) -> None:

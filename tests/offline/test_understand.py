@@ -532,6 +532,8 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
      {}),
     ("3.00 per unit", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.00")), {}),
     ("can you do better?", "P12$", "question", None, {"question": question("price", BRG)}),
+    ("any news on the approval?", "P12$", "question", None, {"question": question("status", BRG)}),
+    ("how long will the approval take?", "P12$", "question", None, {"question": question("status", BRG)}),
     ("Is 3.23 your final price?", "P12$", "question", None,
      {"question": question("price", BRG), "notes": ["the offered price asked back"]}),
     ("can you do 3.23?", "P12$", "question", None, {"question": question("price", BRG)}),
