@@ -1836,12 +1836,8 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
     share = (HUNDRED - percent) / HUNDRED
     asked = {i: round_money(offered * share, currency) for i, (sku, _, offered) in enumerate(offer[:MAX_ITEMS])
              if only is None or sku in only}
-    if any(price <= 0 for price in asked.values()):
-        return None
-    return _over_offer(offer, currency, {i: (
-        CounterItem(sku=offer[i][0], quantity=offer[i][1], unit_price=price),  # type: ignore[arg-type]
-        f"{_fmt(percent)}% off the offered {_fmt(offer[i][2])} {currency} read as {_fmt(price)} for {offer[i][0]} x "
-        f"{offer[i][1]}") for i, price in asked.items()})
+    return _asked_over_offer(offer, currency, asked, lambda line, price: (
+        f"{_fmt(percent)}% off the offered {_fmt(line[2])} {currency} read as {_fmt(price)} for {line[0]} x {line[1]}"))
 
 
 def total_items(ctx: TextContext, total: Decimal, currency: str | None) -> tuple[list[CounterItem], list[str]] | None:
@@ -1857,12 +1853,20 @@ def total_items(ctx: TextContext, total: Decimal, currency: str | None) -> tuple
     share = min(total / offered_total, Decimal(1))
     asked = {i: floor_money(offered * share, currency)  # type: ignore[arg-type]
              for i, (_, _, offered) in enumerate(offer[:MAX_ITEMS])}
+    return _asked_over_offer(offer, currency, asked, lambda line, price: (
+        f"total {_fmt(total)} {currency} for the offer's {_fmt(offered_total)} read as {_fmt(price)} for "
+        f"{line[0]} x {line[1]} (offered {_fmt(line[2])})"))
+
+
+def _asked_over_offer(offer: list[tuple[str, int, Decimal]], currency: str | None, asked: dict[int, Decimal],
+                      how: Any) -> tuple[list[CounterItem], list[str]] | None:
+    """The offer with the lines in `asked` (by position) at their asked price, each noted as `how(line, price)`
+    says it was reached (`_over_offer`); None when a price comes to nothing."""
     if any(price <= 0 for price in asked.values()):
         return None
     return _over_offer(offer, currency, {i: (
         CounterItem(sku=offer[i][0], quantity=offer[i][1], unit_price=price),  # type: ignore[arg-type]
-        f"total {_fmt(total)} {currency} for the offer's {_fmt(offered_total)} read as {_fmt(price)} for "
-        f"{offer[i][0]} x {offer[i][1]} (offered {_fmt(offer[i][2])})") for i, price in asked.items()})
+        how(offer[i], price)) for i, price in asked.items()})
 
 
 def asks_midpoint(text: str) -> bool:
