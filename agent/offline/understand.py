@@ -1221,8 +1221,9 @@ class _Scan:
         spans = []
         for m in re.finditer(rf"{_NB}(?P<n>{_NUM}){_NE}", self.masked):
             value, _ = _price(m["n"])
-            if value is not None and value == total and value > max(p for _, p in offer):
-                spans.append(m.span("n"))
+            if value is not None and value == total and value > max(p for _, p in offer) \
+                    and value not in {q for q, _ in offer} and not _AFTER_YEAR_UNIT.match(self.masked, m.end("n")):
+                spans.append(m.span("n"))  # not a quantity that happens to equal it ("1000 units" of 1000 x 1.00)
         if spans:
             self.offer_total_named = True
             self.note(f"the offer's total {_fmt(total)} named")
