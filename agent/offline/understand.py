@@ -259,7 +259,7 @@ _QTY_FOR = re.compile(
 # Words that ask for more of a line before its number ("another 40", "an extra 10"); "40 more" after it.
 _MORE_WORDS = r"another|an?\s+(?:extra|additional)|extra|additional|plus"
 _CARRIER_BEFORE = (r"ok(?:ay)?|fine|alright|all\s+right|right|so|well|hmm+|then|and|let'?s\s+(?:do|say|go\s+with|try)"
-                   r"|go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try"
+                   r"|go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try|for|quote(?:\s+(?:us|me))?(?:\s+for)?"
                    rf"|(?:we\s+need\s+)?(?:{_MORE_WORDS})")
 _CARRIER_AFTER = (r"then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|more"
                   r"|units?|pcs|pieces?|of\s+(?:them|those|these|it)")
@@ -1643,6 +1643,9 @@ def _decide(scan: _Scan) -> BuyerIntent:
             scan.note("acceptance names payment terms: please confirm the proposal's terms or send a counter-offer")
             return _question(scan, "terms", prop_skus or mention_skus)
         if pid is None:
+            quoted = _topic_quote(scan, mention_skus)
+            if quoted is not None:  # "go ahead" after a price answer: the proposal for what was asked about
+                return quoted
             return _unknown(scan, NO_PROPOSAL_TO_ACCEPT)
         if pver is None:
             return _unknown(scan, f"acceptance of {pid}, but its version is not known; name it (e.g. {pid} v1)")
@@ -1707,6 +1710,8 @@ def _decide(scan: _Scan) -> BuyerIntent:
             if scan.terms is not None:
                 scan.note(f"asks for payment terms {scan.terms}")
             return _question(scan, "terms", topic_skus)
+        if pid is None and _QUOTE_CUE.search(low) and (quoted := _topic_quote(scan, mention_skus)) is not None:
+            return quoted  # "we'd like a quote" for the products named before, at the quantity named then
         if topic_skus and _PRICE_Q.search(low) and not quantified and not scan.bare_qty:
             scan.note("no quantity named" if mention_skus else "price question on the current proposal")
             return _question(scan, "price", topic_skus)
@@ -1979,6 +1984,18 @@ def _removed(scan: _Scan, prop_lines: list[tuple[str, int | None]]) -> BuyerInte
         return None
     scan.note(f"{named} left out; the other lines are kept")
     return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in rest])
+
+
+def _topic_quote(scan: _Scan, mention_skus: list[str]) -> BuyerIntent | None:
+    """A quote asked, or a go-ahead given, with no proposal standing: an rfq for the products the buyer named last
+    (`ctx.topic`) at the quantities named then, noted; None when the text names products itself or a quantity is
+    not known."""
+    ctx = scan.ctx
+    lines = _proposal_lines(ctx) if ctx.topic else []
+    if mention_skus or scan.bare_qty or not lines or any(q is None for _, q in lines):
+        return None
+    scan.note(f"a quote for {', '.join(f'{q} x {s}' for s, q in lines)}, named before")
+    return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in lines])
 
 
 def _part_accepted(scan: _Scan, prop_lines: list[tuple[str, int | None]], low: str) -> BuyerIntent | None:

@@ -451,6 +451,15 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("price for 300?", "topic", "rfq", rfq(item("BRG-6205", 300), region="EU"), {}),
     ("lead time for BRG-6205?", "topic", "question", None, {"question": question("lead_time", "BRG-6205")}),
     ("we accept", "topicq", "unknown", None, {"notes": ["no proposal to accept"]}),
+    # a quote asked or a go-ahead given on what was named before, its quantity known: the proposal for it
+    ("we accept", "topic", "rfq", rfq(item("BRG-6205", 5000), region="EU"),
+     {"notes": ["a quote for 5000 x BRG-6205, named before"]}),
+    ("we'd like a quote", "topic", "rfq", rfq(item("BRG-6205", 5000), region="EU"), {}),
+    ("ok send a proposal", "topic", "rfq", rfq(item("BRG-6205", 5000), region="EU"), {}),
+    ("go ahead", "topic", "rfq", rfq(item("BRG-6205", 5000), region="EU"), {}),
+    ("we'd like a quote", "topicq", "question", None, {"question": question("price", BRG)}),  # how many?
+    ("quote 300 please", "topicq", "rfq", rfq(item(BRG, 300), region="EU"), {}),
+    ("and for 1500?", "topic", "rfq", rfq(item("BRG-6205", 1500), region="EU"), {}),
     # on an offer at 3.23: a whole number above every offered price is a quantity, at or below it a price
     ("how about 1000?", "P12$", "rfq", rfq(item(BRG, 1000), currency="EUR", region="EU"),
      {"notes": ["'how about 1000' read as a quantity (above the offered unit price)"]}),
