@@ -221,6 +221,7 @@ _PERIOD = r"(?:year|yr|annum|month|mo|quarter|qtr|week|wk|day)s?\b"
 _PER_PERIOD = rf"(?:{_PERIOD}|(?:order|shipment|delivery|call[- ]?off)s?\b)"
 _PRICE_PER = re.compile(rf"{_NB}(?P<n>{_NUM})(?=\s*(?:/\s*(?!{_PER_PERIOD})[a-z]|per\s+(?!{_PER_PERIOD})|each\b|"
                         r"ea\b|apiece\b|a\s+piece\b))", _I)
+_PERIOD_KEYS = ("year", "yr", "annum", "month", "/mo", " mo", "quarter", "qtr", "week", "wk", "day")  # a cheap check first
 _VOLUME = re.compile(rf"{_NB}(?P<n>{_NUM}k?)\s*(?:{_UNITW}\s*)?(?:/\s*|(?:per|a|an|every|each)\s+){_PERIOD}", _I)
 
 _BIND_BEFORE = re.compile(
@@ -1074,6 +1075,8 @@ class _Scan:
     def scan_years(self) -> None:
         """A year after a word of time ("is the price fixed for 2027?", "our budget in 2026"): noted and blanked,
         never a quantity or a price. A number with a unit after it ("2027 pcs") stays a quantity."""
+        if "20" not in self.masked:
+            return
         spans = []
         for m in _YEAR.finditer(self.masked):
             if self.today.year - 1 <= int(m["y"]) <= self.today.year + 5 and not _AFTER_YEAR_UNIT.match(self.masked,
@@ -1085,6 +1088,9 @@ class _Scan:
     def scan_volumes(self) -> None:
         """A volume over time ("we buy 5000 per year", "100/month"): noted for the seller, blanked; a proposal is
         for one order's quantity, so it is neither a quantity nor a price."""
+        low = self.masked.casefold()
+        if not any(w in low for w in _PERIOD_KEYS):
+            return
         spans = []
         for m in _VOLUME.finditer(self.masked):
             spans.append(m.span())
@@ -1214,10 +1220,16 @@ class _Scan:
         """The current offer's total named back ("1116 is too much, we can do 1000"): noted and blanked (it is
         neither a price asked nor a quantity), and the figures the buyer names besides it are totals too
         (`offer_total_named`)."""
-        offer = list(zip(self.ctx.proposal_quantities, self.ctx.proposal_prices))
-        if len(offer) < 1 or any(not isinstance(q, int) or not isinstance(p, Decimal) for q, p in offer):
+        if not self.ctx.proposal_prices:
             return
-        total = sum((q * p for q, p in offer), Decimal(0))
+        offer = list(zip(self.ctx.proposal_quantities, self.ctx.proposal_prices))
+        total = Decimal(0)
+        for q, p in offer:
+            if not isinstance(q, int) or not isinstance(p, Decimal):
+                return
+            total += q * p
+        if str(int(total)) not in self.masked.replace(",", "").replace(".", ""):
+            return  # its digits are nowhere in the text (most messages): no number to look at
         spans = []
         for m in re.finditer(rf"{_NB}(?P<n>{_NUM}){_NE}", self.masked):
             value, _ = _price(m["n"])
