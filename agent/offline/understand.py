@@ -182,7 +182,7 @@ _MIDPOINT = re.compile(r"\bsplit(?:ting)?\s+(?:the\s+|that\s+)?difference\b|\bme
                        r"(?:middle|half[\s-]?way)\b|\bgo\s+half[\s-]?way\b|\bmiddle\s+ground\b", _I)
 _PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
                           r"markdown|down|better|skonto|prepay\w*|upfront|up\s+front|early\s+payment|"
-                          r"on\s+(?:the\s+|your\s+)?(?:total|order|offer|price|quote))\b", _I)
+                          r"on\s+(?:the\s+|your\s+|these\s+|those\s+|all\s+)?[a-z]{3,})\b", _I)  # "10% on the bearings"
 
 _PRICE_CUR = re.compile(
     rf"(?P<pre>US\$|\$|€|£|\b(?:EUR|USD|GBP|CHF)\b)\s?(?P<n1>{_NUM}){_NE}"
@@ -363,6 +363,7 @@ _ACCEPT = re.compile(
     r"|\bgo\s+ahead\b"
     r"|\blet'?s\s+(?:do\s+it|do\s+this|proceed|close|go\s+ahead|finali[sz]e|go\s+with\s+(?:it|that|this))"
     r"|\b(?:we|i)(?:'ll|\s+will)?\s+go\s+with\s+(?:it|that|this|the\s+offer|your\s+offer|the\s+proposal|proposal)\b"
+    r"|\b(?:we|i)(?:'ll|\s+will)?\s+go\s+with\s*[.!]*\s*$"  # "we'll go with version 1" (the reference read apart)
     r"|\bsounds\s+good\b|\bworks\s+for\s+(?:us|me)\b|\b(?:we|i)\s+confirm\b|^\W*confirmed\b|\bplace\s+the\s+order\b"
     r"|\bsign\s+(?:it|us\s+up)\b|\bclose\s+the\s+deal\b|^\W*sold\W*$"
     r"|\b(?:please\s+)?confirm\s+(?:the|our|this)\s+order\b(?![^?]*\?)|\bbook\s+(?:it|the\s+order|this|that)\b(?![^?]*\?)"
@@ -1361,8 +1362,9 @@ class _Scan:
     def scan_money_shaped(self) -> None:
         """Amounts with two decimals left over: alone (\"2.95?\") or listed after a price (\"2.95 and 3.40\")."""
         found = [m for m in _MONEY_SHAPED.finditer(self.masked) if not _AFTER_NOT_PRICE.match(self.masked, m.end())]
-        if not self.prices:
-            found = found if len(found) == 1 else []
+        if not self.prices:  # one alone ("2.95?"), or one a line of the offer in context ("3.20 and 0.90")
+            lines = [x for x in self.ctx.proposal_skus if isinstance(x, str) and x]
+            found = found if len(found) == 1 or 1 < len(found) <= len(lines) and not self.ctx.topic else []
         else:
             found = [m for m in found if _LIST_BEFORE.search(self.masked, max(0, m.start() - 8), m.start())]
         for m in found:
@@ -1998,6 +2000,47 @@ def _removed(scan: _Scan, prop_lines: list[tuple[str, int | None]]) -> BuyerInte
     return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in rest])
 
 
+def _quantities_by_line(scan: _Scan, skus: list[str]) -> dict[str, tuple[int, int]] | None:
+    """Several quantities on an offer of several lines, each before a word of one line's product name ("500
+    bearings and 200 seals"): {sku: (quantity, position)}, noted; None unless each names a line of its own."""
+    out: dict[str, tuple[int, int]] = {}
+    for qty, pos in scan.bare_qty:
+        m = _QTY_BEFORE_WORD.match(scan.text, pos)
+        sku = _line_named(scan, skus, note=False, words={_singular(m["w"].casefold())}) if m else None
+        if sku is None or sku in out:
+            return None
+        out[sku] = (qty, pos)
+    scan.note("quantities read for the lines their product words name: "
+              + ", ".join(f"{q} x {sku}" for sku, (q, _) in out.items()))
+    return out
+
+
+_WRITTEN_PRICE = re.compile(r"(?:US\$|[$€£])?\s?[0-9][0-9.,]*(?:\s?(?:€|\$|£|eur(?:os?)?\b|usd\b|gbp\b|chf\b))?", re.I)
+
+
+def _prices_by_line(scan: _Scan, prices: list[_Price], skus: list[str]) -> dict[str, _Price] | None:
+    """Several prices on an offer of several lines, each for the line a product word beside it names: the word
+    after it with "for" ("3.20 for the bearings and 0.90 for the seals"), else the words since the price before
+    it ("bearings 3.20, seals 0.90"); noted. None unless every price names a line of its own."""
+    out: dict[str, _Price] = {}
+    text = scan.text
+    ends = []
+    for p in prices:
+        m = _WRITTEN_PRICE.match(text, p.start)
+        ends.append(m.end() if m else p.start)
+    for i, p in enumerate(prices):
+        upto = prices[i + 1].start if i + 1 < len(prices) else len(text)
+        after = _PRICE_FOR.match(text[ends[i]:upto].lstrip())
+        words = _stems(after.group(1)) if after else _stems(text[ends[i - 1] if i else 0:p.start])
+        sku = _line_named(scan, skus, note=False, words=words)
+        if sku is None or sku in out:
+            return None
+        out[sku] = p
+    for sku, p in out.items():
+        scan.note(f"{_fmt(p.value)} read as the price of {sku} (a word of its name beside it)")
+    return out
+
+
 def _topic_quote(scan: _Scan, mention_skus: list[str]) -> BuyerIntent | None:
     """A quote asked, or a go-ahead given, with no proposal standing: an rfq for the products the buyer named last
     (`ctx.topic`) at the quantities named then, noted; None when the text names products itself or a quantity is
@@ -2358,6 +2401,10 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
         elif len(lines) == 1 and scan.bare_qty:
             lines[0][1] = _more(scan, lines[0][1], *scan.bare_qty[0])
             scan.note(f"quantity {lines[0][1]} for {lines[0][0]}")
+        elif len(scan.bare_qty) > 1 and not kept and (by_line := _quantities_by_line(scan, [line[0] for line in lines])):
+            for line in lines:  # "500 bearings and 200 seals"
+                if line[0] in by_line:
+                    line[1] = _more(scan, line[1], *by_line[line[0]])
         elif len(scan.bare_qty) == 1 and not kept:  # "what about 100 of the screws?" on screws and nuts
             named = _line_named(scan, [s for s, _ in prop_lines])
             if named is None:
@@ -2367,6 +2414,9 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
                 if line[0] == named:
                     line[1] = _more(scan, line[1], *scan.bare_qty[0])
             scan.note(f"quantity {scan.bare_qty[0][0]} for {named}; the other lines are kept")
+        if not kept and scan.discount is not None and len(lines) > 1 and not scan.bare_qty \
+                and (one := _line_named(scan, [s for s, _ in prop_lines])) is not None:
+            lines = [line for line in lines if line[0] == one]  # "10% on the bearings": that line's price only
         if kept and len(lines) > 1 and (dropped := _line_removed(scan, [s for s, _ in prop_lines])) is not None:
             lines = [line for line in lines if line[0] != dropped]  # "drop the seals and do 3.20 for the bearings"
             scan.note(f"{dropped} left out; the other lines are kept")
@@ -2383,8 +2433,12 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
                 lines[0][2] = kept[0]
                 if len(kept) > 1:
                     scan.note("several prices named; the first is used")
-            elif len(kept) == len(lines):
-                for line, p in zip(lines, kept):
+            elif len(kept) > 1 and (by_line := _prices_by_line(scan, kept, [line[0] for line in lines])) is not None:
+                lines = [line for line in lines if line[0] in by_line]  # the others are kept at their offered price
+                for line in lines:
+                    line[2] = by_line[line[0]]
+            elif len(kept) == len(lines) and not scan.name_words & scan.idx.words_of([line[0] for line in lines]):
+                for line, p in zip(lines, kept):  # no product word says otherwise
                     line[2] = p
                 scan.note("prices read in the order of the proposal's lines")
             elif len(kept) == 1 and (named := _line_named(scan, [s for s, _ in prop_lines])) is not None:
