@@ -247,7 +247,8 @@ class SellerGraph:
     def _understand_text(self, state: TurnState, text: str,
                          lines: list[tuple[str, int]] | None = None) -> BuyerIntent:
         """Text through the model's structured output, with the negotiation (or the data part's lines) as context."""
-        from agent.offline.understand import TextContext, asks_midpoint
+        from agent.offline.context import TextContext
+        from agent.offline.offer import asks_midpoint
 
         neg = self._neg(state)
         view = self._view(state)
@@ -852,7 +853,6 @@ class SellerGraph:
     def fallback(self, state: TurnState) -> dict[str, Any]:
         """After the allowed revisions: a safe deterministic reply built from the last valid offer."""
         started = time.perf_counter()
-        neg = self._neg(state)
         candidates: list[dict[str, Any]] = []
         staged = self._staged(state)
         current = self._view(state).current_proposal()

@@ -76,7 +76,8 @@ class OfflineModel(BaseChatModel):
 
     def with_structured_output(self, schema: Any, **kwargs: Any) -> Runnable:
         from agent.intent import BuyerIntent
-        from agent.offline.understand import TextContext, understand
+        from agent.offline.context import TextContext
+        from agent.offline.understand import understand
 
         if schema is not BuyerIntent:
             raise TypeError(f"the offline model gives structured output only as BuyerIntent, not {schema!r}")

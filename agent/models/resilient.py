@@ -824,7 +824,7 @@ def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
     if written is None:  # a number as written, from 0 to 999: nothing signed, nothing else
         return None
     percent = Decimal(written.group(1).replace(",", "."))
-    from agent.offline.understand import discount_items
+    from agent.offline.offer import discount_items
 
     whole = not named or named == set(ctx.proposal_skus)
     return discount_items(ctx, percent, _currency(ctx), None if whole else named)
@@ -855,7 +855,7 @@ def _for_the_lot(data: dict[str, Any], ctx: Any, pid: str | None) -> tuple[list[
         else _price(written)
     if total is None or total <= 0:
         return None
-    from agent.offline.understand import total_items
+    from agent.offline.offer import total_items
 
     return total_items(ctx, total, _currency(ctx))
 
@@ -868,7 +868,7 @@ def _currency(ctx: Any) -> str | None:
 def _with_offer_lines(ctx: Any, items: list[CounterItem]) -> tuple[list[CounterItem], list[str]]:
     """The model's counter on some of the offer's lines, the others asked at their offered price (as the
     offline parser reads one: `with_offer_lines`)."""
-    from agent.offline.understand import with_offer_lines
+    from agent.offline.offer import with_offer_lines
 
     return with_offer_lines(ctx, items, _currency(ctx))
 
@@ -886,7 +886,7 @@ def _split(text: str, ctx: Any, pid: str | None) -> tuple[list[CounterItem], lis
     """'Split the difference' on the current proposal, read from the buyer's words: the midpoints of the offer and
     the buyer's last asks (`midpoint_items`, as the offline parser prices them); the model only says it is a
     counter-offer or a price question."""
-    from agent.offline.understand import asks_midpoint, midpoint_items
+    from agent.offline.offer import asks_midpoint, midpoint_items
 
     if pid is None or pid != ctx.proposal_id or not asks_midpoint(text):
         return None

@@ -16,7 +16,7 @@ from agent.intent import BuyerIntent
 from agent.models.doubles import (FunctionModel, ScriptedModel, ScriptExhausted, brief_of, buyer_text, final,
                                   playbook, tool_call, tool_results)
 from agent.models.offline import OfflineModel
-from agent.offline.understand import TextContext
+from agent.offline.context import TextContext
 from agent.playbook import render_brief
 from agent.service import Buyer
 from tools.seller_tools import build_tools

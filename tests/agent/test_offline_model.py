@@ -24,7 +24,8 @@ from langgraph.graph import END, START, StateGraph
 
 from agent.intent import BuyerIntent
 from agent.models.offline import OfflineModel
-from agent.offline.understand import TextContext, understand
+from agent.offline.context import TextContext
+from agent.offline.understand import understand
 from agent.playbook import render_brief
 from agent.service import Buyer
 

@@ -89,7 +89,7 @@ def surface(demo):
 
 @pytest.fixture
 def text_context(demo):
-    from agent.offline.understand import TextContext
+    from agent.offline.context import TextContext
 
     catalog, _ = demo
 

@@ -50,7 +50,7 @@ def _seller(model: Any, tmp: str) -> Any:
 def understand_rfq(model: Any, tmp: str) -> dict[str, Any]:
     from agent.config import load_data
     from agent.intent import BuyerIntent
-    from agent.offline.understand import TextContext
+    from agent.offline.context import TextContext
 
     catalog, _ = load_data()
     intent = model.with_structured_output(BuyerIntent).invoke(

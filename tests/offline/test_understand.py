@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from agent.contract import MAX_ITEMS, CatalogQuery, parse_buyer_data
 from agent.intent import BuyerIntent
-from agent.offline.understand import MAX_PRICE, MAX_QUANTITY, TextContext, understand
+from agent.offline.context import MAX_PRICE, MAX_QUANTITY, TextContext
+from agent.offline.understand import understand
 from tools.catalog import load_catalog
 from tools.catalog.loader import parse_catalog
 from tools.catalog.search import search
@@ -861,13 +862,13 @@ _PIECES = st.sampled_from(["P-584304DF33", "p-584304df33", "P-12", "p-12", "P-AB
 
 @given(_IDS, st.lists(_PIECES, max_size=12).map("".join))
 def test_the_proposal_id_is_found_where_its_pattern_finds_it(ident, text) -> None:
-    from agent.offline.understand import _id_mentions
+    from agent.offline.scan import _id_mentions
 
     assert list(_id_mentions(text, ident)) == _id_by_pattern(text, ident)
 
 
 def test_the_proposal_id_is_found_in_any_case_as_a_whole_token() -> None:
-    from agent.offline.understand import _id_mentions
+    from agent.offline.scan import _id_mentions
 
     assert list(_id_mentions("re p-584304df33, not xP-584304DF33 or P-584304DF33-2", "P-584304DF33")) == \
         [("p-584304df33", 3, 15)]

@@ -1,0 +1,455 @@
+"""The offline parser's vocabulary: the regular expressions and word lists its scan and its decisions match
+against, and how product words are made singular (`_singular`, `_stems`)."""
+
+from __future__ import annotations
+
+import re
+
+
+# --- patterns ------------------------------------------------------------------------
+
+_I = re.IGNORECASE
+# A number as written: 500, 1,000, 1.000, 3.10, 3,10, 1.000,50, 1,000.50 (interpreted by context).
+_NUM = r"[0-9](?:[0-9.,]*[0-9])?"
+_NB = r"(?<![\w.,/\-])"                      # number start: not inside a word or another number
+_NE = r"(?![\w]|[.,][0-9])"                 # number end
+_UNITW = (r"(?:pcs|pc|pieces?|units?|items?|ea|nos|boxe?s|box|packs?|pkgs?|pairs?|pails?|rolls?|sets?|kits?"
+          r"|cartons?|reels?|drums?|coils?|lengths?|metres?|meters?|mtrs?|m|kgs?|kilos?|st(?:ü|ue|u)ck|stk"
+          r"|ct)\.?(?![\w])")
+_MEASURE = (r"(?:mm2|mm|cm|kw|w|vdc|vac|v|volts?|hz|rpm|bar|nm|kn|°c|ºc|deg\s?c|db|amps?|"
+            r"days?|weeks?|months?|years?|hours?|hrs?|h|min|minutes?|percent|pct|%)(?![\w])")
+_CURWORD = r"(?:€|\$|£|eur(?:os?)?\b|usd\b|dollars?\b|bucks\b|gbp\b|chf\b)"
+
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
+_TRANS = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "`": "'", "\u201c": '"', "\u201d": '"',
+                        "\u2013": "-", "\u2014": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-",
+                        "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u00d7": "x"})
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]*")
+_SKU_SHAPE = re.compile(r"[A-Za-z]{2,}[A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+")
+_SKU_ANY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_SKU_SPLIT_QTY_AFTER = re.compile(r"^(?P<s>.+?)[x*](?P<n>[0-9]{1,9})$", _I)
+_SKU_SPLIT_QTY_BEFORE = re.compile(r"^(?P<n>[0-9]{1,9})[x*](?P<s>.+)$", _I)
+_NOT_SKU_PREFIX = frozenset(
+    "iso din en iec ip net po ref ce ul ansi astm sae nema covid ral gmt utc cet cest vat id no tel fax zip fy "
+    "isbn ean upc gtin hs rfq pr pdf url http https www page tel mob ph".split())
+_EXPLICIT_QTY_BEFORE = re.compile(
+    rf"[0-9](?:[0-9.,]*[0-9])?k?\s*(?:x|\*|{_UNITW}(?:\s*(?:of|x)\b)?|of)\s*(?:the\s+)?$", _I)
+_EXPLICIT_QTY_AFTER = re.compile(r"\s*[x*]\s*[0-9]", _I)
+_SKU_KEYWORD_BEFORE = re.compile(
+    r"\b(?:sku|part(?:\s+(?:no|number|#))?|item(?:\s+(?:no|number|#))?|article|art\.?|p/n|pn|mpn)\s*[:#.]?\s*$", _I)
+
+_PROPOSAL_GENERIC = re.compile(r"(?<![\w-])(?P<id>P-[A-Za-z0-9][A-Za-z0-9_]{0,61})(?![\w-])", _I)
+_PROPOSAL_WORD = re.compile(
+    r"\b(?:proposal|offer|quote|quotation)\s*(?:#|no\.?|number|id|ref\.?)?\s*[:#]?\s*"
+    r"(?P<id>[A-Za-z0-9][A-Za-z0-9_\-]{0,63})(?![\w-])", _I)
+_VERSION_AFTER = re.compile(
+    r"\s*(?:[,/(]|-)?\s*(?:v|ver\.?|version|rev\.?|revision)\s*[#:.]?\s*(?P<v>[0-9]{1,12})\b\)?", _I)
+_VERSION_ALONE = re.compile(
+    r"\b(?:version|ver\.|revision|rev\.)\s*[#:]?\s*(?P<v>[0-9]{1,12})\b|\bv(?P<v2>[0-9]{1,12})\b", _I)
+_BUYER_REF = re.compile(
+    r"(?:\b(?-i:PO)|\bp\.o\.|\bpurchase\s+order|\bour\s+ref(?:erence)?\.?|\bref(?:erence)?\.?|\brequisition)"
+    r"\s*(?:no\.?|number|#|:)?\s*[:#]?\s*(?P<ref>[A-Za-z0-9][A-Za-z0-9_\-/]{0,63})(?![\w-])", _I)
+
+_TERMS_NET = re.compile(r"\bnet\s*-?\s*(?P<n>[0-9]{1,6})(?![.,]?[0-9])(?:\s*days?\b)?", _I)
+_TERMS_DAYS = re.compile(
+    r"\b(?:payment|pay|paying|terms?|credit)\s+(?:in|within|at|of|after)\s+(?P<n>[0-9]{1,6})\s*days?\b"
+    r"|\b(?P<n2>[0-9]{1,6})[-\s]days?\s+(?:payment|terms|credit|net)\b", _I)
+_TERMS_PREPAY = re.compile(
+    r"\bpre-?\s?pa(?:y|id|yment|ying)\b|\bpay(?:ment)?\s+(?:in\s+advance|up\s*front|before\s+(?:shipment|shipping"
+    r"|delivery))\b|\b(?:cash|payment)\s+in\s+advance\b|\badvance\s+payment\b", _I)
+
+_MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
+           "oct": 10, "nov": 11, "dec": 12}
+_MON = (r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+        r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_DATES = re.compile(
+    r"(?<![\w.])(?P<iy>[0-9]{4})[-/](?P<im>[0-9]{1,2})[-/](?P<id>[0-9]{1,2})(?![\w]|[.,/-][0-9])"
+    rf"|\b{_MON.replace('mon>', 'mon1>')}\s+(?P<d1>[0-9]{{1,2}})(?:st|nd|rd|th)?(?![\w]|[.,:][0-9])"
+    r"(?:,?\s+(?P<y1>[0-9]{4})\b)?"
+    rf"|(?<![\w.,])(?P<d2>[0-9]{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON.replace('mon>', 'mon2>')}(?![\w])"
+    r"(?:,?\s+(?P<y2>[0-9]{4})\b)?"
+    r"|(?<![\w.,])(?P<dd>[0-9]{1,2})\.(?P<dm>[0-9]{1,2})\.(?P<dy>[0-9]{4}|[0-9]{2})(?![\w]|[.,][0-9])"
+    r"|(?<![\w./,])(?P<sa>[0-9]{1,2})/(?P<sb>[0-9]{1,2})(?:/(?P<sy>[0-9]{4}|[0-9]{2}))?(?![\w/]|[.,][0-9])"
+    r"|\b(?:within|in)\s+(?P<rn>[0-9]{1,4})\s+(?P<ru>(?:business\s+|working\s+)?days?|weeks?)\b"
+    rf"|\b(?:the\s+)?end\s+of\s+{_MON.replace('mon>', 'mon3>')}(?![\w])(?:,?\s+(?P<y3>[0-9]{{4}})\b)?"
+    r"|\b(?:(?P<wnext>next|this|coming)\s+)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\.?"
+    r"(?![\w-])", _I)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DATE_TRIGGER = re.compile(
+    r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bnot\s+later\s+than|\bdeliver(?:ed|y)?"
+    r"(?:\s+(?:on|by|date|for))?|\bon|\bdue|\bneed(?:ed)?\s+(?:it\s+|them\s+)?by|\beta|\bfor|\barrive)\s*:?\s*$", _I)
+
+_SLASH_TRIGGER = re.compile(r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bdue|\bdeliver(?:ed|y)?"
+                            r"(?:\s+(?:on|by|date))?)\s*:?\s*$", _I)
+_PCT = re.compile(rf"(?<![\w.,])-?\s?(?P<n>{_NUM})\s*(?:%|percent\b|per\s*cent\b|pct\b)", _I)
+# After a lone "one" that counts (elsewhere "one" is rarely a number: "one of", "the one with"): a unit or a SKU.
+_ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs\b|pieces?\b|boxe?s?\b|"
+                         r"(?-i:[A-Z]{2,}[A-Z0-9]*-))", _I)
+# "Split the difference", "meet us in the middle", "meet us halfway": a counter at the midpoint of the offer and
+# the buyer's ask (`asks_midpoint`).
+_MIDPOINT = re.compile(r"\bsplit(?:ting)?\s+(?:the\s+|that\s+)?difference\b|\bmeet\s+(?:(?:me|us)\s+)?(?:in\s+the\s+)?"
+                       r"(?:middle|half[\s-]?way)\b|\bgo\s+half[\s-]?way\b|\bmiddle\s+ground\b", _I)
+_PCT_CONTEXT = re.compile(r"\b(?:off|discount\w*|rebate|reduc\w*|cheaper|lower|less|knock\w*|cut|deduct\w*|"
+                          r"markdown|down|better|skonto|prepay\w*|upfront|up\s+front|early\s+payment|"
+                          r"on\s+(?:the\s+|your\s+|these\s+|those\s+|all\s+)?[a-z]{3,})\b", _I)  # "10% on the bearings"
+
+_PRICE_CUR = re.compile(
+    rf"(?P<pre>US\$|\$|€|£|\b(?:EUR|USD|GBP|CHF)\b)\s?(?P<n1>{_NUM}){_NE}"
+    rf"|{_NB}(?P<n2>{_NUM})\s?(?P<post>€|\$|£|eur(?:os?)?\b|usd\b|dollars?\b|bucks\b|gbp\b|chf\b)", _I)
+_PER_UNIT = re.compile(
+    r"\s*(?:/\s*(?:unit|pc|pcs|piece|ea|each|item|box|m|metre|meter|kg|pair|pail|set)\b|per\s+(?:unit|piece|pc|"
+    r"item|box|metre|meter|m|kg|pair|pail|set|each)\b|each\b|ea\b|apiece\b|a\s+piece\b|a\s+unit\b)", _I)
+_TOTAL_AFTER = re.compile(
+    r"\s*(?:(?:in\s+)?total\b|for\s+(?:the\s+)?(?:lot|whole\s+(?:order|lot)|entire\s+order|everything|all\s+of\s+"
+    r"(?:it|them))\b|altogether\b|all\s+in\b|overall\b)", _I)
+_TOTAL_BEFORE = re.compile(
+    r"\b(?:total(?:\s+(?:price|cost|budget|amount|value|of|is))*|in\s+total|whole\s+order\s+for|all\s+in\s+for)"
+    r"\s*[:=]?\s*(?:of\s+)?$", _I)
+
+# A budget is what the whole order may cost: its figure, with no per-unit word, is a total when no offered unit
+# price is as high (`_Scan._add_price`); "our budget is 3.10" on an offer at 3.40 stays a unit price.
+_BUDGET_BEFORE = re.compile(r"\bbudget(?:\s+(?:is|was|of|at|would\s+be|will\s+be))?\s*[:=]?\s*(?:of\s+)?"
+                            r"(?:(?:around|about|roughly|only|just)\s+)?$", _I)
+
+# A year after a word of time; not one with a unit or an "x" after it (a quantity).
+_YEAR = re.compile(r"\b(?:for|in|until|till|thru|through|by|of|from|during|throughout|after|before|fy|year|"
+                   r"calendar|fiscal|budget)\s+(?P<y>20\d\d)\b(?![.,]\d)", re.I)
+_AFTER_YEAR_UNIT = re.compile(rf"\s*(?:{_UNITW}|x\b|\*)", re.I)
+
+_AFTER_NOT_PRICE = re.compile(rf"\s*(?:{_UNITW}|x\s|x$|\*|{_MEASURE}|[x*]?\s*\x01)", _I)
+_PRICE_KW = re.compile(
+    r"(?:(?<![\w])(?P<kw>at|for|do|pay|paying|offer(?:ing)?|target(?:\s+price)?(?:\s+(?:is|of))?|"
+    r"budget(?:\s+(?:is|of))?|counter(?:\s+(?:at|with))?|meet\s+(?:at|in\s+the\s+middle\s+at)|how\s+about|"
+    r"what\s+about|down\s+to|reduce[d]?\s+(?:it\s+)?to|lower(?:ed)?\s+(?:it\s+)?to|drop\s+(?:it\s+)?to|"
+    r"go\s+(?:down\s+)?to|(?:unit\s+)?price\s*(?:of|is|at|to|:|=)|make\s+it|would|could\s+accept|match|"
+    r"settle\s+(?:at|for|on)|land\s+at)\s*[:=]?\s*|(?P<at>@)\s*)"
+    rf"(?P<n>{_NUM}){_NE}", _I)
+# A volume over time ("1200 per year", "100/month") is no order's quantity and never a price per unit; a number
+# "per order" or "per delivery" is a quantity, never a price per unit either.
+_PERIOD = r"(?:year|yr|annum|month|mo|quarter|qtr|week|wk|day)s?\b"
+_PER_PERIOD = rf"(?:{_PERIOD}|(?:order|shipment|delivery|call[- ]?off)s?\b)"
+_PRICE_PER = re.compile(rf"{_NB}(?P<n>{_NUM})(?=\s*(?:/\s*(?!{_PER_PERIOD})[a-z]|per\s+(?!{_PER_PERIOD})|each\b|"
+                        r"ea\b|apiece\b|a\s+piece\b))", _I)
+_PERIOD_KEYS = ("year", "yr", "annum", "month", "/mo", " mo", "quarter", "qtr", "week", "wk", "day")  # a cheap check first
+_VOLUME = re.compile(rf"{_NB}(?P<n>{_NUM}k?)\s*(?:{_UNITW}\s*)?(?:/\s*|(?:per|a|an|every|each)\s+){_PERIOD}", _I)
+
+_BIND_BEFORE = re.compile(
+    rf"{_NB}(?P<n>{_NUM}k?)\s*(?:[x*](?![\w])|[x*](?=\x01)|{_UNITW}(?:\s*(?:of|x)\b)?|of\b)\s*"
+    r"(?:the\s+|your\s+|item\s+|sku\s+)?(?P<s>\x01+)", _I)
+_BIND_QTY_KW = re.compile(
+    rf"\b(?:qty|quantity|menge)\.?\s*(?:of|is)?\s*[:=]?\s*(?P<n>{_NUM}k?)\s*(?:{_UNITW})?\s*(?:of\s+|x\s*|\*\s*)?"
+    r"(?P<s>\x01+)", _I)
+_BIND_AFTER = re.compile(
+    rf"(?P<s>\x01+)\s*(?:[x*:=]|-|\(|,?\s*(?:qty|quantity|menge)\.?\s*[:=]?)\s*(?P<n>{_NUM}k?){_NE}"
+    rf"(?:\s*{_UNITW})?(?!\s*(?:{_MEASURE}|{_CURWORD}))", _I)
+_BIND_AFTER_UNIT = re.compile(rf"(?P<s>\x01+)\s*,?\s*(?P<n>{_NUM}k?)\s*(?:{_UNITW})", _I)
+_BIND_WEAK_BEFORE = re.compile(rf"{_NB}(?P<n>{_NUM}){_NE}\s+(?P<s>\x01+)", _I)
+_BIND_WEAK_AFTER = re.compile(rf"(?P<s>\x01+)\s+(?P<n>{_NUM}){_NE}(?!\s*(?:{_MEASURE}|{_CURWORD}|[.,]\s*[0-9]))", _I)
+
+_QTY_BEFORE_PRICE = re.compile(
+    rf"\b(?:do|for|quote(?:\s+for)?|price\s+for|pricing\s+for|take|order|need|want|buy)\s+(?P<n>{_NUM}k?){_NE}"
+    r"(?=\s*(?:at|@|for)\s*(?:[€$£]\s*)?[0-9])"
+    rf"|\b(?:price|prices|pricing|quote|cost|lead\s+time|availability)\s+(?:for|on)\s+(?P<n2>{_NUM}k?){_NE}"
+    rf"(?!\s*(?:{_CURWORD}|{_MEASURE}))", _I)
+_QTY_BARE = re.compile(rf"{_NB}(?P<n>{_NUM}k?)\s*(?:{_UNITW})", _I)
+_QTY_KW = re.compile(rf"\b(?:qty|quantity|menge)\.?\s*(?:of|is)?\s*[:=]?\s*(?P<n>{_NUM}k?){_NE}", _I)
+_QTY_VERB = re.compile(
+    r"\b(?:make\s+it|increase\s+(?:it\s+)?to|change\s+(?:it\s+|the\s+quantity\s+)?to|go\s+up\s+to|bump\s+(?:it\s+)?"
+    r"(?:up\s+)?to|we\s+need|need|order|buy|take|want|get)\s+(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"
+    rf"(?![\w.,%])(?!\s*(?:{_CURWORD}|{_MEASURE}))", _I)
+# A quantity a price is asked for, with no unit, currency or measure after it: "how much for 800?", "what would
+# 2000 cost?" (as "price for 800" above: a quote for that many)
+_PRICE_WORDS = r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\brates?\b"
+_PRICE_FOR_Q = re.compile(_PRICE_WORDS)
+_WHOLE = r"(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"  # a whole number as written: 800, 1,000, 2k
+_QTY_FOR = re.compile(
+    rf"(?:\bfor|\bwhat\s+(?:would|will|does|do)|\bhow\s+much\s+(?:would|will|does|do|are|is))\s+{_WHOLE}(?![\w.,%/])"
+    rf"(?!\s*(?:{_CURWORD}|{_MEASURE}|per\b|each\b|ea\b|a\s+piece\b|apiece\b))", _I)
+# A whole number alone, but for words that only carry it ("ok", "then", "please", "let's say", "another")
+# Words that ask for more of a line before its number ("another 40", "an extra 10"); "40 more" after it.
+_MORE_WORDS = r"another|an?\s+(?:extra|additional)|extra|additional|plus"
+_CARRIER_BEFORE = (r"ok(?:ay)?|fine|alright|all\s+right|right|so|well|hmm+|then|and|let'?s\s+(?:do|say|go\s+with|try)"
+                   r"|go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try|for|quote(?:\s+(?:us|me))?(?:\s+for)?"
+                   rf"|(?:we\s+need\s+)?(?:{_MORE_WORDS})")
+_CARRIER_AFTER = (r"then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|more"
+                  r"|units?|pcs|pieces?|of\s+(?:them|those|these|it)")
+_QTY_ALONE = re.compile(rf"\W*(?:(?:{_CARRIER_BEFORE})\b\W*)*{_WHOLE}(?:\W*\b(?:{_CARRIER_AFTER})\b)*\W*", _I)
+_MORE_CUE = re.compile(rf"\b(?:more|{_MORE_WORDS})\b", _I)
+_QTY_BEFORE_WORD = re.compile(
+    rf"(?<![\w.,/\-]){_WHOLE}\s+(?:more\s+)?(?:of\s+(?:the|your|those|these)\s+)?"
+    r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?:[A-Za-z]{1,3}[0-9]{1,3}\s+)?"  # "500 M8 hex nuts"
+    r"(?P<w>[A-Za-z]{3,})\b")
+_LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
+_MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
+
+_SPEC_VALUE = re.compile(
+    r"(?:(?P<op>at\s+least|min(?:imum)?\.?|>=|≥|more\s+than|greater\s+than|above|over|at\s+most|max(?:imum)?\.?|"
+    r"up\s+to|<=|≤|less\s+than|under|below|<|>)\s*)?"
+    rf"{_NB}(?P<n>{_NUM})\s?(?P<u>mm2|mm|cm|kw|vdc|vac|v|volts?|hz|rpm|bar|kg|nm|kn|°c|ºc|deg\s?c|db|(?-i:A)|amps?)"
+    r"(?![\w])", _I)
+_SPEC_UNIT = {"mm2": "mm2", "mm": "mm", "cm": "cm", "kw": "kw", "vdc": "v", "vac": "v", "v": "v", "volt": "v",
+              "volts": "v", "hz": "hz", "rpm": "rpm", "bar": "bar", "kg": "kg", "nm": "nm", "kn": "kn", "°c": "c",
+              "ºc": "c", "degc": "c", "deg c": "c", "db": "db", "a": "a", "amp": "a", "amps": "a"}
+_SPEC_OP = {"at least": ">=", "min": ">=", "minimum": ">=", ">=": ">=", "≥": ">=", "more than": ">",
+            "greater than": ">", "above": ">", "over": ">", ">": ">", "at most": "<=", "max": "<=",
+            "maximum": "<=", "up to": "<=", "<=": "<=", "≤": "<=", "less than": "<", "under": "<", "below": "<",
+            "<": "<"}
+_UNIT_SUFFIX = frozenset("mm mm2 cm m kw w v hz rpm nm kn n bar kg g c db a cst s h".split())
+
+_CURRENCY_CODE = re.compile(r"\b(?P<c>EUR|USD|GBP|CHF|JPY|CAD|AUD|CNY|SEK|NOK|DKK|PLN|CZK|HUF|KWD|INR|MXN|BRL)\b"
+                            r"|(?i:\b(?P<w>euros?|eur|usd|dollars?)\b)|(?P<s>€|US\$|\$|£)")
+_REGION_KW = re.compile(r"\bregion\s*[:=]?\s*(?P<r>[A-Za-z0-9_\-]{1,16})\b", _I)
+_US_CODE = re.compile(r"(?<![\w.])(?:US|USA|U\.S\.A\.?|U\.S\.)(?![\w])")
+_EU_CODE = re.compile(r"(?<![\w.])(?:EU|E\.U\.)(?![\w])")
+_LOC_PREP = re.compile(r"\b(?:to|in|at|from|near|into|for|ship(?:ped|ping)?\s+to|deliver(?:ed|y)?\s+to)\s+$", _I)
+_DEST_PREP = re.compile(r"\b(?:to|into|deliver(?:ed|y)?(?:\s+to|\s+in)?|ship(?:ped|ping)?(?:\s+to)?|destination"
+                        r"|site\s+in|plant\s+in|warehouse\s+in|in)\s*:?\s*(?:our\s+\w+\s+in\s+)?$", _I)
+
+_EU_PLACES = (
+    "austria belgium bulgaria croatia cyprus czechia czech_republic denmark estonia finland france germany greece "
+    "hungary ireland italy latvia lithuania luxembourg malta netherlands the_netherlands holland poland portugal "
+    "romania slovakia slovenia spain sweden deutschland österreich osterreich españa espana italia nederland polska "
+    "sverige suomi danmark belgique belgië česko hrvatska magyarország europe european_union eurozone "
+    "paris lyon marseille toulouse lille bordeaux nantes strasbourg grenoble rennes montpellier le_havre "
+    "berlin hamburg munich münchen munchen muenchen cologne köln koln frankfurt stuttgart düsseldorf dusseldorf "
+    "dortmund essen leipzig dresden hanover hannover nuremberg nürnberg bremen duisburg bochum mannheim karlsruhe "
+    "madrid barcelona valencia seville sevilla bilbao zaragoza malaga málaga rome roma milan milano turin torino "
+    "naples napoli bologna florence firenze genoa genova venice venezia verona amsterdam rotterdam eindhoven utrecht "
+    "the_hague den_haag tilburg groningen brussels bruxelles brussel antwerp antwerpen ghent gent liège liege "
+    "charleroi vienna wien graz linz salzburg innsbruck warsaw warszawa krakow kraków wroclaw wrocław gdansk gdańsk "
+    "poznan poznań lodz łódź katowice prague praha brno ostrava budapest debrecen bucharest bucurești cluj "
+    "timisoara sofia plovdiv athens thessaloniki lisbon lisboa porto dublin cork copenhagen københavn aarhus "
+    "stockholm gothenburg göteborg malmö malmo helsinki tampere espoo tallinn riga vilnius kaunas valletta nicosia "
+    "limassol zagreb ljubljana bratislava košice kosice luxembourg_city").split()
+_US_PLACES = (
+    "united_states united_states_of_america america new_york new_york_city nyc los_angeles chicago houston phoenix "
+    "philadelphia san_antonio san_diego dallas san_jose austin detroit seattle boston atlanta miami denver "
+    "cleveland columbus cincinnati pittsburgh minneapolis saint_louis st_louis milwaukee charlotte "
+    "nashville san_francisco las_vegas baltimore indianapolis toledo akron dayton louisville memphis kansas_city "
+    "omaha tulsa oklahoma_city salt_lake_city sacramento orlando tampa raleigh richmond buffalo rochester "
+    "grand_rapids fort_worth el_paso albuquerque tucson portland_oregon new_orleans "
+    "ohio texas california michigan illinois florida pennsylvania indiana wisconsin minnesota kentucky tennessee "
+    "north_carolina south_carolina virginia west_virginia arizona colorado oregon massachusetts new_jersey alabama "
+    "louisiana missouri iowa kansas nebraska oklahoma utah nevada connecticut maryland arkansas mississippi "
+    "idaho montana wyoming new_mexico south_dakota north_dakota delaware new_hampshire vermont maine rhode_island "
+    "alaska hawaii").split()
+_OTHER_PLACES = (
+    "united_kingdom uk great_britain britain england scotland wales northern_ireland london manchester leeds "
+    "glasgow edinburgh liverpool bristol sheffield switzerland schweiz suisse zurich zürich geneva genève basel "
+    "bern norway norge oslo bergen iceland reykjavik canada toronto montreal montréal vancouver calgary ottawa "
+    "mexico mexico_city monterrey guadalajara brazil brasil são_paulo sao_paulo rio_de_janeiro argentina "
+    "buenos_aires chile santiago colombia bogota bogotá peru lima china shanghai beijing shenzhen guangzhou "
+    "hong_kong taiwan taipei japan tokyo osaka nagoya korea south_korea seoul busan india mumbai delhi new_delhi "
+    "bangalore bengaluru chennai pune australia sydney melbourne brisbane perth new_zealand auckland singapore "
+    "turkey türkiye istanbul ankara russia moscow ukraine kyiv kiev israel tel_aviv uae united_arab_emirates "
+    "dubai abu_dhabi saudi_arabia riyadh qatar doha south_africa johannesburg cape_town egypt cairo nigeria lagos "
+    "kenya nairobi morocco vietnam hanoi thailand bangkok indonesia jakarta malaysia kuala_lumpur philippines "
+    "manila pakistan karachi serbia belgrade latin_america south_america central_america").split()
+# One-word city names that are also common words or names: only read when capitalised or after "to/in/at".
+_CAREFUL = frozenset("austin phoenix sofia florence columbus charlotte richmond rochester buffalo lima perth "
+                     "cork essen bern santiago memphis maine cairo".split())
+
+
+def _place_table() -> dict[str, str | None]:
+    table: dict[str, str | None] = {}
+    for names, region in ((_OTHER_PLACES, None), (_US_PLACES, "US"), (_EU_PLACES, "EU")):
+        for name in names:
+            table[name.replace("_", " ").casefold()] = region
+    return table
+
+
+_PLACES = _place_table()
+_PLACE_FIRST = {n.split()[0]: max(len(m.split()) for m in _PLACES if m.split()[0] == n.split()[0]) for n in _PLACES}
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+# Cue words, matched on the lower-cased text with SKUs, numbers and references blanked out.
+_ACCEPT = re.compile(
+    r"\baccept(?:ed|ing|s)?\b|\bagreed?\b"
+    r"|\b(?:it'?s|that'?s|that\s+is|it\s+is|we\s+have|we'?ve\s+got|you\s+have|you'?ve\s+got)\s+(?:a\s+)?deal\b"
+    r"|\bdeal\s*(?:[.!]+|$)|^\W*(?:ok(?:ay)?|fine|great|perfect|good|yes|alright|then)?\W*deal\b(?!\s*\?)"
+    r"|\b(?:we|i)(?:'ll|\s+will|'d\s+like\s+to|\s+would\s+like\s+to|\s+can|\s+shall)?\s+take\s+(?:it|this|that|"
+    r"the\s+offer|your\s+offer|them|the\s+proposal)\b"
+    r"|\bgo\s+ahead\b"
+    r"|\blet'?s\s+(?:do\s+it|do\s+this|proceed|close|go\s+ahead|finali[sz]e|go\s+with\s+(?:it|that|this))"
+    r"|\b(?:we|i)(?:'ll|\s+will)?\s+go\s+with\s+(?:it|that|this|the\s+offer|your\s+offer|the\s+proposal|proposal)\b"
+    r"|\b(?:we|i)(?:'ll|\s+will)?\s+go\s+with\s*[.!]*\s*$"  # "we'll go with version 1" (the reference read apart)
+    r"|\bsounds\s+good\b|\bworks\s+for\s+(?:us|me)\b|\b(?:we|i)\s+confirm\b|^\W*confirmed\b|\bplace\s+the\s+order\b"
+    r"|\bsign\s+(?:it|us\s+up)\b|\bclose\s+the\s+deal\b|^\W*sold\W*$"
+    r"|\b(?:please\s+)?confirm\s+(?:the|our|this)\s+order\b(?![^?]*\?)|\bbook\s+(?:it|the\s+order|this|that)\b(?![^?]*\?)"
+    r"|\b(?:we|i)(?:'d|\s+would)\s+like\s+to\s+(?:order|place\s+(?:the|an|our)\s+order)\s*(?:it|that|this)?\W*$"
+    r"|\bpo\s+(?:to\s+follow|is\s+on\s+(?:its|the)\s+way)\b")
+_YOU_BEFORE = re.compile(r"\b(?:you|u|they|does|do\s+you)\b(?:\s+\S+)?\s*$")
+_NEGATION_BEFORE = re.compile(
+    r"\b(?:not|never|cannot|can'?t|won'?t|don'?t|do\s+not|will\s+not|unable\s+to|couldn'?t|wouldn'?t|no\s+way|"
+    r"hardly|isn'?t|aren'?t|no)\b(?:\s+\S+){0,3}\s*$")
+_CONDITIONAL_AFTER = re.compile(r"[^.;!?]{0,80}?\b(?:if|provided|as\s+long\s+as|on\s+condition|only\s+if|assuming|"
+                                r"subject\s+to)\b")
+_REJECT = re.compile(
+    r"\bno,?\s+thank(?:s|\s+you)\b|\bno\s+thx\b|\bnot\s+interested\b|\bno\s+deal\b|\bwalk(?:ing)?\s+away\b"
+    r"|\b(?:we|i)(?:'ll|\s+will|'d|\s+would|\s+must|\s+have\s+to|\s+need\s+to|\s+are\s+going\s+to|'re\s+going\s+to)?"
+    r"\s+(?:have\s+to\s+)?pass\b(?!\s+(?:it|this|that|the\s+\w+)\s+(?:on|along|to))"
+    r"|\bpass(?:ing)?\s+on\s+(?:this|that|it|the\s+offer|your\s+offer|the\s+proposal)\b"
+    r"|\breject(?:ed|ing|s)?\b|\bdecline[ds]?\b|\bdeclining\b|\bforget\s+it\b"
+    r"|^\W*cancel\b|\bcancel\s+(?:it|this|that|the\s+(?:order|request|negotiation|deal|rfq|quote))\b"
+    r"|\bcall\s+it\s+off\b|\b(?:we(?:'re|\s+are)|i'?m)\s+out\b"
+    r"|\b(?:not|won'?t\s+be|aren'?t)\s+(?:going\s+ahead|proceeding|moving\s+forward)\b"
+    r"|\b(?:went|go|going|gone)\s+with\s+(?:another|a\s+different|other)\s+(?:supplier|vendor|offer|quote)\b"
+    r"|\bbought\s+elsewhere\b|\bno\s+longer\s+(?:need|want|interested|required)\b"
+    r"|\b(?:have\s+to|must|need\s+to|want\s+to|(?:would|'d)\s+like\s+to|going\s+to|decided\s+to)\s+cancel\b"
+    r"|\b(?:we(?:'re|\s+are)|i'?m)\s+cancel+ing\b"
+    r"|\b(?:will\s+not|won'?t|shall\s+not|do\s+not\s+wish\s+to|don'?t\s+wish\s+to|decided\s+not\s+to)\s+"
+    r"(?:proceed|go\s+ahead|move\s+forward)\b(?!\s+(?:unless|without|if|at\s+th|with\s+th))"
+    r"|\bwithdraw(?:ing|n)?\s+(?:our|my|the)\s+(?:request|rfq|inquiry|enquiry|order)\b"
+    r"|\bdon'?t\s+(?:need|want)\s+(?:it|this|that|them|these|those)\s+any\s?more\b")
+_OBJECTION = re.compile(
+    r"\btoo\s+(?:expensive|high|pricey|much|steep|costly)\b|\b(?:price|offer|quote)\s+is\s+(?:too\s+|very\s+)?"
+    r"(?:high|steep)\b|\bcheaper\b|\bbetter\s+(?:price|offer|deal)\b|\bbest\s+price\b|\blower\s+(?:the\s+)?price\b"
+    r"|\bmore\s+competitive\b|\bexpensive\b|\boverpriced\b|\b(?:final|best|last|lowest)\s+(?:offer|price|quote)\b"
+    r"|\bbest\s+you\s+can\s+do\b|\b(?:wiggle\s+room|leeway)\b"
+    r"|\bflexib(?:le|ility)\b(?![^.?!]{0,20}\b(?:deliver|ship|payment|date|schedul|lead))"
+    r"|\broom\s+(?:to\s+(?:move|negotiate|manoeuvre|maneuver)|for\s+(?:negotiation|improvement|a\s+discount)"
+    r"|on\s+(?:the\s+)?price)\b"
+    r"|\bsharpen\s+(?:your|the)\s+pencil\b|\bover\s+(?:our|the)\s+budget\b|\babove\s+(?:our|the)\s+budget\b"
+    r"|\b(?:go|get|come)\s+(?:any\s+|a\s+bit\s+|a\s+little\s+)?(?:lower|down)\b(?!\s+(?:to|at)\s+[0-9])"
+    r"|\b(?:won'?t|will\s+not|can'?t|cannot)\s+proceed\s+(?:unless|without|at\s+th)"
+    r"|\bdo\s+(?:any\s+|a\s+(?:bit|little)\s+)?better\b|\bimprove\s+(?:on\s+)?(?:your|the|that|this)\s+(?:price|offer)\b"
+    r"|\bsharper\s+price\b")
+_QUESTION_START = re.compile(
+    r"^\W*(?:what|what'?s|which|how|when|where|why|who|is|are|does|do|did|can|could|would|will|have|has|any|tell|"
+    r"please\s+tell|info|information|details?)\b")
+_COMPAT = re.compile(
+    r"\bcompatib\w*|\bfit(?:s|ting)?\b|\bwork(?:s)?\s+with\b|\bgo(?:es)?\s+with\b|\bmatch(?:es|ing)?\b"
+    r"|\bmates?\s+with\b|\bsuitable\s+for\b|\bpairs?\s+with\b|\binterchangeable\b|\breplacement\s+for\b"
+    r"|\buse\s+(?:it\s+|them\s+)?with\b|\baccessor(?:y|ies)\b")
+_LEAD = re.compile(
+    r"\blead[\s-]?times?\b|\bhow\s+(?:long|soon|quickly|fast)\b|\bdelivery\s+(?:time|lead)\b|\bshipping\s+time\b"
+    r"|\bwhen\s+(?:can|could|will|would|do)\s+(?:you|it|they|we|this|these)\b[^.?!]{0,30}?\b(?:ship|deliver|arrive|"
+    r"dispatch|have|get|receive)|\beta\b|\bturnaround\b|\bdispatch\s+time\b|\bship(?:ping)?\s+date\b"
+    r"|\bdelivery\s+dates?\b")
+# The order limits of a product: its MOQ, the most one order may have.
+_LIMITS_Q = re.compile(
+    r"\bmoq\b|\bmin(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b"
+    r"|\bmax(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b|\border\s+(?:limits?|minimums?)\b"
+    r"|\b(?:smallest|largest|biggest)\s+(?:possible\s+)?order\b|\bhow\s+few\b"
+    r"|\b(?:order|buy|purchase)\s+at\s+(?:most|least)\b|\bat\s+(?:most|least)\s+per\s+order\b"
+    r"|^\W*(?:what(?:'s|\s+is)\s+(?:the|your)\s+)?(?:minimum|maximum)\W*$", re.I)
+_AVAIL = re.compile(
+    r"\bin\s+stock\b|\bstock\s+(?:level|status|situation)s?\b|\bavailab(?:le|ility)\b|\bon\s+hand\b"
+    r"|\bhow\s+many\b|\bdo\s+you\s+(?:have|stock|carry)\b|\bhave\s+you\s+got\b|\bcan\s+you\s+supply\b")
+_TERMS_Q = re.compile(
+    r"\bpayment\s+terms?\b|\bterms\b|\bconditions\b|\bwarrant(?:y|ies)\b|\bliabilit(?:y|ies)\b|\bgoverning\s+law\b"
+    r"|\bincoterms?\b|\breturn\s+policy\b|\bcredit\s+terms\b|\bpayment\s+(?:options|methods?)\b"
+    r"|\bhow\s+(?:can|do|should)\s+(?:we|i)\s+pay\b|\bshipping\s+terms\b"
+    # what the prices include: delivery and taxes (the price book's basis)
+    r"|\b(?:free|included|include[sd]?|including|cost\s+of|costs?|charges?\s+for|fees?\s+for|pays?\s+(?:for\s+)?(?:the\s+)?)"
+    r"\s*(?:shipping|freight|delivery|carriage|transport)\b"
+    r"|\b(?:shipping|freight|delivery|carriage|transport)\s+(?:costs?|charges?|fees?|included|paid|terms)\b"
+    r"|\bvat\b|\bsales\s+tax\b|\btax(?:es)?\s+included\b|\b(?:incl|excl)(?:\.|uding)?\s+tax(?:es)?\b"
+    r"|\b(?:dap|ddp|fob|exw|fca|cif|cpt|cip)\b"
+    # the offer's currency and how one pays
+    r"|\bcurrenc(?:y|ies)\b|\bcredit\s+cards?\b|\b(?:bank|wire)\s+transfers?\b|\bletter\s+of\s+credit\b"
+    r"|\bpay\s+(?:by|with|via)\b")
+# How long an offer stands ("how long is this offer valid?", "can you hold the price until Friday?"): answered
+# with the offer and its terms, validity included (before a lead-time cue reads "how long" as delivery).
+_VALIDITY_Q = re.compile(
+    r"\bvalid(?:ity)?\b|\bexpir(?:e|es|y|ation|ing)\b|\bhold\s+(?:this|the|that|your)\s+(?:price|offer|quote|proposal)\b"
+    r"|\bhow\s+long\s+(?:is|does|will|do)\s+(?:this|the|that|your)\s+(?:offer|quote|proposal|price)\b")
+# Where the buyer's request stands: an approval, news of it ("any news on the approval?").
+_STATUS_Q = re.compile(
+    r"\bapprov(?:al|ed|e)\b|\bany\s+(?:news|update|progress)\b|\bstatus\b|\bupdate\s+on\b|\bheard\s+back\b"
+    r"|\b(?:your|the|a)\s+decision\b")
+# The buyer pauses ("we'll get back to you", "let me check internally"): the offer stands, restated.
+_PAUSE = re.compile(
+    r"\b(?:get|come)\s+back\s+to\s+you\b|\b(?:check|discuss|confirm)\s+(?:it\s+|this\s+)?(?:internally|with\s+(?:my|our|the)\s+"
+    r"(?:team|manager|boss|colleagues?|management|finance))\b|\bthink\s+(?:it\s+)?(?:about\s+it|over)\b|\bsleep\s+on\s+it\b"
+    r"|\b(?:need|give\s+us|take)\s+(?:some|a\s+(?:few|couple\s+of))\s+(?:time|days?|hours?)\b|\bkeep\s+you\s+posted\b")
+_PRICE_Q = re.compile(_PRICE_WORDS + r"|\bquote\b|\bquotation\b|\bdiscounts?\b|\b(?:the|grand|order|your)\s+total\b"
+                      r"|\btotal\s+(?:price|cost|amount|value)\b")
+# Volume pricing ("price breaks", "volume discount above 1000 units?", "tiered pricing"): a price question even
+# with a quantity in it; the answer is the product's breaks (and that quantity's price), not a quote.
+_VOLUME_Q = re.compile(
+    r"\b(?:volume|quantity|bulk|tier(?:ed)?|staggered|graduated)\s+(?:discounts?|pricing|prices?|rates?|breaks?)\b"
+    r"|\bprice\s+(?:breaks?|tiers?|scales?|brackets?)\b|\bpricing\s+(?:tiers?|scales?|brackets?)\b"
+    r"|\bvolume\s+tiers?\b|\bdiscounts?\s+(?:for|on|at)\s+(?:volume|quantity|larger|bigger|higher)\b")
+# A request for a quote in words ("can you quote?", "please send us an offer"), for the product the words name.
+_QUOTE_CUE = re.compile(
+    r"\bquote\b|\bquotation\b|\brfq\b|\b(?:send|make|give)\s+(?:us\s+|me\s+)?(?:an?\s+|your\s+)?(?:offer|proposal)\b")
+_CATALOG = re.compile(
+    r"\blooking\s+for\b|\bdo\s+you\s+(?:have|sell|stock|carry|offer|make|supply)\b|\bhave\s+you\s+got\b"
+    r"|\bsearch(?:ing)?\b|\bfind\b|\bshow\s+me\b|\blist\b|\bcatalog(?:ue)?\b|\bproducts?\b|\bneed\b|\bwant\b"
+    r"|\binterested\s+in\b|\brecommend\b|\bsuggest\b|\boptions?\s+for\b|\bsourcing\b|\brequire\b|\bbrowse\b"
+    r"|\bwhat\s+(?:\w+\s+)?do\s+you\s+(?:have|sell|carry|offer)\b|\bany\b|\bsell\b")
+_CATALOG_BROWSE = re.compile(r"\bcatalog(?:ue)?\b|\bwhat\s+(?:\w+\s+)?do\s+you\s+(?:have|sell|carry|offer)\b"
+                             r"|\b(?:all|your)\s+products\b|\bproduct\s+(?:list|range)\b")
+_ADD = re.compile(r"\b(?:add|also|plus|additionally|in\s+addition|as\s+well|on\s+top)\b")
+_INJECTION = re.compile(
+    r"\bignore\s+(?:all\s+|any\s+|the\s+|your\s+|of\s+)*(?:previous|prior|above|earlier|preceding|system|existing"
+    r"|former)?\s*(?:instructions?|prompts?|rules?|messages?|directions?|guidelines?|policy|policies)\b"
+    r"|\bdisregard\b|\bsystem\s*prompt\b|\byou\s+are\s+now\b|\bact\s+as\b|\bpretend\b|\bjailbreak\b"
+    r"|\bdeveloper\s+mode\b|\bnew\s+instructions?\b|\boverride\b|<\s*/?\s*(?:system|assistant|instructions?)\s*>"
+    r"|^\s*(?:system|assistant)\s*:|\bas\s+an\s+ai\b|\bforget\s+(?:all|everything|your)\b|\bbypass\b"
+    r"|\b(?:admin|operator|manager)\s+(?:override|approval\s+granted|says)\b", _I | re.MULTILINE)
+# Cheap substring pre-checks: the cue regexes above only run when one of these occurs.
+_ACCEPT_KEYS = ("accept", "agree", "deal", "take", "ahead", "let", "go with", "sounds", "works", "confirm", "order",
+                "sign", "sold", "book", "po ")
+_REJECT_KEYS = ("no", "pass", "interest", "reject", "declin", "forget", "cancel", "off", "out", "ahead", "proceed",
+                "forward", "with", "elsewhere", "walk", "longer", "withdraw", "don")
+_INJECTION_KEYS = ("ignor", "disregard", "system", "you are", "act as", "pretend", "jailbreak", "developer",
+                   "instruction", "override", "assistant", "as an ai", "forget", "bypass", "admin", "operator",
+                   "manager")
+
+
+def _has_any(text: str, keys: tuple[str, ...]) -> bool:
+    return any(k in text for k in keys)
+
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9+.\-/]*[a-z0-9]|[a-z0-9]")
+_QUERY_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.\-/]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+_SPEC_SYNONYMS = {"maximum": "max", "minimum": "min", "temp": "temperature", "dia": "diameter", "colour": "color",
+                  "od": "outer diameter", "thick": "thickness", "long": "length", "wide": "width", "weight": "weight",
+                  "ip": "ip rating", "speed": "speed", "rpm": "speed", "power": "power", "volts": "voltage",
+                  "distance": "range", "reach": "range"}
+_STOPWORDS = frozenset(
+    "a an the and or of for to in on at by with without from we i you your our us me my is are am be been do does "
+    "did have has had any some looking look need needs want wants would like could can please pls show find search "
+    "searching sell sells stock carry offer offering products product items item something anything things thing "
+    "there here it its this that these those what which who how much many about hi hello hey thanks thank "
+    "regards got get buy buying purchase require required requirement interested recommend suggest options option "
+    "catalog catalogue list browse type types kind kinds sort range sourcing supply supplier vendor also just "
+    "available availability ok okay yes no not any other more less than approx approximately around "
+    "mm cm kw v hz rpm bar kg nm kn db a amp amps volts volt price prices pricing cost costs quote".split())
+
+
+# --- product words -----------------------------------------------------------------------------------
+
+
+_NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/]*[A-Za-z0-9]")
+# Words of a product name that say nothing about which product it is (packaging, units, the price itself).
+_NAME_STOP = frozenset({"unit", "each", "piece", "price", "pack", "pail", "pair", "with", "from", "your", "offer",
+                        "line", "item", "order", "please", "could", "would",
+                        # words of three letters that name no product ("nut", "hex", "box" may)
+                        "the", "and", "for", "you", "can", "our", "are", "not", "but", "how", "per", "any", "all",
+                        "off", "net", "get", "buy", "pay", "day", "out", "new", "one", "two", "six", "ten", "its",
+                        "who", "why", "was", "has", "had", "let", "lot", "yes", "bit", "too", "way", "may", "see",
+                        "ship", "what", "about", "make", "take", "them", "those", "these", "that", "this", "then",
+                        "okay", "need", "want", "some", "more", "less"})
+_NAME_WORD = re.compile(r"[a-z]{3,}")
+
+
+def _singular(word: str) -> str:
+    """A plural made singular as product names need it: "bearings" "bearing", "boxes" "box", "assemblies"
+    "assembly"; "glass" stays."""
+    if word.endswith(("xes", "ches", "shes", "sses", "zes")):
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _stems(text: str) -> set[str]:
+    """The words of `text` that can name a product, singular ("bearings" is "bearing", "nuts" "nut")."""
+    return {_singular(w) for w in _NAME_WORD.findall(text.casefold())} - _NAME_STOP
