@@ -47,7 +47,7 @@ from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
-    QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text, render_brief, respond,
+    AWAITING_APPROVAL, QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text, render_brief, respond,
     standing_offer_text,
 )
 from agent.prompts import delimit_buyer_text
@@ -314,7 +314,7 @@ class SellerGraph:
                 return self._prepare_accept(state, neg, msg, started)
             if kind == "question":
                 question = intent.get("question") or {}
-                answered = self._standing_offer(state, question, started) or \
+                answered = self._standing_offer(state, question, started) or self._awaiting(state, question, started) or \
                     self._delivery_for(state, question, started) or self._price_breaks(state, question, started) \
                     or self._order_limits(state, question, started) or self._terms(state, question, started)
                 if answered is not None:
@@ -376,6 +376,14 @@ class SellerGraph:
                                                "list": i["list_price"]} for i in body["items"]],
                                     "payment_terms": body["payment_terms"]})
         return {"direct": direct, "records": [rec]}
+
+    def _awaiting(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """'Any news on the approval?' while the offer itself awaits an operator (approval-only or shadow: nothing
+        stands to restate): that it does, with no figure. None for another question or nothing pending."""
+        if question.get("topic") != "status" or self._view(state).pending_approval() is None:
+            return None
+        rec = self._record(state, "prepare", "status", started, inputs=question, rule_ids=["playbook.status"])
+        return {"direct": {"data": None, "text": AWAITING_APPROVAL, "facts": []}, "records": [rec]}
 
     def _delivery_for(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A lead-time or availability question for a quantity of one product ("can you ship 5000 x BRG-6205?"):

@@ -153,7 +153,9 @@ NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer t
 UNCLEAR_ON_OFFER = "I could not find a request in your message."
 # Where the buyer's request stands ("any news on the approval?"): the offer (its words say what awaits approval).
 STATUS_PENDING_HINT = "We will let you know as soon as the approval is decided."
+AWAITING_APPROVAL = "Your request is awaiting our team's approval. " + STATUS_PENDING_HINT
 NOTHING_PENDING = "Nothing in your request awaits approval."
+CHANGE_IT_HINT = "Meanwhile you can send the unit price, quantity or payment terms you want, or ask about the products."
 NEXT_STEPS_HINT = ("To take it, reply that you accept it; to change it, send the unit price, quantity or payment "
                    "terms you want; or ask about the products.")
 
@@ -162,8 +164,11 @@ def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -
     """The answer to a price or terms question while `proposal` stands (or to a message with no request in it:
     topic "unclear"; or where the request stands: "status"): the offer itself (its suggestions were made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
     the prices include (`basis`: `price_basis_text` of the price book's words)."""
-    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT,
-            "status": STATUS_PENDING_HINT if proposal.get("pending") else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}"
+    pending = proposal.get("pending")
+    awaiting = bool(pending) and _same_lines(pending["items"], proposal["items"])  # itself not yet acceptable
+    next_steps = CHANGE_IT_HINT if awaiting else NEXT_STEPS_HINT
+    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": next_steps,
+            "status": STATUS_PENDING_HINT if pending else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}"
             }.get(topic, NEGOTIATE_PRICE_HINT)
     fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else []
     lead = [UNCLEAR_ON_OFFER] if topic == "unclear" else []

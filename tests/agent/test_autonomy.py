@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.graph import SHADOW_TEXT
+from agent.playbook import AWAITING_APPROVAL
 from agent.service import Buyer
 from agent.store.autonomy import AUDIT_CONVERSATION, AutonomyStore, effective, scope_of
 from tools.errors import DealdeskError
@@ -34,6 +35,8 @@ def test_approval_only_routes_every_new_offer_to_an_operator(dd_seller_factory) 
     assert first.type == "proposal" and first.data["status"] == "pending_approval"
     refused = seller.send(nid, data={"type": "accept", "proposal_id": first.data["proposal_id"], "version": 1})
     assert refused.data["code"] == "approval_pending"
+    news = seller.send(nid, text="any news on the approval?")  # the offer awaits approval: no figure, no new version
+    assert news.data is None and news.text == AWAITING_APPROVAL
     approval = seller.store.pending_approval(nid)
     assert approval.level == "operator" and approval.reasons[0]["rule_id"] == "operator.autonomy.approval_only"
     sent = seller.decide(approval.id, "approve", by="mgr@x")
