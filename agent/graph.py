@@ -47,7 +47,7 @@ from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
-    AWAITING_APPROVAL, QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text, render_brief, respond,
+    ANOTHER_ORDER, AWAITING_APPROVAL, QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text, render_brief, respond,
     standing_offer_text,
 )
 from agent.prompts import delimit_buyer_text
@@ -84,6 +84,10 @@ class SellerConfig:
     memory_days: int = 30
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     model_name: str = "dealdesk-offline"
+
+
+# How a negotiation that ended is said to have ended (a message that would change it is refused).
+_ENDED = {"deal": "ended with a deal", "closed": "is closed", "rejected": "was rejected", "canceled": "was canceled"}
 
 
 class SellerGraph:
@@ -290,7 +294,8 @@ class SellerGraph:
                 return self._prepare_operator(state, intent["operator"], started)
             ended = ("deal", "rejected", "canceled") if kind == "accept" else ("deal", "closed", "rejected", "canceled")
             if kind in ("rfq", "counter_offer", "accept", "reject") and neg.status in ended:
-                raise TurnError(f"this negotiation is {neg.status}; start a new one", code="negotiation_closed")
+                raise TurnError(f"this negotiation {_ENDED.get(neg.status, 'is ' + neg.status)}; start a new one",
+                                code="negotiation_closed")
             msg = intent.get("message") or {}
             if kind == "catalog_query" and intent.get("source") == "data":
                 return self._catalog_results(state, msg, started)
@@ -318,6 +323,11 @@ class SellerGraph:
                     self._delivery_for(state, question, started) or self._price_breaks(state, question, started) \
                     or self._order_limits(state, question, started) or self._terms(state, question, started)
                 if answered is not None:
+                    return answered
+            if neg.status == "deal" and (kind == "unknown" or (
+                    kind == "question" and (intent.get("question") or {}).get("topic") == "status")):
+                answered = self._deal_done(state, neg, started)
+                if answered is not None:  # "what is the status of our order?" after the deal
                     return answered
             if kind == "unknown" and not any(n in UNCLEAR_REPLIES for n in intent.get("notes") or ()):
                 answered = self._standing_offer(state, {"topic": "unclear", "skus": []}, started)
@@ -376,6 +386,21 @@ class SellerGraph:
                                                "list": i["list_price"]} for i in body["items"]],
                                     "payment_terms": body["payment_terms"]})
         return {"direct": direct, "records": [rec]}
+
+    def _deal_done(self, state, neg, started: float) -> dict[str, Any] | None:
+        """A status question (or a message with no request) once the negotiation ended in a deal: the deal as it
+        was booked, its figures the stored deal's own, and that another order is a new negotiation."""
+        deal = self.store.deal_for_proposal(neg.current_proposal, buyer_org=neg.buyer_org) \
+            if neg.current_proposal else None
+        if deal is None:
+            return None
+        body = deal.body
+        text = (f"Deal {deal.id} is confirmed: proposal {deal.proposal_id} version {deal.version}, total "
+                f"{body['total']} {deal.currency}, payment {body['payment_terms']}. {ANOTHER_ORDER}")
+        rec = self._record(state, "prepare", "deal_status", started, inputs={"deal_id": deal.id},
+                           rule_ids=["playbook.status"], figures={"total": str(body["total"]), "currency": deal.currency})
+        return {"direct": {"data": None, "text": text,
+                           "facts": [_fact_json(f) for f in facts_from_own_text(text, "deal")]}, "records": [rec]}
 
     def _awaiting(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """'Any news on the approval?' while the offer itself awaits an operator (approval-only or shadow: nothing

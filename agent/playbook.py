@@ -153,6 +153,7 @@ NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer t
 UNCLEAR_ON_OFFER = "I could not find a request in your message."
 # Where the buyer's request stands ("any news on the approval?"): the offer (its words say what awaits approval).
 STATUS_PENDING_HINT = "We will let you know as soon as the approval is decided."
+ANOTHER_ORDER = "For another order, start a new negotiation with the SKU and quantity you need."
 AWAITING_APPROVAL = "Your request is awaiting our team's approval. " + STATUS_PENDING_HINT
 NOTHING_PENDING = "Nothing in your request awaits approval."
 CHANGE_IT_HINT = "Meanwhile you can send the unit price, quantity or payment terms you want, or ask about the products."

@@ -427,7 +427,7 @@ def timeline(store: Store, negotiation_id: str, *, with_records: bool = True) ->
 
 
 # The prepare operations that answer a question with no model (agent/graph.py, agent/answers.py).
-ANSWERS = frozenset({"standing_offer", "status", "delivery", "price_breaks", "order_limits", "terms"})
+ANSWERS = frozenset({"standing_offer", "status", "deal_status", "delivery", "price_breaks", "order_limits", "terms"})
 
 
 def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approvals_at: dict, views: dict,

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from agent.playbook import (
-    NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT, NEXT_STEPS_HINT, NOTHING_PENDING, STATUS_PENDING_HINT, UNCLEAR_ON_OFFER,
+    ANOTHER_ORDER, NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT, NEXT_STEPS_HINT, NOTHING_PENDING, STATUS_PENDING_HINT, UNCLEAR_ON_OFFER,
 )
 from agent.review import timeline
 from agent.service import Buyer, Seller
@@ -510,3 +510,18 @@ def test_an_acceptance_of_one_line_of_two_quotes_it_first_and_books_nothing_else
     deal = seller.send(nid, text="we accept")
     assert deal.type == "deal" and deal.data["version"] == reply.data["version"]
     assert [(i["sku"], i["quantity"]) for i in deal.data["items"]] == [(SKU, "300")]
+
+
+def test_after_the_deal_a_status_question_gets_the_deal_and_a_change_is_refused_in_words(seller: Seller) -> None:
+    nid, offer = _open(seller)
+    deal = seller.send(nid, data={"type": "accept", "proposal_id": offer["proposal_id"], "version": 1})
+    assert deal.type == "deal"
+    for text in ("what is the status of our order?", "hmm"):
+        reply = seller.send(nid, text=text)
+        assert reply.data is None and reply.text == (
+            f"Deal {deal.data['deal_id']} is confirmed: proposal {offer['proposal_id']} version 1, total "
+            f"{deal.data['total']} EUR, payment {deal.data['payment_terms']}. {ANOTHER_ORDER}")
+        (prepared,) = [r for r in _records(seller, nid, reply.turn) if r["node"] == "prepare"]
+        assert prepared["gen_ai.operation.name"] == "deal_status"
+    more = seller.send(nid, data=RFQ)
+    assert more.data["code"] == "negotiation_closed" and "ended with a deal" in more.text
