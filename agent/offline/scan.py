@@ -564,18 +564,25 @@ class _Scan:
             return self.ctx.currency
         return "USD"
 
+    def _offer_total(self) -> Decimal | None:
+        """The current offer's total (its lines' quantities times their offered prices); None without them."""
+        if not self.ctx.proposal_prices or len(self.ctx.proposal_prices) != len(self.ctx.proposal_quantities):
+            return None
+        total = Decimal(0)
+        for q, p in zip(self.ctx.proposal_quantities, self.ctx.proposal_prices):
+            if not isinstance(q, int) or not isinstance(p, Decimal):
+                return None
+            total += q * p
+        return total
+
     def scan_offer_total(self) -> None:
         """The current offer's total named back ("1116 is too much, we can do 1000"): noted and blanked (it is
         neither a price asked nor a quantity), and the figures the buyer names besides it are totals too
         (`offer_total_named`)."""
-        if not self.ctx.proposal_prices:
+        total = self._offer_total()
+        if total is None:
             return
         offer = list(zip(self.ctx.proposal_quantities, self.ctx.proposal_prices))
-        total = Decimal(0)
-        for q, p in offer:
-            if not isinstance(q, int) or not isinstance(p, Decimal):
-                return
-            total += q * p
         if str(int(total)) not in self.masked.replace(",", "").replace(".", ""):
             return  # its digits are nowhere in the text (most messages): no number to look at
         spans = []
@@ -619,6 +626,10 @@ class _Scan:
                 total = True
                 self.note(f"budget {_fmt(value)} read as a total (above the offered unit "
                           f"price{'s' if len(offered) > 1 else ''})")
+        elif not total and (whole := self._offer_total()) is not None and whole > 0 and \
+                value > max(self.ctx.proposal_prices) and value * 2 >= whole:
+            total = True  # "we have 900 EUR for this" on 300 x 3.23: no unit price, the order's worth
+            self.note(f"{_fmt(value)} read as a total (near the offer's {_fmt(whole)}, above its unit prices)")
         self.prices.append(_Price(value, currency, start, total=total and not per, marked=marked or bool(per)))
 
     def bind_quantities(self) -> None:

@@ -474,6 +474,9 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("our budget is 1600", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.2")),
      {"notes": ["budget 1600 read as a total (above the offered unit price)"]}),
     ("our budget is 3.10", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.10")), {}),
+    ("we have 900 EUR for this", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "1.8")),
+     {"notes": ["900 read as a total (near the offer's 1615.00, above its unit prices)"]}),
+    ("can you do 3.50 EUR?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.50")), {}),
     ("can you do 1000 total?", "P12", "counter_offer", counter("P-12", 2, item(BRG, 500, "2")), {}),
     ("1554 EUR total", "P12", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.1")), {}),  # 3.108: within it
     ("the total is above our budget of 900", "P30$", "counter_offer",
