@@ -933,6 +933,11 @@ more also our po ref reference now there here hey sir madam morning afternoon ch
 """.split())
 
 
+# What the parser read that stands when the model, asked because the parser was not sure, reads no request.
+KEPT_WHEN_MODEL_UNSURE = frozenset({"question", "catalog_query", "rfq"})
+MODEL_UNSURE_NOTE = "the model read no request; the parser's reading (which binds nobody) is kept"
+
+
 def offline_is_sure(text: str, intent: BuyerIntent, ctx: Any) -> tuple[bool, str]:
     """(sure, why): the parser's intent is trusted alone when it explains the whole message."""
     if intent.kind == "unknown":
@@ -1197,6 +1202,10 @@ class ResilientModel(BaseChatModel):
         try:
             data = self._structured(conv, messages)
             intent = to_buyer_intent(data, ctx, text)
+            if intent.kind == "unknown" and offline.kind in KEPT_WHEN_MODEL_UNSURE:
+                # The model read no request where the parser read one that binds nobody (a question, a search, a
+                # quote): the parser's reading stands; an acceptance, a rejection or a price is never taken on it.
+                return offline.model_copy(update={"notes": [*offline.notes, MODEL_UNSURE_NOTE]})
             answer = data.get("answer") if isinstance(data, dict) else None
             if intent.kind in ("question", "catalog_query") and isinstance(answer, str) and answer.strip():
                 self.shared.keep_answer(conv, text, answer.strip()[:2000])

@@ -10,7 +10,7 @@ import pytest
 
 from agent.intent import BuyerIntent
 from agent.models.resilient import (
-    INTENT_SCHEMA, ResilientModel, fallback_of, metered, offline_is_sure, to_buyer_intent,
+    INTENT_SCHEMA, MODEL_UNSURE_NOTE, ResilientModel, fallback_of, metered, offline_is_sure, to_buyer_intent,
 )
 from agent.offline.understand import understand
 
@@ -334,3 +334,19 @@ def test_a_models_search_keeps_its_quantity_and_an_acceptance_of_nothing_is_said
     assert search.kind == "catalog_query" and search.message.sku is None and search.quantity == 800
     assert to_buyer_intent({**base, "kind": "accept"}, ctx, "deal").notes[-1] == NO_PROPOSAL_TO_ACCEPT
     assert to_buyer_intent({**base, "kind": "reject"}, ctx, "no thanks").notes[-1] == NO_PROPOSAL_TO_REJECT
+
+
+def test_when_the_model_reads_no_request_the_parsers_reading_stands_if_it_binds_nobody(server, model_for,
+                                                                                      text_context) -> None:
+    """Asked because the parser was not sure, the model reads no request: a question (or a search, or a quote)
+    the parser read stands, noted; an acceptance is never taken on the parser's word alone."""
+    server.use("understand_unknown")
+    model = model_for()
+    ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204",), proposal_quantities=(500,),
+                       proposal_prices=(Decimal("3.23"),), currency="EUR")
+    question = ask(model, "what is the lead time for BRG-6204? our ceo is asking", ctx)
+    assert question.kind == "question" and question.question.topic == "lead_time"
+    assert MODEL_UNSURE_NOTE in question.notes
+    accepted = ask(model, "ok we accept, but our ceo is asking", ctx)
+    assert accepted.kind == "unknown" and accepted.source == "model"
+    assert server.count() == 2
