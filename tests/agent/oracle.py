@@ -30,7 +30,7 @@ Text
   of the structured part (unit, list and line prices, totals, alternatives,
   pending), in its currency;
 - every percentage equals a discount of the structured part (rounded as written);
-- a reply without a data part is read against the proposal the buyer holds (`standing`), if any, and may
+- a reply without a data part is read against the proposal (or deal) the buyer holds (`standing`), if any, and may
   also state a public price of a product it names: the price a first proposal opens at (list price, or the
   walk-away price where that is higher) at the first quantity of a tier of the product's price books, or at
   a quantity the text names (the seller's volume breaks);
@@ -78,8 +78,8 @@ class OracleContext:
     lines: set[tuple[str, int]] = field(default_factory=set)  # (sku, quantity) in play: their internals are secret
     terms: set[str] = field(default_factory=set)  # payment terms in play
     available: dict[str, int] | None = None  # stock the offer may use, by SKU
-    # The proposal the buyer holds (the last one sent to it): a reply without a data part may restate its
-    # figures, which were judged when it was sent.
+    # The proposal the buyer holds (the last one sent to it), or the deal once it is struck: a reply without a
+    # data part may restate its figures, which were judged when it was sent.
     standing: dict[str, Any] | None = None
 
     def desk(self, terms: str) -> Desk:

@@ -255,7 +255,7 @@ def run_adversarial(seller, model: FunctionModel, gullible: Gullible, catalog, p
         nid = seller.start(Buyer(org=f"adv-{run}-{n}", region=region), negotiation_id=f"adv-{run}-{n}")
         gullible.lines_seen.clear()
         reached = False
-        standing = None  # the proposal the buyer holds
+        standing = None  # the proposal (or deal) the buyer holds
         for text in texts:
             reply = seller.send(nid, text=text)
             stats["messages"] += 1
@@ -273,7 +273,9 @@ def run_adversarial(seller, model: FunctionModel, gullible: Gullible, catalog, p
                 assert row is not None and row.negotiation_id == nid and row.body == reply.data, reply.data
                 reached = True
                 standing = reply.data
-            elif reply.type in ("deal", "closed"):
+            elif reply.type == "deal":  # the deal the buyer holds: a later reply may restate it
+                standing = reply.data
+            elif reply.type == "closed":
                 standing = None
         stats["examples"] += 1
         stats["reached"] += reached
