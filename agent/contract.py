@@ -139,7 +139,22 @@ class Reject(_In):
     reason: str | None = Field(default=None, max_length=1000)
 
 
-BuyerMessage = Annotated[Union[CatalogQuery, Rfq, CounterOffer, Accept, Reject], Field(discriminator="type")]
+class BuyerQuestion(_In):
+    """A question that asks to change nothing: answered in words, with the figures of the standing offer, the
+    buyer's price book or the catalog (volume breaks, lead time for a quantity, order limits, terms, where the
+    request stands), never with a new proposal."""
+
+    type: Literal["question"] = "question"
+    topic: Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "order_limits", "status"]
+    skus: list[Sku] = Field(default_factory=list, max_length=MAX_ITEMS,
+                            description="The products asked about (none: the standing offer's, or in general)")
+    spec: str | None = Field(default=None, max_length=64, description="For topic spec: the spec's name, e.g. bore_mm")
+    quantity: InQty | None = Field(default=None, description="For a lead time, availability or price of one product: "
+                                                               "the units asked about, as a string")
+
+
+BuyerMessage = Annotated[Union[CatalogQuery, Rfq, CounterOffer, Accept, Reject, BuyerQuestion],
+                         Field(discriminator="type")]
 BUYER_MESSAGE = TypeAdapter(BuyerMessage)
 
 
@@ -243,7 +258,7 @@ SellerMessage = Annotated[Union[CatalogResults, Proposal, Deal, Closed, Error], 
 SELLER_MESSAGE = TypeAdapter(SellerMessage)
 
 
-def parse_buyer_data(data: Any) -> CatalogQuery | Rfq | CounterOffer | Accept | Reject:
+def parse_buyer_data(data: Any) -> CatalogQuery | Rfq | CounterOffer | Accept | Reject | BuyerQuestion:
     """Validate one data part into a typed buyer message (raises pydantic.ValidationError)."""
     return BUYER_MESSAGE.validate_python(data)
 

@@ -41,7 +41,7 @@ from agent.contract import (
 )
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
 from agent.guardrail.text import Fact, facts_from_own_text, facts_from_proposal
-from agent.intent import BuyerIntent, merge_intents
+from agent.intent import BuyerIntent, merge_intents, question_of
 from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
@@ -229,7 +229,8 @@ class SellerGraph:
                 rec = self._record(state, "understand", "understand", started, inputs=inbound,
                                    **{"dealdesk.error": "malformed_message", "dealdesk.error.field": where})
                 return {"intent": {"kind": "invalid"}, "direct": direct, "records": [rec]}
-            structured = BuyerIntent(kind=message.type, message=message, source="data")
+            structured = BuyerIntent(kind=message.type, message=message, source="data") if message.type != "question" \
+                else BuyerIntent(kind="question", message=message, question=question_of(message), source="data")
             if inbound.get("text"):  # text beside a data part: merged, and the data part wins
                 lines = [(i.sku, i.quantity) for i in getattr(message, "items", None) or []]
                 with metered() as meter:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.contract import BuyerMessage, CounterItem
+from agent.contract import BuyerMessage, BuyerQuestion, CounterItem
 
 IntentKind = Literal["catalog_query", "rfq", "counter_offer", "accept", "reject", "question", "unknown"]
 QuestionTopic = Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "order_limits",
@@ -51,6 +51,12 @@ class BuyerIntent(BaseModel):
                                              "bearings'): the quantity of the one product it finds, for later turns")
     source: Literal["data", "offline", "model"] = "data"
     notes: list[str] = Field(default_factory=list, description="What was recognised, for the decision record")
+
+
+def question_of(message: BuyerQuestion) -> Question:
+    """A structured question (the wire contract's) as the question the graph answers, text's and data's alike."""
+    return Question(topic=message.topic, skus=list(dict.fromkeys(message.skus)), spec=message.spec,
+                    quantity=message.quantity)
 
 
 def merge_intents(data: BuyerIntent, text: BuyerIntent) -> BuyerIntent:

@@ -22,7 +22,7 @@ from agent.intent import (
 )
 from tools.policy.breaks import PriceBreaks
 
-SCHEMA_HINT = ("Please send a data part with a `type` of catalog_query, rfq, counter_offer, accept or reject "
+SCHEMA_HINT = ("Please send a data part with a `type` of catalog_query, question, rfq, counter_offer, accept or reject "
                "(JSON Schema: /schemas/buyer-message.schema.json), or write your request in plain words, "
                "for example the quantity and SKU you need and the price you have in mind.")
 

@@ -99,13 +99,16 @@ def build_agent_card(settings: ServerSettings, *, version: str | None = None) ->
                 '[{"sku": "BRG-6204", "quantity": "500", "unit_price": "2.60"}]}',
                 "Could you do 2.60 per unit?"]),
         _skill("questions", "Product and terms questions",
-               "Ask in plain text: a product's specs or what goes with it, the lead time for a quantity, its "
-               "volume breaks (your price at each tier, as a proposal would open), its order limits (MOQ, the "
-               "most one order may have), the payment terms and the terms every proposal states (warranty, "
-               "liability, governing law). Answered from the catalog and the policy; a question about the "
-               "price while your proposal stands restates it.",
-               ["questions", "specs", "lead-time", "volume-pricing", "moq", "terms"],
-               ["What are your price breaks on BRG-6204?", "What is the MOQ for BRG-GRS-EP2?",
+               'Ask in plain text, or with a data part {"type": "question", "topic", "skus"?, "spec"?, '
+               '"quantity"?} (topic: spec, lead_time, compatibility, availability, terms, price, order_limits, '
+               "status): a product's specs or what goes with it, the lead time for a quantity, its volume "
+               "breaks (your price at each tier, as a proposal would open), its order limits (MOQ, the most one "
+               "order may have), the payment terms and the terms every proposal states (warranty, liability, "
+               "governing law), where your request stands. Answered from the catalog and the policy, never "
+               "with a new proposal; a question about the price while your proposal stands restates it.",
+               ["questions", "specs", "lead-time", "volume-pricing", "moq", "terms", "status"],
+               ['{"type": "question", "topic": "price", "skus": ["BRG-6204"], "quantity": "1000"}',
+                "What are your price breaks on BRG-6204?", "What is the MOQ for BRG-GRS-EP2?",
                 "What is the lead time for 500 x BRG-6205?", "What warranty do you give?"]),
         _skill("accept", "Accept",
                'Accept a proposal version: {"type": "accept", "proposal_id", "version"}. The stock is '

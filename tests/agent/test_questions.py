@@ -525,3 +525,29 @@ def test_after_the_deal_a_status_question_gets_the_deal_and_a_change_is_refused_
         assert prepared["gen_ai.operation.name"] == "deal_status"
     more = seller.send(nid, data=RFQ)
     assert more.data["code"] == "negotiation_closed" and "ended with a deal" in more.text
+
+
+def test_a_structured_question_is_answered_like_the_text_one_with_no_model(seller: Seller) -> None:
+    """A data part {"type": "question", ...} gets the answer its text would: volume breaks for a quantity, the
+    lead time for a quantity, order limits, terms, the standing offer restated, where the request stands; no
+    model call, no new version; a topic outside the contract is a malformed message naming the field."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+
+    def ask(**question: Any) -> Any:
+        return seller.send(nid, data={"type": "question", **question})
+
+    breaks = ask(topic="price", skus=[SKU], quantity="1000")
+    assert breaks.data is None and breaks.model_calls == 0
+    assert breaks.text == seller.send(nid, text=f"what are your price breaks on {SKU} for 1000 units?").text
+    assert ask(topic="lead_time", skus=[OTHER], quantity="100").text.startswith(f"100 x {OTHER} can ship in")
+    assert ask(topic="order_limits", skus=[SKU]).text.startswith(f"{SKU}: there is no minimum order")
+    assert ask(topic="terms").text.startswith("Payment terms: ")
+    assert ask(topic="status").text.startswith(NOTHING_PENDING)
+    offer = seller.send(nid, data=RFQ).data
+    restated = ask(topic="price")
+    assert restated.text.startswith(f"Our offer stands. Proposal {offer['proposal_id']} version 1:")
+    assert seller.store.proposal_versions(offer["proposal_id"]) == [1]
+    (prepared,) = [r for r in _records(seller, nid, restated.turn) if r["node"] == "prepare"]
+    assert prepared["gen_ai.operation.name"] == "standing_offer"
+    bad = ask(topic="discount")
+    assert bad.type == "error" and bad.data["code"] == "malformed_message" and bad.data["field"] == "question.topic"
