@@ -47,8 +47,8 @@ from agent.models.offline import OfflineModel, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
-    ANOTHER_ORDER, AWAITING_APPROVAL, QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text, render_brief, respond,
-    standing_offer_text,
+    ANOTHER_ORDER, AWAITING_APPROVAL, QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text,
+    render_brief, respond, standing_offer_text,
 )
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
@@ -229,8 +229,9 @@ class SellerGraph:
                 rec = self._record(state, "understand", "understand", started, inputs=inbound,
                                    **{"dealdesk.error": "malformed_message", "dealdesk.error.field": where})
                 return {"intent": {"kind": "invalid"}, "direct": direct, "records": [rec]}
-            structured = BuyerIntent(kind=message.type, message=message, source="data") if message.type != "question" \
-                else BuyerIntent(kind="question", message=message, question=question_of(message), source="data")
+            structured = BuyerIntent(kind=message.type, message=message, source="data") \
+                if message.type != "question" else \
+                BuyerIntent(kind="question", message=message, question=question_of(message), source="data")
             if inbound.get("text"):  # text beside a data part: merged, and the data part wins
                 lines = [(i.sku, i.quantity) for i in getattr(message, "items", None) or []]
                 with metered() as meter:
@@ -320,9 +321,10 @@ class SellerGraph:
                 return self._prepare_accept(state, neg, msg, started)
             if kind == "question":
                 question = intent.get("question") or {}
-                answered = self._standing_offer(state, question, started) or self._awaiting(state, question, started) or \
-                    self._delivery_for(state, question, started) or self._price_breaks(state, question, started) \
-                    or self._order_limits(state, question, started) or self._terms(state, question, started)
+                answered = self._standing_offer(state, question, started) \
+                    or self._awaiting(state, question, started) or self._delivery_for(state, question, started) \
+                    or self._price_breaks(state, question, started) or self._order_limits(state, question, started) \
+                    or self._terms(state, question, started)
                 if answered is not None:
                     return answered
             if neg.status == "deal" and (kind == "unknown" or (
@@ -399,7 +401,8 @@ class SellerGraph:
         text = (f"Deal {deal.id} is confirmed: proposal {deal.proposal_id} version {deal.version}, total "
                 f"{body['total']} {deal.currency}, payment {body['payment_terms']}. {ANOTHER_ORDER}")
         rec = self._record(state, "prepare", "deal_status", started, inputs={"deal_id": deal.id},
-                           rule_ids=["playbook.status"], figures={"total": str(body["total"]), "currency": deal.currency})
+                           rule_ids=["playbook.status"],
+                           figures={"total": str(body["total"]), "currency": deal.currency})
         return {"direct": {"data": None, "text": text,
                            "facts": [_fact_json(f) for f in facts_from_own_text(text, "deal")]}, "records": [rec]}
 

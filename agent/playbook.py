@@ -163,8 +163,9 @@ NEXT_STEPS_HINT = ("To take it, reply that you accept it; to change it, send the
 
 def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -> str:
     """The answer to a price or terms question while `proposal` stands (or to a message with no request in it:
-    topic "unclear"; or where the request stands: "status"): the offer itself (its suggestions were made when it was sent), and how to counter it. Every figure is the proposal's own; a terms answer adds what
-    the prices include (`basis`: `price_basis_text` of the price book's words)."""
+    topic "unclear"; or to where the request stands: "status"): the offer itself (its suggestions were made when
+    it was sent), and how to counter, take or change it. Every figure is the proposal's own; a terms answer adds
+    what the prices include (`basis`: `price_basis_text` of the price book's words)."""
     pending = proposal.get("pending")
     awaiting = bool(pending) and _same_lines(pending["items"], proposal["items"])  # itself not yet acceptable
     next_steps = CHANGE_IT_HINT if awaiting else NEXT_STEPS_HINT

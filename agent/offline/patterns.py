@@ -131,7 +131,8 @@ _PERIOD = r"(?:year|yr|annum|month|mo|quarter|qtr|week|wk|day)s?\b"
 _PER_PERIOD = rf"(?:{_PERIOD}|(?:order|shipment|delivery|call[- ]?off)s?\b)"
 _PRICE_PER = re.compile(rf"{_NB}(?P<n>{_NUM})(?=\s*(?:/\s*(?!{_PER_PERIOD})[a-z]|per\s+(?!{_PER_PERIOD})|each\b|"
                         r"ea\b|apiece\b|a\s+piece\b))", _I)
-_PERIOD_KEYS = ("year", "yr", "annum", "month", "/mo", " mo", "quarter", "qtr", "week", "wk", "day")  # a cheap check first
+# A cheap check before `_VOLUME`'s scan: a word of a period somewhere in the text.
+_PERIOD_KEYS = ("year", "yr", "annum", "month", "/mo", " mo", "quarter", "qtr", "week", "wk", "day")
 _VOLUME = re.compile(rf"{_NB}(?P<n>{_NUM}k?)\s*(?:{_UNITW}\s*)?(?:/\s*|(?:per|a|an|every|each)\s+){_PERIOD}", _I)
 
 _BIND_BEFORE = re.compile(
@@ -170,7 +171,8 @@ _QTY_FOR = re.compile(
 # Words that ask for more of a line before its number ("another 40", "an extra 10"); "40 more" after it.
 _MORE_WORDS = r"another|an?\s+(?:extra|additional)|extra|additional|plus"
 _CARRIER_BEFORE = (r"ok(?:ay)?|fine|alright|all\s+right|right|so|well|hmm+|then|and|let'?s\s+(?:do|say|go\s+with|try)"
-                   r"|go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try|for|quote(?:\s+(?:us|me))?(?:\s+for)?"
+                   r"|go\s+with|say|maybe|perhaps|just|only|instead|please|pls|plz|try|for"
+                   r"|quote(?:\s+(?:us|me))?(?:\s+for)?"
                    rf"|(?:we\s+need\s+)?(?:{_MORE_WORDS})")
 _CARRIER_AFTER = (r"then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|thank\s+you|thx|more"
                   r"|units?|pcs|pieces?|of\s+(?:them|those|these|it)")
@@ -313,7 +315,8 @@ _OBJECTION = re.compile(
     r"|\bsharpen\s+(?:your|the)\s+pencil\b|\bover\s+(?:our|the)\s+budget\b|\babove\s+(?:our|the)\s+budget\b"
     r"|\b(?:go|get|come)\s+(?:any\s+|a\s+bit\s+|a\s+little\s+)?(?:lower|down)\b(?!\s+(?:to|at)\s+[0-9])"
     r"|\b(?:won'?t|will\s+not|can'?t|cannot)\s+proceed\s+(?:unless|without|at\s+th)"
-    r"|\bdo\s+(?:any\s+|a\s+(?:bit|little)\s+)?better\b|\bimprove\s+(?:on\s+)?(?:your|the|that|this)\s+(?:price|offer)\b"
+    r"|\bdo\s+(?:any\s+|a\s+(?:bit|little)\s+)?better\b"
+    r"|\bimprove\s+(?:on\s+)?(?:your|the|that|this)\s+(?:price|offer)\b"
     r"|\bsharper\s+price\b")
 _QUESTION_START = re.compile(
     r"^\W*(?:what|what'?s|which|how|when|where|why|who|is|are|does|do|did|can|could|would|will|have|has|any|tell|"
@@ -353,7 +356,8 @@ _TERMS_Q = re.compile(
 # How long an offer stands ("how long is this offer valid?", "can you hold the price until Friday?"): answered
 # with the offer and its terms, validity included (before a lead-time cue reads "how long" as delivery).
 _VALIDITY_Q = re.compile(
-    r"\bvalid(?:ity)?\b|\bexpir(?:e|es|y|ation|ing)\b|\bhold\s+(?:this|the|that|your)\s+(?:price|offer|quote|proposal)\b"
+    r"\bvalid(?:ity)?\b|\bexpir(?:e|es|y|ation|ing)\b"
+    r"|\bhold\s+(?:this|the|that|your)\s+(?:price|offer|quote|proposal)\b"
     r"|\bhow\s+long\s+(?:is|does|will|do)\s+(?:this|the|that|your)\s+(?:offer|quote|proposal|price)\b")
 # Where the buyer's request stands: an approval, news of it ("any news on the approval?").
 _STATUS_Q = re.compile(
@@ -361,8 +365,10 @@ _STATUS_Q = re.compile(
     r"|\b(?:your|the|a)\s+decision\b")
 # The buyer pauses ("we'll get back to you", "let me check internally"): the offer stands, restated.
 _PAUSE = re.compile(
-    r"\b(?:get|come)\s+back\s+to\s+you\b|\b(?:check|discuss|confirm)\s+(?:it\s+|this\s+)?(?:internally|with\s+(?:my|our|the)\s+"
-    r"(?:team|manager|boss|colleagues?|management|finance))\b|\bthink\s+(?:it\s+)?(?:about\s+it|over)\b|\bsleep\s+on\s+it\b"
+    r"\b(?:get|come)\s+back\s+to\s+you\b"
+    r"|\b(?:check|discuss|confirm)\s+(?:it\s+|this\s+)?(?:internally|with\s+(?:my|our|the)\s+"
+    r"(?:team|manager|boss|colleagues?|management|finance))\b"
+    r"|\bthink\s+(?:it\s+)?(?:about\s+it|over)\b|\bsleep\s+on\s+it\b"
     r"|\b(?:need|give\s+us|take)\s+(?:some|a\s+(?:few|couple\s+of))\s+(?:time|days?|hours?)\b|\bkeep\s+you\s+posted\b")
 _PRICE_Q = re.compile(_PRICE_WORDS + r"|\bquote\b|\bquotation\b|\bdiscounts?\b|\b(?:the|grand|order|your)\s+total\b"
                       r"|\btotal\s+(?:price|cost|amount|value)\b")

@@ -829,7 +829,8 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
         elif len(lines) == 1 and scan.bare_qty:
             lines[0][1] = _more(scan, lines[0][1], *scan.bare_qty[0])
             scan.note(f"quantity {lines[0][1]} for {lines[0][0]}")
-        elif len(scan.bare_qty) > 1 and not kept and (by_line := _quantities_by_line(scan, [line[0] for line in lines])):
+        elif len(scan.bare_qty) > 1 and not kept \
+                and (by_line := _quantities_by_line(scan, [line[0] for line in lines])):
             for line in lines:  # "500 bearings and 200 seals"
                 if line[0] in by_line:
                     line[1] = _more(scan, line[1], *by_line[line[0]])

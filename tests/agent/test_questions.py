@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import update
 
 from agent.playbook import (
-    ANOTHER_ORDER, NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT, NEXT_STEPS_HINT, NOTHING_PENDING, STATUS_PENDING_HINT, UNCLEAR_ON_OFFER,
+    ANOTHER_ORDER, NEGOTIATE_PRICE_HINT, NEGOTIATE_TERMS_HINT, NEXT_STEPS_HINT,
+    NOTHING_PENDING, STATUS_PENDING_HINT, UNCLEAR_ON_OFFER,
 )
 from agent.review import timeline
 from agent.service import Buyer, Seller
