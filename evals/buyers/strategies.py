@@ -245,6 +245,47 @@ class MalformedFuzzer(SimBuyer):
         return self.counter(p, self.concede((0.65, 0.75), 1.0, self.patience - 1, p, offer))
 
 
+class PlainTexter(SimBuyer):
+    """Negotiates in words only, as a person or a chat-first bot writes: asks for a quote, counters with a unit
+    price or a budget for the whole order, asks where things stand, accepts with "ok, we accept"."""
+
+    name = "texter"
+    patience = 7
+
+    def opening(self) -> Message:
+        return {"text": self.rng.choice([f"Hi, please quote {self.sc.quantity} x {self.sc.sku}.",
+                                         f"We need {self.sc.quantity} pcs of {self.sc.sku}, what is your price?",
+                                         f"rfq: {self.sc.sku} qty {self.sc.quantity}"])}
+
+    def accept(self, p: dict[str, Any]) -> Message:
+        self.done = True
+        return {"text": self.rng.choice(["ok, we accept", "Deal.", "sounds good, we'll take it"])}
+
+    def reject(self, p: dict[str, Any], reason: str = "price too high for us") -> Message:
+        self.done = True
+        return {"text": "no thanks, too expensive, we'll pass"}
+
+    def next_move(self, p: dict[str, Any], offer: Decimal) -> Message | None:
+        bid = self.concede((0.65, 0.78), 1.0, self.patience - 1, p, offer)
+        cur = p.get("currency") or self.sc.currency
+        roll = self.rng.random()
+        if roll < 0.15 and not getattr(self, "_asked", False):
+            self._asked = True  # a question between counters: answered in words, then the haggling goes on
+            return {"text": self.rng.choice(["any news on the approval?", "how long is this offer valid?",
+                                             "what is the lead time?", "can you do better?"])}
+        if roll < 0.45:
+            total = money(bid * self.sc.quantity)
+            return {"text": f"Our budget is {total} {cur} for the whole order."}
+        return {"text": f"Can you do {money(bid)} {cur} per unit?"}
+
+    def on_other(self, data: dict[str, Any] | None, text: str) -> Message | None:
+        """An answer in words (to a question, or an offer restated): go on from the offer on the table."""
+        if self.last is not None and (offer := self.price(self.last)) is not None and self.round <= self.patience:
+            self.round += 1
+            return self.next_move(self.last, offer)
+        return super().on_other(data, text)
+
+
 STRATEGIES: dict[str, type[SimBuyer]] = {cls.name: cls for cls in (
     Boulware, Conceder, Hardball, SplitTheDifference, CompetitorQuote, QuantitySwitcher, DeadlinePusher,
-    PromptInjector, MalformedFuzzer)}
+    PromptInjector, MalformedFuzzer, PlainTexter)}

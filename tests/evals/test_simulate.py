@@ -32,6 +32,16 @@ def test_small_simulation_has_no_violations() -> None:
         "invalid_quantity", "negotiation_closed"}
 
 
+def test_a_buyer_that_writes_only_words_reaches_every_deal_there_is() -> None:
+    """`texter` quotes, counters with a unit price or a budget for the whole order, asks questions between its
+    counters and accepts, all in plain text: the offline parser has to read every one of its messages."""
+    report = simulate(["texter"], 12, seed=3, jobs=1)
+    s = report["summary"]
+    assert s["violations"] == 0 and s["leaks"] == 0 and s["harness_errors"] == 0 and s["exceptions"] == 0
+    assert set(s["verdicts"]) <= {"deal", "correct_walkaway"}, s["verdicts"]  # no deal that was possible missed
+    assert s["verdicts"].get("deal", 0) >= 6
+
+
 def test_scenarios_are_deterministic_and_possible_by_construction() -> None:
     cat, pol = load_data()
     a = scenarios(list(STRATEGIES), 60, 11, cat, pol)
