@@ -313,7 +313,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
                 scan.note(f"'{query}' read as {best.sku} (the closest match)")
                 qty = scan.bare_qty[0][0] if len(scan.bare_qty) == 1 else None
                 if quote_named and qty:
-                    return _rfq(scan, None, [], low, [_Mention(best.sku, 0, 0, True, qty)])
+                    return _rfq_for(scan, [(best.sku, qty)])
                 return _question(scan, "price", [best.sku], quantity=qty)
         if category is not None or scan.specs or query or _CATALOG_BROWSE.search(low):
             if category is not None:
@@ -441,7 +441,7 @@ def _removed(scan: _Scan, prop_lines: list[tuple[str, int | None]]) -> BuyerInte
     if named is None or any(q is None for _, q in rest):
         return None
     scan.note(f"{named} left out; the other lines are kept")
-    return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in rest])
+    return _rfq_for(scan, rest)
 
 
 def _quantities_by_line(scan: _Scan, skus: list[str]) -> dict[str, tuple[int, int]] | None:
@@ -485,6 +485,11 @@ def _prices_by_line(scan: _Scan, prices: list[_Price], skus: list[str]) -> dict[
     return out
 
 
+def _rfq_for(scan: _Scan, lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
+    """An rfq for these lines at these quantities (a line left out, lines taken, the products named before)."""
+    return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in lines])
+
+
 def _topic_quote(scan: _Scan, mention_skus: list[str]) -> BuyerIntent | None:
     """A quote asked, or a go-ahead given, with no proposal standing: an rfq for the products the buyer named last
     (`ctx.topic`) at the quantities named then, noted; None when the text names products itself or a quantity is
@@ -494,7 +499,7 @@ def _topic_quote(scan: _Scan, mention_skus: list[str]) -> BuyerIntent | None:
     if mention_skus or scan.bare_qty or not lines or any(q is None for _, q in lines):
         return None
     scan.note(f"a quote for {', '.join(f'{q} x {s}' for s, q in lines)}, named before")
-    return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in lines])
+    return _rfq_for(scan, lines)
 
 
 def _part_accepted(scan: _Scan, prop_lines: list[tuple[str, int | None]], low: str) -> BuyerIntent | None:
@@ -512,7 +517,7 @@ def _part_accepted(scan: _Scan, prop_lines: list[tuple[str, int | None]], low: s
         return None
     scan.note(f"acceptance of {', '.join(s for s, _ in taken)} only: a proposal for "
               f"{'that line' if len(taken) == 1 else 'those lines'} first")
-    return _rfq(scan, None, [], "", [_Mention(s, 0, 0, True, q) for s, q in taken])
+    return _rfq_for(scan, taken)
 
 
 def _added_product(scan: _Scan, skus: list[str]) -> str | None:
