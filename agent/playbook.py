@@ -156,7 +156,6 @@ STATUS_PENDING_HINT = "We will let you know as soon as the approval is decided."
 ANOTHER_ORDER = "For another order, start a new negotiation with the SKU and quantity you need."
 AWAITING_APPROVAL = "Your request is awaiting our team's approval. " + STATUS_PENDING_HINT
 NOTHING_PENDING = "Nothing in your request awaits approval."
-CHANGE_IT_HINT = "Meanwhile you can send the unit price, quantity or payment terms you want, or ask about the products."
 NEXT_STEPS_HINT = ("To take it, reply that you accept it; to change it, send the unit price, quantity or payment "
                    "terms you want; or ask about the products.")
 
@@ -166,11 +165,8 @@ def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -
     topic "unclear"; or to where the request stands: "status"): the offer itself (its suggestions were made when
     it was sent), and how to counter, take or change it. Every figure is the proposal's own; a terms answer adds
     what the prices include (`basis`: `price_basis_text` of the price book's words)."""
-    pending = proposal.get("pending")
-    awaiting = bool(pending) and _same_lines(pending["items"], proposal["items"])  # itself not yet acceptable
-    next_steps = CHANGE_IT_HINT if awaiting else NEXT_STEPS_HINT
-    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": next_steps,
-            "status": STATUS_PENDING_HINT if pending else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}"
+    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT,
+            "status": STATUS_PENDING_HINT if proposal.get("pending") else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}"
             }.get(topic, NEGOTIATE_PRICE_HINT)
     fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else []
     lead = [UNCLEAR_ON_OFFER] if topic == "unclear" else []
