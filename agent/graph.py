@@ -393,8 +393,8 @@ class SellerGraph:
     def _deal_done(self, state, neg, started: float) -> dict[str, Any] | None:
         """A status question (or a message with no request) once the negotiation ended in a deal: the deal as it
         was booked, its figures the stored deal's own, and that another order is a new negotiation."""
-        deal = self.store.deal_for_proposal(neg.current_proposal, buyer_org=neg.buyer_org) \
-            if neg.current_proposal else None
+        deal = self.store.deal_for_proposal(neg.current_proposal, buyer_org=neg.buyer_org,
+                                            conn=self._view(state).conn) if neg.current_proposal else None
         if deal is None:
             return None
         body = deal.body

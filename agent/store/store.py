@@ -804,12 +804,13 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
-    def deal_for_proposal(self, proposal_id: str, *, buyer_org: str | None = None) -> DealRow | None:
+    def deal_for_proposal(self, proposal_id: str, *, buyer_org: str | None = None,
+                          conn: Connection | None = None) -> DealRow | None:
         q = select(t.deals).where(t.deals.c.proposal_id == proposal_id)
         if buyer_org is not None:
             q = q.where(t.deals.c.buyer_org == buyer_org)
-        with self.engine.connect() as conn:
-            row = conn.execute(q).first()
+        with _reading(self.engine, conn) as c:
+            row = c.execute(q).first()
         return None if row is None else _deal(row)
 
     def inventory_levels(self) -> dict[str, int]:
