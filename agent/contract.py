@@ -139,13 +139,17 @@ class Reject(_In):
     reason: str | None = Field(default=None, max_length=1000)
 
 
+# What a buyer may ask about with no request to change the deal (the text reader adds "other").
+AskedTopic = Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "order_limits", "status"]
+
+
 class BuyerQuestion(_In):
     """A question that asks to change nothing: answered in words, with the figures of the standing offer, the
     buyer's price book or the catalog (volume breaks, lead time for a quantity, order limits, terms, where the
     request stands), never with a new proposal."""
 
     type: Literal["question"] = "question"
-    topic: Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "order_limits", "status"]
+    topic: AskedTopic
     skus: list[Sku] = Field(default_factory=list, max_length=MAX_ITEMS,
                             description="The products asked about (none: the standing offer's, or in general)")
     spec: str | None = Field(default=None, max_length=64, description="For topic spec: the spec's name, e.g. bore_mm")

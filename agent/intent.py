@@ -12,11 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.contract import BuyerMessage, BuyerQuestion, CounterItem
+from agent.contract import AskedTopic, BuyerMessage, BuyerQuestion, CounterItem
 
 IntentKind = Literal["catalog_query", "rfq", "counter_offer", "accept", "reject", "question", "unknown"]
-QuestionTopic = Literal["spec", "lead_time", "compatibility", "availability", "terms", "price", "order_limits",
-                        "status", "other"]
+QuestionTopic = Literal[AskedTopic, "other"]  # the wire's topics, and a question the text reader cannot place
 
 
 # Why a message could not be acted on, where the reader can tell (a note of an `unknown` intent): the reply says

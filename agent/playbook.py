@@ -156,6 +156,7 @@ STATUS_PENDING_HINT = "We will let you know as soon as the approval is decided."
 ANOTHER_ORDER = "For another order, start a new negotiation with the SKU and quantity you need."
 AWAITING_APPROVAL = "Your request is awaiting our team's approval. " + STATUS_PENDING_HINT
 NOTHING_PENDING = "Nothing in your request awaits approval."
+RFQ_FOR_A_QUOTE = "Send an rfq with the SKU and quantity you need for a quote."
 NEXT_STEPS_HINT = ("To take it, reply that you accept it; to change it, send the unit price, quantity or payment "
                    "terms you want; or ask about the products.")
 
@@ -276,7 +277,7 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
     if kind == "question" and intent.get("question"):
         question = intent["question"]
         if question.get("topic") == "status":  # no offer stands (prepare answers while one does)
-            return AIMessage(content=f"{NOTHING_PENDING} Send an rfq with the SKU and quantity you need for a quote.")
+            return AIMessage(content=f"{NOTHING_PENDING} {RFQ_FOR_A_QUOTE}")
         if "catalog_lookup" not in done:
             skus = question.get("skus") or []
             if skus:
@@ -303,8 +304,7 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
 
 # What a reply says to a message that could not be acted on, by the reader's reason (agent/intent.py).
 UNCLEAR_REPLIES = {
-    NO_PROPOSAL_TO_ACCEPT: "There is no proposal to accept yet. Send an rfq with the SKU and quantity you need for "
-                           "a quote.",
+    NO_PROPOSAL_TO_ACCEPT: f"There is no proposal to accept yet. {RFQ_FOR_A_QUOTE}",
     NO_PROPOSAL_TO_REJECT: "There is no proposal to reject: nothing is on offer to you in this conversation.",
     ACCEPT_AND_REJECT: "Your message both accepts and rejects. Do you accept our proposal, or reject it?",
     CONDITIONAL_ACCEPT: "An acceptance takes the proposal as offered. To change something in it, send a "

@@ -61,7 +61,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -75,7 +75,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_base
 
 from agent.contract import Accept, CatalogQuery, CounterItem, CounterOffer, InQty, Reject, Rfq, RfqItem
-from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, BuyerIntent, Question
+from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, BuyerIntent, Question, QuestionTopic
 from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.openai import ModelSettings
 from agent.playbook import BRIEF_MARKER, parse_brief, respond
@@ -528,9 +528,7 @@ INTENT_SCHEMA: dict[str, Any] = {
         "specs": {"type": "array", "items": {
             "type": "object", "additionalProperties": False,
             "properties": {"name": {"type": "string"}, "value": {"type": "string"}}, "required": ["name", "value"]}},
-        "question_topic": {"type": ["string", "null"], "enum": ["spec", "lead_time", "compatibility", "availability",
-                                                                 "terms", "price", "order_limits", "status", "other",
-                                                                 None]},
+        "question_topic": {"type": ["string", "null"], "enum": [*get_args(QuestionTopic), None]},
         "question_skus": _STR_LIST,
         "question_spec": _NULL_STR,
         "reason": _NULL_STR,

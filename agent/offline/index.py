@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.offline.patterns import _I, _NAME_TOKEN, _UNIT_SUFFIX, _stems
 from tools.catalog.models import Catalog
+from tools.catalog.search import spec_text
 
 
 class _Index:
@@ -90,7 +91,7 @@ class _Index:
         fields: list[str] = []
         for p in products:
             fields += [p.sku, p.name, p.description, p.category]
-            fields += [_spec_str(v) for v in p.specs.values()]
+            fields += [spec_text(v) for v in p.specs.values()]
         self.hay = "\x00".join(f.casefold() for f in fields)
         books = list(catalog.price_books.values()) if catalog is not None else []
         self.currencies = frozenset(b.currency for b in books)
@@ -119,14 +120,6 @@ def _spec_number(value: Any) -> Decimal | None:
             return None
         return out if out.is_finite() else None
     return None
-
-
-def _spec_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
 
 
 _INDEXES: weakref.WeakKeyDictionary[Any, _Index] = weakref.WeakKeyDictionary()

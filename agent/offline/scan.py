@@ -164,6 +164,7 @@ class _Price:
     start: int
     total: bool = False
     marked: bool = False  # by a currency mark or a per-unit marker, not only by a keyword
+    end: int | None = None  # where its written form (and currency mark) ends in the text
 
 
 class _Scan:
@@ -564,7 +565,13 @@ class _Scan:
             return self.ctx.currency
         return "USD"
 
-    def _offer_total(self) -> Decimal | None:
+    @cached_property
+    def offered_prices(self) -> list[Decimal]:
+        """The current offer's unit prices (the context's), what a figure above them is compared with."""
+        return [p for p in self.ctx.proposal_prices if isinstance(p, Decimal)]
+
+    @cached_property
+    def offer_total(self) -> Decimal | None:
         """The current offer's total (its lines' quantities times their offered prices); None without them."""
         if not self.ctx.proposal_prices or len(self.ctx.proposal_prices) != len(self.ctx.proposal_quantities):
             return None
@@ -579,17 +586,17 @@ class _Scan:
         """The current offer's total named back ("1116 is too much, we can do 1000"): noted and blanked (it is
         neither a price asked nor a quantity), and the figures the buyer names besides it are totals too
         (`offer_total_named`)."""
-        total = self._offer_total()
+        total = self.offer_total
         if total is None:
             return
-        offer = list(zip(self.ctx.proposal_quantities, self.ctx.proposal_prices))
         if str(int(total)) not in self.masked.replace(",", "").replace(".", ""):
             return  # its digits are nowhere in the text (most messages): no number to look at
         spans = []
         for m in re.finditer(rf"{_NB}(?P<n>{_NUM}){_NE}", self.masked):
             value, _ = _price(m["n"])
-            if value is not None and value == total and value > max(p for _, p in offer) \
-                    and value not in {q for q, _ in offer} and not _AFTER_YEAR_UNIT.match(self.masked, m.end("n")):
+            if value is not None and value == total and value > max(self.offered_prices) \
+                    and value not in self.ctx.proposal_quantities \
+                    and not _AFTER_YEAR_UNIT.match(self.masked, m.end("n")):
                 spans.append(m.span("n"))  # not a quantity that happens to equal it ("1000 units" of 1000 x 1.00)
         if spans:
             self.offer_total_named = True
@@ -614,23 +621,23 @@ class _Scan:
         before = self.masked[max(0, start - 40):start]
         total = bool(_TOTAL_AFTER.match(self.masked, end) or _TOTAL_BEFORE.search(before))
         per = _PER_UNIT.match(self.masked, end)
-        if self.offer_total_named and not per and not total and value > max(
-                (p for p in self.ctx.proposal_prices if isinstance(p, Decimal)), default=value):
-            total = True
-            self.note(f"{_fmt(value)} read as a total (the offer's total is named)")
+        offered = self.offered_prices
         if per:
             self.blank([(end, per.end())])
-        elif not total and _BUDGET_BEFORE.search(before):
-            offered = [p for p in self.ctx.proposal_prices if isinstance(p, Decimal)]
-            if offered and value > max(offered):
+        elif not total and offered and value > max(offered):  # above the offer: a unit price no buyer asks
+            whole = self.offer_total
+            if self.offer_total_named:
+                total = True
+                self.note(f"{_fmt(value)} read as a total (the offer's total is named)")
+            elif _BUDGET_BEFORE.search(before):
                 total = True
                 self.note(f"budget {_fmt(value)} read as a total (above the offered unit "
                           f"price{'s' if len(offered) > 1 else ''})")
-        elif not total and (whole := self._offer_total()) is not None and whole > 0 and \
-                value > max(self.ctx.proposal_prices) and value * 2 >= whole:
-            total = True  # "we have 900 EUR for this" on 300 x 3.23: no unit price, the order's worth
-            self.note(f"{_fmt(value)} read as a total (near the offer's {_fmt(whole)}, above its unit prices)")
-        self.prices.append(_Price(value, currency, start, total=total and not per, marked=marked or bool(per)))
+            elif whole is not None and whole > 0 and value * 2 >= whole:
+                total = True  # "we have 900 EUR for this" on 300 x 3.23: no unit price, the order's worth
+                self.note(f"{_fmt(value)} read as a total (near the offer's {_fmt(whole)}, above its unit prices)")
+        self.prices.append(_Price(value, currency, start, total=total and not per, marked=marked or bool(per),
+                                  end=end))
 
     def bind_quantities(self) -> None:
         if not self.mentions:
@@ -742,7 +749,7 @@ class _Scan:
         if not lines:
             return False
         qty, _ = _quantity(raw)
-        offered = [p for p in self.ctx.proposal_prices if isinstance(p, Decimal)]
+        offered = self.offered_prices
         if qty is None or (offered and qty <= max(offered) and not more):
             return False
         self.bare_qty.append((qty, start))

@@ -459,19 +459,13 @@ def _quantities_by_line(scan: _Scan, skus: list[str]) -> dict[str, tuple[int, in
     return out
 
 
-_WRITTEN_PRICE = re.compile(r"(?:US\$|[$€£])?\s?[0-9][0-9.,]*(?:\s?(?:€|\$|£|eur(?:os?)?\b|usd\b|gbp\b|chf\b))?", re.I)
-
-
 def _prices_by_line(scan: _Scan, prices: list[_Price], skus: list[str]) -> dict[str, _Price] | None:
     """Several prices on an offer of several lines, each for the line a product word beside it names: the word
     after it with "for" ("3.20 for the bearings and 0.90 for the seals"), else the words since the price before
     it ("bearings 3.20, seals 0.90"); noted. None unless every price names a line of its own."""
     out: dict[str, _Price] = {}
     text = scan.text
-    ends = []
-    for p in prices:
-        m = _WRITTEN_PRICE.match(text, p.start)
-        ends.append(m.end() if m else p.start)
+    ends = [p.start if p.end is None else p.end for p in prices]
     for i, p in enumerate(prices):
         upto = prices[i + 1].start if i + 1 < len(prices) else len(text)
         after = _PRICE_FOR.match(text[ends[i]:upto].lstrip())
@@ -902,7 +896,7 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
                     (p.value / line[1]).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)  # rounded down: within it
                 unit = unit.normalize()
                 scan.note(f"total {_fmt(p.value)} for {line[1]} x {line[0]} read as {_fmt(unit)} a unit")
-                line[2] = _Price(unit, p.currency, p.start, marked=p.marked)
+                line[2] = _Price(unit, p.currency, p.start, marked=p.marked, end=p.end)
             else:
                 scan.note(f"total {_fmt(p.value)} for {line[0]} dropped: no quantity to divide it by")
                 line[2] = None
