@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
 
 from tools.types import Dec
 
@@ -61,12 +61,23 @@ def _dec_str(value: Decimal) -> str:
     return format(value, "f")
 
 
+MAX_QUANTITY = 10_000_000
+MAX_MONEY = Decimal("1e12")
+# What the published schema says of them (pydantic would describe the Python type behind the validator, with
+# its own `ge`/`le` words that JSON Schema does not know): a decimal string, or a JSON number, in range.
+_MONEY_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$"},
+                           {"type": "number", "minimum": 0, "maximum": int(MAX_MONEY)}],
+                 "description": "A decimal string such as \"3.10\" (a JSON number is accepted), 0 to 10^12"}
+_QTY_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\s*[0-9]+(\.0+)?\s*$"},
+                         {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY}],
+               "description": f"Whole units as a decimal string such as \"500\" (a JSON number is accepted), "
+                              f"1 to {MAX_QUANTITY}"}
 # Input money: string or number in, a non-negative Decimal out; sent back as a string.
-InMoney = Annotated[Decimal, BeforeValidator(_in_decimal), Field(ge=0, le=Decimal("1e12")),
-                    PlainSerializer(_dec_str, return_type=str)]
+InMoney = Annotated[Decimal, BeforeValidator(_in_decimal), Field(ge=0, le=MAX_MONEY),
+                    PlainSerializer(_dec_str, return_type=str), WithJsonSchema(_MONEY_SCHEMA, mode="validation")]
 # Input quantity: whole, 1 .. 10 million; "500", 500 and 500.0 are the same.
-InQty = Annotated[int, BeforeValidator(_in_quantity), Field(ge=1, le=10_000_000),
-                  PlainSerializer(str, return_type=str)]
+InQty = Annotated[int, BeforeValidator(_in_quantity), Field(ge=1, le=MAX_QUANTITY),
+                  PlainSerializer(str, return_type=str), WithJsonSchema(_QTY_SCHEMA, mode="validation")]
 Sku = Annotated[str, Field(min_length=1, max_length=64)]
 ProposalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
 Version = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -144,9 +155,9 @@ AskedTopic = Literal["spec", "lead_time", "compatibility", "availability", "term
 
 
 class BuyerQuestion(_In):
-    """A question that asks to change nothing: answered in words, with the figures of the standing offer, the
-    buyer's price book or the catalog (volume breaks, lead time for a quantity, order limits, terms, where the
-    request stands), never with a new proposal."""
+    """A question that asks to change nothing: answered in words and an `answer` data part, with the figures of
+    the standing offer, the buyer's price book or the catalog (volume breaks, lead time for a quantity, order
+    limits, terms, where the request stands), never with a new proposal."""
 
     type: Literal["question"] = "question"
     topic: AskedTopic
@@ -241,9 +252,20 @@ class Deal(_Out):
     accepted_at: dt.datetime
 
 
+class StandingOffer(_Out):
+    """The proposal version that may still be accepted, and until when."""
+
+    proposal_id: str
+    version: int
+    valid_until: dt.datetime
+
+
 class Closed(_Out):
     type: Literal["closed"] = "closed"
     reason: str
+    standing: StandingOffer | None = Field(
+        default=None, description="Closed to further rounds, but this offer may still be accepted until it expires "
+                                  "(the maximum number of rounds was reached)")
 
 
 class CatalogResults(_Out):
@@ -258,8 +280,84 @@ class Error(_Out):
     field: str | None = None
 
 
-SellerMessage = Annotated[Union[CatalogResults, Proposal, Deal, Closed, Error], Field(discriminator="type")]
+OutQty = Annotated[int, PlainSerializer(str, return_type=str)]
+
+
+class PriceBreak(_Out):
+    """From `quantity` units, `unit_price` each: what a first proposal opens at (list price, before negotiation)."""
+
+    quantity: OutQty
+    unit_price: Dec
+
+
+class AnswerError(_Out):
+    """Why one product of the question cannot be answered (the typed error an rfq for it would get)."""
+
+    code: ErrorCode
+    message: str
+    field: str | None = None
+
+
+class ProductAnswer(_Out):
+    """One product's answer; only the fields the question's topic has are present."""
+
+    sku: str
+    currency: str | None = None
+    payment_terms: str | None = Field(default=None, description="The terms the prices are on")
+    price_breaks: list[PriceBreak] | None = None
+    quantity: OutQty | None = Field(default=None, description="The quantity asked about")
+    unit_price: Dec | None = Field(default=None, description="What a proposal for `quantity` opens at")
+    lead_time_days: OutQty | None = Field(default=None, description="For `quantity`, from stock")
+    moq: OutQty | None = None
+    max_order_quantity: OutQty | None = None
+    max_hold_units: OutQty | None = Field(default=None, description="The most one buyer may hold in open proposals")
+    error: AnswerError | None = None
+
+
+class TermsAnswer(_Out):
+    """The payment terms one may ask for and the terms every proposal states, for `skus` (none: in general)."""
+
+    skus: list[str]
+    payment_terms: list[str]
+    default_payment_terms: str
+    terms: dict[str, str]
+
+
+class PriceBasis(_Out):
+    """What the prices include, in the price book's own words (delivery, taxes)."""
+
+    price_book: str
+    description: str
+
+
+class Answer(_Out):
+    """The answer to a question, as data beside its words: the figures the text says, and the offer or deal it
+    points to. A question never gets a new proposal."""
+
+    type: Literal["answer"] = "answer"
+    topic: AskedTopic | None = Field(default=None, description="The question's topic (none: a message with no "
+                                                                "request, answered with where things stand)")
+    products: list[ProductAnswer] | None = None
+    terms: list[TermsAnswer] | None = None
+    price_basis: PriceBasis | None = None
+    proposal_id: str | None = Field(default=None, description="The offer that stands (the answer restates it)")
+    version: int | None = None
+    deal_id: str | None = Field(default=None, description="The deal the negotiation ended with")
+    awaiting_approval: bool | None = Field(default=None, description="The request awaits the vendor's approval")
+
+
+SellerMessage = Annotated[Union[CatalogResults, Proposal, Deal, Closed, Error, Answer], Field(discriminator="type")]
 SELLER_MESSAGE = TypeAdapter(SellerMessage)
+
+
+def _types(union: Any) -> list[str]:
+    """The `type` values of a discriminated union's members, in order."""
+    members = get_args(get_args(union)[0])
+    return [get_args(m.model_fields["type"].annotation)[0] for m in members]
+
+
+BUYER_TYPES = _types(BuyerMessage)
+SELLER_TYPES = _types(SellerMessage)
 
 
 def parse_buyer_data(data: Any) -> CatalogQuery | Rfq | CounterOffer | Accept | Reject | BuyerQuestion:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -35,10 +35,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from agent.answers import Answer, breaks_answer, limits_answer, price_basis_answer, terms_answer
+from agent.answers import Answered, breaks_answer, limits_answer, price_basis_answer, product_part, terms_answer
 from agent.contract import (
-    SELLER_MESSAGE, CatalogResults, CounterItem, CounterOffer, Deal, DealItem, Proposal, Rfq, parse_buyer_data,
+    BUYER_TYPES, SELLER_MESSAGE, AnswerError, AskedTopic, CatalogResults, CounterItem, CounterOffer, Deal, DealItem,
+    Proposal, Rfq, parse_buyer_data,
 )
+from agent.contract import Answer as AnswerMessage
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
 from agent.guardrail.text import Fact, facts_from_own_text, facts_from_proposal
 from agent.intent import BuyerIntent, merge_intents, question_of
@@ -65,6 +67,7 @@ from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
 from tools.catalog.search import search
 from tools.errors import DealdeskError
+from tools.money import quantum
 from tools.policy.desk import Desk
 from tools.policy.models import Policy
 from tools.policy.surface import DecisionSurface
@@ -210,6 +213,10 @@ class SellerGraph:
         started = time.perf_counter()
         inbound = state["inbound"]
         calls = 0
+        if "operator" not in inbound and "data" not in inbound:
+            sent = data_in_text(inbound.get("text") or "")
+            if sent is not None:  # a bot that put its data part in a text part: read as the data part it is
+                inbound = {"data": sent}
         meter = understood = None
         if "operator" in inbound:
             intent = {"kind": "operator", "operator": inbound["operator"]}
@@ -329,15 +336,15 @@ class SellerGraph:
                     return answered
             if neg.status == "deal" and (kind == "unknown" or (
                     kind == "question" and (intent.get("question") or {}).get("topic") == "status")):
-                answered = self._deal_done(state, neg, started)
+                answered = self._deal_done(state, neg, intent.get("question") or {}, started)
                 if answered is not None:  # "what is the status of our order?" after the deal
                     return answered
             if kind == "unknown" and not any(n in UNCLEAR_REPLIES for n in intent.get("notes") or ()):
                 answered = self._standing_offer(state, {"topic": "unclear", "skus": []}, started)
                 if answered is not None:  # "yes", "ok go": the offer stands, and what the buyer can do with it
                     return answered
-            if kind == "reject":
-                if neg.current_proposal and msg.get("proposal_id") != neg.current_proposal:
+            if kind == "reject":  # of the proposal this negotiation stands on; nothing to reject is no rejection
+                if msg.get("proposal_id") != neg.current_proposal:
                     raise TurnError(f"unknown proposal {msg.get('proposal_id')}", code="unknown_proposal",
                                     field="proposal_id")
                 reason = (msg.get("reason") or "no reason given")[:200]
@@ -380,7 +387,9 @@ class SellerGraph:
         basis = self._price_basis(proposal.region, proposal.currency) if topic == "terms" else None
         if basis is not None:  # and what its prices include: the price book it was priced from
             facts = [*facts, *basis.facts]
-        direct = {"data": None, "text": standing_offer_text(body, topic, basis.text if basis else ""),
+        data = answer_data(question, proposal_id=current.id, version=current.version,
+                           **({"price_basis": basis.part[1]} if basis is not None and basis.part else {}))
+        direct = {"data": data, "text": standing_offer_text(body, topic, basis.text if basis else ""),
                   "facts": [_fact_json(f) for f in facts]}
         rec = self._record(state, "prepare", "standing_offer", started, inputs=question,
                            rule_ids=["playbook.standing_offer"],
@@ -390,7 +399,7 @@ class SellerGraph:
                                     "payment_terms": body["payment_terms"]})
         return {"direct": direct, "records": [rec]}
 
-    def _deal_done(self, state, neg, started: float) -> dict[str, Any] | None:
+    def _deal_done(self, state, neg, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A status question (or a message with no request) once the negotiation ended in a deal: the deal as it
         was booked, its figures the stored deal's own, and that another order is a new negotiation."""
         deal = self.store.deal_for_proposal(neg.current_proposal, buyer_org=neg.buyer_org,
@@ -403,7 +412,8 @@ class SellerGraph:
         rec = self._record(state, "prepare", "deal_status", started, inputs={"deal_id": deal.id},
                            rule_ids=["playbook.status"],
                            figures={"total": str(body["total"]), "currency": deal.currency})
-        return {"direct": {"data": None, "text": text,
+        data = answer_data(question, deal_id=deal.id, proposal_id=deal.proposal_id, version=deal.version)
+        return {"direct": {"data": data, "text": text,
                            "facts": [_fact_json(f) for f in facts_from_own_text(text, "deal")]}, "records": [rec]}
 
     def _awaiting(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
@@ -412,7 +422,8 @@ class SellerGraph:
         if question.get("topic") != "status" or self._view(state).pending_approval() is None:
             return None
         rec = self._record(state, "prepare", "status", started, inputs=question, rule_ids=["playbook.status"])
-        return {"direct": {"data": None, "text": AWAITING_APPROVAL, "facts": []}, "records": [rec]}
+        return {"direct": {"data": answer_data(question, awaiting_approval=True), "text": AWAITING_APPROVAL,
+                           "facts": []}, "records": [rec]}
 
     def _delivery_for(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A lead-time or availability question for a quantity of one product ("can you ship 5000 x BRG-6205?"):
@@ -430,6 +441,7 @@ class SellerGraph:
             text = f"We cannot offer {qty} x {sku} at the moment: {exc.message}."
             facts += facts_from_own_text(exc.message, "error.message")
             outcome: dict[str, Any] = {"dealdesk.error": exc.code, "dealdesk.error.field": exc.field}
+            _, part = product_part(sku, quantity=qty, error=_answer_error(exc))
         else:
             current = view.current_proposal()
             offered = current is not None and current.status == "offered" and any(
@@ -439,9 +451,11 @@ class SellerGraph:
                 else "Ask us for a quote and the proposal confirms it.")
             facts.append(Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time"))
             outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}
+            _, part = product_part(sku, quantity=qty, lead_time_days=surface.lead_time_days)
         rec = self._record(state, "prepare", "delivery", started, inputs=question,
                            rule_ids=["playbook.delivery_for_quantity"], **outcome)
-        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
+        return {"direct": {"data": answer_data(question, products=[part]), "text": text,
+                           "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
 
     def _price_breaks(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
         """A price question on products no offer stands on ("what are your price breaks on BRG-6204?", "volume
@@ -483,14 +497,14 @@ class SellerGraph:
         basis = self._price_basis(desk.buyer.region, desk.buyer.currency)
         return self._answered(state, question, started, "terms", [*answers, *([basis] if basis else [])], "groups")
 
-    def _price_basis(self, region: str, currency: str | None) -> Answer | None:
+    def _price_basis(self, region: str, currency: str | None) -> Answered | None:
         """What the prices of the book serving `region` (in `currency`) include, in its own words; None when
         no book serves it or its description is empty."""
         book = self.catalog.book_for(region, currency)
         return price_basis_answer(book) if book is not None else None
 
     def _product_answers(self, state, question: dict[str, Any], started: float, topic: str, operation: str,
-                         answer: Callable[[Desk, str], Answer], tail: str = "") -> dict[str, Any] | None:
+                         answer: Callable[[Desk, str], Answered], tail: str = "") -> dict[str, Any] | None:
         """A `topic` question answered product by product with `answer`, in one reply and one record (operation
         and rule `playbook.<operation>`); a product the desk cannot quote says why. None for another topic or a
         product the catalog does not have (the catalog answers)."""
@@ -503,9 +517,11 @@ class SellerGraph:
             try:
                 got = answer(desk, sku)
             except DealdeskError as exc:
-                got = Answer(f"We cannot quote {sku}: {exc.message}.",
-                             facts_from_own_text(exc.message, "error.message"), {"error": exc.code})
-            answers.append(Answer(got.text, [Fact("id", sku, "question.sku"), *got.facts], {"sku": sku, **got.figures}))
+                got = Answered(f"We cannot quote {sku}: {exc.message}.",
+                               facts_from_own_text(exc.message, "error.message"), {"error": exc.code},
+                               product_part(sku, error=_answer_error(exc)))
+            answers.append(Answered(got.text, [Fact("id", sku, "question.sku"), *got.facts],
+                                    {"sku": sku, **got.figures}, got.part))
         # "products", not "lines": a turn's "lines" figures are the strategy's per line (agent/review.py reads them)
         return self._answered(state, question, started, operation, answers, "products", tail=tail)
 
@@ -516,15 +532,24 @@ class SellerGraph:
             return None
         return skus
 
-    def _answered(self, state, question: dict[str, Any], started: float, operation: str, answers: list[Answer],
+    def _answered(self, state, question: dict[str, Any], started: float, operation: str, answers: list[Answered],
                   key: str, tail: str = "") -> dict[str, Any]:
         """The direct reply of a question answered in prepare: the answers' words (and `tail`) in one text, their
-        facts for the guardrail, one record (operation and rule `playbook.<operation>`, the figures under `key`)."""
+        parts in one `answer` data part, their facts for the guardrail, one record (operation and rule
+        `playbook.<operation>`, the figures under `key`)."""
         rec = self._record(state, "prepare", operation, started, inputs=question, rule_ids=[f"playbook.{operation}"],
                            figures={key: [a.figures for a in answers]})
         text = " ".join([*(a.text for a in answers), *([tail] if tail else [])])
-        return {"direct": {"data": None, "text": text, "facts": [_fact_json(f) for a in answers for f in a.facts]},
-                "records": [rec]}
+        parts: dict[str, Any] = {}
+        for a in answers:
+            if a.part is not None:
+                field, entry = a.part
+                if field == "price_basis":
+                    parts[field] = entry
+                else:
+                    parts.setdefault(field, []).append(entry)
+        return {"direct": {"data": answer_data(question, **parts), "text": text,
+                           "facts": [_fact_json(f) for a in answers for f in a.facts]}, "records": [rec]}
 
     def _current(self, state, proposal_id: str, version: int):
         current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal
@@ -574,8 +599,10 @@ class SellerGraph:
                 ln["plan"]["closing"] and ln["plan"]["round"] > ln["surface"]["max_rounds"] + 1 for ln in planned):
             rec = self._record(state, "prepare", "close", started, inputs=[ln.__dict__ for ln in lines],
                                rule_ids=["strategy.max_rounds"], **{"dealdesk.close": "max_rounds"})
+            current = view.current_proposal()
+            stands = current if current is not None and current.status == "offered" else None
             direct = {"data": closed_message("maximum negotiation rounds reached; the last proposal stands until it "
-                                             "expires"),
+                                             "expires", stands),
                       "text": "We have reached the maximum number of rounds. Our last proposal stands until it "
                               "expires, and you can still accept it.", "status": "closed"}
             return {"direct": direct, "records": [rec]}
@@ -697,19 +724,30 @@ class SellerGraph:
         moves = []
         for m in requested:
             surface = desk.surface(m.sku, m.quantity, terms)
+            step = quantum(surface.currency)
             try:
                 price = Decimal(str(prices.get(m.sku, m.unit_price)))
+                exact = price.is_finite() and price >= 0 and price == price.quantize(step)
             except ArithmeticError:
-                raise TurnError(f"{m.sku}: {prices[m.sku]!r} is not a price", code="malformed_message",
-                                field="prices") from None
+                exact = False
+            if not exact:  # money on the wire is in the currency's minor unit: "280.20", never "280.2" or "280.123"
+                raise TurnError(f"{m.sku}: {prices[m.sku]!r} is not a price in {surface.currency} (at most "
+                                f"{-step.as_tuple().exponent} decimals)", code="malformed_message",
+                                field=f"prices.{m.sku}")
+            price = price.quantize(step)
+            if price > surface.list_price:
+                raise TurnError(f"{m.sku}: {price} is above the list price {surface.list_price}; an edit may take "
+                                "the discount away, not price above list", code="policy_refused",
+                                field=f"prices.{m.sku}")
+            if price < m.unit_price:
+                raise TurnError(f"{m.sku}: an edit may only raise the requested price {m.unit_price} (less "
+                                f"discount), not lower it to {price}", code="policy_refused", field=f"prices.{m.sku}")
             edited = make_move(surface, 0, "concede", price, ["operator.edit", approval.id], f"edited by {by}")
             level_names = [lv.name for lv in surface.levels]
-            if edited is None or price < m.unit_price or (edited.approval_level in level_names and
-                                                          approval.level in level_names and
-                                                          level_names.index(edited.approval_level) >
-                                                          level_names.index(approval.level)):
+            if edited is None or (edited.approval_level in level_names and approval.level in level_names and
+                                  level_names.index(edited.approval_level) > level_names.index(approval.level)):
                 raise TurnError(f"{m.sku}: {price} is beyond what level {approval.level} may approve",
-                                code="policy_refused", field="prices")
+                                code="policy_refused", field=f"prices.{m.sku}")
             moves.append(edited)
         return moves
 
@@ -1102,6 +1140,33 @@ def _data_block(message: AIMessage | None) -> dict[str, Any] | None:
         if isinstance(block, dict) and block.get("type") == "data":
             return block.get("data")
     return None
+
+
+def data_in_text(text: str) -> dict[str, Any] | None:
+    """A text part that is one JSON object of a buyer message type (`{"type": "accept", "proposal_id": ...}`): that
+    object, to be read (and refused, naming the field) exactly as a data part; else None, and the text is words.
+    Read as words, its ids and versions could be lost: an acceptance of a version no longer offered must be
+    refused, not taken as one of the standing offer."""
+    body = text.strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and value.get("type") in BUYER_TYPES else None
+
+
+def answer_data(question: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The `answer` data part of a question's reply (agent/contract.py), as wire JSON: its topic when the question
+    had one a buyer may ask (not "other" or "unclear"), and `fields`."""
+    topic = question.get("topic")
+    return AnswerMessage(topic=topic if topic in get_args(AskedTopic) else None, **fields) \
+        .model_dump(mode="json", exclude_none=True)
+
+
+def _answer_error(exc: DealdeskError) -> AnswerError:
+    return AnswerError(code=exc.code, message=exc.message, field=exc.field)
 
 
 def _fact_json(f: Fact) -> dict[str, Any]:

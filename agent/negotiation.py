@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from agent.contract import Closed, CounterOffer, Error, Rfq
+from agent.contract import Closed, CounterOffer, Error, Rfq, StandingOffer
 from agent.store.store import EventRow
 from agent.turn_view import TurnView
 from tools.errors import DealdeskError
@@ -40,8 +40,11 @@ def error_message(exc: DealdeskError) -> dict[str, Any]:
     return Error(code=code, message=exc.message, field=exc.field).model_dump(mode="json")
 
 
-def closed_message(reason: str) -> dict[str, Any]:
-    return Closed(reason=reason).model_dump(mode="json")
+def closed_message(reason: str, standing: Any = None) -> dict[str, Any]:
+    """A `closed` data part; `standing` (a stored proposal row) is the offer that may still be accepted."""
+    stands = None if standing is None else StandingOffer(proposal_id=standing.id, version=standing.version,
+                                                         valid_until=standing.valid_until)
+    return Closed(reason=reason, standing=stands).model_dump(mode="json", exclude_none=True)
 
 
 def lines_of(message: Rfq | CounterOffer, asked: list[Any]) -> list[Line]:

@@ -8,6 +8,7 @@ With the catalog and policy versions a decision can be replayed later.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import sys
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -58,6 +60,18 @@ def _turn_logger_factory(file: Any) -> Any:
     return lambda *args: logger
 
 
+_AS_STORED = (Decimal, dt.date, dt.time)  # what the stored record (canonical_json) writes as str(): money, times
+
+
+@lru_cache(maxsize=8)
+def _as_stored(default: Any) -> Any:
+    """structlog's fallback, but decimals and times as the stored record writes them ("3.25", not
+    "Decimal('3.25')"): an operator's log line and the database say the same figure."""
+    def fallback(value: Any) -> Any:
+        return str(value) if isinstance(value, _AS_STORED) else default(value)
+    return fallback
+
+
 @lru_cache(maxsize=8)
 def _sorted_encoder(default: Any) -> json.JSONEncoder:
     return json.JSONEncoder(sort_keys=True, default=default)
@@ -65,8 +79,10 @@ def _sorted_encoder(default: Any) -> json.JSONEncoder:
 
 def _sorted_json(event_dict: Any, *, default: Any) -> str:
     """The event as JSON with sorted keys: the serializer of structlog's `JSONRenderer`, which passes its own
-    fallback for objects JSON does not know (`__structlog__`, else `repr`) as `default`. Non-finite floats
-    are written as null (strict JSON); the standard library's encoder (built once) takes what orjson refuses."""
+    fallback for objects JSON does not know (`__structlog__`, else `repr`) as `default`; decimals and times
+    go as in the stored record (`_as_stored`). Non-finite floats are written as null (strict JSON); the
+    standard library's encoder (built once) takes what orjson refuses."""
+    default = _as_stored(default)
     try:
         return orjson.dumps(event_dict, default=default, option=_ORJSON).decode()
     except TypeError:  # orjson.JSONEncodeError

@@ -173,7 +173,8 @@ class Seller:
         if status == "edited":  # an edit beyond the level is refused before anything is decided
             if pending is None:
                 raise ApprovalNotPending(f"no approval {approval_id}", field="approval_id")
-            self.graph.edited_moves(pending, prices or {}, by=by)
+            edited = self.graph.edited_moves(pending, prices or {}, by=by)
+            prices = {m.sku: str(m.unit_price) for m in edited if m.sku in (prices or {})}  # as sent: in cents
         records = []
         if pending is not None:  # the decision itself is chained in the negotiation's audit trail
             neg = self.store.get_negotiation(pending.negotiation_id)

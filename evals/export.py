@@ -170,7 +170,7 @@ def _reply_of(recs: list[dict[str, Any]], events: list[Any], deals: list[Any], t
             return {"type": "proposal", "items": [{"sku": e.sku, "quantity": str(e.quantity),
                                                    "unit_price": str(e.unit_price)} for e in offers]}
         return {"type": "proposal"}
-    if kind in ("error", "closed", "catalog_results"):
+    if kind in ("error", "closed", "catalog_results", "answer"):
         return {"type": kind}
     return None
 

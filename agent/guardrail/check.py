@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agent.contract import SELLER_MESSAGE, Deal, Proposal
+from agent.contract import SELLER_MESSAGE, Answer, Deal, Proposal
 from agent.guardrail.text import Fact, Secret, check_text, facts_from_proposal
 from tools.errors import DealdeskError
 from tools.memo import BoundedMemo
@@ -203,6 +203,31 @@ def _check_deal(d: Deal, ctx: GuardContext, out: list[Violation]) -> None:
         _v(out, "guardrail.deal", "deal_mismatch", "the deal's figures differ from the accepted proposal", "items")
 
 
+_COUNTED = ("quantity", "days", "number")
+
+
+def _check_answer(a: Answer, facts: Sequence[Fact], out: list[Violation]) -> None:
+    """An answer's data part says only figures the answer was built from: each price is a money fact of this turn
+    (the buyer's price book, the offer), each quantity or day count a counted one (limits, stock, lead time)."""
+    money = {(f.value, f.currency) for f in facts if f.kind == "money"}
+    counted = {f.value for f in facts if f.kind in _COUNTED}
+    for i, p in enumerate(a.products or ()):
+        where = f"products[{i}]"
+        prices = [("unit_price", p.unit_price)] + [(f"price_breaks[{j}].unit_price", b.unit_price)
+                                                   for j, b in enumerate(p.price_breaks or ())]
+        for name, price in prices:
+            if price is not None and (price, p.currency) not in money and (price, None) not in money:
+                _v(out, "guardrail.answer", "untraced_figure", f"{p.sku}: {name} {price} is no price this answer "
+                   "was built from", f"{where}.{name}")
+        counts = [(name, getattr(p, name)) for name in ("quantity", "lead_time_days", "moq", "max_order_quantity",
+                                                         "max_hold_units")]
+        counts += [(f"price_breaks[{j}].quantity", b.quantity) for j, b in enumerate(p.price_breaks or ())]
+        for name, value in counts:
+            if value is not None and Decimal(value) not in counted:
+                _v(out, "guardrail.answer", "untraced_figure", f"{p.sku}: {name} {value} is no figure this answer "
+                   "was built from", f"{where}.{name}")
+
+
 def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> Verdict:
     """Check one outgoing message (data part and text). Never raises on bad drafts: they are violations."""
     out: list[Violation] = []
@@ -228,6 +253,9 @@ def check_message(data: dict[str, Any] | None, text: str, ctx: GuardContext) -> 
         if ctx.accepted is not None:
             facts += facts_from_proposal(ctx.accepted)
         facts += [Fact("id", msg.deal_id, "deal.deal_id"), Fact("date", msg.accepted_at.date(), "deal.accepted_at")]
+    elif isinstance(msg, Answer):
+        checks.append("answer")
+        _check_answer(msg, facts, out)
     if ctx.accepted is not None and not surfaces:
         for item in ctx.accepted.items:
             try:

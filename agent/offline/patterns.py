@@ -46,7 +46,7 @@ _PROPOSAL_WORD = re.compile(
 _VERSION_AFTER = re.compile(
     r"\s*(?:[,/(]|-)?\s*(?:v|ver\.?|version|rev\.?|revision)\s*[#:.]?\s*(?P<v>[0-9]{1,12})\b\)?", _I)
 _VERSION_ALONE = re.compile(
-    r"\b(?:version|ver\.|revision|rev\.)\s*[#:]?\s*(?P<v>[0-9]{1,12})\b|\bv(?P<v2>[0-9]{1,12})\b", _I)
+    r"\b(?:version|ver\.|revision|rev\.)\"?\s*[#:=]?\s*\"?(?P<v>[0-9]{1,12})\b|\bv(?P<v2>[0-9]{1,12})\b", _I)
 _BUYER_REF = re.compile(
     r"(?:\b(?-i:PO)|\bp\.o\.|\bpurchase\s+order|\bour\s+ref(?:erence)?\.?|\bref(?:erence)?\.?|\brequisition)"
     r"\s*(?:no\.?|number|#|:)?\s*[:#]?\s*(?P<ref>[A-Za-z0-9][A-Za-z0-9_\-/]{0,63})(?![\w-])", _I)

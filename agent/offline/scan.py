@@ -297,7 +297,8 @@ class _Scan:
                 if "\x01" in token:
                     continue
                 if not is_current:
-                    if not re.search(r"[0-9]", token):
+                    # "P-" and six or more characters is an id as our ids are written, digits or not
+                    if not re.search(r"[0-9]", token) and not (rx is _PROPOSAL_GENERIC and len(token) >= 8):
                         continue
                     if rx is _PROPOSAL_WORD and not (re.search(r"[A-Za-z]", token) and (
                             "-" in token or "_" in token or len(token) >= 6)):

@@ -245,6 +245,17 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         else:  # the turn may have run: a retry gets the task as it stands, never a second turn
             await self.backend.message_log.complete(owner, mid, self._task_of_message(params, context), None)
 
+    async def _in_its_context(self, params: SendMessageRequest, context: ServerCallContext) -> None:
+        """A message naming a task but no contextId continues that task's context (A2A: the contextId is optional
+        when the taskId is given). The SDK would make up a new context for it, and the task's next message would
+        then fail on the mismatch, after the turn had run. Done before the message is digested, so a retry with
+        and without the contextId is the same message."""
+        msg = params.message
+        if msg.task_id and not msg.context_id:
+            stored = await self._versioned_store.get(msg.task_id, context)
+            if stored is not None:
+                msg.context_id = stored.task.context_id
+
     async def _check_open(self, params: SendMessageRequest, context: ServerCallContext) -> None:
         """A message for a finished task is refused here, before the SDK builds (and leaks) an ActiveTask for it."""
         task_id = params.message.task_id
@@ -259,6 +270,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
         self._check_message(params)
+        await self._in_its_context(params, context)
         earlier = await self._answered(params, context)
         if earlier is not None:
             return earlier
@@ -278,6 +290,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
     async def on_message_send_stream(self, params: SendMessageRequest,
                                      context: ServerCallContext) -> AsyncGenerator[Any, None]:
         self._check_message(params)
+        await self._in_its_context(params, context)
         earlier = await self._answered(params, context)
         if earlier is not None:
             yield earlier
@@ -318,17 +331,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         False when it already ended in a deal (it cannot be cancelled any more)."""
         store = self.ctx.seller.store
         with store.turn_lock(negotiation_id):
-            neg = store.get_negotiation(negotiation_id)
-            if neg is None:
-                return True
-            if neg.status == "deal":
-                return False
-            if neg.status != "canceled":
-                store.set_status(negotiation_id, "canceled")
-            for p in store.proposals(negotiation_id):
-                if p.status in ("offered", "pending_approval"):
-                    store.set_proposal_status(p.id, p.version, "rejected", release_holds=True)
-        return True
+            return store.cancel_negotiation(negotiation_id)
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
         validate_proto_required_fields(params)

@@ -28,7 +28,7 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.constants import PROTOCOL_VERSION_1_0, TransportProtocol
 
-from agent.contract import CONTRACT_VERSION, ErrorCode
+from agent.contract import BUYER_TYPES, CONTRACT_VERSION, SELLER_TYPES, ErrorCode
 from agent.server.context import ServerSettings
 
 # The extension's identifier (a URI that names it; the schemas it links to are served by this server).
@@ -119,8 +119,8 @@ def build_agent_card(settings: ServerSettings, *, version: str | None = None) ->
     ]
     extension = AgentExtension(
         uri=NEGOTIATION_EXTENSION_URI,
-        description="dealdesk negotiation messages: each data part carries a `type` (buyer: catalog_query, rfq, "
-                    "counter_offer, accept, reject; seller: catalog_results, proposal, deal, closed, error). "
+        description=f"dealdesk negotiation messages: each data part carries a `type` (buyer: {', '.join(BUYER_TYPES)}; "
+                    f"seller: {', '.join(SELLER_TYPES)}). "
                     "Money and quantities travel as decimal strings (numbers are accepted on input, never "
                     "sent). Plain text parts are understood too; when a message has both, the data part wins.",
         required=False,
@@ -128,12 +128,13 @@ def build_agent_card(settings: ServerSettings, *, version: str | None = None) ->
             "contractVersion": CONTRACT_VERSION,
             "buyerMessageSchema": schemas["buyer"],
             "sellerMessageSchema": schemas["seller"],
-            "buyerTypes": ["catalog_query", "rfq", "counter_offer", "accept", "reject"],
-            "sellerTypes": ["catalog_results", "proposal", "deal", "closed", "error"],
+            "buyerTypes": BUYER_TYPES,
+            "sellerTypes": SELLER_TYPES,
             "errorCodes": list(ErrorCode.__args__),  # type: ignore[attr-defined]
             "artifacts": {"proposal": "the current proposal (replaced by each new version)",
                           "deal": "the committed deal", "closed": "why the negotiation closed"},
-            "taskStates": {"INPUT_REQUIRED": "a proposal (or an answer) awaits your next message",
+            "taskStates": {"INPUT_REQUIRED": "a proposal (or an answer) awaits your next message; also after the "
+                                             "maximum rounds while the last offer stands (closed.standing): accept it",
                            "COMPLETED": "a deal, your rejection, or the seller closing",
                            "REJECTED": "the seller does not sell to this buyer (region not served, key not allowed)",
                            "CANCELED": "you cancelled the task; its holds are released",

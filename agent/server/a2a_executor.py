@@ -14,7 +14,8 @@ Task states:
 |---|---|
 | proposal (offered or pending_approval), catalog results, a fixable error | INPUT_REQUIRED |
 | deal | COMPLETED, `deal` artifact |
-| closed (buyer rejected, maximum rounds) | COMPLETED, `closed` artifact |
+| closed (buyer rejected) | COMPLETED, `closed` artifact |
+| closed on maximum rounds, its last offer standing (`standing`) | INPUT_REQUIRED, `closed` artifact: accept it here |
 | error not_authorized_for_region / unknown_segment, or a region the catalog does not serve | REJECTED |
 | error negotiation_closed (ended elsewhere, e.g. over REST) | COMPLETED |
 | an exception | FAILED |
@@ -134,6 +135,8 @@ def reply_parts(data: dict[str, Any] | None, text: str) -> list[Part]:
 def outcome(data: dict[str, Any] | None) -> tuple[int, str | None]:
     """(task state, artifact name or None) for a seller reply's data part."""
     kind = (data or {}).get("type")
+    if kind == "closed" and data.get("standing"):  # no more rounds, but its offer may still be accepted here
+        return TaskState.TASK_STATE_INPUT_REQUIRED, ARTIFACT_TYPES[kind]
     if kind in ("deal", "closed"):
         return TaskState.TASK_STATE_COMPLETED, ARTIFACT_TYPES[kind]
     if kind == "proposal":

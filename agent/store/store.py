@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
 import os
 import uuid
 import zlib
@@ -428,6 +427,30 @@ class Store:
             if events:
                 self._insert_events(conn, negotiation_id, neg.buyer_org, events[0], events[1], now)
             self._insert_records(conn, records)
+
+    def cancel_negotiation(self, negotiation_id: str) -> bool:
+        """The buyer cancelled (A2A CancelTask), in one transaction: the negotiation canceled, its live proposal
+        versions (offered or awaiting approval) withdrawn as rejected with their holds released, and its pending
+        approvals canceled, so an operator cannot approve what the buyer left. False when it already ended in a
+        deal (that cannot be cancelled); True when it is (or was already) canceled, or does not exist."""
+        now = utcnow()
+        with transaction(self.engine) as conn:
+            lock_negotiation(conn, negotiation_id)
+            row = D.first(conn, Q.NEGOTIATION, {"id": negotiation_id})
+            if row is None:
+                return True
+            if _negotiation(row).status == "deal":
+                return False
+            D.write(conn, Q.SET_STATUS, {"nid": negotiation_id, "b_status": "canceled", "now": now})
+            live = conn.execute(select(t.proposals.c.id, t.proposals.c.version).where(and_(
+                t.proposals.c.negotiation_id == negotiation_id,
+                t.proposals.c.status.in_(("offered", "pending_approval"))))).all()
+            for pid, version in live:
+                D.write(conn, Q.SET_PROPOSAL_STATUS, {"pid": pid, "b_version": version, "b_status": "rejected"})
+                for hold_id, sku, qty in D.rows(conn, Q.ACTIVE_HOLDS_OF, {"pid": pid}):
+                    self._release_hold(conn, hold_id, sku, qty, now)
+            self._cancel_pending_approvals(conn, negotiation_id, now, "negotiation canceled by the buyer")
+        return True
 
     @staticmethod
     def _cancel_pending_approvals(conn: Connection, negotiation_id: str, now: dt.datetime, why: str) -> None:

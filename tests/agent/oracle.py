@@ -18,7 +18,10 @@ Structured offer (a `proposal` data part)
 - alternatives: each priced at or above walk-away and within the auto level,
   arithmetic right; pending lines (awaiting approval) at or above walk-away.
 A `deal` must add up too. Item and alternative names are the catalog's; `catalog_results`
-products are the catalog's own Schema.org documents (stock levels aside).
+products are the catalog's own Schema.org documents (stock levels aside). An `answer` says only public
+figures: each price (a volume break, the price for the quantity asked) is what a first proposal for that
+quantity opens at (list price, or the walk-away price where that is higher), in the buyer's currency, on
+payment terms the policy allows; its order limits are the surface's.
 
 Free text in the data part (error messages, close reasons, alternative notes, names): no
 word-level leak and no internal figure, as for the text.
@@ -30,10 +33,10 @@ Text
   of the structured part (unit, list and line prices, totals, alternatives,
   pending), in its currency;
 - every percentage equals a discount of the structured part (rounded as written);
-- a reply without a data part is read against the proposal (or deal) the buyer holds (`standing`), if any, and may
-  also state a public price of a product it names: the price a first proposal opens at (list price, or the
-  walk-away price where that is higher) at the first quantity of a tier of the product's price books, or at
-  a quantity the text names (the seller's volume breaks);
+- a reply without a data part (or with an `answer`) is read against the proposal (or deal) the buyer holds
+  (`standing`), if any, and may also state a public price of a product it names: the price a first proposal
+  opens at (list price, or the walk-away price where that is higher) at the first quantity of a tier of the
+  product's price books, or at a quantity the text names (the seller's volume breaks);
 - no number equals an internal figure (cost, floor, walk-away, target, approval
   limit price) of a line in play unless it is also a figure of the offer.
 
@@ -62,7 +65,7 @@ from tools.pricing.models import BuyerContext
 D = Decimal
 CENT = D("0.01")
 VALIDITY_SLACK = dt.timedelta(seconds=5)
-SELLER_TYPES = {"proposal", "deal", "closed", "catalog_results", "error"}
+SELLER_TYPES = {"proposal", "deal", "closed", "catalog_results", "error", "answer"}
 
 
 @dataclass
@@ -278,6 +281,38 @@ def _check_catalog_results(data: dict[str, Any], ctx: OracleContext, out: list[s
                        "(prices, names or descriptions changed)")
 
 
+def _check_answer(data: dict[str, Any], ctx: OracleContext, out: list[str]) -> None:
+    for i, prod in enumerate(data.get("products") or []):
+        sku, where = prod.get("sku"), f"answer: products[{i}]"
+        if sku not in ctx.catalog.products:
+            out.append(f"{where} is not a catalog product")
+            continue
+        terms = prod.get("payment_terms") or ctx.default_terms
+        if prod.get("currency") not in (None, ctx.currency or prod.get("currency")):
+            out.append(f"{where}: currency {prod.get('currency')} is not the buyer's")
+        asked = [(b.get("quantity"), b.get("unit_price")) for b in prod.get("price_breaks") or []]
+        if prod.get("unit_price") is not None:
+            asked.append((prod.get("quantity"), prod.get("unit_price")))
+        for qty, price in asked:
+            q, p = _int(qty), _dec(price)
+            try:
+                s = ctx.surface(sku, q, terms) if q is not None else None
+            except DealdeskError:
+                s = None
+            if s is None or p is None:
+                out.append(f"{where}: {price} for {qty} is no price this buyer can be quoted")
+            elif p != max(s.list_price, s.walk_away_price):
+                out.append(f"{where}: {p} for {q} is not the opening price {max(s.list_price, s.walk_away_price)}")
+        try:
+            s = ctx.surface(sku, 1, terms)
+        except DealdeskError:
+            continue
+        limits = {"moq": s.moq, "max_order_quantity": s.max_order_quantity, "max_hold_units": s.max_hold_units}
+        for name, value in limits.items():
+            if prod.get(name) is not None and _int(prod[name]) != value:
+                out.append(f"{where}: {name} {prod[name]} is not the policy's {value}")
+
+
 def _free_text(data: dict[str, Any]) -> list[str]:
     """Strings of the data part that are not figures, ids or catalog documents: messages, reasons, notes, names."""
     kind = data.get("type")
@@ -290,6 +325,8 @@ def _free_text(data: dict[str, Any]) -> list[str]:
             str(i.get("name") or "") for i in [*(data.get("items") or []), *(data.get("alternatives") or [])]]
     if kind == "deal":
         return [str(i.get("name") or "") for i in data.get("items") or []]
+    if kind == "answer":
+        return [str((p.get("error") or {}).get("message") or "") for p in data.get("products") or []]
     return []
 
 
@@ -512,6 +549,8 @@ def _public_prices(text: str, ctx: OracleContext) -> dict[Decimal, str]:
 
 
 def _check_text(data: dict[str, Any] | None, text: str, ctx: OracleContext, out: list[str]) -> None:
+    if data is not None and data.get("type") == "answer":  # its figures are judged above; the words as without one
+        data = None
     public = _public_prices(text, ctx) if data is None else {}
     if data is None and ctx.standing is not None:  # a restatement of the offer the buyer holds
         data = ctx.standing
@@ -565,6 +604,8 @@ def judge(data: dict[str, Any] | None, text: str, ctx: OracleContext) -> list[st
             _check_deal(data, out)
         elif kind == "catalog_results":
             _check_catalog_results(data, ctx, out)
+        elif kind == "answer":
+            _check_answer(data, ctx, out)
         if kind in SELLER_TYPES:
             secrets = _secrets(data, ctx)
             money = offer_money(data if kind in ("proposal", "deal") else None)

@@ -36,7 +36,8 @@ def test_approval_only_routes_every_new_offer_to_an_operator(dd_seller_factory) 
     refused = seller.send(nid, data={"type": "accept", "proposal_id": first.data["proposal_id"], "version": 1})
     assert refused.data["code"] == "approval_pending"
     news = seller.send(nid, text="any news on the approval?")  # the offer awaits approval: no figure, no new version
-    assert news.data is None and news.text == AWAITING_APPROVAL
+    assert news.data == {"type": "answer", "topic": "status", "awaiting_approval": True}
+    assert news.text == AWAITING_APPROVAL
     approval = seller.store.pending_approval(nid)
     assert approval.level == "operator" and approval.reasons[0]["rule_id"] == "operator.autonomy.approval_only"
     sent = seller.decide(approval.id, "approve", by="mgr@x")

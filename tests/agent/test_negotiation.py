@@ -274,16 +274,23 @@ def test_operator_edit_beyond_the_level_is_refused_within_it_offered(escalated, 
         assert Decimal(price) < Decimal(surface.floor_price)
         with pytest.raises(DealdeskError) as raised:
             seller.decide(approval.id, "edit", by="mgr@x", prices={SKU: price})
-        assert raised.value.code == "policy_refused" and raised.value.field == "prices", price
+        assert raised.value.code == "policy_refused" and raised.value.field == f"prices.{SKU}", price
         row = seller.store.get_approval(approval.id)
         assert row.status == "pending" and row.decided_by is None and row.decision is None
         assert seller.store.pending_approval(nid).id == approval.id
         assert seller.store.get_negotiation(nid).turn == turns  # nothing was sent to the buyer
         assert len(seller.store.proposals(nid)) == len(proposals)
 
-    reply = seller.decide(approval.id, "edit", by="mgr@x", note="meet halfway", prices={SKU: "2.80"})
+    list_price = Decimal(surface.list_price)
+    for price, code, says in (("2.801", "malformed_message", "at most 2 decimals"),
+                              (str(list_price + Decimal("0.01")), "policy_refused", "above the list price")):
+        with pytest.raises(DealdeskError) as raised:  # not a price in cents; a price above list
+            seller.decide(approval.id, "edit", by="mgr@x", prices={SKU: price})
+        assert (raised.value.code, raised.value.field) == (code, f"prices.{SKU}") and says in raised.value.message
+    assert seller.store.pending_approval(nid).id == approval.id
+    reply = seller.decide(approval.id, "edit", by="mgr@x", note="meet halfway", prices={SKU: "2.8"})
     data = assert_proposal(reply, version=proposals[-1]["version"] + 1, status="offered")
-    assert unit_price(data) == Decimal("2.80") and data["pending"] is None
+    assert data["items"][0]["unit_price"] == "2.80" and data["pending"] is None  # in cents on the wire
     row = seller.store.get_approval(approval.id)
     assert (row.status, row.decided_by, row.note) == ("edited", "mgr@x", "meet halfway")
     assert row.decision == {"prices": {SKU: "2.80"}}
@@ -307,6 +314,19 @@ def test_buyer_reject_closes_the_negotiation(seller: Seller) -> None:
     late_accept = seller.send(nid, data=accept(first))
     assert late_accept.type == "error" and late_accept.data["code"] == "negotiation_closed"
     assert seller.store.deals(negotiation_id=nid) == []
+
+
+def test_a_reject_of_no_proposal_of_this_negotiation_is_refused_and_closes_nothing(seller: Seller) -> None:
+    """A reject names the proposal it rejects: with none standing, or another one, it is unknown_proposal, and the
+    negotiation stays open (it used to be 'closed' whatever the id)."""
+    nid = seller.start(Buyer(org="acme-reject", region="EU"))
+    nothing = seller.send(nid, data={"type": "reject", "proposal_id": "P-DOESNOTEXIST", "reason": "x"})
+    assert (nothing.type, nothing.data["code"], nothing.data["field"]) == ("error", "unknown_proposal", "proposal_id")
+    assert seller.store.get_negotiation(nid).status == "open"
+    nid, first = open_negotiation(seller)
+    other = seller.send(nid, data={"type": "reject", "proposal_id": "P-OTHER123"})
+    assert other.data["code"] == "unknown_proposal" and seller.store.get_negotiation(nid).status == "open"
+    assert seller.send(nid, data=accept(first)).type == "deal"
 
 
 def test_buyer_reject_releases_the_held_stock(seller: Seller) -> None:

@@ -48,7 +48,8 @@ def test_a_price_question_restates_the_standing_offer(seller: Seller, text: str)
     nid, offer = _open(seller)
     (item,) = offer["items"]
     reply = seller.send(nid, text=text)
-    assert reply.data is None and reply.model_calls == 1  # the text's understanding; the answer needs no model
+    assert reply.model_calls == 1  # the text's understanding; the answer needs no model
+    assert reply.data == {"type": "answer", "topic": "price", "proposal_id": offer["proposal_id"], "version": 1}
     assert reply.text.startswith("Our offer stands. ") and reply.text.endswith(NEGOTIATE_PRICE_HINT)
     assert f"Proposal {offer['proposal_id']} version 1" in reply.text
     assert f"{item['quantity']} x {SKU} at {item['unit_price']} EUR each" in reply.text
@@ -123,7 +124,9 @@ def test_a_percentage_off_after_the_offer_was_accepted_is_not_a_counter(seller: 
 def test_a_terms_question_restates_the_offer_with_its_terms(seller: Seller) -> None:
     nid, offer = _open(seller)
     reply = seller.send(nid, text="what payment terms do you offer?")
-    assert reply.data is None and reply.text.startswith("Our offer stands. ")
+    assert reply.type == "answer" and reply.text.startswith("Our offer stands. ")
+    assert (reply.data["topic"], reply.data["proposal_id"], reply.data["version"]) == \
+        ("terms", offer["proposal_id"], offer["version"])
     assert f"payment {offer['payment_terms']}" in reply.text and reply.text.endswith(NEGOTIATE_TERMS_HINT)
 
 
@@ -147,7 +150,11 @@ def test_without_an_offer_the_answers_say_what_a_quote_needs(seller: Seller, dd_
     name = catalog.products[SKU].name
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     price = seller.send(nid, text=f"how much is {SKU}?")
-    assert price.data is None and price.text.startswith(f"Volume prices for {SKU} ")
+    assert price.text.startswith(f"Volume prices for {SKU} ")
+    (product,) = price.data["products"]
+    assert price.data["topic"] == "price" and product["sku"] == SKU and product["currency"] == "EUR"
+    assert product["price_breaks"] and all(f"{b['unit_price']} from {b['quantity']}" in price.text
+                                           for b in product["price_breaks"])
     stock = seller.send(nid, text=f"do you have {SKU} in stock?")
     assert stock.text == (f"{SKU} ({name}) ships in {catalog.products[SKU].capacity.lead_time_days} days. Tell us "
                           "the quantity you need: a proposal confirms it against our stock.")
@@ -174,7 +181,9 @@ def test_while_an_approval_is_pending_the_standing_offer_is_restated_and_the_app
     assert seller.store.pending_approval(nid) is not None  # the question did not touch the approval
     for text in ("any news on the approval?", "how long will the approval take?"):  # where the request stands
         status = seller.send(nid, text=text)
-        assert status.data is None and status.text.endswith(STATUS_PENDING_HINT), status.text
+        assert status.text.endswith(STATUS_PENDING_HINT), status.text
+        assert status.data == {"type": "answer", "topic": "status", "proposal_id": offer["proposal_id"],
+                               "version": offer["version"]}
         assert "A better offer for your request is awaiting approval" in status.text
     assert seller.store.pending_approval(nid) is not None
 
@@ -208,7 +217,9 @@ def test_a_delivery_question_for_a_quantity_is_answered_as_an_rfq_for_it_would_b
     assert surface.max_hold_units < available < surface.max_order_quantity  # the demo's limits, in this order
 
     ok = seller.send(nid, text=f"what is the lead time for 100 units of {OTHER}?")
-    assert ok.data is None and ok.text == (f"100 x {OTHER} can ship in {product.capacity.lead_time_days} days from "
+    assert ok.data == {"type": "answer", "topic": "lead_time", "products": [
+        {"sku": OTHER, "quantity": "100", "lead_time_days": str(product.capacity.lead_time_days)}]}
+    assert ok.text == (f"100 x {OTHER} can ship in {product.capacity.lead_time_days} days from "
                                            "stock. Ask us for a quote and the proposal confirms it.")
     (rec,) = [r for r in _records(seller, nid, ok.turn) if r["node"] == "prepare"]
     assert rec["gen_ai.operation.name"] == "delivery" and rec["dealdesk.rule_ids"] == ["playbook.delivery_for_quantity"]
@@ -222,6 +233,10 @@ def test_a_delivery_question_for_a_quantity_is_answered_as_an_rfq_for_it_would_b
     assert stock.text == (f"We cannot offer {available + 1} x {OTHER} at the moment: {OTHER}: {available} units "
                           f"available, {available + 1} requested.")
     assert order.text.endswith(f"{OTHER}: at most {surface.max_order_quantity} per order.")
+    # the same refusals as data: the typed error an rfq for that quantity would get, naming the field
+    assert [(a.data["products"][0]["quantity"], a.data["products"][0]["error"]["code"], a.data["products"][0]["error"]
+             ["field"]) for a in answers.values()] == [(str(q), code, "quantity") for q, code in zip(
+                answers, ["hold_limit_exceeded", "insufficient_inventory", "invalid_quantity"], strict=True)]
     for reply in (ok, *answers.values()):
         guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
         assert guard and guard[-1]["gen_ai.guardrail.tripwire"] is False
@@ -256,7 +271,10 @@ def test_a_price_question_without_an_offer_gets_the_volume_breaks_its_proposals_
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     reply = seller.send(nid, text=f"what are your price breaks for {SKU}?")
     steps = ", ".join(f"{p} from {q}" + (" unit" if i == 0 else "") for i, (q, p) in enumerate(schedule))
-    assert reply.data is None and reply.model_calls == 1  # the text's understanding; the answer needs no model
+    assert reply.model_calls == 1  # the text's understanding; the answer needs no model
+    (product,) = reply.data["products"]
+    assert [(Decimal(b["quantity"]), Decimal(b["unit_price"])) for b in product["price_breaks"]] == schedule
+    assert (product["currency"], product["payment_terms"], reply.data["topic"]) == ("EUR", "NET30", "price")
     assert reply.text == (f"Volume prices for {SKU} in EUR per unit on NET30: {steps}. Send an rfq with your "
                           "quantity and the proposal confirms the price.")
     records = _records(seller, nid, reply.turn)
@@ -341,8 +359,10 @@ def test_an_order_limits_question_states_the_limits_an_rfq_is_held_to(seller: Se
         low = f"the minimum order is {s.moq} units" if s.moq > 1 else "there is no minimum order"
         held = f"; one buyer may hold at most {s.max_hold_units} units in open proposals" \
             if s.max_hold_units < s.max_order_quantity else ""
-        assert reply.data is None and reply.text == \
-            f"{sku}: {low}, and one order may have at most {s.max_order_quantity} units{held}."
+        assert reply.text == f"{sku}: {low}, and one order may have at most {s.max_order_quantity} units{held}."
+        assert reply.data == {"type": "answer", "topic": "order_limits", "products": [
+            {"sku": sku, "moq": str(s.moq), "max_order_quantity": str(s.max_order_quantity),
+             "max_hold_units": str(s.max_hold_units)}]}
         (rec,) = [r for r in _records(seller, nid, reply.turn) if r["node"] == "prepare"]
         assert rec["gen_ai.operation.name"] == "order_limits" and rec["dealdesk.rule_ids"] == ["playbook.order_limits"]
         guard = [r for r in _records(seller, nid, reply.turn) if r["node"] == "guardrail"]
@@ -378,7 +398,9 @@ def test_a_terms_question_without_an_offer_states_the_terms_every_proposal_is_ma
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     g = policy.doc.global_
     plain = seller.send(nid, text="what warranty do you give?")
-    assert plain.data is None
+    assert plain.data["terms"] == [{"skus": [], "payment_terms": list(g.payment_terms.allowed),
+                                    "default_payment_terms": g.payment_terms.default,
+                                    "terms": dict(g.non_negotiable_terms or {})}]
     assert plain.text.startswith(f"Payment terms: {', '.join(g.payment_terms.allowed[:-1])} or "
                                  f"{g.payment_terms.allowed[-1]} ({g.payment_terms.default} unless you ask for another).")
     for key, value in g.non_negotiable_terms.items():
@@ -430,7 +452,8 @@ def test_what_the_prices_include_is_the_price_books_word(seller: Seller, dd_demo
     assert "DAP" in book.description and "VAT" in book.description
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     plain = seller.send(nid, text=text)
-    assert plain.data is None and plain.text.endswith(f"Our prices: {book.description}")
+    assert plain.text.endswith(f"Our prices: {book.description}")
+    assert plain.data["price_basis"] == {"price_book": book.id, "description": book.description}
     seller.send(nid, data=RFQ)
     standing = seller.send(nid, text=text)
     assert standing.text.startswith("Our offer stands. ") and f"Our prices: {book.description}" in standing.text
@@ -488,7 +511,7 @@ def test_a_message_with_no_request_while_an_offer_stands_gets_the_offer_and_what
     change it, not the generic help; with no offer, the generic help."""
     nid, offer = _open(seller)
     reply = seller.send(nid, text=text)
-    assert reply.data is None
+    assert reply.data == {"type": "answer", "proposal_id": offer["proposal_id"], "version": 1}  # no topic asked
     assert reply.text.startswith(f"{UNCLEAR_ON_OFFER} Our offer stands. Proposal {offer['proposal_id']} version 1")
     assert reply.text.endswith(NEXT_STEPS_HINT)
     assert seller.store.proposal_versions(offer["proposal_id"]) == [1]
@@ -519,7 +542,9 @@ def test_after_the_deal_a_status_question_gets_the_deal_and_a_change_is_refused_
     assert deal.type == "deal"
     for text in ("what is the status of our order?", "hmm"):
         reply = seller.send(nid, text=text)
-        assert reply.data is None and reply.text == (
+        assert reply.data == {"type": "answer", **({"topic": "status"} if text != "hmm" else {}),
+                              "deal_id": deal.data["deal_id"], "proposal_id": offer["proposal_id"], "version": 1}
+        assert reply.text == (
             f"Deal {deal.data['deal_id']} is confirmed: proposal {offer['proposal_id']} version 1, total "
             f"{deal.data['total']} EUR, payment {deal.data['payment_terms']}. {ANOTHER_ORDER}")
         (prepared,) = [r for r in _records(seller, nid, reply.turn) if r["node"] == "prepare"]
@@ -538,8 +563,11 @@ def test_a_structured_question_is_answered_like_the_text_one_with_no_model(selle
         return seller.send(nid, data={"type": "question", **question})
 
     breaks = ask(topic="price", skus=[SKU], quantity="1000")
-    assert breaks.data is None and breaks.model_calls == 0
-    assert breaks.text == seller.send(nid, text=f"what are your price breaks on {SKU} for 1000 units?").text
+    assert breaks.model_calls == 0
+    in_words = seller.send(nid, text=f"what are your price breaks on {SKU} for 1000 units?")
+    assert (breaks.text, breaks.data) == (in_words.text, in_words.data)
+    (product,) = breaks.data["products"]  # the quantity asked and what a proposal for it opens at, as data
+    assert product["quantity"] == "1000" and f"For 1000 units: {product['unit_price']} EUR each." in breaks.text
     assert ask(topic="lead_time", skus=[OTHER], quantity="100").text.startswith(f"100 x {OTHER} can ship in")
     assert ask(topic="order_limits", skus=[SKU]).text.startswith(f"{SKU}: there is no minimum order")
     assert ask(topic="terms").text.startswith("Payment terms: ")

@@ -1,7 +1,7 @@
 """Decision records (agent/records.py): the digest is sha256 of the canonical JSON, and the log line says
 what structlog's stock processors (`add_log_level`, `TimeStamper(fmt="iso", utc=True)`,
 `JSONRenderer(sort_keys=True)`) say of the record, drafts and inbound messages as digests, in strict
-JSON with sorted keys.
+JSON with sorted keys, and decimals and times as the stored record (canonical JSON) writes them.
 """
 
 from __future__ import annotations
@@ -67,9 +67,19 @@ def _finite(value: object) -> object:
     return value
 
 
+def _fallback(value: object) -> object:
+    """structlog's own fallback (`__structlog__`, else `repr`), but decimals and times as their str(), as the
+    stored record writes them."""
+    if isinstance(value, (Decimal, dt.date, dt.time)):
+        return str(value)
+    return value.__structlog__() if hasattr(value, "__structlog__") else repr(value)
+
+
 def _stock(event: dict) -> object:
-    """What structlog's stock JSONRenderer(sort_keys=True) says of `event`, read back."""
-    return _finite(json.loads(structlog.processors.JSONRenderer(sort_keys=True)(None, "info", dict(event))))
+    """What structlog's stock JSONRenderer(sort_keys=True) says of `event`, read back, with decimals and
+    times as strings (`_fallback`)."""
+    renderer = structlog.processors.JSONRenderer(sort_keys=True, default=_fallback)
+    return _finite(json.loads(renderer(None, "info", dict(event))))
 
 
 def _json_canonical(value: object) -> bytes:
@@ -122,6 +132,17 @@ def test_log_line_is_the_stock_structlog_rendering(log, value):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", logged["timestamp"])
     assert logged["dealdesk.input.digest"] == rec["dealdesk.input.digest"]
     assert logged["dealdesk.figures"]["custom"] == {"custom": True}  # __structlog__, as structlog renders it
+
+
+def test_log_line_figures_are_the_stored_records(log):
+    """Money in a log line is the decimal string the database keeps, not Python's repr of a Decimal."""
+    figures = {"breaks": [{"quantity": 500, "offer": Decimal("3.25")}], "on": dt.date(2026, 12, 1),
+               "valid_until": dt.datetime(2026, 12, 11, 9, 30)}
+    make_record(STATE, "prepare", operation="price_breaks", started=time.perf_counter(), figures=figures)
+    logged = json.loads(log.getvalue())
+    assert logged["dealdesk.figures"] == json.loads(canonical_json(figures)) == {
+        "breaks": [{"quantity": 500, "offer": "3.25"}], "on": "2026-12-01", "valid_until": "2026-12-11 09:30:00"}
+    assert "Decimal(" not in log.getvalue()
 
 
 @pytest.mark.parametrize("draft_is_input", [True, False])

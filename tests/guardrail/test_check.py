@@ -11,6 +11,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from agent.answers import breaks_answer
 from agent.config import load_data
 from agent.guardrail import check
 from agent.contract import Deal, DealItem, Proposal
@@ -164,3 +165,26 @@ def test_a_deal_may_state_the_accepted_figures_its_id_and_date(desk: Desk) -> No
     cost = desk.surface("BRG-6204", 120).cost
     v = check_message(deal.model_dump(mode="json"), f"{said} That is {cost} EUR over our cost.", ctx)
     assert {x.code for x in v.violations} == {"leak_figure", "leak_term"}
+
+
+def test_an_answer_says_only_the_figures_it_was_built_from(desk: Desk) -> None:
+    """An `answer` data part (volume breaks, order limits): each price a money fact of this turn in the answer's
+    currency, each count a counted fact; a figure the answer was not built from is blocked, naming the field."""
+    answered = breaks_answer(desk, "BRG-6204", 1000)
+    ctx = GuardContext(region="EU", currency="EUR", surface_for=desk.surface, moves=[], now=NOW,
+                       tool_facts=answered.facts)
+    data = {"type": "answer", "topic": "price", "products": [answered.part[1]]}
+    verdict = check_message(data, answered.text, ctx)
+    assert verdict.passed and "answer" in verdict.checks
+    breaks = data["products"][0]["price_breaks"]
+    forged = [{**data["products"][0], "price_breaks": [*breaks[:-1], {**breaks[-1], "unit_price": "0.01"}]},
+              {**data["products"][0], "currency": "USD"},
+              {**data["products"][0], "max_order_quantity": "999999"}]
+    fields = []
+    for product in forged:
+        v = check_message({**data, "products": [product]}, answered.text, ctx)
+        assert {x.code for x in v.violations} == {"untraced_figure"}
+        fields.append(sorted({x.field for x in v.violations}))
+    assert fields[0] == [f"products[0].price_breaks[{len(breaks) - 1}].unit_price"]
+    assert "products[0].unit_price" in fields[1]  # a price in another currency is no price of the buyer's book
+    assert fields[2] == ["products[0].max_order_quantity"]

@@ -225,6 +225,9 @@ def test_agent_card(server: Any) -> None:
         schema = httpx.get(link)
         assert schema.status_code == 200 and schema.json()["title"].startswith("dealdesk")
     assert "not_authorized_for_region" in ext["params"]["errorCodes"]
+    # every message type of the wire contract, the structured question and its answer too
+    assert ext["params"]["buyerTypes"] == ["catalog_query", "rfq", "counter_offer", "accept", "reject", "question"]
+    assert ext["params"]["sellerTypes"] == ["catalog_results", "proposal", "deal", "closed", "error", "answer"]
 
 
 @SQLITE_ONLY
@@ -237,6 +240,28 @@ async def test_card_through_the_sdk(server: Any) -> None:
 
 
 # --- negotiations ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_message_naming_its_task_but_no_context_continues_the_tasks_context(server: Any) -> None:
+    """A2A: the contextId is optional when the taskId is given. Follow-ups with only the taskId stay in the task's
+    context, reply after reply (the SDK made up a new context for the first one, and the second then failed the
+    task after its turn had run)."""
+    client = await client_for(server, "buyer_eu")
+    task = await send(client, message(rfq("FST-M8-WSH-A2", 100)))  # a product no other test here negotiates
+    proposal = data_of(task)
+    for price in ("0.01", "0.02", "0.03"):
+        msg = message(counter(proposal, price), task=task)
+        msg.context_id = ""
+        got = await send(client, msg)
+        assert got.id == task.id and got.status.state == S.TASK_STATE_INPUT_REQUIRED, text_of(got)
+        assert got.context_id == task.context_id and got.status.message.context_id == task.context_id
+        proposal = data_of(got)
+        assert proposal["type"] == "proposal"
+    msg = message(accept(proposal), task=task)
+    msg.context_id = ""
+    done = await send(client, msg)
+    assert done.status.state == S.TASK_STATE_COMPLETED and artifact(done, "deal") is not None
 
 
 @pytest.mark.anyio
@@ -434,6 +459,46 @@ async def test_cancel_task(server: Any) -> None:
         await client.cancel_task(CancelTaskRequest(id=task.id))
     with pytest.raises(A2AError):  # and no more messages
         await send(client, message(accept(proposal), task=task))
+    assert store.deals(negotiation_id=task.id) == []
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_after_the_maximum_rounds_the_standing_offer_is_accepted_in_the_same_task(server: Any) -> None:
+    """The seller closes on the maximum rounds with its last offer standing: the `closed` part names that offer
+    (`standing`) and the task stays open for its acceptance (it was COMPLETED: an A2A buyer could not accept)."""
+    client = await client_for(server, "buyer_eu")
+    task = await send(client, message(rfq("FST-M8-NUT-A2", 100)))  # a product no other test here negotiates
+    proposal = data_of(task)
+    for _ in range(20):
+        task = await send(client, message(counter(proposal, "1.00"), task=task))
+        got = data_of(task)
+        if got["type"] != "proposal":
+            break
+        proposal = got
+    assert got["type"] == "closed" and got["standing"]["proposal_id"] == proposal["proposal_id"]
+    assert got["standing"]["version"] == proposal["version"]
+    assert task.status.state == S.TASK_STATE_INPUT_REQUIRED and artifact(task, "closed") is not None
+    done = await send(client, message(accept(proposal), task=task))
+    assert done.status.state == S.TASK_STATE_COMPLETED and artifact(done, "deal")["version"] == proposal["version"]
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_cancel_task_cancels_its_pending_approval(server: Any) -> None:
+    """A cancelled task leaves nothing for an operator to approve: its approval request is canceled with it, in
+    the same transaction as the negotiation's status and the proposal's holds."""
+    client = await client_for(server, "buyer_eu")
+    task = await send(client, message(rfq("MTR-IE3-0K75", 2)))  # motors are not sold autonomously in the demo
+    assert data_of(task)["status"] == "pending_approval"
+    store = server.ctx.seller.store
+    approval = store.pending_approval(task.id)
+    assert approval is not None
+    await client.cancel_task(CancelTaskRequest(id=task.id))
+    assert store.pending_approval(task.id) is None and store.get_approval(approval.id).status == "canceled"
+    assert all(p.status == "rejected" for p in store.proposals(task.id))
+    with pytest.raises(Exception):  # noqa: B017 - the operator's decision is refused (no longer pending)
+        server.ctx.seller.decide(approval.id, "approve", by="mgr@x")
     assert store.deals(negotiation_id=task.id) == []
     await client.close()
 

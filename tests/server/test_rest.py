@@ -274,7 +274,10 @@ def test_approval_reject_and_edit(live_server, flow):
     nid, proposal, approval = flow.pending_approval()
     with live_server.client("operator") as op:
         bad = op.post(f"/v1/approvals/{approval.id}/edit", json={"prices": {"BRG-6204": "0.10"}})
-        assert bad.status_code == 422 and bad.json()["error"]["field"] == "prices"
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "prices.BRG-6204"
+        for price, code in (("2.801", "malformed_message"), ("9999.00", "policy_refused")):  # not cents; above list
+            worse = op.post(f"/v1/approvals/{approval.id}/edit", json={"prices": {"BRG-6204": price}})
+            assert worse.status_code == 422 and worse.json()["error"]["code"] == code, worse.text
         edited = op.post(f"/v1/approvals/{approval.id}/edit", json={"prices": {"BRG-6204": "2.80"}})
         assert edited.status_code == 200, edited.text
         assert edited.json()["approval"]["status"] == "edited"
