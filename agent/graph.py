@@ -854,13 +854,18 @@ class SellerGraph:
         pend_moves = requested
         since = None
         if pending is not None and (state.get("intent") or {}).get("kind") != "operator":
-            # What awaits approval is the filed request, even when this turn asked for another one.
-            pend_moves = [move_of(m) for m in pending.requested["moves"]]
-            since = pending.requested_at.replace(microsecond=0)
+            filed = [move_of(m) for m in pending.requested["moves"]]
+            if _request_stands(filed, moves, bool(staged.get("awaiting"))):
+                # What awaits approval is the filed request, even when this turn asked for another one.
+                pend_moves = filed
+                since = pending.requested_at.replace(microsecond=0)
+            else:  # moot or out of date: this turn's offer (and its own request, if any) replaces it
+                staged["supersedes_approval"] = pending.id
         return build_proposal(proposal_id=pid, version=(latest.version + 1) if latest else 1, moves=moves,
                               names=names, region=neg.region, terms=surfaces[0].non_negotiable_terms,
                               valid_until=valid_until(utcnow(), surfaces), alternatives=alternatives,
-                              pending=pend_moves, pending_since=since or utcnow().replace(microsecond=0))
+                              pending=pend_moves, pending_since=since or utcnow().replace(microsecond=0),
+                              awaiting=bool(staged.get("awaiting")))
 
     def _guard_context(self, state: TurnState, draft: dict[str, Any]) -> GuardContext:
         neg = self._neg(state)
@@ -956,9 +961,17 @@ class SellerGraph:
         started = time.perf_counter()
         draft = state.get("draft") or {}
         staged = draft.get("staged") or {}
+        pending = self._view(state).pending_approval()
+        superseded = pending is not None and staged.get("supersedes_approval") == pending.id
+        if superseded:  # canceled in the commit's transaction, before this turn's own request is filed
+            draft = {**draft, "cancel_approval": pending.id}
         if not staged.get("requested"):
-            return {}
-        if self._view(state).pending_approval() is not None:
+            if not superseded:
+                return {}
+            rec = self._record(state, "approval", "route", started, inputs={"approval_id": pending.id},
+                               **{"dealdesk.approval.routing": "superseded", "dealdesk.approval.id": pending.id})
+            return {"records": [rec], "draft": draft}
+        if pending is not None and not superseded:
             rec = self._record(state, "approval", "route", started, inputs=staged["requested"],
                                **{"dealdesk.approval.routing": "already_pending"})
             return {"records": [rec], "draft": {**draft, "approval": None}}
@@ -1064,7 +1077,22 @@ class SellerGraph:
             status="pending_approval" if staged.get("awaiting") else "offered", currency=data["currency"], payment_terms=data["payment_terms"],
             valid_until=dt.datetime.fromisoformat(data["valid_until"]), total=Decimal(data["total"]),
             body_for=lambda _pid, _v: data, moves=moves, holds=holds, records=records,
-            events=(state["turn"], [*buyer_events, *seller_events]), approval=approval)
+            events=(state["turn"], [*buyer_events, *seller_events]), approval=approval,
+            cancel_approval=draft.get("cancel_approval"))
+
+
+def _request_stands(filed: list[Move], offered: list[Move], awaiting: bool) -> bool:
+    """Whether a request already awaiting approval still does once this offer is made: not when the offer itself
+    awaits approval (the newest request replaces it), when the offer is for other lines (another quantity or
+    terms: approving the old one would send what the buyer no longer asks for), or when the offer is already as
+    good for the buyer on every line (approving it would send a worse price)."""
+    if awaiting:
+        return False
+    prices = {(m.sku, m.quantity, m.payment_terms): m.unit_price for m in offered}
+    keys = [(m.sku, m.quantity, m.payment_terms) for m in filed]
+    if any(k not in prices for k in keys):
+        return False
+    return any(m.unit_price < prices[k] for m, k in zip(filed, keys, strict=True))
 
 
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "

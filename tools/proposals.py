@@ -68,8 +68,12 @@ def alternative(move: Move, name: str) -> Alternative:
 def build_proposal(*, proposal_id: str, version: int, moves: Sequence[Move], names: dict[str, str], region: str,
                    terms: dict[str, str], valid_until: dt.datetime, alternatives: Sequence[Move] = (),
                    pending: Sequence[Move] = (), pending_since: dt.datetime | None = None,
-                   delivery_dates: dict[str, dt.date] | None = None) -> Proposal:
-    """The wire proposal for `moves` (one per line); `pending` are the requested lines awaiting approval."""
+                   delivery_dates: dict[str, dt.date] | None = None, awaiting: bool = False) -> Proposal:
+    """The wire proposal for `moves` (one per line); `pending` are the requested lines awaiting approval.
+
+    Its status says whether this proposal may be accepted: `pending_approval` only when it awaits an operator
+    itself (`awaiting`: approval-only, or an operator's edit in flight), else `offered`, also while a better
+    offer for the request awaits approval (`pending`), as the stored row says and an acceptance finds."""
     delivery_dates = delivery_dates or {}
     items = [proposal_item(m, names[m.sku], delivery_dates.get(m.sku)) for m in moves]
     pend = None
@@ -78,7 +82,7 @@ def build_proposal(*, proposal_id: str, version: int, moves: Sequence[Move], nam
                        total=sum((m.line_total for m in pending), Decimal(0)),
                        since=pending_since or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     return Proposal(
-        proposal_id=proposal_id, version=version, status="pending_approval" if pending else "offered",
+        proposal_id=proposal_id, version=version, status="pending_approval" if awaiting else "offered",
         currency=moves[0].currency, region=region, payment_terms=moves[0].payment_terms, valid_until=valid_until,
         items=items, total=sum((i.line_total for i in items), Decimal(0)), terms=dict(terms),
         alternatives=[alternative(m, names.get(m.sku, m.sku)) for m in alternatives] or None, pending=pend,

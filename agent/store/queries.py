@@ -96,6 +96,8 @@ SET_PROPOSAL_STATUS = update(t.proposals).where(and_(_p.id == bindparam("pid"), 
                                                 ).values(status=bindparam("b_status"))
 WITHDRAW_OFFERED = update(t.proposals).where(and_(_p.id == bindparam("pid"), _p.status == "offered")).values(
     status=bindparam("b_status"))
+CANCEL_APPROVAL = update(t.approvals).where(and_(_a.id == bindparam("b_id"), _a.status == "pending")).values(
+    status="canceled", decided_by="dealdesk", decided_at=bindparam("now"), note=bindparam("why"))
 CANCEL_PENDING_APPROVALS = update(t.approvals).where(and_(_a.negotiation_id == bindparam("nid"),
                                                           _a.status == "pending")).values(
     status="canceled", decided_by="dealdesk", decided_at=bindparam("now"), note=bindparam("why"))

@@ -463,6 +463,8 @@ class Store:
         with transaction(self.engine) as conn:
             if status:
                 self.set_status(negotiation_id, status, conn=conn)
+            if status == "closed":  # no more rounds: a pending request can no longer be sent (its offer stands)
+                self._cancel_pending_approvals(conn, negotiation_id, now, "negotiation closed")
             self._insert_events(conn, negotiation_id, buyer_org, turn, events, now)
             self._insert_records(conn, records)
 
@@ -513,13 +515,14 @@ class Store:
                       hold_until: dt.datetime | None = None, records: Sequence[dict[str, Any]] = (),
                       now: dt.datetime | None = None, version: int | None = None,
                       events: tuple[int, Sequence[dict[str, Any]]] | None = None,
-                      approval: dict[str, Any] | None = None) -> ProposalRow:
+                      approval: dict[str, Any] | None = None, cancel_approval: str | None = None) -> ProposalRow:
         """Persist a new proposal version: supersede the previous one and swap its holds, atomically.
 
         `body_for(proposal_id, version)` returns the wire body (it embeds the id and version).
         `version`, when given, is the version the caller already showed in the body; a different
         next version (another writer got there first) is refused. `events` (turn, rows) and an
-        `approval` request ({"moves", "level", "reasons"}) are written in the same transaction.
+        `approval` request ({"moves", "level", "reasons"}) are written in the same transaction, after the pending
+        approval `cancel_approval` (one this version makes moot or out of date) is canceled.
         Raises InsufficientInventory or HoldLimitExceeded, leaving everything as it was.
         """
         now = now or utcnow()
@@ -566,6 +569,9 @@ class Store:
                                                    "b_turn": _last_turns(records).get(negotiation_id, 0)})
             if events is not None:
                 self._insert_events(conn, negotiation_id, buyer_org, events[0], events[1], now)
+            if cancel_approval is not None:
+                D.write(conn, Q.CANCEL_APPROVAL, {"b_id": cancel_approval, "now": now,
+                                                  "why": f"superseded by version {version}"})
             if approval is not None:
                 D.write(conn, Q.INSERT_APPROVAL, {
                     "id": new_id("A"), "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": pid,

@@ -92,3 +92,41 @@ def test_autonomy_cli(tmp_path) -> None:
     assert "auto everywhere" in r.output
     r = runner.invoke(app, ["autonomy", "pause", "--mode", "off", "--db", db])
     assert r.exit_code == 2
+
+
+def _inbox(seller, nid) -> list[str] | None:
+    pending = seller.store.pending_approval(nid)
+    return None if pending is None else [m["unit_price"] for m in pending.requested["moves"]]
+
+
+def test_the_request_awaiting_approval_is_always_the_one_the_buyer_was_shown(dd_seller_factory) -> None:
+    """Approval-only: each new draft awaits approval itself, so it replaces the request before it (the operator's
+    inbox held the first draft at 3.25 while the buyer was shown 3.09 'awaiting approval', and approving sent
+    3.25). Back on auto, an offer as good for the buyer as the request makes it moot: canceled, not approvable."""
+    seller = dd_seller_factory()
+    switches = AutonomyStore(seller.store.engine)
+    switches.set("product:BRG-6204", "approval_only", by="lead")
+    nid = seller.start(Buyer(org="acme", region="EU"))
+    first = seller.send(nid, data=RFQ)
+    assert first.data["status"] == "pending_approval" and _inbox(seller, nid) == [first.data["items"][0]["unit_price"]]
+    old = seller.store.pending_approval(nid)
+    second = seller.send(nid, text="can you do 3.00?")
+    shown = second.data["items"][0]["unit_price"]
+    assert second.data["status"] == "pending_approval" and shown != first.data["items"][0]["unit_price"]
+    assert _inbox(seller, nid) == [shown] and second.data["pending"]["items"][0]["unit_price"] == shown
+    assert seller.store.get_approval(old.id).status == "canceled"
+    sent = seller.decide(seller.store.pending_approval(nid).id, "approve", by="mgr@x")
+    assert sent.data["status"] == "offered" and sent.data["items"][0]["unit_price"] == shown  # what the buyer saw
+
+    nid = seller.start(Buyer(org="acme-2", region="EU"))
+    seller.send(nid, data=RFQ)
+    asked = seller.send(nid, text="can you do 3.20?")
+    waiting = seller.store.pending_approval(nid)
+    assert _inbox(seller, nid) == [asked.data["items"][0]["unit_price"]]
+    switches.set("product:BRG-6204", "auto", by="lead")
+    better = seller.send(nid, text="can you do 3.18?")
+    assert better.data["status"] == "offered" and better.data["pending"] is None
+    assert "awaiting approval" not in better.text
+    assert seller.store.get_approval(waiting.id).status == "canceled" and _inbox(seller, nid) is None
+    with pytest.raises(DealdeskError):  # nothing left to approve: the buyer holds the better offer
+        seller.decide(waiting.id, "approve", by="mgr@x")

@@ -113,8 +113,8 @@ def test_rfq_concessions_escalation_approval_and_deal(make_seller, surface, dd_d
     for turn, price in enumerate(COUNTERS, start=2):
         reply = seller.send(nid, data=counter(proposals[-1], price))
         assert reply.model_calls == 0 and reply.turn == turn
-        status = "pending_approval" if turn == 6 else "offered"
-        proposals.append(assert_proposal(reply, version=turn, status=status))
+        # from turn 6 a better offer awaits approval (`pending`); the offer itself may be accepted: offered
+        proposals.append(assert_proposal(reply, version=turn, status="offered"))
         assert proposals[-1]["proposal_id"] == first["proposal_id"]
         assert (seller.store.pending_approval(nid) is None) == (turn < 6)
     prices = [unit_price(p) for p in proposals]
@@ -125,6 +125,7 @@ def test_rfq_concessions_escalation_approval_and_deal(make_seller, surface, dd_d
     # Turn 6: escalation. The standing offer stays within the bot's own authority, the buyer's
     # 2.70 (beyond it, within a manager's) waits for an operator.
     pending_proposal = proposals[-1]
+    assert seller.store.get_proposal(first["proposal_id"]).status == pending_proposal["status"]  # wire = stored
     assert Decimal(pending_proposal["items"][0]["discount_percent"]) <= auto_limit
     assert unit_price(pending_proposal) >= Decimal(surface.auto_limit_price)
     pending = pending_proposal["pending"]
@@ -142,7 +143,7 @@ def test_rfq_concessions_escalation_approval_and_deal(make_seller, surface, dd_d
 
     # A buyer message while pending: the approval stays (same row), the reply still offers a valid offer.
     reply = seller.send(nid, data=counter(pending_proposal, "2.72"))
-    while_pending = assert_proposal(reply, version=7, status="pending_approval")
+    while_pending = assert_proposal(reply, version=7, status="offered")
     assert seller.store.pending_approval(nid).id == approval.id
     assert len(seller.store.approvals(negotiation_id=nid)) == 1
     assert Decimal(while_pending["items"][0]["discount_percent"]) <= auto_limit
@@ -327,6 +328,24 @@ def test_a_reject_of_no_proposal_of_this_negotiation_is_refused_and_closes_nothi
     other = seller.send(nid, data={"type": "reject", "proposal_id": "P-OTHER123"})
     assert other.data["code"] == "unknown_proposal" and seller.store.get_negotiation(nid).status == "open"
     assert seller.send(nid, data=accept(first)).type == "deal"
+
+
+def test_the_close_on_maximum_rounds_cancels_a_pending_approval(escalated) -> None:
+    """Past the maximum rounds no new version can be sent, so a request awaiting approval is moot: the close
+    cancels it (an operator's approval used to be recorded and then send nothing), and the last offer stands."""
+    seller, nid, proposals = escalated
+    approval = seller.store.pending_approval(nid)
+    last = proposals[-1]
+    for _ in range(12):
+        reply = seller.send(nid, data=counter(last, "2.70"))
+        if reply.type != "proposal":
+            break
+        last = reply.data
+    assert reply.type == "closed" and reply.data["standing"]["version"] == last["version"]
+    assert seller.store.pending_approval(nid) is None and seller.store.get_approval(approval.id).status == "canceled"
+    with pytest.raises(DealdeskError):
+        seller.decide(approval.id, "approve", by="mgr@x")
+    assert seller.send(nid, data=accept(last)).type == "deal"
 
 
 def test_buyer_reject_releases_the_held_stock(seller: Seller) -> None:

@@ -119,7 +119,7 @@ def test_negotiation_continues_in_a_new_process(make_seller, seller_db_url, tmp_
     assert [r["turn"] for r in replies] == [1, 2, 3, 4, 5, 6]
     assert [r["data"]["version"] for r in replies] == [1, 2, 3, 4, 5, 6]
     last = replies[-1]["data"]
-    assert last["type"] == "proposal" and last["status"] == "pending_approval"
+    assert last["type"] == "proposal" and last["status"] == "offered" and last["pending"]
     (child_approval,) = [e["approval_id"] for e in events if e["kind"] == "pending"]
     assert child_approval
 
@@ -145,7 +145,7 @@ def test_negotiation_continues_in_a_new_process(make_seller, seller_db_url, tmp_
                                    "items": [{"sku": SKU, "quantity": str(QTY), "unit_price": "2.72"}]})
     assert reply.type == "proposal", (reply.data, reply.text)
     assert reply.turn == 7 and reply.data["version"] == last["version"] + 1
-    assert reply.data["status"] == "pending_approval"
+    assert reply.data["status"] == "offered" and reply.data["pending"]
     assert seller.store.pending_approval(nid).id == child_approval
 
     approved = seller.decide(child_approval, "approve", by="mgr@x", note="after restart")

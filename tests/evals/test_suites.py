@@ -23,6 +23,20 @@ def test_shipped_suites_pass() -> None:
         summary["statuses"].get("xpass", 0) == len(cases)
     # Violations come only from the xfail case that documents BUG-1.
     assert all(r["metrics"]["violations"] == 0 for r in results if not r["xfail"])
+    # Each recorded reply is what the seller answers today (what a recording pins: a line's SKU and quantity may
+    # leave its price free), so a change to the wire or the strategy shows here and the recording is updated.
+    diverged = {r["id"]: r["metrics"]["diverged_at"] for r in results if r["metrics"]["diverged_at"] is not None}
+    assert diverged == {}, diverged
+
+
+def test_a_recording_pins_only_the_fields_it_names() -> None:
+    from evals.runner import _pinned
+
+    got = {"type": "proposal", "items": [{"sku": "A", "quantity": "5", "unit_price": "3.10"}], "pending": False}
+    assert _pinned({"type": "proposal", "items": [{"sku": "A", "quantity": "5"}]}, got)
+    assert not _pinned({"items": [{"sku": "A", "quantity": "6"}]}, got)
+    assert not _pinned({"items": [{"sku": "A"}, {"sku": "B"}]}, got)  # a line more or less is a difference
+    assert not _pinned({"pending": True}, got) and not _pinned({"items": [{"sku": "A"}]}, {"items": None})
 
 
 def test_suites_cover_the_issue() -> None:

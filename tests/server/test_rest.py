@@ -230,7 +230,7 @@ def test_accept_errors_are_enveloped_and_replayed(live_server, flow):
 def test_approval_path_through_the_operator_endpoints(live_server, flow):
     who, key = flow.new_buyer()
     nid, proposal, approval = flow.pending_approval(who)
-    assert proposal["status"] == "pending_approval" and proposal["pending"]["items"][0]["unit_price"] == "2.70"
+    assert proposal["status"] == "offered" and proposal["pending"]["items"][0]["unit_price"] == "2.70"
     with live_server.client("operator") as op, live_server.client(key) as buyer:
         pending = op.get("/v1/approvals", params={"status": "pending"}).json()["data"]
         row = next(a for a in pending if a["approval_id"] == approval.id)
