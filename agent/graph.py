@@ -316,6 +316,9 @@ class SellerGraph:
                 if rfq.currency and neg.currency and rfq.currency != neg.currency:
                     raise TurnError(f"your organisation buys in {neg.currency}", code="unsupported_currency",
                                     field="currency")
+                if rfq.delivery_date is not None and rfq.delivery_date < utcnow().date():
+                    raise TurnError(f"the delivery date {rfq.delivery_date} is in the past", code="malformed_message",
+                                    field="delivery_date")
                 terms = rfq.payment_terms or neg.payment_terms or self.policy.doc.global_.payment_terms.default
                 asked = [CounterItem.model_validate(a) for a in intent.get("asked_prices") or []]  # as BuyerIntent's
                 return self._plan(state, neg, lines_of(rfq, asked), terms, started)
@@ -328,6 +331,10 @@ class SellerGraph:
                 return self._prepare_accept(state, neg, msg, started)
             if kind == "question":
                 question = intent.get("question") or {}
+                if intent.get("source") == "data":  # a bot's question names its products: each one must exist
+                    for i, sku in enumerate(question.get("skus") or ()):
+                        if sku not in self.catalog.products:
+                            raise TurnError(f"unknown SKU {sku!r}", code="unknown_sku", field=f"question.skus.{i}")
                 answered = self._standing_offer(state, question, started) \
                     or self._awaiting(state, question, started) or self._delivery_for(state, question, started) \
                     or self._price_breaks(state, question, started) or self._order_limits(state, question, started) \
@@ -555,6 +562,9 @@ class SellerGraph:
         current = self._view(state).proposal(proposal_id)  # None for another negotiation's proposal
         if current is None:
             raise TurnError(f"unknown proposal {proposal_id}", code="unknown_proposal", field="proposal_id")
+        if version > current.version:  # as the REST API says it: no such version (yet), not a superseded one
+            raise TurnError(f"proposal {proposal_id} has no version {version}", code="unknown_proposal",
+                            field="version")
         if version != current.version:
             raise TurnError(f"proposal {proposal_id} is at version {current.version}", code="proposal_superseded",
                             field="version")
@@ -826,7 +836,13 @@ class SellerGraph:
             # An offer awaiting approval is only ever shown as the seller built it.
             data = (None if staged.get("awaiting") else model_data) or built
             lead = _lead(state, staged, built, self._view(state).current_proposal())
+            asked = self._asked_delivery(state)
+            late = sorted({i["delivery_date"] for i in built["items"] if i.get("delivery_date") and asked
+                           and i["delivery_date"] != asked.isoformat()})
+            if late:  # the date asked for is sooner than a line's lead time allows: say the earliest
+                lead = f"We cannot deliver by {asked}: the earliest is {late[-1]}. {lead}".strip()
             return {"data": data, "text": text or offer_text(built, lead=lead), "staged": staged,
+                    **({"facts": [_fact_json(Fact("date", asked, "rfq.delivery_date"))]} if late else {}),
                     **({"model_data": model_data, "built": built} if data is model_data else {})}
         return {"data": model_data, "text": text or SCHEMA_HINT,
                 **({"model_data": model_data, "built": None} if model_data is not None else {})}
@@ -861,11 +877,33 @@ class SellerGraph:
                 since = pending.requested_at.replace(microsecond=0)
             else:  # moot or out of date: this turn's offer (and its own request, if any) replaces it
                 staged["supersedes_approval"] = pending.id
+        dates = self._delivery_dates(state, moves)
         return build_proposal(proposal_id=pid, version=(latest.version + 1) if latest else 1, moves=moves,
                               names=names, region=neg.region, terms=surfaces[0].non_negotiable_terms,
                               valid_until=valid_until(utcnow(), surfaces), alternatives=alternatives,
                               pending=pend_moves, pending_since=since or utcnow().replace(microsecond=0),
-                              awaiting=bool(staged.get("awaiting")))
+                              awaiting=bool(staged.get("awaiting")), delivery_dates=dates)
+
+    def _asked_delivery(self, state: TurnState) -> dt.date | None:
+        """The delivery date this turn's rfq asks for, if any."""
+        intent = state.get("intent") or {}
+        asked = (intent.get("message") or {}).get("delivery_date") if intent.get("kind") == "rfq" else None
+        return dt.date.fromisoformat(asked) if asked else None
+
+    def _delivery_dates(self, state: TurnState, moves: list[Move]) -> dict[str, dt.date]:
+        """Each line's delivery date when the buyer asked for one: the date asked (an rfq's, or the one the
+        proposal before promised for that product) or, when the lead time does not reach it, the earliest the
+        lead time allows. No date asked: none promised (the lead time is stated)."""
+        asked = self._asked_delivery(state)
+        if asked is not None:
+            wanted = {m.sku: asked for m in moves}
+        else:
+            current = self._view(state).current_proposal()
+            wanted = {i["sku"]: dt.date.fromisoformat(i["delivery_date"]) for i in (current.body.get("items") or ())
+                      if i.get("delivery_date")} if current is not None else {}
+        today = utcnow().date()
+        return {m.sku: max(wanted[m.sku], today + dt.timedelta(days=m.lead_time_days)) for m in moves
+                if m.sku in wanted}
 
     def _guard_context(self, state: TurnState, draft: dict[str, Any]) -> GuardContext:
         neg = self._neg(state)

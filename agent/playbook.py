@@ -80,7 +80,9 @@ def offer_text(proposal: dict[str, Any], *, lead: str = "") -> str:
     if lead:
         head = f"{lead} {head}"
     lines = [f"{i['quantity']} x {i['sku']} at {i['unit_price']} {cur} each ({i['line_total']} {cur}, "
-             f"ships in {days(i['lead_time_days'])})" for i in proposal["items"]]
+             f"ships in {days(i['lead_time_days'])}" + (f", delivery by {i['delivery_date']}"
+                                                       if i.get("delivery_date") else "") + ")"
+             for i in proposal["items"]]
     text = f"{head}: " + "; ".join(lines) + f". Total {proposal['total']} {cur}, payment {proposal['payment_terms']}, " \
         f"valid until {proposal['valid_until'][:10]}."
     pending = proposal.get("pending")

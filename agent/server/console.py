@@ -2,14 +2,18 @@
 
 Pages: the deals list (filters: buyer, outcome, since, blocked), a deal's timeline with a
 concession chart (inline SVG: the offer against the round, with list, target and floor drawn
-in), the approvals inbox (approve and reject), the guardrail blocks, and the autonomy settings
-(read-only).
+in), the approvals inbox (approve and reject), the guardrail blocks, and autonomy: the operators'
+runtime switches in force (set and cleared here, as `dealdesk autonomy pause|resume` does) beside
+what the policy allows.
 
 Sessions
 - `POST /console/login` with an operator (or admin) key sets a session cookie: the key's id, a
   random nonce and an expiry, signed with HMAC-SHA256; HttpOnly, SameSite=Strict, Path=/console,
   Secure over https. The key text itself is never stored in the cookie. Every request reads the
   key again, so revoking it ends its sessions. A buyer key gets a 403 page and no cookie.
+- Each session is also a row in the database (`agent/store/console_sessions.py`, keyed by the
+  sha256 of its nonce), checked on every request: signing out deletes it, so a copy of the cookie
+  is refused afterwards by every worker sharing the database, not only the one that was asked.
 - The signing secret is `DEALDESK_CONSOLE_SECRET` when set, else random for this process: with
   `--workers N` set the variable, or each worker refuses the others' sessions.
 
@@ -17,7 +21,9 @@ CSRF: every POST form carries a token (HMAC of the session nonce; on the login f
 pre-session cookie's nonce) checked in constant time, and a cross-origin `Origin` is refused.
 
 Writes: an approval decision takes the REST operator endpoint's path, `ctx.decide` (the seller's
-turn, then `publish_seller_turn`), so the buyer's A2A task moves on.
+turn, then `publish_seller_turn`), so the buyer's A2A task moves on. An autonomy switch goes
+through `AutonomyStore.set` (a row and an audit record), its category or SKU checked against the
+loaded catalog first; a switch in force can be cleared whatever the catalog says now.
 """
 
 from __future__ import annotations
@@ -41,10 +47,12 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from agent import review
 from agent.server.context import ServerContext, TurnTimeout
+from agent.store.autonomy import MODES, AutonomyStore, Switch
+from agent.store.console_sessions import ConsoleSessions
 from agent.store.keys import ApiKey
 from agent.store.store import ApprovalNotPending, ApprovalRow
 from tools.errors import DealdeskError
@@ -65,6 +73,9 @@ MAX_FORM_BYTES = 16_384
 MAX_NOTE_CHARS = 2000
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "edited", "canceled")
 OUTCOMES = ("deal", "no_deal", "open")
+AUTONOMY_LEVELS = ("product", "category", "global")
+AUTONOMY_DONE = {"set": "Saved: the switch applies from the next turn of every negotiation it covers.",
+                 "cleared": "Cleared: that scope is back to auto (the policy decides)."}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 SECURITY_HEADERS = {
@@ -138,6 +149,7 @@ def console_secret() -> bytes:
 class Operator:
     key: ApiKey
     csrf: str
+    nonce: str = dataclasses.field(default="", repr=False)  # the session's (sign-out ends it by this)
 
     @property
     def who(self) -> str:
@@ -150,12 +162,14 @@ class _Redirect(Exception):
         self.url = url
 
 
-def key_by_id(ctx: ServerContext, key_id: str) -> ApiKey | None:
+def key_by_id(ctx: ServerContext, key_id: str, conn: Connection | None = None) -> ApiKey | None:
     """The live key with this id (KeyStore looks keys up by text only)."""
     from agent.store import schema as t
 
-    with ctx.keys.engine.connect() as conn:
-        r = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
+    if conn is None:
+        with ctx.keys.engine.connect() as fresh:
+            return key_by_id(ctx, key_id, fresh)
+    r = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
     if r is None or r.revoked_at is not None:
         return None
     return ApiKey(id=r.id, scope=r.scope, prefix=r.prefix, org=r.org, region=r.region, segment=r.segment,
@@ -329,6 +343,8 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
     env = make_env()
     seller = ctx.seller
     store = seller.store
+    sessions = ConsoleSessions(ctx.keys.engine)
+    switches = AutonomyStore(store.engine)
     r = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     def secure(request: Request) -> bool:
@@ -350,13 +366,20 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         return RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
 
     def operator(request: Request) -> Operator:
-        """The signed-in operator, or _Redirect to the login page (blocking: call in a thread)."""
+        """The signed-in operator, or _Redirect to the login page (blocking: call in a thread).
+
+        The cookie must be signed, unexpired, of a live operator (or admin) key, and its session not
+        ended (signed out) in the database, which every worker shares."""
         found = signer.read_session(request.cookies.get(SESSION_COOKIE))
-        key = key_by_id(ctx, found[0]) if found else None
+        key = None
+        if found is not None:
+            with ctx.keys.engine.connect() as conn:
+                if sessions.live(found[0], found[1], conn):
+                    key = key_by_id(ctx, found[0], conn)
         if found is None or key is None or not key.allows("operator"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise _Redirect(f"{PREFIX}/login?next={quote(target, safe='')}")
-        return Operator(key=key, csrf=signer.mac("csrf", found[1]))
+        return Operator(key=key, csrf=signer.mac("csrf", found[1]), nonce=found[1])
 
     def same_origin(request: Request) -> bool:
         origin = request.headers.get("origin")
@@ -422,7 +445,8 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             resp = render(request, "forbidden.html", 403, scope=key.scope)
             resp.delete_cookie(LOGIN_COOKIE, path=PREFIX)
             return resp
-        cookie, _ = signer.session(key.id)
+        cookie, nonce = signer.session(key.id)
+        await ctx.run_turn(sessions.start, key.id, nonce, seconds=SESSION_SECONDS)
         resp = redirect(_safe_next(data.get("next")))
         resp.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_SECONDS, path=PREFIX, httponly=True,
                         samesite="strict", secure=secure(request))
@@ -440,6 +464,8 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         if data is None or not same_origin(request) or not hmac.compare_digest(data.get("csrf", ""), op.csrf):
             return await ctx.run_turn(refused, request, "The form did not come from this console (CSRF check "
                                       "failed).", op=op)
+        await ctx.run_turn(sessions.end, op.nonce)  # the cookie, or any copy of it, is refused from now on
+        log.info("console: %s signed out", op.key.id)
         resp = redirect(PREFIX + "/login")
         resp.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return resp
@@ -579,23 +605,127 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         rows = review.guardrail_blocks(store, since=since_at, limit=200)
         return render(request, "blocks.html", op=op, rows=rows, errors=errors, since=(since or "").strip()[:64])
 
-    # --- autonomy (read-only) -------------------------------------------------------------
+    # --- autonomy: the policy's levels, and the operators' runtime switches ------------------
 
-    @r.get("/autonomy")
-    def autonomy(request: Request) -> Response:
-        try:
-            op = operator(request)
-        except _Redirect as go:
-            return redirect(go.url)
+    def policy_levels() -> list[dict[str, Any]]:
         doc = seller.policy.doc
         levels = [("global", "policy.global", doc.global_)]
         levels += [(f"category {name}", f"policy.categories[{name}]", rules)
                    for name, rules in sorted(doc.categories.items())]
         levels += [(f"product {sku}", f"policy.products[{sku}]", rules) for sku, rules in sorted(doc.products.items())]
-        rows = [{"level": name, "rule": rule, "autonomous": rules.autonomous,
+        return [{"level": name, "rule": rule, "autonomous": rules.autonomous,
                  "max_deal_value": dict(rules.autonomy_max_deal_value or {})}
                 for name, rule, rules in levels
                 if rules.autonomous is not None or rules.autonomy_max_deal_value is not None]
-        return render(request, "autonomy.html", op=op, rows=rows, policy_version=seller.policy.version)
+
+    def autonomy_page(request: Request, op: Operator, status: int = 200, message: str | None = None,
+                      done: str | None = None, f: dict[str, str] | None = None) -> HTMLResponse:
+        catalog = seller.catalog
+        in_force: list[Switch] = switches.list()
+        f = {"level": "product", "category": "", "sku": "", "mode": "approval_only", "note": "", **(f or {})}
+        return render(request, "autonomy.html", status, op=op, rows=policy_levels(),
+                      policy_version=seller.policy.version, switches=in_force, message=message,
+                      done=done if done in AUTONOMY_DONE else None, done_text=AUTONOMY_DONE.get(done or ""),
+                      categories=catalog.categories, modes=MODES, f=f, max_note=MAX_NOTE_CHARS,
+                      levels=AUTONOMY_LEVELS)
+
+    @r.get("/autonomy")
+    def autonomy(request: Request, done: str | None = None) -> Response:
+        try:
+            op = operator(request)
+        except _Redirect as go:
+            return redirect(go.url)
+        return autonomy_page(request, op, done=done)
+
+    def scope_from(data: dict[str, str]) -> tuple[str | None, str | None]:
+        """(scope, None) from the set form's level, category and SKU, checked against the catalog; else
+        (None, why)."""
+        catalog = seller.catalog
+        level = (data.get("level") or "").strip()
+        category = (data.get("category") or "").strip()
+        sku = (data.get("sku") or "").strip()
+        if level not in AUTONOMY_LEVELS:
+            return None, f"Choose what the switch applies to: {', '.join(AUTONOMY_LEVELS)}."
+        if category and sku:
+            return None, "Give a category or a SKU, not both."
+        if level == "global":
+            if category or sku:
+                return None, "A global switch applies to everything: leave the category and the SKU empty."
+            return "global", None
+        if level == "category":
+            if not category:
+                return None, "Choose the category the switch applies to."
+            found = category if category in catalog.categories else \
+                next((c for c in catalog.categories if c.casefold() == category.casefold()), None)
+            if found is None:
+                return None, f"There is no category {category[:100]!r} in the catalog (categories: " \
+                             f"{', '.join(catalog.categories)})."
+            return f"category:{found}", None
+        if not sku:
+            return None, "Give the SKU of the product the switch applies to."
+        found = sku if sku in catalog.products else \
+            next((s for s in catalog.products if s.casefold() == sku.casefold()), None)
+        if found is None:
+            return None, f"There is no product with SKU {sku[:100]!r} in the catalog."
+        return f"product:{found}", None
+
+    async def autonomy_form(request: Request) -> tuple[Operator, dict[str, str]] | Response:
+        """The operator and the form of a switch POST, or the response that refuses it."""
+        try:
+            op = await ctx.run_turn(operator, request)
+        except _Redirect as go:
+            return redirect(go.url)
+        data = await form(request)
+        if data is None or not same_origin(request) or not hmac.compare_digest(data.get("csrf", ""), op.csrf):
+            return await ctx.run_turn(refused, request, "The form did not come from this console (CSRF check "
+                                      "failed); no switch was changed.", op=op)
+        return op, data
+
+    def set_switch(request: Request, op: Operator, data: dict[str, str], scope: str, mode: str,
+                   note: str | None, done: str) -> Response:
+        try:
+            switches.set(scope, mode, by=op.who[:200], note=note)
+        except DealdeskError as exc:
+            return autonomy_page(request, op, 422, f"Not changed: {exc.message}.", f=data)
+        log.info("console: %s set autonomy %s to %s", op.key.id, scope, mode)
+        return redirect(f"{PREFIX}/autonomy?done={done}")
+
+    @r.post("/autonomy")
+    async def autonomy_set(request: Request) -> Response:
+        got = await autonomy_form(request)
+        if isinstance(got, Response):
+            return got
+        op, data = got
+        shown = {k: (data.get(k) or "")[:MAX_NOTE_CHARS] for k in ("level", "category", "sku", "mode", "note")}
+        mode = (data.get("mode") or "").strip().replace("-", "_")
+        note = (data.get("note") or "").strip() or None
+        scope, why = await ctx.run_turn(scope_from, data)
+        if scope is None:
+            return await ctx.run_turn(autonomy_page, request, op, 422, f"Not changed: {why}", None, shown)
+        if mode not in MODES:
+            return await ctx.run_turn(autonomy_page, request, op, 422, "Not changed: the mode is one of "
+                                      f"{', '.join(m.replace('_', '-') for m in MODES)}.", None, shown)
+        if note is not None and len(note) > MAX_NOTE_CHARS:
+            return await ctx.run_turn(autonomy_page, request, op, 422, f"Not changed: the note is longer than "
+                                      f"{MAX_NOTE_CHARS} characters.", None, shown)
+        return await ctx.run_turn(set_switch, request, op, shown, scope, mode, note,
+                                  "cleared" if mode == "auto" else "set")
+
+    @r.post("/autonomy/clear")
+    async def autonomy_clear(request: Request) -> Response:
+        got = await autonomy_form(request)
+        if isinstance(got, Response):
+            return got
+        op, data = got
+        scope = (data.get("scope") or "").strip()
+        note = (data.get("note") or "").strip() or None
+        if note is not None and len(note) > MAX_NOTE_CHARS:
+            return await ctx.run_turn(autonomy_page, request, op, 422, f"Not cleared: the note is longer than "
+                                      f"{MAX_NOTE_CHARS} characters.")
+        # A switch in force is cleared whatever the catalog says now (its product may have left the catalog).
+        if scope not in await ctx.run_turn(switches.switches):
+            return await ctx.run_turn(autonomy_page, request, op, 409, f"No switch is in force for "
+                                      f"{scope[:100]!r}: nothing was changed.")
+        return await ctx.run_turn(set_switch, request, op, {}, scope, "auto", note, "cleared")
 
     return r

@@ -103,8 +103,24 @@ def proposal_view(p: ProposalRow, versions: list[int] | None = None) -> dict[str
            "buyer_org": p.buyer_org, "currency": p.currency, "payment_terms": p.payment_terms, "total": str(p.total),
            "valid_until": _iso(p.valid_until), "created_at": _iso(p.created_at), "proposal": p.body}
     if versions is not None:
-        out["versions"] = [str(v) for v in versions]
+        out["versions"] = list(versions)  # version numbers, as `version` is: integers
     return out
+
+
+# Keys that hold a number of units in a decision surface and its pricing (the surface keeps them as ints).
+UNIT_KEYS = frozenset({"quantity", "moq", "max_order_quantity", "max_hold_units", "next_tier_min", "stock", "min",
+                       "max"})
+
+
+def units_as_strings(value: Any) -> Any:
+    """Quantities as decimal strings, as everything dealdesk sends says them; counts of days, rounds and
+    versions stay numbers."""
+    if isinstance(value, dict):
+        return {k: str(v) if k in UNIT_KEYS and isinstance(v, int) and not isinstance(v, bool)
+                else units_as_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [units_as_strings(v) for v in value]
+    return value
 
 
 def deal_view(d: DealRow) -> dict[str, Any]:
@@ -352,7 +368,7 @@ def router(ctx: ServerContext) -> APIRouter:
                                f"proposal {proposal_id} version {body.version} was superseded by version "
                                f"{current.version}", "version")
             if current.status == "pending_approval":
-                raise ApiError(409, "proposal_pending_approval",
+                raise ApiError(409, "approval_pending",
                                f"proposal {proposal_id} version {current.version} awaits the seller's approval; "
                                "wait for the next version", "version")
             if current.status != "offered":
@@ -393,7 +409,7 @@ def router(ctx: ServerContext) -> APIRouter:
                              payment_terms=terms or policy.doc.global_.payment_terms.default,
                              on=date or dt.date.today())
         s = Desk(catalog, policy, buyer).surface(sku, qty)
-        return {**s.model_dump(mode="json"), "explanation": explain_lines(s.pricing)}
+        return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_lines(s.pricing)}
 
     @r.get("/approvals", tags=["operator"], summary="Approval requests (newest first)")
     def list_approvals(key: Operator_, status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled"] | None,

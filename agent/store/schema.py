@@ -263,6 +263,23 @@ def _v6(conn) -> None:
     add_column_if_missing(conn, idempotency_keys, "holder")
 
 
+# Operator console sessions (agent/server/console.py, agent/store/console_sessions.py): one row per
+# signed-in session, keyed by the sha256 of the nonce its signed cookie carries. Signing out deletes the
+# row, so the cookie is refused by every server process sharing the database (not only the one asked).
+console_sessions = Table(
+    "dd_console_sessions", metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the session nonce (the cookie holds the nonce)
+    Column("key_id", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_dd_console_sessions_expires", "expires_at"),
+)
+
+
+def _v7(conn) -> None:
+    metadata.create_all(conn, tables=[console_sessions], checkfirst=True)
+
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)

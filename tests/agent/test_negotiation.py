@@ -8,6 +8,7 @@ decision surface (`Desk.surface`), never against numbers copied from a run alone
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from decimal import Decimal
@@ -646,3 +647,27 @@ def test_a_model_that_picks_every_alternative_still_shows_each_product_once(dd_s
     related = [sku for kind, sku in shown if kind == "related_sku"]
     assert related and len(related) == len(set(related)) and not {SKU, "BRG-6205"} & set(related)
     assert len(shown) == len(set(shown))
+
+
+def test_a_delivery_date_asked_for_is_promised_or_the_earliest_said(seller: Seller) -> None:
+    """An rfq's delivery_date: each line promises it when the lead time reaches it, else the earliest date the lead
+    time allows, and the reply says so; later versions keep the promise; a date in the past is refused, naming
+    the field. (It used to be dropped: every line's delivery_date was null.)"""
+    today = utcnow().date()
+    lead = seller.catalog.products[SKU].capacity.lead_time_days
+    later, sooner = today + dt.timedelta(days=lead + 7), today + dt.timedelta(days=max(lead - 1, 0))
+    nid = seller.start(Buyer(org="acme-dates", region="EU"))
+    reply = seller.send(nid, data={**RFQ, "delivery_date": later.isoformat()})
+    assert [i["delivery_date"] for i in reply.data["items"]] == [later.isoformat()]
+    assert f"delivery by {later}" in reply.text
+    kept = seller.send(nid, data=counter(reply.data, "3.00"))
+    assert [i["delivery_date"] for i in kept.data["items"]] == [later.isoformat()]
+    nid = seller.start(Buyer(org="acme-dates-2", region="EU"))
+    rushed = seller.send(nid, data={**RFQ, "delivery_date": sooner.isoformat()})
+    earliest = (today + dt.timedelta(days=lead)).isoformat()
+    assert [i["delivery_date"] for i in rushed.data["items"]] == [earliest]
+    assert rushed.text.startswith(f"We cannot deliver by {sooner}: the earliest is {earliest}.")
+    guard = [r for r in rushed.records if r.get("node") == "guardrail"]
+    assert guard[-1]["gen_ai.guardrail.tripwire"] is False
+    past = seller.send(nid, data={**RFQ, "delivery_date": "2020-01-01"})
+    assert (past.data["code"], past.data["field"]) == ("malformed_message", "delivery_date")

@@ -580,3 +580,5 @@ def test_a_structured_question_is_answered_like_the_text_one_with_no_model(selle
     assert prepared["gen_ai.operation.name"] == "standing_offer"
     bad = ask(topic="discount")
     assert bad.type == "error" and bad.data["code"] == "malformed_message" and bad.data["field"] == "question.topic"
+    unknown = ask(topic="order_limits", skus=[SKU, "NOPE-1"])  # as an rfq would be told, naming the product
+    assert (unknown.type, unknown.data["code"], unknown.data["field"]) == ("error", "unknown_sku", "question.skus.1")

@@ -118,7 +118,7 @@ def test_proposals_and_versions(live_server, flow):
         assert all(p["buyer_org"] == "acme-eu" for p in listed)
         cur = c.get(f"/v1/proposals/{pid}").json()
         assert cur["version"] == second["version"] and cur["proposal"]["total"] == second["total"]
-        assert cur["versions"] == [str(v) for v in range(1, second["version"] + 1)]
+        assert cur["versions"] == list(range(1, second["version"] + 1))  # integers, as "version" is
         old = c.get(f"/v1/proposals/{pid}", params={"version": 1}).json()
         assert old["version"] == 1 and old["status"] == "superseded"
         assert c.get(f"/v1/proposals/{pid}", params={"version": 99}).status_code == 404
@@ -291,6 +291,8 @@ def test_pricing_explain_is_the_decision_surface(live_server):
         assert r.status_code == 200, r.text
         s = r.json()
         assert s["currency"] == "EUR" and s["list_price"] == "3.25"
+        assert (s["quantity"], s["max_hold_units"], s["pricing"]["stock"]) == ("500", "2400", "4800")  # units
+        assert all(isinstance(b["min"], str) for b in s["pricing"]["brackets"]) and isinstance(s["max_rounds"], int)
         assert [lv["name"] for lv in s["levels"]] == ["auto", "manager", "director"]
         assert s["rule_ids"]["floor_price"] and s["explanation"]
         assert op.get("/v1/pricing/explain", params={"sku": "NOPE", "qty": 1}).status_code == 404
@@ -333,6 +335,26 @@ def test_readiness_reports_unreachable_database_and_pending_migrations(tmp_path)
     ok, body = readiness(SimpleNamespace(seller=SimpleNamespace(store=store)))
     assert not ok and body["status"] == "migrations_pending" and body["schema_version"] == SCHEMA_VERSION - 1
     store.dispose()
+
+
+def test_rest_and_the_seller_name_accept_errors_alike(live_server, flow):
+    """The same mistakes get the same codes over REST and in a message (the wire contract's error codes): a version
+    the proposal never had is unknown_proposal; one awaiting the seller's approval is approval_pending."""
+    who, buyer_key = flow.new_buyer()
+    nid, first = flow.rfq(who, sku="MTR-IE3-1K1", quantity=5)  # motors: every offer awaits an operator
+    assert first["status"] == "pending_approval"
+    with live_server.client(buyer_key) as c:
+        waiting = _accept(c, first["proposal_id"], first["version"])
+        future = _accept(c, first["proposal_id"], first["version"] + 5)
+    in_message = flow.seller.send(nid, data={"type": "accept", "proposal_id": first["proposal_id"],
+                                             "version": first["version"]})
+    future_message = flow.seller.send(nid, data={"type": "accept", "proposal_id": first["proposal_id"],
+                                                 "version": first["version"] + 5})
+    assert waiting.status_code == 409 and waiting.json()["error"]["code"] == in_message.data["code"] == \
+        "approval_pending"
+    assert future.status_code == 404 and future.json()["error"]["code"] == future_message.data["code"] == \
+        "unknown_proposal"
+    assert future_message.data["field"] == "version"
 
 
 def test_accepting_an_expired_proposal_is_409(live_server, flow):

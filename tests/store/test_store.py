@@ -188,14 +188,16 @@ def test_a_version_5_database_gets_the_claim_holder_column_and_keeps_its_keys(op
 
     old = open_store()
     IdempotencyStore(old.engine).claim("org-a", "k-old", "fp")
-    with old.engine.begin() as conn:  # back to version 5: the column as v3 made it, and no v6 row
+    with old.engine.begin() as conn:  # back to version 5: the column as v3 made it, no v6 or later rows or tables
         conn.exec_driver_sql("ALTER TABLE dd_idempotency_keys DROP COLUMN holder")
-        conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 6))
+        conn.exec_driver_sql("DROP TABLE dd_console_sessions")  # v7
+        conn.execute(delete(t.schema_version).where(t.schema_version.c.version >= 6))
     old.dispose()
-    assert upgrade(open_store(migrate=False).engine) == SCHEMA_VERSION == 6
+    assert upgrade(open_store(migrate=False).engine) == SCHEMA_VERSION == 7
     store = open_store(migrate=False)
     with store.engine.connect() as conn:
         assert "holder" in {c["name"] for c in inspect(conn).get_columns("dd_idempotency_keys")}
+        assert inspect(conn).has_table("dd_console_sessions")  # v7: the console's sessions
         assert conn.execute(text("SELECT key FROM dd_idempotency_keys")).scalars().all() == ["k-old"]
     assert IdempotencyStore(store.engine).claim("org-a", "k-old", "fp").state == "in_flight"
 
