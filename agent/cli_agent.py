@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.buyers import STRATEGIES as BUYER_STRATEGIES
 from agent.config import db_url, load_data, log_path
 from tools.errors import DealdeskError
 
@@ -104,7 +105,7 @@ def chat(db: DbOpt = None, org: Annotated[str, typer.Option("--org", help="Buyer
         seller.close()
 
 
-def negotiate(buyer: Annotated[str, typer.Option("--buyer", help="boulware | conceder | linear | hardball | eager")] = "boulware",
+def negotiate(buyer: Annotated[str, typer.Option("--buyer", help=" | ".join(BUYER_STRATEGIES))] = "boulware",
               sku: Annotated[str, typer.Option(help="SKU")] = "BRG-6204",
               qty: Annotated[int, typer.Option("--qty", help="Quantity")] = 500,
               region: Annotated[str, typer.Option(help="Buyer region")] = "EU",
@@ -112,11 +113,11 @@ def negotiate(buyer: Annotated[str, typer.Option("--buyer", help="boulware | con
               operator: Annotated[str, typer.Option(help="What the operator does with escalations: approve | reject | none")] = "approve",
               explain: Annotated[bool, typer.Option("--explain")] = False, db: DbOpt = None) -> None:
     """Run one simulated negotiation with a built-in buyer and print the transcript."""
-    from agent.buyers import STRATEGIES, SimpleBuyer
+    from agent.buyers import SimpleBuyer
     from agent.service import Buyer
 
-    if buyer not in STRATEGIES:
-        raise typer.BadParameter(f"choose one of {', '.join(STRATEGIES)}", param_hint="--buyer")
+    if buyer not in BUYER_STRATEGIES:
+        raise typer.BadParameter(f"choose one of {', '.join(BUYER_STRATEGIES)}", param_hint="--buyer")
     seller = open_seller(db)
     try:
         bot = SimpleBuyer(buyer, sku, qty)
@@ -142,10 +143,16 @@ def negotiate(buyer: Annotated[str, typer.Option("--buyer", help="boulware | con
         seller.close()
 
 
+APPROVAL_STATUSES = ("pending", "approved", "rejected", "edited", "canceled")
+
+
 @approvals_app.command("list")
-def approvals_list(status: Annotated[str, typer.Option(help="pending | approved | rejected | edited | all")] = "pending",
+def approvals_list(status: Annotated[str, typer.Option(help=" | ".join((*APPROVAL_STATUSES, "all")))] = "pending",
                    db: DbOpt = None) -> None:
     """List approval requests."""
+    if status not in (*APPROVAL_STATUSES, "all"):
+        raise typer.BadParameter(f"unknown status {status!r}; choose one of {', '.join((*APPROVAL_STATUSES, 'all'))}",
+                                 param_hint="--status")
     seller = open_seller(db)
     try:
         rows = seller.store.approvals(status=None if status == "all" else status)
@@ -168,9 +175,12 @@ def _decide(approval_id: str, decision: str, by: str, note: str | None, db: str 
         out.print(f"{approval_id}: {decision} by {by}")
         if reply is not None:
             show_reply(reply)
-    except Exception as exc:  # a typed domain error: say it plainly
-        code = getattr(exc, "code", type(exc).__name__)
-        out.print(f"[red]error {code}[/red]: {getattr(exc, 'message', exc)}", highlight=False)
+    except DealdeskError as exc:  # a typed domain error: say it plainly
+        where = f" (field {exc.field})" if exc.field else ""
+        err.print(f"error {exc.code}{where}: {exc.message}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # not a domain error (the database, a bug): one line, not a traceback
+        err.print(f"error internal_error: {type(exc).__name__}: {exc}", highlight=False, markup=False)
         raise typer.Exit(2) from None
     finally:
         seller.close()
@@ -195,9 +205,39 @@ def approvals_reject(approval_id: str, by: ByOpt = "operator", note: NoteOpt = N
 @approvals_app.command("edit")
 def approvals_edit(approval_id: str, price: Annotated[list[str], typer.Option("--price", help="SKU=PRICE")],
                    by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None) -> None:
-    """Approve with edited unit prices, within the level's limit."""
-    prices = dict(p.split("=", 1) for p in price)
-    _decide(approval_id, "edit", by, note, db, prices)
+    """Approve with edited unit prices, within the level's limit (e.g. --price BRG-6204=2.95, repeatable)."""
+    _decide(approval_id, "edit", by, note, db, parse_prices(price))
+
+
+def parse_prices(values: list[str]) -> dict[str, str]:
+    """`--price SKU=PRICE` options -> {SKU: PRICE}; a malformed one is a one-line usage error (exit 2).
+
+    Only the form is checked here (a SKU, then a finite decimal number); whether the price is in the
+    currency's minor unit, within list and within the approval's level is the seller's to say.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    prices: dict[str, str] = {}
+    for value in values:
+        sku, sep, amount = value.partition("=")
+        sku, amount = sku.strip(), amount.strip()
+        problem = None
+        if not sep or not sku or not amount:
+            problem = "expected SKU=PRICE, e.g. BRG-6204=2.95"
+        else:
+            try:
+                finite = Decimal(amount).is_finite()
+            except InvalidOperation:
+                finite = False
+            if not finite:
+                problem = f"{amount!r} is not a price (a decimal number such as 2.95)"
+            elif sku in prices:
+                problem = f"{sku} is given more than once"
+        if problem is not None:
+            err.print(f"error: invalid value for --price {value!r}: {problem}", highlight=False, markup=False)
+            raise typer.Exit(2)
+        prices[sku] = amount
+    return prices
 
 
 def schemas(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Directory")] = None) -> None:
@@ -212,6 +252,8 @@ autonomy_app = typer.Typer(help="Pause or resume the bot's autonomy, for everyth
                            no_args_is_help=True)
 CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Only this catalog category")]
 SkuOpt = Annotated[Optional[str], typer.Option("--sku", help="Only this SKU")]
+CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file the category or SKU must be in "
+                                                                       "[env DEALDESK_CATALOG]")]
 
 
 def _autonomy(db: str | None):
@@ -220,6 +262,28 @@ def _autonomy(db: str | None):
 
     store = Store(db_url(db))
     return store, AutonomyStore(store.engine)
+
+
+def _catalog_names(catalog: Path | None) -> dict[str, Any]:
+    """The catalog's categories and SKUs, which a switch's scope must name (a refused file: exit 1)."""
+    from agent.config import catalog_path
+    from tools.catalog import load_catalog
+    from tools.datafile import DataFileError
+
+    try:
+        cat = load_catalog(catalog_path(catalog))
+    except DataFileError as exc:
+        err.print(f"refused catalog ({len(exc.issues)} issue(s)):", highlight=False, markup=False)
+        for issue in exc.issues:
+            err.print(f"  {issue}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    return {"categories": frozenset(cat.categories), "skus": frozenset(cat.products)}
+
+
+def _switch_error(exc: DealdeskError) -> None:
+    where = f" (field {exc.field})" if exc.field else ""
+    err.print(f"error {exc.code}{where}: {exc.message}", highlight=False, markup=False)
+    raise typer.Exit(2) from None
 
 
 @autonomy_app.command("show")
@@ -239,31 +303,51 @@ def autonomy_show(db: DbOpt = None) -> None:
 @autonomy_app.command("pause")
 def autonomy_pause(mode: Annotated[str, typer.Option("--mode", help="approval-only | shadow")] = "approval-only",
                    category: CategoryOpt = None, sku: SkuOpt = None, by: ByOpt = "operator", note: NoteOpt = None,
-                   db: DbOpt = None) -> None:
-    """approval-only: every new offer goes to an operator; shadow: the bot drafts, an operator sends."""
+                   catalog: CatalogOpt = None, db: DbOpt = None) -> None:
+    """approval-only: every new offer goes to an operator; shadow: the bot drafts, an operator sends.
+
+    The category or SKU must be in the catalog (--catalog): a name it does not have is refused.
+    """
     from agent.store.autonomy import scope_of
 
+    try:
+        scope = scope_of(category=category, sku=sku)
+    except DealdeskError as exc:
+        _switch_error(exc)
+        return
+    known = _catalog_names(catalog) if scope != "global" else {}
     store, switches = _autonomy(db)
     try:
-        s = switches.set(scope_of(category=category, sku=sku), mode.replace("-", "_"), by=by, note=note)
+        s = switches.set(scope, mode.replace("-", "_"), by=by, note=note, **known)
         out.print(f"{s.scope}: {s.mode.replace('_', '-')} (set by {s.set_by} at {s.set_at})")
     except DealdeskError as exc:
-        err.print(f"[red]{exc.code}[/red] {exc.field or ''}: {exc.message}", highlight=False)
-        raise typer.Exit(2) from None
+        _switch_error(exc)
     finally:
         store.dispose()
 
 
 @autonomy_app.command("resume")
 def autonomy_resume(category: CategoryOpt = None, sku: SkuOpt = None, by: ByOpt = "operator", note: NoteOpt = None,
-                    db: DbOpt = None) -> None:
-    """Back to auto for that scope: the policy decides again."""
+                    catalog: CatalogOpt = None, db: DbOpt = None) -> None:
+    """Back to auto for that scope: the policy decides again.
+
+    A switch that is set can always be cleared (even for a product since removed from the catalog); a
+    category or SKU with no switch and not in the catalog is refused (a typo).
+    """
     from agent.store.autonomy import scope_of
 
+    try:
+        scope = scope_of(category=category, sku=sku)
+    except DealdeskError as exc:
+        _switch_error(exc)
+        return
     store, switches = _autonomy(db)
     try:
-        s = switches.set(scope_of(category=category, sku=sku), "auto", by=by, note=note)
+        known = _catalog_names(catalog) if scope != "global" and scope not in switches.switches() else {}
+        s = switches.set(scope, "auto", by=by, note=note, **known)
         out.print(f"{s.scope}: auto (set by {s.set_by} at {s.set_at})")
+    except DealdeskError as exc:
+        _switch_error(exc)
     finally:
         store.dispose()
 

@@ -190,10 +190,24 @@ def export(since: Annotated[Optional[str], typer.Option(help="Only negotiations 
            outcome: Annotated[Optional[str], typer.Option(help="deal | no_deal | open | closed | rejected")] = None,
            db: Annotated[Optional[str], typer.Option("--db", help="Database URL [env DEALDESK_DB]")] = None,
            out_file: Annotated[Optional[Path], typer.Option("--out", help="Suite file (default: stdout)")] = None,
-           pseudonymise: Annotated[bool, typer.Option("--pseudonymise", help="Replace buyer organisations by "
-                                                                             "keyed digests")] = False,
+           pseudonymise: Annotated[bool, typer.Option("--pseudonymise", help="Replace each buyer organisation by a "
+                                                      "keyed digest, and in the buyer's messages e-mail addresses, "
+                                                      "phone numbers and the organisation's own name by placeholders "
+                                                      "(names of people and other free-text personal data are NOT "
+                                                      "removed: see below)")] = False,
            limit: Annotated[int, typer.Option(min=1, help="At most this many negotiations (newest first)")] = 1000) -> None:
-    """Write stored negotiations as an eval suite (JSONL)."""
+    """Write stored negotiations as an eval suite (JSONL); each buyer message exactly as the buyer sent it.
+
+    With --pseudonymise, scrubbed (stable placeholders within one export, not reversible without the \
+export's random key): the buyer organisation in the fixture; in the buyer's text and the free-text \
+strings of its data parts, e-mail addresses, phone numbers in the usual written forms (+49 30 1234567, \
+(555) 123-4567, 030 1234 5678, 555-123-4567, or after "tel"/"phone"/"fax"), and the organisation's own \
+name with its obvious spellings (acme-gmbh, Acme GmbH, ACME_GMBH, and Acme alone).
+
+    NOT scrubbed: names of people (no pattern finds free-text names reliably), street addresses, other \
+companies' names, a phone number written as a bare run of figures, and anything else personal the buyer \
+wrote. Review an export before sharing it.
+    """
     from agent.config import db_url, load_data
     from agent.service import Seller
     from evals.case import dump_case

@@ -536,15 +536,17 @@ def audit_prune(before: Annotated[str | None, typer.Option("--before", help="Pru
 
     if before and older_than:
         raise typer.BadParameter("give --before or --older-than, not both", param_hint="--before")
+    hint = "--before" if before else "--older-than"
     if not before and not older_than and os.environ.get(RETENTION_ENV):
         older_than = f"{os.environ[RETENTION_ENV].strip()}d"
+        hint = RETENTION_ENV
     if not before and not older_than:
         raise typer.BadParameter(f"give --before DATE or --older-than SPAN (or set {RETENTION_ENV})",
                                  param_hint="--before")
     try:
         cut = parse_since(before or older_than)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--before") from None
+    except ValueError as exc:  # named as given: the option (or the environment variable) it came from
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
     assert cut is not None
     with _store(db) as store:
         with transaction(store.engine) as conn:

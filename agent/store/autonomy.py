@@ -10,7 +10,8 @@ Every switch is a row here and a decision record in the audit trail (conversatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +43,23 @@ def scope_of(*, category: str | None = None, sku: str | None = None) -> str:
     return f"product:{sku}" if sku else f"category:{category}" if category else "global"
 
 
+def check_scope(scope: str, *, categories: Collection[str] | None = None,
+                skus: Collection[str] | None = None, clearing: bool = False) -> None:
+    """Refuse a category or product scope the catalog does not have (when its categories or SKUs are given)."""
+    kind, _, name = scope.partition(":")
+    known = categories if kind == "category" else skus if kind == "product" else None
+    if known is None or name in known:
+        return
+    what = "category" if kind == "category" else "SKU"
+    close = difflib.get_close_matches(name, list(known), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    listed = f"; the catalog's categories are {', '.join(sorted(known))}" if kind == "category" else ""
+    unset = f" and no switch is set for {scope}" if clearing else ""
+    raise DealdeskError(f"unknown {what} {name!r}: not in the catalog{unset}{hint}{listed}",
+                        code="unknown_category" if kind == "category" else "unknown_sku",
+                        field="category" if kind == "category" else "sku")
+
+
 def effective(switches: dict[str, Mode], lines: Iterable[tuple[str, str]]) -> Mode:
     """The strictest mode over the lines (sku, category): shadow > approval_only > auto."""
     modes = [switches.get(f"product:{sku}") or switches.get(f"category:{cat}") or switches.get("global") or "auto"
@@ -65,8 +83,14 @@ class AutonomyStore:
         return [Switch(scope=r.scope, mode=r.mode, set_by=r.set_by, note=r.note,
                        set_at=r.set_at.isoformat(timespec="seconds")) for r in rows]
 
-    def set(self, scope: str, mode: str, *, by: str, note: str | None = None) -> Switch:
-        """Set (or with `auto`, clear) the mode of a scope; recorded in the audit trail."""
+    def set(self, scope: str, mode: str, *, by: str, note: str | None = None,
+            categories: Collection[str] | None = None, skus: Collection[str] | None = None) -> Switch:
+        """Set (or with `auto`, clear) the mode of a scope; recorded in the audit trail.
+
+        With `categories` and `skus` (the catalog's), a scope naming a category or SKU the catalog does not
+        have is refused (`unknown_category`, `unknown_sku`): a typo would otherwise pause nothing. Clearing a
+        switch the table holds is always allowed, so a product since removed from the catalog can be resumed.
+        """
         if mode not in MODES:
             raise DealdeskError(f"mode must be one of {', '.join(MODES)}", code="malformed_message", field="mode")
         if not (scope == "global" or scope.startswith(("category:", "product:"))):
@@ -81,6 +105,9 @@ class AutonomyStore:
         from agent.store.store import Store
 
         with transaction(self.engine) as conn:
+            held = conn.execute(select(t.autonomy.c.scope).where(t.autonomy.c.scope == scope)).first()
+            if not (mode == "auto" and held is not None):
+                check_scope(scope, categories=categories, skus=skus, clearing=mode == "auto")
             conn.execute(delete(t.autonomy).where(t.autonomy.c.scope == scope))
             if mode != "auto":
                 conn.execute(insert(t.autonomy).values(scope=scope, mode=mode, set_by=by, note=note, set_at=now))

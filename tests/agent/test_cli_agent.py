@@ -245,3 +245,56 @@ def test_chat_explain_shows_how_the_text_was_read(cli, db) -> None:
     offered = re.search(r"500 x BRG-6204 at (\d+\.\d\d) EUR each", out).group(1)
     assert re.search(rf"read as counter_offer: asked discount 10%; 10% off the offered {offered} EUR read as "
                      r"\d+\.\d\d for BRG-6204 x 500", out), out
+
+
+# --- malformed options: one line naming the option and the value, never a traceback ----------------------
+
+
+def _one_line_error(result, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_approvals_edit_refuses_a_malformed_price(cli, db, dd_demo) -> None:
+    seller = Seller.open(*dd_demo, db)
+    try:
+        nid, _ = escalate(seller, "org-edit")
+        approval = seller.store.pending_approval(nid).id
+    finally:
+        seller.close()
+    for value in ("BRG-6204", "BRG-6204=NaN", "BRG-6204=", "=2.90", "BRG-6204=abc", "BRG-6204=Infinity"):
+        result = cli("approvals", "edit", approval, "--price", value, "--db", db)
+        _one_line_error(result, "--price", repr(value))
+    twice = cli("approvals", "edit", approval, "--price", "BRG-6204=2.90", "--price", "BRG-6204=2.95", "--db", db)
+    _one_line_error(twice, "--price", "more than once")
+    # The seller's own typed refusal (not in the currency's minor unit) is one line too, naming the field.
+    cents = cli("approvals", "edit", approval, "--price", "BRG-6204=2.955", "--db", db)
+    _one_line_error(cents, "malformed_message", "prices.BRG-6204")
+    store = read_store(db)
+    try:
+        assert store.get_approval(approval).status == "pending"  # nothing was decided
+    finally:
+        store.dispose()
+
+
+def test_approvals_list_refuses_an_unknown_status(cli, db) -> None:
+    result = cli("approvals", "list", "--status", "bogus", "--db", db)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "--status" in text and "'bogus'" in text
+    for status in ("pending", "approved", "rejected", "edited", "canceled", "all"):
+        assert status in text
+    assert cli("approvals", "list", "--status", "canceled", "--db", db).exit_code == 0
+
+
+def test_negotiate_help_lists_every_buyer_strategy(cli) -> None:
+    from agent.buyers import STRATEGIES
+
+    text = " ".join(cli("negotiate", "--help").output.split())
+    assert "escalator" in STRATEGIES
+    for name in STRATEGIES:
+        assert name in text, name

@@ -671,3 +671,21 @@ def test_a_delivery_date_asked_for_is_promised_or_the_earliest_said(seller: Sell
     assert guard[-1]["gen_ai.guardrail.tripwire"] is False
     past = seller.send(nid, data={**RFQ, "delivery_date": "2020-01-01"})
     assert (past.data["code"], past.data["field"]) == ("malformed_message", "delivery_date")
+
+
+def test_a_related_product_is_suggested_only_for_a_quantity_that_could_be_offered(seller: Seller, dd_demo) -> None:
+    """300 x BRG-6205 once came with BRG-6206 'for 300 units' (18 on hand: an rfq for it is insufficient_inventory)
+    and FST-M8-NYL-A2 for more than one buyer may hold. Each suggestion is now one an rfq could get."""
+    catalog, _ = dd_demo
+    assert catalog.products["BRG-6206"].inventory.on_hand < 300
+    nid = seller.start(Buyer(org="acme-related", region="EU"))
+    reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": "BRG-6205", "quantity": "300"}]})
+    alternatives = reply.data["alternatives"] or []
+    assert "BRG-6206" not in {a["sku"] for a in alternatives}
+    desk = seller.graph.desk_for({"negotiation_id": nid})
+    for alt in alternatives:  # an rfq for each suggestion would be offered
+        other = seller.start(Buyer(org=f"probe-{alt['sku']}", region="EU"))
+        got = seller.send(other, data={"type": "rfq", "items": [{"sku": alt["sku"], "quantity": alt["quantity"]}]})
+        assert got.type == "proposal", (alt, got.data)
+        assert desk.surface(alt["sku"], int(alt["quantity"])).max_hold_units is None or \
+            int(alt["quantity"]) <= desk.surface(alt["sku"], int(alt["quantity"])).max_hold_units

@@ -202,7 +202,9 @@ def test_playbook_moves(desk):
     p = plan(surface, history, surface_for=desk.surface)
     kinds = {m.kind: m for m in p.moves}
     assert kinds["suggest_tier"].quantity == 500 and kinds["suggest_tier"].alternative
-    assert kinds["suggest_related"].sku == "BRG-6205"
+    assert "suggest_related" not in kinds  # BRG-6205 has 40 on hand: 450 of it could not be offered
+    small = plan(desk.surface("BRG-6204", 20), rfq(20), surface_for=desk.surface)
+    assert [m.sku for m in small.moves if m.kind == "suggest_related"] == ["BRG-6205"]  # 20 of 40 could (one buyer may hold 20)
     assert kinds["trade_terms"].payment_terms == "NET60"
     assert kinds["trade_terms"].unit_price == kinds["concede"].unit_price
     assert kinds["trade_quantity"].quantity == 500
@@ -220,7 +222,7 @@ def test_a_plan_says_whether_the_seller_offered_this_line_before_in_the_negotiat
     later = [*rfq(450), offered, Offer(side="buyer", unit_price=D("2.00"), quantity=450)]
     assert not plan(surface, rfq(450), surface_for=desk.surface).offered_before
     again = plan(surface, later, surface_for=desk.surface)
-    assert again.offered_before and "suggest_related" in {m.kind for m in again.moves}  # still the strategy's
+    assert again.offered_before and "trade_terms" in {m.kind for m in again.moves}  # still the strategy's
     assert not plan(desk.surface("BRG-6204", 300), later, surface_for=desk.surface).offered_before
     assert not plan(desk.surface("BRG-6204", 450, "NET60"), later, surface_for=desk.surface).offered_before
     # The organisation's earlier negotiations (memory) are not this one: their offers were other messages.

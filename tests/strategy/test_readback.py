@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,11 @@ def moves() -> list[dict[str, Any]]:
     catalog = load_catalog(FIXTURES / "mini_catalog.yaml")
     desk = Desk(catalog, load_policy(FIXTURES / "mini_policy.yaml", catalog),
                 BuyerContext(region="EU", on=dt.date(2026, 11, 10)))
-    p = plan(desk.surface("BRG-6204", 450), [Offer(side="buyer", quantity=450)], surface_for=desk.surface)
+    surface = desk.surface("BRG-6204", 450)
+    history = [Offer(side="buyer", quantity=450),
+               Offer(side="seller", unit_price=surface.list_price, list_price=surface.list_price, quantity=450),
+               Offer(side="buyer", unit_price=Decimal("2.00"), quantity=450)]  # a counter: concessions and trades
+    p = plan(surface, history, surface_for=desk.surface)
     return [m.model_dump(mode="json") for m in p.moves]
 
 
