@@ -1133,6 +1133,7 @@ def _request_stands(filed: list[Move], offered: list[Move], awaiting: bool) -> b
     return any(m.unit_price < prices[k] for m, k in zip(filed, keys, strict=True))
 
 
+NOT_APPROVED = "The better offer we asked approval for was not approved; our current offer stands."
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
                "in this conversation.")
 
@@ -1142,8 +1143,12 @@ def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any], pr
     seller met, improved or held. A counter-offer's lines asked at the price already offered (the ones a buyer
     kept while countering another) get no words; a counter-offer on other payment terms is said to be the
     offer on those terms (its prices are priced on them, so "improved" or "held" would compare apples with
-    pears). Empty while a better offer awaits approval: the offer's text says so."""
-    kind = (state.get("intent") or {}).get("kind")
+    pears). Empty while a better offer awaits approval: the offer's text says so. After an operator declined
+    that better offer, the re-sent standing offer says it was not approved."""
+    intent = state.get("intent") or {}
+    kind = intent.get("kind")
+    if kind == "operator" and (intent.get("operator") or {}).get("decision") == "rejected":
+        return NOT_APPROVED
     if kind not in ("rfq", "counter_offer") or proposal.get("pending"):
         return ""
     offered: dict[str, Decimal] = {}

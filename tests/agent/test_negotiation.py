@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agent.models.doubles import FunctionModel, brief_of, final, tool_call, tool_results
+from agent.graph import NOT_APPROVED
 from agent.playbook import offer_text
 from agent.service import Buyer, Reply, Seller
 from agent.store.db import utcnow
@@ -259,6 +260,7 @@ def test_operator_reject_resends_the_standing_offer(escalated) -> None:
     data = assert_proposal(reply, version=standing["version"] + 1, status="offered")
     assert unit_price(data) == unit_price(standing)
     assert data["pending"] is None
+    assert reply.text.startswith(f"{NOT_APPROVED} Proposal ")  # the buyer is told, not just sent the same price
     row = seller.store.get_approval(approval.id)
     assert (row.status, row.decided_by, row.note) == ("rejected", "mgr@x", "margin")
     assert row.decided_at is not None
