@@ -50,7 +50,13 @@ def closed_message(reason: str, standing: Any = None) -> dict[str, Any]:
 def lines_of(message: Rfq | CounterOffer, asked: list[Any]) -> list[Line]:
     """The request's lines; a text buyer's asked prices attach to their SKU."""
     prices = {a.sku: a.unit_price for a in asked}
-    if isinstance(message, CounterOffer):
+    if isinstance(message, CounterOffer):  # one price per product: two lines of one SKU would be two offers
+        seen: set[str] = set()
+        for n, i in enumerate(message.items):
+            if i.sku in seen:
+                raise TurnError(f"{i.sku} appears twice: one line per product, with its quantity and unit price",
+                                code="malformed_message", field=f"items.{n}.sku")
+            seen.add(i.sku)
         return [Line(i.sku, i.quantity, i.unit_price) for i in message.items]
     merged: dict[str, int] = {}
     for item in message.items:

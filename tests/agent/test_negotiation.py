@@ -691,3 +691,14 @@ def test_a_related_product_is_suggested_only_for_a_quantity_that_could_be_offere
         assert got.type == "proposal", (alt, got.data)
         assert desk.surface(alt["sku"], int(alt["quantity"])).max_hold_units is None or \
             int(alt["quantity"]) <= desk.surface(alt["sku"], int(alt["quantity"])).max_hold_units
+
+
+def test_a_counter_offer_names_each_product_once(seller: Seller) -> None:
+    """Two lines of one SKU in a counter-offer are two prices for one product: refused, naming the second line (it
+    became a proposal with the product twice at two prices). An rfq's repeated SKU adds up, as before."""
+    nid, first = open_negotiation(seller)
+    twice = {**counter(first, "3.00"), "items": [{"sku": SKU, "quantity": str(QTY), "unit_price": "3.00"},
+                                                 {"sku": SKU, "quantity": "10", "unit_price": "2.00"}]}
+    refused = seller.send(nid, data=twice)
+    assert (refused.type, refused.data["code"], refused.data["field"]) == ("error", "malformed_message", "items.1.sku")
+    assert seller.store.proposal_versions(first["proposal_id"]) == [1]
