@@ -11,7 +11,7 @@ import datetime as dt
 import gc
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -41,6 +41,19 @@ class DataFileError(ValueError):
     def __init__(self, issues: list[FileIssue]):
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
+
+
+def refuse_bool(what: str) -> Callable[[Any], Any]:
+    """A before-validator for a number field of a file model: `true`/`false` are refused, naming `what` was expected.
+
+    In Python (and pydantic's lax mode) a bool is an int, so `on_hand: true` would load as 1 unit.
+    """
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"a boolean ({str(value).lower()}) is not {what}")
+        return value
+
+    return check
 
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: 10x faster
@@ -93,17 +106,26 @@ def _json_pairs(items: list[tuple[str, Any]]) -> dict:
     return out
 
 
-def _item_lines(root: yaml.Node | None, key: str) -> dict[int, int]:
-    """Line number (1-based) of each item of the top-level list `key`."""
+ItemLines = dict[str, dict[int, int]]  # top-level list key -> item index -> line (1-based)
+
+
+def _keys(list_key: str | None) -> tuple[str, ...]:
+    return (list_key,) if list_key else ()
+
+
+def _item_lines(root: yaml.Node | None, keys: tuple[str, ...]) -> ItemLines:
+    """Line number (1-based) of each item of each top-level list named in `keys` (the first such key)."""
+    out: ItemLines = {}
     if not isinstance(root, yaml.MappingNode):
-        return {}
+        return out
     for k, value in root.value:
-        if getattr(k, "value", None) == key and isinstance(value, yaml.SequenceNode):
-            return {i: item.start_mark.line + 1 for i, item in enumerate(value.value)}
-    return {}
+        key = getattr(k, "value", None)
+        if isinstance(key, str) and key in keys and key not in out and isinstance(value, yaml.SequenceNode):
+            out[key] = {i: item.start_mark.line + 1 for i, item in enumerate(value.value)}
+    return out
 
 
-def _parse_yaml_nodes(text: str, list_key: str | None = None) -> tuple[Any, dict[int, int]]:
+def _nodes(text: str, keys: tuple[str, ...]) -> tuple[Any, ItemLines]:
     """The reference loader: compose the node graph, then construct it with `_DecimalLoader`.
 
     Slow on big files (a node and two marks per scalar, resolved and constructed in
@@ -116,7 +138,13 @@ def _parse_yaml_nodes(text: str, list_key: str | None = None) -> tuple[Any, dict
         data = loader.construct_document(root) if root is not None else None
     finally:
         loader.dispose()
-    return data, (_item_lines(root, list_key) if list_key else {})
+    return data, (_item_lines(root, keys) if keys else {})
+
+
+def _parse_yaml_nodes(text: str, list_key: str | None = None) -> tuple[Any, dict[int, int]]:
+    """`_nodes` for one list key: the data and the line of each `list_key` item."""
+    data, lines = _nodes(text, _keys(list_key))
+    return data, lines.get(list_key, {}) if list_key else {}
 
 
 # --- fast path: values straight from libyaml's event stream ----------------------------
@@ -150,15 +178,21 @@ _SCALAR_LOADER = _DecimalLoader("")  # `self` for the scalar constructors, which
 _IMMUTABLE = (type(None), bool, int, Decimal, str, dt.date, dt.datetime)  # values a text can stand for twice
 
 
-def _parse_yaml_events(text: str, list_key: str | None) -> tuple[Any, dict[int, int]]:
-    """`_parse_yaml_nodes` from the event stream; raises `_Unsupported` (or any error) to hand over."""
+def _events(text: str, keys: tuple[str, ...]) -> tuple[Any, ItemLines]:
+    """`_nodes` from the event stream; raises `_Unsupported` (or any error) to hand over."""
     if _Parser is None:
         raise _Unsupported("no libyaml")
     parser = _Parser(text)
     try:
-        return _build(parser.get_event, list_key)
+        return _build(parser.get_event, keys)
     finally:
         parser.dispose()
+
+
+def _parse_yaml_events(text: str, list_key: str | None) -> tuple[Any, dict[int, int]]:
+    """`_parse_yaml_nodes` from the event stream; raises `_Unsupported` (or any error) to hand over."""
+    data, lines = _events(text, _keys(list_key))
+    return data, lines.get(list_key, {}) if list_key else {}
 
 
 def _resolve_plain(text: str) -> Any:
@@ -172,8 +206,8 @@ def _resolve_plain(text: str) -> Any:
     return text
 
 
-def _build(get_event: Any, list_key: str | None) -> tuple[Any, dict[int, int]]:
-    """One document's value (and `list_key` item lines) from the parser's events."""
+def _build(get_event: Any, keys: tuple[str, ...]) -> tuple[Any, ItemLines]:
+    """One document's value (and the item lines of the top-level lists named in `keys`) from the parser's events."""
     ScalarEvent, AliasEvent = yaml.ScalarEvent, yaml.AliasEvent
     MappingStart, SequenceStart = yaml.MappingStartEvent, yaml.SequenceStartEvent
     MappingEnd, SequenceEnd = yaml.MappingEndEvent, yaml.SequenceEndEvent
@@ -194,10 +228,11 @@ def _build(get_event: Any, list_key: str | None) -> tuple[Any, dict[int, int]]:
     container: Any = None  # the open collection (None: at the document root)
     is_map = False
     key: Any = no_key  # in a mapping: the key read, waiting for its value
-    root_map: Any = None  # the root mapping, whose `list_key` item lines are reported
+    root_map: Any = None  # the root mapping, whose `keys` lists' item lines are reported
     key_text: str | None = None  # text of the root mapping's key waiting for its value
-    tracked: Any = None  # the `list_key` sequence, once found
-    lines: dict[int, int] = {}
+    tracked: Any = None  # the last of the `keys` sequences found (one is read at a time: they are siblings)
+    item_lines: ItemLines = {}  # key -> the lines of its items
+    lines: dict[int, int] = {}  # the lines of `tracked`'s items
     while True:
         event = get_event()
         kind = type(event)
@@ -233,9 +268,10 @@ def _build(get_event: Any, list_key: str | None) -> tuple[Any, dict[int, int]]:
             if container is None:
                 if kind is MappingStart:
                     root_map = new
-            elif (container is root_map and key is not no_key and tracked is None
-                    and kind is SequenceStart and key_text == list_key):
+            elif (container is root_map and key is not no_key and kind is SequenceStart
+                    and key_text in keys and key_text not in item_lines):
                 tracked = new
+                lines = item_lines[key_text] = {}
             stack.append((container, is_map, key, anchor, line))
             if len(stack) > _MAX_DEPTH:
                 raise _Unsupported("deep nesting")
@@ -252,8 +288,8 @@ def _build(get_event: Any, list_key: str | None) -> tuple[Any, dict[int, int]]:
             if target is None:
                 raise _Unsupported("undefined or recursive alias")
             value, line, text = target
-            if (container is root_map and key is not no_key and tracked is None
-                    and key_text == list_key and type(value) is list):
+            if (container is root_map and key is not no_key and type(value) is list
+                    and key_text in keys and key_text not in item_lines):
                 raise _Unsupported("aliased item list")
         else:
             raise _Unsupported(kind.__name__)
@@ -277,7 +313,7 @@ def _build(get_event: Any, list_key: str | None) -> tuple[Any, dict[int, int]]:
 
     if type(get_event()) is not yaml.DocumentEndEvent or type(get_event()) is not yaml.StreamEndEvent:
         raise _Unsupported("more than one document")
-    return value, (lines if list_key else {})
+    return value, item_lines
 
 
 @contextmanager
@@ -298,13 +334,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_yaml(text: str, list_key: str | None = None) -> tuple[Any, dict[int, int]]:
-    """Parse YAML once: the data (Decimal numbers) and the line of each `list_key` item."""
+def parse_yaml_items(text: str, keys: tuple[str, ...] = ()) -> tuple[Any, ItemLines]:
+    """Parse YAML once: the data (Decimal numbers) and, for each top-level list named in `keys`, the line of
+    each of its items (`{"products": {0: 12, 1: 30}, "rules": {...}}`; a key with no such list is absent)."""
     with gc_paused():
         try:
-            return _parse_yaml_events(text, list_key)
+            return _events(text, keys)
         except Exception:  # noqa: BLE001 - whatever the fast path does not do, the node loader does (or reports)
-            return _parse_yaml_nodes(text, list_key)
+            return _nodes(text, keys)
+
+
+def parse_yaml(text: str, list_key: str | None = None) -> tuple[Any, dict[int, int]]:
+    """Parse YAML once: the data (Decimal numbers) and the line of each `list_key` item."""
+    data, lines = parse_yaml_items(text, _keys(list_key))
+    return data, lines.get(list_key, {}) if list_key else {}
 
 
 def parse_text(text: str, suffix: str) -> Any:
@@ -314,12 +357,18 @@ def parse_text(text: str, suffix: str) -> Any:
     return parse_yaml(text)[0]
 
 
-def read_structured(path: Path, list_key: str = "products") -> tuple[Any, dict[int, int]]:
-    """Parse a YAML or JSON file; returns the data and the line of each `list_key` item (YAML only)."""
+def read_structured_items(path: Path, keys: tuple[str, ...]) -> tuple[Any, ItemLines]:
+    """Parse a YAML or JSON file; returns the data and the item lines of the `keys` lists (YAML only)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
         return parse_text(text, ".json"), {}
-    return parse_yaml(text, list_key)
+    return parse_yaml_items(text, keys)
+
+
+def read_structured(path: Path, list_key: str = "products") -> tuple[Any, dict[int, int]]:
+    """Parse a YAML or JSON file; returns the data and the line of each `list_key` item (YAML only)."""
+    data, lines = read_structured_items(path, _keys(list_key))
+    return data, lines.get(list_key, {})
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -332,12 +381,18 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 
 def read_or_issue(path: Path, suffixes: tuple[str, ...], list_key: str = "products") -> tuple[Any, dict[int, int]]:
     """Read a structured file, turning unreadable or unparsable input into a `DataFileError`."""
+    data, lines = read_or_issue_items(path, suffixes, _keys(list_key))
+    return data, lines.get(list_key, {})
+
+
+def read_or_issue_items(path: Path, suffixes: tuple[str, ...], keys: tuple[str, ...]) -> tuple[Any, ItemLines]:
+    """`read_or_issue` with the item lines of several top-level lists (`parse_yaml_items`)."""
     file = str(path)
     suffix = path.suffix.lower()
     if suffix not in suffixes:
         raise DataFileError([FileIssue(file, "", "", f"unsupported file type {suffix!r}; use {', '.join(suffixes)}")])
     try:
-        return read_structured(path, list_key)
+        return read_structured_items(path, keys)
     except OSError as exc:
         raise DataFileError([FileIssue(file, "", "", f"cannot read: {exc.strerror or exc}")]) from None
     except (yaml.YAMLError, ValueError) as exc:

@@ -210,6 +210,31 @@ def test_item_lines_as_before(text: str, list_key: str | None) -> None:
     assert_same(text, list_key)
 
 
+@pytest.mark.parametrize("text", [d for d in STRUCTURE_DOCS if "products" in d or "items" in d], ids=_short)
+def test_item_lines_of_several_lists_as_before(text: str) -> None:
+    keys = ("products", "items", "a", "missing")
+    expected = outcome(datafile._nodes, text, keys)
+    assert outcome(datafile.parse_yaml_items, text, keys) == expected
+    events = outcome(datafile._events, text, keys)
+    if events[0] == "ok":
+        assert events == expected
+    if expected[0] == "ok":  # each list's lines are the ones it has alone
+        for key in keys:
+            alone = outcome(REFERENCE, text, key)[2]
+            assert expected[2].get(key, {}) == alone
+
+
+def test_example_catalog_rule_lines_on_the_fast_path() -> None:
+    text = (ROOT / "examples" / "catalog.yaml").read_text(encoding="utf-8")
+    result = outcome(datafile._events, text, ("products", "rules"))
+    assert result == outcome(datafile._nodes, text, ("products", "rules"))
+    lines = text.splitlines()
+    products, rules = result[2]["products"], result[2]["rules"]
+    assert len(products) == 52 and len(rules) == 13
+    assert all(lines[n - 1].startswith("  - sku: ") for n in products.values())
+    assert all(lines[n - 1].startswith("  - id: ") for n in rules.values())
+
+
 def _data_files() -> list[Path]:
     files = sorted(p for p in (ROOT / "examples").rglob("*") if p.suffix.lower() in (".yaml", ".yml"))
     assert files, "no example files found"

@@ -161,12 +161,44 @@ BAD: list[Bad] = [
         "", "", "duplicate key 'unit'"),
     Bad("duplicate-rule-id", yaml_case(set_in("rules", 6, id="terms-net60")),
         "rules", "id", "duplicate rule id 'terms-net60'"),
+    Bad("duplicate-rule-id-has-lines", yaml_case(set_in("rules", 4, id="stock-low")),
+        "rules[4] (stock-low, line ", "id", "duplicate rule id 'stock-low' (first at rules[2], line "),
     Bad("static-rule-conflict", yaml_case(add_rule({
         "id": "seg-strategic-2", "kind": "segment", "priority": 10,
         "when": {"segments": ["strategic"]}, "effect": {"percent": "-7"}})),
         "rules (seg-strategic, seg-strategic-2)", "priority", "both segment rules of priority 10"),
     Bad("unknown-rule-segment", yaml_case(set_in("rules", 0, "when", segments=["vip"])),
-        "rules[0] (seg-strategic)", "when.segments", "unknown segment 'vip'"),
+        "rules[0] (seg-strategic, line ", "when.segments", "unknown segment 'vip'"),
+    Bad("unknown-rule-field", yaml_case(set_in("rules", 3, colour="red")),
+        "rules[3] (stock-over-motors, line ", "colour", "unknown field"),
+    Bad("unknown-rule-when-field", yaml_case(set_in("rules", 3, "when", bogus=1)),
+        "rules[3] (stock-over-motors, line ", "when.bogus", "unknown field"),
+    Bad("json-unknown-rule-field", json_case(set_in("rules", 3, colour="red")),
+        "rules[3] (stock-over-motors)", "colour", "unknown field"),
+    # A bool is an int to Python: `true` must not load as 1 unit, day or price.
+    Bad("bool-on-hand", yaml_case(set_in("products", 1, "inventory", on_hand=True)),
+        P1, "inventory.on_hand", "a boolean (true) is not a whole number"),
+    Bad("bool-weekly-capacity", yaml_case(set_in("products", 1, "capacity", weekly_capacity=True)),
+        P1, "capacity.weekly_capacity", "a boolean (true) is not a whole number"),
+    Bad("bool-lead-time", yaml_case(set_in("products", 1, "capacity", lead_time_days=False)),
+        P1, "capacity.lead_time_days", "a boolean (false) is not a whole number"),
+    Bad("bool-tier-min", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 0, min=True)),
+        P0, "prices.US-USD.tiers[0].min", "a boolean (true) is not a whole number"),
+    Bad("json-bool-on-hand", json_case(set_in("products", 2, "inventory", on_hand=True)),
+        P2, "inventory.on_hand", "a boolean (true) is not a whole number"),
+    Bad("bool-list-price", yaml_case(set_in("products", 1, "prices", "US-USD", list=True)),
+        P1, "prices.US-USD.list", "a boolean (true) is not a price"),
+    Bad("bool-tier-price", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 1, price=True)),
+        P0, "prices.US-USD.tiers[1].price", "a boolean (true) is not a price"),
+    Bad("bool-cost", yaml_case(set_in("products", 1, "cost", USD=False)),
+        P1, "cost.USD", "a boolean (false) is not a price"),
+    # Prices are on the currency's minor unit: 3.505 EUR is no price a buyer can pay.
+    Bad("list-price-below-minor-unit", yaml_case(set_in("products", 1, "prices", "EU-EUR", list="3.905")),
+        P1, "prices.EU-EUR.list", "list price 3.905 has more decimals than EUR allows (2 decimals"),
+    Bad("tier-price-below-minor-unit", yaml_case(set_in("products", 0, "prices", "US-USD", "tiers", 1, price="2.899")),
+        P0, "prices.US-USD.tiers[1].price", "tier price 2.899 has more decimals than USD allows (2 decimals"),
+    Bad("csv-list-price-below-minor-unit", text_case("catalog.csv", CSV_TEXT.replace(",4.10,", ",4.101,", 1)),
+        "line 3 (sku BRG-6205)", "prices.US-USD.list", "has more decimals than USD allows (2 decimals"),
     Bad("json-unknown-field", json_case(set_in("products", 1, colour="red")), P1, "colour", "unknown field"),
     Bad("json-negative-cost", json_case(set_in("products", 2, "cost", USD="-1")),
         P2, "cost.USD", "greater than or equal to 0"),
@@ -207,6 +239,43 @@ def test_yaml_issue_row_points_at_the_product_line(tmp_path: Path) -> None:
     (issue,) = info.value.issues
     line = int(issue.row.rsplit("line ", 1)[1].rstrip(")"))
     assert path.read_text(encoding="utf-8").splitlines()[line - 1].lstrip("- ").startswith("sku: BRG-6205")
+
+
+def _line_of(issue_row: str) -> int:
+    return int(issue_row.rsplit("line ", 1)[1].rstrip(")"))
+
+
+def test_yaml_rule_issue_row_points_at_the_rule_line(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, variant(set_in("rules", 3, "when", bogus=1)))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    (issue,) = info.value.issues
+    assert issue.row.startswith("rules[3] (stock-over-motors, line ") and issue.field == "when.bogus"
+    assert path.read_text(encoding="utf-8").splitlines()[_line_of(issue.row) - 1] == "- id: stock-over-motors"
+
+
+def test_rule_cross_check_row_points_at_the_rule_line(tmp_path: Path) -> None:
+    """The fixture as written (comments, flow mappings): the rule's row gives the line of its `- id:`."""
+    text = FIXTURE.read_text(encoding="utf-8").replace("segments: [strategic]}", "segments: [vip]}", 1)
+    lines = text.splitlines()
+    with pytest.raises(CatalogError) as info:
+        load_catalog(write_text(tmp_path, "catalog.yaml", text))
+    (issue,) = info.value.issues
+    assert (issue.field, issue.message) == ("when.segments", "unknown segment 'vip'")
+    assert lines[_line_of(issue.row) - 1] == "  - id: seg-strategic"
+
+
+def test_conflicting_rules_are_named_with_their_lines(tmp_path: Path) -> None:
+    data = variant(add_rule({"id": "seg-strategic-2", "kind": "segment", "priority": 10,
+                             "when": {"segments": ["strategic"]}, "effect": {"percent": "-7"}}))
+    path = write_yaml(tmp_path, data)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    (issue,) = info.value.issues
+    text = path.read_text(encoding="utf-8").splitlines()
+    first = text.index("- id: seg-strategic") + 1
+    second = text.index("- id: seg-strategic-2") + 1
+    assert f"'seg-strategic' (line {first}) and 'seg-strategic-2' (line {second})" in issue.message
 
 
 def test_duplicate_yaml_key_message_gives_the_line(tmp_path: Path) -> None:

@@ -511,6 +511,28 @@ BAD: dict[str, Bad] = {
     "not a mapping": Bad(lambda: "- global\n- products\n", "", "mapping"),
     "bad YAML": Bad(lambda: "global: {approval_chain: [\n", "", "not valid YAML"),
     "duplicate key": Bad(lambda: "version: 1\nversion: 1\n", "", "duplicate key"),
+    # A floor or target above the list price at quantity 1: the seller would quote it on its own.
+    "floor above the list price": Bad(_mutated(lambda d: d["products"]["BRG-6204"]["floor_price"].update(
+        EUR="26.50")), "products[BRG-6204]", "floor_price.EUR"),
+    "floor a cent above the list price": Bad(_mutated(lambda d: d["products"]["BRG-6204"]["floor_price"].update(
+        USD="3.51")), "products[BRG-6204]", "floor_price.USD"),
+    "floor rounding up above the list price": Bad(_mutated(lambda d: d["products"]["BRG-6204"]["floor_price"].update(
+        USD="3.501")), "products[BRG-6204]", "floor_price.USD"),
+    "category floor above a list price": Bad(_mutated(lambda d: d["categories"]["motors"].update(
+        floor_price={"USD": "330", "EUR": "250"})), "categories[motors]", "floor_price.USD"),
+    "global floor above a list price": Bad(_mutated(lambda d: d["global"].update(
+        floor_price={"USD": "4.20", "EUR": "2.00"})), "global", "floor_price.USD"),
+    "margin floor above a list price": Bad(_mutated(lambda d: d["categories"]["motors"].update(
+        min_margin_percent="45")), "categories[motors]", "min_margin_percent"),
+    "target above the list price": Bad(_mutated(lambda d: d["products"].update(
+        {"BRG-6205": {"target_price": {"USD": "9.00", "EUR": "3.00"}}})), "products[BRG-6205]", "target_price.USD"),
+    # A bool is an int to Python: `moq: true` must not read as 1.
+    "boolean moq": Bad(_mutated(lambda d: d["global"].update(moq=True)), "global", "moq"),
+    "boolean max_rounds": Bad(_mutated(lambda d: d["global"].update(max_rounds=False)), "global", "max_rounds"),
+    "boolean floor price": Bad(_mutated(lambda d: d["products"]["BRG-6204"]["floor_price"].update(USD=True)),
+                               "products[BRG-6204]", "floor_price.USD"),
+    "boolean margin": Bad(_mutated(lambda d: d["global"].update(min_margin_percent=True)),
+                          "global", "min_margin_percent"),
     "not a mapping (dict API)": Bad(lambda: ["global"], "", "mapping", raw=True),
     "float margin (dict API)": Bad(_mutated(lambda d: d["global"].update(min_margin_percent=20.5)),
                                    "global", "min_margin_percent", raw=True),
@@ -536,6 +558,102 @@ def test_bad_policy_is_refused_naming_the_field(cat: Catalog, tmp_path: Path, na
     assert all(i.file == str(path) for i in issues)
     assert any(i.row == case.row and (case.names in i.field or case.names in i.message) for i in issues), \
         [(i.row, i.field, i.message) for i in issues]
+
+
+def _refused(cat: Catalog, tmp_path: Path, data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+    with pytest.raises(PolicyError) as exc:
+        load_policy(path, cat)
+    return [(i.row, i.field, i.message) for i in exc.value.issues]
+
+
+def test_a_floor_above_the_list_price_names_product_book_and_both_figures(cat: Catalog, tmp_path: Path) -> None:
+    data = mini_policy()
+    data["products"]["BRG-6204"]["floor_price"]["EUR"] = "26.50"
+    assert _refused(cat, tmp_path, data) == [(
+        "products[BRG-6204]", "floor_price.EUR",
+        "floor price 26.50 EUR is above the list price 3.30 EUR of BRG-6204 in price book EU-EUR (quantity 1): "
+        "the seller would quote the floor")]
+
+
+def test_a_wide_floor_is_reported_for_each_product_and_book_it_is_above(cat: Catalog, tmp_path: Path) -> None:
+    data = mini_policy()
+    data["global"]["floor_price"] = {"USD": "5.00", "EUR": "2.00"}  # BRG-6205 lists at 4.10 USD, 3.90 EUR
+    data["categories"]["motors"].update(min_margin_percent="45")  # 180 / 0.55 = 327.28 USD, 165 / 0.55 = 300 EUR
+    issues = _refused(cat, tmp_path, data)
+    assert [(row, field) for row, field, _ in issues] == [
+        ("global", "floor_price.USD"),
+        ("categories[motors]", "min_margin_percent"), ("categories[motors]", "min_margin_percent")]
+    assert "above the list price 4.10 USD of BRG-6205 in price book US-USD" in issues[0][2]
+    assert issues[1][2] == ("the floor of a 45% margin on the cost 180.00 USD is 327.28 USD, above the list price "
+                            "320.00 USD of MTR-100 in price book US-USD (quantity 1): the seller would quote the floor")
+    assert "300.00 EUR, above the list price 295.00 EUR of MTR-100 in price book EU-EUR" in issues[2][2]
+
+
+def test_a_target_above_the_list_price_is_refused(cat: Catalog, tmp_path: Path) -> None:
+    data = mini_policy()
+    data["products"]["BRG-6205"] = {"target_price": {"USD": "4.10", "EUR": "3.95"}}
+    assert _refused(cat, tmp_path, data) == [(
+        "products[BRG-6205]", "target_price.EUR",
+        "target price 3.95 EUR is above the list price 3.90 EUR of BRG-6205 in price book EU-EUR (quantity 1)")]
+
+
+def test_a_floor_at_the_list_price_or_above_higher_tiers_only_is_accepted(cat: Catalog, tmp_path: Path) -> None:
+    """Tiers may take a big order's price below the floor (the seller then quotes the floor): not an error."""
+    data = mini_policy()
+    data["products"]["BRG-6204"]["floor_price"] = {"USD": "3.50", "EUR": "3.10"}  # US list 3.50; EU tiers 3.00, 2.70
+    data["products"]["BRG-6205"] = {"target_price": {"USD": "4.10", "EUR": "3.90"}}  # at list
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+    policy = load_policy(path, cat)
+    s = surface(cat, policy, "BRG-6204", 500, region="EU")
+    # The EU book is in slab mode: (99 x 3.30 + 400 x 3.00 + 2.70) / 500 = 3.06, below the floor.
+    assert s.list_price == D("3.06") and s.floor_price == s.opening_price == D("3.10")
+
+
+def test_parse_policy_checks_list_prices_when_asked(cat: Catalog) -> None:
+    """`load_policy` always checks a file; data built in code (tests/gen.py) is checked on request."""
+    data = mini_policy()
+    data["products"]["BRG-6204"]["floor_price"]["EUR"] = "26.50"
+    assert parse_policy(data, catalog=cat).doc.products["BRG-6204"].floor_price == {"USD": D("2.40"), "EUR": D("26.50")}
+    with pytest.raises(PolicyError, match="floor price 26.50 EUR is above the list price 3.30 EUR"):
+        parse_policy(data, catalog=cat, check_list_prices=True)
+
+
+@pytest.mark.parametrize(("level", "setting", "value", "message"), [
+    ("global", "moq", True, "a boolean (true) is not a whole number"),
+    ("global", "max_order_quantity", False, "a boolean (false) is not a whole number"),
+    ("categories", "max_hold_units", True, "a boolean (true) is not a whole number"),
+    ("global", "max_discount_percent", True, "a boolean (true) is not a percentage"),
+    ("products", "floor_price", {"USD": True, "EUR": "2.20"}, "a boolean (true) is not a price"),
+])
+def test_a_boolean_where_a_number_is_expected_is_named(cat: Catalog, tmp_path: Path, level: str, setting: str,
+                                                      value: Any, message: str) -> None:
+    data = mini_policy()
+    scope = data[level] if level == "global" else next(iter(data[level].values()))
+    scope[setting] = value
+    row = {"global": "global", "categories": "categories[motors]", "products": "products[BRG-6204]"}[level]
+    field = setting + (".USD" if isinstance(value, dict) else "")
+    assert [(r, f) for r, f, _ in _refused(cat, tmp_path, data)] == [(row, field)]
+    assert message in _refused(cat, tmp_path, data)[0][2]
+
+
+def test_policy_validate_refuses_a_floor_above_the_list_price(tmp_path: Path) -> None:
+    """The QA report: `dealdesk policy validate` on the demo policy with BRG-6204's EUR floor at 26.50."""
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    text = (root / "policy.yaml").read_text(encoding="utf-8")
+    assert 'floor_price: {USD: "2.90", EUR: "2.65"}' in text
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace('EUR: "2.65"}', 'EUR: "26.50"}'), encoding="utf-8")
+    result = CliRunner().invoke(app, ["policy", "validate", str(path), "--catalog", str(root / "catalog.yaml")])
+    assert result.exit_code == 1, result.output
+    assert ("products[BRG-6204], field floor_price.EUR: floor price 26.50 EUR is above the list price 3.50 EUR of "
+            "BRG-6204 in price book EU-EUR (quantity 1)") in result.output
 
 
 def test_bad_table_is_large_enough() -> None:

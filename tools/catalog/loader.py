@@ -11,14 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from tools.catalog.models import Catalog, CatalogFile
-from tools.datafile import DataFileError, FileIssue, field_path, gc_paused, read_or_issue
-from tools.pricing.rules import duplicate_ids, static_conflicts
+from tools.datafile import DataFileError, FileIssue, field_path, gc_paused, read_or_issue_items
+from tools.money import MINOR_UNITS, quantum
+from tools.pricing.rules import static_conflicts
 
 
 class CatalogError(DataFileError):
@@ -129,13 +131,29 @@ def _row(data: Any, index: int, lines: dict[int, int], csv_mode: bool) -> str:
     return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
 
 
+def _rule_row(data: Any, index: int, rule_lines: dict[int, int]) -> str:
+    """`rules[3] (promo-x, line 120)`: the rule's index, its id when it has one, its line in a YAML file."""
+    rule_id = None
+    try:
+        rule_id = data["rules"][index].get("id")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
+    line = rule_lines.get(index)
+    parts = [str(rule_id)] if rule_id is not None else []
+    if line:
+        parts.append(f"line {line}")
+    return f"rules[{index}]" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def _issues_from_validation(exc: ValidationError, file: str, data: Any, lines: dict[int, int],
-                            csv_mode: bool) -> list[CatalogIssue]:
+                            csv_mode: bool, rule_lines: dict[int, int] | None = None) -> list[CatalogIssue]:
     issues = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         if len(loc) >= 2 and loc[0] == "products" and isinstance(loc[1], int):
             row, field = _row(data, loc[1], lines, csv_mode), field_path(loc[2:])
+        elif len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            row, field = _rule_row(data, loc[1], rule_lines or {}), field_path(loc[2:])
         else:
             row, field = "", field_path(loc)
         msg = err["msg"]
@@ -145,11 +163,23 @@ def _issues_from_validation(exc: ValidationError, file: str, data: Any, lines: d
     return issues
 
 
+def _off_grid(amount: Decimal, step: Decimal) -> bool:
+    """More decimals than the currency's minor unit `step` (3.505 EUR)."""
+    return amount != amount.quantize(step)
+
+
+def _decimals(currency: str) -> str:
+    n = MINOR_UNITS[currency]
+    return f"{n} decimal{'s' if n != 1 else ''}" if n else "no decimals"
+
+
 def cross_check(doc: CatalogFile, file: str, data: Any, lines: dict[int, int],
-                csv_mode: bool = False) -> list[CatalogIssue]:
-    """Checks that span records: duplicates, references, costs and rule conflicts."""
+                csv_mode: bool = False, rule_lines: dict[int, int] | None = None) -> list[CatalogIssue]:
+    """Checks that span records: duplicates, references, costs, prices' decimals and rule conflicts."""
     issues: list[CatalogIssue] = []
+    rule_lines = rule_lines or {}
     books = {b.id: b for b in doc.price_books}
+    steps = {b.id: quantum(b.currency) for b in doc.price_books}
     for kind, ids in (("price_books", [b.id for b in doc.price_books]), ("segments", [s.id for s in doc.segments])):
         seen: set[str] = set()
         for i, ident in enumerate(ids):
@@ -175,6 +205,17 @@ def cross_check(doc: CatalogFile, file: str, data: Any, lines: dict[int, int],
             if book is None:
                 issues.append(CatalogIssue(file, row, f"prices.{book_id}", f"unknown price book {book_id!r}"))
                 continue
+            cur = book.currency
+            step = steps[book_id]
+            if _off_grid(price.list, step):
+                issues.append(CatalogIssue(file, row, f"prices.{book_id}.list",
+                                           f"list price {price.list} has more decimals than {cur} allows "
+                                           f"({_decimals(cur)}; price book {book_id})"))
+            for t, tier in enumerate(price.tiers):
+                if _off_grid(tier.price, step):
+                    issues.append(CatalogIssue(file, row, f"prices.{book_id}.tiers[{t}].price",
+                                               f"tier price {tier.price} has more decimals than {cur} allows "
+                                               f"({_decimals(cur)}; price book {book_id})"))
             cost = p.cost.get(book.currency)
             if cost is None:
                 issues.append(CatalogIssue(file, row, f"cost.{book.currency}",
@@ -191,33 +232,47 @@ def cross_check(doc: CatalogFile, file: str, data: Any, lines: dict[int, int],
     regions = {b.region for b in doc.price_books}
     categories = {p.category for p in doc.products}
     for i, rule in enumerate(doc.rules):
-        where = f"rules[{i}] ({rule.id})"
+        where = _rule_row(data, i, rule_lines)
         for field, known in (("skus", skus), ("segments", segments), ("regions", regions), ("categories", categories)):
             for ref in getattr(rule.when, field) or ():
                 if ref not in known:
                     issues.append(CatalogIssue(file, where, f"when.{field}", f"unknown {field[:-1]} {ref!r}"))
-    for dup in duplicate_ids(doc.rules):
-        issues.append(CatalogIssue(file, "rules", "id", f"duplicate rule id {dup!r}"))
+    first_rule: dict[str, int] = {}
+    for i, rule in enumerate(doc.rules):
+        if rule.id not in first_rule:
+            first_rule[rule.id] = i
+            continue
+        first = first_rule[rule.id]
+        at = f"rules[{first}]" + (f", line {rule_lines[first]}" if first in rule_lines else "")
+        issues.append(CatalogIssue(file, _rule_row(data, i, rule_lines), "id",
+                                   f"duplicate rule id {rule.id!r} (first at {at})"))
+    line_of = {id(rule): rule_lines.get(i) for i, rule in enumerate(doc.rules)}
+
+    def at_line(rule: Any) -> str:
+        return f" (line {line_of[id(rule)]})" if line_of[id(rule)] else ""
+
     for a, b in static_conflicts(doc.rules):
         issues.append(CatalogIssue(
             file, f"rules ({a.id}, {b.id})", "priority",
-            f"rules {a.id!r} and {b.id!r} are both {a.kind} rules of priority {a.priority} that can match "
-            "the same line with different effects; give one a higher priority",
+            f"rules {a.id!r}{at_line(a)} and {b.id!r}{at_line(b)} are both {a.kind} rules of priority {a.priority} "
+            "that can match the same line with different effects; give one a higher priority",
         ))
     return issues
 
 
 def parse_catalog(data: Any, *, file: str = "<memory>", lines: dict[int, int] | None = None,
-                  csv_mode: bool = False) -> Catalog:
-    """Validate already-parsed data into a `Catalog`, or raise `CatalogError`."""
+                  csv_mode: bool = False, rule_lines: dict[int, int] | None = None) -> Catalog:
+    """Validate already-parsed data into a `Catalog`, or raise `CatalogError`.
+
+    `lines` and `rule_lines`: the file line of each product and each rule, by index, for the issues' rows."""
     lines = lines or {}
     if not isinstance(data, dict):
         raise CatalogError([CatalogIssue(file, "", "", "the file must hold a mapping at the top level")])
     try:
         doc = CatalogFile.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError(_issues_from_validation(exc, file, data, lines, csv_mode)) from None
-    issues = cross_check(doc, file, data, lines, csv_mode)
+        raise CatalogError(_issues_from_validation(exc, file, data, lines, csv_mode, rule_lines)) from None
+    issues = cross_check(doc, file, data, lines, csv_mode, rule_lines)
     if issues:
         raise CatalogError(issues)
     return Catalog(doc, source=file)
@@ -243,10 +298,10 @@ def _load_catalog(path: Path) -> Catalog:
             raise CatalogError(issues)
         return parse_catalog(data, file=str(path), lines=lines, csv_mode=True)
     try:
-        data, lines = read_or_issue(path, (".yaml", ".yml", ".json", ".csv"))
+        data, item_lines = read_or_issue_items(path, (".yaml", ".yml", ".json", ".csv"), ("products", "rules"))
     except DataFileError as exc:
         raise CatalogError(exc.issues) from None
-    return parse_catalog(data, file=str(path), lines=lines)
+    return parse_catalog(data, file=str(path), lines=item_lines.get("products"), rule_lines=item_lines.get("rules"))
 
 
 class CatalogHolder:

@@ -11,15 +11,20 @@ import hashlib
 import json
 from decimal import Decimal
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from tools.datafile import refuse_bool
 from tools.pricing.rules import PricingRule
 from tools.types import CurrencyCode, Ident, Money
 
 TierMode = Literal["range", "slab"]
 SpecValue = str | int | Decimal | bool
+# Quantities, stock and days: whole numbers, and `true` is not 1 (a bool is an int to Python).
+Count = Annotated[int, BeforeValidator(refuse_bool("a whole number"))]
+# Prices and costs: `true` is refused as what it is, not as "not a float".
+Price = Annotated[Money, BeforeValidator(refuse_bool('a price; write a decimal string such as "3.50"'))]
 
 
 class Strict(BaseModel):
@@ -48,9 +53,9 @@ class Segment(Strict):
 class Tier(Strict):
     """Units `min`..`max` (inclusive; open-ended when max is absent) at `price` each."""
 
-    min: int = Field(ge=1)
-    max: int | None = Field(default=None, ge=1)
-    price: Money
+    min: Count = Field(ge=1)
+    max: Count | None = Field(default=None, ge=1)
+    price: Price
 
     @model_validator(mode="after")
     def _bounds(self) -> Tier:
@@ -65,7 +70,7 @@ class ProductPrice(Strict):
     Quantities below the first tier's `min` are charged the list price.
     """
 
-    list: Money
+    list: Price
     tiers: tuple[Tier, ...] = ()
 
     @model_validator(mode="after")
@@ -102,15 +107,15 @@ class ProductPrice(Strict):
 class Inventory(Strict):
     """Stock on hand when the catalog seeds the store."""
 
-    on_hand: int = Field(ge=0)
+    on_hand: Count = Field(ge=0)
 
 
 class Capacity(Strict):
     """How fast units beyond stock can be made or bought in."""
 
-    lead_time_days: int = Field(ge=0, description="Days to deliver from stock")
-    restock_lead_time_days: int = Field(ge=0, description="Days before the first units beyond stock arrive")
-    weekly_capacity: int = Field(ge=1, description="Units per week beyond stock")
+    lead_time_days: Count = Field(ge=0, description="Days to deliver from stock")
+    restock_lead_time_days: Count = Field(ge=0, description="Days before the first units beyond stock arrive")
+    weekly_capacity: Count = Field(ge=1, description="Units per week beyond stock")
 
     def lead_time_for(self, quantity: int, available: int) -> int:
         """Days to deliver `quantity` when `available` units are in stock."""
@@ -132,7 +137,7 @@ class Product(Strict):
     specs: dict[str, SpecValue] = Field(default_factory=dict)
     compatible: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
-    cost: dict[CurrencyCode, Money]
+    cost: dict[CurrencyCode, Price]
     prices: dict[str, ProductPrice] = Field(min_length=1)
     tier_mode: TierMode | None = None
     inventory: Inventory

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tools.catalog.models import Catalog
 from tools.datafile import DataFileError, FileIssue, field_path, read_or_issue
+from tools.money import HUNDRED, ceil_money
 from tools.policy.models import Policy, PolicyFile, PolicyRules
 from tools.policy.resolve import resolve
 
@@ -68,28 +69,84 @@ def cross_check(doc: PolicyFile, catalog: Catalog, file: str) -> list[FileIssue]
     return issues
 
 
-def parse_policy(data: Any, *, file: str = "<memory>", catalog: Catalog | None = None) -> Policy:
+def _written_at(source: str, setting: str) -> str:
+    """The issue row of the level a setting was written at: `policy.categories[motors].moq` -> `categories[motors]`."""
+    return source.removeprefix("policy.").removesuffix(f".{setting}")
+
+
+def list_price_issues(policy: Policy, catalog: Catalog, file: str) -> list[FileIssue]:
+    """Floors and targets above a product's list price at quantity 1, price book by price book.
+
+    The seller opens at the higher of the list price and the walk-away price, so a floor above the
+    list price is quoted on its own (26.50 EUR for a 3.50 EUR bearing), and a target above it is no
+    target. Each is reported at the level that writes it (`products[BRG-6204]`, field
+    `floor_price.EUR`), naming the product, the price book and both figures. A floor above a higher
+    volume tier only is legitimate (a big order's tier price may fall below the floor: the seller then
+    quotes the floor for it) and is not reported.
+    """
+    issues = []
+    for sku, product in catalog.products.items():
+        eff = resolve(policy, sku, product.category)
+        for book_id, prices in product.prices.items():
+            cur = catalog.price_books[book_id].currency
+            list_price = prices.list  # the price of the first tier: quantity 1
+            where = f"the list price {list_price} {cur} of {sku} in price book {book_id} (quantity 1)"
+            found: list[tuple[str, str, str]] = []  # (setting, field, message)
+            if eff.floor_price is not None and cur in eff.floor_price:
+                floor = ceil_money(eff.floor_price[cur], cur)
+                if floor > list_price:
+                    found.append(("floor_price", f"floor_price.{cur}",
+                                  f"floor price {floor} {cur} is above {where}: the seller would quote the floor"))
+            if eff.min_margin_percent is not None and cur in product.cost:
+                cost, margin = product.cost[cur], eff.min_margin_percent
+                floor = ceil_money(cost / (1 - margin / HUNDRED), cur)
+                if floor > list_price:
+                    found.append(("min_margin_percent", "min_margin_percent",
+                                  f"the floor of a {margin}% margin on the cost {cost} {cur} is {floor} {cur}, above "
+                                  f"{where}: the seller would quote the floor"))
+            if eff.target_price is not None and cur in eff.target_price:
+                target = ceil_money(eff.target_price[cur], cur)
+                if target > list_price:
+                    found.append(("target_price", f"target_price.{cur}",
+                                  f"target price {target} {cur} is above {where}"))
+            for setting, field, message in found:
+                issues.append(FileIssue(file, _written_at(eff.source(setting), setting), field, message))
+    return issues
+
+
+def parse_policy(data: Any, *, file: str = "<memory>", catalog: Catalog | None = None,
+                 check_list_prices: bool = False) -> Policy:
+    """Validate already-parsed data into a `Policy`, or raise `PolicyError`.
+
+    With `catalog`, also check the policy against it: its references and its per-currency amounts and,
+    with `check_list_prices`, its floors and targets against the list prices (`list_price_issues`), as
+    `load_policy` always does for a policy file. (Off by default for data built in code: tests/gen.py's
+    random policies do not keep their floors and targets under the list prices.)
+    """
     if not isinstance(data, dict):
         raise PolicyError([FileIssue(file, "", "", "the file must hold a mapping at the top level")])
     try:
         doc = PolicyFile.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(_issues(exc, file)) from None
+    policy = Policy(doc, source=file)
     if catalog is not None:
         issues = cross_check(doc, catalog, file)
+        if check_list_prices:
+            issues += list_price_issues(policy, catalog, file)
         if issues:
             raise PolicyError(issues)
-    return Policy(doc, source=file)
+    return policy
 
 
 def load_policy(path: str | Path, catalog: Catalog | None = None) -> Policy:
-    """Load and validate a policy file; with `catalog`, also check its references."""
+    """Load and validate a policy file; with `catalog`, also check its references, amounts and list prices."""
     path = Path(path)
     try:
         data, _ = read_or_issue(path, (".yaml", ".yml", ".json"))
     except DataFileError as exc:
         raise PolicyError(exc.issues) from None
-    return parse_policy(data, file=str(path), catalog=catalog)
+    return parse_policy(data, file=str(path), catalog=catalog, check_list_prices=True)
 
 
 class PolicyHolder:

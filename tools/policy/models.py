@@ -13,13 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from tools.datafile import refuse_bool
 from tools.types import CurrencyCode, Dec, DiscountPercent, Ident, Money
 
 Scope = Literal["global", "category", "product"]
+
+# A bool is an int to Python: `moq: true` must not read as 1, nor `floor_price: {EUR: true}` as "not a float".
+Count = Annotated[int, BeforeValidator(refuse_bool("a whole number"))]
+Price = Annotated[Money, BeforeValidator(refuse_bool('a price; write a decimal string such as "3.50"'))]
+_NOT_A_PERCENT = BeforeValidator(refuse_bool('a percentage; write a decimal string such as "15"'))
+Percentage = Annotated[Dec, _NOT_A_PERCENT]
+DiscountPercentage = Annotated[DiscountPercent, _NOT_A_PERCENT]
 
 
 class _Strict(BaseModel):
@@ -30,7 +38,7 @@ class ApprovalLevel(_Strict):
     """Offers up to `max_discount_percent` off list may be granted at this level."""
 
     name: Ident
-    max_discount_percent: DiscountPercent
+    max_discount_percent: DiscountPercentage
 
 
 class PaymentTerms(_Strict):
@@ -47,24 +55,24 @@ class PaymentTerms(_Strict):
 class PolicyRules(_Strict):
     """Every setting of the playbook; absent means inherit from the wider level."""
 
-    floor_price: dict[CurrencyCode, Money] | None = None
-    min_margin_percent: Dec | None = Field(default=None, ge=0, lt=100,
-                                               description="Gross margin on the price: floor = cost / (1 - m)")
-    target_price: dict[CurrencyCode, Money] | None = None
-    target_discount_percent: DiscountPercent | None = None
-    max_discount_percent: DiscountPercent | None = None
+    floor_price: dict[CurrencyCode, Price] | None = None
+    min_margin_percent: Percentage | None = Field(default=None, ge=0, lt=100,
+                                                  description="Gross margin on the price: floor = cost / (1 - m)")
+    target_price: dict[CurrencyCode, Price] | None = None
+    target_discount_percent: DiscountPercentage | None = None
+    max_discount_percent: DiscountPercentage | None = None
     approval_chain: tuple[ApprovalLevel, ...] | None = Field(default=None, min_length=1)
     payment_terms: PaymentTerms | None = None
     non_negotiable_terms: dict[Ident, str] | None = None
-    moq: int | None = Field(default=None, ge=1)
-    max_order_quantity: int | None = Field(default=None, ge=1)
-    proposal_validity_days: int | None = Field(default=None, ge=1, le=365)
-    max_rounds: int | None = Field(default=None, ge=1, le=100)
-    max_hold_units: int | None = Field(default=None, ge=1,
-                                       description="Most units one buyer organisation may hold in open proposals")
-    max_hold_percent_of_stock: DiscountPercent | None = None
+    moq: Count | None = Field(default=None, ge=1)
+    max_order_quantity: Count | None = Field(default=None, ge=1)
+    proposal_validity_days: Count | None = Field(default=None, ge=1, le=365)
+    max_rounds: Count | None = Field(default=None, ge=1, le=100)
+    max_hold_units: Count | None = Field(default=None, ge=1,
+                                         description="Most units one buyer organisation may hold in open proposals")
+    max_hold_percent_of_stock: DiscountPercentage | None = None
     autonomous: bool | None = Field(default=None, description="Whether the bot may close deals here alone")
-    autonomy_max_deal_value: dict[CurrencyCode, Money] | None = None
+    autonomy_max_deal_value: dict[CurrencyCode, Price] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyRules:
