@@ -506,7 +506,9 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             return redirect(go.url)
         return approval_page(request, op, approval_id, done=done)
 
-    async def decide(request: Request, approval_id: str, decision: str) -> Response:
+    async def posted(request: Request, unchanged: str) -> tuple[Operator, dict[str, str]] | Response:
+        """The operator and the form of a POST from this console, or the response that refuses it (no session,
+        another origin, a failed CSRF check); `unchanged` says what was not done."""
         try:
             op = await ctx.run_turn(operator, request)
         except _Redirect as go:
@@ -514,7 +516,14 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         data = await form(request)
         if data is None or not same_origin(request) or not hmac.compare_digest(data.get("csrf", ""), op.csrf):
             return await ctx.run_turn(refused, request, "The form did not come from this console (CSRF check "
-                                      "failed); nothing was decided.", op=op)
+                                      f"failed); {unchanged}.", op=op)
+        return op, data
+
+    async def decide(request: Request, approval_id: str, decision: str) -> Response:
+        got = await posted(request, "nothing was decided")
+        if isinstance(got, Response):
+            return got
+        op, data = got
         note = (data.get("note") or "").strip() or None
         if note is not None and len(note) > MAX_NOTE_CHARS:
             return await ctx.run_turn(approval_page, request, op, approval_id, 422,
@@ -669,18 +678,6 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             return None, f"There is no product with SKU {sku[:100]!r} in the catalog."
         return f"product:{found}", None
 
-    async def autonomy_form(request: Request) -> tuple[Operator, dict[str, str]] | Response:
-        """The operator and the form of a switch POST, or the response that refuses it."""
-        try:
-            op = await ctx.run_turn(operator, request)
-        except _Redirect as go:
-            return redirect(go.url)
-        data = await form(request)
-        if data is None or not same_origin(request) or not hmac.compare_digest(data.get("csrf", ""), op.csrf):
-            return await ctx.run_turn(refused, request, "The form did not come from this console (CSRF check "
-                                      "failed); no switch was changed.", op=op)
-        return op, data
-
     def set_switch(request: Request, op: Operator, data: dict[str, str], scope: str, mode: str,
                    note: str | None, done: str) -> Response:
         try:
@@ -692,7 +689,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.post("/autonomy")
     async def autonomy_set(request: Request) -> Response:
-        got = await autonomy_form(request)
+        got = await posted(request, "no switch was changed")
         if isinstance(got, Response):
             return got
         op, data = got
@@ -713,7 +710,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.post("/autonomy/clear")
     async def autonomy_clear(request: Request) -> Response:
-        got = await autonomy_form(request)
+        got = await posted(request, "no switch was changed")
         if isinstance(got, Response):
             return got
         op, data = got

@@ -204,7 +204,8 @@ def test_playbook_moves(desk):
     assert kinds["suggest_tier"].quantity == 500 and kinds["suggest_tier"].alternative
     assert "suggest_related" not in kinds  # BRG-6205 has 40 on hand: 450 of it could not be offered
     small = plan(desk.surface("BRG-6204", 20), rfq(20), surface_for=desk.surface)
-    assert [m.sku for m in small.moves if m.kind == "suggest_related"] == ["BRG-6205"]  # 20 of 40 could (one buyer may hold 20)
+    # 20 of the 40 on hand could be offered (one buyer may hold 20)
+    assert [m.sku for m in small.moves if m.kind == "suggest_related"] == ["BRG-6205"]
     assert kinds["trade_terms"].payment_terms == "NET60"
     assert kinds["trade_terms"].unit_price == kinds["concede"].unit_price
     assert kinds["trade_quantity"].quantity == 500

@@ -114,35 +114,33 @@ def read_csv(path: Path) -> tuple[dict[str, Any], dict[int, int], list[CatalogIs
 # --- validation --------------------------------------------------------------------
 
 
-def _row(data: Any, index: int, lines: dict[int, int], csv_mode: bool) -> str:
-    sku = None
+def _key_of(data: Any, items: str, index: int, key: str) -> Any:
+    """The `key` of item `index` of the list `items`, when the (unvalidated) data has one."""
     try:
-        sku = data["products"][index].get("sku")
+        return data[items][index].get(key)
     except (KeyError, IndexError, TypeError, AttributeError):
-        pass
-    line = lines.get(index)
+        return None
+
+
+def _item_row(data: Any, items: str, index: int, lines: dict[int, int], key: str, label: str = "") -> str:
+    """`products[3] (sku X, line 12)`, `rules[3] (promo-x, line 120)`: a list item's index, its `key` when it has
+    one (after `label`), and its line in a YAML file."""
+    name = _key_of(data, items, index, key)
+    parts = [f"{label}{name}"] if name not in (None, "") else []
+    if lines.get(index):
+        parts.append(f"line {lines[index]}")
+    return f"{items}[{index}]" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _row(data: Any, index: int, lines: dict[int, int], csv_mode: bool) -> str:
     if csv_mode:
-        return f"line {line}" + (f" (sku {sku})" if sku else "")
-    parts = [f"products[{index}]"]
-    if sku:
-        parts.append(f"sku {sku}")
-    if line:
-        parts.append(f"line {line}")
-    return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
+        sku = _key_of(data, "products", index, "sku")
+        return f"line {lines.get(index)}" + (f" (sku {sku})" if sku else "")
+    return _item_row(data, "products", index, lines, "sku", "sku ")
 
 
 def _rule_row(data: Any, index: int, rule_lines: dict[int, int]) -> str:
-    """`rules[3] (promo-x, line 120)`: the rule's index, its id when it has one, its line in a YAML file."""
-    rule_id = None
-    try:
-        rule_id = data["rules"][index].get("id")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        pass
-    line = rule_lines.get(index)
-    parts = [str(rule_id)] if rule_id is not None else []
-    if line:
-        parts.append(f"line {line}")
-    return f"rules[{index}]" + (f" ({', '.join(parts)})" if parts else "")
+    return _item_row(data, "rules", index, rule_lines, "id")
 
 
 def _issues_from_validation(exc: ValidationError, file: str, data: Any, lines: dict[int, int],
