@@ -198,13 +198,18 @@ def surface_table(s: DecisionSurface) -> Table:
     table.add_row("list price (this buyer, this quantity)", f"{s.list_price} {cur}", r["list_price"])
     table.add_row("target price", f"{s.target_price} {cur}", r["target_price"])
     table.add_row("floor price", f"{s.floor_price} {cur}", r["floor_price"])
-    table.add_row("walk-away price", f"{s.walk_away_price} {cur}", r["max_discount_percent"])
+    # A price limit the floor raised is the floor's rule's doing, not the discount's (2.65, not 30% off 3.25).
+    table.add_row("walk-away price", f"{s.walk_away_price} {cur}",
+                  r["floor_price"] if s.walk_away_price == s.floor_price else r["max_discount_percent"])
     table.add_row("max discount", f"{s.max_discount_percent}%", r["max_discount_percent"])
     if s.allowance_percent:
         table.add_row("extra allowance", f"+{s.allowance_percent}%", r.get("allowance", ""))
     for i, level in enumerate(s.levels):
         label = "auto-approve limit" if i == 0 else f"approval: {level.name}"
-        table.add_row(label, f"{level.min_unit_price} {cur} (up to {level.max_discount_percent}% off)", level.rule_id)
+        floored = level.min_unit_price == s.floor_price and level.max_discount_percent > 0
+        table.add_row(label, f"{level.min_unit_price} {cur} (up to {level.max_discount_percent}% off"
+                      + (", held at the floor)" if floored else ")"),
+                      f"{level.rule_id}, {r['floor_price']}" if floored else level.rule_id)
     table.add_row("payment terms", f"{', '.join(s.allowed_terms)} (default {s.default_terms})", r["payment_terms"])
     table.add_row("non-negotiable terms", ", ".join(s.non_negotiable_terms) or "-", r["non_negotiable_terms"])
     table.add_row("order quantity", f"MOQ {s.moq}, max {s.max_order_quantity or 'none'}",

@@ -665,3 +665,21 @@ def test_good_policy_files_load(cat: Catalog, tmp_path: Path) -> None:
     path.write_text(json.dumps(MINIMAL), encoding="utf-8")
     assert load_policy(path, cat).doc.global_.max_rounds == 5
     assert load_policy(FIXTURES / "mini_policy.yaml", cat).version.startswith("sha256:")
+
+
+def test_policy_explain_credits_a_limit_the_floor_raised_to_the_floor() -> None:
+    """`policy explain`: BRG-6204's walk-away (30% off 3.25 would be 2.28) and the manager's limit (25% off) are both
+    held at the product's floor 2.65, so the table names the floor's rule for them, not only the discount's."""
+    from agent.cli import surface_table
+    from agent.config import load_data
+    from tools.policy.desk import Desk
+    from tools.pricing.models import BuyerContext
+
+    catalog, policy = load_data()
+    s = Desk(catalog, policy, BuyerContext(region="EU")).surface("BRG-6204", 500)
+    assert s.walk_away_price == s.floor_price and s.levels[1].min_unit_price == s.floor_price
+    rows = dict(zip(*(list(c.cells) for c in surface_table(s).columns[::2]), strict=True))  # figure -> rule
+    assert rows["walk-away price"] == s.rule_ids["floor_price"]
+    assert s.rule_ids["floor_price"] in rows["approval: manager"] and s.rule_ids["approval_chain"] in \
+        rows["approval: manager"]
+    assert s.rule_ids["floor_price"] not in rows["auto-approve limit"]  # 15% off is above the floor
