@@ -63,6 +63,7 @@ from a2a.types.a2a_pb2 import (
     AgentCard,
     CancelTaskRequest,
     Message,
+    Role,
     SendMessageRequest,
     Task,
     TaskState,
@@ -187,6 +188,8 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             raise TaskNotFoundError(f"Task {msg.task_id[:40]}... not found")
         if len(msg.context_id) > MAX_ID_CHARS:
             raise InvalidParamsError(message=f"contextId is longer than {MAX_ID_CHARS} characters")
+        if msg.role == Role.ROLE_AGENT:  # the seller's own words are not the buyer's to send
+            raise InvalidParamsError(message="message.role: a buyer's message has the role ROLE_USER, not ROLE_AGENT")
 
     def _task_of_message(self, params: SendMessageRequest, context: ServerCallContext) -> str:
         return params.message.task_id or new_task_id(owner_of(context), params.message.message_id)

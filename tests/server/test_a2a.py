@@ -687,6 +687,16 @@ async def test_tenant_isolation(server: Any) -> None:
 
 
 @SQLITE_ONLY
+def test_a_message_in_the_sellers_role_is_refused(server: Any) -> None:
+    """A buyer's message has the role ROLE_USER; one sent as ROLE_AGENT (the seller's role) is a JSON-RPC invalid
+    params error naming message.role, and nothing runs (it was processed as a buyer message)."""
+    params = {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_AGENT", "parts": [{"data": rfq("BRG-6205", 5)}]}}
+    r = rpc(server, "SendMessage", params)
+    assert r.status_code == 200 and r.json()["error"]["code"] == -32602, r.text
+    assert "message.role" in r.json()["error"]["message"] and "result" not in r.json()
+
+
+@SQLITE_ONLY
 def test_auth_failures(server: Any) -> None:
     params = {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
                           "parts": [{"data": rfq("BRG-6205", 5)}]}}
