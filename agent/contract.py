@@ -311,6 +311,9 @@ class ProductAnswer(_Out):
     moq: OutQty | None = None
     max_order_quantity: OutQty | None = None
     max_hold_units: OutQty | None = Field(default=None, description="The most one buyer may hold in open proposals")
+    specs: dict[str, str] | None = Field(default=None, description="Specifications asked about (all, or the one named)")
+    compatible: list[str] | None = Field(default=None, description="SKUs it is compatible with")
+    related: list[str] | None = Field(default=None, description="SKUs sold with it")
     error: AnswerError | None = None
 
 

@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from agent.answers import Answered, breaks_answer, limits_answer, price_basis_answer, product_part, terms_answer
 from agent.contract import (
     BUYER_TYPES, SELLER_MESSAGE, AnswerError, AskedTopic, CatalogResults, CounterItem, CounterOffer, Deal, DealItem,
-    Proposal, Rfq, parse_buyer_data,
+    ProductAnswer, Proposal, Rfq, parse_buyer_data,
 )
 from agent.contract import Answer as AnswerMessage
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
@@ -844,8 +844,43 @@ class SellerGraph:
             return {"data": data, "text": text or offer_text(built, lead=lead), "staged": staged,
                     **({"facts": [_fact_json(Fact("date", asked, "rfq.delivery_date"))]} if late else {}),
                     **({"model_data": model_data, "built": built} if data is model_data else {})}
+        if model_data is None:
+            model_data = self._catalog_answer(state)
+            if model_data is not None:  # the seller's own, from the turn's tool results: no provenance check
+                return {"data": model_data, "text": text or SCHEMA_HINT}
         return {"data": model_data, "text": text or SCHEMA_HINT,
                 **({"model_data": model_data, "built": None} if model_data is not None else {})}
+
+    def _catalog_answer(self, state: TurnState) -> dict[str, Any] | None:
+        """A bot's structured spec, compatibility or availability question, answered from the catalog through the
+        tools (`catalog_lookup`): the same figures as the words, as an `answer` data part. None for anything else
+        (a text question keeps its words only)."""
+        intent = state.get("intent") or {}
+        question = intent.get("question") or {}
+        topic = question.get("topic")
+        if intent.get("source") != "data" or intent.get("kind") != "question" or \
+                topic not in ("spec", "compatibility", "availability"):
+            return None
+        from agent.models.offline import tool_results
+
+        found = {p["sku"]: p for r in tool_results(state["messages"])
+                 if r.get("ok") and r.get("tool") == "catalog_lookup" for p in r.get("products") or ()}
+        products = []
+        for sku in question.get("skus") or ():
+            p = found.get(sku)
+            if p is None:
+                continue
+            if topic == "spec":
+                specs = p.get("specs") or {}
+                named = question.get("spec")
+                products.append({"sku": sku, "specs": {named: specs[named]} if named in specs else specs})
+            elif topic == "compatibility":
+                products.append({"sku": sku, "compatible": p.get("compatible") or [],
+                                 "related": p.get("related") or []})
+            else:
+                products.append({"sku": sku, "lead_time_days": p["lead_time_days"]})
+        return answer_data(question, products=[ProductAnswer(**x).model_dump(mode="json", exclude_none=True)
+                                               for x in products]) if products else None
 
     def _staged(self, state: TurnState) -> dict[str, Any] | None:
         staged = dict(state.get("staged") or {})

@@ -580,5 +580,13 @@ def test_a_structured_question_is_answered_like_the_text_one_with_no_model(selle
     assert prepared["gen_ai.operation.name"] == "standing_offer"
     bad = ask(topic="discount")
     assert bad.type == "error" and bad.data["code"] == "malformed_message" and bad.data["field"] == "question.topic"
+    spec = ask(topic="spec", skus=[SKU], spec="bore_mm")  # the catalog's answers, as data too
+    assert spec.data == {"type": "answer", "topic": "spec", "products": [{"sku": SKU, "specs": {"bore_mm": "20"}}]}
+    assert spec.text == f"{SKU} bore_mm: 20." and spec.model_calls == 0
+    product = seller.catalog.products[SKU]
+    compat = ask(topic="compatibility", skus=[SKU]).data["products"][0]
+    assert (compat["compatible"], compat["related"]) == (list(product.compatible), list(product.related))
+    stock = ask(topic="availability", skus=[SKU]).data["products"]
+    assert stock == [{"sku": SKU, "lead_time_days": str(product.capacity.lead_time_days)}]
     unknown = ask(topic="order_limits", skus=[SKU, "NOPE-1"])  # as an rfq would be told, naming the product
     assert (unknown.type, unknown.data["code"], unknown.data["field"]) == ("error", "unknown_sku", "question.skus.1")
