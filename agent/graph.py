@@ -45,7 +45,7 @@ from agent.guardrail.check import GuardContext, Verdict, Violation, check_messag
 from agent.guardrail.text import Fact, facts_from_own_text, facts_from_proposal
 from agent.intent import BuyerIntent, merge_intents, question_of
 from agent.models.factory import model_name as model_label
-from agent.models.offline import OfflineModel, turn_messages
+from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.resilient import ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
@@ -769,8 +769,6 @@ class SellerGraph:
         brief = self._brief(state)
         intent = state.get("intent") or {}
         if intent.get("source") == "data":
-            from agent.models.offline import tool_results
-
             message = respond(brief, tool_results(state["messages"]))
             calls = 0
         else:
@@ -861,10 +859,9 @@ class SellerGraph:
         if intent.get("source") != "data" or intent.get("kind") != "question" or \
                 topic not in ("spec", "compatibility", "availability"):
             return None
-        from agent.models.offline import tool_results
-
-        found = {p["sku"]: p for r in tool_results(state["messages"])
-                 if r.get("ok") and r.get("tool") == "catalog_lookup" for p in r.get("products") or ()}
+        found = {p["sku"]: p for m in turn_messages(state["messages"])  # the lookups' results, as the tool built them
+                 if isinstance(m, ToolMessage) and m.name == "catalog_lookup" and isinstance(m.artifact, dict)
+                 and m.artifact.get("ok") for p in m.artifact.get("products") or ()}
         products = []
         for sku in question.get("skus") or ():
             p = found.get(sku)

@@ -8,6 +8,7 @@ that forgets to bump the version still shows up in the records.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,3 +51,7 @@ def delimit_buyer_text(text: str) -> str:
     """Buyer text as delimited, untrusted data: the closing tag cannot be forged from inside."""
     cleaned = text.replace("<buyer_message>", "").replace("</buyer_message>", "")
     return f"<buyer_message>\n{cleaned}\n</buyer_message>"
+
+
+# What `delimit_buyer_text` wrote, found again: group 1 is the buyer's text.
+DELIMITED_BUYER_TEXT = re.compile(r"<buyer_message>\n?(.*?)\n?</buyer_message>", re.S)

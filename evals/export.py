@@ -30,6 +30,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from agent.prompts import DELIMITED_BUYER_TEXT
 from agent.service import Seller
 from evals.case import Bounds, BuyerSpec, BuyerTurn, Case, Expect, Fixture, OperatorTurn, RecordedReply
 from evals.session import normalise
@@ -144,9 +145,6 @@ def _catalog_words(seller: Seller) -> frozenset[str]:
     return frozenset(words)
 
 
-_DELIMITED = re.compile(r"<buyer_message>\n?(.*?)\n?</buyer_message>", re.S)
-
-
 def _inbound_messages(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """turn -> the buyer's message as sent ({"data"}, {"text"} or both), from the begin records."""
     out: dict[int, dict[str, Any]] = {}
@@ -165,7 +163,7 @@ def _inbound_messages(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]
 def _from_checkpoint(content: str) -> dict[str, Any]:
     """A checkpointed buyer message back as sent: the data part's JSON, and the text taken out of the
     delimiters the seller put around it for the model (agent/prompts.py `delimit_buyer_text`)."""
-    found = _DELIMITED.search(content)
+    found = DELIMITED_BUYER_TEXT.search(content)
     head = (content[:found.start()] if found else content).strip()
     msg: dict[str, Any] = {}
     if head:

@@ -79,7 +79,7 @@ from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, BuyerInte
 from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.openai import ModelSettings
 from agent.playbook import BRIEF_MARKER, parse_brief, respond
-from agent.prompts import delimit_buyer_text
+from agent.prompts import DELIMITED_BUYER_TEXT, delimit_buyer_text
 from agent.prompts import load as load_prompt
 
 FALLBACK_KEY = "dealdesk_fallback"
@@ -1002,15 +1002,12 @@ def text_key(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
 
 
-_DELIMITED = re.compile(r"<buyer_message>\n?(.*?)\n?</buyer_message>", re.S)
-
-
 def buyer_text_of(messages: Sequence[BaseMessage]) -> str | None:
     """The buyer's text of the current turn (inside the delimiters), if it was text."""
     human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
     if human is None:
         return None
-    found = _DELIMITED.search(_text(human))
+    found = DELIMITED_BUYER_TEXT.search(_text(human))
     return found.group(1) if found else None
 
 

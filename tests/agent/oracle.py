@@ -288,7 +288,7 @@ def _check_answer(data: dict[str, Any], ctx: OracleContext, out: list[str]) -> N
             out.append(f"{where} is not a catalog product")
             continue
         terms = prod.get("payment_terms") or ctx.default_terms
-        if prod.get("currency") not in (None, ctx.currency or prod.get("currency")):
+        if ctx.currency and prod.get("currency") not in (None, ctx.currency):
             out.append(f"{where}: currency {prod.get('currency')} is not the buyer's")
         asked = [(b.get("quantity"), b.get("unit_price")) for b in prod.get("price_breaks") or []]
         if prod.get("unit_price") is not None:
