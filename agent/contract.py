@@ -13,7 +13,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
 
 from tools.types import Dec
 
@@ -78,6 +78,22 @@ InMoney = Annotated[Decimal, BeforeValidator(_in_decimal), Field(ge=0, le=MAX_MO
 # Input quantity: whole, 1 .. 10 million; "500", 500 and 500.0 are the same.
 InQty = Annotated[int, BeforeValidator(_in_quantity), Field(ge=1, le=MAX_QUANTITY),
                   PlainSerializer(str, return_type=str), WithJsonSchema(_QTY_SCHEMA, mode="validation")]
+
+
+def naive_utc(value: dt.datetime) -> dt.datetime:
+    """An instant as the store keeps it: naive UTC (an aware value is converted, a naive one is UTC)."""
+    return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _utc_text(value: dt.datetime) -> str:
+    return naive_utc(value).isoformat() + "Z"
+
+
+# An instant on the wire: RFC 3339 in UTC with its zone ("2026-11-28T14:05:00Z"), so a buyer's bot never reads
+# it as its own local time; in the models, naive UTC, as stored and compared with `utcnow()`.
+UtcTime = Annotated[dt.datetime, AfterValidator(naive_utc), PlainSerializer(_utc_text, return_type=str),
+                    WithJsonSchema({"type": "string", "format": "date-time",
+                                    "description": "UTC, RFC 3339 with Z, e.g. \"2026-11-28T14:05:00Z\""})]
 Sku = Annotated[str, Field(min_length=1, max_length=64)]
 ProposalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
 Version = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -213,7 +229,7 @@ class Pending(_Out):
 
     items: list[PendingItem]
     total: Dec
-    since: dt.datetime
+    since: UtcTime
 
 
 class Proposal(_Out):
@@ -224,7 +240,7 @@ class Proposal(_Out):
     currency: str
     region: str
     payment_terms: str
-    valid_until: dt.datetime
+    valid_until: UtcTime
     items: list[ProposalItem]
     total: Dec
     terms: dict[str, str]
@@ -249,7 +265,7 @@ class Deal(_Out):
     total: Dec
     currency: str
     payment_terms: str
-    accepted_at: dt.datetime
+    accepted_at: UtcTime
 
 
 class StandingOffer(_Out):
@@ -257,7 +273,7 @@ class StandingOffer(_Out):
 
     proposal_id: str
     version: int
-    valid_until: dt.datetime
+    valid_until: UtcTime
 
 
 class Closed(_Out):

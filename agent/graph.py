@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from agent.answers import Answered, breaks_answer, limits_answer, price_basis_answer, product_part, terms_answer
 from agent.contract import (
     BUYER_TYPES, SELLER_MESSAGE, AnswerError, AskedTopic, CatalogResults, CounterItem, CounterOffer, Deal, DealItem,
-    ProductAnswer, Proposal, Rfq, parse_buyer_data,
+    ProductAnswer, Proposal, Rfq, naive_utc, parse_buyer_data,
 )
 from agent.contract import Answer as AnswerMessage
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
@@ -1145,7 +1145,7 @@ class SellerGraph:
         self.store.save_proposal(
             proposal_id=data["proposal_id"], version=data["version"], negotiation_id=neg.id, buyer_org=neg.buyer_org,
             status="pending_approval" if staged.get("awaiting") else "offered", currency=data["currency"], payment_terms=data["payment_terms"],
-            valid_until=dt.datetime.fromisoformat(data["valid_until"]), total=Decimal(data["total"]),
+            valid_until=naive_utc(dt.datetime.fromisoformat(data["valid_until"])), total=Decimal(data["total"]),
             body_for=lambda _pid, _v: data, moves=moves, holds=holds, records=records,
             events=(state["turn"], [*buyer_events, *seller_events]), approval=approval,
             cancel_approval=draft.get("cancel_approval"))

@@ -207,7 +207,7 @@ CASES = [
          in_data(lambda p, s: {**p, "valid_until": (utcnow() + dt.timedelta(days=60)).replace(microsecond=0)
                                .isoformat()}),
          lambda s: s.rule_ids["proposal_validity_days"],
-         lambda r, s: dt.datetime.fromisoformat(r.data["valid_until"]) <= utcnow() + dt.timedelta(days=14),
+         lambda r, s: dt.datetime.fromisoformat(r.data["valid_until"]) <= dt.datetime.now(dt.UTC) + dt.timedelta(days=14),
          "validity_too_long"),
     Case("off_strategy_price", R6204,
          in_data(lambda p, s: reprice(p, D(p["items"][0]["unit_price"]) - D("0.07"))),

@@ -6,6 +6,7 @@ SKUs and quantities are chosen so the tests never share stock or an organisation
 
 from __future__ import annotations
 
+import datetime as dt
 import asyncio
 import json
 import re
@@ -273,6 +274,8 @@ async def test_happy_path_rfq_proposal_accept_deal(server: Any) -> None:
     assert proposal["type"] == "proposal" and proposal["status"] == "offered"
     assert isinstance(proposal["total"], str) and isinstance(proposal["items"][0]["unit_price"], str)
     assert proposal["items"][0]["quantity"] == "200"
+    # instants carry their zone (UTC), so a buyer's bot never reads them as its own local time
+    assert proposal["valid_until"].endswith("Z") and dt.datetime.fromisoformat(proposal["valid_until"]).tzinfo
     assert artifact(task, "proposal")["proposal_id"] == proposal["proposal_id"]
     assert "Proposal" in text_of(task)
 
@@ -281,7 +284,7 @@ async def test_happy_path_rfq_proposal_accept_deal(server: Any) -> None:
     assert done.status.state == S.TASK_STATE_COMPLETED
     deal = artifact(done, "deal")
     assert deal is not None and deal["type"] == "deal" and deal["proposal_id"] == proposal["proposal_id"]
-    assert deal["total"] == proposal["total"]
+    assert deal["total"] == proposal["total"] and deal["accepted_at"].endswith("Z")
     stored = server.ctx.seller.store.deals(negotiation_id=task.id)  # the task id is the negotiation id
     assert [d.id for d in stored] == [deal["deal_id"]]
 
