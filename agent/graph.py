@@ -72,7 +72,7 @@ from tools.policy.desk import Desk
 from tools.policy.models import Policy
 from tools.policy.surface import DecisionSurface
 from tools.pricing.models import BuyerContext
-from tools.proposals import build_proposal, valid_until
+from tools.proposals import build_proposal, pending_of, valid_until
 from tools.seller_tools import build_tools, round_moves
 from tools.strategy.concession import make_move
 from tools.strategy.models import Move, StrategyConfig
@@ -828,6 +828,9 @@ class SellerGraph:
         text = _text_of(final)
         model_data = _data_block(final)
         if staged and staged.get("moves"):
+            kept = self._kept_offer(state, staged)
+            if kept is not None:
+                return kept
             built = self._proposal_from(state, staged).model_dump(mode="json")
             if staged.get("shadow"):  # the bot drafts, an operator sends: the buyer hears only this
                 return {"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": built}
@@ -848,6 +851,44 @@ class SellerGraph:
                 return {"data": model_data, "text": text or SCHEMA_HINT}
         return {"data": model_data, "text": text or SCHEMA_HINT,
                 **({"model_data": model_data, "built": None} if model_data is not None else {})}
+
+    def _kept_offer(self, state: TurnState, staged: dict[str, Any]) -> dict[str, Any] | None:
+        """An offer that must await an operator (autonomy paused, or nothing within the bot's authority) while the
+        current version, for the same lines and terms, may still be accepted: that version stands as it is (no new
+        version supersedes it) and the request is filed for an operator beside it. Superseding it would take from
+        the buyer an offer they may accept, in shadow mode for a version they never saw; an operator's approval
+        then sends the requested offer as the next version, a rejection leaves this one standing."""
+        if not staged.get("awaiting") or (state.get("intent") or {}).get("kind") == "operator":
+            return None
+        view = self._view(state)
+        current = view.current_proposal()
+        if current is None or current.status != "offered" or current.valid_until <= utcnow():
+            return None
+        moves = [move_of(m) for m in staged["moves"]]
+        items = current.body.get("items") or []
+        if current.payment_terms != moves[0].payment_terms or \
+                sorted((i["sku"], int(i["quantity"])) for i in items) != sorted((m.sku, m.quantity) for m in moves):
+            return None
+        prices = {i["sku"]: Decimal(i["unit_price"]) for i in items}
+        kept = {**staged, "kept": {"proposal_id": current.id, "version": current.version}}
+        pending = view.pending_approval()
+        if all(m.unit_price >= prices[m.sku] for m in moves):  # nothing better than what stands: nothing to ask
+            kept["requested"] = []
+        elif pending is not None:
+            if _request_stands([move_of(m) for m in pending.requested["moves"]], moves, False):
+                kept["requested"] = []  # what awaits approval already is better for the buyer on some line
+            else:  # as good or better on every line, or for other lines: the newest request replaces it
+                kept["supersedes_approval"] = pending.id
+        if staged.get("shadow"):
+            return {"data": None, "text": f"{SHADOW_TEXT} {KEPT_SHADOW_TEXT}", "staged": kept, "resend": True,
+                    "accepted": current.body}
+        data = current.body
+        if kept["requested"]:  # the standing version as it is, and beside it what now awaits approval
+            data = {**data, "pending": pending_of(moves, utcnow().replace(microsecond=0)).model_dump(mode="json")}
+        elif pending is not None and not kept.get("supersedes_approval"):
+            data = {**data, "pending": pending_of([move_of(m) for m in pending.requested["moves"]],
+                                                  pending.requested_at.replace(microsecond=0)).model_dump(mode="json")}
+        return {"data": data, "text": offer_text(data), "staged": kept, "resend": True, "accepted": current.body}
 
     def _catalog_answer(self, state: TurnState) -> dict[str, Any] | None:
         """A bot's structured spec, compatibility or availability question, answered from the catalog through the
@@ -1089,6 +1130,10 @@ class SellerGraph:
                                   now=utcnow(), events=(turn, [{"side": "buyer", "kind": "accept", "sku": i["sku"],
                                                                 "quantity": int(i["quantity"])}
                                                                for i in deal["items"]]))
+            elif (draft.get("staged") or {}).get("kept"):  # the current version stands; the request beside it
+                self.store.record_turn(neg.id, org, turn, events=buyer_events, records=records,
+                                       approval=draft.get("approval"), cancel_approval=draft.get("cancel_approval"),
+                                       proposal_id=draft["staged"]["kept"]["proposal_id"])
             elif draft.get("staged") and draft.get("hidden"):  # shadow: kept for the operator, not sent
                 self._commit_proposal(state, neg, {**draft, "data": draft["hidden"]}, buyer_events, records)
             elif draft.get("staged") and data and data.get("type") == "proposal" and not draft.get("resend"):
@@ -1168,6 +1213,7 @@ def _request_stands(filed: list[Move], offered: list[Move], awaiting: bool) -> b
 NOT_APPROVED = "The better offer we asked approval for was not approved; our current offer stands."
 SHADOW_TEXT = ("Thank you, we have your request. Our team is reviewing it and will send you a proposal shortly "
                "in this conversation.")
+KEPT_SHADOW_TEXT = "Until then, your current proposal stands and can be accepted."
 
 
 def _lead(state: TurnState, staged: dict[str, Any], proposal: dict[str, Any], previous: ProposalRow | None) -> str:

@@ -78,15 +78,19 @@ def build_proposal(*, proposal_id: str, version: int, moves: Sequence[Move], nam
     items = [proposal_item(m, names[m.sku], delivery_dates.get(m.sku)) for m in moves]
     pend = None
     if pending:
-        pend = Pending(items=[PendingItem(sku=m.sku, quantity=m.quantity, unit_price=m.unit_price) for m in pending],
-                       total=sum((m.line_total for m in pending), Decimal(0)),
-                       since=pending_since or dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        pend = pending_of(pending, pending_since or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     return Proposal(
         proposal_id=proposal_id, version=version, status="pending_approval" if awaiting else "offered",
         currency=moves[0].currency, region=region, payment_terms=moves[0].payment_terms, valid_until=valid_until,
         items=items, total=sum((i.line_total for i in items), Decimal(0)), terms=dict(terms),
         alternatives=[alternative(m, names.get(m.sku, m.sku)) for m in alternatives] or None, pending=pend,
     )
+
+
+def pending_of(moves: Sequence[Move], since: dt.datetime) -> Pending:
+    """What awaits approval, as a proposal shows it: the requested lines and since when."""
+    return Pending(items=[PendingItem(sku=m.sku, quantity=m.quantity, unit_price=m.unit_price) for m in moves],
+                   total=sum((m.line_total for m in moves), Decimal(0)), since=since)
 
 
 def valid_until(now: dt.datetime, surfaces: Sequence[DecisionSurface]) -> dt.datetime:

@@ -457,16 +457,37 @@ class Store:
         D.write(conn, Q.CANCEL_PENDING_APPROVALS, {"nid": negotiation_id, "now": now, "why": why})
 
     def record_turn(self, negotiation_id: str, buyer_org: str, turn: int, *, status: str | None = None,
-                    events: Sequence[dict[str, Any]] = (), records: Sequence[dict[str, Any]] = ()) -> None:
-        """A turn that changed no proposal: its status change, events and records in one transaction."""
+                    events: Sequence[dict[str, Any]] = (), records: Sequence[dict[str, Any]] = (),
+                    approval: dict[str, Any] | None = None, proposal_id: str | None = None,
+                    cancel_approval: str | None = None) -> None:
+        """A turn that changed no proposal: its status change, events and records in one transaction.
+
+        With `approval` ({"moves", "level", "reasons"}), also files that request on `proposal_id`, whose standing
+        version stays as it is (an offer awaiting an operator never takes away one the buyer may accept), after
+        canceling the pending request `cancel_approval` it replaces."""
         now = utcnow()
         with transaction(self.engine) as conn:
             if status:
                 self.set_status(negotiation_id, status, conn=conn)
             if status == "closed":  # no more rounds: a pending request can no longer be sent (its offer stands)
                 self._cancel_pending_approvals(conn, negotiation_id, now, "negotiation closed")
+            if cancel_approval is not None:
+                D.write(conn, Q.CANCEL_APPROVAL, {"b_id": cancel_approval, "now": now,
+                                                  "why": "replaced by a newer request"})
+            if approval is not None:
+                if proposal_id is None:
+                    raise ValueError("an approval request is filed on a proposal")
+                self._file_approval(conn, negotiation_id, buyer_org, proposal_id, approval, now)
             self._insert_events(conn, negotiation_id, buyer_org, turn, events, now)
             self._insert_records(conn, records)
+
+    @staticmethod
+    def _file_approval(conn: Connection, negotiation_id: str, buyer_org: str, proposal_id: str,
+                       approval: dict[str, Any], now: dt.datetime) -> None:
+        D.write(conn, Q.INSERT_APPROVAL, {
+            "id": new_id("A"), "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": proposal_id,
+            "level": approval["level"], "status": "pending", "requested": {"moves": approval["moves"]},
+            "reasons": approval["reasons"], "requested_at": now})
 
     def add_events(self, negotiation_id: str, buyer_org: str, turn: int, events: Sequence[dict[str, Any]],
                    conn: Connection | None = None) -> None:
@@ -573,10 +594,7 @@ class Store:
                 D.write(conn, Q.CANCEL_APPROVAL, {"b_id": cancel_approval, "now": now,
                                                   "why": f"superseded by version {version}"})
             if approval is not None:
-                D.write(conn, Q.INSERT_APPROVAL, {
-                    "id": new_id("A"), "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": pid,
-                    "level": approval["level"], "status": "pending", "requested": {"moves": approval["moves"]},
-                    "reasons": approval["reasons"], "requested_at": now})
+                self._file_approval(conn, negotiation_id, buyer_org, pid, approval, now)
             self._insert_records(conn, records, advanced=negotiation_id)
         # The row as written (the JSON columns give back what they were given: the body is wire JSON).
         return ProposalRow(**{**row, "total": Decimal(row["total"])})

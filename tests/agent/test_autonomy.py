@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from typer.testing import CliRunner
 
@@ -130,3 +132,57 @@ def test_the_request_awaiting_approval_is_always_the_one_the_buyer_was_shown(dd_
     assert seller.store.get_approval(waiting.id).status == "canceled" and _inbox(seller, nid) is None
     with pytest.raises(DealdeskError):  # nothing left to approve: the buyer holds the better offer
         seller.decide(waiting.id, "approve", by="mgr@x")
+
+
+@pytest.mark.parametrize("mode", ["approval_only", "shadow"])
+def test_pausing_autonomy_never_takes_away_an_offer_the_buyer_may_accept(dd_seller_factory, mode: str) -> None:
+    """Paused while an offer is out: a counter-offer's better offer awaits an operator beside the standing version,
+    which stays as it was and can be accepted. Before, the awaiting draft superseded it as version 2 (in shadow
+    mode a version the buyer never saw), and accepting version 1 answered proposal_superseded."""
+    seller = dd_seller_factory()
+    nid = seller.start(Buyer(org="acme", region="EU"))
+    first = seller.send(nid, data=RFQ).data
+    assert first["status"] == "offered"
+    pid, price = first["proposal_id"], first["items"][0]["unit_price"]
+    AutonomyStore(seller.store.engine).set("global", mode, by="lead")
+
+    def counter(asked: str):
+        return seller.send(nid, data={"type": "counter_offer", "proposal_id": pid, "version": 1,
+                                      "items": [{"sku": "BRG-6204", "quantity": "500", "unit_price": asked}]})
+
+    asked = counter("2.90")
+    if mode == "shadow":
+        assert asked.data is None and asked.text.startswith(SHADOW_TEXT) and "can be accepted" in asked.text
+    current = seller.store.get_proposal(pid)
+    assert (current.version, current.status) == (1, "offered")
+    request = seller.store.pending_approval(nid)
+    requested = request.requested["moves"][0]["unit_price"]
+    if mode == "approval_only":  # the standing version as it is, and beside it what awaits approval
+        assert {**asked.data, "pending": None} == {**first, "pending": None}
+        assert asked.data["pending"]["items"] == [{"sku": "BRG-6204", "quantity": "500", "unit_price": requested}]
+        assert "awaiting approval; meanwhile this offer stands" in asked.text
+    assert request.proposal_id == pid and request.reasons[0]["rule_id"] == f"operator.autonomy.{mode}"
+    assert Decimal(requested) < Decimal(price)
+
+    again = counter("2.80")  # the strategy holds, or asks less than what awaits approval: the filed request stands
+    assert seller.store.pending_approval(nid).id == request.id
+    if mode == "approval_only":
+        assert again.data["version"] == 1 and again.data["pending"]["items"][0]["unit_price"] == requested
+
+    deal = seller.send(nid, data={"type": "accept", "proposal_id": pid, "version": 1})
+    assert deal.type == "deal" and deal.data["total"] == first["total"]
+    assert seller.store.get_approval(request.id).status == "canceled"  # nothing left to approve
+
+
+def test_approving_the_request_beside_a_standing_offer_sends_it_as_the_next_version(dd_seller_factory) -> None:
+    seller = dd_seller_factory()
+    nid = seller.start(Buyer(org="acme", region="EU"))
+    first = seller.send(nid, data=RFQ).data
+    AutonomyStore(seller.store.engine).set("product:BRG-6204", "approval_only", by="lead")
+    seller.send(nid, data={"type": "counter_offer", "proposal_id": first["proposal_id"], "version": 1,
+                           "items": [{"sku": "BRG-6204", "quantity": "500", "unit_price": "2.90"}]})
+    request = seller.store.pending_approval(nid)
+    sent = seller.decide(request.id, "approve", by="mgr@x")
+    assert (sent.data["version"], sent.data["status"]) == (2, "offered")
+    assert sent.data["items"][0]["unit_price"] == request.requested["moves"][0]["unit_price"]
+    assert seller.store.get_proposal(first["proposal_id"], 1).status == "superseded"

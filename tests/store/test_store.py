@@ -737,6 +737,26 @@ def test_approvals_are_decided_exactly_once(store):
     assert store.get_approval(a2.id).status == "pending"
 
 
+def test_a_turn_that_keeps_its_proposal_files_and_replaces_an_approval_request(store):
+    """record_turn with an approval: the request is filed on the proposal, in the turn's transaction, after
+    the request it replaces is canceled; no proposal version is written."""
+    store.create_negotiation("N-1", buyer_org="org-a", region="EU", segment="smb")
+    moves = [{"sku": "SKU-A", "quantity": 5, "unit_price": "8.10"}]
+    old = store.create_approval(negotiation_id="N-1", buyer_org="org-a", proposal_id="P-1", level="operator",
+                                requested={"moves": moves}, reasons=[])
+    store.record_turn("N-1", "org-a", 2, records=[record("N-1", "commit", 2)], proposal_id="P-1",
+                      approval={"moves": [{**moves[0], "unit_price": "7.90"}], "level": "operator", "reasons": []},
+                      cancel_approval=old.id)
+    assert store.get_approval(old.id).status == "canceled"
+    new = store.pending_approval("N-1")
+    assert (new.proposal_id, new.requested["moves"][0]["unit_price"]) == ("P-1", "7.90")
+    assert store.proposals("N-1") == [] and [r["node"] for r in store.records("N-1")] == ["commit"]
+    with pytest.raises(ValueError):  # a request is always on a proposal; nothing of the turn is written
+        store.record_turn("N-1", "org-a", 3, records=[record("N-1", "commit", 3)],
+                          approval={"moves": moves, "level": "operator", "reasons": []})
+    assert [r["node"] for r in store.records("N-1")] == ["commit"] and store.pending_approval("N-1") == new
+
+
 def test_concurrent_decisions_on_one_approval_let_exactly_one_win(store):
     a = store.create_approval(negotiation_id="N-1", buyer_org="org-a", proposal_id="P-1", level="manager",
                               requested={}, reasons=[])
