@@ -88,7 +88,9 @@ def to_decimal(value: object) -> Decimal:
             raise ValueError(f"{value!r} is not a decimal number") from None
     elif isinstance(value, Decimal):
         result = value
-    elif isinstance(value, (bool, float)):
+    elif isinstance(value, bool):  # an int to Python: `true` would be 1
+        raise ValueError(f"a boolean ({str(value).lower()}) is not a decimal number")
+    elif isinstance(value, float):
         raise ValueError("must be a decimal string, not a float")
     elif isinstance(value, int):
         result = Decimal(value)

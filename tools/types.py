@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
+from tools.datafile import refuse_bool
 from tools.money import is_currency, to_decimal
 
 
@@ -35,3 +36,8 @@ DiscountPercent = Annotated[Dec, Field(ge=0, le=100)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 # Ids used in files: letters, digits and - _ . /
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")]
+
+# In the vendor's files: a bool is an int to Python, so `on_hand: true` would load as 1 unit and
+# `floor_price: {EUR: true}` fail as "not a float": both are refused as what they are.
+Count = Annotated[int, BeforeValidator(refuse_bool("a whole number"))]
+Price = Annotated[Money, BeforeValidator(refuse_bool('a price; write a decimal string such as "3.50"'))]

@@ -11,20 +11,15 @@ import hashlib
 import json
 from decimal import Decimal
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.datafile import refuse_bool
 from tools.pricing.rules import PricingRule
-from tools.types import CurrencyCode, Ident, Money
+from tools.types import Count, CurrencyCode, Ident, Price
 
 TierMode = Literal["range", "slab"]
 SpecValue = str | int | Decimal | bool
-# Quantities, stock and days: whole numbers, and `true` is not 1 (a bool is an int to Python).
-Count = Annotated[int, BeforeValidator(refuse_bool("a whole number"))]
-# Prices and costs: `true` is refused as what it is, not as "not a float".
-Price = Annotated[Money, BeforeValidator(refuse_bool('a price; write a decimal string such as "3.50"'))]
 
 
 class Strict(BaseModel):

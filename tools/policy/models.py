@@ -18,13 +18,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from tools.datafile import refuse_bool
-from tools.types import CurrencyCode, Dec, DiscountPercent, Ident, Money
+from tools.types import Count, CurrencyCode, Dec, DiscountPercent, Ident, Price
 
 Scope = Literal["global", "category", "product"]
 
-# A bool is an int to Python: `moq: true` must not read as 1, nor `floor_price: {EUR: true}` as "not a float".
-Count = Annotated[int, BeforeValidator(refuse_bool("a whole number"))]
-Price = Annotated[Money, BeforeValidator(refuse_bool('a price; write a decimal string such as "3.50"'))]
 _NOT_A_PERCENT = BeforeValidator(refuse_bool('a percentage; write a decimal string such as "15"'))
 Percentage = Annotated[Dec, _NOT_A_PERCENT]
 DiscountPercentage = Annotated[DiscountPercent, _NOT_A_PERCENT]

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.types import CurrencyCode, Ident, Money, Percent
+from tools.types import Count, CurrencyCode, Ident, Money, Percent
 
 RuleKind = Literal["segment", "promotion", "stock", "deal_size", "payment_terms", "adjustment"]
 
@@ -40,9 +40,9 @@ class RuleWhen(_Strict):
     payment_terms: tuple[str, ...] | None = None
     valid_from: dt.date | None = None
     valid_to: dt.date | None = Field(default=None, description="Last day the rule applies (inclusive)")
-    min_quantity: int | None = Field(default=None, ge=1)
-    stock_at_least: int | None = Field(default=None, ge=0)
-    stock_below: int | None = Field(default=None, ge=1)
+    min_quantity: Count | None = Field(default=None, ge=1)
+    stock_at_least: Count | None = Field(default=None, ge=0)
+    stock_below: Count | None = Field(default=None, ge=1)
     deal_value_at_least: dict[CurrencyCode, Money] | None = None
     deal_value_below: dict[CurrencyCode, Money] | None = None
 
@@ -84,7 +84,7 @@ class RuleEffect(_Strict):
 class PricingRule(_Strict):
     id: Ident
     kind: RuleKind
-    priority: int = 0
+    priority: Count = 0
     description: str = ""
     when: RuleWhen = RuleWhen()
     effect: RuleEffect
