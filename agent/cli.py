@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.config import catalog_path, load_data
@@ -24,7 +25,7 @@ from tools.catalog.search import search, spec_text
 from tools.datafile import DataFileError
 from tools.errors import DealdeskError
 from tools.policy.desk import Desk
-from tools.policy.loader import load_policy
+from tools.policy.loader import load_policy, tier_floor_warnings
 from tools.policy.surface import DecisionSurface
 from tools.pricing.engine import explain_lines, price
 from tools.pricing.models import BuyerContext, PriceRequest
@@ -186,6 +187,8 @@ def policy_validate(file: Path, catalog: CatalogOpt = None) -> None:
         return
     out.print(f"[green]valid[/green]: {file}: {len(pol.doc.categories)} category and {len(pol.doc.products)} "
               f"product overrides, version {pol.version[:19]}", highlight=False)
+    for issue in tier_floor_warnings(pol, cat, str(file)):  # allowed, but worth a second look
+        out.print(f"[yellow]warning[/yellow]: {escape(str(issue))}", highlight=False)
 
 
 def surface_table(s: DecisionSurface) -> Table:

@@ -28,7 +28,7 @@ from tools.catalog.models import Catalog
 from tools.datafile import parse_text
 from tools.policy import desk as desk_module
 from tools.policy.desk import Desk
-from tools.policy.loader import PolicyError, load_policy, parse_policy
+from tools.policy.loader import PolicyError, load_policy, parse_policy, tier_floor_warnings
 from tools.policy.models import Policy
 from tools.policy.resolve import resolve
 from tools.policy.surface import (DecisionSurface, Finding, OfferDecision, check_offer, decision_surface,
@@ -656,6 +656,24 @@ def test_policy_validate_refuses_a_floor_above_the_list_price(tmp_path: Path) ->
             "BRG-6204 in price book EU-EUR (quantity 1)") in result.output
 
 
+def test_policy_validate_warns_of_a_floor_above_a_higher_tier_and_the_demo_has_none(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    catalog = str(root / "catalog.yaml")
+    demo = CliRunner().invoke(app, ["policy", "validate", str(root / "policy.yaml"), "--catalog", catalog])
+    assert demo.exit_code == 0 and "valid" in demo.output and "warning" not in demo.output
+    path = tmp_path / "policy.yaml"  # BRG-6204 in EU-EUR (range): 3.50, 3.40 from 100, 3.25 from 500, 3.05 from 2000
+    path.write_text((root / "policy.yaml").read_text(encoding="utf-8").replace('EUR: "2.65"}', 'EUR: "3.20"}'),
+                    encoding="utf-8")
+    result = CliRunner().invoke(app, ["policy", "validate", str(path), "--catalog", catalog])
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.output and "floor price 3.20 EUR is above the list price of BRG-6204 in price book " \
+        "EU-EUR (range tiers) from 2000 units (3.05 EUR there)" in " ".join(result.output.split())
+
+
 def test_bad_table_is_large_enough() -> None:
     assert len(BAD) >= 12
 
@@ -683,3 +701,24 @@ def test_policy_explain_credits_a_limit_the_floor_raised_to_the_floor() -> None:
     assert s.rule_ids["floor_price"] in rows["approval: manager"] and s.rule_ids["approval_chain"] in \
         rows["approval: manager"]
     assert s.rule_ids["floor_price"] not in rows["auto-approve limit"]  # 15% off is above the floor
+
+
+def test_a_floor_above_a_higher_tier_is_a_warning_naming_where_the_floor_takes_over(cat: Catalog, tmp_path: Path) -> None:
+    """Allowed (a floor a vendor holds on big orders), but those orders are quoted above their list price: `policy
+    validate` says from which quantity, in range and in slab mode."""
+    data = mini_policy()
+    data["products"]["BRG-6204"]["floor_price"] = {"USD": "3.50", "EUR": "3.10"}  # EU slab: 3.30, 3.00 from 100, 2.70
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+    policy = load_policy(path, cat)
+    warnings = [(i.row, i.field, i.message) for i in tier_floor_warnings(policy, cat, str(path))]
+    eu = [w for w in warnings if w[1] == "floor_price.EUR"]
+    # (99 x 3.30 + 199 x 3.00) / 298 = 3.0997 < 3.10; at 297 units the blend is 3.10 exactly
+    assert eu == [("products[BRG-6204]", "floor_price.EUR",
+                   "floor price 3.10 EUR is above the list price of BRG-6204 in price book EU-EUR (slab tiers) from "
+                   "298 units (3.0997 EUR there): orders of 298 or more are quoted the floor, above their list price")]
+    assert surface(cat, policy, "BRG-6204", 298, region="EU").opening_price == D("3.10")
+    assert surface(cat, policy, "BRG-6204", 297, region="EU").list_price == D("3.10")
+    data["products"]["BRG-6204"]["floor_price"] = {"USD": "2.40", "EUR": "2.60"}  # below every tier
+    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+    assert tier_floor_warnings(load_policy(path, cat), cat, str(path)) == []

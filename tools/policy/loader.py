@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tools.datafile import DataFileError, FileIssue, field_path, read_or_issue
 from tools.money import HUNDRED, ceil_money
 from tools.policy.models import Policy, PolicyFile, PolicyRules
 from tools.policy.resolve import resolve
+from tools.pricing.engine import base_rate, brackets_for
 
 
 class PolicyError(DataFileError):
@@ -74,6 +76,65 @@ def _written_at(source: str, setting: str) -> str:
     return source.removeprefix("policy.").removesuffix(f".{setting}")
 
 
+def _floors(eff: Any, product: Any, cur: str) -> list[tuple[str, str, Any, str]]:
+    """The floors a product's effective settings write in `cur`: (setting, field, floor, the words that say it,
+    ending where a sentence goes on with "above ...")."""
+    out = []
+    if eff.floor_price is not None and cur in eff.floor_price:
+        floor = ceil_money(eff.floor_price[cur], cur)
+        out.append(("floor_price", f"floor_price.{cur}", floor, f"floor price {floor} {cur} is"))
+    if eff.min_margin_percent is not None and cur in product.cost:
+        cost, margin = product.cost[cur], eff.min_margin_percent
+        floor = ceil_money(cost / (1 - margin / HUNDRED), cur)
+        out.append(("min_margin_percent", "min_margin_percent", floor,
+                    f"the floor of a {margin}% margin on the cost {cost} {cur} is {floor} {cur},"))
+    return out
+
+
+def tier_floor_warnings(policy: Policy, catalog: Catalog, file: str) -> list[FileIssue]:
+    """Floors above a volume tier's price (not at quantity 1, which `list_price_issues` refuses): allowed, since a
+    vendor may mean a floor to hold on big orders, but buyers ordering that much are then quoted the floor, above
+    the tier's list price (a negative discount on the wire). One warning per product, price book and floor
+    setting, at the first tier the floor is above (the later tiers are cheaper still)."""
+    out = []
+    for sku, product in catalog.products.items():
+        eff = resolve(policy, sku, product.category)
+        for book_id, prices in product.prices.items():
+            book = catalog.price_books[book_id]
+            mode = catalog.tier_mode(product, book)
+            for setting, field, floor, written in _floors(eff, product, book.currency):
+                start = _first_quantity_below(prices.schedule, mode, floor)
+                if start is None:
+                    continue
+                out.append(FileIssue(file, _written_at(eff.source(setting), setting), field,
+                                     f"{written} above the list price of {sku} in price book {book_id} ({mode} tiers) "
+                                     f"from {start} units ({_rate(prices.schedule, mode, start)} {book.currency} "
+                                     f"there): orders of {start} or more are quoted the floor, above their list price"))
+    return out
+
+
+def _rate(schedule: Any, mode: str, quantity: int) -> Decimal:
+    """The list unit price of `quantity` before rules, to the cent it is quoted at (a slab blend rounded)."""
+    rate = base_rate(brackets_for(schedule, quantity, mode)[0])
+    return rate if rate == rate.quantize(Decimal("0.01")) else rate.quantize(Decimal("0.0001")).normalize()
+
+
+def _first_quantity_below(schedule: Any, mode: str, floor: Decimal, most: int = 10**9) -> int | None:
+    """The smallest quantity above 1 whose list unit price is below `floor`, or None (list prices never rise with
+    the quantity, in range or slab mode, so a bisection finds it)."""
+    def below(q: int) -> bool:
+        return base_rate(brackets_for(schedule, q, mode)[0]) < floor
+    if not below(most):
+        return None
+    if below(2):
+        return 2
+    lo, hi = 2, most  # below(lo) is False, below(hi) is True
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if below(mid) else (mid, hi)
+    return hi
+
+
 def list_price_issues(policy: Policy, catalog: Catalog, file: str) -> list[FileIssue]:
     """Floors and targets above a product's list price at quantity 1, price book by price book.
 
@@ -92,18 +153,9 @@ def list_price_issues(policy: Policy, catalog: Catalog, file: str) -> list[FileI
             list_price = prices.list  # the price of the first tier: quantity 1
             where = f"the list price {list_price} {cur} of {sku} in price book {book_id} (quantity 1)"
             found: list[tuple[str, str, str]] = []  # (setting, field, message)
-            if eff.floor_price is not None and cur in eff.floor_price:
-                floor = ceil_money(eff.floor_price[cur], cur)
+            for setting, field, floor, written in _floors(eff, product, cur):
                 if floor > list_price:
-                    found.append(("floor_price", f"floor_price.{cur}",
-                                  f"floor price {floor} {cur} is above {where}: the seller would quote the floor"))
-            if eff.min_margin_percent is not None and cur in product.cost:
-                cost, margin = product.cost[cur], eff.min_margin_percent
-                floor = ceil_money(cost / (1 - margin / HUNDRED), cur)
-                if floor > list_price:
-                    found.append(("min_margin_percent", "min_margin_percent",
-                                  f"the floor of a {margin}% margin on the cost {cost} {cur} is {floor} {cur}, above "
-                                  f"{where}: the seller would quote the floor"))
+                    found.append((setting, field, f"{written} above {where}: the seller would quote the floor"))
             if eff.target_price is not None and cur in eff.target_price:
                 target = ceil_money(eff.target_price[cur], cur)
                 if target > list_price:
