@@ -10,6 +10,7 @@ JSON numbers are accepted too (a float is read through its shortest repr, so
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -29,15 +30,26 @@ ErrorCode = Literal[
 ]
 
 
+# What a decimal string may be on the wire: ASCII digits and one point, as the published schema says. Python's
+# Decimal() also reads "3_10" (as 310), "5e2", and digits of other scripts ("５００"): none is what a buyer's bot
+# would mean to send as money or a quantity.
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
 def _in_decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError("must be a decimal string or number")
     if isinstance(value, float):
         value = repr(value)
-    if isinstance(value, (int, Decimal)):
+    elif isinstance(value, (int, Decimal)):
         value = str(value)
-    if not isinstance(value, str):
+    elif not isinstance(value, str):
         raise ValueError("must be a decimal string or number")
+    else:
+        text = value.strip()
+        if len(text) <= 40 and not _DECIMAL_TEXT.fullmatch(text):
+            raise ValueError(f"{value!r} is not a decimal number: digits 0-9 with at most one decimal point, "
+                             "such as \"3.10\" or \"500\"")
     text = value.strip()
     if len(text) > 40:
         raise ValueError("too many digits")

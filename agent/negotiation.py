@@ -18,6 +18,7 @@ from agent.store.store import EventRow
 from agent.turn_view import TurnView
 from tools.errors import DealdeskError
 from tools.memo import BoundedMemo
+from tools.money import round_money
 from tools.policy.desk import Desk
 from tools.policy.surface import DecisionSurface
 from tools.strategy.concession import plan
@@ -131,6 +132,8 @@ def plan_lines(desk: Desk, view: TurnView, lines: list[Line], terms: str, *,
     out = []
     for line in lines:
         surface = check_line(desk, view, line, terms, own_holds)
+        if line.asked is not None:  # on the currency's minor unit, half-up (3.0999999999999996 is 3.10, as sent)
+            line = Line(line.sku, line.quantity, round_money(line.asked, surface.currency))
         memory = to_offers(memory_rows, line.sku)
         # This turn's buyer message counts as a round before it is stored (it is stored with the reply).
         current = Offer(side="buyer", unit_price=line.asked, list_price=surface.list_price, quantity=line.quantity,

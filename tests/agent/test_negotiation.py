@@ -419,9 +419,39 @@ def test_the_reply_says_whether_the_seller_improved_held_or_met_the_price(seller
     above = seller.send(other, data=counter(first, "3.30"))
     assert unit_price(above) == unit_price(first) == Decimal(surface.list_price)  # never above the offer
     assert above.text.startswith(f"Our offer for {SKU} is already at or below your price. Proposal ")
-    met = seller.send(other, data=counter(above.data, "3.20"))
+    held = seller.send(other, data=counter(above.data, "3.20"))  # below the buyer's own 3.30: not met
+    assert unit_price(held) == Decimal(surface.list_price) and held.text.startswith(f"We are holding our price")
+    third, first = open_negotiation(seller, org="gamma-eu")
+    met = seller.send(third, data=counter(first, "3.20"))
     assert unit_price(met) == Decimal("3.20")
     assert met.text.startswith(f"We can meet your price for {SKU}. Proposal ")
+
+
+def test_a_buyer_cannot_take_back_a_price_the_seller_met(seller: Seller) -> None:
+    """QA: met at 3.10, then counters of 0.01, 1.00, 2.00 and 2.50 walked the offer down to 2.77, and the deal
+    closed there. The buyer's best price on the line bounds every later offer and acceptance."""
+    nid, last = open_negotiation(seller)
+    met = seller.send(nid, data=counter(last, "3.10")).data
+    assert unit_price(met) == Decimal("3.10")
+    for price in ("0.01", "1.00", "2.00", "2.50"):
+        met = seller.send(nid, data=counter(met, price)).data
+        assert unit_price(met) == Decimal("3.10"), (price, met)
+    deal = seller.send(nid, data=accept(met))
+    assert deal.type == "deal" and Decimal(deal.data["total"]) == Decimal("3.10") * QTY
+
+
+@pytest.mark.parametrize(("asked", "offered"), [
+    ("3.2499", "3.25"),  # half-up to the cent: not undercut to the strategy's 3.09
+    ("3.105", "3.11"), ("3.1", "3.10"), ("3.1000", "3.10"), (3.0999999999999996, "3.10")])
+def test_a_price_finer_than_the_currency_is_read_on_its_minor_unit(seller: Seller, asked, offered) -> None:
+    """QA: "3.2499" or the float 3.0999999999999996 made the seller offer 3.09 (a met price off the cent grid is
+    refused, and the strategy fell back to its curve); "3.1000" was met as "3.1000" and booked so."""
+    nid, last = open_negotiation(seller)
+    reply = seller.send(nid, data=counter(last, asked))
+    assert reply.type == "proposal" and reply.data["items"][0]["unit_price"] == offered, reply.data
+    assert reply.data["total"] == str(Decimal(offered) * QTY)
+    deal = seller.send(nid, data=accept(reply.data))
+    assert deal.type == "deal" and deal.data["items"][0]["unit_price"] == offered
 
 
 # --- errors -----------------------------------------------------------------------------------------
@@ -436,7 +466,16 @@ def test_the_reply_says_whether_the_seller_improved_held_or_met_the_price(seller
      "region"),
     ({"type": "counter_offer", "proposal_id": "P-NOPE", "version": 1,
       "items": [{"sku": SKU, "quantity": "5", "unit_price": "1.00"}]}, "unknown_proposal", "proposal_id"),
-], ids=["unknown-sku", "bad-quantity", "unknown-field", "no-items", "other-region", "unknown-proposal"])
+    # Python's Decimal reads these (and "3_10" as 310); the published schema does not, nor would a bot mean them
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "1_000"}]}, "malformed_message", "rfq.items.0.quantity"),
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "5e2"}]}, "malformed_message", "rfq.items.0.quantity"),
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "\uff15\uff10\uff10"}]}, "malformed_message",
+     "rfq.items.0.quantity"),
+    ({"type": "counter_offer", "proposal_id": "P-NOPE", "version": 1,
+      "items": [{"sku": SKU, "quantity": "5", "unit_price": "3_10"}]}, "malformed_message",
+     "counter_offer.items.0.unit_price"),
+], ids=["unknown-sku", "bad-quantity", "unknown-field", "no-items", "other-region", "unknown-proposal",
+        "underscore-quantity", "exponent-quantity", "fullwidth-quantity", "underscore-price"])
 def test_errors_name_the_code_and_field(seller: Seller, data, code, field) -> None:
     start = seller.store.available(SKU)
     nid = seller.start(Buyer(org="acme-eu", region="EU"))

@@ -237,3 +237,21 @@ def test_move_ids_are_deterministic_and_unique(desk):
     b = plan(surface, history, surface_for=desk.surface)
     assert [m.id for m in a.moves] == [m.id for m in b.moves]
     assert len({m.id for m in a.moves}) == len(a.moves)
+
+
+def test_never_offers_below_a_price_the_buyer_already_offered(desk):
+    """QA: a buyer who offered a price the seller met, then 'moved' up again from far below it (0.01, 1.00, 2.00,
+    2.50), was conceded below their own first offer. The buyer's best price in the negotiation bounds every offer."""
+    surface = desk.surface("BRG-6204", 450)
+    first_bid = surface.target_price  # met at once (a proposal at the buyer's price): the first counter may be
+    history = rfq()                   # met down to the target
+    offered = []
+    for bid in (None, first_bid, D("0.01"), D("1.00"), D("2.00"), D("2.50")):
+        if bid is not None:
+            history.append(Offer(side="buyer", unit_price=bid, quantity=450))
+        move = plan(surface, history, surface_for=desk.surface).recommended_move
+        offered.append(move.unit_price)
+        history.append(Offer(side="seller", unit_price=move.unit_price, list_price=move.list_price, quantity=450))
+    assert offered[1] == first_bid and min(offered) == first_bid, offered
+    assert "strategy.buyer_best_price" in move.rule_ids
+

@@ -139,6 +139,12 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
 
     current = [e for e in history if e.side == "buyer" and e.unit_price is not None]
     buyer_price = current[-1].unit_price if current else None
+    # The buyer's best price in this negotiation for this line (quantity and terms; on today's list): never offered
+    # below, nor accepted below, whatever the buyer asks later. A buyer who offered 3.10, then 0.01, 1.00, 2.00
+    # would otherwise be conceded below 3.10 on the strength of "moves" back up from a price already beaten.
+    best_ask = max((e.unit_price if e.list_price in (None, L) else price_at(surface, _share(e, L))
+                    for e in current if e.quantity == surface.quantity
+                    and e.payment_terms in (None, surface.payment_terms)), default=None)
     # This round's buyer message (the last of `history`) named no price: the buyer moved nothing, so the
     # seller concedes nothing (a re-quote at another quantity keeps the discount; repeated quotes would
     # otherwise walk the price down the curve without a counter).
@@ -154,6 +160,10 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
         cap, cap_rule = ZERO, "strategy.no_counter_yet"
     share = max(min(aspiration, prev_share + cap, d_walk), prev_share)
     offer_price = min(price_at(surface, share), prev_price)
+    held_at_ask = best_ask is not None and offer_price < min(best_ask, prev_price)
+    if held_at_ask:
+        offer_price = min(best_ask, prev_price)
+        share = discount_of(offer_price, L)
 
     curve_rule = f"strategy.aspiration.{config.curve}"
     moves: list[Move] = []
@@ -165,7 +175,8 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
         return m
 
     accept = None
-    if buyer_price is not None and (buyer_price >= offer_price or buyer_price >= aspiration_price):
+    if buyer_price is not None and (buyer_price >= offer_price or buyer_price >= aspiration_price) \
+            and (best_ask is None or buyer_price >= min(best_ask, prev_price)):
         accept = add("accept", min(buyer_price, prev_price), [curve_rule, "strategy.accept_at_aspiration"],
                      f"buyer's {buyer_price} is at or above the aspiration {aspiration_price}")
     if closing:
@@ -173,7 +184,8 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
                    f"round {round_} is past the maximum of {surface.max_rounds}; the last offer stands")
     else:
         kind: MoveKind = "open" if prev is None else ("concede" if offer_price < prev_price else "hold")
-        rules = [curve_rule] + ([cap_rule] if share == prev_share + cap else [])
+        rules = [curve_rule] + ([cap_rule] if share == prev_share + cap else []) + \
+            (["strategy.buyer_best_price"] if held_at_ask else [])
         if offer_price == surface.walk_away_price:
             rules.append(surface.rule_ids["floor_price"] if surface.walk_away_price == surface.floor_price
                          else surface.rule_ids["max_discount_percent"])
