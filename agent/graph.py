@@ -313,9 +313,12 @@ class SellerGraph:
                 if rfq.region and rfq.region != neg.region:
                     raise TurnError(f"your organisation buys in region {neg.region}, not {rfq.region}",
                                     code="not_authorized_for_region", field="region")
-                if rfq.currency and neg.currency and rfq.currency != neg.currency:
-                    raise TurnError(f"your organisation buys in {neg.currency}", code="unsupported_currency",
-                                    field="currency")
+                if rfq.currency:  # the organisation's currency, or else its region's price book's: never ignored
+                    book = self.catalog.book_for(neg.region, neg.currency)
+                    buys_in = neg.currency or (book.currency if book is not None else None)
+                    if rfq.currency != buys_in:
+                        raise TurnError(f"your organisation buys in {buys_in}, not {rfq.currency}",
+                                        code="unsupported_currency", field="currency")
                 if rfq.delivery_date is not None and rfq.delivery_date < utcnow().date():
                     raise TurnError(f"the delivery date {rfq.delivery_date} is in the past", code="malformed_message",
                                     field="delivery_date")

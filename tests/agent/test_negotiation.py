@@ -457,6 +457,12 @@ def test_a_price_finer_than_the_currency_is_read_on_its_minor_unit(seller: Selle
 # --- errors -----------------------------------------------------------------------------------------
 
 
+def test_an_rfq_in_the_regions_currency_is_quoted_in_it(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, data={**RFQ, "currency": "EUR"})
+    assert reply.type == "proposal" and reply.data["currency"] == "EUR"
+
+
 @pytest.mark.parametrize(("data", "code", "field"), [
     ({"type": "rfq", "items": [{"sku": "NOPE-1", "quantity": "5"}]}, "unknown_sku", "sku"),
     ({"type": "rfq", "items": [{"sku": SKU, "quantity": "lots"}]}, "malformed_message", "rfq.items.0.quantity"),
@@ -474,8 +480,11 @@ def test_a_price_finer_than_the_currency_is_read_on_its_minor_unit(seller: Selle
     ({"type": "counter_offer", "proposal_id": "P-NOPE", "version": 1,
       "items": [{"sku": SKU, "quantity": "5", "unit_price": "3_10"}]}, "malformed_message",
      "counter_offer.items.0.unit_price"),
+    # the buyer names no currency of its own: its region's book's (EUR) is the one, never silently another
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "500"}], "currency": "USD"}, "unsupported_currency",
+     "currency"),
 ], ids=["unknown-sku", "bad-quantity", "unknown-field", "no-items", "other-region", "unknown-proposal",
-        "underscore-quantity", "exponent-quantity", "fullwidth-quantity", "underscore-price"])
+        "underscore-quantity", "exponent-quantity", "fullwidth-quantity", "underscore-price", "other-currency"])
 def test_errors_name_the_code_and_field(seller: Seller, data, code, field) -> None:
     start = seller.store.available(SKU)
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
