@@ -301,6 +301,10 @@ class SellerGraph:
         try:
             if kind == "operator":
                 return self._prepare_operator(state, intent["operator"], started)
+            if kind == "accept" and neg.status == "deal":
+                again = self._deal_again(state, neg, intent.get("message") or {}, started)
+                if again is not None:
+                    return again
             ended = ("deal", "rejected", "canceled") if kind == "accept" else ("deal", "closed", "rejected", "canceled")
             if kind in ("rfq", "counter_offer", "accept", "reject") and neg.status in ended:
                 raise TurnError(f"this negotiation {_ENDED.get(neg.status, 'is ' + neg.status)}; start a new one",
@@ -662,6 +666,23 @@ class SellerGraph:
                            figures={"total": str(deal.total), "currency": deal.currency})
         return {"direct": {"data": deal.model_dump(mode="json"), "text": text, "accept": True,
                            "accepted": body}, "records": [rec]}
+
+    def _deal_again(self, state, neg, msg: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """An acceptance of the very version this negotiation's deal was made on: the same deal again, as the
+        first acceptance answered it (a retry, or the loser of two acceptances sent at once over REST and A2A,
+        must not read "negotiation closed" and think there is no deal). Nothing is written but the turn."""
+        deal = self.store.deal_for_proposal(msg.get("proposal_id") or "", buyer_org=neg.buyer_org,
+                                            conn=self._view(state).conn)
+        if deal is None or deal.negotiation_id != neg.id or deal.version != msg.get("version"):
+            return None
+        proposal = self._view(state).proposal(deal.proposal_id)
+        accepted = self.store.get_proposal(deal.proposal_id, deal.version, conn=self._view(state).conn)
+        rec = self._record(state, "prepare", "accept_again", started, inputs=msg,
+                           **{"dealdesk.deal.id": deal.id, "dealdesk.deal.latest_version": proposal and proposal.version})
+        return {"direct": {"data": deal.body, "text": f"Deal {deal.id} stands: proposal {deal.proposal_id} version "
+                                                      f"{deal.version} was accepted already.",
+                           "accepted": accepted.body if accepted is not None else None},
+                "records": [rec]}
 
     def _prepare_operator(self, state, op: dict[str, Any], started: float) -> dict[str, Any]:
         view = self._view(state)

@@ -174,9 +174,9 @@ def test_rfq_concessions_escalation_approval_and_deal(make_seller, surface, dd_d
     (stored,) = seller.store.deals(negotiation_id=nid)
     assert stored.id == deal["deal_id"] and stored.total == Decimal("1350.00")
 
-    # A second accept is refused with a code, and allocates nothing more.
+    # A second accept of that version answers the same deal, and allocates nothing more.
     again = seller.send(nid, data=accept(final))
-    assert again.type == "error" and again.data["code"] == "negotiation_closed"
+    assert again.type == "deal" and again.data["deal_id"] == deal["deal_id"]
     assert seller.store.available(SKU) == start_available - QTY
     assert len(seller.store.deals(negotiation_id=nid)) == 1
 
@@ -452,6 +452,20 @@ def test_a_price_finer_than_the_currency_is_read_on_its_minor_unit(seller: Selle
     assert reply.data["total"] == str(Decimal(offered) * QTY)
     deal = seller.send(nid, data=accept(reply.data))
     assert deal.type == "deal" and deal.data["items"][0]["unit_price"] == offered
+
+
+def test_accepting_the_accepted_version_again_answers_the_same_deal(seller: Seller) -> None:
+    """QA: of two acceptances sent at once (REST and A2A), the one served second read negotiation_closed, and its
+    A2A task completed with an error and no deal. A retry of an acceptance gets the deal it made, and books nothing."""
+    nid, first = open_negotiation(seller)
+    deal = seller.send(nid, data=accept(first))
+    stock = seller.store.available(SKU)
+    again = seller.send(nid, data=accept(first))
+    assert again.type == "deal" and again.data == deal.data and "stands" in again.text
+    assert seller.send(nid, text="we accept").data == deal.data
+    assert len(seller.store.deals(negotiation_id=nid)) == 1 and seller.store.available(SKU) == stock
+    other = seller.send(nid, data={**accept(first), "version": 2})  # not the version the deal was made on
+    assert other.type == "error" and other.data["code"] == "negotiation_closed"
 
 
 # --- errors -----------------------------------------------------------------------------------------
