@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -40,8 +41,8 @@ app.add_typer(policy_app, name="policy")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file [env DEALDESK_CATALOG]")]
-PolicyOpt = Annotated[Optional[Path], typer.Option("--policy", help="Policy file [env DEALDESK_POLICY]")]
+CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file (env DEALDESK_CATALOG)")]
+PolicyOpt = Annotated[Optional[Path], typer.Option("--policy", help="Policy file (env DEALDESK_POLICY)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
 QtyOpt = Annotated[int, typer.Option("--qty", "-q", help="Quantity")]
 RegionOpt = Annotated[str, typer.Option(help="Buyer region")]
@@ -55,17 +56,29 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception, *, after: str | None = None) -> None:
+    """Report a refused data file (exit 1: each issue on its line, then `after`) or a domain error (exit 2)."""
     if isinstance(exc, DataFileError):
         err.print(f"[red]refused[/red] ({len(exc.issues)} issue{'s' if len(exc.issues) != 1 else ''}):", highlight=False)
         for issue in exc.issues:
             err.print(f"  {issue}", highlight=False, markup=False)
+        if after:
+            err.print(f"  {after}", highlight=False, markup=False)
         raise typer.Exit(1)
     if isinstance(exc, DealdeskError):
         where = f" (field {exc.field})" if exc.field else ""
         err.print(f"error {exc.code}{where}: {exc.message}", highlight=False, markup=False)
         raise typer.Exit(2)
     raise exc
+
+
+def _catalog_source(explicit: Path | None) -> str:
+    """Where the catalog path came from, as `catalog_path` resolves it."""
+    if explicit:
+        return "--catalog"
+    if os.environ.get("DEALDESK_CATALOG"):
+        return "env DEALDESK_CATALOG"
+    return "the default; choose another with --catalog or DEALDESK_CATALOG"
 
 
 def _buyer(region: str, currency: str | None, segment: str, terms: str | None, date: str | None,
@@ -94,9 +107,9 @@ def catalog_validate(file: Path, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(summary)
     else:
-        out.print(f"[green]valid[/green]: {file}: {len(catalog)} products in {len(catalog.categories)} categories, "
-                  f"price books {', '.join(catalog.price_books)}, {len(catalog.rules)} pricing rules, "
-                  f"version {catalog.version[:19]}", highlight=False)
+        out.print(f"[green]valid[/green]: {escape(str(file))}: {len(catalog)} products in {len(catalog.categories)} "
+                  f"categories, price books {escape(', '.join(catalog.price_books))}, {len(catalog.rules)} pricing "
+                  f"rules, version {escape(catalog.version[:19])}", highlight=False)
 
 
 @catalog_app.command("search")
@@ -125,7 +138,7 @@ def catalog_search(
     for p in found:
         specs = ", ".join(f"{k}={spec_text(v)}" for k, v in p.specs.items())
         table.add_row(p.sku, p.name, p.category, specs, str(p.inventory.on_hand))
-    out.print(table)
+    out.print(table, markup=False)  # the cells are data: "[sealed]" in a name is text, not a style
 
 
 @catalog_app.command("export-jsonld")
@@ -142,7 +155,7 @@ def catalog_export_jsonld(
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {output}")
+        err.print(f"wrote {output}", markup=False)
     else:
         sys.stdout.write(text)
 
@@ -166,9 +179,10 @@ def price_cmd(sku: str, qty: QtyOpt, region: RegionOpt = "US", currency: Currenc
         _print_json({**line.model_dump(mode="json"), "explanation": explain_lines(line)})
         return
     product = cat.products[sku]
-    out.print(f"[bold]{sku}[/bold] {product.name}: {qty} x {line.unit_price} {line.currency} = "
-              f"[bold]{line.line_total} {line.currency}[/bold] ({line.region}, {line.segment}, {line.payment_terms}, "
-              f"{line.on})", highlight=False)
+    cur = escape(line.currency)
+    out.print(f"[bold]{escape(sku)}[/bold] {escape(product.name)}: {qty} x {line.unit_price} {cur} = "
+              f"[bold]{line.line_total} {cur}[/bold] "
+              f"({escape(', '.join((line.region, line.segment, line.payment_terms)))}, {line.on})", highlight=False)
     for step in explain_lines(line):
         out.print(f"  - {step}", highlight=False, markup=False)
 
@@ -179,21 +193,30 @@ def price_cmd(sku: str, qty: QtyOpt, region: RegionOpt = "US", currency: Currenc
 @policy_app.command("validate")
 def policy_validate(file: Path, catalog: CatalogOpt = None) -> None:
     """Validate a policy file against the catalog."""
+    used = catalog_path(catalog)
     try:
-        cat = load_catalog(catalog_path(catalog))
-        pol = load_policy(file, cat)
-    except DataFileError as exc:
+        cat = load_catalog(used)
+    except DataFileError as exc:  # each issue names the catalog file
         _fail(exc)
         return
-    out.print(f"[green]valid[/green]: {file}: {len(pol.doc.categories)} category and {len(pol.doc.products)} "
-              f"product overrides, version {pol.version[:19]}", highlight=False)
+    try:
+        pol = load_policy(file, cat)
+    except DataFileError as exc:  # an unknown SKU or a floor above list is the catalog's word: say which catalog
+        _fail(exc, after=f"catalog used: {used.resolve()} ({_catalog_source(catalog)})")
+        return
+    out.print(f"[green]valid[/green]: {escape(str(file))}: {len(pol.doc.categories)} category and "
+              f"{len(pol.doc.products)} product overrides, version {escape(pol.version[:19])}", highlight=False)
     for issue in tier_floor_warnings(pol, cat, str(file)):  # allowed, but worth a second look
         out.print(f"[yellow]warning[/yellow]: {escape(str(issue))}", highlight=False)
 
 
 def surface_table(s: DecisionSurface) -> Table:
+    """The decision surface as a table. Its cells are plain text (rule ids such as
+    `policy.categories[motors].autonomous` are data, not rich markup): print it with `markup=False`.
+    The title, which rich reads as markup whatever the print says, is escaped here."""
     cur = s.currency
-    table = Table(title=f"Decision surface: {s.sku} x {s.quantity} ({s.region}, {cur}, {s.segment}, {s.payment_terms})")
+    title = f"Decision surface: {s.sku} x {s.quantity} ({s.region}, {cur}, {s.segment}, {s.payment_terms})"
+    table = Table(title=escape(title))
     table.add_column("Figure")
     table.add_column("Value")
     table.add_column("Rule", overflow="fold")
@@ -244,7 +267,7 @@ def policy_explain(sku: str, qty: QtyOpt, region: RegionOpt = "US", currency: Cu
     if as_json:
         _print_json(s.model_dump(mode="json"))
         return
-    out.print(surface_table(s))
+    out.print(surface_table(s), markup=False)  # rule ids like policy.categories[motors].autonomous are text
     for step in explain_lines(s.pricing):
         out.print(f"  - {step}", highlight=False, markup=False)
 

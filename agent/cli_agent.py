@@ -5,28 +5,49 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.buyers import STRATEGIES as BUYER_STRATEGIES
 from agent.config import db_url, load_data, log_path
+from tools.datafile import DataFileError
 from tools.errors import DealdeskError
 
 if TYPE_CHECKING:
     from agent.service import Reply, Seller
 
-DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL [env DEALDESK_DB]")]
+DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL (env DEALDESK_DB)")]
+# As `dealdesk price` and `policy explain` declare them (agent/cli.py), resolved by agent.config.load_data.
+DataCatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file (env DEALDESK_CATALOG)")]
+PolicyOpt = Annotated[Optional[Path], typer.Option("--policy", help="Policy file (env DEALDESK_POLICY)")]
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 approvals_app = typer.Typer(help="Review and decide the offers the bot may not make alone.", no_args_is_help=True)
 
 
+def refuse(exc: DataFileError) -> NoReturn:
+    """A refused catalog or policy file, as `dealdesk price` reports it: each issue on its line, exit 1."""
+    err.print(f"[red]refused[/red] ({len(exc.issues)} issue{'s' if len(exc.issues) != 1 else ''}):", highlight=False)
+    for issue in exc.issues:
+        err.print(f"  {issue}", highlight=False, markup=False)
+    raise typer.Exit(1)
+
+
 def open_seller(db: str | None, catalog: Path | None = None, policy: Path | None = None) -> Seller:
-    """The seller on the configured data and database (imported lazily: the graph is heavy to load)."""
+    """The seller on the configured data and database (imported lazily: the graph is heavy to load).
+
+    The catalog and policy are --catalog / --policy, else DEALDESK_CATALOG / DEALDESK_POLICY, else the demo
+    files; a refused file is reported with each of its issues (exit 1), before anything else is opened.
+    """
+    try:
+        cat, pol = load_data(catalog, policy)
+    except DataFileError as exc:
+        refuse(exc)
     from agent.records import configure_logging
     from agent.service import Seller
 
@@ -35,25 +56,28 @@ def open_seller(db: str | None, catalog: Path | None = None, policy: Path | None
     configure_logging(log.open("a", encoding="utf-8"))
     from agent.models.factory import make_model
 
-    cat, pol = load_data(catalog, policy)
     return Seller.open(cat, pol, db_url(db), model=make_model())
 
 
 def show_reply(reply: Reply, *, explain: bool = False) -> None:
     data = reply.data or {}
     kind = data.get("type")
-    out.print(f"[bold cyan]seller[/bold cyan] ({kind or 'text'}): {reply.text}", highlight=False)
+    # Everything printed here is data (buyer text, SKUs, rule ids such as policy.categories[motors].autonomous):
+    # escaped, or printed with markup=False, so rich never reads a bracket of it as a style.
+    out.print(f"[bold cyan]seller[/bold cyan] ({escape(str(kind or 'text'))}): {escape(reply.text)}", highlight=False)
     if kind == "proposal":
         table = Table("SKU", "Qty", "Unit price", "List", "Discount %", "Line total", "Lead time")
         for i in data["items"]:
             table.add_row(i["sku"], i["quantity"], i["unit_price"], i["list_price"],
                           f"{float(i['discount_percent']):.2f}", i["line_total"], f"{i['lead_time_days']} d")
-        out.print(table)
+        out.print(table, markup=False)
         if data.get("pending"):
             out.print(f"  pending approval since {data['pending']['since']}: "
-                      + ", ".join(f"{p['sku']} at {p['unit_price']}" for p in data["pending"]["items"]))
+                      + ", ".join(f"{p['sku']} at {p['unit_price']}" for p in data["pending"]["items"]),
+                      markup=False)
     elif kind == "error":
-        out.print(f"  [red]{data['code']}[/red] {data.get('field') or ''}: {data['message']}", highlight=False)
+        out.print(f"  [red]{escape(str(data['code']))}[/red] {escape(str(data.get('field') or ''))}: "
+                  f"{escape(str(data['message']))}", highlight=False)
     if explain:
         for rec in reply.records:
             bits = [f"{rec['node']}/{rec['gen_ai.operation.name']}"]
@@ -70,13 +94,14 @@ def show_reply(reply: Reply, *, explain: bool = False) -> None:
                     bits.append(f"blocked {v['rule_id']}: {v['message']}")
             if rec.get("dealdesk.approval.routing"):
                 bits.append(f"approval {rec['dealdesk.approval.routing']} {rec.get('dealdesk.approval.level', '')}")
-            out.print("    [dim]" + " | ".join(bits) + "[/dim]", highlight=False, markup=True)
+            out.print("    [dim]" + escape(" | ".join(bits)) + "[/dim]", highlight=False, markup=True)
 
 
 def chat(db: DbOpt = None, org: Annotated[str, typer.Option("--org", help="Buyer organisation")] = "demo-buyer-eu",
          region: Annotated[str, typer.Option(help="Buyer region")] = "EU",
          segment: Annotated[str, typer.Option(help="Buyer segment")] = "standard",
-         explain: Annotated[bool, typer.Option("--explain", help="Show each turn's decision trail")] = False) -> None:
+         explain: Annotated[bool, typer.Option("--explain", help="Show each turn's decision trail")] = False,
+         catalog: DataCatalogOpt = None, policy: PolicyOpt = None) -> None:
     """Play the buyer in the terminal against the bot (offline by default).
 
     Type plain text ("need 500 x BRG-6204, can you do 3.10 EUR?") or a JSON data part
@@ -84,9 +109,10 @@ def chat(db: DbOpt = None, org: Annotated[str, typer.Option("--org", help="Buyer
     """
     from agent.service import Buyer
 
-    seller = open_seller(db)
+    seller = open_seller(db, catalog, policy)
     nid = seller.start(Buyer(org=org, region=region, segment=segment))
-    out.print(f"negotiation {nid} as {org} ({region}, {segment}); type your message, Ctrl-D to quit.")
+    out.print(f"negotiation {nid} as {org} ({region}, {segment}); type your message, Ctrl-D to quit.",
+              markup=False)
     try:
         for line in sys.stdin:
             line = line.strip()
@@ -96,7 +122,7 @@ def chat(db: DbOpt = None, org: Annotated[str, typer.Option("--org", help="Buyer
                 try:
                     reply = seller.send(nid, data=json.loads(line))
                 except json.JSONDecodeError as exc:
-                    out.print(f"[red]not JSON[/red]: {exc}")
+                    out.print(f"[red]not JSON[/red]: {escape(str(exc))}")
                     continue
             else:
                 reply = seller.send(nid, text=line)
@@ -111,25 +137,27 @@ def negotiate(buyer: Annotated[str, typer.Option("--buyer", help=" | ".join(BUYE
               region: Annotated[str, typer.Option(help="Buyer region")] = "EU",
               segment: Annotated[str, typer.Option(help="Buyer segment")] = "standard",
               operator: Annotated[str, typer.Option(help="What the operator does with escalations: approve | reject | none")] = "approve",
-              explain: Annotated[bool, typer.Option("--explain")] = False, db: DbOpt = None) -> None:
+              explain: Annotated[bool, typer.Option("--explain")] = False, db: DbOpt = None,
+              catalog: DataCatalogOpt = None, policy: PolicyOpt = None) -> None:
     """Run one simulated negotiation with a built-in buyer and print the transcript."""
     from agent.buyers import SimpleBuyer
     from agent.service import Buyer
 
     if buyer not in BUYER_STRATEGIES:
         raise typer.BadParameter(f"choose one of {', '.join(BUYER_STRATEGIES)}", param_hint="--buyer")
-    seller = open_seller(db)
+    seller = open_seller(db, catalog, policy)
     try:
         bot = SimpleBuyer(buyer, sku, qty)
         nid = seller.start(Buyer(org=f"sim-{buyer}", region=region, segment=segment))
         message: dict[str, Any] | None = bot.first()
         while message is not None:
-            out.print(f"[bold magenta]buyer[/bold magenta]: {json.dumps(message)}", highlight=False)
+            out.print(f"[bold magenta]buyer[/bold magenta]: {escape(json.dumps(message))}", highlight=False)
             reply = seller.send(nid, data=message)
             show_reply(reply, explain=explain)
             pending = seller.store.pending_approval(nid)
             if pending is not None and operator in ("approve", "reject"):
-                out.print(f"[bold yellow]operator[/bold yellow]: {operator} {pending.id} (level {pending.level})")
+                out.print("[bold yellow]operator[/bold yellow]: "
+                          + escape(f"{operator} {pending.id} (level {pending.level})"))
                 decided = seller.decide(pending.id, operator, by="cli-operator", note="from dealdesk negotiate")
                 if decided is not None:
                     reply = decided
@@ -138,7 +166,7 @@ def negotiate(buyer: Annotated[str, typer.Option("--buyer", help=" | ".join(BUYE
                 break
             message = bot.respond(reply.data)
         neg = seller.store.get_negotiation(nid)
-        out.print(f"outcome: {neg.status if neg else '?'}")
+        out.print(f"outcome: {neg.status if neg else '?'}", markup=False)
     finally:
         seller.close()
 
@@ -162,7 +190,7 @@ def approvals_list(status: Annotated[str, typer.Option(help=" | ".join((*APPROVA
                             for m in a.requested["moves"])
             why = "; ".join(r["message"] for r in a.reasons)
             table.add_row(a.id, a.negotiation_id, a.buyer_org, a.level, a.status, req, a.requested_at.isoformat(), why)
-        out.print(table)
+        out.print(table, markup=False)  # the cells are data
     finally:
         seller.close()
 
@@ -172,7 +200,7 @@ def _decide(approval_id: str, decision: str, by: str, note: str | None, db: str 
     seller = open_seller(db)
     try:
         reply = seller.decide(approval_id, decision, by=by, note=note, prices=prices)
-        out.print(f"{approval_id}: {decision} by {by}")
+        out.print(f"{approval_id}: {decision} by {by}", markup=False)
         if reply is not None:
             show_reply(reply)
     except DealdeskError as exc:  # a typed domain error: say it plainly
@@ -245,7 +273,7 @@ def schemas(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Direc
     from agent.schemas import SCHEMA_DIR, write
 
     for path in write(out_dir or SCHEMA_DIR):
-        out.print(f"wrote {path}")
+        out.print(f"wrote {path}", markup=False)
 
 
 autonomy_app = typer.Typer(help="Pause or resume the bot's autonomy, for everything or one product line.",
@@ -253,7 +281,7 @@ autonomy_app = typer.Typer(help="Pause or resume the bot's autonomy, for everyth
 CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Only this catalog category")]
 SkuOpt = Annotated[Optional[str], typer.Option("--sku", help="Only this SKU")]
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file the category or SKU must be in "
-                                                                       "[env DEALDESK_CATALOG]")]
+                                                                       "(env DEALDESK_CATALOG)")]
 
 
 def _autonomy(db: str | None):
@@ -268,15 +296,11 @@ def _catalog_names(catalog: Path | None) -> dict[str, Any]:
     """The catalog's categories and SKUs, which a switch's scope must name (a refused file: exit 1)."""
     from agent.config import catalog_path
     from tools.catalog import load_catalog
-    from tools.datafile import DataFileError
 
     try:
         cat = load_catalog(catalog_path(catalog))
     except DataFileError as exc:
-        err.print(f"refused catalog ({len(exc.issues)} issue(s)):", highlight=False, markup=False)
-        for issue in exc.issues:
-            err.print(f"  {issue}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
+        refuse(exc)
     return {"categories": frozenset(cat.categories), "skus": frozenset(cat.products)}
 
 
@@ -295,7 +319,8 @@ def autonomy_show(db: DbOpt = None) -> None:
         table = Table("Scope", "Mode", "Set by", "At", "Note")
         for s in rows:
             table.add_row(s.scope, s.mode.replace("_", "-"), s.set_by, s.set_at, s.note or "")
-        out.print(table if rows else "auto everywhere: the policy decides what the bot may close alone")
+        out.print(table if rows else "auto everywhere: the policy decides what the bot may close alone",
+                  markup=False)  # the cells are data: a note's "[ticket 42]" is text
     finally:
         store.dispose()
 
@@ -319,7 +344,7 @@ def autonomy_pause(mode: Annotated[str, typer.Option("--mode", help="approval-on
     store, switches = _autonomy(db)
     try:
         s = switches.set(scope, mode.replace("-", "_"), by=by, note=note, **known)
-        out.print(f"{s.scope}: {s.mode.replace('_', '-')} (set by {s.set_by} at {s.set_at})")
+        out.print(f"{s.scope}: {s.mode.replace('_', '-')} (set by {s.set_by} at {s.set_at})", markup=False)
     except DealdeskError as exc:
         _switch_error(exc)
     finally:
@@ -345,7 +370,7 @@ def autonomy_resume(category: CategoryOpt = None, sku: SkuOpt = None, by: ByOpt 
     try:
         known = _catalog_names(catalog) if scope != "global" and scope not in switches.switches() else {}
         s = switches.set(scope, "auto", by=by, note=note, **known)
-        out.print(f"{s.scope}: auto (set by {s.set_by} at {s.set_at})")
+        out.print(f"{s.scope}: auto (set by {s.set_by} at {s.set_at})", markup=False)
     except DealdeskError as exc:
         _switch_error(exc)
     finally:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console(soft_wrap=True)
@@ -99,9 +100,10 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print machine-r
     if as_json:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
     else:
-        head = f"model: [bold]{found['model']}[/bold] ({found['kind']})"
+        # The model's name, URL, settings and answers are data: escaped, so rich reads no bracket of them as a style.
+        head = f"model: [bold]{escape(str(found['model']))}[/bold] ({escape(str(found['kind']))})"
         if found.get("base_url"):
-            head += f" at {found['base_url']}, key {found['api_key']}, from {found['source']}"
+            head += escape(f" at {found['base_url']}, key {found['api_key']}, from {found['source']}")
         out.print(head, highlight=False)
         if found.get("reason"):
             out.print(f"  {found['reason']}", highlight=False, markup=False)
@@ -109,11 +111,11 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print machine-r
             lim = found["limits"]
             out.print(f"  understanding {found['understanding']}, structured output {found['structured_output']}, "
                       f"timeout {lim['timeout_s']} s, {lim['attempts']} attempts, budget {lim['budget_calls']} calls / "
-                      f"{lim['budget_tokens']} tokens per negotiation", highlight=False)
+                      f"{lim['budget_tokens']} tokens per negotiation", highlight=False, markup=False)
         table = Table("check", "result", "detail", "ms")
         for c in found["checks"]:
             result = "[green]ok[/green]" if c["ok"] else "[red]failed[/red]"
-            table.add_row(c["check"], result, c["detail"], str(c["ms"]))
+            table.add_row(escape(str(c["check"])), result, escape(str(c["detail"])), str(c["ms"]))
         out.print(table)
     raise typer.Exit(0 if found["ok"] else 1)
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from agent.review import Timeline, Turn
     from agent.store import Store
 
-DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL [env DEALDESK_DB]")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (env DEALDESK_DB)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="From: 2025-01-31, an ISO time, or 90m / 24h / 7d ago")]
 RETENTION_ENV = "DEALDESK_RETENTION_DAYS"
@@ -395,7 +395,7 @@ def log_tail(lines: Annotated[int, typer.Option("--lines", "-n", help="How many 
              level: Annotated[str | None, typer.Option("--level", help="Lowest level: debug | info | warning | "
                                                                            "error")] = None,
              as_json: Annotated[bool, typer.Option("--json", help="Pass the raw JSON lines through")] = False,
-             file: Annotated[Path | None, typer.Option("--file", help="Log file [env DEALDESK_LOG]")] = None,
+             file: Annotated[Path | None, typer.Option("--file", help="Log file (env DEALDESK_LOG)")] = None,
              follow_for: Annotated[float | None, typer.Option("--follow-for", hidden=True,
                                                                  help="Stop following after seconds")] = None) -> None:
     """The last entries of the JSON decision log, readable (or raw with --json), optionally following it."""

@@ -24,9 +24,9 @@ keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed; a 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL: sqlite:///path or postgresql://... "
-                                                           "[env DEALDESK_DB]")]
-CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file [env DEALDESK_CATALOG]")]
-PolicyOpt = Annotated[Optional[Path], typer.Option("--policy", help="Policy file [env DEALDESK_POLICY]")]
+                                                           "(env DEALDESK_DB)")]
+CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file (env DEALDESK_CATALOG)")]
+PolicyOpt = Annotated[Optional[Path], typer.Option("--policy", help="Policy file (env DEALDESK_POLICY)")]
 
 
 def _is_sqlite(url: str) -> bool:
@@ -90,6 +90,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     """Serve the seller bot: A2A 1.0 (JSON-RPC) and the REST API, with API keys and limits."""
     import uvicorn
 
+    from agent.cli_agent import refuse
     from agent.config import load_data
     from agent.server.app import DEMO_KEYS, SETTINGS_ENV, serving_app
     from agent.server.context import ServerSettings
@@ -119,8 +120,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     try:
         cat, pol = load_data(catalog, policy)
     except DataFileError as exc:
-        err.print(f"refused data file: {exc}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
+        refuse(exc)
     from agent.config import log_path
     from agent.records import configure_logging
 
@@ -182,18 +182,24 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
     from agent.store.keys import ApiKeyError
 
     if scope == "buyer":
+        from agent.cli_agent import refuse
         from agent.config import catalog_path
         from tools.catalog import load_catalog
+        from tools.datafile import DataFileError
 
-        cat = load_catalog(catalog_path(catalog))
+        try:
+            cat = load_catalog(catalog_path(catalog))
+        except DataFileError as exc:  # each issue on its line, exit 1, as `dealdesk price` says it
+            refuse(exc)
         if region is not None and region not in cat.regions():
-            err.print(f"error: region {region!r} is not served; the catalog serves {', '.join(cat.regions())}")
+            err.print(f"error: region {region!r} is not served; the catalog serves {', '.join(cat.regions())}",
+                      markup=False)
             raise typer.Exit(2)
         if segment is not None and segment not in cat.segments:
-            err.print(f"error: unknown segment {segment!r}; the catalog has {', '.join(cat.segments)}")
+            err.print(f"error: unknown segment {segment!r}; the catalog has {', '.join(cat.segments)}", markup=False)
             raise typer.Exit(2)
         if currency is not None and region is not None and cat.book_for(region, currency) is None:
-            err.print(f"error: {currency} is not sold in region {region}")
+            err.print(f"error: {currency} is not sold in region {region}", markup=False)
             raise typer.Exit(2)
     else:
         segment = None
@@ -210,7 +216,7 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
         sys.stdout.write(json.dumps({**dataclasses.asdict(key), "key": text}) + "\n")
         return
     out.print(f"created {key.id} ({key.scope}{', ' + key.org if key.org else ''}). The key, shown once:",
-              highlight=False)
+              highlight=False, markup=False)
     sys.stdout.write(text + "\n")
 
 
@@ -232,7 +238,7 @@ def keys_list(all_: Annotated[bool, typer.Option("--all", help="Include revoked 
     for k in rows:
         table.add_row(k.scope, k.org or "", k.region or "", k.segment or "", k.currency or "", k.label or "",
                       "yes" if k.revoked else "", k.id, k.prefix + "...")
-    out.print(table)
+    out.print(table, markup=False)  # the cells are data: a label's "[vip]" is text
 
 
 @keys_app.command("revoke")
@@ -249,7 +255,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_...)
         raise typer.Exit(2) from None
     finally:
         store.dispose()
-    out.print(f"revoked {key.id} ({key.scope}{', ' + key.org if key.org else ''})", highlight=False)
+    out.print(f"revoked {key.id} ({key.scope}{', ' + key.org if key.org else ''})", highlight=False, markup=False)
 
 
 @db_app.command("upgrade")
@@ -263,7 +269,7 @@ def db_upgrade(db: DbOpt = None) -> None:
         version = upgrade(engine)
     finally:
         engine.dispose()
-    out.print(f"{_shown(url)}: schema at version {version}", highlight=False)
+    out.print(f"{_shown(url)}: schema at version {version}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tools.catalog.models import Catalog
@@ -32,8 +33,9 @@ def run_demo(console: Console, catalog: Catalog, policy: Policy, *, sku: str, qu
                                               on=dt.date.today()))
     surface = desk.surface(sku, quantity)
     cur = surface.currency
-    console.print(f"[bold]dealdesk demo[/bold]: {catalog.vendor}, {len(catalog)} products, offline model.\n"
-                  f"A buyer asks for {quantity} x {sku} ({catalog.products[sku].name}) in {region}.", highlight=False)
+    console.print(f"[bold]dealdesk demo[/bold]: {escape(catalog.vendor)}, {len(catalog)} products, offline model.\n"
+                  + escape(f"A buyer asks for {quantity} x {sku} ({catalog.products[sku].name}) in {region}."),
+                  highlight=False)
     table = Table("Round", "Buyer", "Seller move", "Unit price", "Level", "Alternatives")
     history = [Offer(side="buyer", quantity=quantity)]
     bids = scripted_buyer(surface.list_price, cur, surface.max_rounds + 1)
@@ -50,6 +52,6 @@ def run_demo(console: Console, catalog: Catalog, policy: Policy, *, sku: str, qu
         if move.kind in ("accept", "final"):
             break
         history.append(Offer(side="seller", unit_price=sent.unit_price, list_price=sent.list_price, quantity=quantity))
-    console.print(table)
+    console.print(table, markup=False)  # cells are the vendor's data: [brackets] in a name are no markup
     console.print("Try: dealdesk price BRG-6204 --qty 500 --region EU   |   dealdesk policy explain BRG-6204 --qty 500 "
                   "--region EU   |   dealdesk catalog search bearing --spec bore_mm=20", highlight=False)

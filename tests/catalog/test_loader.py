@@ -169,6 +169,8 @@ BAD: list[Bad] = [
         "rules (seg-strategic, seg-strategic-2)", "priority", "both segment rules of priority 10"),
     Bad("unknown-rule-segment", yaml_case(set_in("rules", 0, "when", segments=["vip"])),
         "rules[0] (seg-strategic, line ", "when.segments", "unknown segment 'vip'"),
+    Bad("unknown-rule-category", yaml_case(set_in("rules", 0, "when", categories=["motor"])),
+        "rules[0] (seg-strategic, line ", "when.categories", "unknown category 'motor'"),
     Bad("unknown-rule-field", yaml_case(set_in("rules", 3, colour="red")),
         "rules[3] (stock-over-motors, line ", "colour", "unknown field"),
     Bad("unknown-rule-when-field", yaml_case(set_in("rules", 3, "when", bogus=1)),

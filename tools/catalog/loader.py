@@ -171,6 +171,8 @@ def _decimals(currency: str) -> str:
     return f"{n} decimal{'s' if n != 1 else ''}" if n else "no decimals"
 
 
+_ONE = {"skus": "SKU", "segments": "segment", "regions": "region", "categories": "category"}
+
 def cross_check(doc: CatalogFile, file: str, data: Any, lines: dict[int, int],
                 csv_mode: bool = False, rule_lines: dict[int, int] | None = None) -> list[CatalogIssue]:
     """Checks that span records: duplicates, references, costs, prices' decimals and rule conflicts."""
@@ -234,7 +236,7 @@ def cross_check(doc: CatalogFile, file: str, data: Any, lines: dict[int, int],
         for field, known in (("skus", skus), ("segments", segments), ("regions", regions), ("categories", categories)):
             for ref in getattr(rule.when, field) or ():
                 if ref not in known:
-                    issues.append(CatalogIssue(file, where, f"when.{field}", f"unknown {field[:-1]} {ref!r}"))
+                    issues.append(CatalogIssue(file, where, f"when.{field}", f"unknown {_ONE[field]} {ref!r}"))
     first_rule: dict[str, int] = {}
     for i, rule in enumerate(doc.rules):
         if rule.id not in first_rule:
