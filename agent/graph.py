@@ -333,7 +333,15 @@ class SellerGraph:
                 co = CounterOffer.model_validate(msg)
                 current = self._current(state, co.proposal_id, co.version)
                 terms = co.payment_terms or current.payment_terms
-                return self._plan(state, neg, lines_of(co, []), terms, started, proposal_id=current.id)
+                lines = lines_of(co, [])
+                named = {ln.sku for ln in lines}
+                # A line of the proposal the counter does not name stays as offered (its quantity, no new price):
+                # a buyer who counters one line keeps the others, as in words; an rfq asks for fewer lines.
+                offered = [i["sku"] for i in current.body.get("items") or ()]
+                lines += [Line(i["sku"], int(i["quantity"]), None) for i in current.body.get("items") or ()
+                          if i["sku"] not in named]
+                lines.sort(key=lambda ln: offered.index(ln.sku) if ln.sku in offered else len(offered))
+                return self._plan(state, neg, lines, terms, started, proposal_id=current.id)
             if kind == "accept":
                 return self._prepare_accept(state, neg, msg, started)
             if kind == "question":

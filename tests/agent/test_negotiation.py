@@ -468,6 +468,24 @@ def test_accepting_the_accepted_version_again_answers_the_same_deal(seller: Sell
     assert other.type == "error" and other.data["code"] == "negotiation_closed"
 
 
+def test_a_counter_on_some_lines_keeps_the_others_as_offered(seller: Seller) -> None:
+    """QA: a counter naming one line of three made a one-line proposal, and the reply did not say the others were
+    gone. The lines it does not name stay at their offered quantity and price, in the offer's order."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    items = [{"sku": SKU, "quantity": "500"}, {"sku": "BRG-6205", "quantity": "200"},
+             {"sku": "FST-M8X30-A2", "quantity": "300"}]
+    first = seller.send(nid, data={"type": "rfq", "items": items}).data
+    reply = seller.send(nid, data=counter(first, "3.00"))
+    assert reply.type == "proposal", reply.data
+    kept = [(i["sku"], i["quantity"], i["unit_price"]) for i in reply.data["items"]]
+    assert kept[1:] == [(i["sku"], i["quantity"], i["unit_price"]) for i in first["items"][1:]]
+    assert kept[0][:2] == (SKU, "500") and Decimal(kept[0][2]) < Decimal(first["items"][0]["unit_price"])
+    moved = seller.send(nid, data={**counter(reply.data, "3.50"),
+                                   "items": [{"sku": "BRG-6205", "quantity": "250", "unit_price": "3.50"}]}).data
+    assert [(i["sku"], i["quantity"]) for i in moved["items"]] == [(SKU, "500"), ("BRG-6205", "250"),
+                                                                    ("FST-M8X30-A2", "300")]
+
+
 # --- errors -----------------------------------------------------------------------------------------
 
 
