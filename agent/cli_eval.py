@@ -71,7 +71,7 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
     try:
         cases = load_suites(paths)
     except (SuiteError, OSError) as exc:
-        err.print(f"[red]bad suite[/red]: {exc}", highlight=False)
+        _bad_suite(exc)
         raise typer.Exit(2) from None
     if tag:
         cases = [c for c in cases if set(tag) & set(c.tags)]
@@ -110,20 +110,49 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
         raise typer.Exit(1)
 
 
+def _bad_suite(exc: Exception) -> None:
+    from rich.markup import escape
+
+    for problem in getattr(exc, "problems", None) or [str(exc)]:
+        err.print(f"[red]bad suite[/red]: {escape(problem)}", highlight=False)
+
+
 @eval_app.command("record")
 def record(suites: Annotated[list[Path], typer.Argument(help="JSONL suites to update in place")],
            jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1) -> None:
-    """Re-record the seller's replies in suites (like a snapshot update): review the diff before committing."""
-    from evals.case import load_suite, write_suite
-    from evals.runner import record as do_record
-    from evals.runner import run_cases
+    """Re-record the seller's replies in suites (like a snapshot update): review the diff before committing.
 
-    _quiet_records()
+    A case that cannot run through (a fixture or override that does not load, a turn that cannot be played, a
+    turn the seller raised on) is named with the reason and left as it is in the file; the command then exits 1.
+    """
+    from rich.markup import escape
+
+    from evals.case import SuiteError, load_suite_lines, rewrite_suite
+    from evals.runner import record as do_record
+    from evals.runner import run_cases, unrecordable
+
+    loaded = []
     for path in suites:
-        cases = load_suite(path)
+        try:
+            loaded.append((path, load_suite_lines(path)))
+        except (SuiteError, OSError) as exc:
+            _bad_suite(exc)
+            raise typer.Exit(2) from None
+    _quiet_records()
+    failures = 0
+    for path, lines in loaded:
+        cases = [c for _, c in lines]
         results = run_cases(cases, jobs=jobs)
-        write_suite(path, do_record(cases, results))
-        out.print(f"recorded {len(cases)} case(s) in {path}")
+        problems = unrecordable(results)
+        updated = do_record(cases, results)
+        rewrite_suite(path, {n: new for (n, old), new in zip(lines, updated) if new != old})
+        out.print(f"recorded {len(cases) - len(problems)} of {len(cases)} case(s) in {path}", highlight=False)
+        for cid, why in problems.items():
+            err.print(f"[red]could not record[/red] {escape(cid)} in {escape(str(path))} (left as it was): "
+                      f"{escape(why)}", highlight=False)
+        failures += len(problems)
+    if failures:
+        raise typer.Exit(1)
 
 
 @eval_app.command("simulate")
@@ -195,7 +224,8 @@ def export(since: Annotated[Optional[str], typer.Option(help="Only negotiations 
                                                       "phone numbers and the organisation's own name by placeholders "
                                                       "(names of people and other free-text personal data are NOT "
                                                       "removed: see below)")] = False,
-           limit: Annotated[int, typer.Option(min=1, help="At most this many negotiations (newest first)")] = 1000) -> None:
+           limit: Annotated[int, typer.Option(min=1, help="The newest N negotiations that match the filters "
+                                                          "(the filters apply first)")] = 1000) -> None:
     """Write stored negotiations as an eval suite (JSONL); each buyer message exactly as the buyer sent it.
 
     With --pseudonymise, scrubbed (stable placeholders within one export, not reversible without the \

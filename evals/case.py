@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
 
 from agent.contract import ErrorCode
 
@@ -184,35 +184,107 @@ class Case(_M):
 
 
 class SuiteError(ValueError):
-    pass
+    """A suite that cannot be read: every problem found, one a line (`file:line: case 'id': field: message`)."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
-def load_suite(path: str | Path) -> list[Case]:
-    """Read a JSONL suite; blank lines and lines starting with // are skipped."""
-    path = Path(path)
-    cases: list[Case] = []
+_ROLES = frozenset(("buyer", "operator", "clock", "restart"))
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a path into the case: turns[2].data, fixture.buyer.org. The union's tag
+    (the turn's role, which pydantic puts in the location) is left out."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i >= 2 and loc[i - 2] == "turns" and isinstance(loc[i - 1], int) and part in _ROLES:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problems(where: str, line: str, exc: ValidationError) -> list[str]:
+    """One message per error of a suite line, naming the case when its id can be read; no documentation URLs."""
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        raw = None
+    cid = raw.get("id") if isinstance(raw, dict) else None
+    head = f"{where}: case {cid!r}" if isinstance(cid, str) and cid else where
+    out = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        msg = str(err.get("msg", "invalid"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(prefix)
+        field = _field_path(tuple(err.get("loc") or ()))
+        out.append(f"{head}: {field}: {msg}" if field else f"{head}: {msg}")
+    return out or [f"{head}: invalid case"]
+
+
+def _read_suite(path: Path) -> tuple[list[tuple[int, Case]], list[tuple[int, str]]]:
+    """(line number, case) for each good line of a suite, and (line number, problem) for the bad ones."""
+    cases: list[tuple[int, Case]] = []
+    problems: list[tuple[int, str]] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         try:
-            cases.append(Case.model_validate_json(line))
-        except ValueError as exc:
-            raise SuiteError(f"{path}:{n}: {exc}") from None
+            cases.append((n, Case.model_validate_json(line)))
+        except ValidationError as exc:
+            problems += [(n, p) for p in _problems(f"{path}:{n}", line, exc)]
+    return cases, problems
+
+
+def load_suite_lines(path: str | Path) -> list[tuple[int, Case]]:
+    """A suite's cases with the line each is on; every bad line is reported (SuiteError), not just the first."""
+    cases, problems = _read_suite(Path(path))
+    if problems:
+        raise SuiteError([p for _, p in problems])
     return cases
+
+
+def load_suite(path: str | Path) -> list[Case]:
+    """Read a JSONL suite; blank lines and lines starting with // are skipped."""
+    return [c for _, c in load_suite_lines(path)]
 
 
 def load_suites(paths: list[str | Path]) -> list[Case]:
-    """Several suites (files or directories of *.jsonl); case ids must be unique."""
+    """Several suites (files or directories of *.jsonl); case ids must be unique. Every problem of every file is
+    reported at once."""
     files: list[Path] = []
     for p in map(Path, paths):
         files += sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
-    cases = [c for f in files for c in load_suite(f)]
-    seen: set[str] = set()
-    for c in cases:
-        if c.id in seen:
-            raise SuiteError(f"duplicate case id {c.id!r}")
-        seen.add(c.id)
+    problems: list[str] = []
+    cases: list[Case] = []
+    seen: dict[str, str] = {}
+    for f in files:
+        read, bad = _read_suite(f)
+        for n, c in read:
+            if c.id in seen:
+                bad.append((n, f"{f}:{n}: case {c.id!r}: id: duplicate case id (first at {seen[c.id]})"))
+                continue
+            seen[c.id] = f"{f}:{n}"
+            cases.append(c)
+        problems += [p for _, p in sorted(bad, key=lambda np: np[0])]
+    if problems:
+        raise SuiteError(problems)
     return cases
+
+
+def rewrite_suite(path: str | Path, replace: dict[int, Case]) -> None:
+    """Replace the cases on the given lines of a suite, leaving every other line (other cases, comments, blank
+    lines) exactly as it is."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for n, case in replace.items():
+        lines[n - 1] = dump_case(case)
+    path.write_text("\n".join(lines) + ("\n" if text.endswith("\n") or not text else ""), encoding="utf-8")
 
 
 def dump_case(case: Case) -> str:

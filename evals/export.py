@@ -327,18 +327,44 @@ def _reply_of(recs: list[dict[str, Any]], events: list[Any], deals: list[Any], t
     return None
 
 
+FIRST_PAGE = 100  # negotiations read at first; each further page is four times the last
+
+
+def _matches_outcome(status: str, outcome: str | None) -> bool:
+    return outcome is None or outcome in (status, "deal" if status == "deal" else "no_deal")
+
+
 def export(seller: Seller, *, since: dt.datetime | None = None, buyer: str | None = None,
            outcome: str | None = None, pseudonymise: bool = False, limit: int = 1000) -> list[Case]:
+    """The `limit` newest negotiations that match the filters (buyer, outcome, since) and have a turn to export,
+    oldest first. The filters apply before the limit: the store is read newest first, in growing pages, until
+    `limit` cases are found, the negotiations are older than `since`, or there are no more."""
     key = secrets.token_hex(8) if pseudonymise else None
-    cases = []
-    for neg in reversed(seller.store.list_negotiations(buyer_org=buyer, limit=limit)):
-        if since is not None and neg.created_at < since:
-            continue
-        if outcome is not None:
-            status = "deal" if neg.status == "deal" else "no_deal"
-            if outcome not in (neg.status, status):
+    status = outcome if outcome not in (None, "no_deal") else None  # one status: the store filters it
+    found: list[tuple[Any, Case]] = []
+    seen: set[str] = set()
+    page = max(limit, FIRST_PAGE)
+    done = False
+    while not done:
+        rows = seller.store.list_negotiations(buyer_org=buyer, status=status, limit=page)
+        for neg in rows:  # newest first
+            if neg.id in seen:
                 continue
-        case = export_negotiation(seller, neg.id, pseudonymise_key=key)
-        if case is not None:
-            cases.append(case)
-    return cases
+            seen.add(neg.id)
+            if since is not None and neg.created_at < since:
+                done = True  # all that follow are older
+                break
+            if not _matches_outcome(neg.status, outcome):
+                continue
+            case = export_negotiation(seller, neg.id, pseudonymise_key=key)
+            if case is not None:
+                found.append((neg, case))
+                if len(found) >= limit:
+                    done = True
+                    break
+        if len(rows) < page:
+            done = True
+        page *= 4
+    found.reverse()  # oldest first, as the store lists them reversed (ties too)
+    found.sort(key=lambda nc: nc[0].created_at)
+    return [case for _, case in found]

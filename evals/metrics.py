@@ -123,6 +123,8 @@ def conversation_metrics(t: Transcript) -> dict[str, Any]:
         "model_calls_per_turn": _r(sum(x.model_calls for x in acting) / len(acting), 3) if acting else None,
         "tokens_per_turn": _r(sum(x.tokens for x in acting) / len(acting), 1) if acting else None,
         "diverged_at": t.diverged_at,
+        # each recorded field the live seller answered differently: {"turn", "field", "recorded", "live"}
+        "divergences": [d for x in t.turns for d in x.divergence],
         "exceptions": [x.exception for x in t.turns if x.exception],
     }
 

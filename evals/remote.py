@@ -32,7 +32,7 @@ import httpx
 from evals.case import Case, ClockTurn, OperatorTurn
 from evals.fixtures import load_fixture
 from evals.policy_check import Checker
-from evals.session import Transcript, TurnRecord
+from evals.session import NO_PENDING, Transcript, TurnRecord
 
 DEMO_BUYER_KEYS = {("EU", "standard"): "dd_buyer_demo_eu_acme_0000000000000000",
                    ("US", "strategic"): "dd_buyer_demo_us_globex_00000000000000"}
@@ -165,7 +165,7 @@ class RemoteSession:
         sent: dict[str, Any] = {"action": action, "prices": prices}
         if pending is None:
             rec = TurnRecord(index=len(self.transcript.turns), role="operator", sent=sent, reply=None, now=_now(),
-                             note="no pending approval")
+                             note=NO_PENDING)
             self.transcript.turns.append(rec)
             return rec
         sent.update(approval_id=pending["approval_id"], level=pending.get("level"))
@@ -279,7 +279,11 @@ def run_remote_case(case: Case, target: Target, *, trial: int = 0) -> dict[str, 
     checker = Checker(catalog, policy, region=b.region, segment=b.segment, currency=b.currency)
     session = RemoteSession(target, case, checker)
     try:
-        play(case, session)  # a ClockTurn never reaches here: skip_reason refuses cases that need a clock
+        try:
+            play(case, session)  # a ClockTurn never reaches here: skip_reason refuses cases that need a clock
+        except BaseException:  # a harness error (e.g. no pending approval to decide): still release the holds
+            session.cancel_open()
+            raise
         transcript = session.finish()
         session.cancel_open()
     finally:

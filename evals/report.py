@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from evals.divergence import describe
 
 REPORT_VERSION = 1
 # metric -> (direction that is better, tolerance before a change counts)
@@ -108,6 +111,16 @@ def _f(x: Any, nd: int = 2) -> str:
     return str(x)
 
 
+def divergence_note(r: dict[str, Any]) -> str:
+    """A case result's divergence from its recording, in words ("" when it has none)."""
+    m = r.get("metrics") or {}
+    if m.get("divergences"):
+        return "diverged at " + describe(m["divergences"])
+    if m.get("diverged_at") is not None:
+        return f"diverged at turn {m['diverged_at']}"
+    return ""
+
+
 def print_table(report: dict[str, Any], console: Console) -> None:
     table = Table("case", "status", "outcome", "price", "disc %", "adv", "rounds", "viol", "blocks", "esc",
                   "p50 ms", "why", title="dealdesk evals")
@@ -119,16 +132,20 @@ def print_table(report: dict[str, Any], console: Console) -> None:
             why = f"known: {r['xfail']}"[:120]
         if r["status"] == "skip":
             why = r["scores"][0]["explanation"][:120]
+        diverged = divergence_note(r)
+        if diverged and "no_divergence" not in why:  # a failed must_not divergence already says where and what
+            why = "; ".join(x for x in (why, diverged[:160]) if x)
         name = r["id"] + (f" #{r['trial']}" if r["trial"] else "")
         table.add_row(name, f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]", m.get("outcome", "-"), price,
                       _f(m.get("discount_percent")), _f(m.get("advantage")), _f(m.get("rounds")),
                       _f(m.get("violations")), _f(m.get("guardrail_blocks")), _f(m.get("escalations")),
-                      _f(m.get("latency_p50_ms"), 0), why)
+                      _f(m.get("latency_p50_ms"), 0), escape(why))
     console.print(table)
     s = report["summary"]
     agg = s["metrics"]
     console.print(
         f"{s['cases']} cases, {s['trials']} trials: " + ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items()))
+        + f" | diverged {s.get('diverged', 0)}"
         + f" | pass^k {s['pass_hat_k']} | deal rate {_f(agg.get('deal_rate'))} | violations {agg.get('violations')}"
         f" | leaks {agg.get('leaks')} | guardrail blocks {agg.get('guardrail_blocks')}, revisions {agg.get('revisions')}"
         f" | advantage {_f(agg.get('advantage_mean'))} | latency p50/p95 {_f(agg.get('latency_p50_ms'), 0)}/"
@@ -250,11 +267,14 @@ def write_html(report: dict[str, Any], path: Path) -> None:
              f"<p>{e(str(report['meta']['date']))} &middot; suites {e(', '.join(report['meta']['suites']))} &middot; "
              f"model {e(report['meta']['model'])} &middot; {report['meta']['seconds']} s</p>",
              "<h2>Summary</h2><table><tr>" + "".join(f"<th>{e(k)}</th>" for k in (
-                 "cases", "trials", "statuses", "pass^k", "deal rate", "violations", "leaks", "guardrail blocks",
-                 "revisions", "escalations", "advantage", "margin kept", "discount %", "rounds to close",
-                 "latency p50/p95 ms", "model calls/turn", "tokens/turn")) + "</tr><tr>" + "".join(
+                 "cases", "trials", "statuses", "diverged", "pass^k", "deal rate", "violations", "leaks",
+                 "guardrail blocks", "revisions", "escalations", "advantage", "margin kept", "discount %",
+                 "rounds to close", "latency p50/p95 ms", "model calls/turn", "tokens/turn")) + "</tr><tr>" + "".join(
                  f"<td>{e(str(v))}</td>" for v in (
-                     s["cases"], s["trials"], s["statuses"], s["pass_hat_k"], agg.get("deal_rate"),
+                     s["cases"], s["trials"], s["statuses"],
+                     f"{s.get('diverged', 0)}" + (f" ({', '.join(s['diverged_cases'])})"
+                                                  if s.get("diverged_cases") else ""),
+                     s["pass_hat_k"], agg.get("deal_rate"),
                      agg.get("violations"), agg.get("leaks"), agg.get("guardrail_blocks"), agg.get("revisions"),
                      agg.get("escalations"), agg.get("advantage_mean"), agg.get("margin_kept_mean"),
                      agg.get("discount_percent_mean"), agg.get("rounds_to_close_mean"),
@@ -273,7 +293,8 @@ def write_html(report: dict[str, Any], path: Path) -> None:
         parts.append("</table>")
     parts.append("<h2>Cases</h2><table><tr><th>case</th><th>status</th><th>outcome</th><th>final prices</th>"
                  "<th>discount %</th><th>advantage</th><th>rounds</th><th>violations</th><th>blocks</th>"
-                 "<th>escalations</th><th>errors</th><th>failed checks</th></tr>")
+                 "<th>escalations</th><th>errors</th><th>failed checks</th><th>divergence from the recording</th>"
+                 "</tr>")
     for r in report["cases"]:
         m = r.get("metrics") or {}
         bad = "; ".join(f"{x['name']}: {x['explanation']}" for x in r["scores"] if not x["passed"])
@@ -286,7 +307,7 @@ def write_html(report: dict[str, Any], path: Path) -> None:
             f"<td>{_f(m.get('discount_percent'))}</td><td>{_f(m.get('advantage'))}</td><td>{_f(m.get('rounds'))}</td>"
             f"<td>{_f(m.get('violations'))}</td><td>{_f(m.get('guardrail_blocks'))}</td>"
             f"<td>{_f(m.get('escalations'))}</td><td>{e(', '.join(m.get('error_codes') or []))}</td>"
-            f"<td>{e(bad)}</td></tr>")
+            f"<td>{e(bad)}</td><td>{e(divergence_note(r))}</td></tr>")
     parts.append("</table><h2>Concession charts</h2><div class='charts'>")
     for r in report["cases"]:
         if r["trial"]:

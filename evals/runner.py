@@ -24,10 +24,12 @@ from agent.graph import SellerConfig
 from agent.service import Buyer
 from evals.case import BuyerTurn, Case, ClockTurn, OperatorTurn, RecordedReply, RestartTurn
 from evals.clock import EvalClock
+from evals.divergence import differences, divergence
 from evals.fixtures import load_fixture
 from evals.metrics import aggregate, conversation_metrics, pass_hat_k
 from evals.scorers import score_case
-from evals.session import Session, ThrowawayDb, Transcript, make_model, normalise, open_seller, scratch_dir, substitute
+from evals.session import (NO_PENDING, Session, ThrowawayDb, Transcript, make_model, normalise, open_seller,
+                           scratch_dir, substitute)
 
 _SCRATCH: Path | None = None
 
@@ -43,16 +45,12 @@ def worker_scratch() -> Path:
 def _pinned(want: Any, got: Any) -> bool:
     """`got` has what the recording pins: the same value, or for an object only the keys it recorded (a written
     case may pin a line's SKU and quantity and leave its price free), item by item for a list."""
-    if isinstance(want, dict):
-        return isinstance(got, dict) and all(_pinned(v, got.get(k)) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(got, list) and len(got) == len(want) and all(map(_pinned, want, got))
-    return got == want
+    return not differences(want, got)
 
 
-def _matches(recorded: RecordedReply, data: dict[str, Any] | None) -> bool:
-    got = normalise(data)
-    return all(_pinned(want, got.get(key)) for key, want in recorded.model_dump(exclude_none=True).items())
+class HarnessError(RuntimeError):
+    """The case cannot be played as written (e.g. an operator turn with no approval to decide): not a seller
+    finding, reported as the case's harness error with this message."""
 
 
 def needs_clock(case: Case) -> bool:
@@ -82,7 +80,9 @@ def run_case(case: Case, *, model: str = "offline", trial: int = 0) -> dict[str,
 def play(case: Case, session: Any) -> None:
     """Play a case's turns into a session (in-process `Session` or `evals.remote.RemoteSession`).
 
-    A turn whose recorded seller reply differs marks the divergence; `on_divergence: stop` ends there.
+    A turn whose recorded seller reply differs marks the divergence (each differing field with its recorded and
+    live value, `TurnRecord.divergence`); `on_divergence: stop` ends there. An operator turn that finds no
+    pending approval is a `HarnessError` ("turn N: no pending approval to approve").
     """
     for turn in case.turns:
         if isinstance(turn, ClockTurn):
@@ -97,8 +97,12 @@ def play(case: Case, session: Any) -> None:
         else:
             assert isinstance(turn, OperatorTurn)
             rec = session.operator(turn.action, by=turn.by, note=turn.note, prices=turn.prices)
-        if turn.seller is not None and not _matches(turn.seller, (rec.reply or {}).get("data")):
+            if rec.note == NO_PENDING and rec.reply is None and not rec.exception:
+                raise HarnessError(f"turn {rec.index}: no pending approval to {turn.action}")
+        diffs = divergence(turn.seller, (rec.reply or {}).get("data"), rec.index) if turn.seller is not None else []
+        if diffs:
             rec.diverged = True
+            rec.divergence = diffs
             if session.transcript.diverged_at is None:
                 session.transcript.diverged_at = rec.index
             if case.on_divergence == "stop":
@@ -146,7 +150,8 @@ def result_of(case: Case, t: Transcript, trial: int, seconds: float) -> dict[str
                                                                "text": (x.reply.get("text") or "")[:400]},
                         "latency_ms": x.latency_ms, "violations": x.violations, "leaks": x.leaks,
                         "guardrail_blocks": x.guardrail_blocks, "fallback": x.fallback, "escalation": x.escalation,
-                        "diverged": x.diverged, "note": x.note if x.exception else None, "exception": x.exception}
+                        "diverged": x.diverged, "divergence": x.divergence,
+                        "note": x.note if x.exception else None, "exception": x.exception}
                        for x in t.turns],
     }
 
@@ -172,7 +177,7 @@ def skipped(case: Case, trial: int, reason: str) -> dict[str, Any]:
 
 
 def harness_error(case: Case, trial: int, exc: BaseException) -> dict[str, Any]:
-    msg = f"{type(exc).__name__}: {exc}"
+    msg = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
     return {"id": case.id, "trial": trial, "tags": case.tags, "description": case.description, "xfail": case.xfail,
             "status": "error", "passed": False, "seconds": 0.0,
             "scores": [{"name": "harness", "passed": False, "explanation": msg[:2000]}],
@@ -233,12 +238,15 @@ def summarise(results: list[dict[str, Any]], *, repeat: int = 1) -> dict[str, An
         if r["xfail"] or r["status"] == "skip":
             continue
         trials.setdefault(r["id"], []).append(r["passed"])
+    diverged = sorted({r["id"] for r in results if (r["metrics"] or {}).get("diverged_at") is not None})
     out = {
         "cases": len({r["id"] for r in results}),
         "trials": len(results),
         "repeat": repeat,
         "statuses": statuses,
         "failed": sorted({r["id"] for r in results if r["status"] in ("fail", "error")}),
+        "diverged": len(diverged),  # cases a seller reply of which differed from the recording (any trial)
+        "diverged_cases": diverged,
         "pass_hat_k": {str(k): pass_hat_k(trials, k) for k in range(1, repeat + 1)},
         "metrics": aggregate([r["metrics"] for r in results if r["metrics"] is not None]),
     }
@@ -249,13 +257,33 @@ def failed(results: list[dict[str, Any]]) -> bool:
     return any(r["status"] in ("fail", "error") for r in results)
 
 
+def unrecordable(results: list[dict[str, Any]]) -> dict[str, str]:
+    """Case id -> why its replies cannot be recorded: a harness error (fixture, override, a turn that cannot be
+    played) or a turn the seller raised on (the rest of the case never ran)."""
+    out: dict[str, str] = {}
+    for r in results:
+        if r["trial"] != 0:
+            continue
+        if r["status"] == "error":
+            out[r["id"]] = "; ".join(s["explanation"] for s in r["scores"] if not s["passed"]) or "harness error"
+            continue
+        crashed = [f"turn {x['index']}: {x['exception']}" for x in r["transcript"] if x.get("exception")]
+        if crashed:
+            out[r["id"]] = "; ".join(crashed)
+    return out
+
+
 def record(cases: Sequence[Case], results: list[dict[str, Any]]) -> list[Case]:
-    """The cases with each buyer/operator turn's `seller` set to the reply just observed (snapshot update)."""
+    """The cases with each buyer/operator turn's `seller` set to the reply just observed (snapshot update).
+
+    A case that could not run through (`unrecordable`) is returned unchanged.
+    """
     by_id = {r["id"]: r for r in results if r["trial"] == 0}
+    skip = unrecordable(results)
     out = []
     for case in cases:
         r = by_id.get(case.id)
-        if r is None or not r["transcript"]:
+        if r is None or not r["transcript"] or case.id in skip:
             out.append(case)
             continue
         turns = []

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from evals.case import Case, Expect
+from evals.divergence import describe
 from evals.metrics import final_lines, outcome_of
 from evals.session import Transcript
 
@@ -154,7 +155,8 @@ def _must_not_findings(kind: str, t: Transcript, m: dict[str, Any]) -> list[str]
     if kind == "model_call":
         return [f"turn {x.index}: {x.model_calls} model call(s)" for x in t.turns if x.model_calls]
     if kind == "divergence":
-        return [f"diverged at turn {t.diverged_at}"] if t.diverged_at is not None else []
+        found = [f"diverged at {describe(x.divergence)}" for x in t.turns if x.divergence]
+        return found or ([f"diverged at turn {t.diverged_at}"] if t.diverged_at is not None else [])
     raise ValueError(kind)
 
 

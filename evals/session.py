@@ -27,6 +27,8 @@ from evals.policy_check import Checker
 from tools.catalog.models import Catalog
 from tools.policy.models import Policy
 
+NO_PENDING = "no pending approval"  # the note of an operator turn that found nothing to decide
+
 
 @dataclass
 class TurnRecord:
@@ -50,6 +52,7 @@ class TurnRecord:
     asked: dict[str, str] = field(default_factory=dict)  # the buyer's price per SKU as the seller understood it
     exception: str | None = None
     diverged: bool = False
+    divergence: list[dict[str, Any]] = field(default_factory=list)  # {"turn", "field", "recorded", "live"}
     note: str | None = None
 
 
@@ -195,7 +198,7 @@ class Session:
         sent = {"action": action, "prices": prices}
         if pending is None:
             rec = TurnRecord(index=len(self.transcript.turns), role="operator", sent=sent, reply=None,
-                             now=self.now().isoformat(), note="no pending approval")
+                             now=self.now().isoformat(), note=NO_PENDING)
             self.transcript.turns.append(rec)
             return rec
         sent["approval_id"] = pending.id

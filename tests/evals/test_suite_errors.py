@@ -1,0 +1,78 @@
+"""A bad suite is reported whole: every bad line with file:line, the case id when it can be read and the field
+path, without pydantic's documentation URLs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from evals.case import SuiteError, load_suite, load_suites
+
+RFQ = {"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "500"}]}
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _bad_suite(tmp_path: Path) -> Path:
+    return _write(tmp_path / "bad.jsonl", [
+        "// a comment",
+        json.dumps({"id": "fine", "turns": [{"role": "buyer", "data": RFQ}]}),                          # 2
+        json.dumps({"id": "bad-action", "turns": [{"role": "buyer", "data": RFQ},
+                                                   {"role": "operator", "action": "aprove"}]}),          # 3
+        "",
+        '{"id": "broken", "turns": [',                                                                  # 5
+        json.dumps({"id": "bad-expect", "turns": [{"role": "buyer", "text": "hi"}],
+                    "expect": {"outcome": "won", "must_not": ["violation", "typo"]}}),                   # 6
+        json.dumps({"turns": [{"role": "buyer"}]}),                                                     # 7
+        json.dumps({"id": "extra", "fixture": {"buyer": {"org": "x", "regoin": "EU"}},
+                    "turns": [{"role": "buyer", "data": RFQ}]}),                                        # 8
+    ])
+
+
+def test_every_bad_line_is_reported(tmp_path: Path) -> None:
+    suite = _bad_suite(tmp_path)
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite)
+    text = str(info.value)
+    problems = text.splitlines()  # one problem a line
+    assert "errors.pydantic.dev" not in text and "For further information" not in text
+    assert problems[0] == \
+        f"{suite}:3: case 'bad-action': turns[1].action: Input should be 'approve', 'reject' or 'edit'"
+    assert problems[1].startswith(f"{suite}:5: Invalid JSON")
+    assert f"{suite}:6: case 'bad-expect': expect.outcome: Input should be 'deal', 'no_deal' or 'error'" in problems
+    assert any(p.startswith(f"{suite}:6: case 'bad-expect': expect.must_not[1]: Input should be") for p in problems)
+    assert f"{suite}:7: id: Field required" in problems
+    assert f"{suite}:7: turns[0]: a buyer turn needs data, text or both" in problems
+    assert f"{suite}:8: case 'extra': fixture.buyer.regoin: Extra inputs are not permitted" in problems
+    assert not any(":2:" in p for p in problems)
+    assert len(problems) == 7, problems
+    assert info.value.problems == problems
+
+
+def test_duplicates_across_files_and_bad_lines_together(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.jsonl", [json.dumps({"id": "same", "turns": [{"role": "buyer", "text": "hi"}]})])
+    b = _write(tmp_path / "b.jsonl", [json.dumps({"id": "same", "turns": [{"role": "buyer", "text": "hi"}]}),
+                                      json.dumps({"id": "empty", "turns": []})])
+    with pytest.raises(SuiteError) as info:
+        load_suites([tmp_path])
+    assert str(info.value).splitlines() == [
+        f"{b}:1: case 'same': id: duplicate case id (first at {a}:1)",
+        f"{b}:2: case 'empty': turns: List should have at least 1 item after validation, not 0"]
+
+
+def test_eval_run_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
+    suite = _bad_suite(tmp_path)
+    res = CliRunner().invoke(app, ["eval", "run", str(suite)])
+    assert res.exit_code == 2, res.output
+    out = " ".join(res.output.split())
+    for where in (":3: case 'bad-action': turns[1].action", ":5: Invalid JSON", ":6: case 'bad-expect'",
+                  ":7: id: Field required", ":8: case 'extra': fixture.buyer.regoin"):
+        assert f"{suite}{where}" in out, where
+    assert "errors.pydantic.dev" not in out
