@@ -201,7 +201,9 @@ def test_playbook_moves(desk):
                Offer(side="buyer", unit_price=D("2.00"), quantity=450)]
     p = plan(surface, history, surface_for=desk.surface)
     kinds = {m.kind: m for m in p.moves}
-    assert kinds["suggest_tier"].quantity == 500 and kinds["suggest_tier"].alternative
+    # The fixture's EU book is in slab mode: 500 units blend to the same price a unit as 450 at this share, so
+    # the next tier is no saving and is not suggested (test_the_next_tier_is_suggested_only_when_it_is_cheaper...)
+    assert "suggest_tier" not in kinds
     assert "suggest_related" not in kinds  # BRG-6205 has 40 on hand: 450 of it could not be offered
     small = plan(desk.surface("BRG-6204", 20), rfq(20), surface_for=desk.surface)
     # 20 of the 40 on hand could be offered (one buyer may hold 20)
@@ -255,3 +257,22 @@ def test_never_offers_below_a_price_the_buyer_already_offered(desk):
     assert offered[1] == first_bid and min(offered) == first_bid, offered
     assert "strategy.buyer_best_price" in move.rule_ids
 
+
+
+def test_the_next_tier_is_suggested_only_when_it_is_cheaper_a_unit():
+    """QA: in a slab book, 500 x BRG-6205 blends to the same 3.85 as 480 units, and '500 units reach the next
+    volume tier' at 3.85 was offered anyway. A range book's next tier is cheaper: suggested."""
+    from agent.config import load_data
+
+    catalog, policy = load_data()
+    eu = Desk(catalog, policy, BuyerContext(region="EU", on=ON))
+
+    def tiers(sku: str, qty: int) -> list:
+        return [m for m in plan(eu.surface(sku, qty), rfq(qty), surface_for=eu.surface).moves
+                if m.kind == "suggest_tier"]
+
+    slab = eu.surface("BRG-6205", 480)
+    assert catalog.tier_mode(catalog.products["BRG-6205"], catalog.price_books["EU-EUR"]) == "slab"
+    assert eu.surface("BRG-6205", slab.next_tier_min).list_price == slab.list_price and tiers("BRG-6205", 480) == []
+    (tier,) = tiers("BRG-6204", 480)
+    assert tier.quantity == 500 and tier.unit_price < eu.surface("BRG-6204", 480).list_price

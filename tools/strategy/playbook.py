@@ -75,7 +75,9 @@ def alternatives(surface: DecisionSurface, share: Decimal, config: StrategyConfi
     nxt = surface.next_tier_min
     if nxt is not None and surface.quantity * HUNDRED >= nxt * (HUNDRED - config.tier_window_percent):
         bigger = _safe(surface_for, surface.sku, nxt, surface.payment_terms)
-        if bigger is not None:
+        # Only when it is cheaper a unit: in a slab book the blend just past the tier's start may round to the
+        # same price (500 at 3.85 beside 480 at 3.85 is no reason to buy 20 more).
+        if bigger is not None and _at_share(bigger, share) < _at_share(surface, share):
             yield Proposed("suggest_tier", _at_share(bigger, share), bigger, ("playbook.next_tier",),
                            f"{nxt} units reach the next volume tier")
     for sku in surface.related_skus[:config.max_related]:
