@@ -154,17 +154,22 @@ class SellerGraph:
             raise TurnError(f"unknown negotiation {state['negotiation_id']}", code="unknown_proposal")
         return neg
 
-    def desk_for(self, state: dict[str, Any]) -> Desk:
-        """Catalog, policy and this buyer, for the payment terms in `state`; one per turn and terms (the
-        surfaces themselves are shared by every desk on the same catalog and policy, `tools/policy/desk.py`)."""
+    def desk_for(self, state: dict[str, Any], order: tuple[tuple[str, int], ...] | None = None) -> Desk:
+        """Catalog, policy and this buyer, for the payment terms in `state` and the order's lines (`order`, else
+        the turn's `lines`: several lines are priced together, deal-size rules seeing the whole order as in a
+        quote); one per turn, terms and order (the surfaces themselves are shared by every desk on the same
+        catalog and policy, `tools/policy/desk.py`)."""
         neg = self._neg(state)
         terms = state.get("terms") or neg.payment_terms or self.policy.doc.global_.payment_terms.default
+        if order is None:
+            order = tuple((ln["sku"], int(ln["quantity"])) for ln in state.get("lines") or ())
+        order = order if len(order) > 1 else ()
         memo = self._views[self._turn_key(state)].memo if state.get("turn") is not None else {}
-        desk = memo.get(("desk", terms))
+        desk = memo.get(("desk", terms, order))
         if desk is None:
             buyer = BuyerContext(region=neg.region, currency=neg.currency, segment=neg.segment, payment_terms=terms,
                                  on=utcnow().date())
-            desk = memo[("desk", terms)] = Desk(self.catalog, self.policy, buyer)
+            desk = memo[("desk", terms, order)] = Desk(self.catalog, self.policy, buyer, order)
         return desk
 
     def _record(self, state: dict[str, Any], node: str, operation: str, started: float, **kw: Any) -> dict[str, Any]:
@@ -611,7 +616,7 @@ class SellerGraph:
         return {"direct": {"data": data, "text": text, "facts": [_fact_json(f) for f in facts]}, "records": [rec]}
 
     def _plan(self, state, neg, lines, terms: str, started: float, proposal_id: str | None = None) -> dict[str, Any]:
-        desk = self.desk_for({**state, "terms": terms})
+        desk = self.desk_for({**state, "terms": terms}, order=tuple((ln.sku, ln.quantity) for ln in lines))
         view = self._view(state)
         planned = plan_lines(desk, view, lines, terms, config=self.config.strategy,
                              memory_days=self.config.memory_days, now=utcnow())
@@ -708,7 +713,7 @@ class SellerGraph:
                                   "dealdesk.negotiation.status": neg.status})
             return {"direct": direct, "records": [rec], **base}
         terms = requested[0].payment_terms
-        desk = self.desk_for({**state, "terms": terms})
+        desk = self.desk_for({**state, "terms": terms}, order=tuple((m.sku, m.quantity) for m in requested))
         if decision == "rejected":
             moves = []
         elif decision == "edited":
@@ -758,7 +763,8 @@ class SellerGraph:
         assert neg is not None
         requested = [move_of(m) for m in approval.requested["moves"]]
         terms = requested[0].payment_terms
-        desk = self.desk_for({"negotiation_id": neg.id, "terms": terms})
+        desk = self.desk_for({"negotiation_id": neg.id, "terms": terms}, order=tuple((m.sku, m.quantity)
+                                                                                      for m in requested))
         unknown = sorted(set(prices) - {m.sku for m in requested})
         if unknown:
             raise TurnError(f"the approval has no line for {', '.join(unknown)}", code="malformed_message",

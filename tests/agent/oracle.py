@@ -85,29 +85,31 @@ class OracleContext:
     # data part may restate its figures, which were judged when it was sent.
     standing: dict[str, Any] | None = None
 
-    def desk(self, terms: str) -> Desk:
+    def desk(self, terms: str, order: tuple[tuple[str, int], ...] = ()) -> Desk:
+        """`order`: a proposal's lines, priced together (deal-size rules see the whole order, as in a quote)."""
         return Desk(self.catalog, self.policy, BuyerContext(region=self.region, currency=self.currency,
                                                             segment=self.segment, payment_terms=terms,
-                                                            on=self._now().date()))
+                                                            on=self._now().date()), order)
 
     def _now(self) -> dt.datetime:
         return self.now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
-    def surface(self, sku: str, quantity: int, terms: str) -> DecisionSurface:
-        return _surface(self, sku, quantity, terms)
+    def surface(self, sku: str, quantity: int, terms: str, order: tuple[tuple[str, int], ...] = ()) -> DecisionSurface:
+        return _surface(self, sku, quantity, terms, order if len(order) > 1 else ())
 
 
 _CACHE: dict[tuple, DecisionSurface | DealdeskError] = {}
 
 
-def _surface(ctx: OracleContext, sku: str, quantity: int, terms: str) -> DecisionSurface:
+def _surface(ctx: OracleContext, sku: str, quantity: int, terms: str,
+             order: tuple[tuple[str, int], ...] = ()) -> DecisionSurface:
     key = (id(ctx.catalog), id(ctx.policy), ctx.region, ctx.currency, ctx.segment, ctx._now().date(), sku,
-           quantity, terms)
+           quantity, terms, order)
     if key not in _CACHE:
         if len(_CACHE) > 20000:
             _CACHE.clear()
         try:
-            _CACHE[key] = ctx.desk(terms).surface(sku, quantity, terms)
+            _CACHE[key] = ctx.desk(terms, order).surface(sku, quantity, terms)
         except DealdeskError as exc:
             _CACHE[key] = exc
     found = _CACHE[key]
@@ -163,6 +165,8 @@ def _check_proposal(p: dict[str, Any], ctx: OracleContext, out: list[str]) -> No
     if not items:
         out.append("shape: a proposal without items")
     total = D(0)
+    order = tuple((i.get("sku"), _int(i.get("quantity"))) for i in items)
+    order = order if all(isinstance(k, str) and q is not None for k, q in order) else ()
     for i, item in enumerate(items):
         where = f"items[{i}] {item.get('sku')}"
         qty, price = _int(item.get("quantity")), _dec(item.get("unit_price"))
@@ -173,7 +177,7 @@ def _check_proposal(p: dict[str, Any], ctx: OracleContext, out: list[str]) -> No
         total += line_total
         _check_name(item, ctx, where, out)
         try:
-            s = ctx.surface(item["sku"], qty, terms)
+            s = ctx.surface(item["sku"], qty, terms, order)
         except (DealdeskError, KeyError, TypeError) as exc:
             out.append(f"priceable: {where} x {qty} on {terms} cannot be priced: {exc}")
             continue
@@ -224,7 +228,7 @@ def _check_proposal(p: dict[str, Any], ctx: OracleContext, out: list[str]) -> No
             continue
         _check_name(alt, ctx, where, out)
         try:
-            s = ctx.surface(alt["sku"], qty, alt.get("payment_terms"))
+            s = ctx.surface(alt["sku"], qty, alt.get("payment_terms"), order)
         except (DealdeskError, KeyError, TypeError) as exc:
             out.append(f"priceable: {where} cannot be priced: {exc}")
             continue
@@ -242,8 +246,9 @@ def _check_proposal(p: dict[str, Any], ctx: OracleContext, out: list[str]) -> No
     if pending:
         for i, item in enumerate(pending.get("items") or []):
             qty, price = _int(item.get("quantity")), _dec(item.get("unit_price"))
+            pend = tuple((i.get("sku"), _int(i.get("quantity"))) for i in pending.get("items") or [])
             try:
-                s = ctx.surface(item["sku"], qty, terms)
+                s = ctx.surface(item["sku"], qty, terms, pend if all(q is not None for _, q in pend) else ())
             except (DealdeskError, KeyError, TypeError) as exc:
                 out.append(f"priceable: pending {item.get('sku')} cannot be priced: {exc}")
                 continue

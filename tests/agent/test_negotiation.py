@@ -782,3 +782,22 @@ def test_a_counter_offer_names_each_product_once(seller: Seller) -> None:
     refused = seller.send(nid, data=twice)
     assert (refused.type, refused.data["code"], refused.data["field"]) == ("error", "malformed_message", "items.1.sku")
     assert seller.store.proposal_versions(first["proposal_id"]) == [1]
+
+
+def test_an_rfq_of_several_lines_is_priced_as_one_order_as_a_quote_is(seller: Seller) -> None:
+    """QA: deal-size rules saw each line alone in a negotiation and the whole order in a REST quote: 300 x
+    BRG-UCP204 with 500 x FST-M8X30-A2 was quoted 8962.00 EUR (deal-10k) and proposed at 9145.00."""
+    from tools.pricing.engine import price_quote
+    from tools.pricing.models import QuoteRequest
+
+    items = [{"sku": "BRG-UCP204", "quantity": "300"}, {"sku": "FST-M8X30-A2", "quantity": "500"}]
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    proposal = seller.send(nid, data={"type": "rfq", "items": items}).data
+    quote = price_quote(seller.catalog, QuoteRequest(region="EU", items=[{"sku": i["sku"], "quantity": int(i["quantity"])}
+                                                                        for i in items]))
+    assert any(s.rule_id == "deal-10k" for ln in quote.lines for s in ln.steps)
+    assert [i["list_price"] for i in proposal["items"]] == [str(ln.unit_price) for ln in quote.lines]
+    assert Decimal(proposal["total"]) == quote.total == Decimal("8962.00")
+    alone = seller.start(Buyer(org="acme-eu-2", region="EU"))  # one line alone: its own value, no deal-size rule
+    one = seller.send(alone, data={"type": "rfq", "items": items[:1]}).data
+    assert Decimal(one["items"][0]["list_price"]) > Decimal(proposal["items"][0]["list_price"])

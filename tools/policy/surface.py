@@ -125,9 +125,11 @@ def _floor(eff: EffectivePolicy, cost: Decimal, currency: str) -> tuple[Decimal,
     return ceil_money(value, currency), rule
 
 
-def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest) -> DecisionSurface:
-    """Compute the whole decision surface for one line and buyer."""
-    line = price(catalog, req)
+def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest, *,
+                     deal_value: Decimal | None = None) -> DecisionSurface:
+    """Compute the whole decision surface for one line and buyer; `deal_value`: the whole order's value before
+    rules, when the line is priced with others (deal-size rules see it; else the line's own)."""
+    line = price(catalog, req, deal_value=deal_value)
     product = catalog.products[req.sku]
     eff = resolve(policy, product.sku, product.category)
     cur = line.currency

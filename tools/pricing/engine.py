@@ -14,6 +14,7 @@ Pipeline for one line, each step recorded in the result:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 
 from tools.catalog.models import Catalog, PriceBook, Product
@@ -199,6 +200,20 @@ def price(catalog: Catalog, req: PriceRequest, *, deal_value: Decimal | None = N
         rules_applied=tuple(s.rule_id for s in steps),
         catalog_version=catalog.version,
     )
+
+
+def order_value(catalog: Catalog, region: str, currency: str | None, lines: Iterable[tuple[str, int]]) -> Decimal:
+    """The value before rules of lines priced together, in the buyer's book: what deal-size rules see, in a
+    quote as in a negotiation. Lines that cannot be priced there add nothing (they are refused on their own)."""
+    book = resolve_book(catalog, region, currency)
+    value = Decimal(0)
+    for sku, quantity in lines:
+        product = catalog.products.get(sku)
+        book_price = product.prices.get(book.id) if product is not None else None
+        if book_price is None or quantity < 1:
+            continue
+        value += base_amount(brackets_for(book_price.schedule, quantity, catalog.tier_mode(product, book))[0])
+    return value
 
 
 def price_quote(catalog: Catalog, req: QuoteRequest) -> Quote:
