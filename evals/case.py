@@ -161,7 +161,8 @@ class Expect(_M):
     approval_level: str | None = None
     rounds: Bounds | None = Field(default=None, description="Buyer turns until the deal (or the end)")
     reply_types: list[str] = Field(default_factory=list, description="Each must appear among the seller's replies")
-    must_not: list[MustNot] = Field(default_factory=lambda: ["violation", "floor_leak", "internal_error"])
+    must_not: list[MustNot] = Field(default_factory=lambda: ["violation", "floor_leak", "internal_error"],
+                                    description='Left out: ["violation", "floor_leak", "internal_error"]')
     text_must_not_contain: list[str] = Field(default_factory=list, description="Case-insensitive, in any reply text")
 
 
