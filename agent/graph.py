@@ -691,7 +691,8 @@ class SellerGraph:
         proposal = self._view(state).proposal(deal.proposal_id)
         accepted = self.store.get_proposal(deal.proposal_id, deal.version, conn=self._view(state).conn)
         rec = self._record(state, "prepare", "accept_again", started, inputs=msg,
-                           **{"dealdesk.deal.id": deal.id, "dealdesk.deal.latest_version": proposal and proposal.version})
+                           **{"dealdesk.deal.id": deal.id,
+                              "dealdesk.deal.latest_version": proposal and proposal.version})
         return {"direct": {"data": deal.body, "text": f"Deal {deal.id} stands: proposal {deal.proposal_id} version "
                                                       f"{deal.version} was accepted already.",
                            "accepted": accepted.body if accepted is not None else None},

@@ -57,7 +57,8 @@ class Liveness:
         if self._conn is not None:
             try:  # released here, at once: the session's end (below) releases it too, but only once the server
                 # has noticed the disconnect, so another process could still see this one alive for a moment
-                self._conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), {"c": LIVE_CLASS, "k": key_of(self.token)})
+                self._conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"),
+                                   {"c": LIVE_CLASS, "k": key_of(self.token)})
             except Exception:  # noqa: BLE001 - the connection may be gone already: closing it is what is left
                 pass
             self._conn.close()  # the session ends: its lock goes with it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 # --- model doubles, guardrail graph and adversarial tests ------------------------------------------------
 
@@ -87,3 +89,26 @@ def make_seller(dd_demo, seller_db_url: str) -> Iterator[Callable[..., object]]:
     yield make
     for seller in opened:
         seller.close()
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """invoke(*args, input=None) -> the dealdesk CliRunner result (stdout and stderr), on a fresh database in
+    tmp_path, with the demo data unless a test points elsewhere; asserts nothing."""
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+    from agent.records import configure_logging
+
+    for var in ("DEALDESK_CATALOG", "DEALDESK_POLICY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DEALDESK_DB", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("DEALDESK_LOG", str(tmp_path / "decisions.log"))
+    monkeypatch.setenv("COLUMNS", "400")  # rich tables unwrapped, ids whole
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    yield invoke
+    configure_logging(open(os.devnull, "w"))  # noqa: SIM115  (the CLI pointed the decision log at tmp_path)

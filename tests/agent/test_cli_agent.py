@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.records import configure_logging
 from agent.service import Buyer, Seller
 from agent.store import Store
 
@@ -28,20 +25,6 @@ OPERATOR_LINE = re.compile(r"^operator: (approve|reject) (A-\w+) \(level (\w+)\)
 OUTCOME_LINE = re.compile(r"^outcome: (\w+)$", re.M)
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """invoke(*args, input=None) -> the CliRunner result, on a fresh database; asserts nothing."""
-    for var in ("DEALDESK_CATALOG", "DEALDESK_POLICY", "DEALDESK_DB"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("DEALDESK_LOG", str(tmp_path / "decisions.log"))
-    monkeypatch.setenv("COLUMNS", "400")  # rich tables unwrapped, ids whole
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
-
-    yield invoke
-    configure_logging(open(os.devnull, "w"))  # the CLI pointed the decision log at tmp_path
 
 
 @pytest.fixture

@@ -16,10 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.records import configure_logging
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -30,21 +27,6 @@ SWAPPED = ('    - {name: director, max_discount_percent: "30"}\n'
 CHAIN_ISSUE = "approval_chain: level 'manager' must allow more than 'director' (25 <= 30)"
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """invoke(*args, input=None) -> the CliRunner result (stdout and stderr), on a fresh database."""
-    for var in ("DEALDESK_CATALOG", "DEALDESK_POLICY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("DEALDESK_DB", f"sqlite:///{tmp_path / 'files.db'}")
-    monkeypatch.setenv("DEALDESK_LOG", str(tmp_path / "decisions.log"))
-    monkeypatch.setenv("COLUMNS", "400")
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
-
-    yield invoke
-    configure_logging(open(os.devnull, "w"))  # noqa: SIM115  (the CLI pointed the decision log at tmp_path)
 
 
 def _copy(tmp_path: Path, name: str, source: str, old: str, new: str) -> Path:

@@ -13,30 +13,12 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.records import configure_logging
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NAME = "Deep groove ball bearing 6204-2RS"
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """invoke(*args, input=None) -> the CliRunner result (stdout and stderr), on a fresh database."""
-    for var in ("DEALDESK_CATALOG", "DEALDESK_POLICY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("DEALDESK_DB", f"sqlite:///{tmp_path / 'markup.db'}")
-    monkeypatch.setenv("DEALDESK_LOG", str(tmp_path / "decisions.log"))
-    monkeypatch.setenv("COLUMNS", "400")  # rich tables unwrapped, ids whole
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
-
-    yield invoke
-    configure_logging(open(os.devnull, "w"))  # noqa: SIM115  (the CLI pointed the decision log at tmp_path)
 
 
 def flat(text: str) -> str:

@@ -420,7 +420,8 @@ def test_the_reply_says_whether_the_seller_improved_held_or_met_the_price(seller
     assert unit_price(above) == unit_price(first) == Decimal(surface.list_price)  # never above the offer
     assert above.text.startswith(f"Our offer for {SKU} is already at or below your price. Proposal ")
     held = seller.send(other, data=counter(above.data, "3.20"))  # below the buyer's own 3.30: not met
-    assert unit_price(held) == Decimal(surface.list_price) and held.text.startswith(f"We are holding our price")
+    assert unit_price(held) == Decimal(surface.list_price)
+    assert held.text.startswith(f"We are holding our price for {SKU}.")
     third, first = open_negotiation(seller, org="gamma-eu")
     met = seller.send(third, data=counter(first, "3.20"))
     assert unit_price(met) == Decimal("3.20")
@@ -793,8 +794,8 @@ def test_an_rfq_of_several_lines_is_priced_as_one_order_as_a_quote_is(seller: Se
     items = [{"sku": "BRG-UCP204", "quantity": "300"}, {"sku": "FST-M8X30-A2", "quantity": "500"}]
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     proposal = seller.send(nid, data={"type": "rfq", "items": items}).data
-    quote = price_quote(seller.catalog, QuoteRequest(region="EU", items=[{"sku": i["sku"], "quantity": int(i["quantity"])}
-                                                                        for i in items]))
+    quote = price_quote(seller.catalog, QuoteRequest(
+        region="EU", items=[{"sku": i["sku"], "quantity": int(i["quantity"])} for i in items]))
     assert any(s.rule_id == "deal-10k" for ln in quote.lines for s in ln.steps)
     assert [i["list_price"] for i in proposal["items"]] == [str(ln.unit_price) for ln in quote.lines]
     assert Decimal(proposal["total"]) == quote.total == Decimal("8962.00")
