@@ -37,7 +37,7 @@ def _progress(total: int, label: str) -> Progress:
 
 
 @eval_app.command("run")
-def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suites or directories [evals/suites]")] = None,
+def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suites or directories (default evals/suites)")] = None,
         model: Annotated[str, typer.Option(help="offline | openai")] = "offline",
         repeat: Annotated[int, typer.Option(min=1, max=100, help="Run each case K times (pass^k)")] = 1,
         jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
@@ -47,7 +47,7 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
         target: Annotated[Optional[str], typer.Option(help="Run against a live server over A2A (URL) instead")] = None,
         buyer_key: Annotated[Optional[list[str]], typer.Option("--buyer-key", help="With --target: REGION:SEGMENT=KEY "
                                                                  "[the demo keys]")] = None,
-        operator_key: Annotated[Optional[str], typer.Option(help="With --target: an operator key [the demo key]")] = None,
+        operator_key: Annotated[Optional[str], typer.Option(help="With --target: an operator key (default: the demo key)")] = None,
         tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Only cases with this tag")] = None,
         case_id: Annotated[Optional[list[str]], typer.Option("--case", help="Only this case id")] = None) -> None:
     """Replay eval suites through the seller in-process and score them; exits 1 when a case fails."""
@@ -156,7 +156,7 @@ def record(suites: Annotated[list[Path], typer.Argument(help="JSONL suites to up
 
 
 @eval_app.command("simulate")
-def simulate(buyers: Annotated[Optional[str], typer.Option("--buyers", help="Comma-separated strategies [all]")] = None,
+def simulate(buyers: Annotated[Optional[str], typer.Option("--buyers", help="Comma-separated strategies (default: all)")] = None,
              n: Annotated[int, typer.Option("--n", min=1, max=1_000_000, help="Negotiations")] = 100,
              seed: Annotated[int, typer.Option(help="Seed (scenarios and buyer moves)")] = 0,
              jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
@@ -217,7 +217,7 @@ def export(since: Annotated[Optional[str], typer.Option(help="Only negotiations 
                                                               "or ISO time, UTC)")] = None,
            buyer: Annotated[Optional[str], typer.Option(help="Only this buyer organisation")] = None,
            outcome: Annotated[Optional[str], typer.Option(help="deal | no_deal | open | closed | rejected")] = None,
-           db: Annotated[Optional[str], typer.Option("--db", help="Database URL [env DEALDESK_DB]")] = None,
+           db: Annotated[Optional[str], typer.Option("--db", help="Database URL (env DEALDESK_DB)")] = None,
            out_file: Annotated[Optional[Path], typer.Option("--out", help="Suite file (default: stdout)")] = None,
            pseudonymise: Annotated[bool, typer.Option("--pseudonymise", help="Replace each buyer organisation by a "
                                                       "keyed digest, and in the buyer's messages e-mail addresses, "

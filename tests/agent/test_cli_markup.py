@@ -158,3 +158,11 @@ def test_help_names_the_environment_variables(cli, command, texts) -> None:
     text = flat(cli(*command, "--help").output)
     for expected in texts:
         assert expected in text, (expected, text)
+
+
+def test_eval_help_keeps_its_defaults(cli) -> None:
+    """Typer reads help as rich markup: '[evals/suites]' and '[all]' vanished from `eval run/simulate --help`."""
+    run = " ".join(cli("eval", "run", "--help").output.split())
+    assert "evals/suites" in run and "the demo key" in run
+    assert "(default: all)" in " ".join(cli("eval", "simulate", "--help").output.split())
+    assert "(env DEALDESK_DB)" in " ".join(cli("conversations", "export", "--help").output.split())
