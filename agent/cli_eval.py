@@ -73,12 +73,19 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
     except (SuiteError, OSError) as exc:
         _bad_suite(exc)
         raise typer.Exit(2) from None
+    loaded = cases
     if tag:
         cases = [c for c in cases if set(tag) & set(c.tags)]
     if case_id:
         cases = [c for c in cases if c.id in case_id]
     if not cases:
-        err.print("no cases to run")
+        where = ", ".join(str(p) for p in paths)
+        unknown = sorted(set(case_id or ()) - {c.id for c in loaded})
+        if unknown:  # a typo in --case: say which ids there are
+            known = ", ".join(sorted(c.id for c in loaded)[:20]) + (", ..." if len(loaded) > 20 else "")
+            err.print(f"no case {', '.join(map(repr, unknown))} in {where} (cases: {known})", markup=False)
+        else:
+            err.print(f"no cases to run in {where}" + (f" with tag {', '.join(tag)}" if tag else ""), markup=False)
         raise typer.Exit(2)
     prior = None
     if baseline is not None:

@@ -76,3 +76,14 @@ def test_eval_run_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
                   ":7: id: Field required", ":8: case 'extra': fixture.buyer.regoin"):
         assert f"{suite}{where}" in out, where
     assert "errors.pydantic.dev" not in out
+
+
+def test_an_unknown_case_id_names_the_cases_there_are() -> None:
+    """`eval run --case nope` said only 'no cases to run'."""
+    suite = str(Path(__file__).resolve().parents[2] / "evals" / "suites" / "errors.jsonl")
+    result = CliRunner().invoke(app, ["eval", "run", "--case", "nope", suite])
+    assert result.exit_code == 2
+    out = " ".join(result.output.split())
+    assert "no case 'nope' in" in out and "unknown-sku" in out and "wrong-region" in out
+    tagged = CliRunner().invoke(app, ["eval", "run", "--tag", "nope", suite])
+    assert tagged.exit_code == 2 and "with tag nope" in " ".join(tagged.output.split())
