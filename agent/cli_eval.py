@@ -67,6 +67,14 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
             DEMO_OPERATOR_KEY if not buyer_key else None))
         if model != "offline":
             err.print("--model is the server's own with --target; ignored")
+    if not target and model != "offline":  # refused once, before any case runs into it
+        from evals.session import make_model
+
+        try:
+            make_model(model)
+        except (RuntimeError, ValueError) as exc:
+            err.print(f"--model {model}: {exc}", markup=False)
+            raise typer.Exit(2) from None
     paths = suites or [DEFAULT_SUITES]
     try:
         cases = load_suites(paths)

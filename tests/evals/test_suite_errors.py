@@ -87,3 +87,13 @@ def test_an_unknown_case_id_names_the_cases_there_are() -> None:
     assert "no case 'nope' in" in out and "unknown-sku" in out and "wrong-region" in out
     tagged = CliRunner().invoke(app, ["eval", "run", "--tag", "nope", suite])
     assert tagged.exit_code == 2 and "with tag nope" in " ".join(tagged.output.split())
+
+
+def test_a_model_that_cannot_be_built_is_refused_before_any_case_runs(monkeypatch) -> None:
+    """`--model openai` with no key ran every case into an error; it is refused once, with exit 2."""
+    for var in ("OPENAI_API_KEY", "DEALDESK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DEALDESK_MODEL", "openai:gpt-4o-mini")
+    suite = str(Path(__file__).resolve().parents[2] / "evals" / "suites" / "errors.jsonl")
+    result = CliRunner().invoke(app, ["eval", "run", "--model", "openai", suite])
+    assert result.exit_code == 2 and "needs OPENAI_API_KEY" in " ".join(result.output.split())
