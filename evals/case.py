@@ -14,6 +14,7 @@ Placeholders in buyer turns, replaced when the turn is sent:
   proposal's id or version (an int), so recorded turns survive new random ids;
 - `$price` / `$price:SKU` become the current proposal's unit price (first line, or SKU);
 - inside text the same tokens are replaced in place.
+A placeholder in a buyer turn before the seller made any proposal is the case's mistake: a harness error.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import json
 import multiprocessing as mp
+import re
 import shutil
 import time
 import uuid
@@ -46,6 +48,15 @@ def _pinned(want: Any, got: Any) -> bool:
     """`got` has what the recording pins: the same value, or for an object only the keys it recorded (a written
     case may pin a line's SKU and quantity and leave its price free), item by item for a list."""
     return not differences(want, got)
+
+
+_PLACEHOLDER = re.compile(r"\$(?:proposal_id|version|price(?::[A-Za-z0-9_\-]+)?)")
+
+
+def _placeholders(data: Any, text: str | None) -> list[str]:
+    """The placeholders a buyer turn names ($proposal_id, $version, $price[:SKU]), in its data part or text."""
+    return sorted(set(_PLACEHOLDER.findall(json.dumps(data) if data is not None else "") +
+                      _PLACEHOLDER.findall(text or "")))
 
 
 class HarnessError(RuntimeError):
@@ -92,6 +103,10 @@ def play(case: Case, session: Any) -> None:
             session.restart()
             continue
         if isinstance(turn, BuyerTurn):
+            if session.current is None and _placeholders(turn.data, turn.text):
+                named = ", ".join(_placeholders(turn.data, turn.text))
+                raise HarnessError(f"turn {len(session.transcript.turns)}: {named} used before the seller made any "
+                                   "proposal")
             rec = session.send(data=substitute(turn.data, session.current),
                                text=substitute(turn.text, session.current) if turn.text is not None else None)
         else:

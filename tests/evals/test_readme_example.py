@@ -61,3 +61,15 @@ def test_operator_turn_without_pending_approval_is_a_harness_error(tmp_path: Pat
     res = runner.invoke(app, ["eval", "run", str(suite)])
     assert res.exit_code == 1
     assert "turn 1: no pending approval to approve" in " ".join(res.output.split())
+
+
+def test_a_placeholder_before_any_proposal_is_a_harness_error() -> None:
+    """A `$proposal_id` sent before the seller made a proposal went out literally; it is the case's own mistake."""
+    case = Case.model_validate({
+        "id": "placeholder-too-early",
+        "turns": [{"role": "buyer", "data": {"type": "accept", "proposal_id": "$proposal_id", "version": "$version"}}],
+        "expect": {"outcome": "no_deal"}})
+    (result,) = run_cases([case])
+    assert result["status"] == "error", result
+    assert [s["explanation"] for s in result["scores"] if not s["passed"]] == \
+        ["turn 0: $proposal_id, $version used before the seller made any proposal"]
