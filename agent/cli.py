@@ -26,7 +26,7 @@ from tools.catalog.search import search, spec_text
 from tools.datafile import DataFileError
 from tools.errors import DealdeskError
 from tools.policy.desk import Desk
-from tools.policy.loader import load_policy, tier_floor_warnings
+from tools.policy.loader import load_policy, policy_warnings
 from tools.policy.surface import DecisionSurface
 from tools.pricing.engine import explain_lines, price
 from tools.pricing.models import BuyerContext, PriceRequest
@@ -206,7 +206,7 @@ def policy_validate(file: Path, catalog: CatalogOpt = None) -> None:
         return
     out.print(f"[green]valid[/green]: {escape(str(file))}: {len(pol.doc.categories)} category and "
               f"{len(pol.doc.products)} product overrides, version {escape(pol.version[:19])}", highlight=False)
-    for issue in tier_floor_warnings(pol, cat, str(file)):  # allowed, but worth a second look
+    for issue in policy_warnings(pol, cat, str(file)):  # allowed, but worth a second look
         out.print(f"[yellow]warning[/yellow]: {escape(str(issue))}", highlight=False)
 
 

@@ -722,3 +722,25 @@ def test_a_floor_above_a_higher_tier_is_a_warning_naming_where_the_floor_takes_o
     data["products"]["BRG-6204"]["floor_price"] = {"USD": "2.40", "EUR": "2.60"}  # below every tier
     path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
     assert tier_floor_warnings(load_policy(path, cat), cat, str(path)) == []
+
+
+def test_a_target_below_the_floor_and_a_cap_under_the_first_approval_level_are_warnings(tmp_path: Path) -> None:
+    """QA: both were accepted without a word (the limits are clamped: the seller aims at the floor, and a cap at or
+    below the chain's first level leaves nothing for the levels above)."""
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    text = (root / "policy.yaml").read_text(encoding="utf-8")
+    old = 'BRG-6204:\n    floor_price: {USD: "2.90", EUR: "2.65"}\n'
+    assert old in text
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace(old, old + '    target_price: {USD: "3.00", EUR: "2.60"}\n'
+                                            '    max_discount_percent: "5"\n'), encoding="utf-8")
+    result = CliRunner().invoke(app, ["policy", "validate", str(path), "--catalog", str(root / "catalog.yaml")])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "field target_price.EUR: target price 2.60 EUR of BRG-6204 is below the floor price 2.65 EUR" in out
+    assert "target_price.USD" not in out  # 3.00 is above the 2.90 floor
+    assert "field max_discount_percent: max_discount_percent 5 (for BRG-6204" in out and "'manager'" in out

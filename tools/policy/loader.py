@@ -113,6 +113,45 @@ def tier_floor_warnings(policy: Policy, catalog: Catalog, file: str) -> list[Fil
     return out
 
 
+def policy_warnings(policy: Policy, catalog: Catalog, file: str) -> list[FileIssue]:
+    """What a valid policy does that its author may not mean, for `policy validate` to print: a floor above a
+    higher tier (`tier_floor_warnings`), a target below the floor (the seller then aims at the floor), and a
+    maximum discount at or below the chain's first level (every offer up to it is approved at that level: no
+    offer goes to the levels above)."""
+    out = tier_floor_warnings(policy, catalog, file)
+    doc = policy.doc
+    for sku, product in catalog.products.items():
+        eff = resolve(policy, sku, product.category)
+        for book_id, prices in product.prices.items():
+            cur = catalog.price_books[book_id].currency
+            if eff.target_price is None or cur not in eff.target_price:
+                continue
+            target = ceil_money(eff.target_price[cur], cur)
+            for setting, _field, floor, written in _floors(eff, product, cur):
+                if target < floor:
+                    out.append(FileIssue(file, _written_at(eff.source("target_price"), "target_price"),
+                                         f"target_price.{cur}", f"target price {target} {cur} of {sku} is below the "
+                                         f"{written.removesuffix(' is').removesuffix(',')}: the seller aims at "
+                                         f"the floor"))
+    seen: set[str] = set()
+    for sku, product in catalog.products.items():
+        eff = resolve(policy, sku, product.category)
+        written = next((rules.approval_chain for rules in (doc.products.get(sku), doc.categories.get(product.category),
+                                                           doc.global_) if rules is not None and rules.approval_chain),
+                       None)
+        cap_at = _written_at(eff.source("max_discount_percent"), "max_discount_percent")
+        if not written or len(written) < 2 or eff.max_discount_percent > written[0].max_discount_percent \
+                or cap_at in seen:
+            continue
+        seen.add(cap_at)
+        out.append(FileIssue(file, cap_at, "max_discount_percent",
+                             f"max_discount_percent {eff.max_discount_percent} (for {sku} and any product it covers) "
+                             f"is at or below the first approval level {written[0].name!r} "
+                             f"({written[0].max_discount_percent}%): every offer is approved at that level, none "
+                             f"goes to {', '.join(repr(lv.name) for lv in written[1:])}"))
+    return out
+
+
 def _rate(schedule: Any, mode: str, quantity: int) -> Decimal:
     """The list unit price of `quantity` before rules, to the cent it is quoted at (a slab blend rounded)."""
     rate = base_rate(brackets_for(schedule, quantity, mode)[0])
