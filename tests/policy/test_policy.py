@@ -703,7 +703,7 @@ def test_policy_explain_credits_a_limit_the_floor_raised_to_the_floor() -> None:
     assert s.rule_ids["floor_price"] not in rows["auto-approve limit"]  # 15% off is above the floor
 
 
-def test_a_floor_above_a_higher_tier_is_a_warning_naming_where_the_floor_takes_over(cat: Catalog, tmp_path: Path) -> None:
+def test_a_floor_above_a_higher_tier_is_a_warning_naming_where_it_takes_over(cat: Catalog, tmp_path: Path) -> None:
     """Allowed (a floor a vendor holds on big orders), but those orders are quoted above their list price: `policy
     validate` says from which quantity, in range and in slab mode."""
     data = mini_policy()
