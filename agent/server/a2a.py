@@ -86,6 +86,7 @@ from agent.server.a2a_executor import FINAL_STATE, KEY_STATE, SELLER_TURN_STATE,
 from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_digest, owner_of
 from agent.server.auth import AuthError, principal_from_header, require_scope
 from agent.server.context import ServerContext
+from agent.server.errors import jsonrpc_error
 from agent.service import Reply
 from agent.store.pools import DEFAULT as DEFAULT_POOLS
 
@@ -378,20 +379,25 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
 # --- HTTP: authentication in front of the SDK's endpoints ---------------------------------------
 
 
-def _auth_error(exc: AuthError) -> JSONResponse:
+def _auth_error(exc: AuthError, *, jsonrpc: bool = False) -> JSONResponse:
+    if jsonrpc:  # the JSON-RPC binding: a JSON-RPC error object, with the envelope's code in its data
+        err = exc.envelope()["error"]
+        return JSONResponse(jsonrpc_error(exc.status, err["code"], err["message"], err.get("field")),
+                            status_code=exc.status, headers=exc.headers)
     return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)
 
 
-def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Response]]
+def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Response]], *, jsonrpc: bool = False
                   ) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap an SDK endpoint: a buyer key or 401/403, then the key travels in the request scope."""
+    """Wrap an SDK endpoint: a buyer key or 401/403 (`jsonrpc`: as JSON-RPC errors), then the key travels in the
+    request scope."""
 
     async def guarded(request: Request) -> Response:
         try:
             key = await ctx.run_turn(principal_from_header, ctx, request.headers.get("authorization"))
             require_scope(key, "buyer")
         except AuthError as exc:
-            return _auth_error(exc)
+            return _auth_error(exc, jsonrpc=jsonrpc)
         request.scope[KEY_STATE] = key
         return await endpoint(request)
 
@@ -593,7 +599,7 @@ class A2AService:
 
         card_routes = create_agent_card_routes(self.card, cache_control="public, max-age=300")
         dispatcher = JsonRpcDispatcher(request_handler=self.handler, context_builder=BuyerContextBuilder())
-        rpc = authenticated(self.ctx, dispatcher.handle_requests)
+        rpc = authenticated(self.ctx, dispatcher.handle_requests, jsonrpc=True)
         rpc_routes: list[BaseRoute] = [Route(JSONRPC_PATH, endpoint=rpc, methods=["POST"]),
                                        Route(JSONRPC_ALIAS, endpoint=rpc, methods=["POST"])]
         rest_routes: list[BaseRoute] = []

@@ -83,9 +83,25 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return JSONResponse(envelope(status, code, message, field, type_=type_), status_code=status, headers=headers)
 
 
-def envelope_bytes(status: int, code: str, message: str, field: str | None = None) -> bytes:
-    """The envelope as bytes, for pure-ASGI answers (limits middleware)."""
-    return json.dumps(envelope(status, code, message, field), separators=(",", ":")).encode()
+def envelope_bytes(status: int, code: str, message: str, field: str | None = None, *, jsonrpc: bool = False) -> bytes:
+    """The envelope as bytes, for pure-ASGI answers (limits middleware); `jsonrpc`: as a JSON-RPC error."""
+    body = jsonrpc_error(status, code, message, field) if jsonrpc else envelope(status, code, message, field)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+# JSON-RPC 2.0's own code where one fits (a body that is no JSON text: Parse error; too large or too deep, a
+# malformed header: Invalid Request), else one of the range it leaves to servers, as the A2A spec's errors are.
+_JSONRPC_CODE = {400: -32600, 413: -32600}
+
+
+def jsonrpc_error(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """A refusal before the JSON-RPC request was read (its size, the rate, the API key), in the shape a JSON-RPC
+    client parses: `id` null, as JSON-RPC 2.0 says when the request's id cannot be known. The HTTP status stays
+    what it is (413, 429, 401...); `error.data` carries the envelope's type, code and field."""
+    return {"jsonrpc": "2.0", "id": None,
+            "error": {"code": -32700 if code == "malformed_json" else _JSONRPC_CODE.get(status, -32000),
+                      "message": message,
+                      "data": {"type": error_type(status), "code": code, "field": field, "status": status}}}
 
 
 class ApiError(Exception):

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from agent.server.a2a_card import JSONRPC_ALIAS, JSONRPC_PATH
 from agent.server.errors import envelope_bytes
 
 Scope = MutableMapping[str, Any]
@@ -98,13 +99,16 @@ def bucket_name(scope: Scope) -> str:
 
 
 async def _answer(send: Send, status: int, code: str, message: str, *, field: str | None = None,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = envelope_bytes(status, code, message, field)
+                  headers: list[tuple[bytes, bytes]] | None = None, jsonrpc: bool = False) -> None:
+    body = envelope_bytes(status, code, message, field, jsonrpc=jsonrpc)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close") if status == 413 else (b"cache-control", b"no-store"),
                             *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
+
+
+JSONRPC_PATHS = frozenset({JSONRPC_PATH, JSONRPC_ALIAS})
 
 
 class LimitsMiddleware:
@@ -120,13 +124,14 @@ class LimitsMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        rpc = path in JSONRPC_PATHS and scope.get("method") == "POST"  # refusals answered as JSON-RPC errors
         if self.bucket is not None and path not in EXEMPT_PATHS:
             wait = self.bucket.take(bucket_name(scope))
             if wait > 0:
                 retry = max(1, math.ceil(wait))
                 await _answer(send, 429, "rate_limited",
                               f"too many requests for this key; retry after {retry} s",
-                              headers=[(b"retry-after", str(retry).encode())])
+                              headers=[(b"retry-after", str(retry).encode())], jsonrpc=rpc)
                 return
         if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE") and _header(scope, b"content-length") in (
                 None, b"0") and _header(scope, b"transfer-encoding") is None:
@@ -137,10 +142,10 @@ class LimitsMiddleware:
             try:
                 if int(declared) > self.max_body_bytes:
                     await _answer(send, 413, "request_too_large",
-                                  f"the body is larger than {self.max_body_bytes} bytes")
+                                  f"the body is larger than {self.max_body_bytes} bytes", jsonrpc=rpc)
                     return
             except ValueError:
-                await _answer(send, 400, "bad_request", "Content-Length is not a number")
+                await _answer(send, 400, "bad_request", "Content-Length is not a number", jsonrpc=rpc)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -152,7 +157,8 @@ class LimitsMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await _answer(send, 413, "request_too_large", f"the body is larger than {self.max_body_bytes} bytes")
+                await _answer(send, 413, "request_too_large", f"the body is larger than {self.max_body_bytes} bytes",
+                              jsonrpc=rpc)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -161,11 +167,11 @@ class LimitsMiddleware:
             try:  # JSON on the wire is UTF-8 (RFC 8259); refused here, no handler meets undecodable bytes
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                await _answer(send, 400, "malformed_json", f"the body is not UTF-8 (byte {exc.start})")
+                await _answer(send, 400, "malformed_json", f"the body is not UTF-8 (byte {exc.start})", jsonrpc=rpc)
                 return
             if json_depth_exceeds(body, self.max_json_depth):
                 await _answer(send, 400, "json_too_deep",
-                              f"the JSON document is nested deeper than {self.max_json_depth} levels")
+                              f"the JSON document is nested deeper than {self.max_json_depth} levels", jsonrpc=rpc)
                 return
         replayed = False
 

@@ -703,10 +703,13 @@ def test_a_message_in_the_sellers_role_is_refused(server: Any) -> None:
 def test_auth_failures(server: Any) -> None:
     params = {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
                           "parts": [{"data": rfq("BRG-6205", 5)}]}}
-    for path in ("/", "/a2a"):
+    for path in ("/", "/a2a"):  # a JSON-RPC error object (id null), the envelope's type and code in its data
         r = rpc(server, "SendMessage", params, key=None, path=path)
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
-        assert r.json()["error"]["type"] == "authentication_error"
+        body = r.json()
+        assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == -32000
+        assert body["error"]["data"]["type"] == "authentication_error"
+        assert body["error"]["data"]["code"] == "missing_api_key"
     r = rpc(server, "SendMessage", params, key="dd_buyer_not_a_real_key_000000000000")
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
     r = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "x"}},
@@ -715,7 +718,7 @@ def test_auth_failures(server: Any) -> None:
     for key in ("operator", "admin"):
         r = rpc(server, "SendMessage", params, key=key)
         assert r.status_code == 403, r.text
-        assert r.json()["error"]["type"] == "permission_error"
+        assert r.json()["error"]["data"]["type"] == "permission_error"
     r = httpx.get(server.url + "/a2a/rest/tasks", headers={"A2A-Version": "1.0"})
     assert r.status_code == 401
     assert rpc(server, "ListTasks", {}, key="buyer_eu").status_code == 200

@@ -20,7 +20,14 @@ MB = 1_000_000
 
 def _envelope(r, status, code=None, field=None):
     assert r.status_code == status, r.text[:500]
-    err = r.json()["error"]
+    if r.request.url.path in ("/", "/a2a"):  # the JSON-RPC endpoint: a JSON-RPC error, the envelope in its data
+        body = r.json()
+        assert body["jsonrpc"] == "2.0" and body["id"] is None and isinstance(body["error"]["code"], int), body
+        assert body["error"]["code"] == {400: -32600, 413: -32600}.get(status, -32000), body
+        assert body["error"]["data"]["status"] == status
+        err = {**{k: v for k, v in body["error"]["data"].items() if k != "status"}, "message": body["error"]["message"]}
+    else:
+        err = r.json()["error"]
     assert set(err) == {"type", "code", "message", "field"}
     if code is not None:
         assert err["code"] == code, err
