@@ -59,6 +59,10 @@ class Tier(Strict):
         return self
 
 
+def _units(tier: Tier) -> str:
+    return f"{tier.min}+ units" if tier.max is None else f"{tier.min}-{tier.max} units"
+
+
 class ProductPrice(Strict):
     """A product's list price in one price book, with optional volume tiers.
 
@@ -70,23 +74,29 @@ class ProductPrice(Strict):
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> ProductPrice:
+        # Tiers are named as the file's path names them (tiers[0] is the first written), with their units, so
+        # a message points at the line to fix; `dealdesk price` counts volume tiers from 1 and names their units.
         prev: Tier | None = None
         for i, tier in enumerate(self.tiers):
+            here = f"tiers[{i}] ({_units(tier)})"
             if prev is not None:
+                there = f"tiers[{i - 1}] ({_units(prev)})"
                 if tier.min <= prev.min:
-                    raise ValueError(f"tiers out of order: tier {i} starts at {tier.min}, not after {prev.min}")
+                    raise ValueError(f"tiers out of order: {here} starts at {tier.min}, not after {there}")
                 if prev.max is None or tier.min <= prev.max:
-                    raise ValueError(f"tiers overlap: tier {i} starts at {tier.min} inside tier {i - 1}")
+                    raise ValueError(f"tiers overlap: {here} starts inside {there}")
                 if tier.min != prev.max + 1:
-                    raise ValueError(f"gap between tiers: {prev.max} to {tier.min}")
+                    raise ValueError(f"gap between tiers: {prev.max} to {tier.min} ({there}, then {here}): no price "
+                                     f"for {prev.max + 1}" + (f"-{tier.min - 1}" if tier.min - 1 > prev.max + 1 else "")
+                                     + " units")
                 if tier.price > prev.price:
-                    raise ValueError(f"tier {i} price {tier.price} rises above tier {i - 1} price {prev.price}")
+                    raise ValueError(f"{here} price {tier.price} rises above {there} price {prev.price}")
             elif tier.min == 1 and tier.price != self.list:
-                raise ValueError("a tier starting at 1 must carry the list price")
+                raise ValueError(f"{here} starts at 1, so it must carry the list price {self.list}")
             if tier.price > self.list:
-                raise ValueError(f"tier {i} price {tier.price} is above the list price {self.list}")
+                raise ValueError(f"{here} price {tier.price} is above the list price {self.list}")
             if tier.max is None and i != len(self.tiers) - 1:
-                raise ValueError(f"only the last tier may be open-ended (tier {i} has no max)")
+                raise ValueError(f"only the last tier may be open-ended ({here} has no max)")
             prev = tier
         return self
 
