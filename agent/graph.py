@@ -914,7 +914,8 @@ class SellerGraph:
         if all(m.unit_price >= prices[m.sku] for m in moves):  # nothing better than what stands: nothing to ask
             kept["requested"] = []
         elif pending is not None:
-            if _request_stands([move_of(m) for m in pending.requested["moves"]], moves, False):
+            filed = [move_of(m) for m in pending.requested["moves"]]
+            if _request_stands(filed, moves, False) and not _under_ask(filed, state):
                 kept["requested"] = []  # what awaits approval already is better for the buyer on some line
             else:  # as good or better on every line, or for other lines: the newest request replaces it
                 kept["supersedes_approval"] = pending.id
@@ -983,7 +984,7 @@ class SellerGraph:
         since = None
         if pending is not None and (state.get("intent") or {}).get("kind") != "operator":
             filed = [move_of(m) for m in pending.requested["moves"]]
-            if _request_stands(filed, moves, bool(staged.get("awaiting"))):
+            if _request_stands(filed, moves, bool(staged.get("awaiting"))) and not _under_ask(filed, state):
                 # What awaits approval is the filed request, even when this turn asked for another one.
                 pend_moves = filed
                 since = pending.requested_at.replace(microsecond=0)
@@ -1247,6 +1248,17 @@ def _request_stands(filed: list[Move], offered: list[Move], awaiting: bool) -> b
     if any(k not in prices for k in keys):
         return False
     return any(m.unit_price < prices[k] for m, k in zip(filed, keys, strict=True))
+
+
+def _under_ask(filed: list[Move], state: TurnState) -> bool:
+    """Whether a request awaiting approval offers a line below the price the buyer asks for it this turn (the
+    same quantity and terms): approving it would send less than the buyer itself now offers to pay, so it no
+    longer stands, and this turn's offer (and its own request, if any) replaces it."""
+    terms = state.get("terms")
+    asked = {(ln["sku"], int(ln["quantity"])): Decimal(ln["asked"]) for ln in state.get("lines") or ()
+             if ln.get("asked") is not None}
+    return any(m.payment_terms == terms and m.unit_price < asked.get((m.sku, m.quantity), m.unit_price)
+               for m in filed)
 
 
 NOT_APPROVED = "The better offer we asked approval for was not approved; our current offer stands."

@@ -186,3 +186,20 @@ def test_approving_the_request_beside_a_standing_offer_sends_it_as_the_next_vers
     assert (sent.data["version"], sent.data["status"]) == (2, "offered")
     assert sent.data["items"][0]["unit_price"] == request.requested["moves"][0]["unit_price"]
     assert seller.store.get_proposal(first["proposal_id"], 1).status == "superseded"
+
+
+def test_a_request_beside_a_standing_offer_below_the_buyers_later_price_is_replaced(dd_seller_factory) -> None:
+    """QA: approval-only, 3.09 awaited approval beside the standing 3.25; the buyer then offered 3.15, and approving
+    sent (and booked) 3.09."""
+    seller = dd_seller_factory()
+    nid = seller.start(Buyer(org="acme", region="EU"))
+    first = seller.send(nid, data=RFQ).data
+    AutonomyStore(seller.store.engine).set("product:BRG-6204", "approval_only", by="lead")
+    for asked in ("3.00", "3.15"):
+        reply = seller.send(nid, data={"type": "counter_offer", "proposal_id": first["proposal_id"], "version": 1,
+                                       "items": [{"sku": "BRG-6204", "quantity": "500", "unit_price": asked}]})
+        assert reply.data["version"] == 1 and reply.data["pending"]["items"][0]["unit_price"] >= asked
+    request = seller.store.pending_approval(nid)
+    assert request.requested["moves"][0]["unit_price"] == "3.15"
+    sent = seller.decide(request.id, "approve", by="mgr@x")
+    assert sent.data["items"][0]["unit_price"] == "3.15"

@@ -143,8 +143,10 @@ def test_rfq_concessions_escalation_approval_and_deal(make_seller, surface, dd_d
     assert any(r["rule_id"] == "policy.global.approval_chain" for r in approval.reasons)
     assert approval.decided_by is None and approval.decided_at is None
 
-    # A buyer message while pending: the approval stays (same row), the reply still offers a valid offer.
-    reply = seller.send(nid, data=counter(pending_proposal, "2.72"))
+    # A buyer message while pending, at the price that waits (a higher one would replace the request: see
+    # test_a_request_awaiting_approval_below_the_buyers_later_price_is_replaced): the approval stays (same row),
+    # the reply still offers a valid offer.
+    reply = seller.send(nid, data=counter(pending_proposal, "2.70"))
     while_pending = assert_proposal(reply, version=7, status="offered")
     assert seller.store.pending_approval(nid).id == approval.id
     assert len(seller.store.approvals(negotiation_id=nid)) == 1
@@ -802,3 +804,33 @@ def test_an_rfq_of_several_lines_is_priced_as_one_order_as_a_quote_is(seller: Se
     alone = seller.start(Buyer(org="acme-eu-2", region="EU"))  # one line alone: its own value, no deal-size rule
     one = seller.send(alone, data={"type": "rfq", "items": items[:1]}).data
     assert Decimal(one["items"][0]["list_price"]) > Decimal(proposal["items"][0]["list_price"])
+
+
+@pytest.mark.parametrize("detour", [
+    [("2.60", 500, "NET60"), ("2.65", 500, "NET60"), ("2.70", 500, "NET60")],
+    [("2.60", 600, None), ("2.65", 600, None)]], ids=["other-terms", "other-quantity"])
+def test_a_detour_through_other_terms_or_quantities_does_not_lift_the_buyers_bound(seller: Seller, detour) -> None:
+    """QA: after offering 3.05 for 500 on NET30, counters on NET60 (or for 600 units) and back to 500 on NET30 at
+    2.70 booked a deal at 2.99 (3.03): the seller's concessions on the other line lowered the bound."""
+    nid, last = open_negotiation(seller)
+    for price, qty, terms in [("2.50", QTY, None), ("3.05", QTY, None), *detour, ("2.70", QTY, "NET30")]:
+        msg = counter(last, price, qty)
+        if terms:
+            msg["payment_terms"] = terms
+        last = seller.send(nid, data=msg).data
+        assert last["type"] == "proposal", last
+    assert last["payment_terms"] == "NET30" and unit_price(last) >= Decimal("3.05"), last
+    deal = seller.send(nid, data=accept(last))
+    assert deal.type == "deal" and Decimal(deal.data["items"][0]["unit_price"]) >= Decimal("3.05")
+
+
+def test_a_request_awaiting_approval_below_the_buyers_later_price_is_replaced(seller: Seller) -> None:
+    """QA: 2.70 awaited a manager; the buyer then offered 2.75, and approving sent (and booked) 2.70."""
+    nid, last = open_negotiation(seller)
+    for price in ("2.50", "2.55", "2.60", "2.65", "2.70", "2.75"):
+        last = seller.send(nid, data=counter(last, price)).data
+    waiting = seller.store.pending_approval(nid)
+    assert waiting is not None and waiting.requested["moves"][0]["unit_price"] == "2.75"
+    assert last["pending"]["items"][0]["unit_price"] == "2.75"
+    sent = seller.decide(waiting.id, "approve", by="mgr@x")
+    assert unit_price(sent) == Decimal("2.75")

@@ -142,7 +142,8 @@ def test_negotiation_continues_in_a_new_process(make_seller, seller_db_url, tmp_
     # Continue: the next version follows the child's last one; the approval still waits.
     reply = seller.send(nid, data={"type": "counter_offer", "proposal_id": last["proposal_id"],
                                    "version": last["version"],
-                                   "items": [{"sku": SKU, "quantity": str(QTY), "unit_price": "2.72"}]})
+                                   # the price the approval waits on: above it, the request would be replaced
+                                   "items": [{"sku": SKU, "quantity": str(QTY), "unit_price": "2.70"}]})
     assert reply.type == "proposal", (reply.data, reply.text)
     assert reply.turn == 7 and reply.data["version"] == last["version"] + 1
     assert reply.data["status"] == "offered" and reply.data["pending"]

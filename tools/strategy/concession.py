@@ -160,9 +160,19 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
         cap, cap_rule = ZERO, "strategy.no_counter_yet"
     share = max(min(aspiration, prev_share + cap, d_walk), prev_share)
     offer_price = min(price_at(surface, share), prev_price)
-    held_at_ask = best_ask is not None and offer_price < min(best_ask, prev_price)
+    # Bounded by the seller's own offers on this same line only: a concession made on other terms or another
+    # quantity (normalised into `prev_price`) must not lower the bound when the buyer comes back to this line.
+    line_prev = min((e.unit_price if e.list_price in (None, L) else price_at(surface, _share(e, L))
+                     for e in seller if e.quantity == surface.quantity
+                     and e.payment_terms in (None, surface.payment_terms)), default=surface.opening_price)
+    bound = None if best_ask is None else min(best_ask, line_prev)
+    held_at_ask = bound is not None and offer_price < bound
+
+    def up(price: Decimal) -> Decimal:  # a price the seller repeats from its offers: never below the bound either
+        return price if bound is None else max(price, bound)
+
     if held_at_ask:
-        offer_price = min(best_ask, prev_price)
+        offer_price = bound
         share = discount_of(offer_price, L)
 
     curve_rule = f"strategy.aspiration.{config.curve}"
@@ -176,11 +186,11 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
 
     accept = None
     if buyer_price is not None and (buyer_price >= offer_price or buyer_price >= aspiration_price) \
-            and (best_ask is None or buyer_price >= min(best_ask, prev_price)):
-        accept = add("accept", min(buyer_price, prev_price), [curve_rule, "strategy.accept_at_aspiration"],
+            and (bound is None or buyer_price >= bound):
+        accept = add("accept", min(buyer_price, up(prev_price)), [curve_rule, "strategy.accept_at_aspiration"],
                      f"buyer's {buyer_price} is at or above the aspiration {aspiration_price}")
     if closing:
-        main = add("final", prev_price, ["strategy.max_rounds", surface.rule_ids["max_rounds"]],
+        main = add("final", up(prev_price), ["strategy.max_rounds", surface.rule_ids["max_rounds"]],
                    f"round {round_} is past the maximum of {surface.max_rounds}; the last offer stands")
     else:
         kind: MoveKind = "open" if prev is None else ("concede" if offer_price < prev_price else "hold")
@@ -191,7 +201,7 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
                          else surface.rule_ids["max_discount_percent"])
         main = add(kind, offer_price, rules, f"aspiration {aspiration_price} at t={t:.3f}; previous offer {prev_price}")
         if prev is not None and kind != "hold":
-            add("hold", prev_price, ["strategy.hold"], "repeat the standing offer")
+            add("hold", up(prev_price), ["strategy.hold"], "repeat the standing offer")
         if buyer_price is not None and accept is None and surface_for is not None:
             for trade in trades(surface, offer_price, share, surface_for):
                 add(trade.kind, trade.price, trade.rule_ids, trade.rationale, trade.surface)
@@ -208,7 +218,7 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
     standing = None
     if level_for(surface, recommended.unit_price):
         base = main if main is not None and main.kind != "final" else recommended
-        standing_price = min(prev_price, max(base.unit_price, surface.auto_limit_price))
+        standing_price = min(up(prev_price), max(base.unit_price, surface.auto_limit_price))
         kind = "open" if prev is None else ("hold" if standing_price == prev_price else "concede")
         st = add(kind, standing_price, ["strategy.standing_offer", surface.levels[0].rule_id],
                  "best offer within auto authority while the better one awaits approval")
