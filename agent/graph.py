@@ -721,6 +721,7 @@ class SellerGraph:
             moves = self.edited_moves(approval, op.get("prices") or {}, by=op.get("by"))
         else:
             moves = requested
+        moves = self._no_worse_than_offered(view, desk, moves)
         rec = self._record(state, "prepare", "operator_decision", started, inputs=op,
                            **{"dealdesk.approval.id": approval.id, "dealdesk.approval.outcome": decision,
                               "dealdesk.approval.by": op.get("by"), "dealdesk.approval.level": approval.level})
@@ -754,6 +755,27 @@ class SellerGraph:
                   "requested": [], "alternatives": [], "level": granted, "needs_approval": False,
                   "granted_level": granted, "reasons": []}
         return {"lines": lines, "terms": terms, "staged": staged, "records": [rec], **base}
+
+    @staticmethod
+    def _no_worse_than_offered(view: TurnView, desk: Desk, moves: list[Move]) -> list[Move]:
+        """An approved (or edited) request, each line at the lower of its price and the price the offer standing
+        gives the same line (SKU, quantity, terms): a request filed for one line's sake keeps the other lines'
+        prices from its own turn, and the buyer may hold a better one since (approving sent 2.99 for a line the
+        standing offer gave at 2.95)."""
+        current = view.current_proposal()
+        if not moves or current is None or current.status != "offered" or current.payment_terms != \
+                moves[0].payment_terms:
+            return moves
+        offered = {(i["sku"], int(i["quantity"])): Decimal(i["unit_price"]) for i in current.body.get("items") or ()}
+        out = []
+        for m in moves:
+            price = offered.get((m.sku, m.quantity))
+            kept = None
+            if price is not None and price < m.unit_price:
+                kept = make_move(desk.surface(m.sku, m.quantity, m.payment_terms), 0, "hold", price,
+                                 ["operator.standing_line_price"], "the offer standing already gives this line")
+            out.append(kept or m)
+        return out
 
     def edited_moves(self, approval, prices: dict[str, str], *, by: str | None) -> list[Move]:
         """An operator's edited prices as moves; refused unless each is within the approval's level.

@@ -834,3 +834,22 @@ def test_a_request_awaiting_approval_below_the_buyers_later_price_is_replaced(se
     assert last["pending"]["items"][0]["unit_price"] == "2.75"
     sent = seller.decide(waiting.id, "approve", by="mgr@x")
     assert unit_price(sent) == Decimal("2.75")
+
+
+def test_approving_a_multi_line_request_never_raises_a_line_the_standing_offer_gives_lower(seller: Seller) -> None:
+    """QA: a request filed for BRG-6205 kept BRG-6204 at 2.99; the next version offered BRG-6204 at 2.95, and
+    approving sent 2.99 again. Each line goes out at the lower of the requested and the standing price."""
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    last = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": "2000"},
+                                                          {"sku": "BRG-6205", "quantity": "1000"}]}).data
+    for price in ("2.50", "2.55", "2.60", "2.65", "2.70"):
+        last = seller.send(nid, data={**counter(last, price), "items": [
+            {"sku": "BRG-6205", "quantity": "1000", "unit_price": price}]}).data
+    last = seller.send(nid, data={**counter(last, "2.95", 2000)}).data
+    standing = {i["sku"]: Decimal(i["unit_price"]) for i in last["items"]}
+    request = seller.store.pending_approval(nid)
+    requested = {m["sku"]: Decimal(m["unit_price"]) for m in request.requested["moves"]}
+    assert requested[SKU] > standing[SKU], (requested, standing)  # the case: the request is worse on this line
+    sent = seller.decide(request.id, "approve", by="mgr@x").data
+    prices = {i["sku"]: Decimal(i["unit_price"]) for i in sent["items"]}
+    assert prices == {SKU: standing[SKU], "BRG-6205": requested["BRG-6205"]}
