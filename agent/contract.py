@@ -41,20 +41,19 @@ _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 def _in_decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError("must be a decimal string or number")
+    sent_as_text = isinstance(value, str)  # a JSON number is read through its repr, which may have an exponent
     if isinstance(value, float):
         value = repr(value)
     elif isinstance(value, (int, Decimal)):
         value = str(value)
-    elif not isinstance(value, str):
+    elif not sent_as_text:
         raise ValueError("must be a decimal string or number")
-    else:
-        text = value.strip()
-        if len(text) <= 40 and not _DECIMAL_TEXT.fullmatch(text):
-            raise ValueError(f"{value!r} is not a decimal number: digits 0-9 with at most one decimal point, "
-                             "such as \"3.10\" or \"500\"")
     text = value.strip()
     if len(text) > 40:
         raise ValueError("too many digits")
+    if sent_as_text and not _DECIMAL_TEXT.fullmatch(text):
+        raise ValueError(f"{value!r} is not a decimal number: digits 0-9 with at most one decimal point, "
+                         "such as \"3.10\" or \"500\"")
     try:
         out = Decimal(text)
     except InvalidOperation:

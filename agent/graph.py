@@ -342,10 +342,10 @@ class SellerGraph:
                 named = {ln.sku for ln in lines}
                 # A line of the proposal the counter does not name stays as offered (its quantity, no new price):
                 # a buyer who counters one line keeps the others, as in words; an rfq asks for fewer lines.
-                offered = [i["sku"] for i in current.body.get("items") or ()]
-                lines += [Line(i["sku"], int(i["quantity"]), None) for i in current.body.get("items") or ()
-                          if i["sku"] not in named]
-                lines.sort(key=lambda ln: offered.index(ln.sku) if ln.sku in offered else len(offered))
+                items = current.body.get("items") or ()
+                lines += [Line(i["sku"], int(i["quantity"]), None) for i in items if i["sku"] not in named]
+                order = {i["sku"]: n for n, i in enumerate(items)}
+                lines.sort(key=lambda ln: order.get(ln.sku, len(order)))  # the offer's order, new lines last
                 return self._plan(state, neg, lines, terms, started, proposal_id=current.id)
             if kind == "accept":
                 return self._prepare_accept(state, neg, msg, started)
@@ -937,7 +937,7 @@ class SellerGraph:
             kept["requested"] = []
         elif pending is not None:
             filed = [move_of(m) for m in pending.requested["moves"]]
-            if _request_stands(filed, moves, False) and not _under_ask(filed, state):
+            if _request_stands(filed, moves, False, state):
                 kept["requested"] = []  # what awaits approval already is better for the buyer on some line
             else:  # as good or better on every line, or for other lines: the newest request replaces it
                 kept["supersedes_approval"] = pending.id
@@ -1006,7 +1006,7 @@ class SellerGraph:
         since = None
         if pending is not None and (state.get("intent") or {}).get("kind") != "operator":
             filed = [move_of(m) for m in pending.requested["moves"]]
-            if _request_stands(filed, moves, bool(staged.get("awaiting"))) and not _under_ask(filed, state):
+            if _request_stands(filed, moves, bool(staged.get("awaiting")), state):
                 # What awaits approval is the filed request, even when this turn asked for another one.
                 pend_moves = filed
                 since = pending.requested_at.replace(microsecond=0)
@@ -1258,29 +1258,25 @@ class SellerGraph:
             cancel_approval=draft.get("cancel_approval"))
 
 
-def _request_stands(filed: list[Move], offered: list[Move], awaiting: bool) -> bool:
+def _request_stands(filed: list[Move], offered: list[Move], awaiting: bool, state: TurnState) -> bool:
     """Whether a request already awaiting approval still does once this offer is made: not when the offer itself
     awaits approval (the newest request replaces it), when the offer is for other lines (another quantity or
-    terms: approving the old one would send what the buyer no longer asks for), or when the offer is already as
-    good for the buyer on every line (approving it would send a worse price)."""
+    terms: approving the old one would send what the buyer no longer asks for), when the offer is already as
+    good for the buyer on every line (approving it would send a worse price), or when the request offers a line
+    below the price the buyer asks for it this turn (approving it would send less than the buyer itself now
+    offers to pay)."""
     if awaiting:
         return False
     prices = {(m.sku, m.quantity, m.payment_terms): m.unit_price for m in offered}
     keys = [(m.sku, m.quantity, m.payment_terms) for m in filed]
     if any(k not in prices for k in keys):
         return False
-    return any(m.unit_price < prices[k] for m, k in zip(filed, keys, strict=True))
-
-
-def _under_ask(filed: list[Move], state: TurnState) -> bool:
-    """Whether a request awaiting approval offers a line below the price the buyer asks for it this turn (the
-    same quantity and terms): approving it would send less than the buyer itself now offers to pay, so it no
-    longer stands, and this turn's offer (and its own request, if any) replaces it."""
     terms = state.get("terms")
-    asked = {(ln["sku"], int(ln["quantity"])): Decimal(ln["asked"]) for ln in state.get("lines") or ()
+    asked = {(ln["sku"], int(ln["quantity"]), terms): Decimal(ln["asked"]) for ln in state.get("lines") or ()
              if ln.get("asked") is not None}
-    return any(m.payment_terms == terms and m.unit_price < asked.get((m.sku, m.quantity), m.unit_price)
-               for m in filed)
+    if any(m.unit_price < asked[k] for m, k in zip(filed, keys, strict=True) if k in asked):
+        return False
+    return any(m.unit_price < prices[k] for m, k in zip(filed, keys, strict=True))
 
 
 NOT_APPROVED = "The better offer we asked approval for was not approved; our current offer stands."

@@ -26,7 +26,7 @@ from agent.graph import SellerConfig
 from agent.service import Buyer
 from evals.case import BuyerTurn, Case, ClockTurn, OperatorTurn, RecordedReply, RestartTurn
 from evals.clock import EvalClock
-from evals.divergence import differences, divergence
+from evals.divergence import divergence
 from evals.fixtures import load_fixture
 from evals.metrics import aggregate, conversation_metrics, pass_hat_k
 from evals.scorers import score_case
@@ -42,12 +42,6 @@ def worker_scratch() -> Path:
         _SCRATCH = scratch_dir()
         atexit.register(shutil.rmtree, str(_SCRATCH), True)
     return _SCRATCH
-
-
-def _pinned(want: Any, got: Any) -> bool:
-    """`got` has what the recording pins: the same value, or for an object only the keys it recorded (a written
-    case may pin a line's SKU and quantity and leave its price free), item by item for a list."""
-    return not differences(want, got)
 
 
 _PLACEHOLDER = re.compile(r"\$(?:proposal_id|version|price(?::[A-Za-z0-9_\-]+)?)")
@@ -103,10 +97,10 @@ def play(case: Case, session: Any) -> None:
             session.restart()
             continue
         if isinstance(turn, BuyerTurn):
-            if session.current is None and _placeholders(turn.data, turn.text):
-                named = ", ".join(_placeholders(turn.data, turn.text))
-                raise HarnessError(f"turn {len(session.transcript.turns)}: {named} used before the seller made any "
-                                   "proposal")
+            early = _placeholders(turn.data, turn.text) if session.current is None else []
+            if early:
+                raise HarnessError(f"turn {len(session.transcript.turns)}: {', '.join(early)} used before the seller "
+                                   "made any proposal")
             rec = session.send(data=substitute(turn.data, session.current),
                                text=substitute(turn.text, session.current) if turn.text is not None else None)
         else:

@@ -39,12 +39,14 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, select
@@ -160,6 +162,22 @@ class Operator:
 class _Redirect(Exception):
     def __init__(self, url: str):
         self.url = url
+
+
+class _ConsoleRoute(APIRoute):
+    """A console page's route: a page that finds no signed-in operator (`_Redirect`, raised by `operator`)
+    answers with the redirect to the login page, so each page just asks for its operator."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except _Redirect as go:
+                return RedirectResponse(go.url, status_code=303, headers=SECURITY_HEADERS)
+
+        return handler
 
 
 def key_by_id(ctx: ServerContext, key_id: str, conn: Connection | None = None) -> ApiKey | None:
@@ -345,7 +363,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
     store = seller.store
     sessions = ConsoleSessions(ctx.keys.engine)
     switches = AutonomyStore(store.engine)
-    r = APIRouter(prefix=PREFIX, include_in_schema=False)
+    r = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=_ConsoleRoute)
 
     def secure(request: Request) -> bool:
         return request.url.scheme == "https" or (ctx.settings.public_url or "").startswith("https://")
@@ -474,10 +492,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.get("/approvals")
     def approvals(request: Request, status: str = "pending") -> Response:
-        try:
-            op = operator(request)
-        except _Redirect as go:
-            return redirect(go.url)
+        op = operator(request)
         chosen = status if status in (*APPROVAL_STATUSES, "all") else "pending"
         rows = store.approvals(status=None if chosen == "all" else chosen, newest_first=True, limit=200)
         items = [{"a": a, "moves": moves_of(a)} for a in rows]
@@ -500,19 +515,13 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.get("/approvals/{approval_id}")
     def approval(request: Request, approval_id: str, done: str | None = None) -> Response:
-        try:
-            op = operator(request)
-        except _Redirect as go:
-            return redirect(go.url)
+        op = operator(request)
         return approval_page(request, op, approval_id, done=done)
 
     async def posted(request: Request, unchanged: str) -> tuple[Operator, dict[str, str]] | Response:
-        """The operator and the form of a POST from this console, or the response that refuses it (no session,
-        another origin, a failed CSRF check); `unchanged` says what was not done."""
-        try:
-            op = await ctx.run_turn(operator, request)
-        except _Redirect as go:
-            return redirect(go.url)
+        """The operator and the form of a POST from this console, or the response that refuses it (another
+        origin, a failed CSRF check; no session is the route's redirect); `unchanged` says what was not done."""
+        op = await ctx.run_turn(operator, request)  # no session: _Redirect, answered by _ConsoleRoute
         data = await form(request)
         if data is None or not same_origin(request) or not hmac.compare_digest(data.get("csrf", ""), op.csrf):
             return await ctx.run_turn(refused, request, "The form did not come from this console (CSRF check "
@@ -569,10 +578,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
     @r.get("/deals")
     def deals(request: Request, buyer: str | None = None, outcome: str | None = None, since: str | None = None,
               blocked: str | None = None) -> Response:
-        try:
-            op = operator(request)
-        except _Redirect as go:
-            return redirect(go.url)
+        op = operator(request)
         errors: list[str] = []
         buyer = (buyer or "").strip()[:64] or None
         if outcome and outcome not in OUTCOMES:
@@ -589,10 +595,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.get("/deals/{negotiation_id}")
     def deal(request: Request, negotiation_id: str) -> Response:
-        try:
-            op = operator(request)
-        except _Redirect as go:
-            return redirect(go.url)
+        op = operator(request)
         tl = review.timeline(store, negotiation_id) if _ID.match(negotiation_id) else None
         if tl is None:
             return render(request, "error.html", 404, op=op, title="Not found",
@@ -605,10 +608,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.get("/blocks")
     def blocks(request: Request, since: str | None = None) -> Response:
-        try:
-            op = operator(request)
-        except _Redirect as go:
-            return redirect(go.url)
+        op = operator(request)
         errors: list[str] = []
         since_at = since_of(since, errors)
         rows = review.guardrail_blocks(store, since=since_at, limit=200)
@@ -640,10 +640,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.get("/autonomy")
     def autonomy(request: Request, done: str | None = None) -> Response:
-        try:
-            op = operator(request)
-        except _Redirect as go:
-            return redirect(go.url)
+        op = operator(request)
         return autonomy_page(request, op, done=done)
 
     def scope_from(data: dict[str, str]) -> tuple[str | None, str | None]:

@@ -182,7 +182,7 @@ def list_price_issues(policy: Policy, catalog: Catalog, file: str) -> list[FileI
     target. Each is reported at the level that writes it (`products[BRG-6204]`, field
     `floor_price.EUR`), naming the product, the price book and both figures. A floor above a higher
     volume tier only is legitimate (a big order's tier price may fall below the floor: the seller then
-    quotes the floor for it) and is not reported.
+    quotes the floor for it): no error here, a warning of `tier_floor_warnings`.
     """
     issues = []
     for sku, product in catalog.products.items():

@@ -220,17 +220,8 @@ def price_quote(catalog: Catalog, req: QuoteRequest) -> Quote:
     """Price several lines together; deal-size rules see the whole quote's base value."""
     lines_req = [req.line(item.sku, item.quantity) for item in req.items]
     book = resolve_book(catalog, req.region, req.currency)
-    value = Decimal(0)
-    for line in lines_req:
-        product = _product(catalog, line.sku)
-        if line.quantity < 1:
-            raise InvalidQuantity("quantity must be at least 1", field="quantity")
-        book_price = product.prices.get(book.id)
-        if book_price is None:
-            raise RegionNotServed(f"{product.sku} is not sold in region {book.region}", field="region")
-        brackets, _ = brackets_for(book_price.schedule, line.quantity, catalog.tier_mode(product, book))
-        value += base_amount(brackets)
-    lines = tuple(price(catalog, line, deal_value=value) for line in lines_req)
+    value = order_value(catalog, req.region, req.currency, [(line.sku, line.quantity) for line in lines_req])
+    lines = tuple(price(catalog, line, deal_value=value) for line in lines_req)  # refuses what order_value skips
     return Quote(currency=book.currency, region=book.region, segment=req.segment, payment_terms=req.payment_terms,
                  on=req.on, lines=lines, total=sum((ln.line_total for ln in lines), Decimal(0)),
                  deal_value=value, catalog_version=catalog.version)

@@ -128,9 +128,14 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
     aspiration = d_target + (d_walk - d_target) * conceded_share(t, Decimal(config.exponents[config.curve]))
     aspiration_price = price_at(surface, aspiration)
 
-    # The seller's lowest offer so far, on today's list (exact when it was made on the same list).
-    prev_price = min((e.unit_price if e.list_price in (None, L) else price_at(surface, _share(e, L))
-                      for e in seller), default=None)
+    def on_list(e: Offer) -> Decimal:  # a priced offer on today's list (exact when it was made on the same list)
+        return e.unit_price if e.list_price in (None, L) else price_at(surface, _share(e, L))
+
+    def this_line(e: Offer) -> bool:  # an offer for this line: the same quantity and terms
+        return e.quantity == surface.quantity and e.payment_terms in (None, surface.payment_terms)
+
+    # The seller's lowest offer so far, on today's list.
+    prev_price = min((on_list(e) for e in seller), default=None)
     prev = None if prev_price is None else discount_of(prev_price, L)
     if prev_price is None:
         prev_price = surface.opening_price
@@ -142,9 +147,7 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
     # The buyer's best price in this negotiation for this line (quantity and terms; on today's list): never offered
     # below, nor accepted below, whatever the buyer asks later. A buyer who offered 3.10, then 0.01, 1.00, 2.00
     # would otherwise be conceded below 3.10 on the strength of "moves" back up from a price already beaten.
-    best_ask = max((e.unit_price if e.list_price in (None, L) else price_at(surface, _share(e, L))
-                    for e in current if e.quantity == surface.quantity
-                    and e.payment_terms in (None, surface.payment_terms)), default=None)
+    best_ask = max((on_list(e) for e in current if this_line(e)), default=None)
     # This round's buyer message (the last of `history`) named no price: the buyer moved nothing, so the
     # seller concedes nothing (a re-quote at another quantity keeps the discount; repeated quotes would
     # otherwise walk the price down the curve without a counter).
@@ -162,9 +165,7 @@ def plan(surface: DecisionSurface, history: Sequence[Offer], *, memory: Sequence
     offer_price = min(price_at(surface, share), prev_price)
     # Bounded by the seller's own offers on this same line only: a concession made on other terms or another
     # quantity (normalised into `prev_price`) must not lower the bound when the buyer comes back to this line.
-    line_prev = min((e.unit_price if e.list_price in (None, L) else price_at(surface, _share(e, L))
-                     for e in seller if e.quantity == surface.quantity
-                     and e.payment_terms in (None, surface.payment_terms)), default=surface.opening_price)
+    line_prev = min((on_list(e) for e in seller if this_line(e)), default=surface.opening_price)
     bound = None if best_ask is None else min(best_ask, line_prev)
     held_at_ask = bound is not None and offer_price < bound
 
