@@ -164,9 +164,17 @@ class _Redirect(Exception):
         self.url = url
 
 
+class _Answered(Exception):
+    """A request refused before its page ran (a POST from elsewhere, a failed CSRF check): this response."""
+
+    def __init__(self, response: Response):
+        self.response = response
+
+
 class _ConsoleRoute(APIRoute):
     """A console page's route: a page that finds no signed-in operator (`_Redirect`, raised by `operator`)
-    answers with the redirect to the login page, so each page just asks for its operator."""
+    answers with the redirect to the login page, and a refused form (`_Answered`, raised by `posted`) with its
+    refusal, so each page just asks for its operator or its form."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handle = super().get_route_handler()
@@ -176,6 +184,8 @@ class _ConsoleRoute(APIRoute):
                 return await handle(request)
             except _Redirect as go:
                 return RedirectResponse(go.url, status_code=303, headers=SECURITY_HEADERS)
+            except _Answered as refusal:
+                return refusal.response
 
         return handler
 
@@ -518,21 +528,19 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         op = operator(request)
         return approval_page(request, op, approval_id, done=done)
 
-    async def posted(request: Request, unchanged: str) -> tuple[Operator, dict[str, str]] | Response:
-        """The operator and the form of a POST from this console, or the response that refuses it (another
-        origin, a failed CSRF check; no session is the route's redirect); `unchanged` says what was not done."""
-        op = await ctx.run_turn(operator, request)  # no session: _Redirect, answered by _ConsoleRoute
+    async def posted(request: Request, unchanged: str) -> tuple[Operator, dict[str, str]]:
+        """The operator and the form of a POST from this console; no session is the route's redirect, and a
+        form from another origin or with a failed CSRF check its refusal (`_Answered`); `unchanged` says what
+        was not done."""
+        op = await ctx.run_turn(operator, request)
         data = await form(request)
         if data is None or not same_origin(request) or not hmac.compare_digest(data.get("csrf", ""), op.csrf):
-            return await ctx.run_turn(refused, request, "The form did not come from this console (CSRF check "
-                                      f"failed); {unchanged}.", op=op)
+            raise _Answered(await ctx.run_turn(refused, request, "The form did not come from this console (CSRF "
+                                               f"check failed); {unchanged}.", op=op))
         return op, data
 
     async def decide(request: Request, approval_id: str, decision: str) -> Response:
-        got = await posted(request, "nothing was decided")
-        if isinstance(got, Response):
-            return got
-        op, data = got
+        op, data = await posted(request, "nothing was decided")
         note = (data.get("note") or "").strip() or None
         if note is not None and len(note) > MAX_NOTE_CHARS:
             return await ctx.run_turn(approval_page, request, op, approval_id, 422,
@@ -686,10 +694,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.post("/autonomy")
     async def autonomy_set(request: Request) -> Response:
-        got = await posted(request, "no switch was changed")
-        if isinstance(got, Response):
-            return got
-        op, data = got
+        op, data = await posted(request, "no switch was changed")
         shown = {k: (data.get(k) or "")[:MAX_NOTE_CHARS] for k in ("level", "category", "sku", "mode", "note")}
         mode = (data.get("mode") or "").strip().replace("-", "_")
         note = (data.get("note") or "").strip() or None
@@ -707,10 +712,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
 
     @r.post("/autonomy/clear")
     async def autonomy_clear(request: Request) -> Response:
-        got = await posted(request, "no switch was changed")
-        if isinstance(got, Response):
-            return got
-        op, data = got
+        op, data = await posted(request, "no switch was changed")
         scope = (data.get("scope") or "").strip()
         note = (data.get("note") or "").strip() or None
         if note is not None and len(note) > MAX_NOTE_CHARS:
