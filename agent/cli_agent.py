@@ -176,12 +176,12 @@ APPROVAL_STATUSES = ("pending", "approved", "rejected", "edited", "canceled")
 
 @approvals_app.command("list")
 def approvals_list(status: Annotated[str, typer.Option(help=" | ".join((*APPROVAL_STATUSES, "all")))] = "pending",
-                   db: DbOpt = None) -> None:
+                   db: DbOpt = None, catalog: DataCatalogOpt = None, policy: PolicyOpt = None) -> None:
     """List approval requests."""
     if status not in (*APPROVAL_STATUSES, "all"):
         raise typer.BadParameter(f"unknown status {status!r}; choose one of {', '.join((*APPROVAL_STATUSES, 'all'))}",
                                  param_hint="--status")
-    seller = open_seller(db)
+    seller = open_seller(db, catalog, policy)
     try:
         rows = seller.store.approvals(status=None if status == "all" else status)
         table = Table("Approval", "Negotiation", "Buyer", "Level", "Status", "Requested", "Since", "Why")
@@ -196,8 +196,9 @@ def approvals_list(status: Annotated[str, typer.Option(help=" | ".join((*APPROVA
 
 
 def _decide(approval_id: str, decision: str, by: str, note: str | None, db: str | None,
-            prices: dict[str, str] | None = None) -> None:
-    seller = open_seller(db)
+            prices: dict[str, str] | None = None, catalog: Path | None = None, policy: Path | None = None) -> None:
+    """An operator's decision runs a seller turn: priced and guarded on the catalog and policy given (as `serve`)."""
+    seller = open_seller(db, catalog, policy)
     try:
         reply = seller.decide(approval_id, decision, by=by, note=note, prices=prices)
         out.print(f"{approval_id}: {decision} by {by}", markup=False)
@@ -219,22 +220,25 @@ NoteOpt = Annotated[Optional[str], typer.Option("--note", help="Why")]
 
 
 @approvals_app.command("approve")
-def approvals_approve(approval_id: str, by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None) -> None:
+def approvals_approve(approval_id: str, by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None,
+                      catalog: DataCatalogOpt = None, policy: PolicyOpt = None) -> None:
     """Approve a request: the better offer goes to the buyer."""
-    _decide(approval_id, "approve", by, note, db)
+    _decide(approval_id, "approve", by, note, db, catalog=catalog, policy=policy)
 
 
 @approvals_app.command("reject")
-def approvals_reject(approval_id: str, by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None) -> None:
+def approvals_reject(approval_id: str, by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None,
+                     catalog: DataCatalogOpt = None, policy: PolicyOpt = None) -> None:
     """Reject a request: the standing offer stays."""
-    _decide(approval_id, "reject", by, note, db)
+    _decide(approval_id, "reject", by, note, db, catalog=catalog, policy=policy)
 
 
 @approvals_app.command("edit")
 def approvals_edit(approval_id: str, price: Annotated[list[str], typer.Option("--price", help="SKU=PRICE")],
-                   by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None) -> None:
+                   by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None, catalog: DataCatalogOpt = None,
+                   policy: PolicyOpt = None) -> None:
     """Approve with edited unit prices, within the level's limit (e.g. --price BRG-6204=2.95, repeatable)."""
-    _decide(approval_id, "edit", by, note, db, parse_prices(price))
+    _decide(approval_id, "edit", by, note, db, parse_prices(price), catalog=catalog, policy=policy)
 
 
 def parse_prices(values: list[str]) -> dict[str, str]:

@@ -341,7 +341,9 @@ class SellerGraph:
                 lines = lines_of(co, [])
                 named = {ln.sku for ln in lines}
                 # A line of the proposal the counter does not name stays as offered (its quantity, no new price):
-                # a buyer who counters one line keeps the others, as in words; an rfq asks for fewer lines.
+                # a buyer who counters one line keeps the others, as in words; an rfq asks for fewer lines. Its
+                # concession (discount share) is kept, so its price moves only with its list price, when the
+                # counter takes the order's value across a deal-size rule (a discount the order no longer earns).
                 items = current.body.get("items") or ()
                 lines += [Line(i["sku"], int(i["quantity"]), None) for i in items if i["sku"] not in named]
                 order = {i["sku"]: n for n, i in enumerate(items)}

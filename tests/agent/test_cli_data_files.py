@@ -77,9 +77,20 @@ def test_negotiate_and_chat_report_a_refused_catalog(cli, bad_catalog, command) 
 @pytest.mark.parametrize("command", [("approvals", "list"), ("approvals", "approve", "A-NOPE"),
                                      ("approvals", "reject", "A-NOPE"),
                                      ("approvals", "edit", "A-NOPE", "--price", "BRG-6204=2.90")])
-def test_approvals_report_a_refused_policy(cli, bad_policy, monkeypatch, command) -> None:
-    monkeypatch.setenv("DEALDESK_POLICY", str(bad_policy))
-    _refused(cli(*command), bad_policy, CHAIN_ISSUE)
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_approvals_report_a_refused_policy(cli, bad_policy, monkeypatch, command, how) -> None:
+    """The approvals commands take --policy / --catalog as negotiate does (an operator's decision is a priced,
+    guarded turn on those files), else the environment."""
+    if how == "env":
+        monkeypatch.setenv("DEALDESK_POLICY", str(bad_policy))
+        _refused(cli(*command), bad_policy, CHAIN_ISSUE)
+    else:
+        _refused(cli(*command, "--policy", str(bad_policy)), bad_policy, CHAIN_ISSUE)
+
+
+@pytest.mark.parametrize("command", [("approvals", "list"), ("approvals", "approve", "A-NOPE")])
+def test_approvals_report_a_refused_catalog(cli, bad_catalog, command) -> None:
+    _refused(cli(*command, "--catalog", str(bad_catalog)), bad_catalog, "field when.categories")
 
 
 def test_keys_create_reports_a_refused_catalog(cli, bad_catalog) -> None:
