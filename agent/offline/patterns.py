@@ -103,6 +103,8 @@ _PER_UNIT = re.compile(
 _TOTAL_AFTER = re.compile(
     r"\s*(?:(?:in\s+)?total\b|for\s+(?:the\s+)?(?:lot|whole\s+(?:order|lot)|entire\s+order|everything|all\s+of\s+"
     r"(?:it|them))\b|altogether\b|all\s+in\b|overall\b)", _I)
+# A bare number and words of the whole order after it ("1500 total", "1520 all in"): `_Scan.scan_bare_totals`.
+_BARE_TOTAL = re.compile(rf"{_NB}(?P<n>{_NUM}){_NE}(?={_TOTAL_AFTER.pattern})", _I)
 _TOTAL_BEFORE = re.compile(
     r"\b(?:total(?:\s+(?:price|cost|budget|amount|value|of|is))*|in\s+total|whole\s+order\s+for|all\s+in\s+for)"
     r"\s*[:=]?\s*(?:of\s+)?$", _I)

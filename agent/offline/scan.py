@@ -19,7 +19,7 @@ from agent.guardrail.numbers import number_words
 from agent.offline.context import MAX_NOTES, MAX_PRICE, MAX_QUANTITY, _NOTE_CHARS, TextContext
 from agent.offline.index import _index
 from agent.offline.patterns import (
-    _AFTER_NOT_PRICE, _AFTER_YEAR_UNIT, _BIND_AFTER, _BIND_AFTER_UNIT, _BIND_BEFORE, _BIND_QTY_KW, _BIND_WEAK_AFTER,
+    _AFTER_NOT_PRICE, _AFTER_YEAR_UNIT, _BARE_TOTAL, _BIND_AFTER, _BIND_AFTER_UNIT, _BIND_BEFORE, _BIND_QTY_KW, _BIND_WEAK_AFTER,
     _BIND_WEAK_BEFORE, _BUDGET_BEFORE, _BUYER_REF, _CAREFUL, _CTRL, _CURRENCY_CODE, _DATE_TRIGGER, _DATES, _DEST_PREP,
     _EU_CODE, _EXPLICIT_QTY_AFTER, _EXPLICIT_QTY_BEFORE, _I, _LETTERS, _LIST_BEFORE, _LOC_PREP, _MONEY_SHAPED, _MONTHS,
     _MORE_CUE, _NAME_STOP, _NB, _NE, _NOT_SKU_PREFIX, _NUM, _ONE_COUNTS, _PCT, _PCT_CONTEXT, _PER_UNIT, _PERIOD_KEYS,
@@ -739,6 +739,25 @@ class _Scan:
                 self.note(f"{m.group()} read as a unit price")
                 self._add_price(value, None, m.start(), m.end(), marked=False)
         self.blank([m.span() for m in found])
+        self.prices.sort(key=lambda p: p.start)
+
+    def scan_bare_totals(self) -> None:
+        """A bare number said to be the whole order's ("1500 total for the lot", "1520 all in") while an offer
+        stands: a total price when it is near the offer's worth (at least half its total) and above its unit
+        prices; not an offered quantity ("500 in total" of 500 units stays a quantity, for the later steps)."""
+        whole = self.offer_total
+        if whole is None or whole <= 0:
+            return
+        spans = []
+        for m in _BARE_TOTAL.finditer(self.masked):
+            value, _ = _price(m["n"])
+            if value is None or value * 2 < whole or value <= max(self.offered_prices) \
+                    or value in self.ctx.proposal_quantities:
+                continue
+            self.note(f"{_fmt(value)} read as a total (said of the whole order, near the offer's {_fmt(whole)})")
+            self._add_price(value, None, m.start("n"), m.end("n"), marked=False)
+            spans.append(m.span("n"))
+        self.blank(spans)
         self.prices.sort(key=lambda p: p.start)
 
     def _quantity_not_price(self, raw: str, start: int, said: str, more: bool = False) -> bool:

@@ -112,6 +112,7 @@ def _understand(text: str, ctx: TextContext, today: date) -> BuyerIntent:
     scan.scan_spec_values()
     scan.scan_lone_quantity()
     scan.scan_keyword_prices()
+    scan.scan_bare_totals()
     scan.scan_bare_quantities()
     scan.scan_money_shaped()
     scan.scan_places()

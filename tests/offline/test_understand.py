@@ -479,6 +479,11 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("can you do 3.50 EUR?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.50")), {}),
     ("can you do 1000 total?", "P12", "counter_offer", counter("P-12", 2, item(BRG, 500, "2")), {}),
     ("1554 EUR total", "P12", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.1")), {}),  # 3.108: within it
+    # a bare number said of the whole order: a total when near the offer's worth, not an offered quantity
+    ("1500 total for the lot", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3")),
+     {"notes": ["1500 read as a total (said of the whole order, near the offer's 1615.00)"]}),
+    ("ok, 1520 all in", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "3.04")), {}),
+    ("we need 500 in total", "P12$", "rfq", rfq(item(BRG, 500), currency="EUR", region="EU"), {}),
     ("the total is above our budget of 900", "P30$", "counter_offer",
      counter("P-30", 1, item(BRG, 300, "2.74"), item("BRG-SEAL-20477", 100, "0.77")),
      {"notes": ["budget 900 read as a total (above the offered unit prices)",
