@@ -955,14 +955,14 @@ class SellerGraph:
         return {"data": data, "text": offer_text(data), "staged": kept, "resend": True, "accepted": current.body}
 
     def _catalog_answer(self, state: TurnState) -> dict[str, Any] | None:
-        """A bot's structured spec, compatibility or availability question, answered from the catalog through the
-        tools (`catalog_lookup`): the same figures as the words, as an `answer` data part. None for anything else
-        (a text question keeps its words only)."""
+        """A bot's structured spec, compatibility, availability or lead-time question, answered from the catalog
+        through the tools (`catalog_lookup`): the same figures as the words, as an `answer` data part. None for
+        anything else (a text question keeps its words only)."""
         intent = state.get("intent") or {}
         question = intent.get("question") or {}
         topic = question.get("topic")
         if intent.get("source") != "data" or intent.get("kind") != "question" or \
-                topic not in ("spec", "compatibility", "availability"):
+                topic not in ("spec", "compatibility", "availability", "lead_time"):
             return None
         found = {p["sku"]: p for m in turn_messages(state["messages"])  # the lookups' results, as the tool built them
                  if isinstance(m, ToolMessage) and m.name == "catalog_lookup" and isinstance(m.artifact, dict)

@@ -25,7 +25,11 @@ find nothing.
   (status, artifact, streams, push notifications); a publication that arrives after a later
   turn is dropped, never rolling the task back;
 - **new task ids** derived from (organisation, messageId), so a retry whose first attempt died
-  half-way finds the task it started.
+  half-way finds the task it started;
+- **one message of a task at a time** in this process (`_TaskSends`): the SDK's blocking send answers with
+  the first paused or final task its subscription sees, and two messages sent at once on one task shared
+  one subscription's events, so a caller got the answer to the other message (and the message log kept
+  it for its retries). Another process's turns on the task never reach this process's subscription.
 
 `A2AService.reconcile` (at start-up, then every RECONCILE_EVERY_S) brings open tasks in line
 with the negotiation tables, the source of truth: after a crash between a committed turn and
@@ -142,6 +146,30 @@ _NOTHING_DONE = (InvalidParamsError, InvalidRequestError, TaskNotFoundError, Uns
                  ContentTypeNotSupportedError, VersionNotSupportedError, PushNotificationNotSupportedError)
 
 
+class _TaskSends:
+    """A lock per task id for the messages sent on it in this process, kept while anyone holds or waits."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def one_at_a_time(self, task_id: str) -> AsyncGenerator[None, None]:
+        if not task_id:  # a new task: its id is the messageId's, and the message log claims that
+            yield
+            return
+        lock, users = self._locks.get(task_id) or (asyncio.Lock(), 0)
+        self._locks[task_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[task_id]
+            if users == 1:
+                del self._locks[task_id]
+            else:
+                self._locks[task_id] = (lock, users - 1)
+
+
 def _serialise(result: Task | Message) -> dict[str, Any]:
     if isinstance(result, Task):
         return {"kind": "task", "value": MessageToDict(result)}
@@ -177,6 +205,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         # Only this process writes a SQLite database: its pending claims are the only live ones.
         self._single_process = ctx.single_process
         self._serving_since = time.time()  # the message log's times are wall-clock UTC
+        self._sends = _TaskSends()
 
     # -- message ids --
 
@@ -280,8 +309,9 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             return earlier
         owner, mid = owner_of(context), params.message.message_id
         try:
-            await self._check_open(params, context)
-            result = await super().on_message_send(params, context)
+            async with self._sends.one_at_a_time(params.message.task_id):
+                await self._check_open(params, context)
+                result = await super().on_message_send(params, context)
         except BaseException as exc:
             await asyncio.shield(self._failed(params, context, exc))
             raise
@@ -302,15 +332,16 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         owner, mid = owner_of(context), params.message.message_id
         started = finished = False
         try:
-            await self._check_open(params, context)
-            inner = super().on_message_send_stream(params, context)
-            try:
-                async for event in inner:
-                    started = True
-                    yield event
-                finished = True
-            finally:
-                await inner.aclose()
+            async with self._sends.one_at_a_time(params.message.task_id):
+                await self._check_open(params, context)
+                inner = super().on_message_send_stream(params, context)
+                try:
+                    async for event in inner:
+                        started = True
+                        yield event
+                    finished = True
+                finally:
+                    await inner.aclose()
         except BaseException as exc:
             if not started:
                 await asyncio.shield(self._failed(params, context, exc))
@@ -365,11 +396,13 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         if stored is None or stored.task.status.state in TERMINAL_TASK_STATES:
             return False
         try:
-            active = await self._active_task_registry.get_or_create(negotiation_id, call_context=call,
-                                                                     create_task_if_missing=False)
-            request = RequestContext(call_context=call, task_id=negotiation_id, context_id=stored.task.context_id)
-            async for _event in active.subscribe(request=request):
-                pass
+            async with self._sends.one_at_a_time(negotiation_id):  # not amid a buyer's send on the task
+                active = await self._active_task_registry.get_or_create(negotiation_id, call_context=call,
+                                                                         create_task_if_missing=False)
+                request = RequestContext(call_context=call, task_id=negotiation_id,
+                                         context_id=stored.task.context_id)
+                async for _event in active.subscribe(request=request):
+                    pass
         except Exception:
             log.exception("could not publish the seller turn on task %s", negotiation_id)
             return False

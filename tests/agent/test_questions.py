@@ -588,5 +588,7 @@ def test_a_structured_question_is_answered_like_the_text_one_with_no_model(selle
     assert (compat["compatible"], compat["related"]) == (list(product.compatible), list(product.related))
     stock = ask(topic="availability", skus=[SKU]).data["products"]
     assert stock == [{"sku": SKU, "lead_time_days": str(product.capacity.lead_time_days)}]
+    lead = ask(topic="lead_time", skus=[SKU])  # no quantity: the catalog's lead time, as data too (it had words only)
+    assert lead.data == {"type": "answer", "topic": "lead_time", "products": stock} and lead.model_calls == 0
     unknown = ask(topic="order_limits", skus=[SKU, "NOPE-1"])  # as an rfq would be told, naming the product
     assert (unknown.type, unknown.data["code"], unknown.data["field"]) == ("error", "unknown_sku", "question.skus.1")

@@ -653,6 +653,32 @@ async def test_repeated_message_id_is_answered_once(server: Any) -> None:
 
 
 @pytest.mark.anyio
+async def test_messages_sent_at_once_on_one_task_each_get_their_own_answer(server: Any) -> None:
+    """QA: a question, a counter-offer and another question sent at once on one task. The SDK's blocking send
+    answers with the first paused task its subscription sees, and the three shared one task's events: callers got
+    another message's answer (the counter's caller a terms answer), and their retries replayed it. Now each
+    caller gets the answer to its own message, and so does its retry."""
+    client = await client_for(server, "buyer_eu")
+    task = await send(client, message(rfq("BRG-6205", 30)))
+    proposal = data_of(task)
+    for round_ in range(3):  # the mix-up depended on timing: a few rounds
+        msgs = {"terms": message({"type": "question", "topic": "terms"}, task=task),
+                "counter": message(counter(proposal, f"3.0{round_}"), task=task),
+                "lead_time": message({"type": "question", "topic": "lead_time", "skus": ["BRG-6205"]}, task=task)}
+        got = dict(zip(msgs, await asyncio.gather(*[send(client, m) for m in msgs.values()]), strict=True))
+        for kind, msg in msgs.items():
+            again = await send(client, msg)  # a retry: the same answer
+            for answer in (got[kind], again):
+                data = data_of(answer)
+                if kind == "counter":
+                    assert data["type"] == "proposal", (kind, data)
+                else:
+                    assert data["type"] == "answer" and data["topic"] == kind, (kind, data)
+        proposal = data_of(got["counter"])
+    await client.close()
+
+
+@pytest.mark.anyio
 async def test_tenant_isolation(server: Any) -> None:
     eu = await client_for(server, "buyer_eu")
     us = await client_for(server, "buyer_us")
