@@ -83,10 +83,12 @@ from a2a.utils.errors import (
     VersionNotSupportedError,
 )
 from a2a.utils.proto_utils import validate_proto_required_fields
+from a2a.utils.task import apply_history_length
 
 from agent.server import protojson
 from agent.server.a2a_card import JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, build_agent_card
-from agent.server.a2a_executor import FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, BuyerUser, SellerExecutor
+from agent.server.a2a_executor import (FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, STREAM_STATE, BuyerUser,
+                                       SellerExecutor)
 from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_digest, owner_of
 from agent.server.auth import AuthError, principal_from_header, require_scope
 from agent.server.context import ServerContext
@@ -289,17 +291,19 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             if stored is not None:
                 msg.context_id = stored.task.context_id
 
-    async def _check_open(self, params: SendMessageRequest, context: ServerCallContext) -> None:
-        """A message for a finished task is refused here, before the SDK builds (and leaks) an ActiveTask for it."""
+    async def _check_open(self, params: SendMessageRequest, context: ServerCallContext) -> Task | None:
+        """A message for a finished task is refused here, before the SDK builds (and leaks) an ActiveTask for it.
+        Returns the task the message names as it stands (None for a new task)."""
         task_id = params.message.task_id
         if not task_id:
-            return
+            return None
         stored = await self._versioned_store.get(task_id, context)
         if stored is None:
             raise TaskNotFoundError(f"Task {task_id} not found")
         if stored.task.status.state in TERMINAL_TASK_STATES:
             raise UnsupportedOperationError(message=f"Task {task_id} is in terminal state: "
                                                     f"{TaskState.Name(stored.task.status.state)}")
+        return stored.task
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
         self._check_message(params)
@@ -331,9 +335,12 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             return
         owner, mid = owner_of(context), params.message.message_id
         started = finished = False
+        context.state[STREAM_STATE] = True
         try:
             async with self._sends.one_at_a_time(params.message.task_id):
-                await self._check_open(params, context)
+                snapshot = await self._check_open(params, context)
+                if snapshot is not None:  # A2A: a task's stream begins with the Task (a new one's executor sends it)
+                    yield apply_history_length(snapshot, params.configuration)
                 inner = super().on_message_send_stream(params, context)
                 try:
                     async for event in inner:

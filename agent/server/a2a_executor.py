@@ -65,6 +65,7 @@ log = logging.getLogger("dealdesk.a2a")
 KEY_STATE = "dealdesk.key"  # the caller's ApiKey, set by the context builder
 SELLER_TURN_STATE = "dealdesk.seller_turn"  # a Reply published out of band (operator decision, REST accept)
 FINAL_STATE = "dealdesk.final_state"  # with SELLER_TURN_STATE: the task state to publish it with (reconciliation)
+STREAM_STATE = "dealdesk.stream"  # set by the request handler on SendStreamingMessage, in either binding
 
 REJECT_CODES = frozenset({"not_authorized_for_region", "unknown_segment"})
 ENDED_CODES = frozenset({"negotiation_closed"})
@@ -282,7 +283,7 @@ class SellerExecutor(AgentExecutor):
                 await event_queue.enqueue_event(event)
             return
 
-        if call.state.get("method") == "SendStreamingMessage":
+        if call.state.get(STREAM_STATE):  # a stream shows the work starting (JSON-RPC and HTTP+JSON alike)
             await event_queue.enqueue_event(TaskStatusUpdateEvent(
                 task_id=task_id, context_id=context_id, status=_now_status(TaskState.TASK_STATE_WORKING)))
         message_id = context.message.message_id if context.message is not None else None

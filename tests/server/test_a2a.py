@@ -325,6 +325,12 @@ async def test_streaming(server: Any) -> None:
     task = Task(id=task_id, context_id=context_id)
     events = await events_of(client, message({"type": "reject", "proposal_id": proposal["proposal_id"],
                                               "reason": "found it cheaper"}, task=task))
+    # A2A: a task's stream begins with the Task, for a message on an existing task too (QA: it began with a
+    # status update), then shows the work starting
+    kinds = [e.WhichOneof("payload") for e in events]
+    assert kinds[0] == "task" and events[0].task.id == task_id, kinds
+    assert events[0].task.status.state == S.TASK_STATE_INPUT_REQUIRED  # as it stood when the message came
+    assert events[1].status_update.status.state == S.TASK_STATE_WORKING, kinds
     last = events[-1].status_update
     assert last.task_id == task_id and last.status.state == S.TASK_STATE_COMPLETED
     closed = [e.artifact_update.artifact for e in events if e.HasField("artifact_update")]
@@ -803,4 +809,23 @@ async def test_http_json_binding(server: Any) -> None:
     assert task.status.state == S.TASK_STATE_INPUT_REQUIRED and data_of(task)["type"] == "proposal"
     got = await client.get_task(GetTaskRequest(id=task.id))
     assert got.id == task.id
+    await client.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
+async def test_streams_are_alike_in_both_bindings(server: Any, binding: str) -> None:
+    """QA: an HTTP+JSON stream had no WORKING update (the executor looked for the JSON-RPC method's name), and a
+    stream on an existing task began with a status update, not the Task. Both bindings: the Task, WORKING, ..."""
+    client = await client_for(server, "buyer_us", streaming=True, bindings=[binding])
+    first = await events_of(client, message(rfq("BRG-6204-ZZ", 20)))
+    task = first[0].task
+    proposal = data_of(first[-1].status_update.status.message)
+    follow = await events_of(client, message(counter(proposal, "3.00"), task=task))
+    for events in (first, follow):
+        kinds = [e.WhichOneof("payload") for e in events]
+        assert kinds[0] == "task" and events[0].task.id == task.id, (binding, kinds)
+        states = [e.status_update.status.state for e in events if e.HasField("status_update")]
+        assert states[0] == S.TASK_STATE_WORKING and states[-1] == S.TASK_STATE_INPUT_REQUIRED, (binding, states)
+    assert data_of(follow[-1].status_update.status.message)["type"] == "proposal"
     await client.close()
