@@ -72,6 +72,7 @@ from a2a.types.a2a_pb2 import (
     Task,
     TaskState,
 )
+from a2a.utils.constants import VERSION_HEADER
 from a2a.utils.errors import (
     ContentTypeNotSupportedError,
     InvalidParamsError,
@@ -86,7 +87,8 @@ from a2a.utils.proto_utils import validate_proto_required_fields
 from a2a.utils.task import apply_history_length
 
 from agent.server import protojson
-from agent.server.a2a_card import JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, build_agent_card
+from agent.server.a2a_card import (DATA_MEDIA_TYPE, JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, TEXT_MEDIA_TYPE,
+                                   build_agent_card)
 from agent.server.a2a_executor import (FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, STREAM_STATE, BuyerUser,
                                        SellerExecutor)
 from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_digest, owner_of
@@ -116,6 +118,9 @@ class BuyerContextBuilder(ServerCallContextBuilder):
     def build(self, request: Request) -> ServerCallContext:
         key = request.scope.get(KEY_STATE)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HIDDEN_HEADERS}
+        version = request.query_params.get(VERSION_HEADER)
+        if version and not headers.get(VERSION_HEADER.lower()):  # A2A 1.0 3.6.1: the version as a request parameter
+            headers[VERSION_HEADER.lower()] = version
         return ServerCallContext(
             user=BuyerUser(key),
             state={KEY_STATE: key, "headers": headers},
@@ -172,6 +177,28 @@ class _TaskSends:
                 self._locks[task_id] = (lock, users - 1)
 
 
+_MEDIA_TYPES = {"text": TEXT_MEDIA_TYPE, "data": DATA_MEDIA_TYPE}  # a part's kind -> the media type it may state
+
+
+def _check_parts(msg: Message) -> None:
+    """ContentTypeNotSupported (A2A) for a part the card's input modes do not take, before anything is done: a
+    file (`url` or `raw`), or a text or data part whose stated media type is not its own (an `image/png` data part).
+    A part that states no media type is taken as its kind says."""
+    for i, part in enumerate(msg.parts):
+        kind = part.WhichOneof("content")
+        if kind is None:  # an empty part: the message's own validation says so
+            continue
+        if kind not in _MEDIA_TYPES:
+            raise ContentTypeNotSupportedError(
+                message=f"message.parts[{i}]: {kind} parts are not supported; send a text part "
+                        f"({TEXT_MEDIA_TYPE}) or a data part ({DATA_MEDIA_TYPE})")
+        stated = part.media_type.split(";", 1)[0].strip().lower()
+        if stated and stated != _MEDIA_TYPES[kind]:
+            raise ContentTypeNotSupportedError(
+                message=f"message.parts[{i}]: a {kind} part of media type {part.media_type!r} is not supported; "
+                        f"a {kind} part is {_MEDIA_TYPES[kind]}")
+
+
 def _serialise(result: Task | Message) -> dict[str, Any]:
     if isinstance(result, Task):
         return {"kind": "task", "value": MessageToDict(result)}
@@ -222,6 +249,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             raise InvalidParamsError(message=f"contextId is longer than {MAX_ID_CHARS} characters")
         if msg.role == Role.ROLE_AGENT:  # the seller's own words are not the buyer's to send
             raise InvalidParamsError(message="message.role: a buyer's message has the role ROLE_USER, not ROLE_AGENT")
+        _check_parts(msg)
 
     def _task_of_message(self, params: SendMessageRequest, context: ServerCallContext) -> str:
         return params.message.task_id or new_task_id(owner_of(context), params.message.message_id)

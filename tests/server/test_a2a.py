@@ -42,6 +42,8 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import A2AError
 
+from agent.server.a2a import new_task_id
+
 S = TaskState
 
 
@@ -729,6 +731,45 @@ def test_a_message_in_the_sellers_role_is_refused(server: Any) -> None:
     r = rpc(server, "SendMessage", params)
     assert r.status_code == 200 and r.json()["error"]["code"] == -32602, r.text
     assert "message.role" in r.json()["error"]["message"] and "result" not in r.json()
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("part", [
+    {"url": "https://example.com/rfq.pdf", "mediaType": "application/pdf"},
+    {"raw": "JVBERi0xLjQK", "mediaType": "application/pdf"},
+    {"data": {"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "10"}]}, "mediaType": "image/png"},
+    {"text": "<rfq/>", "mediaType": "application/xml"},
+])
+def test_a_part_the_card_does_not_take_is_refused_before_anything_is_done(server: Any, part: dict[str, Any]) -> None:
+    """A2A ContentTypeNotSupportedError (-32005) for a file part or a media type the card's input modes do not
+    declare (QA: a PDF opened a task answered malformed_message, a file beside text was dropped without a word,
+    a data part labelled image/png was negotiated). No task is created."""
+    store = server.ctx.seller.store
+    mid = uuid.uuid4().hex
+    for parts in ([part], [{"text": "need 10 x BRG-6204"}, part]):
+        body = rpc(server, "SendMessage", {"message": {"messageId": mid, "role": "ROLE_USER", "parts": parts}}).json()
+        assert body["error"]["code"] == -32005, body
+        assert "parts[" in body["error"]["message"], body
+    assert store.get_negotiation(new_task_id("acme-eu", mid)) is None
+    ok = rpc(server, "SendMessage", {"message": {"messageId": mid, "role": "ROLE_USER", "parts": [
+        {"text": "need 10 x BRG-6204", "mediaType": "text/plain; charset=utf-8"}]}}).json()
+    assert ok["result"]["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", ok  # the id was never used
+    assert ok["result"]["task"]["id"] == new_task_id("acme-eu", mid)
+    assert store.get_negotiation(new_task_id("acme-eu", mid)) is not None
+
+
+@SQLITE_ONLY
+def test_the_version_may_come_as_a_request_parameter(server: Any) -> None:
+    """A2A 1.0 3.6.1: clients MAY give A2A-Version as a request parameter instead of a header (QA: `?A2A-Version=1.0`
+    was read as no version, 0.3, and refused). No version at all, or one this agent does not speak, is refused."""
+    body = {"jsonrpc": "2.0", "id": 7, "method": "ListTasks", "params": {}}
+    auth = {"Authorization": f"Bearer {server.keys['buyer_eu']}"}
+    for query, code in (("?A2A-Version=1.0", None), ("", -32009), ("?A2A-Version=0.3", -32009)):
+        got = httpx.post(server.url + "/" + query, json=body, headers=auth, timeout=30).json()
+        assert (got.get("error") or {}).get("code") == code, (query, got)
+    rest = httpx.get(server.url + "/a2a/rest/tasks?A2A-Version=1.0", headers=auth, timeout=30)
+    assert rest.status_code == 200, rest.text
+    assert httpx.get(server.url + "/a2a/rest/tasks", headers=auth, timeout=30).status_code == 400
 
 
 @SQLITE_ONLY
