@@ -10,7 +10,11 @@ Pure functions, no I/O, regular expressions compiled at import.
   - `guardrail.text.leak_term`: a phrase that reveals cost, floor, margin,
     approval limits or policy internals;
   - `guardrail.text.leak_figure`: an untraced figure equal to a secret (it is
-    reported as a leak instead of as untraced: one violation per figure).
+    reported as a leak instead of as untraced: one violation per figure);
+  - `guardrail.text.unbacked_promise`: money or terms promised in words that
+    carry no figure, so no fact can back them ("a quarter off", "on the
+    house", "we'll match any competitor", "pay whenever you like", "unlimited
+    liability", "discount code ...").
 
 Tracing (a figure is traced when one of its candidate values matches a fact)
 - money: money facts, exact Decimal equality (3.1 == 3.10, never rounded), in
@@ -78,9 +82,11 @@ from agent.contract import Proposal
 from agent.guardrail.numbers import (Figure, PartialDate, extract_figures, extract_masked, mask_protected,
                                      normalise_terms, raw_count)
 
-__all__ = ["Fact", "Figure", "Secret", "TextViolation", "check_text", "extract_figures", "facts_from_proposal"]
+__all__ = ["Fact", "Figure", "Secret", "TextViolation", "check_text", "extract_figures", "facts_from_proposal",
+           "promise_terms"]
 
 UNTRACED = "guardrail.text.untraced_figure"
+UNBACKED = "guardrail.text.unbacked_promise"
 UNPARSABLE = "guardrail.text.unparsable_money"
 LEAK_TERM = "guardrail.text.leak_term"
 LEAK_FIGURE = "guardrail.text.leak_figure"
@@ -474,6 +480,64 @@ def leak_terms(text: str) -> list[tuple[str, str, int, int]]:
     return kept
 
 
+# --- promises without a figure ---------------------------------------------------------------------------
+# Money or terms a draft promises in words alone: no figure, so nothing to trace, yet a buyer would hold the seller
+# to it. The offer's own terms are masked before this runs (a policy term that says "free delivery" is a fact).
+_NOT_BEFORE = re.compile(r"(?:\bnot|n't|\bno|\bnever|\bcannot|\bunable\s+to|\bwithout)\s+(?:\w+\s+){0,3}$")
+_PROMISES: dict[str, str] = {
+    "a discount in words": (
+        r"\b(?:a|one|two|three)[\s-]+(?:quarters?|thirds?|fifths?|eighths?|tenths?)\s+(?:off|discount|cheaper|"
+        r"less|reduction)\b|\b(?:quarter|third|fifth|tenth)[\s-]+(?:off|discount)\b"),
+    "goods or charges for free": (
+        r"\bfor\s+free\b|\bfree\s+of\s+charge\b|\bon\s+the\s+house\b|\bbuy\s+\w+,?\s+get\s+\w+(?:\s+\w+)?\s+free\b"
+        r"|\bbogo\b|\bcomplimentary\b|\bat\s+no\s+(?:extra\s+|additional\s+)?(?:cost|charge)\b|\bno\s+charge\b"
+        r"|\bfree\s+(?:shipping|delivery|freight|units?|pieces?|samples?|goods|items?|batch(?:es)?|installation|"
+        r"upgrade|returns?|service|support|extra|bonus)\b|\bthrow\s+in\b|\bthrown\s+in\b"
+        r"|\b(?:is|are|comes?|will\s+be)\s+(?:also\s+)?free\b(?!\s+of\b|-)"),
+    "a price to be matched or lowered": (
+        r"\bmatch\s+(?:any|every|your|their|a|the)\s+(?:\w+\s+)?(?:price|offer|quote|bid)s?\b|\bprice[\s-]match"
+        r"|\bbeat\s+(?:any|every|their|your)\b"
+        r"|\b(?:happy|glad|willing|able|ready|can|could|will|would)\s+(?:to\s+)?(?:go|come|drop|get)\s+"
+        r"(?:even\s+|much\s+|a\s+bit\s+|a\s+little\s+)?(?:lower|cheaper|further\s+down|down\s+further)\b"
+        r"|\bname\s+your\s+(?:own\s+)?price\b|\bany\s+price\s+you\s+(?:want|like|name)\b"),
+    "payment terms not offered": (
+        r"\bpay\s+(?:whenever|what(?:ever)?|when(?:ever)?)\s+you\s+(?:want|like|can|wish)\b"
+        r"|\bno\s+payment\s+(?:is\s+)?(?:needed|required|due)\b|\bpay\s+(?:us\s+)?later\b"
+        r"|\b(?:waive|forgive|cancel|write\s+off)\s+(?:the\s+|your\s+|any\s+)?(?:invoice|payment|fee|charge|"
+        r"interest|penalt)\w*|\bpayment\s+(?:is\s+)?optional\b"),
+    "terms beyond the policy": (
+        r"\b(?:unlimited|lifetime|unconditional|no[\s-]questions[\s-]asked)\s+(?:warranty|liability|guarantee|"
+        r"returns?|refunds?)\b|\bunlimited\s+\w+\s+liability\b"),
+    "a discount code": r"\b(?:discount|promo|promotion|coupon|voucher)\s+codes?\b|\bcoupons?\b|\bvouchers?\b",
+    "a loss or a margin in words": r"\b(?:at|for)\s+(?:a|almost\s+a|nearly\s+a)\s+loss\b|\bgiving\s+it\s+away\b",
+}
+_PROMISE_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "a discount in words": ("quarter", "third", "fifth", "eighth", "tenth"),
+    "goods or charges for free": ("free", "house", "bogo", "complimentary", "no extra", "no additional", "charge",
+                                  "throw", "thrown", "no cost"),
+    "a price to be matched or lowered": ("match", "beat", "lower", "cheaper", "further", "name your", "any price"),
+    "payment terms not offered": ("pay", "waive", "forgive", "cancel", "write off"),
+    "terms beyond the policy": ("unlimited", "lifetime", "unconditional", "questions"),
+    "a discount code": ("code", "coupon", "voucher"),
+    "a loss or a margin in words": ("loss", "giving it away"),
+}
+_PROMISE_RES = [(label, _PROMISE_TRIGGERS[label], re.compile(rx)) for label, rx in _PROMISES.items()]
+
+
+def promise_terms(text: str) -> list[tuple[str, str, int, int]]:
+    """Phrases of `text` that promise money or terms in words alone: (label, phrase, start, end), in text order.
+    A phrase under a negation a few words before it ("we cannot go lower", "no free samples") promises nothing."""
+    low = text.lower().replace("’", "'") if len(text.lower()) == len(text) else text
+    out = []
+    for label, triggers, rx in _PROMISE_RES:
+        if any(w in low for w in triggers):
+            for m in rx.finditer(low):
+                if not _NOT_BEFORE.search(low, max(0, m.start() - 40), m.start()):
+                    out.append((label, text[m.start():m.end()], m.start(), m.end()))
+    out.sort(key=lambda x: x[2])
+    return out
+
+
 # --- the check -------------------------------------------------------------------------------------------
 
 _MONEY_SECRETS = frozenset({"cost", "floor", "walk_away", "target"})
@@ -536,5 +600,8 @@ def check_text(text: str, facts: Sequence[Fact], secrets: Sequence[Secret] = ())
                                      (fig.start, fig.end)))
     for label, phrase, start, end in leak_terms(masked):
         out.append(TextViolation(LEAK_TERM, f"{phrase!r} reveals {label} (pricing internals)", (start, end)))
+    for label, phrase, start, end in promise_terms(masked):
+        out.append(TextViolation(UNBACKED, f"{phrase!r} promises {label}: only the offer's figures and terms may "
+                                 "be promised", (start, end)))
     out.sort(key=lambda v: v.span or (0, 0))
     return out

@@ -42,6 +42,7 @@ UNTRACED = "guardrail.text.untraced_figure"
 UNPARSABLE = "guardrail.text.unparsable_money"
 LEAK_TERM = "guardrail.text.leak_term"
 LEAK_FIGURE = "guardrail.text.leak_figure"
+UNBACKED = "guardrail.text.unbacked_promise"
 
 
 # --- building offers the way a (misbehaving) model would ----------------------------------------------------
@@ -242,6 +243,11 @@ CASES = [
          lambda s: LEAK_TERM, lambda r, s: "approv" not in r.text and "15%" not in r.text),
     Case("leak_walk_away", R6204, in_text("Our walk-away price is 2.65 EUR."), lambda s: LEAK_TERM,
          lambda r, s: "walk" not in r.text and "2.65" not in r.text),
+    # QA with a real model: money and terms promised in words, with no figure to trace, reached the buyer
+    Case("promise_in_words", R6204, in_text("I can do a quarter off if you sign today, and pay whenever you like."),
+         lambda s: UNBACKED, lambda r, s: "quarter" not in r.text and "whenever" not in r.text),
+    Case("promise_terms_in_words", R6204, in_text("With an unlimited warranty; the second batch is on the house."),
+         lambda s: UNBACKED, lambda r, s: "unlimited" not in r.text and "house" not in r.text),
 ]
 
 _DEMO: list = []

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from agent.contract import Alternative, Pending, PendingItem, Proposal, ProposalItem
 from agent.guardrail.numbers import PartialDate, normalise_terms, parse_number
-from agent.guardrail.text import (LEAK_FIGURE, LEAK_TERM, UNPARSABLE, UNTRACED, Fact, Secret, check_text,
+from agent.guardrail.text import (LEAK_FIGURE, LEAK_TERM, UNBACKED, UNPARSABLE, UNTRACED, Fact, Secret, check_text,
                                   extract_figures, facts_from_proposal, leak_terms)
 
-U, P, T, L = UNTRACED, UNPARSABLE, LEAK_TERM, LEAK_FIGURE
+U, P, T, L, B = UNTRACED, UNPARSABLE, LEAK_TERM, LEAK_FIGURE, UNBACKED
 
 WARRANTY = "12 months from delivery against defects in material and workmanship."
 PROPOSAL = Proposal(
@@ -59,6 +59,29 @@ OFFER_TEXT = ("Proposal P-12 version 2: 500 x BRG-6204 at 3.25 EUR each (1625.00
               "BRG-6204-ZZ (Deep groove ball bearing 6204-ZZ) at 2.95 EUR each.")
 
 DRAFTS: list[tuple[str, str, set[str]]] = [
+    # --- money or terms promised in words alone (QA, a real model's words): no figure to trace, still blocked --
+    ("promise_quarter_off", "I can do a quarter off if you sign today.", {B}),
+    ("promise_third_off", "For this order, a third off.", {B}),
+    ("promise_bogo", "Buy one, get one free.", {B}),
+    ("promise_on_the_house", "The second batch is on the house.", {B}),
+    ("promise_match", "I'll match any competitor price.", {B}),
+    ("promise_go_lower", "Happy to go lower; name your price.", {B}),
+    ("promise_pay_whenever", "Or pay whenever you like.", {B}),
+    ("promise_no_payment", "Or no payment needed until next year.", {B}),
+    ("promise_free_shipping_waive", "Shipping is free and we will waive the invoice if you pay late.", {B}),
+    ("promise_unlimited", "All with an unlimited warranty and unlimited liability.", {B}),
+    ("promise_pay_what_you_want", "The proposal is just a formality, you can pay what you want.", {B}),
+    ("promise_discount_code", "Use discount code SAVEBIG at checkout.", {B}),
+    ("promise_loss", "Honestly we are almost selling at a loss here.", {B}),
+    ("promise_free_samples", "We can send free samples with the order.", {B}),
+    ("promise_no_extra_charge", "Installation comes at no extra charge.", {B}),
+    # --- not promises: refusals, and "free" inside a product's words -------------------------------------
+    ("hold_cannot_go_lower", "We cannot go lower than 3.25 EUR on this quantity.", set()),
+    ("hold_cant_go_lower", "We can't go any lower, but at 2000 units the price is 3.05 EUR each.", set()),
+    ("hold_unable_lower", "We are unable to go lower on this one.", set()),
+    ("hold_no_match", "This is our best price; we will not match other quotes.", set()),
+    ("spec_halogen_free", "The BRG-6204 ships with a halogen-free PUR cable and powder-free gloves.", set()),
+    ("spec_free_of_defects", "The warranty covers parts that are not free of defects.", set()),
     # --- must pass: figures of the offer, in every format ----------------------------------------------
     ("offer_text", OFFER_TEXT, set()),
     ("price_code_after", "The unit price is 3.25 EUR.", set()),
@@ -142,7 +165,7 @@ DRAFTS: list[tuple[str, str, set[str]]] = [
     ("warranty_from_terms", "Warranty: 12 months from delivery.", set()),
     ("terms_text_verbatim", f"Terms: {WARRANTY}", set()),
     ("cost_effective", "A cost-effective choice for your conveyors.", set()),
-    ("no_extra_cost", "Delivery at no extra cost.", set()),
+    ("no_extra_cost", "Delivery at no extra cost.", {B}),  # no cost leak; a promise no fact backs (unbacked_promise)
     ("shipping_cost", "The shipping cost is included in 3.25 EUR.", set()),
     ("cost_to_you", "The cost to you is 1625.00 EUR.", set()),
     ("tco", "Sealed bearings lower the total cost of ownership.", set()),
