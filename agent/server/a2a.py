@@ -285,20 +285,77 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                 # The process that claimed it is gone (its liveness lock went with it).
                 or (claim.holder is not None and await self.ctx.run_turn(self.ctx.live().dead, claim.holder)))
             if claim.state == "done" or stale:
-                stored = await self._versioned_store.get(claim.task_id or self._task_of_message(params, context),
-                                                         context)
+                task_id = claim.task_id or self._task_of_message(params, context)
+                stored = await self._versioned_store.get(task_id, context)
                 terminal = stored is not None and stored.task.status.state in TERMINAL_TASK_STATES
-                if stored is not None and (claim.state == "done" or not params.message.task_id or terminal):
-                    # Answered, or the turn committed before its process died: the task as it stands.
+                if stored is not None and (claim.state == "done" or terminal):
                     if stale:
                         await log_.complete(owner, mid, stored.task.id, None)
                     return stored.task
+                if stored is not None and await self.ctx.run_turn(self.ctx.seller.store.message_committed,
+                                                                  task_id, mid):
+                    # Its turn committed before its process died: never run it again; the task is brought in
+                    # line with the negotiation (the dead process may not have updated it) and answered as it stands.
+                    await self.catch_up(task_id, stored.task)
+                    await log_.complete(owner, mid, task_id, None)
+                    return (await self._versioned_store.get(task_id, context) or stored).task
                 if await log_.take_over(owner, mid, claim):  # nothing came of the first attempt: process it now
+                    if stored is not None and not params.message.context_id:  # in the context the task was given
+                        params.message.context_id = stored.task.context_id
                     return None
             if time.monotonic() > deadline:
                 raise InvalidRequestError(message=f"messageId {mid!r} is still being processed; retry shortly")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+    def last_word(self, task_id: str, state: str | None,
+                  artifacts: list[dict[str, Any]]) -> tuple[Reply, int | None] | None:
+        """In a worker thread: what the task should show, if it lags behind its negotiation.
+        Read under the negotiation's turn lock, so no turn is half-way (in any process)."""
+        with self.ctx.seller.store.turn_lock(task_id):
+            return self._last_word_locked(task_id, state, artifacts)
+
+    def _last_word_locked(self, task_id: str, state: str | None,
+                          artifacts: list[dict[str, Any]]) -> tuple[Reply, int | None] | None:
+        store = self.ctx.seller.store
+        neg = store.get_negotiation(task_id)
+        if neg is None:
+            return None
+        if neg.status == "deal":
+            deals = store.deals(negotiation_id=task_id)
+            if deals:
+                d = deals[-1]
+                return Reply(task_id, 0, d.body, f"Deal {d.id}: proposal {d.proposal_id} version {d.version} "
+                                                  f"accepted, total {d.total} {d.currency}."), None
+        if neg.status == "canceled":
+            return Reply(task_id, 0, {"type": "closed", "reason": "canceled by the buyer"},
+                         "The negotiation was cancelled."), TaskState.TASK_STATE_CANCELED
+        if neg.status in ("closed", "rejected"):
+            return Reply(task_id, 0, {"type": "closed", "reason": f"the negotiation was {neg.status}"},
+                         f"This negotiation is {neg.status}."), None
+        current = store.get_proposal(neg.current_proposal) if neg.current_proposal else None
+        shown = next((a for a in artifacts if a.get("name") == "proposal"), None)
+        shown_version = None
+        if shown:
+            data = next((p.get("data") for p in shown.get("parts", []) if "data" in p), None) or {}
+            shown_version = data.get("version")
+        if current is not None and current.status in ("offered", "pending_approval") and (
+                shown_version is None or int(float(shown_version)) != current.version
+                or state != TaskState.Name(TaskState.TASK_STATE_INPUT_REQUIRED)):
+            return Reply(task_id, 0, current.body, f"Proposal {current.id} version {current.version} "
+                                                   "is the current offer."), None
+        if state in (TaskState.Name(TaskState.TASK_STATE_SUBMITTED), TaskState.Name(TaskState.TASK_STATE_WORKING)):
+            return Reply(task_id, 0, None, "Your last message was interrupted by a restart; please send it again."), \
+                TaskState.TASK_STATE_INPUT_REQUIRED
+        return None
+
+    async def catch_up(self, task_id: str, task: Task) -> bool:
+        """Publish the negotiation's last word on `task` when the task lags behind it (`last_word`)."""
+        status = MessageToDict(task.status)
+        artifacts = [MessageToDict(a) for a in task.artifacts]
+        async with self.executor.turns:
+            plan = await self.ctx.run_turn(self.last_word, task_id, status.get("state"), artifacts)
+        return plan is not None and await self.deliver_seller_turn(task_id, plan[0], plan[1])
 
     async def _failed(self, params: SendMessageRequest, context: ServerCallContext, exc: BaseException) -> None:
         """Book-keeping when processing a message raised: forget it if nothing happened, else remember its task."""
@@ -574,7 +631,8 @@ class A2AService:
             if self._checked.get(task_id) == moved_at:
                 continue  # looked at already: nothing to publish for this state of the negotiation
             async with self.executor.turns:
-                plan = await self.ctx.run_turn(self._last_word, task_id, (status or {}).get("state"), artifacts or [])
+                plan = await self.ctx.run_turn(self.handler.last_word, task_id, (status or {}).get("state"),
+                                               artifacts or [])
             if plan is not None and await self.handler.deliver_seller_turn(task_id, plan[0], plan[1]):
                 updated += 1
                 self._checked.pop(task_id, None)
@@ -585,47 +643,6 @@ class A2AService:
         if updated:
             log.info("reconciled %d A2A task(s) with their negotiations", updated)
         return updated
-
-    def _last_word(self, task_id: str, state: str | None,
-                   artifacts: list[dict[str, Any]]) -> tuple[Reply, int | None] | None:
-        """In a worker thread: what the task should show, if it lags behind its negotiation.
-        Read under the negotiation's turn lock, so no turn is half-way (in any process)."""
-        with self.ctx.seller.store.turn_lock(task_id):
-            return self._last_word_locked(task_id, state, artifacts)
-
-    def _last_word_locked(self, task_id: str, state: str | None,
-                          artifacts: list[dict[str, Any]]) -> tuple[Reply, int | None] | None:
-        store = self.ctx.seller.store
-        neg = store.get_negotiation(task_id)
-        if neg is None:
-            return None
-        if neg.status == "deal":
-            deals = store.deals(negotiation_id=task_id)
-            if deals:
-                d = deals[-1]
-                return Reply(task_id, 0, d.body, f"Deal {d.id}: proposal {d.proposal_id} version {d.version} "
-                                                  f"accepted, total {d.total} {d.currency}."), None
-        if neg.status == "canceled":
-            return Reply(task_id, 0, {"type": "closed", "reason": "canceled by the buyer"},
-                         "The negotiation was cancelled."), TaskState.TASK_STATE_CANCELED
-        if neg.status in ("closed", "rejected"):
-            return Reply(task_id, 0, {"type": "closed", "reason": f"the negotiation was {neg.status}"},
-                         f"This negotiation is {neg.status}."), None
-        current = store.get_proposal(neg.current_proposal) if neg.current_proposal else None
-        shown = next((a for a in artifacts if a.get("name") == "proposal"), None)
-        shown_version = None
-        if shown:
-            data = next((p.get("data") for p in shown.get("parts", []) if "data" in p), None) or {}
-            shown_version = data.get("version")
-        if current is not None and current.status in ("offered", "pending_approval") and (
-                shown_version is None or int(float(shown_version)) != current.version
-                or state != TaskState.Name(TaskState.TASK_STATE_INPUT_REQUIRED)):
-            return Reply(task_id, 0, current.body, f"Proposal {current.id} version {current.version} "
-                                                   "(restored after a restart)."), None
-        if state in (TaskState.Name(TaskState.TASK_STATE_SUBMITTED), TaskState.Name(TaskState.TASK_STATE_WORKING)):
-            return Reply(task_id, 0, None, "Your last message was interrupted by a restart; please send it again."), \
-                TaskState.TASK_STATE_INPUT_REQUIRED
-        return None
 
     async def _initialize(self) -> None:
         engine = self.backend.engine

@@ -819,6 +819,14 @@ class Store:
         with transaction(self.engine) as conn:
             self._insert_records(conn, records)
 
+    def message_committed(self, negotiation_id: str, message_id: str) -> bool:
+        """Whether a turn of this negotiation for the buyer's message `message_id` committed (its decision records
+        are written in the turn's transaction): a retry after a crash must not run it again."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.decision_records.c.id).where(
+                t.decision_records.c.negotiation_id == negotiation_id,
+                t.decision_records.c.message_id == message_id).limit(1)).first() is not None
+
     def records(self, negotiation_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.decision_records.c.record).where(

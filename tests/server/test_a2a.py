@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from google.protobuf.struct_pb2 import Value
 
 from a2a.client import A2ACardResolver, ClientConfig, create_client
 from a2a.client.errors import A2AClientError
+from a2a.server.cluster.version import TaskVersion
+from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import (
     AuthenticationInfo,
     CancelTaskRequest,
@@ -39,10 +42,13 @@ from a2a.types.a2a_pb2 import (
     Task,
     TaskPushNotificationConfig,
     TaskState,
+    TaskStatus,
 )
 from a2a.utils.errors import A2AError
 
 from agent.server.a2a import new_task_id
+from agent.server.a2a_executor import BuyerUser
+from agent.server.a2a_tasks import message_digest
 
 S = TaskState
 
@@ -683,6 +689,53 @@ async def test_messages_sent_at_once_on_one_task_each_get_their_own_answer(serve
                 else:
                     assert data["type"] == "answer" and data["topic"] == kind, (kind, data)
         proposal = data_of(got["counter"])
+    await client.close()
+
+
+def _on_server_loop(server: Any, coro: Any) -> Any:
+    return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, server.app.state.a2a.loop))
+
+
+@SQLITE_ONLY
+@pytest.mark.anyio
+async def test_a_message_whose_turn_committed_before_its_process_died_is_never_run_again(server: Any) -> None:
+    """Ops QA (kill -9 right after a counter-offer's commit, retry on another process): the retry found the claim
+    stale and ran the counter again (proposal_superseded, a second turn for one message). Now a retry whose turn
+    committed gets the task brought in line with the negotiation, once; a first message whose process died before
+    its turn committed (its task left SUBMITTED) is processed on retry, not answered with the stale task forever."""
+    handler = server.app.state.a2a.handler
+    store = server.ctx.seller.store
+    client = await client_for(server, "buyer_eu")
+    task = await send(client, message(rfq("BRG-6205", 40)))
+    proposal = data_of(task)
+    msg = message(counter(proposal, "3.00"), task=task)
+    # The dead process: it claimed the message, committed its turn, and never updated the task or the log.
+    claim = await _on_server_loop(server, handler.backend.message_log.claim("acme-eu", msg.message_id,
+                                                                            message_digest(msg)))
+    assert claim.state == "new"
+    committed = server.ctx.seller.send(task.id, data=counter(proposal, "3.00"), message_id=msg.message_id)
+    assert committed.data["type"] == "proposal" and committed.data["version"] == 2
+    serving_since = handler._serving_since
+    handler._serving_since = time.time() + 60  # this process started after the claim: its holder is gone
+    try:
+        again = await send(client, msg)
+        first = message(rfq("BRG-6205", 10))  # a first message, its task left SUBMITTED by the dead process
+        await _on_server_loop(server, handler.backend.message_log.claim("acme-eu", first.message_id,
+                                                                        message_digest(first)))
+        first_task = new_task_id("acme-eu", first.message_id)
+        call = ServerCallContext(user=BuyerUser(org="acme-eu"))
+        await _on_server_loop(server, handler._versioned_store.save(Task(
+            id=first_task, context_id=uuid.uuid4().hex, status=TaskStatus(state=S.TASK_STATE_SUBMITTED)),
+            prev_version=TaskVersion.MISSING, context=call))
+        answered = await send(client, first)
+    finally:
+        handler._serving_since = serving_since
+    assert data_of(again)["type"] == "proposal" and data_of(again)["version"] == 2, data_of(again)
+    assert store.proposal_versions(proposal["proposal_id"]) == [1, 2]
+    turns = {r["turn"] for r in store.records(task.id) if r.get("message_id") == msg.message_id}
+    assert turns == {committed.turn}, turns
+    assert answered.id == first_task and answered.status.state == S.TASK_STATE_INPUT_REQUIRED
+    assert data_of(answered)["type"] == "proposal"
     await client.close()
 
 
