@@ -39,6 +39,7 @@ the task's update, or a decision made in a process that serves no A2A (the CLI).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -504,12 +505,31 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
 # --- HTTP: authentication in front of the SDK's endpoints ---------------------------------------
 
 
-def _auth_error(exc: AuthError, *, jsonrpc: bool = False) -> JSONResponse:
+def _auth_error(exc: AuthError, *, jsonrpc: bool = False, request_id: Any = None) -> JSONResponse:
     if jsonrpc:  # the JSON-RPC binding: a JSON-RPC error object, with the envelope's code in its data
         err = exc.envelope()["error"]
-        return JSONResponse(jsonrpc_error(exc.status, err["code"], err["message"], err.get("field")),
-                            status_code=exc.status, headers=exc.headers)
+        body = jsonrpc_error(exc.status, err["code"], err["message"], err.get("field"))
+        body["id"] = request_id
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
     return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)
+
+
+_NO_ID: Any = object()
+
+
+async def _jsonrpc_id(request: Request) -> Any:
+    """The JSON-RPC request's id (None when it has none that can be read), `_NO_ID` for a notification: an object
+    with a method and no `id` member (JSON-RPC 2.0 4.1). The body is bounded by the limits middleware before this."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    if "id" not in body:
+        return _NO_ID if isinstance(body.get("method"), str) and body.get("jsonrpc") == "2.0" else None
+    rid = body["id"]
+    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
 
 
 def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Response]], *, jsonrpc: bool = False
@@ -518,13 +538,21 @@ def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Re
     request scope."""
 
     async def guarded(request: Request) -> Response:
+        rid = await _jsonrpc_id(request) if jsonrpc else None
         try:
             key = await ctx.run_turn(principal_from_header, ctx, request.headers.get("authorization"))
             require_scope(key, "buyer")
-        except AuthError as exc:
-            return _auth_error(exc, jsonrpc=jsonrpc)
+        except AuthError as exc:  # a refusal answers the request's own id (a notification's: none to give)
+            return _auth_error(exc, jsonrpc=jsonrpc, request_id=None if rid is _NO_ID else rid)
         request.scope[KEY_STATE] = key
-        return await endpoint(request)
+        response = await endpoint(request)
+        if rid is _NO_ID:  # JSON-RPC 2.0: a notification is processed and never answered
+            body = getattr(response, "body_iterator", None)
+            if body is not None:  # a stream runs to its end unread
+                async for _chunk in body:
+                    pass
+            return Response(status_code=204)
+        return response
 
     guarded.__name__ = getattr(endpoint, "__name__", "a2a_endpoint")
     guarded.__doc__ = getattr(endpoint, "__doc__", None)

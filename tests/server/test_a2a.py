@@ -829,11 +829,11 @@ def test_the_version_may_come_as_a_request_parameter(server: Any) -> None:
 def test_auth_failures(server: Any) -> None:
     params = {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
                           "parts": [{"data": rfq("BRG-6205", 5)}]}}
-    for path in ("/", "/a2a"):  # a JSON-RPC error object (id null), the envelope's type and code in its data
+    for path in ("/", "/a2a"):  # a JSON-RPC error object (the request's id), the envelope's type and code in its data
         r = rpc(server, "SendMessage", params, key=None, path=path)
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
         body = r.json()
-        assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == -32000
+        assert body["jsonrpc"] == "2.0" and body["id"] == 1 and body["error"]["code"] == -32000
         assert body["error"]["data"]["type"] == "authentication_error"
         assert body["error"]["data"]["code"] == "missing_api_key"
     r = rpc(server, "SendMessage", params, key="dd_buyer_not_a_real_key_000000000000")
@@ -848,6 +848,29 @@ def test_auth_failures(server: Any) -> None:
     r = httpx.get(server.url + "/a2a/rest/tasks", headers={"A2A-Version": "1.0"})
     assert r.status_code == 401
     assert rpc(server, "ListTasks", {}, key="buyer_eu").status_code == 200
+    # QA: the refusal dropped a readable id (JSON-RPC 2.0 5: null only when the id cannot be known)
+    for rid in ("req-42", 7):
+        r = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "id": rid, "method": "GetTask", "params": {"id": "x"}})
+        assert r.status_code == 401 and r.json()["id"] == rid
+    r = httpx.post(server.url + "/", content=b'{"jsonrpc": "2.0", "id": ', headers={"Content-Type": "application/json"})
+    assert r.status_code == 401 and r.json()["id"] is None
+
+
+@SQLITE_ONLY
+def test_a_notification_is_processed_and_never_answered(server: Any) -> None:
+    """JSON-RPC 2.0 4.1: a request without an `id` member is a notification, and the server MUST NOT reply (QA: a
+    ListTasks notification got a result, a SendMessage notification its task). It is processed: the message's
+    negotiation exists after it. Without a key it is refused over HTTP as any request is (401, id null)."""
+    headers = {"A2A-Version": "1.0", "Authorization": f"Bearer {server.keys['buyer_eu']}"}
+    mid = uuid.uuid4().hex
+    for method, params in (("ListTasks", {}), ("SendMessage", {"message": {
+            "messageId": mid, "role": "ROLE_USER", "parts": [{"data": rfq("BRG-6205", 5)}]}})):
+        r = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "method": method, "params": params}, headers=headers,
+                       timeout=30)
+        assert r.status_code == 204 and r.content == b"", (method, r.status_code, r.text)
+    assert server.ctx.seller.store.get_negotiation(new_task_id("acme-eu", mid)) is not None
+    r = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "method": "ListTasks", "params": {}}, timeout=30)
+    assert r.status_code == 401 and r.json()["id"] is None  # no key: refused before it is read as anything
 
 
 def _floats_in(body: str) -> list[str]:
