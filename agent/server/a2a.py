@@ -718,8 +718,8 @@ class A2AService:
         rest_routes: list[BaseRoute] = []
         for route in create_rest_routes(self.handler, context_builder=BuyerContextBuilder(), path_prefix=REST_PREFIX):
             # The SDK also mounts a catch-all `/{tenant}` copy of its routes; dealdesk has no tenants.
-            if isinstance(route, Route) and route.path.startswith(REST_PREFIX) \
-                    and not route.path.endswith("/extendedAgentCard"):  # no extended card
+            # (GetExtendedAgentCard stays: with no extended card it answers UnsupportedOperation, as over JSON-RPC)
+            if isinstance(route, Route) and route.path.startswith(REST_PREFIX):
                 rest_routes.append(Route(route.path, endpoint=authenticated(self.ctx, route.endpoint),
                                          methods=sorted(m for m in (route.methods or ()) if m != "HEAD")))
         return card_routes, rpc_routes, rest_routes

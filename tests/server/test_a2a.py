@@ -857,6 +857,17 @@ def test_auth_failures(server: Any) -> None:
 
 
 @SQLITE_ONLY
+def test_get_extended_agent_card_is_unsupported_in_both_bindings(server: Any) -> None:
+    """A2A 1.0 3.3.4: with `extendedAgentCard` false the call answers UnsupportedOperation; 3.4.1: alike in every
+    binding (QA: HTTP+JSON answered 404 in dealdesk's REST envelope)."""
+    headers = {"A2A-Version": "1.0", "Authorization": f"Bearer {server.keys['buyer_eu']}"}
+    got = rpc(server, "GetExtendedAgentCard", {}).json()
+    assert got["error"]["code"] == -32004, got
+    rest = httpx.get(server.url + "/a2a/rest/extendedAgentCard", headers=headers, timeout=30)
+    assert rest.status_code == 400 and "UNSUPPORTED_OPERATION" in rest.text, (rest.status_code, rest.text)
+
+
+@SQLITE_ONLY
 def test_a_notification_is_processed_and_never_answered(server: Any) -> None:
     """JSON-RPC 2.0 4.1: a request without an `id` member is a notification, and the server MUST NOT reply (QA: a
     ListTasks notification got a result, a SendMessage notification its task). It is processed: the message's
