@@ -39,6 +39,8 @@ the task's update, or a decision made in a process that serves no A2A (the CLI).
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import logging
 import time
@@ -75,7 +77,9 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.constants import VERSION_HEADER
 from a2a.utils.errors import (
+    A2AError,
     ContentTypeNotSupportedError,
+    InternalError,
     InvalidParamsError,
     InvalidRequestError,
     PushNotificationNotSupportedError,
@@ -500,6 +504,50 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             log.exception("could not publish the seller turn on task %s", negotiation_id)
             return False
         return True
+
+
+INTERNAL_MESSAGE = "internal error on the seller's side; retry with the same messageId"
+
+
+def _opaque_errors(method: Any) -> Any:
+    """A request handler method whose unexpected errors (the database's, a bug) reach the caller as a JSON-RPC
+    internal error with a plain message, logged here in full: the SDK's dispatcher sent the exception's own text
+    (a driver's "connection to server at ... failed: FATAL: sorry, too many clients already")."""
+    def opaque(name: str, exc: Exception) -> InternalError:
+        log.exception("A2A %s failed", name)
+        return InternalError(message=INTERNAL_MESSAGE)
+
+    if inspect.isasyncgenfunction(inspect.unwrap(method)):  # the SDK's decorators hide what they wrap
+        @functools.wraps(method)
+        async def stream(self: Any, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+            inner = method(self, *args, **kwargs)
+            try:
+                async for event in inner:
+                    yield event
+            except A2AError:
+                raise
+            except Exception as exc:
+                raise opaque(method.__name__, exc) from exc
+            finally:
+                await inner.aclose()
+        return stream
+
+    @functools.wraps(method)
+    async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except A2AError:
+            raise
+        except Exception as exc:
+            raise opaque(method.__name__, exc) from exc
+    return call
+
+
+for _name in ("on_message_send", "on_message_send_stream", "on_get_task", "on_list_tasks", "on_cancel_task",
+              "on_subscribe_to_task", "on_create_task_push_notification_config",
+              "on_get_task_push_notification_config", "on_list_task_push_notification_configs",
+              "on_delete_task_push_notification_config"):
+    setattr(DealdeskRequestHandler, _name, _opaque_errors(getattr(DealdeskRequestHandler, _name)))
 
 
 # --- HTTP: authentication in front of the SDK's endpoints ---------------------------------------

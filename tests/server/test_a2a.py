@@ -868,6 +868,28 @@ def test_get_extended_agent_card_is_unsupported_in_both_bindings(server: Any) ->
 
 
 @SQLITE_ONLY
+def test_an_unexpected_error_reaches_the_caller_as_a_plain_internal_error(server: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ops QA: with PostgreSQL out of connections, buyers got the driver's text in the JSON-RPC error ("connection
+    to server at ... FATAL: sorry, too many clients already"). The error is logged; the caller gets -32603 and a
+    plain message, in both bindings."""
+    from sqlalchemy.exc import OperationalError
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception('connection to server at "10.0.0.7", port 5432 failed: '
+                                                        "FATAL: sorry, too many clients already"))
+
+    monkeypatch.setattr(server.app.state.a2a.handler.backend.message_log, "claim", down)
+    params = {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "parts": [{"data": rfq("BRG-6205", 5)}]}}
+    got = rpc(server, "SendMessage", params).json()
+    assert got["error"]["code"] == -32603, got
+    assert "FATAL" not in json.dumps(got) and "10.0.0.7" not in json.dumps(got) and "messageId" in got["error"]["message"]
+    headers = {"A2A-Version": "1.0", "Authorization": f"Bearer {server.keys['buyer_eu']}"}
+    rest = httpx.post(server.url + "/a2a/rest/message:send", json=params, headers=headers, timeout=30)
+    assert rest.status_code == 500 and "FATAL" not in rest.text, rest.text
+
+
+@SQLITE_ONLY
 def test_a_notification_is_processed_and_never_answered(server: Any) -> None:
     """JSON-RPC 2.0 4.1: a request without an `id` member is a notification, and the server MUST NOT reply (QA: a
     ListTasks notification got a result, a SendMessage notification its task). It is processed: the message's
