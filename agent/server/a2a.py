@@ -108,6 +108,7 @@ log = logging.getLogger("dealdesk.a2a")
 MAX_ID_CHARS = 36  # task and context ids: the SDK's tables hold 36 characters
 MAX_MESSAGE_ID_CHARS = 128
 PARKED_TASK_RELEASE_S = 300.0  # an idle INPUT_REQUIRED task leaves memory; the next message reloads it
+SHUTDOWN_DRAIN_S = 10.0  # how long a shutting-down process waits for its A2A tasks to finish
 PUBLISH_WAIT_S = 10.0  # how long an operator's request waits for its decision to reach the buyer's task
 RECONCILE_EVERY_S = 15.0  # how often open tasks are checked against their negotiations
 RECONCILE_GRACE_S = 10.0  # a negotiation that moved more recently is left to the turn in flight
@@ -734,12 +735,20 @@ class A2AService:
             await self.backend.initialize()
 
     async def aclose(self) -> None:
+        """At shutdown: the SDK drains its active tasks, for at most SHUTDOWN_DRAIN_S (ops QA: under load a worker's
+        drain never ended and the instance hung with its port); what is left is cancelled. A turn cut short commits
+        whole or not at all, and a retry of its messageId is answered from the tables."""
         if self._reconciling is not None and not self._reconciling.done():
             self._reconciling.cancel()
         try:
-            await self.handler.aclose()
+            await asyncio.wait_for(self.handler.aclose(), timeout=SHUTDOWN_DRAIN_S)
+        except TimeoutError:
+            log.warning("A2A shutdown: active tasks still running after %.0f s; cancelled", SHUTDOWN_DRAIN_S)
         finally:
-            await self.backend.aclose()
+            try:
+                await asyncio.wait_for(self.backend.aclose(), timeout=SHUTDOWN_DRAIN_S)
+            except TimeoutError:
+                log.warning("A2A shutdown: the task backend did not close within %.0f s", SHUTDOWN_DRAIN_S)
 
     async def on_seller_turn(self, negotiation_id: str, reply: Reply) -> None:
         """The ctx.on_seller_turn listener: publish the turn on the buyer's task. The caller (an operator's

@@ -979,3 +979,27 @@ async def test_streams_are_alike_in_both_bindings(server: Any, binding: str) -> 
         assert states[0] == S.TASK_STATE_WORKING and states[-1] == S.TASK_STATE_INPUT_REQUIRED, (binding, states)
     assert data_of(follow[-1].status_update.status.message)["type"] == "proposal"
     await client.close()
+
+
+def test_shutdown_waits_for_active_tasks_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ops QA: SIGTERM under load (250 turns in flight) left a worker in its lifespan shutdown for minutes, the
+    instance holding its port; the SDK's drain of active tasks had no bound. It has one now, and the task backend
+    is closed after it either way."""
+    import agent.server.a2a as a2a_module
+
+    monkeypatch.setattr(a2a_module, "SHUTDOWN_DRAIN_S", 0.2)
+    closed: list[str] = []
+
+    class Stuck:
+        async def aclose(self) -> None:
+            await asyncio.sleep(3600)
+
+    class Backend:
+        async def aclose(self) -> None:
+            closed.append("backend")
+
+    service = a2a_module.A2AService.__new__(a2a_module.A2AService)
+    service._reconciling, service.handler, service.backend = None, Stuck(), Backend()
+    started = time.monotonic()
+    asyncio.run(service.aclose())
+    assert time.monotonic() - started < 5 and closed == ["backend"]
