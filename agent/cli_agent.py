@@ -38,25 +38,43 @@ def refuse(exc: DataFileError) -> NoReturn:
     raise typer.Exit(1)
 
 
+def refuse_model_config(exc: Exception) -> NoReturn:
+    """A model configuration that cannot be used (`ModelConfigError`: the setting, where it came from, the file's
+    line and column): one line, exit 1, as a refused data file."""
+    err.print(f"[red]refused[/red] model configuration: {escape(str(exc))}", highlight=False)
+    raise typer.Exit(1)
+
+
+def configured_model() -> Any:
+    """The configured chat model (`make_model()`); a configuration that cannot be used is refused (exit 1)."""
+    from agent.models.factory import make_model
+    from agent.models.openai import ModelConfigError
+
+    try:
+        return make_model()
+    except ModelConfigError as exc:
+        refuse_model_config(exc)
+
+
 def open_seller(db: str | None, catalog: Path | None = None, policy: Path | None = None) -> Seller:
     """The seller on the configured data and database (imported lazily: the graph is heavy to load).
 
     The catalog and policy are --catalog / --policy, else DEALDESK_CATALOG / DEALDESK_POLICY, else the demo
-    files; a refused file is reported with each of its issues (exit 1), before anything else is opened.
+    files; a refused file is reported with each of its issues (exit 1), and a model configuration that cannot
+    be used in one line (exit 1), before anything else is opened.
     """
     try:
         cat, pol = load_data(catalog, policy)
     except DataFileError as exc:
         refuse(exc)
+    model = configured_model()
     from agent.records import configure_logging
     from agent.service import Seller
 
     log = log_path()
     log.parent.mkdir(parents=True, exist_ok=True)
     configure_logging(log.open("a", encoding="utf-8"))
-    from agent.models.factory import make_model
-
-    return Seller.open(cat, pol, db_url(db), model=make_model())
+    return Seller.open(cat, pol, db_url(db), model=model)
 
 
 def show_reply(reply: Reply, *, explain: bool = False) -> None:

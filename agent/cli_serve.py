@@ -90,7 +90,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     """Serve the seller bot: A2A 1.0 (JSON-RPC) and the REST API, with API keys and limits."""
     import uvicorn
 
-    from agent.cli_agent import refuse
+    from agent.cli_agent import configured_model, refuse
     from agent.config import load_data
     from agent.server.app import DEMO_KEYS, SETTINGS_ENV, serving_app
     from agent.server.context import ServerSettings
@@ -121,6 +121,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
         cat, pol = load_data(catalog, policy)
     except DataFileError as exc:
         refuse(exc)
+    configured_model()  # a model configuration that cannot be used is refused here, before any worker starts
     from agent.config import log_path
     from agent.records import configure_logging
 
@@ -260,7 +261,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_...)
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None) -> None:
-    """Apply pending schema migrations (also done on start)."""
+    """Apply pending schema migrations, and on PostgreSQL set up the checkpoint tables (both also done on start)."""
     from agent.store.db import make_engine, upgrade
 
     url = db_url(db)
@@ -269,7 +270,12 @@ def db_upgrade(db: DbOpt = None) -> None:
         version = upgrade(engine)
     finally:
         engine.dispose()
-    out.print(f"{_shown(url)}: schema at version {version}", highlight=False, markup=False)
+    checkpoints = ""
+    if engine.dialect.name == "postgresql":
+        from agent.service import setup_checkpoints
+
+        checkpoints = "; checkpoint tables " + ("set up" if setup_checkpoints(url) else "current")
+    out.print(f"{_shown(url)}: schema at version {version}{checkpoints}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

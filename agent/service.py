@@ -54,7 +54,64 @@ class Reply:
         return (self.data or {}).get("type")
 
 
-def make_checkpointer(db_url: str | None) -> Any:
+CHECKPOINT_SETUP_LOCK = 7272003  # advisory lock key: one process at a time sets up the checkpoint tables
+CHECKPOINT_SETUP_WAIT_S = 300.0  # how long a start-up waits for another process's checkpoint setup
+CHECKPOINT_CONNECT_WAIT_S = 10.0  # how long a turn waits for a checkpoint connection (the database is down)
+CHECKPOINT_RECONNECT_S = 10.0  # the pool's background reconnection gives up after this; demand grows it again
+
+
+def _pg_conninfo(url: str) -> str:
+    return normalise_url(url).replace("postgresql+psycopg://", "postgresql://")
+
+
+def _checkpoint_tables_current(conn: Any) -> bool:
+    """The checkpoint tables exist (in the connection's search path) at the saver's latest migration."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    if conn.execute("SELECT to_regclass('checkpoint_migrations') AS t").fetchone()["t"] is None:
+        return False
+    v = conn.execute("SELECT max(v) AS v FROM checkpoint_migrations").fetchone()["v"]
+    return v is not None and v >= len(PostgresSaver.MIGRATIONS) - 1
+
+
+def setup_checkpoints(db_url: str, *, wait_s: float = CHECKPOINT_SETUP_WAIT_S) -> bool:
+    """Create or migrate the PostgreSQL checkpoint tables unless they are current; True if it ran the setup.
+
+    Safe from several processes at once. `PostgresSaver.setup()` runs `CREATE INDEX CONCURRENTLY`,
+    which waits for every transaction of the database that holds a snapshot, so whoever waits for the
+    setup must not hold one while waiting: a process blocked in `SELECT pg_advisory_lock(...)` does
+    (the statement's own), and the two deadlock. So the setup runs on an autocommit connection, and
+    the others poll `pg_try_advisory_lock` (each try a statement that ends at once) until it is theirs,
+    then find the tables current and leave them. Tables already current take no lock at all.
+    """
+    import random
+
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(_pg_conninfo(db_url), autocommit=True, prepare_threshold=0, row_factory=dict_row) as conn:
+        if _checkpoint_tables_current(conn):
+            return False
+        deadline = time.monotonic() + wait_s
+        while not conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (CHECKPOINT_SETUP_LOCK,)).fetchone()["got"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another process held the checkpoint setup lock for over {wait_s:.0f} s")
+            time.sleep(0.05 + random.random() * 0.05)
+        try:
+            if _checkpoint_tables_current(conn):  # another process set them up while this one waited
+                return False
+            PostgresSaver(conn).setup()
+            return True
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
+
+
+def _checkpoint_session(conn: Any) -> None:
+    conn.execute("SET synchronous_commit TO off")
+
+
+def make_checkpointer(db_url: str | None, pools: Any = None) -> Any:
     """SQLite checkpoints beside a SQLite store, PostgreSQL ones with a PostgreSQL store, else in memory.
 
     Checkpoints are derived state: proposals, holds, deals and records live in the store, which every
@@ -62,6 +119,12 @@ def make_checkpointer(db_url: str | None) -> Any:
     PostgreSQL's synchronous_commit=off): a crash of the server process loses none of them, and a power
     cut could lose the checkpoints of the last moments (conversation context for the model), never a
     proposal, a hold or a deal.
+
+    PostgreSQL: the saver draws its connections from a `psycopg_pool.ConnectionPool` sized by `pools`
+    (`agent/store/pools.py`, `PoolSizes.checkpoints`), which checks each connection as it is handed out:
+    one the database dropped (a restart, a terminated backend) is replaced, so the server recovers when
+    the database comes back instead of failing every turn until it is restarted. A turn that was using
+    the connection when it died fails; the next one gets a new connection.
     """
     if not db_url:
         return InMemorySaver()
@@ -79,21 +142,40 @@ def make_checkpointer(db_url: str | None) -> Any:
         saver = SqliteSaver(conn)
         saver.setup()
         return saver
-    import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
 
-    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
-                           prepare_threshold=0, row_factory=dict_row)
-    conn.execute("SET synchronous_commit TO off")
-    saver = PostgresSaver(conn)
-    # Several server processes start at once: one at a time creates the checkpoint tables.
-    conn.execute("SELECT pg_advisory_lock(7272003)")
+    from agent.store.pools import DEFAULT
+
+    setup_checkpoints(url)  # before the pool: the pool's connections are never inside the setup
+    size, overflow = (pools or DEFAULT).checkpoints
+    pool = ConnectionPool(_pg_conninfo(url), min_size=size, max_size=size + overflow, open=False,
+                          kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+                          configure=_checkpoint_session, check=ConnectionPool.check_connection,
+                          timeout=CHECKPOINT_CONNECT_WAIT_S, reconnect_timeout=CHECKPOINT_RECONNECT_S,
+                          name="dealdesk-checkpoints")
     try:
-        saver.setup()
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(7272003)")
-    return saver
+        pool.open(wait=True, timeout=CHECKPOINT_CONNECT_WAIT_S)
+    except BaseException:
+        pool.close()
+        raise
+    return PostgresSaver(pool)
+
+
+def checkpointer_reachable(checkpointer: Any, timeout: float = 2.0) -> bool:
+    """The checkpointer can reach its database now (always, for SQLite and memory): readiness asks it."""
+    from psycopg_pool import ConnectionPool
+
+    pool = getattr(checkpointer, "conn", None)
+    if not isinstance(pool, ConnectionPool):
+        return True
+    try:
+        with pool.connection(timeout=timeout) as conn:  # checked as it is handed out: a dead one is replaced
+            conn.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means unreachable
+        return False
+    return True
 
 
 TURN_LOCK_STRIPES = 256  # two negotiations on one stripe only take turns in this process
@@ -108,7 +190,7 @@ class Seller:
         self.policy = policy
         self.store = store
         store.seed_inventory((sku, p.inventory.on_hand) for sku, p in catalog.products.items())
-        self.checkpointer = checkpointer if checkpointer is not None else make_checkpointer(store.url)
+        self.checkpointer = checkpointer if checkpointer is not None else make_checkpointer(store.url, store.pools)
         self.graph = SellerGraph(catalog, policy, store, model=model, checkpointer=self.checkpointer, config=config)
         # Turns of one negotiation in this process queue on one of a fixed set of locks (a lock per negotiation
         # would be kept for the life of the process: one per negotiation ever served).

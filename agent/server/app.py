@@ -95,7 +95,10 @@ def build_context(settings: ServerSettings, catalog: Any = None, policy: Any = N
 
 
 def readiness(ctx: ServerContext) -> tuple[bool, dict[str, Any]]:
-    """Database reachable and migrated to the code's schema version."""
+    """Database reachable and migrated to the code's schema version, through every way a turn reaches it:
+    the store's pool, the checkpointer's connections and this process's liveness lock (PostgreSQL; one the
+    database dropped is taken again here)."""
+    from agent.service import checkpointer_reachable
     from agent.store.db import current_version
     from agent.store.schema import SCHEMA_VERSION
 
@@ -105,8 +108,14 @@ def readiness(ctx: ServerContext) -> tuple[bool, dict[str, Any]]:
             version = current_version(conn)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return False, {"status": "unavailable", "database": "unreachable", "detail": type(exc).__name__}
+    checkpoints = checkpointer_reachable(getattr(ctx.seller, "checkpointer", None))
+    live = getattr(ctx, "liveness", None)
+    liveness = live.held() if live is not None else True  # none taken yet: nothing to lose
+    parts = {"checkpoints": "ok" if checkpoints else "unreachable", "liveness": "ok" if liveness else "lost"}
+    if not (checkpoints and liveness):
+        return False, {"status": "unavailable", "database": "ok", **parts}
     ok = version >= SCHEMA_VERSION
-    return ok, {"status": "ready" if ok else "migrations_pending", "database": "ok",
+    return ok, {"status": "ready" if ok else "migrations_pending", "database": "ok", **parts,
                 "schema_version": version, "expected_schema_version": SCHEMA_VERSION}
 
 

@@ -1,12 +1,16 @@
 """How many PostgreSQL connections one server process may open, and how its pools share them.
 
-A server process opens connections through three pools and one checkpointer:
+A server process opens connections through four pools and one lone connection:
 
 - the store's: a running turn holds one (its read view, then its commit), and keys, idempotency
   keys and the operators' reads take one while they run;
 - the turn locks': one for the whole length of each running turn (the negotiation's advisory lock);
 - the A2A task store's (async): task saves and reads, the message log, push configs;
-- the checkpointer's single connection, and the liveness lock's (agent/store/liveness.py).
+- the checkpointer's (a psycopg_pool `ConnectionPool`, agent/service.py `make_checkpointer`): the
+  saver runs one statement at a time (it holds a lock), so one connection, and one more for the
+  readiness probe to check it without waiting for a turn's checkpoint; a dead connection (the
+  database restarted, its backend terminated) is replaced instead of failing every later turn;
+- the liveness lock's (agent/store/liveness.py), retaken on a new connection when it dies.
 
 `--workers N` multiplies all of it, and a PostgreSQL server refuses connections beyond its
 `max_connections` ("sorry, too many clients already"), failing turns mid-way. So `dealdesk serve`
@@ -24,20 +28,22 @@ from tools.errors import DealdeskError
 
 HEADROOM = 5  # left for `dealdesk` CLI commands, migrations and an operator's psql
 MIN_PER_PROCESS = 8  # two turns at a time, with room for the A2A store
+LIVENESS = 1  # the liveness lock's own connection (agent/store/liveness.py)
 
 
 @dataclass(frozen=True)
 class PoolSizes:
-    """(pool_size, max_overflow) of each pool; `total` counts the checkpointer's and the liveness
-    lock's connections too."""
+    """(pool_size, max_overflow) of each pool (the checkpointer's: its ConnectionPool's min_size and
+    max_size - min_size); `total` counts the liveness lock's connection too."""
 
     store: tuple[int, int] = (5, 10)
     turn_locks: tuple[int, int] = (4, 16)
     tasks: tuple[int, int] = (10, 20)
+    checkpoints: tuple[int, int] = (1, 1)
 
     @property
     def total(self) -> int:
-        return sum(a + b for a, b in (self.store, self.turn_locks, self.tasks)) + 2
+        return sum(a + b for a, b in (self.store, self.turn_locks, self.tasks, self.checkpoints)) + LIVENESS
 
 
 DEFAULT = PoolSizes()
@@ -64,14 +70,16 @@ def split(limit: int) -> PoolSizes:
         raise ConnectionBudgetError(f"{limit} PostgreSQL connections per process are too few to serve "
                                     f"(at least {MIN_PER_PROCESS}); run fewer workers or raise max_connections",
                                     field="workers")
-    usable = limit - 2  # the checkpointer's and the liveness lock's
+    # the checkpointer's: one for the saver, and one for the readiness probe when there is room
+    checkpoints = (1, 1) if limit >= 2 * MIN_PER_PROCESS else (1, 0)
+    usable = limit - LIVENESS - sum(checkpoints)
     turns = max(2, usable * 3 // 10)  # a turn holds one of each: room for one turn and a commit
     tasks = usable - 2 * turns
 
     def pool(n: int) -> tuple[int, int]:
         return max(1, n // 2), n - max(1, n // 2)
 
-    return PoolSizes(store=pool(turns), turn_locks=pool(turns), tasks=pool(tasks))
+    return PoolSizes(store=pool(turns), turn_locks=pool(turns), tasks=pool(tasks), checkpoints=checkpoints)
 
 
 def server_limits(engine: Engine) -> tuple[int, int]:

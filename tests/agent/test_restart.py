@@ -183,8 +183,9 @@ def test_checkpoints_are_derived_state_and_skip_the_disk_wait_store_writes_do_no
         if seller_db_url.startswith("sqlite"):
             assert saver.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
             assert saver.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        else:
-            assert saver.conn.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"] == "off"
+        else:  # a pool of connections (it reconnects after an outage)
+            with saver.conn.connection() as c:
+                assert c.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"] == "off"
     finally:
         saver.conn.close()
     store = Store(seller_db_url)

@@ -134,3 +134,16 @@ def test_serve_two_workers_on_postgres(tmp_path):
             assert "2 workers" in server.output()
         finally:
             server.stop()
+
+
+def test_db_upgrade_on_postgresql_sets_up_the_checkpoint_tables_too() -> None:
+    """So an operator can prepare a database before starting several processes on it (ops QA: `db upgrade` left
+    the checkpoint tables to the first start-ups, which raced for them)."""
+    import dbutil
+
+    dbutil.require_postgres()
+    with dbutil.pg_schema() as url:
+        first = _run("db", "upgrade", "--db", url)
+        assert first.exit_code == 0 and "checkpoint tables set up" in first.output, first.output
+        again = _run("db", "upgrade", "--db", url)
+        assert again.exit_code == 0 and "checkpoint tables current" in again.output, again.output
