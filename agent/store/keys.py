@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from agent.store import schema as t
 from agent.store.db import transaction, utcnow
@@ -100,7 +101,13 @@ class KeyStore:
         found = self.authenticate(key, include_revoked=True)
         if found is not None:
             return found
-        return self.create(scope, key=key, **kw)[0]
+        try:
+            return self.create(scope, key=key, **kw)[0]
+        except (IntegrityError, ApiKeyError):  # another process created it at the same moment (several start at once)
+            found = self.authenticate(key, include_revoked=True)
+            if found is None:
+                raise
+            return found
 
     def authenticate(self, key: str | None, *, include_revoked: bool = False) -> ApiKey | None:
         """The live key with this text, or None."""

@@ -67,6 +67,21 @@ def test_ensure_is_idempotent_for_demo_keys(keys: KeyStore) -> None:
         keys.create("admin", key="short")
 
 
+def test_ensure_survives_another_process_creating_the_key_at_the_same_moment(keys: KeyStore,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ops QA: two `dealdesk serve --demo` started at once on a fresh database; one died on the demo keys' unique
+    index. The one that loses the race takes the key the other made."""
+    real = KeyStore.create
+
+    def racing(self: KeyStore, scope: str, **kw: str | None) -> tuple:
+        real(self, scope, **kw)  # the other process, between this one's look and its insert
+        return real(self, scope, **kw)
+
+    monkeypatch.setattr(KeyStore, "create", racing)
+    got = keys.ensure("dd_buyer_demo_race_00000000000", "buyer", org="acme", region="EU")
+    assert got.org == "acme" and [k.id for k in keys.list()] == [got.id]
+
+
 def test_scopes() -> None:
     from agent.store.keys import ApiKey
 
