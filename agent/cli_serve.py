@@ -80,6 +80,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
           db: DbOpt = None,
           workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (more than 1 needs "
                                                                     "PostgreSQL)")] = 1,
+          instances: Annotated[int, typer.Option(min=1, max=64, help="How many `dealdesk serve` share this "
+                                                                      "PostgreSQL database (each gets its share of "
+                                                                      "its connections)")] = 1,
           catalog: CatalogOpt = None, policy: PolicyOpt = None,
           demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Create and print the demo API keys")] = False,
           public_url: Annotated[Optional[str], typer.Option(help="Base URL the Agent Card advertises")] = None,
@@ -108,9 +111,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
         from agent.store.pools import ConnectionBudgetError, limit_for
 
         try:
-            pg_connections = limit_for(url, workers)
+            pg_connections = limit_for(url, workers * instances)
         except ConnectionBudgetError as exc:
-            err.print(f"--workers {workers}: {exc.message}", highlight=False, markup=False)
+            shared = f" x --instances {instances}" if instances > 1 else ""
+            err.print(f"--workers {workers}{shared}: {exc.message}", highlight=False, markup=False)
             raise typer.Exit(2) from None
         except OperationalError:
             pass  # unreachable: the start-up below reports it

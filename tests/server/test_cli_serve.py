@@ -95,6 +95,25 @@ def test_serve_refuses_more_workers_than_postgresql_has_connections_for():
     assert "--workers 64" in r.output and "max_connections" in r.output
 
 
+def test_serve_shares_the_connections_among_instances(monkeypatch):
+    """Ops QA: two instances of `serve --workers 2` on one database each sized themselves as if alone and opened
+    more connections than the server allows. `--instances N` divides the server's connections among all workers;
+    8 workers of 2 x 4 fit in 100 connections alone, not 64 x 2."""
+    import agent.cli_serve as cli_serve
+
+    dbutil.require_postgres()
+    r = _run("serve", "--workers", "32", "--instances", "2", "--db", dbutil.pg_url())
+    assert r.exit_code == 2, r.output
+    assert "--workers 32 x --instances 2" in r.output and "max_connections" in r.output
+    seen = []
+    monkeypatch.setattr("agent.store.pools.limit_for", lambda url, workers: seen.append(workers) or 40)
+    monkeypatch.setattr(cli_serve, "configured_model", lambda: None, raising=False)
+    import uvicorn
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    _run("serve", "--workers", "2", "--instances", "3", "--db", dbutil.pg_url())
+    assert seen == [6]
+
+
 def test_serve_prints_card_example_and_demo_keys(tmp_path):
     server = spawn_server(f"sqlite:///{tmp_path / 'serve.db'}", log=tmp_path / "serve.log")
     try:
