@@ -96,5 +96,6 @@ def price_basis_answer(book: PriceBook) -> Answered | None:
         return None
     text = price_basis_text(book.description)
     basis = {"price_book": book.id, "description": book.description}
-    return Answered(text, facts_from_own_text(book.description, f"price_book:{book.id}.description"), basis,
+    source = f"price_book:{book.id}.description"  # the vendor's words, said verbatim ("free delivery from ...")
+    return Answered(text, [Fact("id", book.description, source), *facts_from_own_text(book.description, source)], basis,
                     ("price_basis", PriceBasis(**basis).model_dump(mode="json")))
