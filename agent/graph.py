@@ -46,7 +46,7 @@ from agent.guardrail.text import Fact, facts_from_own_text, facts_from_proposal
 from agent.intent import BuyerIntent, merge_intents, question_of
 from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, tool_results, turn_messages
-from agent.models.resilient import ResilientModel, fallback_of, metered
+from agent.models.resilient import FALLBACK_KEY, LOCAL_KEY, ResilientModel, fallback_of, metered
 from agent.negotiation import Line, TurnError, check_line, closed_message, error_message, lines_of, plan_lines
 from agent.playbook import (
     ANOTHER_ORDER, AWAITING_APPROVAL, QUOTE_CONFIRMS, SCHEMA_HINT, UNCLEAR_REPLIES, days, move_lead, offer_text,
@@ -872,6 +872,12 @@ class SellerGraph:
                 Violation(rule_id="guardrail.provenance", code="unstaged_data",
                           message="the data part differs from the one the seller built from the submitted moves "
                                   "(a model may only send the staged proposal)", field="data")])
+        if self._offer_missing(state, draft):
+            verdict = Verdict(tripwire=True, checks=[*verdict.checks, "offer_attached"], violations=[
+                *verdict.violations,
+                Violation(rule_id="guardrail.offer_attached", code="no_offer_attached",
+                          message="the buyer asked for an offer and none is attached: words alone offer nothing; "
+                                  "call submit_proposal with a move id from the brief", field="data")])
         update: dict[str, Any] = {"draft": draft}
         attrs = {"gen_ai.guardrail.name": "dealdesk.guardrail", "gen_ai.guardrail.tripwire": verdict.tripwire,
                  "gen_ai.guardrail.violations": [v.model_dump() for v in verdict.violations] or None,
@@ -882,6 +888,23 @@ class SellerGraph:
         if verdict.tripwire:
             update["feedback"] = [f"{v.rule_id}: {v.message}" for v in verdict.violations]
         return Command(goto=self.next_after_guardrail(state, verdict.tripwire), update=update)
+
+    def _offer_missing(self, state: TurnState, draft: dict[str, Any]) -> bool:
+        """A language model's words on a turn that asks for an offer (an rfq or a counter-offer, each line with
+        the strategy's recommended move) with no proposal staged or attached: whatever they claim, nothing
+        would be on offer ("Here is our offer." after a refused move id). The offline playbook's own words
+        (an apology for an offer the policy refused) and structured turns are not a model's."""
+        intent = state.get("intent") or {}
+        lines = state.get("lines") or []
+        if isinstance(self.model, OfflineModel) or intent.get("source") == "data" or state.get("direct") \
+                or intent.get("kind") not in ("rfq", "counter_offer") or not lines \
+                or not all(ln["plan"].get("recommended") for ln in lines):
+            return False
+        if draft.get("staged") or (draft.get("data") or {}).get("type") == "proposal":
+            return False
+        final = next((m for m in reversed(turn_messages(state["messages"])) if isinstance(m, AIMessage)), None)
+        meta = (final.response_metadata or {}) if final is not None else {}
+        return not (meta.get(FALLBACK_KEY) or meta.get(LOCAL_KEY) == "playbook")
 
     def _draft(self, state: TurnState) -> dict[str, Any]:
         if state.get("direct"):
@@ -1106,17 +1129,24 @@ class SellerGraph:
         return {"revisions": state.get("revisions", 0) + 1}
 
     def fallback(self, state: TurnState) -> dict[str, Any]:
-        """After the allowed revisions: a safe deterministic reply built from the last valid offer."""
+        """After the allowed revisions: a safe deterministic reply: the offer the model staged, else the offline
+        playbook's offer for this turn (`_playbook_offer`), else the standing offer, else the schema hint."""
         started = time.perf_counter()
         candidates: list[dict[str, Any]] = []
         staged = self._staged(state)
         current = self._view(state).current_proposal()
+        steps: list[BaseMessage] = []
         if staged and staged.get("moves"):
             proposal = self._proposal_from(state, staged).model_dump(mode="json")
             lead = _lead(state, staged, proposal, current)
             candidates.append({"data": None, "text": SHADOW_TEXT, "staged": staged, "hidden": proposal}
                               if staged.get("shadow") else {"data": proposal, "staged": staged,
                                                             "text": offer_text(proposal, lead=lead)})
+        else:
+            offered = self._playbook_offer(state)
+            if offered is not None:
+                steps, draft = offered
+                candidates.append(draft)
         if current is not None and current.status == "offered":
             candidates.append({"data": current.body, "text": offer_text(current.body), "resend": True,
                                "accepted": current.body})
@@ -1130,7 +1160,29 @@ class SellerGraph:
         rec = self._record(state, "guardrail", "fallback", started, inputs=draft,
                            **{"gen_ai.guardrail.name": "dealdesk.guardrail", "dealdesk.fallback": True,
                               "gen_ai.guardrail.tripwire": False})
-        return {"draft": draft, "records": [rec]}
+        update: dict[str, Any] = {"draft": draft, "records": [rec]}
+        if steps and draft is candidates[0]:  # the playbook's tool call and its result, in the turn's messages
+            update["messages"] = steps
+        return update
+
+    def _playbook_offer(self, state: TurnState) -> tuple[list[BaseMessage], dict[str, Any]] | None:
+        """What the offline playbook offers on this turn (an rfq or a counter-offer whose lines have the
+        strategy's moves): its `submit_proposal` call with the recommended moves, run through the same tool,
+        and the draft built around the staged offer as any turn's (`_draft`). None when nothing is offered."""
+        intent = state.get("intent") or {}
+        if state.get("direct") or intent.get("kind") not in ("rfq", "counter_offer"):
+            return None
+        step = respond(self._brief(state), [])
+        calls = [c for c in step.tool_calls if c["name"] == "submit_proposal"]
+        if not calls:
+            return None
+        step = AIMessage(content="", tool_calls=calls[:1])
+        result = ToolCalls(self.tools).run(calls[0], state)
+        if not (isinstance(result.artifact, dict) and result.artifact.get("ok")):
+            return None
+        offline = {**state, "messages": [*state["messages"], step, result, AIMessage(content="")]}
+        draft = self._draft(offline)
+        return ([step, result], draft) if draft.get("staged") else None
 
     def approval(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()

@@ -36,7 +36,9 @@ class ModelSettings:
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
     temperature: float | None = 0.0
-    # per HTTP request; retries (tenacity) with exponential backoff and jitter, within a deadline per call
+    # per HTTP request; retries (tenacity) with exponential backoff and jitter, within a deadline per call.
+    # A server turn bounds them all further: every request of the turn ends `model_margin` before its turn
+    # timeout (`agent.models.resilient.turn_deadline`, set by `ServerContext.run_turn`).
     timeout: float = 30.0
     attempts: int = 4
     deadline: float = 90.0
@@ -51,6 +53,10 @@ class ModelSettings:
     # "cascade": the offline parser first, the model when the parser is not sure; "model": always the model
     understand: UnderstandMode = "cascade"
     history_turns: int = 6  # earlier turns sent to the model (buyer message and seller reply each)
+    # the most characters of a reply's text (prompts/reply.md asks for four sentences), plus 200 per line of the
+    # turn's offer; a longer reply is unusable (the offline model answers). The offline playbook's longest
+    # replies: about 750 characters (a 50-product search), 450 + 75 per line for an offer.
+    max_reply_chars: int = 2000
     source: str = "defaults"  # where the settings came from (for `dealdesk doctor`)
 
     @property
@@ -69,6 +75,8 @@ class ModelSettings:
         for name in ("timeout", "deadline", "backoff_max"):
             if not getattr(self, name) > 0:
                 raise ModelConfigError(f"{name} must be positive")
+        if self.max_reply_chars < 1:
+            raise ModelConfigError("max_reply_chars must be at least 1")
         if self.attempts < 1 or self.budget_calls < 0 or self.budget_tokens < 0 or self.backoff_initial < 0:
             raise ModelConfigError("attempts must be at least 1, budgets and backoff not negative")
         if self.structured not in ("auto", "json_schema", "function_calling"):

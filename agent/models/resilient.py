@@ -12,9 +12,13 @@ Robustness. Each request has a timeout (`ChatOpenAI(timeout=...)`, its own
 retries off); tenacity retries timeouts, connection errors, 429 (honouring
 Retry-After) and 5xx with exponential backoff and jitter, within a deadline.
 Every conversation (the graph's `thread_id`, i.e. the negotiation) has a budget
-of model requests and tokens. On persistent failure, an exhausted budget, an
-unusable answer (malformed or unknown tool calls, invalid JSON, an intent that
-fails validation, an invented SKU) the call is answered by the offline model
+of model requests and tokens. Inside a server turn (`turn_deadline`, set by
+`ServerContext.run_turn`) every request, retry and wait also ends `model_margin`
+before the turn's timeout, so the offline model still answers within the turn.
+On persistent failure, an exhausted budget, no time left in the turn, an
+unusable answer (malformed or unknown tool calls, a refusal, no tool call and no
+words, a reply longer than `reply_limit`, invalid JSON, an intent that fails
+validation, an invented SKU) the call is answered by the offline model
 instead, and the message says so in `response_metadata`:
 `{"dealdesk_fallback": "offline", "reason": ...}` (an intent says so in its
 `notes`). Each such event is a typed error, counted per conversation in
@@ -87,6 +91,8 @@ LOCAL_KEY = "dealdesk_local"
 INTENT_TOOL = "record_buyer_intent"
 MODEL_NOTE = "understood by the model"
 FALLBACK_NOTE = "model fallback"
+# A reply may state each line of the offer it goes with: this many characters more per line (`reply_limit`).
+REPLY_CHARS_PER_LINE = 200
 
 
 # --- accounting ---------------------------------------------------------------------------------------
@@ -201,6 +207,42 @@ def metered() -> Iterator[Meter]:
         yield meter
     finally:
         _METER.reset(token)
+
+
+# --- the turn's deadline ----------------------------------------------------------------------------------
+
+# When the model must be done with this turn (time.monotonic()), set by whoever bounds the turn (the server's
+# `run_turn`); None: no bound beyond each call's own deadline (`ModelSettings.deadline`).
+_TURN_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("dealdesk_turn_deadline",
+                                                                             default=None)
+# Below this many seconds left, a request is not started (the offline model answers at once).
+MIN_REQUEST_S = 0.5
+
+
+def model_margin(turn_timeout_s: float) -> float:
+    """The time a turn keeps after the model's deadline for the offline fallback, the guardrail and the commit:
+    a fifth of the turn, at least 1 s and at most 10 s (6 s of a 30 s turn)."""
+    return min(10.0, max(1.0, 0.2 * turn_timeout_s))
+
+
+@contextlib.contextmanager
+def turn_deadline(turn_timeout_s: float, *, started: float | None = None) -> Iterator[float]:
+    """Inside the block, every model request of the turn ends (and no new one starts) `model_margin` before
+    `turn_timeout_s` from `started` (default: now), so that the offline model answers within the turn.
+    Yields the model's deadline (time.monotonic()). An enclosing, earlier deadline stands."""
+    until = (time.monotonic() if started is None else started) + turn_timeout_s - model_margin(turn_timeout_s)
+    outer = _TURN_DEADLINE.get()
+    token = _TURN_DEADLINE.set(until if outer is None else min(outer, until))
+    try:
+        yield _TURN_DEADLINE.get()  # type: ignore[misc]
+    finally:
+        _TURN_DEADLINE.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds the model has left in this turn (None: the turn sets no deadline)."""
+    until = _TURN_DEADLINE.get()
+    return None if until is None else until - time.monotonic()
 
 
 def conversation_id() -> str:
@@ -480,6 +522,29 @@ def local_step(messages: Sequence[BaseMessage], brief: dict[str, Any] | None,
         if step.tool_calls:
             return step, "prefetch"
     return None
+
+
+def without_refused_proposals(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The messages without this turn's refused `submit_proposal` calls (an off-strategy move id, ...) and their
+    results, for the offline model standing in for the real one: it offers the strategy's recommended moves
+    instead of apologising for a call it did not make. Other calls and every result stay as they are."""
+    turn = turn_messages(messages)
+    start = len(messages) - len(turn)
+    refused = {m.tool_call_id for m in turn if isinstance(m, ToolMessage) and m.name == "submit_proposal"
+               and not _ok(m)}
+    if not refused:
+        return list(messages)
+    kept: list[BaseMessage] = list(messages[:start])
+    for m in turn:
+        if isinstance(m, ToolMessage) and m.tool_call_id in refused:
+            continue
+        if isinstance(m, AIMessage) and m.tool_calls and {c["id"] for c in m.tool_calls} & refused:
+            calls = [c for c in m.tool_calls if c["id"] not in refused]
+            if not calls:
+                continue
+            m = m.model_copy(update={"tool_calls": calls})
+        kept.append(m)
+    return kept
 
 
 def _ok(m: ToolMessage) -> bool:
@@ -1069,11 +1134,12 @@ class ResilientModel(BaseChatModel):
                                    extra_system=load_prompt("reply").text if brief is not None else "")
         runnable = self.bound if self.bound is not None else self.inner
         try:
-            message, requests = self._request(conv, lambda: runnable.invoke(payload, stop=stop, **kwargs))
+            message, requests = self._request(conv, lambda **kw: runnable.invoke(payload, stop=stop,
+                                                                                 **{**kwargs, **kw}))
         except ModelFailure as failure:
             fallback = self._fallback(messages, failure.reason, conv, requests=failure.requests)
             return ChatResult(generations=[ChatGeneration(message=fallback)])
-        problem = self._tool_call_problem(message)
+        problem = self._tool_call_problem(message) or self._reply_problem(message, brief)
         if problem is not None:
             self._error(conv, problem)
             fallback = self._fallback(messages, problem, conv, requests=requests)
@@ -1086,29 +1152,50 @@ class ResilientModel(BaseChatModel):
         return self.shared.take_answer(conv, text) if text is not None else None
 
     def _request(self, conv: str, fn: Any) -> tuple[AIMessage, int]:
-        """One logical call with retries; raises ModelFailure. Returns the message and the requests made."""
+        """One logical call with retries; raises ModelFailure. Returns the message and the requests made.
+
+        `fn(**kw)` makes one request; inside a turn deadline (`turn_deadline`) `kw` carries the request's
+        `timeout`, so that no request, retry or wait runs past it (then `turn_deadline` is the reason)."""
         s = self.settings
         usage = self.ledger.get(conv)
         meter = _METER.get()
         reason = self._over_budget(usage)
         if reason:
             raise ModelFailure(reason)
+        left = time_left()
+        if left is not None and left < MIN_REQUEST_S:
+            raise ModelFailure("turn_deadline", "no time left in the turn for a model request")
         made = 0
 
         def over_budget(_: RetryCallState) -> bool:
             return self._over_budget(usage) is not None
 
-        retrying = Retrying(stop=stop_after_attempt(s.attempts) | stop_after_delay(s.deadline) | over_budget,
-                            wait=_Backoff(s.backoff_initial, s.backoff_max, jitter=min(0.25, s.backoff_initial)),
-                            retry=retry_if_exception(_retryable), reraise=True, sleep=self.sleep)
+        def out_of_time(_: RetryCallState) -> bool:
+            remaining = time_left()
+            return remaining is not None and remaining < MIN_REQUEST_S
+
+        backoff = _Backoff(s.backoff_initial, s.backoff_max, jitter=min(0.25, s.backoff_initial))
+
+        def wait(state: RetryCallState) -> float:
+            remaining = time_left()
+            chosen = backoff(state)
+            return chosen if remaining is None else max(0.0, min(chosen, remaining - MIN_REQUEST_S))
+
+        deadline = s.deadline if left is None else min(s.deadline, left)
+        retrying = Retrying(stop=stop_after_attempt(s.attempts) | stop_after_delay(deadline) | over_budget
+                            | out_of_time, wait=wait, retry=retry_if_exception(_retryable), reraise=True,
+                            sleep=self.sleep)
         try:
             for attempt in retrying:
                 with attempt:
+                    remaining = time_left()
+                    if remaining is not None and remaining < MIN_REQUEST_S:
+                        raise ModelFailure("turn_deadline", "no time left in the turn for another request")
                     made += 1
                     self.ledger.add(conv, calls=1)
                     if meter is not None:
                         meter.calls += 1
-                    message = fn()
+                    message = fn(**({} if remaining is None else {"timeout": min(s.timeout, remaining)}))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed reason and a fallback
             raise ModelFailure(classify(exc), str(exc)[:300], requests=made) from exc
         tokens = getattr(message, "usage_metadata", None) or {}
@@ -1138,10 +1225,27 @@ class ResilientModel(BaseChatModel):
         meter = _METER.get()
         if meter is not None:
             meter.fallbacks.append(reason)
-        message = self.offline.invoke(messages)
+        message = self.offline.invoke(without_refused_proposals(messages))
         message.response_metadata = {**(message.response_metadata or {}), FALLBACK_KEY: "offline", "reason": reason,
                                      "dealdesk_model_calls": requests}
         return message
+
+    def reply_limit(self, brief: dict[str, Any] | None) -> int:
+        """The most characters a reply's text may have: `max_reply_chars`, and `REPLY_CHARS_PER_LINE` more for
+        each line of the turn's offer (a reply states each line's figures)."""
+        return self.settings.max_reply_chars + REPLY_CHARS_PER_LINE * len((brief or {}).get("lines") or ())
+
+    def _reply_problem(self, message: AIMessage, brief: dict[str, Any] | None) -> str | None:
+        """Why a well-formed answer still cannot be used: a refusal, nothing at all (no tool call and no words),
+        or more words than a reply may have (`reply_limit`)."""
+        if (message.additional_kwargs or {}).get("refusal"):
+            return "refusal"
+        text = _text(message)
+        if not message.tool_calls and not text.strip():
+            return "empty_reply"
+        if len(text) > self.reply_limit(brief):
+            return "reply_too_long"
+        return None
 
     def _tool_call_problem(self, message: AIMessage) -> str | None:
         if getattr(message, "invalid_tool_calls", None):
@@ -1203,7 +1307,10 @@ class ResilientModel(BaseChatModel):
                 return offline.model_copy(update={"notes": [*offline.notes, MODEL_UNSURE_NOTE]})
             answer = data.get("answer") if isinstance(data, dict) else None
             if intent.kind in ("question", "catalog_query") and isinstance(answer, str) and answer.strip():
-                self.shared.keep_answer(conv, text, answer.strip()[:2000])
+                if len(answer.strip()) > self.reply_limit(None):  # not cut short: the agent step answers instead
+                    self._error(conv, "answer_too_long")
+                else:
+                    self.shared.keep_answer(conv, text, answer.strip())
             return intent
         except IntentError as exc:
             self._error(conv, exc.code)
@@ -1222,6 +1329,10 @@ class ResilientModel(BaseChatModel):
         return self.shared.method or ("json_schema" if self.settings.structured == "auto" else self.settings.structured)
 
     def _structured(self, conv: str, messages: list[BaseMessage]) -> Any:
+        """The structured answer (a dict). With `structured="auto"`, json_schema until the server shows it cannot do it:
+        a refusal of response_format (bad_request) switches to function calling; an HTTP 200 answer that is not JSON
+        gets one function-calling try, and when that answer parses, function calling is used from then on (when it
+        does not, json_schema stays, with no other try). The switch is noted in the intent (the decision record)."""
         method = self.structured_method()
         try:
             return self._structured_with(method, conv, messages)
@@ -1230,14 +1341,30 @@ class ResilientModel(BaseChatModel):
                 # the server refused response_format: function calling from now on
                 with self.shared.lock:
                     self.shared.method = "function_calling"
-                return self._structured_with("function_calling", conv, messages)
+                return _noted(self._structured_with("function_calling", conv, messages),
+                              f"{SWITCH_NOTE}: the server refused json_schema (bad_request); {SWITCHED}")
             raise
+        except IntentError as exc:
+            if exc.code != "invalid_json" or method != "json_schema" or self.settings.structured != "auto" \
+                    or self.shared.method is not None:
+                raise
+            self._error(conv, exc.code)  # the json_schema answer was unusable: counted, then function calling tried
+            try:
+                data = self._structured_with("function_calling", conv, messages)
+            except IntentError:
+                with self.shared.lock:  # function calling does no better: json_schema stays, no other try
+                    self.shared.method = "json_schema"
+                raise
+            with self.shared.lock:
+                self.shared.method = "function_calling"
+            return _noted(data, f"{SWITCH_NOTE}: json_schema answered with text that is not JSON ({exc.code}); "
+                                f"{SWITCHED}")
 
     def _structured_with(self, method: str, conv: str, messages: list[BaseMessage]) -> Any:
         if method == "json_schema":
             runnable = self.inner.bind(response_format={"type": "json_schema", "json_schema": {
                 "name": "buyer_intent", "strict": True, "schema": INTENT_SCHEMA}})
-            message, _ = self._request(conv, lambda: runnable.invoke(messages))
+            message, _ = self._request(conv, lambda **kw: runnable.invoke(messages, **kw))
             refusal = (message.additional_kwargs or {}).get("refusal")
             if refusal:
                 raise IntentError("refusal", str(refusal)[:200])
@@ -1245,7 +1372,7 @@ class ResilientModel(BaseChatModel):
         tool = {"type": "function", "function": {"name": INTENT_TOOL, "description": "Record the buyer's intent.",
                                                  "parameters": INTENT_SCHEMA}}
         runnable = self.inner.bind_tools([tool], tool_choice=INTENT_TOOL)
-        message, _ = self._request(conv, lambda: runnable.invoke(messages))
+        message, _ = self._request(conv, lambda **kw: runnable.invoke(messages, **kw))
         if getattr(message, "invalid_tool_calls", None):
             raise IntentError("invalid_json", "the intent tool call's arguments are not JSON")
         calls = [c for c in message.tool_calls if c["name"] == INTENT_TOOL]
@@ -1253,6 +1380,20 @@ class ResilientModel(BaseChatModel):
             # some servers answer with the JSON as text instead of the forced tool call
             return parse_intent_json(_text(message))
         return calls[0]["args"]
+
+
+SWITCH_NOTE = "structured output"
+SWITCHED = "read through function calling, used from now on"
+
+
+def _noted(data: Any, note: str) -> Any:
+    """A structured answer with a note of how it was obtained first among its notes (kept in the decision record)."""
+    if not isinstance(data, dict):
+        return data
+    notes = data.get("notes")
+    if notes is None:
+        return {**data, "notes": [note]}
+    return {**data, "notes": [note, *notes]} if isinstance(notes, list) else data
 
 
 def fallback_of(message: BaseMessage | BuyerIntent | None) -> str | None:

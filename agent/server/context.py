@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
 
+from agent.models.resilient import turn_deadline
 from agent.service import Reply, Seller
 from agent.store.keys import KeyStore
 from agent.store.liveness import Liveness
@@ -76,13 +78,21 @@ class ServerContext:
         """Run one blocking seller call in a worker thread, bounded by the turn timeout.
 
         On timeout the thread still finishes its transaction (nothing is half-written:
-        each write is one transaction); the caller reports a timeout.
+        each write is one transaction); the caller reports a timeout. A language model's requests in the
+        turn end a margin before the timeout (`turn_deadline`), so a slow model is answered for by the
+        offline model within the turn rather than after the buyer was told it took too long.
         """
         limiter = self.limiter or anyio.to_thread.current_default_thread_limiter()
+        timeout = self.settings.turn_timeout_s
+        started = time.monotonic()
+
+        def call() -> T:
+            with turn_deadline(timeout, started=started):
+                return fn(*args, **kwargs)
+
         try:
-            with anyio.fail_after(self.settings.turn_timeout_s):
-                return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=limiter,
-                                                      abandon_on_cancel=True)
+            with anyio.fail_after(timeout):
+                return await anyio.to_thread.run_sync(call, limiter=limiter, abandon_on_cancel=True)
         except TimeoutError as exc:
             raise TurnTimeout(f"the turn took longer than {self.settings.turn_timeout_s} s") from exc
 

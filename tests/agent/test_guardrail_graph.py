@@ -8,7 +8,8 @@ rule (in its `{"type": "data"}` block or in its words). For each we check that
 - the decision records (in the reply and persisted in the store) hold guardrail records with
   `gen_ai.guardrail.tripwire` true and the violation's rule id,
 - the model wrote at most 1 + `SellerConfig.max_revisions` drafts in the turn,
-- after that a safe fallback is sent: the staged offer, the standing offer, or the schema hint.
+- after that a safe fallback is sent: the staged offer, else the offline playbook's offer for the turn (the
+  strategy's recommended move through `submit_proposal`), else the standing offer, else the schema hint.
 """
 
 from __future__ import annotations
@@ -389,9 +390,14 @@ def test_a_made_up_move_id_is_refused_by_the_tool_and_its_figures_by_the_guardra
     for rec in tripped(seller.store.records(nid)):
         assert {"guardrail.off_strategy", "policy.products[BRG-6204].floor_price"} <= set(rec["dealdesk.rule_ids"])
     assert len(drafts_of(model)) == 1 + SellerConfig().max_revisions
-    # nothing was staged and nothing stands: the fallback is the schema hint, with no data part
-    assert reply.data is None and SCHEMA_HINT in reply.text and "2.10" not in reply.text
-    assert seller.store.get_negotiation(nid).current_proposal is None
+    # the model staged nothing: the fallback is the offline playbook's offer (the strategy's recommended move,
+    # staged through submit_proposal and checked by the guardrail), never the model's 2.10 nor the schema hint
+    staged = recommended(violator.briefs[0])[0]
+    assert reply.type == "proposal" and "2.10" not in reply.text and SCHEMA_HINT not in reply.text
+    assert [(i["sku"], int(i["quantity"]), D(i["unit_price"])) for i in reply.data["items"]] == [
+        (staged.sku, staged.quantity, staged.unit_price)]
+    assert reply.text == offer_text(reply.data)
+    assert seller.store.get_negotiation(nid).current_proposal == reply.data["proposal_id"]
     oracle_ok(reply, dd_demo, [("BRG-6204", 500)])
 
 
@@ -401,12 +407,14 @@ def test_made_up_move_then_words_only(dd_seller_factory, dd_demo):
     seller = dd_seller_factory(FunctionModel(violator))
     nid = seller.start(Buyer(org="acme", region=EU))
     reply = seller.send(nid, text=R6204)
-    assert reply.data is None and "2.10" not in reply.text
+    assert reply.type == "proposal" and "2.10" not in reply.text  # the playbook's offer, not the words
     assert all(UNTRACED in r["dealdesk.rule_ids"] for r in tripped(reply.records))
 
 
-def test_without_staging_the_fallback_resends_the_standing_offer(dd_seller_factory, dd_demo):
-    """Turn 1 is a normal offer; in turn 2 the model writes a below-floor offer without submit_proposal."""
+def test_without_staging_the_fallback_is_the_playbooks_answer_to_the_counter(dd_seller_factory, dd_demo):
+    """Turn 1 is a normal offer; in turn 2 the model writes a below-floor offer without submit_proposal. The
+    fallback answers the counter-offer as the offline playbook does (the strategy's recommended move, a new
+    version of the proposal); re-sending the standing offer comes after it."""
     catalog, policy = dd_demo
     violator = Violator(catalog, policy, in_data(lambda p, s: reprice(p, s.floor_price - D("0.50"))), stage=False,
                         normal_unless="2.90")
@@ -420,19 +428,26 @@ def test_without_staging_the_fallback_resends_the_standing_offer(dd_seller_facto
     assert len(tripped(second.records)) == 1 + SellerConfig().max_revisions
     assert all("policy.products[BRG-6204].floor_price" in r["dealdesk.rule_ids"] for r in tripped(second.records))
     assert len(model.calls) == 1 + SellerConfig().max_revisions  # no tool calls this turn
-    assert second.data == first.data and second.text == offer_text(first.data)  # the standing offer, re-sent
+    move = recommended(model.calls[-1].brief)[0]
+    assert second.type == "proposal" and second.data["proposal_id"] == first.data["proposal_id"]
+    assert second.data["version"] == first.data["version"] + 1
+    assert [(i["sku"], int(i["quantity"]), D(i["unit_price"])) for i in second.data["items"]] == [
+        (move.sku, move.quantity, move.unit_price)]
+    assert D(second.data["items"][0]["unit_price"]) >= D("2.77")  # the strategy's, not the model's figures
     assert seller.store.get_negotiation(nid).current_proposal == first.data["proposal_id"]
     oracle_ok(second, dd_demo, [("BRG-6204", 500)])
 
 
-def test_without_staging_or_standing_offer_the_fallback_is_the_schema_hint(dd_seller_factory, dd_demo):
+def test_without_staging_or_standing_offer_the_fallback_is_the_playbooks_offer(dd_seller_factory, dd_demo):
     catalog, policy = dd_demo
     violator = Violator(catalog, policy, in_data(lambda p, s: reprice(p, D("0.01"))), stage=False)
     seller = dd_seller_factory(FunctionModel(violator))
     nid = seller.start(Buyer(org="acme", region=EU))
     reply = seller.send(nid, text=R6204)
-    assert reply.data is None and reply.text.endswith(SCHEMA_HINT)
-    assert "0.01" not in reply.text
+    move = recommended(violator.briefs[0])[0]
+    assert reply.type == "proposal" and [(i["sku"], D(i["unit_price"])) for i in reply.data["items"]] == [
+        (move.sku, move.unit_price)]
+    assert "0.01" not in reply.text and not reply.text.endswith(SCHEMA_HINT)
     assert len(tripped(seller.store.records(nid))) == 1 + SellerConfig().max_revisions
 
 

@@ -199,15 +199,19 @@ def test_unusable_tool_calls_fall_back_to_offline_for_that_call(server, model_fo
 
 
 def test_garbage_understanding_still_answers(server, model_for, seller_for) -> None:
-    server.use("garbage_understanding")
+    from .fake_openai import load_cassette
+
+    garbage = json.loads(json.dumps(load_cassette("garbage_understanding")))
+    garbage["interactions"][0]["times"] = 2  # json_schema, then the one function-calling try: not JSON either
+    server.use(garbage)
     model = model_for()
     seller = seller_for(model)
     nid = start(seller)
     reply = seller.send(nid, text=READABLE)
-    assert server.count() == 1 and reply.type == "proposal"
+    assert server.count() == 2 and reply.type == "proposal"
     understand = next(r for r in reply.records if r["node"] == "understand")
-    assert understand["dealdesk.intent.source"] == "offline"
-    assert model.usage(nid).errors["invalid_json"] == 1
+    assert understand["dealdesk.intent.source"] == "offline" and understand["dealdesk.model_calls"] == 2
+    assert model.usage(nid).errors["invalid_json"] == 2
 
 
 def test_429_and_5xx_are_retried_with_backoff(server, model_for, seller_for) -> None:

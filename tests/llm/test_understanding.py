@@ -92,15 +92,24 @@ def server_cassette(name):
     return load_cassette(name)
 
 
+def garbage_every_time() -> dict:
+    """A model whose structured output is not JSON, however it is asked (json_schema, then function calling)."""
+    cassette = json.loads(json.dumps(server_cassette("garbage_understanding")))
+    cassette["interactions"][0]["times"] = 2
+    return cassette
+
+
 def test_garbage_falls_back_to_the_offline_parser_and_is_counted(server, model_for, text_context) -> None:
-    server.use("garbage_understanding")
+    player = server.use(garbage_every_time())
     model = model_for()
     with metered() as m:
         intent = ask(model, FREE_TEXT, text_context())
     assert intent.source == "offline" and fallback_of(intent) == "invalid_json"
     assert intent == understand(FREE_TEXT, text_context()).model_copy(update={"notes": intent.notes})
-    assert m.errors == ["invalid_json"] and m.fallbacks == ["invalid_json"] and m.calls == 1
-    assert model.usage("default").errors["invalid_json"] == 1
+    # json_schema's answer is not JSON: function calling is tried once for the call, and is no better
+    assert m.errors == ["invalid_json", "invalid_json"] and m.fallbacks == ["invalid_json"] and m.calls == 2
+    assert model.usage("default").errors["invalid_json"] == 2 and player.errors == [] and player.remaining == 0
+    assert "response_format" not in server.requests[1].body and model.structured_method() == "json_schema"
 
 
 def test_an_invented_sku_is_a_typed_error_not_an_intent(server, model_for, text_context) -> None:

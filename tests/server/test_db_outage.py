@@ -58,7 +58,7 @@ def send(url: str, key: str, data: dict[str, Any], task_id: str | None = None) -
         msg["taskId"] = task_id
     r = httpx.post(url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": msg}},
                    headers={"Authorization": f"Bearer {key}", "A2A-Version": "1.0"}, timeout=30)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200 and "result" in r.json(), r.text
     return r.json()["result"]["task"]
 
 
@@ -156,7 +156,8 @@ def test_two_instances_of_two_workers_start_at_once_on_a_fresh_database_and_surv
 
     def start(i: int) -> None:
         try:
-            servers.append(spawn_server(url, workers=2, demo=False, log=tmp_path / f"serve-{i}.log"))
+            servers.append(spawn_server(url, workers=2, demo=False, log=tmp_path / f"serve-{i}.log",
+                                        extra_args=["--instances", "2"]))  # two share the server's connections
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
