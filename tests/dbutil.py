@@ -100,3 +100,30 @@ def pg_schema(url: str | None = None, prefix: str = SCHEMA_PREFIX) -> Iterator[s
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             engine.dispose()
+
+
+def named_url(url: str, name: str) -> str:
+    """`url` whose connections carry `application_name` `name`, so a test can cut exactly its own (`terminate`)."""
+    return make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
+
+
+def terminate(name: str) -> int:
+    """Terminate every backend whose application_name is `name` (a test's own) and wait until they are gone;
+    returns how many. The pids are listed first and only those terminated: a terminate inside a WHERE clause may
+    run on rows the filter would reject (the planner orders the conditions), cutting other sessions."""
+    import time
+
+    admin = create_engine(pg_url(), poolclass=NullPool, isolation_level="AUTOCOMMIT")  # pg_stat_activity afresh
+    try:
+        with admin.connect() as conn:
+            pids = [r[0] for r in conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = :n AND pid <> pg_backend_pid()"),
+                {"n": name})]
+            conn.execute(text("SELECT pg_terminate_backend(p) FROM unnest(CAST(:p AS int[])) AS p"), {"p": pids})
+            deadline = time.monotonic() + 10
+            while pids and time.monotonic() < deadline and conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"), {"p": pids}).scalar():
+                time.sleep(0.02)
+        return len(pids)
+    finally:
+        admin.dispose()

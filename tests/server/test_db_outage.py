@@ -17,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.pool import NullPool
 
 import dbutil
 
@@ -30,26 +28,7 @@ def pg_app() -> Iterator[tuple[str, str]]:
     """(URL of a fresh schema whose connections are named, that name)."""
     with dbutil.pg_schema() as url:
         name = f"dd_t_outage_{secrets.token_hex(4)}"
-        yield make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False), name
-
-
-def terminate(name: str) -> int:
-    """Terminate every backend named `name` (this test's own) and wait until they are gone; how many."""
-    admin = create_engine(dbutil.pg_url(), poolclass=NullPool, isolation_level="AUTOCOMMIT")  # a fresh
-    try:  # pg_stat_activity each statement (within a transaction it is read once)
-        with admin.connect() as conn:
-            # the pids first, then only those: never a terminate in a WHERE clause the planner may reorder
-            pids = [r[0] for r in conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = :n AND pid <> pg_backend_pid()"),
-                {"n": name})]
-            conn.execute(text("SELECT pg_terminate_backend(p) FROM unnest(CAST(:p AS int[])) AS p"), {"p": pids})
-            deadline = time.monotonic() + 10
-            while pids and time.monotonic() < deadline and conn.execute(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"), {"p": pids}).scalar():
-                time.sleep(0.02)
-        return len(pids)
-    finally:
-        admin.dispose()
+        yield dbutil.named_url(url, name), name
 
 
 def send(url: str, key: str, data: dict[str, Any], task_id: str | None = None) -> dict[str, Any]:
@@ -81,7 +60,7 @@ def test_turns_and_readiness_recover_after_the_database_drops_every_connection(p
         proposal_of(task)
         token = live.ctx.liveness.token
 
-        assert terminate(name) > 0
+        assert dbutil.terminate(name) > 0
         # the next turn of the same negotiation works (its checkpoint is read on a new connection)
         again = send(live.url, key, {"type": "rfq", "items": [{"sku": "BRG-6204", "quantity": "300"}]},
                      task_id=task["id"])
@@ -90,13 +69,13 @@ def test_turns_and_readiness_recover_after_the_database_drops_every_connection(p
         assert r.status_code == 200, r.text
         assert r.json()["checkpoints"] == "ok" and r.json()["liveness"] == "ok"
 
-        assert terminate(name) > 0
+        assert dbutil.terminate(name) > 0
         with live.client("buyer_eu") as c:  # a REST acceptance right after: a seller turn too
             r = c.post(f"/v1/proposals/{offer['proposal_id']}/accept", json={"version": offer["version"]},
                        headers={"Idempotency-Key": uuid.uuid4().hex})
             assert r.status_code == 200, r.text
 
-        assert terminate(name) > 0
+        assert dbutil.terminate(name) > 0
         # the liveness lock is taken again without anyone asking: the process looks alive to the others
         from agent.store.liveness import Liveness
 
@@ -169,7 +148,7 @@ def test_two_instances_of_two_workers_start_at_once_on_a_fresh_database_and_surv
     try:
         assert not errors, errors
         assert len(servers) == 2
-        assert terminate(name) > 0
+        assert dbutil.terminate(name) > 0
         for server in servers:
             for _ in range(2):  # each worker, likely
                 proposal_of(send(server.url, key, RFQ))

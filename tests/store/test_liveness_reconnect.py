@@ -6,44 +6,23 @@ from __future__ import annotations
 import secrets
 import time
 
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.pool import NullPool
 
 import dbutil
 from agent.store.db import make_engine
 from agent.store.liveness import Liveness
 
 
-def _terminate(name: str) -> int:
-    """Terminate the backends whose application_name is `name` (this test's own); wait until gone."""
-    admin = create_engine(dbutil.pg_url(), poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            pids = [r[0] for r in conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = :n AND pid <> pg_backend_pid()"),
-                {"n": name})]
-            conn.execute(text("SELECT pg_terminate_backend(p) FROM unnest(CAST(:p AS int[])) AS p"), {"p": pids})
-            deadline = time.monotonic() + 10
-            while pids and time.monotonic() < deadline and conn.execute(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"), {"p": pids}).scalar():
-                time.sleep(0.02)
-        return len(pids)
-    finally:
-        admin.dispose()
-
-
 def test_a_live_process_takes_its_lock_again_after_the_database_dropped_its_connection() -> None:
     dbutil.require_postgres()
     name = f"dd_t_live_{secrets.token_hex(4)}"
-    named = make_url(dbutil.pg_url()).update_query_dict({"application_name": name}).render_as_string(
-        hide_password=False)
+    named = dbutil.named_url(dbutil.pg_url(), name)
     mine, theirs = make_engine(named), make_engine(dbutil.pg_url())  # only this process's side is cut
     live = Liveness(mine).start()  # its watcher checks every second
     observer = Liveness(theirs)
     try:
         assert not observer.dead(live.token)
         for _ in range(2):  # and again: it is kept, not retaken once
-            assert _terminate(name) == 1
+            assert dbutil.terminate(name) == 1
             deadline = time.monotonic() + 5
             while observer.dead(live.token) and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -60,13 +39,12 @@ def test_held_reports_a_lost_lock_and_takes_it_again_at_once() -> None:
     """Readiness asks `held()`: it does not wait for the next heartbeat."""
     dbutil.require_postgres()
     name = f"dd_t_live_{secrets.token_hex(4)}"
-    named = make_url(dbutil.pg_url()).update_query_dict({"application_name": name}).render_as_string(
-        hide_password=False)
+    named = dbutil.named_url(dbutil.pg_url(), name)
     engine = make_engine(named)
     live = Liveness(engine, heartbeat_s=3600).start()  # no heartbeat within the test
     try:
         assert live.held() and live.retaken == 0
-        assert _terminate(name) == 1
+        assert dbutil.terminate(name) == 1
         assert live.held() and live.retaken == 1
         assert not Liveness(engine).dead(live.token)
     finally:
