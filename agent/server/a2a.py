@@ -160,16 +160,18 @@ _NOTHING_DONE = (InvalidParamsError, InvalidRequestError, TaskNotFoundError, Uns
 
 
 class _TaskSends:
-    """A lock per task id for the messages sent on it in this process, kept while anyone holds or waits."""
+    """A lock per task id for the messages sent on it in this process (a new task's: its derived id), kept while
+    anyone holds or waits."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
+    def busy(self, task_id: str) -> bool:
+        """Someone in this process is sending on the task, or waiting to."""
+        return task_id in self._locks
+
     @asynccontextmanager
     async def one_at_a_time(self, task_id: str) -> AsyncGenerator[None, None]:
-        if not task_id:  # a new task: its id is the messageId's, and the message log claims that
-            yield
-            return
         lock, users = self._locks.get(task_id) or (asyncio.Lock(), 0)
         self._locks[task_id] = (lock, users + 1)
         try:
@@ -183,26 +185,26 @@ class _TaskSends:
                 self._locks[task_id] = (lock, users - 1)
 
 
-_MEDIA_TYPES = {"text": TEXT_MEDIA_TYPE, "data": DATA_MEDIA_TYPE}  # a part's kind -> the media type it may state
+_INPUT_MODES = (TEXT_MEDIA_TYPE, DATA_MEDIA_TYPE)  # the card's input modes
 
 
 def _check_parts(msg: Message) -> None:
-    """ContentTypeNotSupported (A2A) for a part the card's input modes do not take, before anything is done: a
-    file (`url` or `raw`), or a text or data part whose stated media type is not its own (an `image/png` data part).
-    A part that states no media type is taken as its kind says."""
+    """Refused before anything is done: a part with no content (InvalidParams), and (ContentTypeNotSupported) a file
+    (`url` or `raw`) or a part whose stated media type is not one of the card's input modes (an `image/png` data
+    part). A part that states no media type is taken as its kind says."""
     for i, part in enumerate(msg.parts):
         kind = part.WhichOneof("content")
-        if kind is None:  # an empty part: the message's own validation says so
-            continue
-        if kind not in _MEDIA_TYPES:
+        if kind is None:
+            raise InvalidParamsError(message=f"message.parts[{i}] has no content: send text or data")
+        if kind not in ("text", "data"):
             raise ContentTypeNotSupportedError(
                 message=f"message.parts[{i}]: {kind} parts are not supported; send a text part "
                         f"({TEXT_MEDIA_TYPE}) or a data part ({DATA_MEDIA_TYPE})")
         stated = part.media_type.split(";", 1)[0].strip().lower()
-        if stated and stated != _MEDIA_TYPES[kind]:
+        if stated and stated not in _INPUT_MODES:
             raise ContentTypeNotSupportedError(
-                message=f"message.parts[{i}]: a {kind} part of media type {part.media_type!r} is not supported; "
-                        f"a {kind} part is {_MEDIA_TYPES[kind]}")
+                message=f"message.parts[{i}]: media type {part.media_type!r} is not supported; the input modes are "
+                        f"{' and '.join(_INPUT_MODES)}")
 
 
 def _serialise(result: Task | Message) -> dict[str, Any]:
@@ -241,6 +243,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         self._single_process = ctx.single_process
         self._serving_since = time.time()  # the message log's times are wall-clock UTC
         self._sends = _TaskSends()
+        self._background: set[asyncio.Task] = set()
 
     # -- message ids --
 
@@ -290,6 +293,17 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                 or (self._single_process and claim.age_s > time.time() - self._serving_since + 0.05)
                 # The process that claimed it is gone (its liveness lock went with it).
                 or (claim.holder is not None and await self.ctx.run_turn(self.ctx.live().dead, claim.holder)))
+            if claim.state == "pending" and not stale and claim.holder == log_.holder \
+                    and not self._sends.busy(self._task_of_message(params, context)):
+                # Claimed in this process by an attempt that is over (it holds the task's lock while it runs) and
+                # left no answer: a stream whose client left. If its turn committed, that is the answer.
+                task_id = self._task_of_message(params, context)
+                stored = await self._versioned_store.get(task_id, context)
+                if stored is not None and await self.ctx.run_turn(self.ctx.seller.store.message_committed,
+                                                                  task_id, mid):
+                    await self.catch_up(task_id, stored.task)
+                    await log_.complete(owner, mid, task_id, None)
+                    return (await self._versioned_store.get(task_id, context) or stored).task
             if claim.state == "done" or stale:
                 task_id = claim.task_id or self._task_of_message(params, context)
                 stored = await self._versioned_store.get(task_id, context)
@@ -404,7 +418,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             return earlier
         owner, mid = owner_of(context), params.message.message_id
         try:
-            async with self._sends.one_at_a_time(params.message.task_id):
+            async with self._sends.one_at_a_time(self._task_of_message(params, context)):
                 await self._check_open(params, context)
                 result = await super().on_message_send(params, context)
         except BaseException as exc:
@@ -428,34 +442,45 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         started = finished = False
         context.state[STREAM_STATE] = True
         try:
-            async with self._sends.one_at_a_time(params.message.task_id):
+            async with self._sends.one_at_a_time(self._task_of_message(params, context)):
                 snapshot = await self._check_open(params, context)
-                if snapshot is not None:  # A2A: a task's stream begins with the Task (a new one's executor sends it)
-                    yield apply_history_length(snapshot, params.configuration)
                 inner = super().on_message_send_stream(params, context)
                 try:
-                    async for event in inner:
+                    async for event in inner:  # the SDK's first event comes once the request passed its checks
                         started = True
+                        if snapshot is not None and not isinstance(event, Task):
+                            yield apply_history_length(snapshot, params.configuration)  # A2A: the Task first
+                        snapshot = None
                         yield event
                     finished = True
                 finally:
                     await inner.aclose()
         except BaseException as exc:
             if not started:
-                await asyncio.shield(self._failed(params, context, exc))
+                self._in_background(self._failed(params, context, exc))
             raise
         finally:
             if started:
                 # The answer is the task when the stream ended; a stream cut short: the task as it stands later.
                 task_id = self._task_of_message(params, context)
-                snapshot = None
                 if finished:
+                    stored = None
                     try:
                         stored = await self._versioned_store.get(task_id, context)
-                        snapshot = _serialise(stored.task) if stored is not None else None
                     except Exception:
                         log.exception("could not snapshot task %s for message %s", task_id, mid)
-                await asyncio.shield(self.backend.message_log.complete(owner, mid, task_id, snapshot))
+                    await self.backend.message_log.complete(owner, mid, task_id,
+                                                            _serialise(stored.task) if stored is not None else None)
+                else:  # cut short (the client left: this coroutine may be cancelled at every await now)
+                    self._in_background(self.backend.message_log.complete(owner, mid, task_id, None))
+
+    def _in_background(self, coro: Any) -> None:
+        """Run `coro` to its end whatever happens to the caller: a stream's client that leaves cancels the stream
+        at every await (an `asyncio.shield` there raised at once, and its task could be collected half-way: the
+        messageId stayed "being processed"). The task is kept until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- cancel --
 
@@ -566,19 +591,25 @@ def _auth_error(exc: AuthError, *, jsonrpc: bool = False, request_id: Any = None
 _NO_ID: Any = object()
 
 
-async def _jsonrpc_id(request: Request) -> Any:
+async def _jsonrpc_id(request: Request) -> tuple[Any, str | None]:
     """The JSON-RPC request's id (None when it has none that can be read), `_NO_ID` for a notification: an object
-    with a method and no `id` member (JSON-RPC 2.0 4.1). The body is bounded by the limits middleware before this."""
+    with a method and no `id` member (JSON-RPC 2.0 4.1); and its method. The body is bounded by the limits
+    middleware before this."""
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
-        return None
+        return None, None
     if not isinstance(body, dict):
-        return None
+        return None, None
+    method = body.get("method") if isinstance(body.get("method"), str) else None
     if "id" not in body:
-        return _NO_ID if isinstance(body.get("method"), str) and body.get("jsonrpc") == "2.0" else None
+        return (_NO_ID if method is not None and body.get("jsonrpc") == "2.0" else None), method
     rid = body["id"]
-    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+    return (rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None), method
+
+
+# A notification of these is answered at once and not run: a subscription is all response, and never ends.
+_NOT_RUN_AS_NOTIFICATIONS = frozenset({"SubscribeToTask"})
 
 
 def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Response]], *, jsonrpc: bool = False
@@ -587,13 +618,15 @@ def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Re
     request scope."""
 
     async def guarded(request: Request) -> Response:
-        rid = await _jsonrpc_id(request) if jsonrpc else None
+        rid, method = await _jsonrpc_id(request) if jsonrpc else (None, None)
         try:
             key = await ctx.run_turn(principal_from_header, ctx, request.headers.get("authorization"))
             require_scope(key, "buyer")
         except AuthError as exc:  # a refusal answers the request's own id (a notification's: none to give)
             return _auth_error(exc, jsonrpc=jsonrpc, request_id=None if rid is _NO_ID else rid)
         request.scope[KEY_STATE] = key
+        if rid is _NO_ID and method in _NOT_RUN_AS_NOTIFICATIONS:
+            return Response(status_code=204)
         response = await endpoint(request)
         if rid is _NO_ID:  # JSON-RPC 2.0: a notification is processed and never answered
             body = getattr(response, "body_iterator", None)

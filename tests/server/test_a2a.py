@@ -889,6 +889,85 @@ def test_an_unexpected_error_reaches_the_caller_as_a_plain_internal_error(server
     assert rest.status_code == 500 and "FATAL" not in rest.text, rest.text
 
 
+def _stream_first_event(server: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """SendStreamingMessage over raw HTTP: the first SSE event, then the client leaves."""
+    headers = {"A2A-Version": "1.0", "Authorization": f"Bearer {server.keys['buyer_eu']}",
+               "Accept": "text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage", "params": params}
+    with httpx.stream("POST", server.url + "/", json=body, headers=headers, timeout=30) as r:
+        if not r.headers.get("content-type", "").startswith("text/event-stream"):  # refused before any stream
+            r.read()
+            return r.json()
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                return json.loads(line[5:])
+    raise AssertionError("no event")
+
+
+@SQLITE_ONLY
+def test_a_stream_whose_client_leaves_early_still_has_its_message_answered(server: Any) -> None:
+    """QA re-test: a stream on an existing task read to its first event (the Task) and dropped. The Task went out
+    before the turn started, the drop marked the message answered with nothing, and the counter never ran: its
+    retries got the old task for ever. A stream dropped mid-turn left its messageId "being processed" (a retry
+    waited 35 s for -32600). Now the turn runs, and a retry gets the task with its answer."""
+    first = rpc(server, "SendMessage", {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+                                                    "parts": [{"data": rfq("BRG-6205", 30)}]}}).json()["result"]["task"]
+    proposal = next(p["data"] for p in first["status"]["message"]["parts"] if "data" in p)
+    msg = {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "taskId": first["id"], "contextId": first["contextId"],
+           "parts": [{"data": counter(proposal, "3.00")}]}
+    event = _stream_first_event(server, {"message": msg})
+    assert "task" in event["result"], event  # A2A: the Task first
+    started = time.monotonic()
+    before = first["status"]["message"]["messageId"]
+    for _ in range(50):  # the answer to this message: the task moved on from the rfq's reply
+        again = rpc(server, "SendMessage", {"message": msg}).json()["result"]["task"]
+        if again["status"]["message"]["messageId"] != before:
+            break
+        time.sleep(0.2)
+    assert again["status"]["message"]["messageId"] != before, again["status"]
+    assert server.ctx.seller.store.message_committed(first["id"], msg["messageId"])
+    assert time.monotonic() - started < 20
+
+
+@SQLITE_ONLY
+def test_a_stream_the_sdk_refuses_sends_no_task_first(server: Any) -> None:
+    """QA re-test: a stream on an existing task with a contextId not its own sent the Task, then the error; the
+    request's checks come first now, as for a blocking send."""
+    first = rpc(server, "SendMessage", {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+                                                    "parts": [{"data": rfq("BRG-6205", 5)}]}}).json()["result"]["task"]
+    msg = {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "taskId": first["id"], "contextId": "wrong-ctx",
+           "parts": [{"data": {"type": "question", "topic": "terms"}}]}
+    event = _stream_first_event(server, {"message": msg})
+    assert event.get("error", {}).get("code") == -32602, event
+
+
+@SQLITE_ONLY
+def test_parts_without_content_or_in_a_declared_mode(server: Any) -> None:
+    """A part with no content is invalid params, and no task is opened (it opened one, answered malformed_message);
+    a text part stating application/json, one of the card's input modes, is taken (it was refused)."""
+    store = server.ctx.seller.store
+    for part in ({"mediaType": "application/pdf"}, {"filename": "rfq.pdf"}):
+        mid = uuid.uuid4().hex
+        got = rpc(server, "SendMessage", {"message": {"messageId": mid, "role": "ROLE_USER", "parts": [part]}}).json()
+        assert got["error"]["code"] == -32602 and "parts[0]" in got["error"]["message"], got
+        assert store.get_negotiation(new_task_id("acme-eu", mid)) is None
+    got = rpc(server, "SendMessage", {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "parts": [
+        {"text": '{"type": "rfq", "items": [{"sku": "BRG-6205", "quantity": "5"}]}', "mediaType": "application/json"}]}})
+    assert got.json()["result"]["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", got.text
+
+
+@SQLITE_ONLY
+def test_a_subscription_sent_as_a_notification_is_answered_at_once(server: Any) -> None:
+    """QA re-test: a SubscribeToTask notification was drained to the end of a stream that never ends (no answer,
+    and the subscription outlived its client). A subscription is all response: 204 at once, nothing run."""
+    first = rpc(server, "SendMessage", {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+                                                    "parts": [{"data": rfq("BRG-6205", 5)}]}}).json()["result"]["task"]
+    headers = {"A2A-Version": "1.0", "Authorization": f"Bearer {server.keys['buyer_eu']}"}
+    r = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "method": "SubscribeToTask", "params": {"id": first["id"]}},
+                   headers=headers, timeout=10)
+    assert r.status_code == 204 and r.content == b""
+
+
 @SQLITE_ONLY
 def test_a_notification_is_processed_and_never_answered(server: Any) -> None:
     """JSON-RPC 2.0 4.1: a request without an `id` member is a notification, and the server MUST NOT reply (QA: a
