@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from agent.contract import (
 )
 from agent.contract import Answer as AnswerMessage
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
-from agent.guardrail.text import Fact, facts_from_own_text, facts_from_proposal
+from agent.guardrail.text import LEAK_FIGURE, UNTRACED, Fact, facts_from_own_text, facts_from_proposal
 from agent.intent import BuyerIntent, merge_intents, question_of
 from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, tool_results, turn_messages
@@ -886,7 +887,7 @@ class SellerGraph:
                            rule_ids=[v.rule_id for v in verdict.violations], **attrs)
         update["records"] = [rec]
         if verdict.tripwire:
-            update["feedback"] = [f"{v.rule_id}: {v.message}" for v in verdict.violations]
+            update["feedback"] = [_feedback(v) for v in verdict.violations]
         return Command(goto=self.next_after_guardrail(state, verdict.tripwire), update=update)
 
     def _offer_missing(self, state: TurnState, draft: dict[str, Any]) -> bool:
@@ -902,6 +903,8 @@ class SellerGraph:
             return False
         if draft.get("staged") or (draft.get("data") or {}).get("type") == "proposal":
             return False
+        if not _CLAIMS_AN_OFFER.search(draft.get("text") or ""):
+            return False  # a question back ("the 2RS or the ZZ version?") claims nothing: the buyer may answer it
         final = next((m for m in reversed(turn_messages(state["messages"])) if isinstance(m, AIMessage)), None)
         meta = (final.response_metadata or {}) if final is not None else {}
         return not (meta.get(FALLBACK_KEY) or meta.get(LOCAL_KEY) == "playbook")
@@ -1310,6 +1313,23 @@ class SellerGraph:
             body_for=lambda _pid, _v: data, moves=moves, holds=holds, records=records,
             events=(state["turn"], [*buyer_events, *seller_events]), approval=approval,
             cancel_approval=draft.get("cancel_approval"))
+
+
+# Words that say an offer is made: "here is our offer", "we can offer", "our price is", "please find", a proposal id.
+_CLAIMS_AN_OFFER = re.compile(
+    r"\b(?:here\s+is|here's|attached|enclosed|please\s+find|(?<!before\s)(?<!once\s)(?<!after\s)(?<!until\s)"
+    r"(?<!when\s)(?<!so\s)(?<!can\s)we\s+(?:can\s+|could\s+|would\s+|will\s+)?(?:offer|propose|quote)"
+    r"|i\s+(?:can\s+)?(?:offer|propose|quote)|our\s+(?:best\s+|final\s+|new\s+)?(?:offer|proposal|"
+    r"quote|quotation|price)|(?:the|a|this)\s+(?:offer|proposal|quote|quotation)\s+(?:is|for|of|at)|proposal\s+P-)\b",
+    re.I)
+
+
+def _feedback(v: Violation) -> str:
+    """What the model is told of a violation: a figure that equals an internal one is, to it, a figure the offer
+    does not have (naming which internal figure it equals would tell the model the target or the floor)."""
+    if v.rule_id == LEAK_FIGURE:
+        return f"{UNTRACED}: a figure of the draft is not one of the offer's, its alternatives' or the tools' results"
+    return f"{v.rule_id}: {v.message}"
 
 
 def _request_stands(filed: list[Move], offered: list[Move], awaiting: bool, state: TurnState) -> bool:

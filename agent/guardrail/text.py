@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -483,57 +484,115 @@ def leak_terms(text: str) -> list[tuple[str, str, int, int]]:
 # --- promises without a figure ---------------------------------------------------------------------------
 # Money or terms a draft promises in words alone: no figure, so nothing to trace, yet a buyer would hold the seller
 # to it. The offer's own terms are masked before this runs (a policy term that says "free delivery" is a fact).
-_NOT_BEFORE = re.compile(r"(?:\bnot|n't|\bno|\bnever|\bcannot|\bunable\s+to|\bwithout)\s+(?:\w+\s+){0,3}$")
+# A negation a few words before ("we cannot offer free samples"), not "not only" / "no doubt" / "no minimum order";
+# or just after, in the same clause ("unlimited liability is not something we accept", "discount codes do not apply").
+_NOT_BEFORE = re.compile(r"(?:\bnot(?!\s+only)|n't|\bno(?!\s+(?:minimum|doubt|need|matter|problem))|\bnever|\bcannot"
+                         r"|\bunable\s+to|\bwithout(?!\s+(?:a\s+)?doubt))\s+(?:\w+\s+){0,3}$")
+_NOT_AFTER = re.compile(r"[^.!?;:\n]{0,30}?(?:\b(?:not|never|cannot)\b|n't\b)")
+_SENTENCE_FIGURE = re.compile(r"\d")
+# What a seller might give away besides the price: a promise of one of these for nothing is money too.
+_EXTRAS = (r"(?:shipping|delivery|freight|transport|carriage|installation|set[\s-]?up|samples?|returns?|units?|"
+           r"pieces?|goods|items?|batch(?:es)?|pallets?|upgrades?|service|support|training|seals|extras?|bonus|"
+           r"accessories|spares?|spare\s+parts)")
 _PROMISES: dict[str, str] = {
     "a discount in words": (
         r"\b(?:a|one|two|three)[\s-]+(?:quarters?|thirds?|fifths?|eighths?|tenths?)\s+(?:off|discount|cheaper|"
-        r"less|reduction)\b|\b(?:quarter|third|fifth|tenth)[\s-]+(?:off|discount)\b"),
+        r"less|reduction)\b|\b(?:quarter|third|fifth|tenth)[\s-]+(?:off|discount)\b|\brebates?\b"),
     "goods or charges for free": (
-        r"\bfor\s+free\b|\bfree\s+of\s+charge\b|\bon\s+the\s+house\b|\bbuy\s+\w+,?\s+get\s+\w+(?:\s+\w+)?\s+free\b"
-        r"|\bbogo\b|\bcomplimentary\b|\bat\s+no\s+(?:extra\s+|additional\s+)?(?:cost|charge)\b|\bno\s+charge\b"
-        r"|\bfree\s+(?:shipping|delivery|freight|units?|pieces?|samples?|goods|items?|batch(?:es)?|installation|"
-        r"upgrade|returns?|service|support|extra|bonus)\b|\bthrow\s+in\b|\bthrown\s+in\b"
-        r"|\b(?:is|are|comes?|will\s+be)\s+(?:also\s+)?free\b(?!\s+of\b|-)"),
+        rf"\bfor\s+free\b|\bfree\s+of\s+charge\b|\bon\s+the\s+house\b|\b(?:is|are|be|'s)\s+on\s+us\b|\bgratis\b"
+        rf"|\bbuy\s+\w+,?\s+get\s+\w+(?:\s+\w+)?\s+free\b|\bbogo\b|\bcomplimentary\s+{_EXTRAS}"
+        rf"|(?<![\w]-)\bfree[\s-]+{_EXTRAS}\b|\b{_EXTRAS}\s+(?:is|are|will\s+be|comes?)\s+(?:also\s+|entirely\s+|"
+        rf"completely\s+|totally\s+)?(?:free|included\s+free)\b(?!\s+(?:of|from)\b)|\b{_EXTRAS}\s*:\s*free\b"
+        rf"|\b{_EXTRAS}\b(?:\s+\w+){{0,4}}\s+at\s+no\s+(?:extra\s+|additional\s+)?(?:cost|charge)\b"
+        rf"|\bat\s+our\s+(?:own\s+)?(?:expense|cost)\b|\bno\s+charge\b|\bzero\s+(?:\w+\s+)?(?:cost|charges?)\b"
+        rf"|\bcharge\s+(?:you\s+)?nothing\b|\bwon't\s+cost\s+you\s+(?:anything|a\s+(?:cent|penny|thing))\b"
+        rf"|\bthrow(?:ing)?\s+(?:in|(?:the|a|some|an)\s+(?:\w+\s+){{0,2}}in)\b|\bthrown\s+in\b"
+        rf"|\bwe(?:'ll|\s+will|\s+can)?\s+cover\s+(?:the\s+|all\s+|your\s+)?(?:\w+\s+)?(?:shipping|freight|delivery|"
+        rf"transport|costs?|fees?)\b"),
     "a price to be matched or lowered": (
-        r"\bmatch\s+(?:any|every|your|their|a|the)\s+(?:\w+\s+)?(?:price|offer|quote|bid)s?\b|\bprice[\s-]match"
-        r"|\bbeat\s+(?:any|every|their|your)\b"
-        r"|\b(?:happy|glad|willing|able|ready|can|could|will|would)\s+(?:to\s+)?(?:go|come|drop|get)\s+"
-        r"(?:even\s+|much\s+|a\s+bit\s+|a\s+little\s+)?(?:lower|cheaper|further\s+down|down\s+further)\b"
-        r"|\bname\s+your\s+(?:own\s+)?price\b|\bany\s+price\s+you\s+(?:want|like|name)\b"),
+        r"\b(?:we|i)(?:'ll|\s+will|\s+can|\s+could|\s+would|'d)?\s+(?:happily\s+|gladly\s+|always\s+)?(?:match|beat|"
+        r"meet|undercut)\s+(?:any|every|their|competitors?'?|competing|other|a\s+cheaper|all)\b|\bundercut\b"
+        r"|\b(?:match|beat)\s+(?:any|every)\s+(?:\w+\s+)?(?:price|offer|quote|bid)s?\b"
+        r"|\bprice[\s-]match|\bprice\s+protection\b|\brefund\s+the\s+difference\b|\bcredit\s+(?:your\s+account|you)\s+"
+        r"(?:for\s+)?the\s+difference\b|\blowest\s+price\s+(?:on\s+the\s+market|guarantee)|\bguarantee\s+(?:you\s+)?"
+        r"(?:the\s+)?lowest\s+price\b|\bwe(?:'ll|\s+will)\s+meet\s+it\b"
+        r"|\b(?:happy|glad|willing|ready)\s+to\s+(?:go|come|drop|get)\s+(?:even\s+|much\s+|a\s+bit\s+|a\s+little\s+)?"
+        r"(?:lower|cheaper|further(?:\s+down)?|down\s+further)\b|\blower\s+the\s+price\s+further\b"
+        r"|\bname\s+your\s+(?:own\s+)?price\b|\b(?:any|whatever)\s+price\s+you\s+(?:want|like|name|propose)\b"
+        r"|\bmake\s+us\s+an\s+offer\b|\bmore\s+room\s+in\s+the\s+price\b|\bprice\s+is\s+negotiable\b"),
     "payment terms not offered": (
-        r"\bpay\s+(?:whenever|what(?:ever)?|when(?:ever)?)\s+you\s+(?:want|like|can|wish)\b"
-        r"|\bno\s+payment\s+(?:is\s+)?(?:needed|required|due)\b|\bpay\s+(?:us\s+)?later\b"
-        r"|\b(?:waive|forgive|cancel|write\s+off)\s+(?:the\s+|your\s+|any\s+)?(?:invoice|payment|fee|charge|"
-        r"interest|penalt)\w*|\bpayment\s+(?:is\s+)?optional\b"),
+        r"\bpay\s+(?:whenever|what(?:ever)?|when(?:ever)?)\s+(?:you|it)\s+(?:want|like|can|wish|suits)\b|\bpay\s+whenever\b"
+        r"|\bno\s+payment\s+(?:is\s+)?(?:needed|required)\b|\bpayment\s+(?:is\s+)?optional\b"
+        r"|\b(?:waive|forgive|cancel|write\s+off|drop)\s+(?:the\s+|your\s+|any\s+|all\s+)?(?:\w+\s+)?(?:invoices?|"
+        r"payments?|fees?|charges?|interest|penalt\w*)\b|\bconsider\s+(?:the|your)\s+invoice\s+paid\b"
+        r"|\bdon't\s+have\s+to\s+pay\b|\bextend\s+(?:the\s+)?payment\s+terms\b|\bpay\s+after\s+you\b"),
     "terms beyond the policy": (
         r"\b(?:unlimited|lifetime|unconditional|no[\s-]questions[\s-]asked)\s+(?:warranty|liability|guarantee|"
-        r"returns?|refunds?)\b|\bunlimited\s+\w+\s+liability\b"),
-    "a discount code": r"\b(?:discount|promo|promotion|coupon|voucher)\s+codes?\b|\bcoupons?\b|\bvouchers?\b",
-    "a loss or a margin in words": r"\b(?:at|for)\s+(?:a|almost\s+a|nearly\s+a)\s+loss\b|\bgiving\s+it\s+away\b",
+        r"returns?|refunds?)\b|\bunlimited\s+\w+\s+liability\b|\bwarranty\s+for\s+life\b|\bwarranty\s*:\s*unlimited\b"
+        r"|\b(?:full|all)\s+liability\s+for\b"),
+    "a discount code": r"\b(?:discount|promo|promotion|coupon|voucher)\s+codes?\b|\bcoupons?\b|\bvouchers?\b"
+                       r"|\buse\s+code\b",
+    "a loss or a margin in words": r"\b(?:at|for)\s+(?:a|almost\s+a|nearly\s+a)\s+loss\b|\bgiving\s+it\s+away\b"
+                                   r"|\bbelow\s+what\s+we\s+pay\b",
 }
+# Phrases that promise nothing when the same sentence carries figures: the figures are checked (backed by a move or
+# an alternative, or blocked), the words only lead to them ("happy to go lower at 2000 units: 2.71 EUR each").
+_UNLESS_FIGURES = frozenset({"a price to be matched or lowered"})
 _PROMISE_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "a discount in words": ("quarter", "third", "fifth", "eighth", "tenth"),
-    "goods or charges for free": ("free", "house", "bogo", "complimentary", "no extra", "no additional", "charge",
-                                  "throw", "thrown", "no cost"),
-    "a price to be matched or lowered": ("match", "beat", "lower", "cheaper", "further", "name your", "any price"),
-    "payment terms not offered": ("pay", "waive", "forgive", "cancel", "write off"),
-    "terms beyond the policy": ("unlimited", "lifetime", "unconditional", "questions"),
+    "a discount in words": ("quarter", "third", "fifth", "eighth", "tenth", "rebate"),
+    "goods or charges for free": ("free", "house", "on us", "gratis", "bogo", "complimentary", "no extra",
+                                  "no additional", "charge", "throw", "thrown", "no cost", "expense", "our cost",
+                                  "zero", "nothing", "cost you", "cover"),
+    "a price to be matched or lowered": ("match", "beat", "meet", "undercut", "protection", "difference", "lowest",
+                                         "lower", "cheaper", "further", "name your", "price you", "make us",
+                                         "room in", "negotiable"),
+    "payment terms not offered": ("pay", "waive", "forgive", "cancel", "write off", "drop", "invoice"),
+    "terms beyond the policy": ("unlimited", "lifetime", "unconditional", "questions", "warranty", "liability"),
     "a discount code": ("code", "coupon", "voucher"),
-    "a loss or a margin in words": ("loss", "giving it away"),
+    "a loss or a margin in words": ("loss", "giving it away", "what we pay"),
 }
 _PROMISE_RES = [(label, _PROMISE_TRIGGERS[label], re.compile(rx)) for label, rx in _PROMISES.items()]
 
 
+def _folded(text: str) -> tuple[str, list[int]]:
+    """`text` as a reader sees it, lower-cased: compatibility forms folded (fullwidth letters), format characters
+    dropped (zero-width spaces, soft hyphens), typographic apostrophes plain; and for each character of it, the
+    index of the character of `text` it came from."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isascii():
+            out.append(ch.lower())
+            where.append(i)
+            continue
+        if unicodedata.category(ch) == "Cf":
+            continue
+        for c in unicodedata.normalize("NFKC", ch).lower().replace("’", "'"):
+            out.append(c)
+            where.append(i)
+    where.append(len(text))
+    return "".join(out), where
+
+
 def promise_terms(text: str) -> list[tuple[str, str, int, int]]:
     """Phrases of `text` that promise money or terms in words alone: (label, phrase, start, end), in text order.
-    A phrase under a negation a few words before it ("we cannot go lower", "no free samples") promises nothing."""
-    low = text.lower().replace("’", "'") if len(text.lower()) == len(text) else text
+    A phrase under a negation just before or after it in its clause ("we cannot go lower", "no free samples",
+    "unlimited liability is not something we accept") promises nothing."""
+    low, where = _folded(text)
     out = []
     for label, triggers, rx in _PROMISE_RES:
-        if any(w in low for w in triggers):
-            for m in rx.finditer(low):
-                if not _NOT_BEFORE.search(low, max(0, m.start() - 40), m.start()):
-                    out.append((label, text[m.start():m.end()], m.start(), m.end()))
+        if not any(w in low for w in triggers):
+            continue
+        for m in rx.finditer(low):
+            if _NOT_BEFORE.search(low, max(0, m.start() - 40), m.start()) or _NOT_AFTER.match(low, m.end()):
+                continue
+            if label in _UNLESS_FIGURES:
+                begin = max(low.rfind(c, 0, m.start()) for c in ".!?;\n") + 1
+                stops = [i for i in (low.find(c, m.end()) for c in ".!?;\n") if i >= 0]
+                if _SENTENCE_FIGURE.search(low, begin, min(stops, default=len(low))):
+                    continue
+            start, end = where[m.start()], where[m.end()]
+            out.append((label, text[start:end], start, end))
     out.sort(key=lambda x: x[2])
     return out
 

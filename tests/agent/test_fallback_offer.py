@@ -88,3 +88,31 @@ def test_with_nothing_to_offer_the_last_resort_is_still_the_schema_hint(dd_selle
     reply = seller.send(nid, text="what do you think about the weather in Lyon?")
     assert tripped(reply.records)
     assert reply.data is None and reply.text.endswith(SCHEMA_HINT) and "2.65" not in reply.text
+
+
+def test_a_question_back_on_a_priced_turn_reaches_the_buyer(dd_seller_factory):
+    """QA re-test: guardrail.offer_attached blocked any words with no offer on an rfq turn, so a model could never
+    ask a clarifying question. Words that claim no offer are the model's to say; the buyer may answer them."""
+    question = "Could you confirm whether you need the 2RS sealed version or the ZZ shielded version before we quote?"
+    seller = dd_seller_factory(FunctionModel(lambda messages, tools: question))
+    nid = seller.start(Buyer(org="qa-question-back", region="EU"))
+    reply = seller.send(nid, text=ASK)
+    assert reply.text == question and reply.data is None and not tripped(reply.records)
+
+
+def test_a_figure_equal_to_an_internal_one_is_fed_back_without_naming_it(dd_seller_factory):
+    """QA re-test: the revision feedback read "'2.65' equals an internal figure (floor)", telling the model which of
+    its figures is the floor; it is fed back as a figure the offer does not have (the record keeps the rule)."""
+    def leaky(messages, tools):
+        results = tool_results(messages)
+        if not any(r.get("tool") == "submit_proposal" for r in results):
+            return tool_call("submit_proposal", {"move_ids": [recommended(brief_of(messages))["id"]]})
+        return "Between us, we would not go under 2.65 EUR."
+    model = FunctionModel(leaky)
+    seller = dd_seller_factory(model)
+    nid = seller.start(Buyer(org="qa-leak-feedback", region="EU"))
+    reply = seller.send(nid, text=ASK)
+    assert "2.65" not in reply.text
+    assert any("guardrail.text.leak_figure" in r["dealdesk.rule_ids"] for r in tripped(reply.records))
+    feedback = [f for c in model.calls for f in (c.brief or {}).get("feedback") or ()]
+    assert feedback and not any(w in f for f in feedback for w in ("floor", "walk_away", "internal", "leak"))
