@@ -309,7 +309,7 @@ class MessageLog:
             log.debug("message log holder column", exc_info=True)
         self._ready = True
 
-    async def claim(self, owner: str, message_id: str, digest: str) -> Claim:
+    async def claim(self, owner: str, message_id: str, digest: str, *, tries: int = 3) -> Claim:
         """Register a message id; tells whether it is new, in flight, answered, or reused for another message."""
         await self.initialize()
         now = _now()
@@ -332,8 +332,10 @@ class MessageLog:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(message_log).where(and_(
                 message_log.c.owner == owner, message_log.c.message_id == message_id)))).first()
-        if row is None:  # released meanwhile: try once more
-            return await self.claim(owner, message_id, digest)
+        if row is None:  # released meanwhile: try again, a few times (an insert that fails for another reason,
+            if tries <= 1:  # a constraint of the database's own, would otherwise recurse without end)
+                raise RuntimeError(f"messageId {message_id!r} could be neither claimed nor found")
+            return await self.claim(owner, message_id, digest, tries=tries - 1)
         return self._claim_of(dict(row._mapping), digest, now)
 
     @staticmethod

@@ -22,11 +22,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agent.server.a2a_card import JSONRPC_ALIAS, JSONRPC_PATH
 from agent.server.auth import AuthError
 from agent.server.context import TurnTimeout
 from tools.datafile import DataFileError
 from tools.errors import DealdeskError
 
+JSONRPC_PATHS = frozenset({JSONRPC_PATH.rstrip("/"), JSONRPC_ALIAS.rstrip("/")})  # the A2A JSON-RPC endpoint
 log = logging.getLogger("dealdesk.server")
 
 # Wire error code -> HTTP status for domain errors raised by the seller or the tools.
@@ -91,7 +93,7 @@ def envelope_bytes(status: int, code: str, message: str, field: str | None = Non
 
 # JSON-RPC 2.0's own code where one fits (a body that is no JSON text: Parse error; too large or too deep, a
 # malformed header: Invalid Request), else one of the range it leaves to servers, as the A2A spec's errors are.
-_JSONRPC_CODE = {400: -32600, 413: -32600}
+_JSONRPC_CODE = {400: -32600, 413: -32600, 500: -32603}  # else -32000, "server error"
 
 
 def jsonrpc_error(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -219,4 +221,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
+        if request.method == "POST" and request.url.path.rstrip("/") in JSONRPC_PATHS:  # in the binding's own shape
+            return JSONResponse(jsonrpc_error(500, "internal_error", "an internal error occurred; it has been logged"),
+                                status_code=500)
         return error_response(500, "internal_error", "an internal error occurred; it has been logged")

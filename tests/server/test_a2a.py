@@ -969,6 +969,25 @@ def test_a_subscription_sent_as_a_notification_is_answered_at_once(server: Any) 
 
 
 @SQLITE_ONLY
+def test_a_server_error_on_the_jsonrpc_endpoint_is_a_jsonrpc_error(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ops QA re-test: with the database unreachable, the key lookup failed and the JSON-RPC endpoint answered the
+    REST envelope ({"error": {"type": "api_error", ...}}); a JSON-RPC client reads an error object."""
+    import agent.server.a2a as a2a_module
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database is down")
+
+    monkeypatch.setattr(a2a_module, "principal_from_header", down)
+    for path in ("/", "/a2a"):
+        r = rpc(server, "ListTasks", {}, path=path)
+        assert r.status_code == 500 and r.json()["jsonrpc"] == "2.0" and r.json()["error"]["code"] == -32603, r.text
+        assert "database" not in r.text
+    monkeypatch.undo()
+    rest = httpx.get(server.url + "/v1/proposals", headers={"Authorization": "Bearer x"}, timeout=30)
+    assert "jsonrpc" not in rest.text  # the REST API keeps its envelope
+
+
+@SQLITE_ONLY
 def test_a_notification_is_processed_and_never_answered(server: Any) -> None:
     """JSON-RPC 2.0 4.1: a request without an `id` member is a notification, and the server MUST NOT reply (QA: a
     ListTasks notification got a result, a SendMessage notification its task). It is processed: the message's
