@@ -60,6 +60,7 @@ from starlette.routing import BaseRoute, Route
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.agent_execution import RequestContext, SimpleRequestContextBuilder
 from a2a.server.agent_execution.active_task import TERMINAL_TASK_STATES
+from a2a.server.cluster.version import TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandlerV2
 from a2a.server.routes import create_agent_card_routes
@@ -74,6 +75,7 @@ from a2a.types.a2a_pb2 import (
     SendMessageRequest,
     Task,
     TaskState,
+    TaskStatus,
 )
 from a2a.utils.constants import VERSION_HEADER
 from a2a.utils.errors import (
@@ -186,6 +188,8 @@ class _TaskSends:
 
 
 _INPUT_MODES = (TEXT_MEDIA_TYPE, DATA_MEDIA_TYPE)  # the card's input modes
+# A task in these states after a blocking send has no answer in it (its turn's events were dropped at shutdown).
+_UNANSWERED_STATES = frozenset({TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING})
 
 
 def _check_parts(msg: Message) -> None:
@@ -311,7 +315,16 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                 if stored is not None and (claim.state == "done" or terminal):
                     if stale:
                         await log_.complete(owner, mid, stored.task.id, None)
+                    if stored.task.status.state in _UNANSWERED_STATES and await self.catch_up(task_id, stored.task):
+                        return (await self._versioned_store.get(task_id, context) or stored).task
                     return stored.task
+                if stored is None and stale and await self.ctx.run_turn(self.ctx.seller.store.message_committed,
+                                                                        task_id, mid):
+                    # Its turn committed, and its task was never saved (its process went down first): the task is
+                    # made now and given the negotiation's last word; the message is never run again.
+                    made = await self._task_for_committed_turn(task_id, params, context)
+                    await log_.complete(owner, mid, task_id, None)
+                    return made
                 if stored is not None and await self.ctx.run_turn(self.ctx.seller.store.message_committed,
                                                                   task_id, mid):
                     # Its turn committed before its process died: never run it again; the task is brought in
@@ -320,8 +333,6 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                     await log_.complete(owner, mid, task_id, None)
                     return (await self._versioned_store.get(task_id, context) or stored).task
                 if await log_.take_over(owner, mid, claim):  # nothing came of the first attempt: process it now
-                    if stored is not None and not params.message.context_id:  # in the context the task was given
-                        params.message.context_id = stored.task.context_id
                     return None
             if time.monotonic() > deadline:
                 raise InvalidRequestError(message=f"messageId {mid!r} is still being processed; retry shortly")
@@ -369,6 +380,16 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                 TaskState.TASK_STATE_INPUT_REQUIRED
         return None
 
+    async def _task_for_committed_turn(self, task_id: str, params: SendMessageRequest,
+                                       context: ServerCallContext) -> Task:
+        task = Task(id=task_id, context_id=params.message.context_id or str(uuid.uuid4()),
+                    status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[params.message])
+        task.history[0].task_id, task.history[0].context_id = task_id, task.context_id
+        await self._versioned_store.save(task, prev_version=TaskVersion.MISSING, context=context)
+        await self.catch_up(task_id, task)
+        stored = await self._versioned_store.get(task_id, context)
+        return stored.task if stored is not None else task
+
     async def catch_up(self, task_id: str, task: Task) -> bool:
         """Publish the negotiation's last word on `task` when the task lags behind it (`last_word`)."""
         status = MessageToDict(task.status)
@@ -396,6 +417,15 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             if stored is not None:
                 msg.context_id = stored.task.context_id
 
+    async def _in_started_context(self, params: SendMessageRequest, context: ServerCallContext) -> None:
+        """A first message processed again (its first attempt left the task it started, SUBMITTED, and no turn) goes
+        on in the context that task was given: the SDK would make up another and refuse the mismatch."""
+        msg = params.message
+        if not msg.task_id and not msg.context_id:
+            stored = await self._versioned_store.get(self._task_of_message(params, context), context)
+            if stored is not None:
+                msg.context_id = stored.task.context_id
+
     async def _check_open(self, params: SendMessageRequest, context: ServerCallContext) -> Task | None:
         """A message for a finished task is refused here, before the SDK builds (and leaks) an ActiveTask for it.
         Returns the task the message names as it stands (None for a new task)."""
@@ -416,6 +446,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         earlier = await self._answered(params, context)
         if earlier is not None:
             return earlier
+        await self._in_started_context(params, context)
         owner, mid = owner_of(context), params.message.message_id
         try:
             async with self._sends.one_at_a_time(self._task_of_message(params, context)):
@@ -425,6 +456,15 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             await asyncio.shield(self._failed(params, context, exc))
             raise
         task_id = _task_id_of(result) if isinstance(result, Task) else (result.task_id or None)
+        if isinstance(result, Task) and task_id and not params.configuration.return_immediately \
+                and result.status.state in _UNANSWERED_STATES:
+            # The turn's events never came back (the process is shutting down and the SDK dropped them): this is
+            # no answer. If the turn committed, a retry is answered from the tables; else it is processed then.
+            if await self.ctx.run_turn(self.ctx.seller.store.message_committed, task_id, mid):
+                await self.backend.message_log.complete(owner, mid, task_id, None)
+            else:
+                await self.backend.message_log.release(owner, mid)
+            return result
         # With returnImmediately the answer is still to come: a retry gets the task as it stands then.
         answer = None if params.configuration.return_immediately and task_id else _serialise(result)
         await self.backend.message_log.complete(owner, mid, task_id, answer)
@@ -438,6 +478,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         if earlier is not None:
             yield earlier
             return
+        await self._in_started_context(params, context)
         owner, mid = owner_of(context), params.message.message_id
         started = finished = False
         context.state[STREAM_STATE] = True

@@ -49,6 +49,7 @@ from a2a.utils.errors import A2AError
 from agent.server.a2a import new_task_id
 from agent.server.a2a_executor import BuyerUser
 from agent.server.a2a_tasks import message_digest
+from agent.service import Buyer
 
 S = TaskState
 
@@ -736,6 +737,55 @@ async def test_a_message_whose_turn_committed_before_its_process_died_is_never_r
     assert turns == {committed.turn}, turns
     assert answered.id == first_task and answered.status.state == S.TASK_STATE_INPUT_REQUIRED
     assert data_of(answered)["type"] == "proposal"
+    await client.close()
+
+
+@SQLITE_ONLY
+@pytest.mark.anyio
+async def test_first_messages_cut_short_at_shutdown_are_answered_once(server: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ops QA re-test, SIGTERM under load: (1) the SDK dropped a turn's events at shutdown and the blocking send
+    returned the task SUBMITTED, which the message log kept as the answer: every retry got SUBMITTED, the quote
+    request was lost. Now it is no answer: a retry is processed (in the context the task was given). (2) A first
+    message whose turn committed but whose task was never saved ran again on retry in another process (two turns,
+    two versions). Now the task is made from the negotiation and the message is not run again."""
+    import agent.server.a2a as a2a_module
+
+    handler = server.app.state.a2a.handler
+    store = server.ctx.seller.store
+    client = await client_for(server, "buyer_eu")
+    dropped = message(rfq("BRG-6205", 12))
+    dropped_task = new_task_id("acme-eu", dropped.message_id)
+
+    async def events_dropped(self: Any, params: Any, context: Any) -> Task:
+        task = Task(id=dropped_task, context_id=uuid.uuid4().hex, status=TaskStatus(state=S.TASK_STATE_SUBMITTED))
+        await self._versioned_store.save(task, prev_version=TaskVersion.MISSING, context=context)
+        return task
+
+    monkeypatch.setattr(a2a_module.DefaultRequestHandlerV2, "on_message_send", events_dropped)
+    cut = await send(client, dropped)
+    assert cut.status.state == S.TASK_STATE_SUBMITTED
+    monkeypatch.undo()
+    again = await send(client, dropped)
+    assert again.id == dropped_task and data_of(again)["type"] == "proposal", again.status
+    assert store.message_committed(dropped_task, dropped.message_id)
+
+    committed = message(rfq("BRG-6205", 14))  # its process committed the turn and died before saving the task
+    committed_task = new_task_id("acme-eu", committed.message_id)
+    await _on_server_loop(server, handler.backend.message_log.claim("acme-eu", committed.message_id,
+                                                                    message_digest(committed)))
+    server.ctx.seller.start(Buyer(org="acme-eu", region="EU", segment="standard", currency="EUR"),
+                            negotiation_id=committed_task)
+    first = server.ctx.seller.send(committed_task, data=rfq("BRG-6205", 14), message_id=committed.message_id)
+    serving_since = handler._serving_since
+    handler._serving_since = time.time() + 60  # the claim's process is gone
+    try:
+        answered = await send(client, committed)
+    finally:
+        handler._serving_since = serving_since
+    assert answered.id == committed_task and data_of(answered)["proposal_id"] == first.data["proposal_id"]
+    assert store.proposal_versions(first.data["proposal_id"]) == [1]
+    assert {r["turn"] for r in store.records(committed_task) if r.get("message_id") == committed.message_id} == {1}
     await client.close()
 
 
