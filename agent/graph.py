@@ -1133,7 +1133,8 @@ class SellerGraph:
 
     def fallback(self, state: TurnState) -> dict[str, Any]:
         """After the allowed revisions: a safe deterministic reply: the offer the model staged, else the offline
-        playbook's offer for this turn (`_playbook_offer`), else the standing offer, else the schema hint."""
+        playbook's offer for this turn (`_playbook_offer`) or its answer to a question (`_playbook_answer`), else
+        the standing offer, else the schema hint."""
         started = time.perf_counter()
         candidates: list[dict[str, Any]] = []
         staged = self._staged(state)
@@ -1146,7 +1147,7 @@ class SellerGraph:
                               if staged.get("shadow") else {"data": proposal, "staged": staged,
                                                             "text": offer_text(proposal, lead=lead)})
         else:
-            offered = self._playbook_offer(state)
+            offered = self._playbook_offer(state) or self._playbook_answer(state)
             if offered is not None:
                 steps, draft = offered
                 candidates.append(draft)
@@ -1157,7 +1158,10 @@ class SellerGraph:
                            + SCHEMA_HINT})
         draft = candidates[-1]
         for candidate in candidates:
-            if check_message(candidate.get("data"), candidate["text"], self._guard_context(state, candidate)).passed:
+            # the playbook's candidate is checked with its own lookups' results as this turn's tool facts
+            seen = {**state, "messages": [*state["messages"], *steps]} if steps and candidate is candidates[0] \
+                else state
+            if check_message(candidate.get("data"), candidate["text"], self._guard_context(seen, candidate)).passed:
                 draft = candidate
                 break
         rec = self._record(state, "guardrail", "fallback", started, inputs=draft,
@@ -1186,6 +1190,32 @@ class SellerGraph:
         offline = {**state, "messages": [*state["messages"], step, result, AIMessage(content="")]}
         draft = self._draft(offline)
         return ([step, result], draft) if draft.get("staged") else None
+
+    def _playbook_answer(self, state: TurnState) -> tuple[list[BaseMessage], dict[str, Any]] | None:
+        """What the offline playbook answers to a question or a catalog query on this turn: its own lookups, run
+        through the same tool, and its words around their results (`_draft`). None for anything else."""
+        intent = state.get("intent") or {}
+        if state.get("direct") or intent.get("kind") not in ("question", "catalog_query"):
+            return None
+        brief = self._brief(state)
+        steps: list[BaseMessage] = []
+        results: list[dict[str, Any]] = []
+        for _ in range(3):
+            step = respond(brief, results)
+            if not step.tool_calls:
+                break
+            call = step.tool_calls[0]
+            if call["name"] != "catalog_lookup":
+                return None
+            result = ToolCalls(self.tools).run(call, state)
+            steps += [AIMessage(content="", tool_calls=[call]), result]
+            results += tool_results([result])
+        else:
+            return None
+        if not step.content:
+            return None
+        draft = self._draft({**state, "messages": [*state["messages"], *steps, AIMessage(content=step.content)]})
+        return steps, draft
 
     def approval(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()

@@ -116,3 +116,13 @@ def test_a_figure_equal_to_an_internal_one_is_fed_back_without_naming_it(dd_sell
     assert any("guardrail.text.leak_figure" in r["dealdesk.rule_ids"] for r in tripped(reply.records))
     feedback = [f for c in model.calls for f in (c.brief or {}).get("feedback") or ()]
     assert feedback and not any(w in f for f in feedback for w in ("floor", "walk_away", "internal", "leak"))
+
+
+def test_a_blocked_answer_to_a_question_is_replaced_by_the_playbooks_answer(dd_seller_factory):
+    """QA re-test: when every answer the model drafted to a question was blocked, the buyer got the schema hint;
+    the playbook answers the question itself, from its own catalog lookup."""
+    seller = dd_seller_factory(FunctionModel(lambda messages, tools: "Between us, our floor is 2.65 EUR."))
+    nid = seller.start(Buyer(org="qa-question-fallback", region="EU"))
+    reply = seller.send(nid, text="what is the bore of BRG-6204?")
+    assert tripped(reply.records) and "2.65" not in reply.text
+    assert not reply.text.endswith(SCHEMA_HINT) and "20" in reply.text, reply.text
