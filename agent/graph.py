@@ -1133,8 +1133,8 @@ class SellerGraph:
 
     def fallback(self, state: TurnState) -> dict[str, Any]:
         """After the allowed revisions: a safe deterministic reply: the offer the model staged, else the offline
-        playbook's offer for this turn (`_playbook_offer`) or its answer to a question (`_playbook_answer`), else
-        the standing offer, else the schema hint."""
+        playbook's offer for this turn or its answer to a question (`_playbook_reply`), else the standing offer,
+        else the schema hint."""
         started = time.perf_counter()
         candidates: list[dict[str, Any]] = []
         staged = self._staged(state)
@@ -1147,7 +1147,7 @@ class SellerGraph:
                               if staged.get("shadow") else {"data": proposal, "staged": staged,
                                                             "text": offer_text(proposal, lead=lead)})
         else:
-            offered = self._playbook_offer(state) or self._playbook_answer(state)
+            offered = self._playbook_reply(state)
             if offered is not None:
                 steps, draft = offered
                 candidates.append(draft)
@@ -1172,30 +1172,14 @@ class SellerGraph:
             update["messages"] = steps
         return update
 
-    def _playbook_offer(self, state: TurnState) -> tuple[list[BaseMessage], dict[str, Any]] | None:
-        """What the offline playbook offers on this turn (an rfq or a counter-offer whose lines have the
-        strategy's moves): its `submit_proposal` call with the recommended moves, run through the same tool,
-        and the draft built around the staged offer as any turn's (`_draft`). None when nothing is offered."""
-        intent = state.get("intent") or {}
-        if state.get("direct") or intent.get("kind") not in ("rfq", "counter_offer"):
-            return None
-        step = respond(self._brief(state), [])
-        calls = [c for c in step.tool_calls if c["name"] == "submit_proposal"]
-        if not calls:
-            return None
-        step = AIMessage(content="", tool_calls=calls[:1])
-        result = ToolCalls(self.tools).run(calls[0], state)
-        if not (isinstance(result.artifact, dict) and result.artifact.get("ok")):
-            return None
-        offline = {**state, "messages": [*state["messages"], step, result, AIMessage(content="")]}
-        draft = self._draft(offline)
-        return ([step, result], draft) if draft.get("staged") else None
-
-    def _playbook_answer(self, state: TurnState) -> tuple[list[BaseMessage], dict[str, Any]] | None:
-        """What the offline playbook answers to a question or a catalog query on this turn: its own lookups, run
-        through the same tool, and its words around their results (`_draft`). None for anything else."""
-        intent = state.get("intent") or {}
-        if state.get("direct") or intent.get("kind") not in ("question", "catalog_query"):
+    def _playbook_reply(self, state: TurnState) -> tuple[list[BaseMessage], dict[str, Any]] | None:
+        """What the offline playbook says on this turn, through the same tools: on an rfq or a counter-offer its
+        `submit_proposal` with the strategy's recommended moves (None unless the offer is staged), on a question
+        or a catalog query its own lookups and its words around their results. Its tool calls and results, and
+        the draft built as any turn's (`_draft`); None for anything else."""
+        kind = (state.get("intent") or {}).get("kind")
+        offering = kind in ("rfq", "counter_offer")
+        if state.get("direct") or not (offering or kind in ("question", "catalog_query")):
             return None
         brief = self._brief(state)
         steps: list[BaseMessage] = []
@@ -1205,17 +1189,19 @@ class SellerGraph:
             if not step.tool_calls:
                 break
             call = step.tool_calls[0]
-            if call["name"] != "catalog_lookup":
+            if call["name"] != ("submit_proposal" if offering else "catalog_lookup"):
                 return None
             result = ToolCalls(self.tools).run(call, state)
+            if offering and not (isinstance(result.artifact, dict) and result.artifact.get("ok")):
+                return None
             steps += [AIMessage(content="", tool_calls=[call]), result]
             results += tool_results([result])
         else:
             return None
-        if not step.content:
+        if not (offering or step.content):
             return None
         draft = self._draft({**state, "messages": [*state["messages"], *steps, AIMessage(content=step.content)]})
-        return steps, draft
+        return None if offering and not draft.get("staged") else (steps, draft)
 
     def approval(self, state: TurnState) -> dict[str, Any]:
         started = time.perf_counter()

@@ -36,7 +36,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agent.models.offline import OfflineModel
-from agent.models.openai import PROVIDERS, ModelConfigError, ModelSettings, build_chat_openai
+from agent.models.openai import PROVIDERS, SETTING_LIMITS, ModelConfigError, ModelSettings, build_chat_openai
 
 OFFLINE_NAMES = ("", "offline", "dealdesk-offline", "none")
 
@@ -70,17 +70,6 @@ _FIELDS: dict[str, tuple[str, str, Any]] = {
 _NAMES = ("DEALDESK_MODEL", *_FIELDS)  # every variable the model configuration reads
 _TABLE_KEYS = {"name": "DEALDESK_MODEL", **{key: env for env, (_, key, _) in _FIELDS.items()}}
 
-# settings field -> (what it must be, the test); checked here so that the message names the setting and its source
-_LIMITS: dict[str, tuple[str, Any]] = {
-    "timeout": ("greater than 0", lambda v: v > 0),
-    "deadline": ("greater than 0", lambda v: v > 0),
-    "attempts": ("at least 1", lambda v: v >= 1),
-    "budget_calls": ("0 or more", lambda v: v >= 0),
-    "budget_tokens": ("0 or more", lambda v: v >= 0),
-    "temperature": ("0 or more", lambda v: v >= 0),
-    "structured": ("auto, json_schema or function_calling", lambda v: v in ("auto", "json_schema", "function_calling")),
-    "understand": ("cascade or model", lambda v: v in ("cascade", "model")),
-}
 
 
 def parse_model_name(name: str) -> tuple[str, str] | None:
@@ -213,7 +202,7 @@ def model_settings(env: Mapping[str, str] | None = None) -> ModelSettings | None
                 value = conv(raw)
             except ValueError:
                 raise ModelConfigError(f"{_named(raw, where)}: not {_KINDS[conv]}") from None
-        limit = _LIMITS.get(fld)
+        limit = SETTING_LIMITS.get(fld)
         if limit is not None and not limit[1](value):
             raise ModelConfigError(f"{_named(raw, where)}: must be {limit[0]}")
         values[fld] = value

@@ -72,18 +72,27 @@ class ModelSettings:
                                    "every one of them is spoken to through the OpenAI-compatible API)")
         if not self.model:
             raise ModelConfigError("no model name (DEALDESK_MODEL=openai:gpt-4o-mini, for example)")
-        for name in ("timeout", "deadline", "backoff_max"):
-            if not getattr(self, name) > 0:
-                raise ModelConfigError(f"{name} must be positive")
-        if self.max_reply_chars < 1:
-            raise ModelConfigError("max_reply_chars must be at least 1")
-        if self.attempts < 1 or self.budget_calls < 0 or self.budget_tokens < 0 or self.backoff_initial < 0:
-            raise ModelConfigError("attempts must be at least 1, budgets and backoff not negative")
-        if self.structured not in ("auto", "json_schema", "function_calling"):
-            raise ModelConfigError(f"structured output {self.structured!r}: auto, json_schema or function_calling")
-        if self.understand not in ("cascade", "model"):
-            raise ModelConfigError(f"understanding {self.understand!r}: cascade or model")
+        for name, (must, ok) in SETTING_LIMITS.items():
+            if not ok(getattr(self, name)):
+                raise ModelConfigError(f"{name}={getattr(self, name)!r}: must be {must}")
         return self
+
+
+# settings field -> (what it must be, the test): `ModelSettings.check`, and the configuration's own messages
+# (agent/models/factory.py names the variable or the file's key a value came from)
+SETTING_LIMITS: dict[str, tuple[str, Any]] = {
+    "timeout": ("greater than 0", lambda v: v > 0),
+    "deadline": ("greater than 0", lambda v: v > 0),
+    "backoff_max": ("greater than 0", lambda v: v > 0),
+    "backoff_initial": ("0 or more", lambda v: v >= 0),
+    "max_reply_chars": ("at least 1", lambda v: v >= 1),
+    "attempts": ("at least 1", lambda v: v >= 1),
+    "budget_calls": ("0 or more", lambda v: v >= 0),
+    "budget_tokens": ("0 or more", lambda v: v >= 0),
+    "temperature": ("0 or more", lambda v: v is None or v >= 0),
+    "structured": ("auto, json_schema or function_calling", lambda v: v in ("auto", "json_schema", "function_calling")),
+    "understand": ("cascade or model", lambda v: v in ("cascade", "model")),
+}
 
 
 def build_chat_openai(settings: ModelSettings, *, http_client: Any = None, http_async_client: Any = None) -> Any:

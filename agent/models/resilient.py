@@ -245,6 +245,12 @@ def time_left() -> float | None:
     return None if until is None else until - time.monotonic()
 
 
+def out_of_time() -> bool:
+    """Too little of the turn left to start a model request (`MIN_REQUEST_S`)."""
+    left = time_left()
+    return left is not None and left < MIN_REQUEST_S
+
+
 def conversation_id() -> str:
     """The graph's thread id (one negotiation), from the runnable config in context."""
     try:
@@ -1162,17 +1168,13 @@ class ResilientModel(BaseChatModel):
         reason = self._over_budget(usage)
         if reason:
             raise ModelFailure(reason)
-        left = time_left()
-        if left is not None and left < MIN_REQUEST_S:
+        if out_of_time():
             raise ModelFailure("turn_deadline", "no time left in the turn for a model request")
+        left = time_left()
         made = 0
 
         def over_budget(_: RetryCallState) -> bool:
             return self._over_budget(usage) is not None
-
-        def out_of_time(_: RetryCallState) -> bool:
-            remaining = time_left()
-            return remaining is not None and remaining < MIN_REQUEST_S
 
         backoff = _Backoff(s.backoff_initial, s.backoff_max, jitter=min(0.25, s.backoff_initial))
 
@@ -1183,14 +1185,14 @@ class ResilientModel(BaseChatModel):
 
         deadline = s.deadline if left is None else min(s.deadline, left)
         retrying = Retrying(stop=stop_after_attempt(s.attempts) | stop_after_delay(deadline) | over_budget
-                            | out_of_time, wait=wait, retry=retry_if_exception(_retryable), reraise=True,
+                            | (lambda _: out_of_time()), wait=wait, retry=retry_if_exception(_retryable), reraise=True,
                             sleep=self.sleep)
         try:
             for attempt in retrying:
                 with attempt:
-                    remaining = time_left()
-                    if remaining is not None and remaining < MIN_REQUEST_S:
+                    if out_of_time():
                         raise ModelFailure("turn_deadline", "no time left in the turn for another request")
+                    remaining = time_left()
                     made += 1
                     self.ledger.add(conv, calls=1)
                     if meter is not None:

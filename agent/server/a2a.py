@@ -303,11 +303,10 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                 # left no answer: a stream whose client left. If its turn committed, that is the answer.
                 task_id = self._task_of_message(params, context)
                 stored = await self._versioned_store.get(task_id, context)
-                if stored is not None and await self.ctx.run_turn(self.ctx.seller.store.message_committed,
-                                                                  task_id, mid):
-                    await self.catch_up(task_id, stored.task)
+                answered = None if stored is None else await self._from_the_tables(task_id, stored, params, context)
+                if answered is not None:
                     await log_.complete(owner, mid, task_id, None)
-                    return (await self._versioned_store.get(task_id, context) or stored).task
+                    return answered
             if claim.state == "done" or stale:
                 task_id = claim.task_id or self._task_of_message(params, context)
                 stored = await self._versioned_store.get(task_id, context)
@@ -316,22 +315,13 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                     if stale:
                         await log_.complete(owner, mid, stored.task.id, None)
                     if stored.task.status.state in _UNANSWERED_STATES and await self.catch_up(task_id, stored.task):
-                        return (await self._versioned_store.get(task_id, context) or stored).task
+                        return await self._current(task_id, stored, context)
                     return stored.task
-                if stored is None and stale and await self.ctx.run_turn(self.ctx.seller.store.message_committed,
-                                                                        task_id, mid):
-                    # Its turn committed, and its task was never saved (its process went down first): the task is
-                    # made now and given the negotiation's last word; the message is never run again.
-                    made = await self._task_for_committed_turn(task_id, params, context)
+                # Its process died: if its turn committed, never run it again.
+                answered = await self._from_the_tables(task_id, stored, params, context) if stale else None
+                if answered is not None:
                     await log_.complete(owner, mid, task_id, None)
-                    return made
-                if stored is not None and await self.ctx.run_turn(self.ctx.seller.store.message_committed,
-                                                                  task_id, mid):
-                    # Its turn committed before its process died: never run it again; the task is brought in
-                    # line with the negotiation (the dead process may not have updated it) and answered as it stands.
-                    await self.catch_up(task_id, stored.task)
-                    await log_.complete(owner, mid, task_id, None)
-                    return (await self._versioned_store.get(task_id, context) or stored).task
+                    return answered
                 if await log_.take_over(owner, mid, claim):  # nothing came of the first attempt: process it now
                     return None
             if time.monotonic() > deadline:
@@ -380,22 +370,38 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                 TaskState.TASK_STATE_INPUT_REQUIRED
         return None
 
-    async def _task_for_committed_turn(self, task_id: str, params: SendMessageRequest,
-                                       context: ServerCallContext) -> Task:
-        task = Task(id=task_id, context_id=params.message.context_id or str(uuid.uuid4()),
-                    status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[params.message])
-        task.history[0].task_id, task.history[0].context_id = task_id, task.context_id
-        await self._versioned_store.save(task, prev_version=TaskVersion.MISSING, context=context)
+    async def _from_the_tables(self, task_id: str, stored: Any, params: SendMessageRequest,
+                               context: ServerCallContext) -> Task | None:
+        """The answer to a message whose turn committed though its attempt left no answer (its process died, its
+        stream's client left): its task brought in line with the negotiation, made first if it was never saved.
+        None when no turn of the message committed."""
+        if not await self.ctx.run_turn(self.ctx.seller.store.message_committed, task_id, params.message.message_id):
+            return None
+        if stored is None:
+            task = Task(id=task_id, context_id=params.message.context_id or str(uuid.uuid4()),
+                        status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[params.message])
+            task.history[0].task_id, task.history[0].context_id = task_id, task.context_id
+            await self._versioned_store.save(task, prev_version=TaskVersion.MISSING, context=context)
+        else:
+            task = stored.task
         await self.catch_up(task_id, task)
-        stored = await self._versioned_store.get(task_id, context)
-        return stored.task if stored is not None else task
+        return await self._current(task_id, stored, context, task)
+
+    async def _current(self, task_id: str, stored: Any, context: ServerCallContext, task: Task | None = None) -> Task:
+        """The task as it stands now (after a publication), else as it was read."""
+        now = await self._versioned_store.get(task_id, context)
+        return now.task if now is not None else (task if task is not None else stored.task)
 
     async def catch_up(self, task_id: str, task: Task) -> bool:
-        """Publish the negotiation's last word on `task` when the task lags behind it (`last_word`)."""
-        status = MessageToDict(task.status)
-        artifacts = [MessageToDict(a) for a in task.artifacts]
+        """Publish the negotiation's last word on `task` when the task lags behind it (`publish_last_word`)."""
+        return await self.publish_last_word(task_id, MessageToDict(task.status).get("state"),
+                                            [MessageToDict(a) for a in task.artifacts])
+
+    async def publish_last_word(self, task_id: str, state: str | None, artifacts: list[dict[str, Any]]) -> bool:
+        """Publish the negotiation's last word (`last_word`) on a task in `state` showing `artifacts` (JSON, as the
+        task table keeps them), if it lags behind; False when it does not or there is no live task."""
         async with self.executor.turns:
-            plan = await self.ctx.run_turn(self.last_word, task_id, status.get("state"), artifacts)
+            plan = await self.ctx.run_turn(self.last_word, task_id, state, artifacts)
         return plan is not None and await self.deliver_seller_turn(task_id, plan[0], plan[1])
 
     async def _failed(self, params: SendMessageRequest, context: ServerCallContext, exc: BaseException) -> None:
@@ -406,25 +412,17 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         else:  # the turn may have run: a retry gets the task as it stands, never a second turn
             await self.backend.message_log.complete(owner, mid, self._task_of_message(params, context), None)
 
-    async def _in_its_context(self, params: SendMessageRequest, context: ServerCallContext) -> None:
-        """A message naming a task but no contextId continues that task's context (A2A: the contextId is optional
-        when the taskId is given). The SDK would make up a new context for it, and the task's next message would
-        then fail on the mismatch, after the turn had run. Done before the message is digested, so a retry with
-        and without the contextId is the same message."""
-        msg = params.message
-        if msg.task_id and not msg.context_id:
-            stored = await self._versioned_store.get(msg.task_id, context)
+    async def _in_context_of(self, task_id: str, params: SendMessageRequest, context: ServerCallContext) -> None:
+        """A message with no contextId goes on in the context of `task_id`'s task, when it exists: the SDK would make
+        up a new context and refuse the mismatch. Two callers:
+        - a message naming its task (A2A: the contextId is optional when the taskId is given), before the message
+          is digested, so a retry with and without the contextId is the same message;
+        - a first message processed again (its first attempt left the task it started, SUBMITTED, and no turn),
+          after the message log took it: its first attempt was digested before that task existed."""
+        if not params.message.context_id:
+            stored = await self._versioned_store.get(task_id, context)
             if stored is not None:
-                msg.context_id = stored.task.context_id
-
-    async def _in_started_context(self, params: SendMessageRequest, context: ServerCallContext) -> None:
-        """A first message processed again (its first attempt left the task it started, SUBMITTED, and no turn) goes
-        on in the context that task was given: the SDK would make up another and refuse the mismatch."""
-        msg = params.message
-        if not msg.task_id and not msg.context_id:
-            stored = await self._versioned_store.get(self._task_of_message(params, context), context)
-            if stored is not None:
-                msg.context_id = stored.task.context_id
+                params.message.context_id = stored.task.context_id
 
     async def _check_open(self, params: SendMessageRequest, context: ServerCallContext) -> Task | None:
         """A message for a finished task is refused here, before the SDK builds (and leaks) an ActiveTask for it.
@@ -442,11 +440,13 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
         self._check_message(params)
-        await self._in_its_context(params, context)
+        if params.message.task_id:
+            await self._in_context_of(params.message.task_id, params, context)
         earlier = await self._answered(params, context)
         if earlier is not None:
             return earlier
-        await self._in_started_context(params, context)
+        if not params.message.task_id:
+            await self._in_context_of(self._task_of_message(params, context), params, context)
         owner, mid = owner_of(context), params.message.message_id
         try:
             async with self._sends.one_at_a_time(self._task_of_message(params, context)):
@@ -473,12 +473,14 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
     async def on_message_send_stream(self, params: SendMessageRequest,
                                      context: ServerCallContext) -> AsyncGenerator[Any, None]:
         self._check_message(params)
-        await self._in_its_context(params, context)
+        if params.message.task_id:
+            await self._in_context_of(params.message.task_id, params, context)
         earlier = await self._answered(params, context)
         if earlier is not None:
             yield earlier
             return
-        await self._in_started_context(params, context)
+        if not params.message.task_id:
+            await self._in_context_of(self._task_of_message(params, context), params, context)
         owner, mid = owner_of(context), params.message.message_id
         started = finished = False
         context.state[STREAM_STATE] = True
@@ -781,10 +783,7 @@ class A2AService:
         for task_id, status, artifacts, moved_at in rows:
             if self._checked.get(task_id) == moved_at:
                 continue  # looked at already: nothing to publish for this state of the negotiation
-            async with self.executor.turns:
-                plan = await self.ctx.run_turn(self.handler.last_word, task_id, (status or {}).get("state"),
-                                               artifacts or [])
-            if plan is not None and await self.handler.deliver_seller_turn(task_id, plan[0], plan[1]):
+            if await self.handler.publish_last_word(task_id, (status or {}).get("state"), artifacts or []):
                 updated += 1
                 self._checked.pop(task_id, None)
             else:
