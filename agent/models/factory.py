@@ -18,6 +18,9 @@ counts as unset: it does not override the file.
 | `DEALDESK_STRUCTURED_OUTPUT` | `structured_output` | `auto`, `json_schema` or `function_calling` | auto |
 | `DEALDESK_UNDERSTAND` | `understand` | `cascade` (parser first) or `model` (always the model) | cascade |
 | `DEALDESK_MODEL_TEMPERATURE` | `temperature` | sampling temperature | 0 |
+| `DEALDESK_MODEL_MAX_REPLY_CHARS` | `max_reply_chars` | longest usable reply, plus 200 a line of the offer | 2000 |
+| `DEALDESK_MODEL_BREAKER_FAILURES` | `breaker_failures` | outages in a row before the model is skipped (0: never) | 3 |
+| `DEALDESK_MODEL_BREAKER_COOLDOWN` | `breaker_cooldown` | seconds it is skipped, then tried again | 30 |
 
 A problem is a `ModelConfigError` naming where the value came from (the environment
 variable, or the key and the file), and for a file that does not parse, the line and column.
@@ -66,6 +69,9 @@ _FIELDS: dict[str, tuple[str, str, Any]] = {
     "DEALDESK_STRUCTURED_OUTPUT": ("structured", "structured_output", str),
     "DEALDESK_UNDERSTAND": ("understand", "understand", str),
     "DEALDESK_MODEL_TEMPERATURE": ("temperature", "temperature", _number),
+    "DEALDESK_MODEL_MAX_REPLY_CHARS": ("max_reply_chars", "max_reply_chars", _whole),
+    "DEALDESK_MODEL_BREAKER_FAILURES": ("breaker_failures", "breaker_failures", _whole),
+    "DEALDESK_MODEL_BREAKER_COOLDOWN": ("breaker_cooldown", "breaker_cooldown", _number),
 }
 _NAMES = ("DEALDESK_MODEL", *_FIELDS)  # every variable the model configuration reads
 _TABLE_KEYS = {"name": "DEALDESK_MODEL", **{key: env for env, (_, key, _) in _FIELDS.items()}}

@@ -57,6 +57,11 @@ class ModelSettings:
     # turn's offer; a longer reply is unusable (the offline model answers). The offline playbook's longest
     # replies: about 750 characters (a 50-product search), 450 + 75 per line for an offer.
     max_reply_chars: int = 2000
+    # circuit breaker (agent/models/breaker.py): after this many calls in a row gave up on an outage (timeouts,
+    # connection errors, 5xx, 429), calls are answered offline with no request for `breaker_cooldown` seconds,
+    # then one call tries the model again; 0 turns the breaker off
+    breaker_failures: int = 3
+    breaker_cooldown: float = 30.0
     source: str = "defaults"  # where the settings came from (for `dealdesk doctor`)
 
     @property
@@ -87,6 +92,8 @@ SETTING_LIMITS: dict[str, tuple[str, Any]] = {
     "backoff_initial": ("0 or more", lambda v: v >= 0),
     "max_reply_chars": ("at least 1", lambda v: v >= 1),
     "attempts": ("at least 1", lambda v: v >= 1),
+    "breaker_failures": ("0 or more", lambda v: v >= 0),
+    "breaker_cooldown": ("greater than 0", lambda v: v > 0),
     "budget_calls": ("0 or more", lambda v: v >= 0),
     "budget_tokens": ("0 or more", lambda v: v >= 0),
     "temperature": ("0 or more", lambda v: v is None or v >= 0),

@@ -57,6 +57,7 @@ import contextvars
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -80,11 +81,14 @@ from tenacity.wait import wait_base
 
 from agent.contract import Accept, CatalogQuery, CounterItem, CounterOffer, InQty, Reject, Rfq, RfqItem
 from agent.intent import NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, BuyerIntent, Question, QuestionTopic
+from agent.models.breaker import CircuitBreaker, Transition
 from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.openai import ModelSettings
 from agent.playbook import BRIEF_MARKER, parse_brief, respond
 from agent.prompts import DELIMITED_BUYER_TEXT, delimit_buyer_text
 from agent.prompts import load as load_prompt
+
+_log = logging.getLogger("dealdesk.model")
 
 FALLBACK_KEY = "dealdesk_fallback"
 LOCAL_KEY = "dealdesk_local"
@@ -307,6 +311,20 @@ def classify(exc: BaseException) -> str:
 
 
 RETRYABLE = ("timeout", "rate_limited", "server_error", "connection")
+# reasons a call gave up on that say the model is not answering (the circuit breaker counts them); a
+# turn's time used up by requests is one, an answer that could not be used is not
+OUTAGES = (*RETRYABLE, "turn_deadline")
+
+
+def _logged(change: Transition | None, model: str) -> None:
+    """The breaker's changes of state go to the server log (an operator sees the model is being skipped)."""
+    if change is None:
+        return
+    if change.state == "open":
+        _log.warning("model %s: %d calls in a row gave up on an outage; answering offline for %.0f s",
+                     model, change.failures, change.cooldown)
+    else:
+        _log.warning("model %s answers again; asking it again", model)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -1057,6 +1075,7 @@ class _Shared:
         self.method: str | None = None  # structured output method in use, once known
         self.lock = threading.Lock()
         self.answers: dict[tuple[str, str], str] = {}  # (conversation, text key) -> answer drafted with the intent
+        self.breaker = CircuitBreaker()  # outages in a row: stop asking for a while (agent/models/breaker.py)
 
     def keep_answer(self, conversation: str, text: str, answer: str) -> None:
         with self.lock:
@@ -1170,6 +1189,10 @@ class ResilientModel(BaseChatModel):
             raise ModelFailure(reason)
         if out_of_time():
             raise ModelFailure("turn_deadline", "no time left in the turn for a model request")
+        breaker = self.shared.breaker if s.breaker_failures > 0 else None
+        if breaker is not None and not breaker.allow(s.breaker_cooldown):
+            raise ModelFailure("circuit_open", f"the model gave up {breaker.in_a_row} calls in a row on an outage; "
+                                               f"asked again in {breaker.retry_in(s.breaker_cooldown):.0f} s")
         left = time_left()
         made = 0
 
@@ -1199,7 +1222,17 @@ class ResilientModel(BaseChatModel):
                         meter.calls += 1
                     message = fn(**({} if remaining is None else {"timeout": min(s.timeout, remaining)}))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed reason and a fallback
-            raise ModelFailure(classify(exc), str(exc)[:300], requests=made) from exc
+            reason = classify(exc)
+            if breaker is not None:
+                if not made:
+                    breaker.released()
+                elif reason in OUTAGES:
+                    _logged(breaker.failed(s.breaker_failures, s.breaker_cooldown), self.model_name)
+                else:
+                    _logged(breaker.succeeded(), self.model_name)
+            raise ModelFailure(reason, str(exc)[:300], requests=made) from exc
+        if breaker is not None:
+            _logged(breaker.succeeded(), self.model_name)
         tokens = getattr(message, "usage_metadata", None) or {}
         used_in, used_out = int(tokens.get("input_tokens") or 0), int(tokens.get("output_tokens") or 0)
         self.ledger.add(conv, input_tokens=used_in, output_tokens=used_out)

@@ -88,7 +88,11 @@ def test_a_bad_value_is_named_where_it_came_from(tmp_path) -> None:
     ("DEALDESK_MODEL_DEADLINE", "Infinity", "not a finite number"),
     ("DEALDESK_MODEL_TEMPERATURE", "nan", "not a finite number"),
     ("DEALDESK_STRUCTURED_OUTPUT", "json", "must be auto, json_schema or function_calling"),
-    ("DEALDESK_UNDERSTAND", "always", "must be cascade or model")])
+    ("DEALDESK_UNDERSTAND", "always", "must be cascade or model"),
+    ("DEALDESK_MODEL_MAX_REPLY_CHARS", "0", "must be at least 1"),
+    ("DEALDESK_MODEL_BREAKER_FAILURES", "-1", "must be 0 or more"),
+    ("DEALDESK_MODEL_BREAKER_FAILURES", "2.5", "not a whole number"),
+    ("DEALDESK_MODEL_BREAKER_COOLDOWN", "0", "must be greater than 0")])
 def test_each_limit_names_its_setting(name, value, must) -> None:
     env = {"DEALDESK_MODEL": "openai:x", "OPENAI_API_KEY": "k", name: value}
     assert refused(env) == f"{name}={value!r}: {must}"
@@ -242,3 +246,10 @@ def test_doctor_details_say_what_the_endpoint_did(raw_endpoint, monkeypatch, rep
         assert not check["ok"] and check["detail"].startswith(detail), check
         for noise in ("list index out of range", "object has no attribute", "Unexpected response type", "bad_request"):
             assert noise not in check["detail"]
+
+
+def test_the_reply_limit_and_the_breaker_are_configurable(tmp_path) -> None:
+    toml = tmp_path / "dealdesk.toml"
+    toml.write_text('[model]\nname = "openai:x"\napi_key = "x"\nmax_reply_chars = 900\nbreaker_failures = 0\n')
+    settings = model_settings({"DEALDESK_CONFIG": str(toml), "DEALDESK_MODEL_BREAKER_COOLDOWN": "12.5"})
+    assert (settings.max_reply_chars, settings.breaker_failures, settings.breaker_cooldown) == (900, 0, 12.5)
