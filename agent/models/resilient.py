@@ -288,7 +288,8 @@ def _status(exc: BaseException) -> int | None:
 
 
 def classify(exc: BaseException) -> str:
-    """A typed reason for a failed request: timeout, rate_limited, server_error, connection, auth, bad_request, ..."""
+    """A typed reason for a failed request: timeout, rate_limited, server_error, connection, auth, not_found,
+    bad_request, ..."""
     import httpx
     import openai
 
@@ -305,7 +306,9 @@ def classify(exc: BaseException) -> str:
         return "connection"
     if status in (401, 403):
         return "auth"
-    if status in (400, 404, 409, 413, 415, 422):
+    if status == 404:  # no such model or path: the configuration, not the request (not a reason to switch methods)
+        return "not_found"
+    if status in (400, 409, 413, 415, 422):
         return "bad_request"
     return "error"
 

@@ -174,3 +174,17 @@ def test_doctor_with_function_calling_configured_checks_function_calling(server)
     found = diagnose(env)
     assert found["ok"] and found["checks"][2]["detail"] == "function calling (DEALDESK_STRUCTURED_OUTPUT)"
     assert server.count() == 2 and "response_format" not in json.dumps([r.body for r in server.requests])
+
+
+def test_a_404_is_not_a_refusal_of_json_schema(server, model_for, text_context) -> None:
+    """No such model (or a wrong path) answers 404 whatever the method: it is `not_found`, and json_schema stays."""
+    from .fake_openai import Reply
+
+    server.reset(lambda body, headers: Reply(404, {"error": {"message": "The model `gpt-9` does not exist",
+                                                             "type": "invalid_request_error"}}))
+    model = model_for()
+    with metered() as m:
+        intent = ask(model, FREE_TEXT, text_context())
+    assert intent.source == "offline" and fallback_of(intent) == "not_found"
+    assert m.calls == 1 and model.structured_method() == "json_schema"
+    assert not any("function calling" in n for n in intent.notes)
