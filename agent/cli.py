@@ -28,7 +28,7 @@ from tools.errors import DealdeskError
 from tools.policy.desk import Desk
 from tools.policy.loader import load_policy, policy_warnings
 from tools.policy.surface import DecisionSurface
-from tools.pricing.engine import explain_lines, price
+from tools.pricing.engine import explain_lines, price, today
 from tools.pricing.models import BuyerContext, PriceRequest
 
 app = typer.Typer(help="dealdesk: the autonomous deal desk (seller agent) for B2B procurement bots.",
@@ -83,7 +83,7 @@ def _catalog_source(explicit: Path | None) -> str:
 
 def _buyer(region: str, currency: str | None, segment: str, terms: str | None, date: str | None,
            default_terms: str) -> BuyerContext:
-    on = dt.date.fromisoformat(date) if date else dt.date.today()
+    on = dt.date.fromisoformat(date) if date else today()
     return BuyerContext(region=region, currency=currency, segment=segment, payment_terms=terms or default_terms, on=on)
 
 

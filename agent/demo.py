@@ -7,7 +7,6 @@ and the priced alternatives the playbook suggests.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 from rich.console import Console
@@ -18,6 +17,7 @@ from tools.catalog.models import Catalog
 from tools.money import HUNDRED, ceil_money
 from tools.policy.desk import Desk
 from tools.policy.models import Policy
+from tools.pricing.engine import today
 from tools.pricing.models import BuyerContext
 from tools.strategy.concession import plan
 from tools.strategy.models import Offer
@@ -30,7 +30,7 @@ def scripted_buyer(list_price: Decimal, currency: str, rounds: int) -> list[Deci
 
 def run_demo(console: Console, catalog: Catalog, policy: Policy, *, sku: str, quantity: int, region: str) -> None:
     desk = Desk(catalog, policy, BuyerContext(region=region, payment_terms=policy.doc.global_.payment_terms.default,
-                                              on=dt.date.today()))
+                                              on=today()))
     surface = desk.surface(sku, quantity)
     cur = surface.currency
     console.print(f"[bold]dealdesk demo[/bold]: {escape(catalog.vendor)}, {len(catalog)} products, offline model.\n"

@@ -41,6 +41,7 @@ from tools.catalog.models import Catalog
 from tools.errors import DealdeskError
 from tools.policy.desk import Desk
 from tools.policy.models import Policy
+from tools.pricing.engine import today
 from tools.pricing.models import BuyerContext
 
 MAX_MESSAGES = 24
@@ -62,7 +63,7 @@ def _pool(catalog: Catalog, region: str) -> list[str]:
 def scenario(index: int, strategy: str, seed: int, catalog: Catalog, policy: Policy, *,
              operator: str = "approve", on: dt.date | None = None, p_possible: float = 0.75) -> Scenario:
     rng = random.Random(f"{seed}:{index}:{strategy}")
-    on = on or dt.date.today()
+    on = on or today()
     for _attempt in range(50):
         region = rng.choice(sorted(catalog.regions()))
         pool = _pool(catalog, region)
@@ -124,7 +125,7 @@ def scenario(index: int, strategy: str, seed: int, catalog: Catalog, policy: Pol
 def scenarios(strategies: Sequence[str], n: int, seed: int, catalog: Catalog, policy: Policy, *,
               operator: str = "approve") -> list[Scenario]:
     """n scenarios, strategies in turn (index i plays strategies[i % len])."""
-    on = dt.date.today()
+    on = today()
     return [scenario(i, strategies[i % len(strategies)], seed, catalog, policy, operator=operator, on=on)
             for i in range(n)]
 

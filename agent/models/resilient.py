@@ -87,6 +87,7 @@ from agent.models.openai import ModelSettings
 from agent.playbook import BRIEF_MARKER, parse_brief, respond
 from agent.prompts import DELIMITED_BUYER_TEXT, delimit_buyer_text
 from agent.prompts import load as load_prompt
+from tools.pricing.engine import today as utc_today
 
 _log = logging.getLogger("dealdesk.model")
 
@@ -734,7 +735,7 @@ def understanding_context(text: str, ctx: Any, today: dt.date | None = None) -> 
     named = None
     if not ctx.proposal_id and ctx.topic:  # no offer: what "500 then" is about (agent/topic.py)
         named = [{"sku": s, "quantity": q} for s, q in zip(ctx.proposal_skus, ctx.proposal_quantities)]
-    return {"today": (today or dt.date.today()).isoformat(), "region": ctx.region, "currency": ctx.currency,
+    return {"today": (today or utc_today()).isoformat(), "region": ctx.region, "currency": ctx.currency,
             "current_proposal": current, "last_named": named, "catalog": relevant_products(text, ctx),
             "categories": list(_catalog_index(ctx.catalog).categories)}
 

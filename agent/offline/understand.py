@@ -76,6 +76,7 @@ from agent.offline.patterns import (
 from agent.offline.scan import _Mention, _Price, _Scan, _fmt
 from tools.catalog.search import best_match, search
 from tools.money import floor_money, is_currency
+from tools.pricing.engine import today as utc_today
 
 
 # --- the entry point ---------------------------------------------------------------------------
@@ -84,7 +85,7 @@ from tools.money import floor_money, is_currency
 def understand(text: str, ctx: TextContext, today: date | None = None) -> BuyerIntent:
     """What a plain-text buyer message asks, as a `BuyerIntent` (source "offline"); never raises."""
     try:
-        return _understand(text, ctx, today or date.today())
+        return _understand(text, ctx, today or utc_today())
     except Exception as exc:  # noqa: BLE001 - the parser must be total; the caller then asks for structured data
         return BuyerIntent(kind="unknown", source="offline",
                            notes=[f"the offline parser could not read this message ({type(exc).__name__})"])

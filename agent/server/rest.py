@@ -36,7 +36,7 @@ from tools.catalog.models import Product
 from tools.catalog.search import search
 from tools.errors import DealdeskError
 from tools.policy.desk import Desk
-from tools.pricing.engine import explain_lines, price_quote
+from tools.pricing.engine import explain_lines, price_quote, today
 from tools.pricing.models import BuyerContext, QuoteItem, QuoteRequest
 
 JSONLD = "application/ld+json"
@@ -282,7 +282,7 @@ def router(ctx: ServerContext) -> APIRouter:
             if item.sku not in catalog.products:
                 raise ApiError(404, "unknown_sku", f"unknown SKU {item.sku!r}", f"items.{i}.sku")
         buyer = BuyerContext(region=region, currency=currency, segment=segment, payment_terms=terms,
-                             on=body.on or dt.date.today())
+                             on=body.on or today())
         desk = Desk(catalog, policy, buyer)
         for i, item in enumerate(body.items):
             s = desk.surface(item.sku, item.quantity)
@@ -407,7 +407,7 @@ def router(ctx: ServerContext) -> APIRouter:
             raise ApiError(404, "unknown_sku", f"unknown SKU {sku!r}", "sku")
         buyer = BuyerContext(region=region, currency=currency, segment=segment,
                              payment_terms=terms or policy.doc.global_.payment_terms.default,
-                             on=date or dt.date.today())
+                             on=date or today())
         s = Desk(catalog, policy, buyer).surface(sku, qty)
         return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_lines(s.pricing)}
 

@@ -263,4 +263,6 @@ def explain_lines(line: LinePrice) -> list[str]:
 
 
 def today() -> dt.date:
-    return dt.date.today()
+    """The pricing date when none is given: today in UTC, as the negotiation prices (instants are UTC
+    everywhere), whatever the host's time zone."""
+    return dt.datetime.now(dt.UTC).date()

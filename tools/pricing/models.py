@@ -27,7 +27,8 @@ class BuyerContext(_Model):
     currency: str | None = None
     segment: str = "standard"
     payment_terms: str = "NET30"
-    on: dt.date = Field(default_factory=dt.date.today, description="Pricing date (promotions)")
+    on: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.UTC).date(),
+                       description="Pricing date (promotions); today in UTC by default")
 
 
 class PriceRequest(BuyerContext):
