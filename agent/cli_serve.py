@@ -89,6 +89,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
           turn_timeout: Annotated[float, typer.Option(help="Seconds a turn may take")] = 30.0,
           rate: Annotated[float, typer.Option(help="Requests per second per key (token bucket refill)")] = 20.0,
           burst: Annotated[int, typer.Option(help="Token bucket capacity per key")] = 40,
+          push_allow_local: Annotated[bool, typer.Option(
+              "--push-allow-local", help="Let A2A push notifications go to receivers on this machine (loopback "
+                                         "addresses), for local development: never on a server others can reach")
+          ] = False,
           log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info") -> None:
     """Serve the seller bot: A2A 1.0 (JSON-RPC) and the REST API, with API keys and limits."""
     import uvicorn
@@ -120,7 +124,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
             pass  # unreachable: the start-up below reports it
     settings = ServerSettings(host=host, port=port, db_url=url, public_url=public_url, demo=demo, workers=workers,
                               turn_timeout_s=turn_timeout, rate_per_second=rate, rate_burst=burst,
-                              pg_connections=pg_connections)
+                              pg_connections=pg_connections, push_allow_local=push_allow_local)
     try:
         cat, pol = load_data(catalog, policy)
     except DataFileError as exc:

@@ -43,6 +43,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -209,6 +210,29 @@ def _check_parts(msg: Message) -> None:
             raise ContentTypeNotSupportedError(
                 message=f"message.parts[{i}]: media type {part.media_type!r} is not supported; the input modes are "
                         f"{' and '.join(_INPUT_MODES)}")
+        if kind == "data" and not _finite(part.data):
+            # JSON's 1e999999 reads as an infinite double, which no task store can write back (it failed the
+            # turn with an internal error, on every retry)
+            raise InvalidParamsError(message=f"message.parts[{i}].data holds a number too large to be a JSON "
+                                             "number (infinite): send money and quantities as decimal strings")
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number in a protobuf Value / Struct / ListValue is finite."""
+    kind = value.WhichOneof("kind") if hasattr(value, "WhichOneof") and value.DESCRIPTOR.name == "Value" else None
+    if kind == "number_value":
+        return math.isfinite(value.number_value)
+    if kind == "struct_value":
+        return _finite(value.struct_value)
+    if kind == "list_value":
+        return _finite(value.list_value)
+    if kind is not None:
+        return True
+    if value.DESCRIPTOR.name == "Struct":
+        return all(_finite(v) for v in value.fields.values())
+    if value.DESCRIPTOR.name == "ListValue":
+        return all(_finite(v) for v in value.values)
+    return True
 
 
 def _serialise(result: Task | Message) -> dict[str, Any]:
@@ -694,7 +718,7 @@ class A2AService:
         s = ctx.settings
         self.card = build_agent_card(s)
         store = ctx.seller.store
-        self.backend = make_task_backend(s.db_url or getattr(store, "url", ""), server_host=s.host,
+        self.backend = make_task_backend(s.db_url or getattr(store, "url", ""), push_allow_local=s.push_allow_local,
                                          pools=getattr(store, "pools", DEFAULT_POOLS), holder=ctx.live().token)
         self.executor = SellerExecutor(ctx)
         self.handler = DealdeskRequestHandler(ctx, self.backend, self.executor, self.card)

@@ -125,21 +125,28 @@ def _loopback_host(host: str) -> bool:
         return False
 
 
-def push_url_policy(server_host: str) -> Callable[[str], Awaitable[bool]]:
-    """http(s) only; private, loopback and metadata addresses refused (SSRF) unless the server
-    itself is bound to loopback (a developer's machine, the tests), where loopback receivers are fine."""
+def _has_control_or_space(url: str) -> bool:
+    return any(ch <= " " or ch == "\x7f" for ch in url)
+
+
+def push_url_policy(allow_local: bool = False) -> Callable[[str], Awaitable[bool]]:
+    """http(s) only, with no whitespace or control characters (a newline would be written into the server's
+    log); private, loopback and metadata addresses refused (SSRF). `allow_local` (`serve --push-allow-local`,
+    for a developer's machine and the tests) lets loopback receivers through: never on a server others can
+    reach, since a buyer would then make it POST, with headers the buyer chooses, to any local port (bound
+    to loopback behind a reverse proxy, the server is reachable all the same)."""
     from a2a.utils.push_url_validator import validate_push_notification_url
 
-    local = _loopback_host(server_host)
-
     async def allowed(url: str) -> bool:
+        if _has_control_or_space(url):
+            return False
         try:
             parsed = urlparse(url)
         except ValueError:
             return False
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             return False
-        if local and _loopback_host(parsed.hostname):
+        if allow_local and _loopback_host(parsed.hostname):
             return True
         return await validate_push_notification_url(url)
 
@@ -420,11 +427,11 @@ class TaskBackend:
             await self.engine.dispose()
 
 
-def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1", pools: PoolSizes = DEFAULT_POOLS,
+def make_task_backend(db_url: str, *, push_allow_local: bool = False, pools: PoolSizes = DEFAULT_POOLS,
                       holder: str | None = None) -> TaskBackend:
     """The task store, event stream, push config store and sender, and message log for a database URL."""
     url = async_db_url(db_url)
-    url_ok = push_url_policy(server_host)
+    url_ok = push_url_policy(push_allow_local)
     if url is None:
         push_store: PushNotificationConfigStore = InMemoryPushNotificationConfigStore(owner_resolver=owner_of)
         return TaskBackend(engine=None, task_store=InMemoryTaskStore(owner_resolver=owner_of), event_stream=None,
@@ -440,8 +447,12 @@ def make_task_backend(db_url: str, *, server_host: str = "127.0.0.1", pools: Poo
     # Any process can serve SubscribeToTask for a task another one runs (or ran before a restart).
     event_stream = DatabaseTaskEventStream(engine, table_name=EVENTS_TABLE, poll_interval_s=0.25)
     # The buyer's webhook credentials are encrypted at rest when a key is configured (a Fernet key).
+    push_key = os.environ.get(PUSH_KEY_ENV) or None
+    if push_key is None:
+        log.warning("%s is not set: buyers' push-notification credentials are stored in plain text "
+                    "(set it to a Fernet key to encrypt them)", PUSH_KEY_ENV)
     push_store = DatabasePushNotificationConfigStore(engine, table_name=PUSH_TABLE, owner_resolver=owner_of,
-                                                     encryption_key=os.environ.get(PUSH_KEY_ENV) or None)
+                                                     encryption_key=push_key)
     return TaskBackend(engine=engine, task_store=task_store, event_stream=event_stream, push_store=push_store,
                        push_sender=RetryingPushSender(push_store, url_ok=url_ok),
                        message_log=MessageLog(engine, holder))

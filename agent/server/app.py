@@ -181,7 +181,31 @@ def create_app(ctx: ServerContext, *, close_on_shutdown: bool = False) -> FastAP
     s = ctx.settings
     app.add_middleware(LimitsMiddleware, max_body_bytes=s.max_body_bytes, max_json_depth=s.max_json_depth,
                        rate_per_second=s.rate_per_second, rate_burst=s.rate_burst)
+    app.add_middleware(NoSniff)
     return app
+
+
+class NoSniff:
+    """`X-Content-Type-Options: nosniff` on every response (the console's pages set their own headers too): a
+    browser never reads a JSON error that echoes a buyer's text as HTML."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sent(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or ())
+                if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sent)
 
 
 def settings_to_env(settings: ServerSettings, **extra: Any) -> str:

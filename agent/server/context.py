@@ -44,6 +44,7 @@ class ServerSettings:
     rate_burst: int = 40  # and capacity
     turn_timeout_s: float = 30.0
     pg_connections: int | None = None  # PostgreSQL connections this process may open (`agent/store/pools.py`)
+    push_allow_local: bool = False  # push notifications may go to loopback receivers (a developer's machine)
 
     @property
     def base_url(self) -> str:

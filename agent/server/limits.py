@@ -9,8 +9,10 @@
   JSON body that is not UTF-8.
 - **Rate limit.** A token bucket per API key (per client address without one): it holds
   `rate_burst` tokens and refills at `rate_per_second`; an empty bucket answers 429 with
-  `Retry-After` (whole seconds, at least 1). The buckets live in the process: with
-  several workers each has its own.
+  `Retry-After` (whole seconds, at least 1). Refused keys (answers 401) are counted in a
+  bucket per client address as well: once it is empty, that address's requests with a key
+  get 429 until it refills, so keys cannot be guessed at full speed with a new made-up key
+  each time. The buckets live in the process: with several workers each has its own.
 
 The body, once read, is replayed to the application, so handlers read it as usual.
 """
@@ -67,6 +69,14 @@ class TokenBucket:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def wait(self, name: str, cost: float = 1.0) -> float:
+        """The seconds until `take(name, cost)` would be allowed (0.0: now), taking nothing."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(name, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= cost else (cost - tokens) / self.rate
+
     def take(self, name: str, cost: float = 1.0) -> float:
         now = self.clock()
         with self._lock:
@@ -90,12 +100,21 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def bucket_name(scope: Scope) -> str:
-    auth = _header(scope, b"authorization")
-    if auth:
-        return "key:" + hashlib.sha256(auth.strip()).hexdigest()[:32]
+def _address(scope: Scope) -> str:
     client = scope.get("client") or ("?", 0)
     return f"ip:{client[0]}"
+
+
+def bucket_name(scope: Scope) -> str:
+    """The key's bucket for a well-formed `Bearer <key>` header, read as authentication reads it (any case of the
+    scheme, any spaces around the key: one bucket for all spellings of one key); else the client's address."""
+    auth = _header(scope, b"authorization")
+    if auth:
+        scheme, _, token = auth.strip().partition(b" ")
+        token = token.strip()
+        if scheme.lower() == b"bearer" and token and b" " not in token:
+            return "key:" + hashlib.sha256(token).hexdigest()[:32]
+    return _address(scope)
 
 
 async def _answer(send: Send, status: int, code: str, message: str, *, field: str | None = None,
@@ -118,6 +137,8 @@ class LimitsMiddleware:
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self.bucket = TokenBucket(rate_per_second, rate_burst) if rate_per_second > 0 else None
+        # refused keys (401), per client address: a new made-up key every request would get a fresh bucket
+        self.refused = TokenBucket(rate_per_second, rate_burst) if rate_per_second > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,6 +147,13 @@ class LimitsMiddleware:
         path = scope.get("path", "")
         rpc = path in JSONRPC_PATHS and scope.get("method") == "POST"  # refusals answered as JSON-RPC errors
         if self.bucket is not None and path not in EXEMPT_PATHS:
+            wait = self.refused.wait(_address(scope)) if _header(scope, b"authorization") else 0.0
+            if wait > 0:
+                retry = max(1, math.ceil(wait))
+                await _answer(send, 429, "rate_limited",
+                              f"too many requests with keys that were refused; retry after {retry} s",
+                              headers=[(b"retry-after", str(retry).encode())], jsonrpc=rpc)
+                return
             wait = self.bucket.take(bucket_name(scope))
             if wait > 0:
                 retry = max(1, math.ceil(wait))
@@ -133,6 +161,7 @@ class LimitsMiddleware:
                               f"too many requests for this key; retry after {retry} s",
                               headers=[(b"retry-after", str(retry).encode())], jsonrpc=rpc)
                 return
+            send = self._counting_refusals(scope, send)
         if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE") and _header(scope, b"content-length") in (
                 None, b"0") and _header(scope, b"transfer-encoding") is None:
             await self.app(scope, receive, send)
@@ -183,3 +212,14 @@ class LimitsMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _counting_refusals(self, scope: Scope, send: Send) -> Send:
+        """`send`, charging the client address's refused-keys bucket when the answer is 401."""
+        refused, address = self.refused, _address(scope)
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start" and message.get("status") == 401 and refused is not None:
+                refused.take(address)
+            await send(message)
+
+        return counted

@@ -35,6 +35,7 @@ from tools.catalog.jsonld import catalog_jsonld, product_jsonld
 from tools.catalog.models import Product
 from tools.catalog.search import search
 from tools.errors import DealdeskError
+from tools.money import percent_of, round_percent
 from tools.policy.desk import Desk
 from tools.pricing.engine import explain_lines, price_quote, today
 from tools.pricing.models import BuyerContext, QuoteItem, QuoteRequest
@@ -263,6 +264,9 @@ def router(ctx: ServerContext) -> APIRouter:
             if body.segment is not None and body.segment != key.segment:
                 raise ApiError(403, "not_authorized_for_region",
                                "the segment is fixed by your key", "segment")
+            if body.on is not None and body.on != today():
+                raise ApiError(422, "malformed_message", "a buyer's quote is priced today (UTC); another pricing "
+                                                         "date is for operators", "on")
             region, segment = key.region or "", key.segment or "standard"
             currency = body.currency or key.currency
             if body.currency and key.currency and body.currency != key.currency:
@@ -284,8 +288,10 @@ def router(ctx: ServerContext) -> APIRouter:
         buyer = BuyerContext(region=region, currency=currency, segment=segment, payment_terms=terms,
                              on=body.on or today())
         desk = Desk(catalog, policy, buyer)
+        floors: dict[tuple[str, int], Decimal] = {}
         for i, item in enumerate(body.items):
             s = desk.surface(item.sku, item.quantity)
+            floors[(item.sku, item.quantity)] = s.floor_price
             if terms not in s.allowed_terms:
                 raise ApiError(422, "payment_terms_not_allowed",
                                f"payment terms {terms} are not offered; choose one of {', '.join(s.allowed_terms)}",
@@ -297,19 +303,24 @@ def router(ctx: ServerContext) -> APIRouter:
         quote = price_quote(catalog, QuoteRequest(items=tuple(QuoteItem(sku=i.sku, quantity=i.quantity)
                                                               for i in body.items), **buyer.model_dump()))
         levels = store.inventory_levels()
-        lines = []
+        lines, total = [], Decimal(0)
         for ln in quote.lines:
             product = catalog.products[ln.sku]
+            # never under the vendor's minimum for this buyer: the price the seller would open at, as a proposal
+            # does (the quote does not say why, as a proposal does not)
+            unit = max(ln.unit_price, floors[(ln.sku, ln.quantity)])
+            line_total = unit * ln.quantity
+            total += line_total
             lines.append({"sku": ln.sku, "name": product.name, "quantity": str(ln.quantity),
-                          "unit_price": _dec(ln.unit_price), "list_price": _dec(ln.list_price),
-                          "discount_percent": _dec(ln.discount_from_list_percent.quantize(Decimal("0.01"))),
-                          "line_total": _dec(ln.line_total),
+                          "unit_price": _dec(unit), "book_price": _dec(ln.list_price),
+                          "discount_from_book_percent": _dec(round_percent(percent_of(ln.list_price - unit, ln.list_price))),
+                          "line_total": _dec(line_total),
                           "lead_time_days": str(product.capacity.lead_time_for(ln.quantity,
                                                                                levels.get(ln.sku, 0))),
                           "rules_applied": list(ln.rules_applied)})
         return {"type": "quote", "currency": quote.currency, "region": quote.region, "segment": quote.segment,
                 "payment_terms": quote.payment_terms, "on": quote.on.isoformat(), "items": lines,
-                "total": _dec(quote.total), "catalog_version": quote.catalog_version,
+                "total": _dec(total), "catalog_version": quote.catalog_version,
                 "binding": False, "note": "indicative list pricing; send an RFQ to get a proposal that holds stock"}
 
     # --- proposals and deals -------------------------------------------------------------

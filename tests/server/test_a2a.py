@@ -67,7 +67,7 @@ SQLITE_ONLY = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 def server(request: pytest.FixtureRequest, live_server_factory: Any) -> Iterator[Any]:
     """The server on a fresh SQLite file, then on a fresh PostgreSQL schema (skipped if unreachable)."""
     with database(request.param) as db_url:
-        live = live_server_factory(db_url=db_url, rate_per_second=1000.0, rate_burst=2000)
+        live = live_server_factory(db_url=db_url, rate_per_second=1000.0, rate_burst=2000, push_allow_local=True)
         live.app.state.a2a.backend.push_sender.base_delay = 0.05  # retries within the test's patience
         live.app.state.a2a.backend.push_sender.max_delay = 0.2
         yield live
@@ -1151,3 +1151,27 @@ def test_shutdown_waits_for_active_tasks_only_so_long(monkeypatch: pytest.Monkey
     started = time.monotonic()
     asyncio.run(service.aclose())
     assert time.monotonic() - started < 5 and closed == ["backend"]
+
+
+@SQLITE_ONLY
+def test_an_infinite_number_in_a_data_part_is_invalid_params_in_both_bindings(server: Any) -> None:
+    """QA (security): `{"quantity": 1e999999}` in a data part reads as an infinite double; the task store could not
+    write it back and every try answered -32603 (HTTP+JSON: 500), with a traceback in the log."""
+    headers = {"A2A-Version": "1.0", "Authorization": f"Bearer {server.keys['buyer_eu']}",
+               "Content-Type": "application/json"}
+    for number in ("1e999999", "-1e999999"):
+        mid = uuid.uuid4().hex
+        raw = ('{"jsonrpc": "2.0", "id": 5, "method": "SendMessage", "params": {"message": {"messageId": "%s", '
+               '"role": "ROLE_USER", "parts": [{"data": {"type": "rfq", "items": [{"sku": "BRG-6204", '
+               '"quantity": %s}]}}]}}}' % (mid, number))
+        got = httpx.post(server.url + "/", content=raw, headers=headers, timeout=30)
+        body = got.json()
+        assert body["id"] == 5 and body["error"]["code"] == -32602, body
+        assert "parts[0].data" in body["error"]["message"] and "decimal strings" in body["error"]["message"]
+        rest_raw = raw[raw.index('{"message"'):-2]
+        rest = httpx.post(server.url + "/a2a/rest/message:send", content=rest_raw.replace(mid, uuid.uuid4().hex),
+                          headers=headers, timeout=30)
+        assert rest.status_code == 400, rest.text
+    ok = rpc(server, "SendMessage", {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+                                                 "parts": [{"data": rfq("BRG-6204", 5)}]}}).json()
+    assert "result" in ok, ok

@@ -239,6 +239,32 @@ def test_rate_limit_is_per_key_with_retry_after(live_server_factory):
         assert eu.get("/v1/catalog", params={"limit": 1}).status_code == 200
 
 
+def test_one_bucket_for_every_spelling_of_a_key(live_server_factory):
+    """The bucket was keyed on the raw header: 'bearer KEY', 'BEARER KEY', 'Bearer  KEY' each got a fresh one."""
+    import httpx
+
+    server = live_server_factory(rate_per_second=0.5, rate_burst=3)
+    key = server.keys["buyer_eu"]
+    spellings = [f"Bearer {key}", f"bearer {key}", f"BEARER  {key}", f"bEaReR {key}"]
+    codes = [httpx.get(f"{server.url}/v1/catalog", params={"limit": 1}, headers={"Authorization": h}).status_code
+             for h in spellings]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_refused_keys_are_limited_per_address(live_server_factory):
+    """A made-up key per request got a fresh bucket each time: guessing keys was never throttled."""
+    import httpx
+
+    server = live_server_factory(rate_per_second=0.5, rate_burst=3)
+    codes = [httpx.get(f"{server.url}/v1/catalog", headers={"Authorization": f"Bearer dd_guess_{i}"}).status_code
+             for i in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+    refused = httpx.get(f"{server.url}/v1/catalog", headers={"Authorization": f"Bearer {server.keys['buyer_us']}"})
+    _envelope(refused, 429, "rate_limited")  # the address is throttled for keys until its bucket refills
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert httpx.get(f"{server.url}/.well-known/agent-card.json").status_code == 200  # no key: not this bucket
+
+
 def test_token_bucket_refills():
     now = [0.0]
     b = TokenBucket(rate=1.0, burst=2, clock=lambda: now[0])

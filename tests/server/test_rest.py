@@ -80,7 +80,8 @@ def test_quotes_follow_the_key_region_and_segment(live_server):
         assert (q_us.json()["currency"], q_us.json()["segment"]) == ("USD", "strategic")
         line = q_eu.json()["items"][0]
         assert line["quantity"] == "500" and all(isinstance(line[k], str) for k in
-                                                 ("unit_price", "list_price", "line_total", "discount_percent"))
+                                                 ("unit_price", "book_price", "line_total",
+                                                  "discount_from_book_percent"))
         assert q_eu.json()["total"] == str(sum(__import__("decimal").Decimal(i["line_total"])
                                                for i in q_eu.json()["items"]))
         refused = eu.post("/v1/quotes", json={**body, "region": "US"})
@@ -373,3 +374,41 @@ def test_accepting_an_expired_proposal_is_409(live_server, flow):
     with live_server.client(key) as c:
         r = _accept(c, proposal["proposal_id"], proposal["version"], f"idem-{uuid.uuid4()}")
     assert r.status_code == 409 and r.json()["error"]["code"] == "proposal_expired"
+
+
+def test_a_quote_never_goes_under_the_price_the_seller_opens_at(live_server):
+    """QA (pricing): segment and payment-term rules brought a distributor's BRG-6204 under its floor: the quote said
+    2.87 while the bot's proposal opened at 2.90 (and showed a negative discount). The quote is the opening price."""
+    import httpx
+
+    _, text = live_server.ctx.keys.create("buyer", org="distco-quote", region="US", segment="distributor",
+                                          currency="USD")
+    body = {"items": [{"sku": "BRG-6204", "quantity": "2000"}], "payment_terms": "PREPAY"}
+    q = httpx.post(f"{live_server.url}/v1/quotes", json=body, headers={"Authorization": f"Bearer {text}"}).json()
+    line = q["items"][0]
+    assert line["unit_price"] == "2.90" and line["line_total"] == "5800.00" and q["total"] == "5800.00", q
+    assert line["book_price"] == "3.85" and line["discount_from_book_percent"] == "24.68"
+    assert "list_price" not in line and "discount_percent" not in line  # one meaning per name: the proposal's
+
+
+def test_a_buyer_quote_is_priced_today(live_server):
+    """QA (pricing, security): a buyer key backdated `on` and got an expired promotion; operators still may."""
+    import datetime as dt
+
+    body = {"items": [{"sku": "SNS-PRX-M12", "quantity": "100"}]}
+    with live_server.client("buyer_us") as us, live_server.client("operator") as op:
+        refused = us.post("/v1/quotes", json={**body, "on": "2026-10-15"})
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "on"
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        assert us.post("/v1/quotes", json={**body, "on": today}).status_code == 200
+        assert op.post("/v1/quotes", json={**body, "on": "2026-10-15", "region": "US"}).status_code == 200
+
+
+def test_every_response_says_nosniff(live_server):
+    """QA (security): REST and A2A responses carried no X-Content-Type-Options (the console's pages did)."""
+    import httpx
+
+    with live_server.client("buyer_eu") as c:
+        for r in (c.get("/v1/catalog", params={"limit": 1}), c.post("/v1/quotes", json={"items": []}),
+                  c.get("/.well-known/agent-card.json"), httpx.get(f"{live_server.url}/v1/catalog")):
+            assert r.headers.get("x-content-type-options") == "nosniff", (r.status_code, r.headers)
