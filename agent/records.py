@@ -145,18 +145,23 @@ def make_record(state: dict[str, Any], node: str, *, operation: str, started: fl
 
 
 @contextmanager
-def deferred_log() -> Iterator[None]:
-    """Log the records made inside (a turn's) when it ends, also when it ends in an error: one after the
-    other, each through structlog as it would be at once, and as the turn left it (a node may add to its
+def deferred_log(*, on_error: bool = True) -> Iterator[None]:
+    """Log the records made inside (a turn's) when it ends, also when it ends in an error unless `on_error` is
+    False (an operator's decision that was refused never happened: its record must not be read as one): one after
+    the other, each through structlog as it would be at once, and as the turn left it (a node may add to its
     record after making it); their lines leave in one write. A turn's records are persisted together at its
     end as well."""
     pending: list[tuple[dict[str, Any], Any, str]] = []
     token = _pending.set(pending)
+    failed = False
     try:
         yield
+    except BaseException:
+        failed = True
+        raise
     finally:
         _pending.reset(token)
-        if pending:
+        if pending and (on_error or not failed):
             batch: dict[Any, list[str]] = {}
             batching = _lines.set(batch)
             try:

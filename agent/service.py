@@ -257,6 +257,19 @@ class Seller:
                 raise ApprovalNotPending(f"no approval {approval_id}", field="approval_id")
             edited = self.graph.edited_moves(pending, prices or {}, by=by)
             prices = {m.sku: str(m.unit_price) for m in edited if m.sku in (prices or {})}  # as sent: in cents
+        with deferred_log(on_error=False):  # logged once it is decided, never when it is refused
+            approval = self._decided(approval_id, pending, status, by=by, note=note, prices=prices)
+        reply = self._run(approval.negotiation_id, {"operator": {"approval_id": approval_id, "decision": status,
+                                                                 "by": by, "note": note, "prices": prices}}, None)
+        if reply.data is None and not reply.text:
+            return None
+        # for a server process to publish on the buyer's task when no one here does (the CLI, another process)
+        self.store.keep_seller_message(approval.negotiation_id, reply.turn, {"text": reply.text, "data": reply.data})
+        return reply
+
+    def _decided(self, approval_id: str, pending: Any, status: str, *, by: str, note: str | None,
+                 prices: dict[str, str] | None) -> Any:
+        """The decision recorded on the approval (`Store.decide_approval`, which refuses one no longer pending)."""
         records = []
         if pending is not None:  # the decision itself is chained in the negotiation's audit trail
             neg = self.store.get_negotiation(pending.negotiation_id)
@@ -269,9 +282,5 @@ class Seller:
                     "dealdesk.approval.id": approval_id, "dealdesk.approval.outcome": status,
                     "dealdesk.approval.by": by, "dealdesk.approval.note": note, "dealdesk.approval.prices": prices,
                     "dealdesk.policy.version": self.policy.version, "dealdesk.catalog.version": self.catalog.version}))
-        approval = self.store.decide_approval(approval_id, status=status, decided_by=by, note=note,
-                                              decision={"prices": prices} if prices else None,
-                                              records=records)
-        reply = self._run(approval.negotiation_id, {"operator": {"approval_id": approval_id, "decision": status,
-                                                                 "by": by, "note": note, "prices": prices}}, None)
-        return reply if reply.data is not None or reply.text else None
+        return self.store.decide_approval(approval_id, status=status, decided_by=by, note=note,
+                                          decision={"prices": prices} if prices else None, records=records)

@@ -378,6 +378,10 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         if neg.status in ("closed", "rejected"):
             return Reply(task_id, 0, {"type": "closed", "reason": f"the negotiation was {neg.status}"},
                          f"This negotiation is {neg.status}."), None
+        said = store.seller_message(task_id)
+        if said is not None and said[0] == neg.turn:  # the last turn was an operator's decision: its own words
+            turn, message = said
+            return Reply(task_id, turn, message.get("data"), message.get("text") or ""), None
         current = store.get_proposal(neg.current_proposal) if neg.current_proposal else None
         shown = next((a for a in artifacts if a.get("name") == "proposal"), None)
         shown_version = None

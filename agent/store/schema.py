@@ -280,6 +280,22 @@ def _v7(conn) -> None:
     metadata.create_all(conn, tables=[console_sessions], checkfirst=True)
 
 
+# The last seller-initiated message of each negotiation (an operator's decision made its turn), as it went
+# out: a server process publishes it on the buyer's A2A task when the decision was made elsewhere (the CLI,
+# another process), instead of a summary made up from the tables.
+seller_messages = Table(
+    "dd_seller_messages", metadata,
+    Column("negotiation_id", String(64), primary_key=True),
+    Column("turn", Integer, nullable=False),
+    Column("message", JSON, nullable=False),  # {"text", "data"}
+    Column("at", DateTime, nullable=False),
+)
+
+
+def _v8(conn) -> None:
+    metadata.create_all(conn, tables=[seller_messages], checkfirst=True)
+
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -481,6 +481,27 @@ class Store:
             self._insert_events(conn, negotiation_id, buyer_org, turn, events, now)
             self._insert_records(conn, records)
 
+    def keep_seller_message(self, negotiation_id: str, turn: int, message: dict[str, Any]) -> None:
+        """The message a seller-initiated turn (an operator's decision) sent, kept for its delivery on the buyer's
+        A2A task by a server process (the decision may have been made by the CLI); the negotiation is marked
+        updated, so that reconciliation looks at its task."""
+        now = utcnow()
+        with transaction(self.engine) as conn:
+            conn.execute(t.seller_messages.delete().where(t.seller_messages.c.negotiation_id == negotiation_id))
+            conn.execute(t.seller_messages.insert().values(negotiation_id=negotiation_id, turn=turn,
+                                                           message=message, at=now))
+            conn.execute(update(t.negotiations).where(t.negotiations.c.id == negotiation_id)
+                         .values(updated_at=func.max(t.negotiations.c.updated_at, now)
+                                 if self.engine.dialect.name == "sqlite"
+                                 else func.greatest(t.negotiations.c.updated_at, now)))
+
+    def seller_message(self, negotiation_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The last seller-initiated message of the negotiation and its turn (`keep_seller_message`), if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.seller_messages.c.turn, t.seller_messages.c.message).where(
+                t.seller_messages.c.negotiation_id == negotiation_id)).first()
+        return (row[0], row[1]) if row is not None else None
+
     @staticmethod
     def _file_approval(conn: Connection, negotiation_id: str, buyer_org: str, proposal_id: str,
                        approval: dict[str, Any], now: dt.datetime) -> None:

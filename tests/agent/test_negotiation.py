@@ -853,3 +853,30 @@ def test_approving_a_multi_line_request_never_raises_a_line_the_standing_offer_g
     sent = seller.decide(request.id, "approve", by="mgr@x").data
     prices = {i["sku"]: Decimal(i["unit_price"]) for i in sent["items"]}
     assert prices == {SKU: standing[SKU], "BRG-6205": requested["BRG-6205"]}
+
+
+def test_a_refused_decision_is_never_logged_as_one(escalated) -> None:
+    """QA (operators): approving an approval decided already was refused, yet the JSON decision log got a record of
+    it as of any decision ("approved by alice" after "rejected by bob"): the log said what never happened."""
+    import io
+    import json
+    import os
+
+    from agent.records import configure_logging
+
+    seller, nid, _ = escalated
+    approval = seller.store.pending_approval(nid)
+    stream = io.StringIO()
+    configure_logging(stream)
+    try:
+        reply = seller.decide(approval.id, "reject", by="bob", note="margin")
+        with pytest.raises(DealdeskError) as refused:
+            seller.decide(approval.id, "approve", by="alice")
+        assert refused.value.code == "approval_not_pending"
+    finally:
+        configure_logging(open(os.devnull, "w"))  # noqa: SIM115  (as tests/conftest.py leaves it)
+    decisions = [json.loads(line) for line in stream.getvalue().splitlines()
+                 if '"decide_approval"' in line]
+    assert [(d["dealdesk.approval.outcome"], d["dealdesk.approval.by"]) for d in decisions] == [("rejected", "bob")]
+    # the decision's own words are kept for a server to publish on the buyer's task
+    assert seller.store.seller_message(nid) == (reply.turn, {"text": reply.text, "data": reply.data})

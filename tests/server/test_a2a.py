@@ -1175,3 +1175,34 @@ def test_an_infinite_number_in_a_data_part_is_invalid_params_in_both_bindings(se
     ok = rpc(server, "SendMessage", {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
                                                  "parts": [{"data": rfq("BRG-6204", 5)}]}}).json()
     assert "result" in ok, ok
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("decision", ["reject", "approve"])
+async def test_a_decision_made_elsewhere_reaches_the_task_in_its_own_words(server: Any, decision: str) -> None:
+    """QA (operators): a rejection decided by the CLI (no server listener) never reached the buyer's task, which went
+    on saying the offer awaits approval (the tables showed nothing to publish: the standing version did not
+    change); an approval decided there reached it as "Proposal P version N is the current offer". Reconciliation now
+    publishes the decision's own message."""
+    _, key = server.ctx.keys.create("buyer", org=f"elsewhere-{decision}-{uuid.uuid4().hex[:6]}", region="EU",
+                                    segment="standard", currency="EUR")
+    client = await client_for(server, key)
+    task = await send(client, message(rfq("BRG-6204", 500)))
+    proposal = data_of(task)
+    for price in ("2.40", "2.50", "2.60", "2.68", "2.70"):
+        task = await send(client, message(counter(proposal, price), task=task))
+        proposal = data_of(task)
+    seller = server.ctx.seller
+    approval = seller.store.pending_approval(task.id)
+    assert approval is not None and proposal["pending"]
+    reply = await asyncio.to_thread(seller.decide, approval.id, decision, by="cli operator")  # as the CLI does
+    assert reply is not None and reply.text
+    service = server.app.state.a2a
+    fixed = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(service.reconcile(), service.loop))
+    assert fixed == 1
+    got = await client.get_task(GetTaskRequest(id=task.id))
+    assert text_of(got) == reply.text and got.status.state == S.TASK_STATE_INPUT_REQUIRED
+    assert data_of(got) == json.loads(json.dumps(reply.data))
+    again = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(service.reconcile(), service.loop))
+    assert again == 0
+    await client.close()
