@@ -194,30 +194,51 @@ APPROVAL_STATUSES = ("pending", "approved", "rejected", "edited", "canceled")
 
 @approvals_app.command("list")
 def approvals_list(status: Annotated[str, typer.Option(help=" | ".join((*APPROVAL_STATUSES, "all")))] = "pending",
+                   as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")] = False,
                    db: DbOpt = None, catalog: DataCatalogOpt = None, policy: PolicyOpt = None) -> None:
-    """List approval requests."""
+    """List approval requests: one line each, ids in full (as `deals list`), or JSON with --json (as
+    `approvals show --json` gives one: money as decimal strings, instants UTC with Z)."""
+    from agent import review
+    from agent.cli_ops import _json, _print_table, _t, reason_text, requested_text
+
     if status not in (*APPROVAL_STATUSES, "all"):
         raise typer.BadParameter(f"unknown status {status!r}; choose one of {', '.join((*APPROVAL_STATUSES, 'all'))}",
                                  param_hint="--status")
     seller = open_seller(db, catalog, policy)
     try:
-        rows = seller.store.approvals(status=None if status == "all" else status)
-        table = Table("Approval", "Negotiation", "Buyer", "Level", "Status", "Requested", "Since", "Why")
-        for a in rows:
-            req = ", ".join(f"{m['sku']} x{m['quantity']} @ {m['unit_price']} ({float(m['discount_percent']):.1f}% off)"
-                            for m in a.requested["moves"])
-            why = "; ".join(r["message"] for r in a.reasons)
-            table.add_row(a.id, a.negotiation_id, a.buyer_org, a.level, a.status, req, a.requested_at.isoformat(), why)
-        out.print(table, markup=False)  # the cells are data
+        rows = review.approvals(seller.store, status=None if status == "all" else status)
     finally:
         seller.close()
+    if as_json:
+        _json([a.model_dump(mode="json") for a in rows])
+        return
+    table = [["APPROVAL", "NEGOTIATION", "BUYER", "LEVEL", "STATUS", "REQUESTED", "SINCE", "WHY"]]
+    for a in rows:  # plain text, never cut: a long line wraps in the terminal, ids stay whole
+        table.append([a.id, a.negotiation_id or "-", a.buyer_org or "-", a.level, a.status,
+                      ", ".join(requested_text(m) for m in a.requested) or "-", _t(a.requested_at),
+                      "; ".join(reason_text(r) for r in a.reasons) or "-"])
+    _print_table(table)
+    typer.echo(f"{len(rows)} approval(s)")
 
 
 def _decide(approval_id: str, decision: str, by: str, note: str | None, db: str | None,
             prices: dict[str, str] | None = None, catalog: Path | None = None, policy: Path | None = None) -> None:
-    """An operator's decision runs a seller turn: priced and guarded on the catalog and policy given (as `serve`)."""
+    """An operator's decision runs a seller turn: priced and guarded on the catalog and policy given (as `serve`).
+
+    Refused first, as REST refuses them: an approval that does not exist (`not_found`), one decided already
+    (`approval_not_pending`), an edit naming a SKU the request has no line for (field `prices.<SKU>`)."""
     seller = open_seller(db, catalog, policy)
     try:
+        found = seller.store.get_approval(approval_id)
+        if found is None:
+            raise DealdeskError(f"no approval {approval_id}", code="not_found", field="approval_id")
+        if found.status != "pending":
+            raise DealdeskError(f"approval {approval_id} is already {found.status}", code="approval_not_pending",
+                                field="approval_id")
+        unknown = sorted(set(prices or {}) - {m["sku"] for m in found.requested["moves"]})
+        if unknown:
+            raise DealdeskError(f"the approval has no line for {', '.join(unknown)}", code="malformed_message",
+                                field=f"prices.{unknown[0]}")
         reply = seller.decide(approval_id, decision, by=by, note=note, prices=prices)
         out.print(f"{approval_id}: {decision} by {by}", markup=False)
         if reply is not None:
@@ -260,31 +281,30 @@ def approvals_edit(approval_id: str, price: Annotated[list[str], typer.Option("-
 
 
 def parse_prices(values: list[str]) -> dict[str, str]:
-    """`--price SKU=PRICE` options -> {SKU: PRICE}; a malformed one is a one-line usage error (exit 2).
+    """`--price SKU=PRICE` options -> {SKU: PRICE}; a malformed one is refused in one line naming the option and
+    its SKU (`error malformed_message (field --price SKU): ...`, exit 2).
 
-    Only the form is checked here (a SKU, then a finite decimal number); whether the price is in the
-    currency's minor unit, within list and within the approval's level is the seller's to say.
+    Only the form is checked here, as the wire checks a decimal string (`agent.contract._DECIMAL_TEXT`): ASCII
+    digits with at most one decimal point, no sign ("1e1", "1_0", "+10", "-10", "10.", ".5" are refused, as REST
+    refuses them). Whether the price is in the currency's minor unit, within list and within the approval's level
+    is the seller's to say.
     """
-    from decimal import Decimal, InvalidOperation
+    from agent.contract import _DECIMAL_TEXT
 
     prices: dict[str, str] = {}
     for value in values:
         sku, sep, amount = value.partition("=")
         sku, amount = sku.strip(), amount.strip()
-        problem = None
+        field, problem = f"--price {sku}" if sku else "--price", None
         if not sep or not sku or not amount:
-            problem = "expected SKU=PRICE, e.g. BRG-6204=2.95"
-        else:
-            try:
-                finite = Decimal(amount).is_finite()
-            except InvalidOperation:
-                finite = False
-            if not finite:
-                problem = f"{amount!r} is not a price (a decimal number such as 2.95)"
-            elif sku in prices:
-                problem = f"{sku} is given more than once"
+            problem = f"{value!r}: expected SKU=PRICE, e.g. BRG-6204=2.95"
+        elif amount.startswith("-") or not _DECIMAL_TEXT.fullmatch(amount):
+            problem = (f"{value!r}: {amount!r} is not a plain decimal number (digits 0-9 with at most one decimal "
+                       "point, such as 2.95)")
+        elif sku in prices:
+            problem = f"{value!r}: {sku} is given more than once"
         if problem is not None:
-            err.print(f"error: invalid value for --price {value!r}: {problem}", highlight=False, markup=False)
+            err.print(f"error malformed_message (field {field}): {problem}", highlight=False, markup=False)
             raise typer.Exit(2)
         prices[sku] = amount
     return prices
@@ -326,10 +346,32 @@ def _catalog_names(catalog: Path | None) -> dict[str, Any]:
     return {"categories": frozenset(cat.categories), "skus": frozenset(cat.products)}
 
 
-def _switch_error(exc: DealdeskError) -> None:
+def _switch_error(exc: DealdeskError) -> NoReturn:
     where = f" (field {exc.field})" if exc.field else ""
     err.print(f"error {exc.code}{where}: {exc.message}", highlight=False, markup=False)
     raise typer.Exit(2) from None
+
+
+# What `autonomy pause --mode` takes (the help's spelling, and the store's): pausing is approval-only or shadow.
+PAUSE_MODES = {"approval-only": "approval_only", "approval_only": "approval_only", "shadow": "shadow"}
+
+
+def pause_mode(mode: str, *, category: str | None = None, sku: str | None = None) -> str:
+    """The stored mode for `--mode`; auto is refused, pointing to `autonomy resume` for the same scope."""
+    given = mode.strip().lower()
+    if given in PAUSE_MODES:
+        return PAUSE_MODES[given]
+    if given == "auto":
+        scope = f" --category {category}" if category else f" --sku {sku}" if sku else ""
+        _switch_error(DealdeskError(f"pausing with mode auto would pause nothing: to go back to auto, use "
+                                    f"`dealdesk autonomy resume{scope}`", code="malformed_message", field="--mode"))
+    _switch_error(DealdeskError(f"{mode!r} is not a mode to pause with: approval-only | shadow",
+                                code="malformed_message", field="--mode"))
+
+
+def _at(set_at: str) -> str:
+    """A switch's time (naive UTC text, to the second) as the CLI says instants: with Z."""
+    return set_at if set_at.endswith("Z") or "+" in set_at else f"{set_at}Z"
 
 
 @autonomy_app.command("show")
@@ -340,7 +382,7 @@ def autonomy_show(db: DbOpt = None) -> None:
         rows = switches.list()
         table = Table("Scope", "Mode", "Set by", "At", "Note")
         for s in rows:
-            table.add_row(s.scope, s.mode.replace("_", "-"), s.set_by, s.set_at, s.note or "")
+            table.add_row(s.scope, s.mode.replace("_", "-"), s.set_by, _at(s.set_at), s.note or "")
         out.print(table if rows else "auto everywhere: the policy decides what the bot may close alone",
                   markup=False)  # the cells are data: a note's "[ticket 42]" is text
     finally:
@@ -353,20 +395,21 @@ def autonomy_pause(mode: Annotated[str, typer.Option("--mode", help="approval-on
                    catalog: CatalogOpt = None, db: DbOpt = None) -> None:
     """approval-only: every new offer goes to an operator; shadow: the bot drafts, an operator sends.
 
-    The category or SKU must be in the catalog (--catalog): a name it does not have is refused.
+    The category or SKU must be in the catalog (--catalog): a name it does not have is refused. --mode takes
+    approval-only (or approval_only) or shadow; auto is refused: `dealdesk autonomy resume` goes back to auto.
     """
     from agent.store.autonomy import scope_of
 
+    stored = pause_mode(mode, category=category, sku=sku)
     try:
         scope = scope_of(category=category, sku=sku)
     except DealdeskError as exc:
         _switch_error(exc)
-        return
     known = _catalog_names(catalog) if scope != "global" else {}
     store, switches = _autonomy(db)
     try:
-        s = switches.set(scope, mode.replace("-", "_"), by=by, note=note, **known)
-        out.print(f"{s.scope}: {s.mode.replace('_', '-')} (set by {s.set_by} at {s.set_at})", markup=False)
+        s = switches.set(scope, stored, by=by, note=note, **known)
+        out.print(f"{s.scope}: {s.mode.replace('_', '-')} (set by {s.set_by} at {_at(s.set_at)})", markup=False)
     except DealdeskError as exc:
         _switch_error(exc)
     finally:
@@ -387,12 +430,11 @@ def autonomy_resume(category: CategoryOpt = None, sku: SkuOpt = None, by: ByOpt 
         scope = scope_of(category=category, sku=sku)
     except DealdeskError as exc:
         _switch_error(exc)
-        return
     store, switches = _autonomy(db)
     try:
         known = _catalog_names(catalog) if scope != "global" and scope not in switches.switches() else {}
         s = switches.set(scope, "auto", by=by, note=note, **known)
-        out.print(f"{s.scope}: auto (set by {s.set_by} at {s.set_at})", markup=False)
+        out.print(f"{s.scope}: auto (set by {s.set_by} at {_at(s.set_at)})", markup=False)
     except DealdeskError as exc:
         _switch_error(exc)
     finally:

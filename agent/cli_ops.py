@@ -2,7 +2,8 @@
 
 - `dealdesk deals list [--buyer ORG] [--outcome deal|no_deal|open] [--since WHEN] [--blocked] [--json]`
 - `dealdesk deals show ID [--json] [--records]`: a timeline of each turn
-- `dealdesk approvals show ID [--json]` (list/approve/reject/edit are in agent/cli_agent.py)
+- `dealdesk approvals show ID [--json]`: the request, why (with its figures), the version it was filed with,
+  the decision, and what the decision sent the buyer (list/approve/reject/edit are in agent/cli_agent.py)
 - `dealdesk log tail [-n N] [--follow] [--conversation ID] [--node NODE] [--level LEVEL] [--json]`
 - `dealdesk decisions export [--since WHEN] [--conversation ID] > decisions.jsonl`
 - `dealdesk audit verify [--head POSITION:ROOT] [--json]`: exit 1 on the first tampered entry of a chain
@@ -12,6 +13,10 @@
 
 WHEN is a date (2025-01-31), an ISO time, or a span back from now (90m, 24h, 7d).
 Everything reads the store at --db / DEALDESK_DB, and the log at DEALDESK_LOG.
+
+Output: instants in UTC with Z, to the second, as REST says them ("2026-11-27T20:43:59Z"), in JSON and in the
+text; money as decimal strings; percentages to two decimals. An error is one line on stderr,
+`error CODE (field FIELD): MESSAGE`, exit 2 (`fail`), as `approvals approve|reject|edit` and `autonomy` say theirs.
 """
 
 from __future__ import annotations
@@ -23,9 +28,8 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -76,7 +80,17 @@ def _since(value: str | None):
 
 
 def _t(value: Any) -> str:
-    return value.isoformat(sep=" ", timespec="seconds") if value is not None else "-"
+    """An instant as the JSON says it ("2026-11-27T20:43:59Z"), or "-"."""
+    from agent.review import utc_text
+
+    return utc_text(value) if value is not None else "-"
+
+
+def fail(code: str, message: str, field: str | None = None) -> NoReturn:
+    """A refusal in the operator commands' one format: `error CODE (field FIELD): MESSAGE` on stderr, exit 2."""
+    where = f" (field {field})" if field else ""
+    typer.echo(f"error {code}{where}: {message}", err=True)
+    raise typer.Exit(2)
 
 
 # --- deals ---------------------------------------------------------------------------------------
@@ -134,8 +148,7 @@ def deals_show(negotiation_id: str, as_json: JsonOpt = False,
     with _store(db) as store:
         tl = review.timeline(store, negotiation_id, with_records=records or as_json)
     if tl is None:
-        typer.echo(f"no negotiation {negotiation_id}", err=True)
-        raise typer.Exit(2)
+        fail("not_found", f"no negotiation {negotiation_id}", "negotiation_id")
     if as_json:
         _json(tl.model_dump(mode="json"))
         return
@@ -158,10 +171,31 @@ def timeline_lines(tl: Timeline, *, records: bool = False) -> Iterator[str]:
 
 def _pct(v: Any) -> str:
     """A percentage to two places (the requests carry full precision)."""
-    try:
-        return format(Decimal(str(v)).quantize(Decimal("0.01")), "f")
-    except ArithmeticError:
-        return str(v)
+    from agent.review import percent_text
+
+    return str(percent_text(v))
+
+
+def reason_text(reason: dict[str, Any]) -> str:
+    """A reason for an approval as operators read it: its message, then the recorded figures behind it
+    (`agent.review.reason_figures`)."""
+    message = str(reason.get("message") or reason.get("code") or "?")
+    figures = reason.get("figures") or {}
+    if figures.get("lines"):
+        return f"{message}: " + "; ".join(
+            f"{ln.get('sku')} x{ln.get('quantity')} at {ln.get('unit_price')} is {_pct(ln.get('discount_percent'))}% "
+            f"off list {ln.get('list_price')}" + (f" (line level {ln['approval_level']})" if ln.get("approval_level")
+                                                  else "")
+            for ln in figures["lines"])
+    if figures.get("deal_value") is not None:
+        return (f"{message}: deal value {figures['deal_value']} {figures.get('currency') or ''}".rstrip()
+                + ", the requested lines' total; the limit itself is not recorded with the request (see the rule)")
+    return message
+
+
+def requested_text(m: dict[str, Any]) -> str:
+    """One requested line, short: SKU xQTY @ PRICE (PCT% off)."""
+    return f"{m.get('sku')} x{m.get('quantity')} @ {m.get('unit_price')} ({_pct(m.get('discount_percent'))}% off)"
 
 
 def turn_lines(turn: Turn, *, records: bool = False) -> Iterator[str]:
@@ -190,7 +224,8 @@ def turn_lines(turn: Turn, *, records: bool = False) -> Iterator[str]:
         yield f"  operator:    {o.by or '?'} {o.decision} approval {o.approval_id} (level {o.level})"
     if turn.offer is not None:
         o = turn.offer
-        yield (f"  offer:       {o.proposal_id} v{o.version} [{o.status}] total {o.total} {o.currency}, "
+        state = o.status if o.sent_as in (None, o.status) else f"{o.sent_as}, now {o.status}"
+        yield (f"  offer:       {o.proposal_id} v{o.version} [{state}] total {o.total} {o.currency}, "
                f"{o.payment_terms}, valid until {_t(o.valid_until)}")
         for ln in o.lines:
             bits = [f"{ln.sku} x{ln.quantity} at {ln.unit_price}"]
@@ -226,7 +261,7 @@ def turn_lines(turn: Turn, *, records: bool = False) -> Iterator[str]:
         yield f"  routing:     {turn.routing}"
     for a in turn.approvals_requested:
         req = ", ".join(f"{m.get('sku')} x{m.get('quantity')} at {m.get('unit_price')}" for m in a.requested)
-        why = "; ".join(f"{r.get('rule_id')}: {r.get('message')}" for r in a.reasons)
+        why = "; ".join(f"{r.get('rule_id')}: {reason_text(r)}" for r in a.reasons)
         yield f"  approval:    {a.id} requested {_t(a.requested_at)} level {a.level}: {req} ({why})"
         yield f"               {_decision(a)}"
     for a in turn.approvals_decided:
@@ -257,39 +292,91 @@ def _decision(a: Any) -> str:
 
 
 def approvals_show(approval_id: str, as_json: JsonOpt = False, db: DbOpt = None) -> None:
-    """One approval request: what was asked, why, the standing offer, and the decision (who, when)."""
+    """One approval request: what was asked and why (with the figures), the version it was filed with, the decision
+    (who, when), and what the decision sent the buyer."""
     from agent import review
 
     with _store(db) as store:
         detail = review.approval_detail(store, approval_id)
     if detail is None:
-        typer.echo(f"no approval {approval_id}", err=True)
-        raise typer.Exit(2)
+        fail("not_found", f"no approval {approval_id}", "approval_id")
     if as_json:
         _json(detail.model_dump(mode="json"))
         return
+    for line in approval_lines(detail):
+        _echo(line)
+
+
+def _offer_text(o: Any) -> str:
+    lines = ", ".join(f"{ln.sku} x{ln.quantity} at {ln.unit_price}" for ln in o.lines)
+    return f"{lines}, total {o.total} {o.currency}"
+
+
+def _version_label(o: Any, *, waiting: bool) -> tuple[str, str]:
+    """(label, what it is) of the version a request was filed with: offered to the buyer, or held for the approval."""
+    if o.sent_as == "pending_approval":
+        return "held", "awaiting this approval, never offered" + ("" if o.status == "pending_approval"
+                                                                   else f"; now {o.status}")
+    if o.sent_as == "offered":
+        now = "still standing" if o.status == "offered" else f"now {o.status}"
+        return "offered", f"offered while the request {'waits' if waiting else 'waited'}, {now}"
+    return "version", o.status
+
+
+def approval_lines(detail: Any) -> Iterator[str]:
     a, n = detail.approval, detail.negotiation
-    _echo(f"approval {a.id}  level {a.level}  {a.status}")
+    yield f"approval {a.id}  level {a.level}  {a.status}"
     if n is not None:
-        _echo(f"  negotiation {n.negotiation_id}  buyer {n.buyer_org} ({n.region}, {n.segment})  {n.outcome} "
-              f"({n.status})")
-    _echo(f"  requested   {_t(a.requested_at)} on proposal {a.proposal_id}")
+        yield (f"  negotiation {n.negotiation_id}  buyer {n.buyer_org} ({n.region}, {n.segment})  {n.outcome} "
+               f"({n.status})")
+    yield f"  requested   {_t(a.requested_at)} on proposal {a.proposal_id}"
     for m in a.requested:
-        _echo(f"    {m.get('sku')} x{m.get('quantity')} at {m.get('unit_price')} (list {m.get('list_price')}, "
-              f"{_pct(m.get('discount_percent'))}% off, {m.get('payment_terms')})"
-              + (f"; rules {', '.join(m.get('rule_ids') or [])}" if m.get("rule_ids") else ""))
+        yield (f"    {m.get('sku')} x{m.get('quantity')} at {m.get('unit_price')} (list {m.get('list_price')}, "
+               f"{_pct(m.get('discount_percent'))}% off, {m.get('payment_terms')})"
+               + (f"; rules {', '.join(m.get('rule_ids') or [])}" if m.get("rule_ids") else ""))
     for r in a.reasons:
-        _echo(f"  why         {r.get('rule_id')} ({r.get('code')}): {r.get('message')}")
-    if detail.offer is not None:
-        o = detail.offer
-        lines = ", ".join(f"{ln.sku} x{ln.quantity} at {ln.unit_price}" for ln in o.lines)
-        _echo(f"  standing    {o.proposal_id} v{o.version} [{o.status}]: {lines}, total {o.total} {o.currency}")
+        yield f"  why         {r.get('rule_id')} ({r.get('code')}): {reason_text(r)}"
+    o = detail.offer
+    if o is not None:
+        label, what = _version_label(o, waiting=a.status == "pending")
+        yield f"  {label:<11} {o.proposal_id} v{o.version} ({what}): {_offer_text(o)}"
         for ln in o.lines:
             figs = ", ".join(f"{k} {v}" for k, v in (("list", ln.list_price), ("target", ln.target),
                                                     ("floor", ln.floor)) if v is not None)
             if figs:
-                _echo(f"              {ln.sku}: {figs}")
-    _echo(f"  decision    {_decision(a)}")
+                yield f"              {ln.sku}: {figs}"
+    yield f"  decision    {_decision(a)}"
+    yield from _sent_lines(detail)
+
+
+def _sent_lines(detail: Any) -> Iterator[str]:
+    """What the decision sent the buyer: the version its turn wrote, and each line sent at another price than
+    the one decided (the buyer keeps the lower of the decided price and the standing offer's)."""
+    a, r = detail.approval, detail.result
+    if a.status not in ("approved", "edited", "rejected"):
+        return
+    if r is None:
+        if detail.result_turn is None:
+            yield "  sent        nothing recorded: no turn of the negotiation carries the decision"
+        elif detail.result_reply == "error":
+            yield "  sent        no new offer; the reply was an error (see `dealdesk deals show`)"
+        else:
+            yield f"  sent        no new offer; the reply: {detail.result_reply or 'none (nothing was sent)'}"
+        return
+    state = r.status if r.sent_as in (None, r.status) else f"{r.sent_as}, now {r.status}"
+    again = " (the standing offer, again)" if a.status == "rejected" else ""
+    yield f"  sent        {r.proposal_id} v{r.version} [{state}]: {_offer_text(r)}{again}"
+    word = "edited" if a.status == "edited" else "approved"
+    for ln in detail.lines:
+        if ln.decided is None or ln.sent == ln.decided:
+            continue
+        if ln.sent is None:
+            yield f"              {ln.sku}: not on the version sent (the {word} price was {ln.decided})"
+            continue
+        why = ""
+        if ln.standing is not None and ln.standing == ln.sent and ln.sent < ln.decided and detail.offer is not None:
+            why = f": the offer standing (v{detail.offer.version}) already gave the line at {ln.standing}"
+        yield f"              {ln.sku}: sent at {ln.sent}, not the {word} {ln.decided}{why}"
 
 
 # --- the decision log ----------------------------------------------------------------------------
@@ -452,7 +539,8 @@ def decisions_export(since: SinceOpt = None,
             for row in review.decision_rows(store, since=_since(since), negotiation_id=conversation):
                 rec = dict(row["record"] or {})
                 rec["dealdesk.record.id"] = row["id"]
-                rec["dealdesk.ts"] = row["ts"].isoformat() if row["ts"] is not None else None
+                # the row's time, as the CLI says instants (UTC, Z); not part of the record, nor of its hash
+                rec["dealdesk.ts"] = _t(row["ts"]) if row["ts"] is not None else None
                 fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False, default=str) + "\n")
                 n += 1
     finally:
@@ -551,7 +639,7 @@ def audit_prune(before: Annotated[str | None, typer.Option("--before", help="Pru
     with _store(db) as store:
         with transaction(store.engine) as conn:
             report = audit.prune(conn, cut, dry_run=dry_run)
-    data = {"before": cut.isoformat(), "dry_run": dry_run, "negotiations": len(report.negotiations),
+    data = {"before": _t(cut), "dry_run": dry_run, "negotiations": len(report.negotiations),
             "decision_records": report.records, "events": report.events, "approvals": report.approvals,
             "entries_deleted": report.entries_deleted, "entries_kept": report.entries_kept}
     if as_json:

@@ -5,7 +5,8 @@ decision records), shared by the CLI (`dealdesk deals ...`, `agent/cli_ops.py`) 
 console (`/console`). Nothing here writes.
 
 Stable API (every function takes a `Store` first; results are pydantic models, so
-`model_dump(mode="json")` gives JSON with decimals as strings and times as ISO 8601, naive UTC):
+`model_dump(mode="json")` gives JSON with decimals as strings and instants as REST says them, UTC with Z to
+the second, "2026-11-27T20:43:59Z" (`utc_text`); in Python they stay naive UTC datetimes):
 
 - `list_deals(store, *, buyer=None, outcome=None, since=None, blocked=None, limit=100) -> list[DealSummary]`
   negotiations, most recently active first. `outcome`: "deal" | "no_deal" | "open" (no_deal is
@@ -20,11 +21,23 @@ Stable API (every function takes a `Store` first; results are pydantic models, s
   (round, offer, list_price, target, floor, ...), for the concession chart.
 - `guardrail_blocks(store, *, since=None, limit=100, negotiation_id=None) -> list[Block]`: drafts the
   guardrail stopped, newest first.
+- `approvals(store, *, status=None) -> list[ApprovalView]`: approval requests (`dealdesk approvals list`).
 - `approval_detail(store, approval_id) -> ApprovalDetail | None`: one approval with its
-  negotiation's context (the inbox's detail page, `dealdesk approvals show`).
+  negotiation's context (the inbox's detail page, `dealdesk approvals show`): the version the request
+  was filed on and what that version was (offered to the buyer, or held for the approval), and what the
+  decision sent the buyer (the version it wrote, each line's price against the requested and decided ones).
 - `decision_rows(store, *, since=None, negotiation_id=None) -> Iterator[dict]`: every decision
   record in write order, for `dealdesk decisions export`.
 - `parse_since(text) -> datetime`: "2025-01-31", "2025-01-31T12:00", "90m", "24h", "7d".
+- `utc_text(instant) -> str`: an instant as the CLI and REST say it ("2026-11-27T20:43:59Z").
+
+An approval's `requested` lines and `reasons` are the operator's view of the stored request: percentages
+to two decimals (the stored request keeps full precision), each reason once (a reason found on several
+lines is filed once per line), with the figures the request recorded behind it (`reason_figures`): for a
+discount, each line's price, list price, discount and level; for the deal value the bot may close alone,
+the deal value (the sum of the requested line totals). The limits themselves (the discount up to which the
+bot may offer alone, each level's, the deal value limit) are not recorded with a request: only the rule id
+that names them.
 
 Where the buyer's message comes from: the store keeps the prices the buyer put on the table
 (`dd_events`) and the intent the bot understood (the `understand` record); the begin record holds
@@ -38,10 +51,10 @@ import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
-from typing import Any, Literal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from sqlalchemy import String, and_, cast, or_, select
 
 from agent.store import Store
@@ -51,6 +64,28 @@ from tools.types import Dec
 Outcome = Literal["deal", "no_deal", "open"]
 NO_DEAL = ("closed", "rejected", "canceled")
 TRIPWIRE_KEY = "gen_ai.guardrail.tripwire"
+
+
+def utc_text(value: dt.datetime) -> str:
+    """An instant as REST says it (agent/server/rest.py): UTC to the second, with Z ("2026-11-27T20:43:59Z");
+    a naive value is UTC, as the store keeps it."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+# A stored instant (naive UTC): a datetime in Python, `utc_text` in JSON.
+Instant = Annotated[dt.datetime, PlainSerializer(utc_text, return_type=str, when_used="json")]
+PERCENT_PLACES = Decimal("0.01")
+
+
+def percent_text(value: Any) -> Any:
+    """A percentage as operators read it: two decimals, half up ("22.41379310..." -> "22.41"); anything that is
+    not a number is given back as it is."""
+    try:
+        return format(Decimal(str(value)).quantize(PERCENT_PLACES, rounding=ROUND_HALF_UP), "f")
+    except ArithmeticError:
+        return value
 
 
 def outcome_of(status: str) -> Outcome:
@@ -74,8 +109,8 @@ class DealSummary(_Model):
     status: str  # open | deal | closed | rejected | canceled
     outcome: Outcome
     turns: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
     currency: str | None = None
     skus: list[str] = Field(default_factory=list)
     proposal_id: str | None = None  # the current proposal
@@ -134,10 +169,11 @@ class Offer(_Model):
     proposal_id: str
     version: int
     status: str  # the version's status now: offered | pending_approval | superseded | accepted | rejected ...
+    sent_as: str | None = None  # what it was when written: offered (to the buyer) | pending_approval (held)
     currency: str
     payment_terms: str
     total: Dec
-    valid_until: dt.datetime | None = None
+    valid_until: Instant | None = None
     lines: list[OfferLine]
     rule_ids: list[str] = Field(default_factory=list)  # the rules behind the plan and the approval routing
     moves: list[str] = Field(default_factory=list)  # the strategy move ids behind the proposal
@@ -165,18 +201,22 @@ class ApprovalView(_Model):
     proposal_id: str
     level: str
     status: str  # pending | approved | rejected | edited | canceled
-    requested: list[dict[str, Any]]  # sku, quantity, unit_price, list_price, discount_percent
-    reasons: list[dict[str, Any]]  # code, rule_id, message
-    requested_at: dt.datetime
+    # sku, quantity, currency, unit_price, list_price, line_total, discount_percent (two decimals), payment_terms,
+    # approval_level (the line's own), rule_ids
+    requested: list[dict[str, Any]]
+    reasons: list[dict[str, Any]]  # code, rule_id, message, figures (`reason_figures`); each reason once
+    requested_at: Instant
     decided_by: str | None = None
-    decided_at: dt.datetime | None = None
+    decided_at: Instant | None = None
     note: str | None = None
     decision: dict[str, Any] | None = None  # edited prices
+    negotiation_id: str | None = None
+    buyer_org: str | None = None
 
 
 class Turn(_Model):
     turn: int
-    at: dt.datetime | None = None
+    at: Instant | None = None
     actor: Literal["buyer", "operator", "system"]
     message_id: str | None = None
     buyer: BuyerMessage | None = None
@@ -222,7 +262,7 @@ class Block(_Model):
     negotiation_id: str
     buyer_org: str | None
     turn: int
-    at: dt.datetime
+    at: Instant
     violations: list[Violation]
     draft: str | None  # the text that was stopped
     draft_type: str | None = None  # the stopped data part's type
@@ -230,11 +270,28 @@ class Block(_Model):
     record_id: int
 
 
+class DecidedLine(_Model):
+    """One requested line: the price asked for, the price the operator decided, what the buyer was sent."""
+
+    sku: str
+    quantity: int
+    requested: Dec  # the request's price
+    decided: Dec | None = None  # approved: the requested price; edited: the operator's; else None
+    sent: Dec | None = None  # the price on the version the decision sent (None: no version, or not on it)
+    standing: Dec | None = None  # the price the version offered while the request waited gave the line, if any
+
+
 class ApprovalDetail(_Model):
     approval: ApprovalView
     negotiation: DealSummary | None
-    offer: Offer | None  # the proposal version the request belongs to (the standing offer)
+    # the proposal version the request was filed with: offered to the buyer while the request waited
+    # (`sent_as` offered), or held for the approval and never offered (`sent_as` pending_approval)
+    offer: Offer | None
     series: list[Point] = Field(default_factory=list)
+    result: Offer | None = None  # the version the decision's turn sent the buyer (None: none was sent)
+    result_turn: int | None = None  # the decision's turn, once decided (not for a canceled request)
+    result_reply: str | None = None  # that turn's reply: proposal | error | ... (None: nothing was sent)
+    lines: list[DecidedLine] = Field(default_factory=list)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -252,7 +309,10 @@ def parse_since(value: str | dt.datetime | dt.date | None, *, now: dt.datetime |
     if m:
         unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
         base = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        return base - dt.timedelta(**{unit: int(m.group(1))})
+        try:
+            return base - dt.timedelta(**{unit: int(m.group(1))})
+        except OverflowError:  # "99999999999d": before any date there is
+            raise ValueError(f"not a time: {value!r} (too far back; use 2025-01-31, 90m, 24h or 7d)") from None
     text = value.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -275,12 +335,52 @@ def _dec(value: Any) -> Decimal | None:
         return None
 
 
+REQUESTED_KEYS = ("sku", "quantity", "currency", "unit_price", "list_price", "line_total", "discount_percent",
+                  "payment_terms", "approval_level", "rule_ids")
+
+
 def _approval_view(a) -> ApprovalView:
-    req = [{k: m.get(k) for k in ("sku", "quantity", "unit_price", "list_price", "discount_percent",
-                                  "payment_terms", "rule_ids")} for m in (a.requested or {}).get("moves") or []]
+    moves = (a.requested or {}).get("moves") or []
+    req = [{k: (percent_text(m.get(k)) if k == "discount_percent" and m.get(k) is not None else m.get(k))
+            for k in REQUESTED_KEYS} for m in moves]
     return ApprovalView(id=a.id, proposal_id=a.proposal_id, level=a.level, status=a.status, requested=req,
-                        reasons=list(a.reasons or []), requested_at=a.requested_at, decided_by=a.decided_by,
-                        decided_at=a.decided_at, note=a.note, decision=a.decision)
+                        reasons=[{**r, "figures": reason_figures(r, req)} for r in unique_reasons(a.reasons)],
+                        requested_at=a.requested_at, decided_by=a.decided_by, decided_at=a.decided_at, note=a.note,
+                        decision=a.decision, negotiation_id=getattr(a, "negotiation_id", None),
+                        buyer_org=getattr(a, "buyer_org", None))
+
+
+def unique_reasons(reasons: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Each reason once, in order (a reason found on several lines is filed once per line)."""
+    seen: set[tuple[Any, Any, Any]] = set()
+    out = []
+    for r in reasons or []:
+        key = (r.get("code"), r.get("rule_id"), r.get("message"))
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(r))
+    return out
+
+
+def reason_figures(reason: dict[str, Any], requested: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures behind a reason, from the request's lines as recorded (nothing is looked up in today's policy):
+
+    - a discount that needs a level (`approval_level`): {"lines": [{sku, quantity, unit_price, list_price,
+      discount_percent, approval_level}]}, the lines whose own level is not auto (all, if none is recorded);
+    - the deal value the bot may close alone (`outside_autonomy` by `...autonomy_max_deal_value`):
+      {"deal_value", "currency"}, the sum of the requested line totals. The limit is not recorded.
+    Other reasons (a product the bot may not close alone, a paused autonomy): {} (the rule id says it all)."""
+    code, rule = reason.get("code"), str(reason.get("rule_id") or "")
+    if code == "approval_level":
+        keys = ("sku", "quantity", "unit_price", "list_price", "discount_percent", "approval_level")
+        leveled = [m for m in requested if m.get("approval_level") not in (None, "auto")] or requested
+        return {"lines": [{k: m.get(k) for k in keys} for m in leveled]}
+    if code == "outside_autonomy" and rule.endswith("autonomy_max_deal_value"):
+        totals = [_dec(m.get("line_total")) for m in requested]
+        currencies = {m.get("currency") for m in requested}
+        if requested and None not in totals and len(currencies) == 1:
+            return {"deal_value": format(sum(totals, Decimal(0)), "f"), "currency": currencies.pop()}
+    return {}
 
 
 def _is_tripwire(record: dict[str, Any]) -> bool:
@@ -522,7 +622,8 @@ def _offer(p, figures: dict[str, dict[str, Any]], rule_ids: list[str]) -> Offer:
                                aspiration=_dec(f.get("aspiration")), asked=_dec(f.get("asked")),
                                round=f.get("round")))
     valid = p.valid_until if isinstance(p.valid_until, dt.datetime) else None
-    return Offer(proposal_id=p.id, version=p.version, status=p.status, currency=p.currency,
+    return Offer(proposal_id=p.id, version=p.version, status=p.status, sent_as=p.body.get("status"),
+                 currency=p.currency,
                  payment_terms=p.payment_terms, total=p.total, valid_until=valid, lines=lines,
                  rule_ids=sorted(set(rule_ids)), moves=list(p.moves or []), pending=p.body.get("pending"))
 
@@ -609,18 +710,42 @@ def guardrail_blocks(store: Store, *, since: str | dt.datetime | dt.date | None 
 # --- approvals -----------------------------------------------------------------------------------------
 
 
+def approvals(store: Store, *, status: str | None = None) -> list[ApprovalView]:
+    """Approval requests (all, or those with `status`), in the store's order."""
+    return [_approval_view(a) for a in store.approvals(status=status)]
+
+
 def approval_detail(store: Store, approval_id: str) -> ApprovalDetail | None:
     a = store.get_approval(approval_id)
     if a is None:
         return None
     tl = timeline(store, a.negotiation_id, with_records=False)
-    offer = None
+    offer = result = None
+    result_turn = result_reply = None
     if tl is not None:
         for turn in tl.turns:
             if any(v.id == a.id for v in turn.approvals_requested) and turn.offer is not None:
                 offer = turn.offer
-    return ApprovalDetail(approval=_approval_view(a), negotiation=tl.summary if tl else None, offer=offer,
-                          series=_series(tl) if tl else [])
+            if turn.operator is not None and turn.operator.approval_id == a.id:  # the decision's own turn
+                result, result_turn, result_reply = turn.offer, turn.turn, turn.outgoing
+    view = _approval_view(a)
+    return ApprovalDetail(approval=view, negotiation=tl.summary if tl else None, offer=offer,
+                          series=_series(tl) if tl else [], result=result, result_turn=result_turn,
+                          result_reply=result_reply, lines=_decided_lines(a, offer, result))
+
+
+def _decided_lines(a, offer: Offer | None, result: Offer | None) -> list[DecidedLine]:
+    edited = (a.decision or {}).get("prices") or {}
+    sent = {(ln.sku, ln.quantity): ln.unit_price for ln in result.lines} if result is not None else {}
+    standing = {(ln.sku, ln.quantity): ln.unit_price for ln in offer.lines} \
+        if offer is not None and offer.sent_as == "offered" else {}
+    out = []
+    for m in (a.requested or {}).get("moves") or []:
+        key = (m["sku"], int(m["quantity"]))
+        decided = _dec(edited.get(m["sku"], m["unit_price"])) if a.status in ("approved", "edited") else None
+        out.append(DecidedLine(sku=m["sku"], quantity=int(m["quantity"]), requested=m["unit_price"], decided=decided,
+                               sent=sent.get(key), standing=standing.get(key)))
+    return out
 
 
 # --- the decision records as rows ------------------------------------------------------------------------
@@ -656,8 +781,9 @@ def buyers(store: Store) -> list[str]:
 
 
 __all__ = [
-    "ApprovalDetail", "ApprovalView", "Block", "BuyerLine", "BuyerMessage", "DealSummary", "GuardrailVerdict",
-    "Offer", "OfferLine", "OperatorAction", "Point", "Timeline", "Turn", "Violation", "approval_detail", "buyers",
-    "concession_series", "decision_rows", "guardrail_blocks", "list_deals", "outcome_of", "parse_since", "summary",
-    "timeline",
+    "ApprovalDetail", "ApprovalView", "Block", "BuyerLine", "BuyerMessage", "DealSummary", "DecidedLine",
+    "GuardrailVerdict", "Instant", "Offer", "OfferLine", "OperatorAction", "Point", "Timeline", "Turn", "Violation",
+    "approval_detail", "approvals", "buyers", "concession_series", "decision_rows", "guardrail_blocks", "list_deals",
+    "outcome_of", "parse_since", "percent_text", "reason_figures", "summary", "timeline", "unique_reasons",
+    "utc_text",
 ]

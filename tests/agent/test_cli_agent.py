@@ -170,7 +170,9 @@ def test_approvals_list_approve_edit_reject(cli, db, dd_demo, monkeypatch) -> No
     assert re.search(rf"version 7: 500 x BRG-6204 at {re.escape(standing)} EUR", rejected.output), rejected.output
 
     unknown = cli("approvals", "approve", "A-NOPE", "--by", "bob")
-    assert unknown.exit_code == 2 and "approval_not_pending" in unknown.output
+    assert unknown.exit_code == 2 and "not_found (field approval_id)" in unknown.output  # as REST says
+    decided = cli("approvals", "approve", a, "--by", "bob")
+    assert decided.exit_code == 2 and "approval_not_pending" in decided.output
 
     store = read_store(db)
     try:

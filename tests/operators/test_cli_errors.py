@@ -121,3 +121,33 @@ def test_audit_prune_names_the_option_given(cli, monkeypatch) -> None:
     monkeypatch.setenv("DEALDESK_RETENTION_DAYS", "abc")
     result = cli("audit", "prune")
     assert result.exit_code == 2 and "DEALDESK_RETENTION_DAYS" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(("given", "stored"), [("approval-only", "approval_only"), ("approval_only", "approval_only"),
+                                               ("shadow", "shadow"), ("Shadow", "shadow")])
+def test_autonomy_pause_takes_the_modes_its_help_names(cli, given, stored) -> None:
+    result = cli("autonomy", "pause", "--mode", given, "--sku", "BRG-6205")
+    assert result.exit_code == 0, result.output
+    assert switches(cli.url) == {"product:BRG-6205": stored}
+
+
+def test_autonomy_pause_help_and_refusal_name_the_same_modes(cli) -> None:
+    helped = " ".join(CliRunner().invoke(app, ["autonomy", "pause", "--help"], terminal_width=200).output.split())
+    assert "approval-only | shadow" in helped
+    result = cli("autonomy", "pause", "--mode", "bogus")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "error malformed_message (field --mode):" in text and "approval-only | shadow" in text, text
+    assert "approval_only, shadow" not in text and "auto," not in text
+    assert switches(cli.url) == {}
+
+
+@pytest.mark.parametrize("scope", [(), ("--sku", "BRG-6205"), ("--category", "motors")])
+def test_autonomy_pause_with_mode_auto_is_refused_pointing_to_resume(cli, scope) -> None:
+    result = cli("autonomy", "pause", "--mode", "auto", *scope)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "error malformed_message (field --mode):" in text and f"dealdesk autonomy resume {' '.join(scope)}" \
+        .rstrip() in text, text
+    assert switches(cli.url) == {}
+    assert "auto everywhere" in cli("autonomy", "show").output

@@ -175,6 +175,9 @@ def test_parse_since() -> None:
     assert review.parse_since(None) is None
     with pytest.raises(ValueError):
         review.parse_since("yesterday-ish")
+    for far in ("99999999999d", "99999999999w"):  # QA: an OverflowError, a 500 on the console's deals page
+        with pytest.raises(ValueError, match="too far back"):
+            review.parse_since(far, now=now)
 
 
 def test_the_cli_reads_the_same_store(sim_day, monkeypatch) -> None:
