@@ -185,7 +185,10 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
                 segment: Annotated[Optional[str], typer.Option(help="The buyer's segment")] = "standard",
                 currency: Annotated[Optional[str], typer.Option(help="The buyer's currency")] = None,
                 label: Annotated[Optional[str], typer.Option(help="A note to recognise the key")] = None,
-                catalog: CatalogOpt = None,
+                level: Annotated[Optional[str], typer.Option(
+                    help="Operator keys: the highest approval level the key may decide (a level of the policy's "
+                         "approval chain, e.g. manager); none: any level")] = None,
+                catalog: CatalogOpt = None, policy: PolicyOpt = None,
                 as_json: Annotated[bool, typer.Option("--json")] = False, db: DbOpt = None) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from agent.store.keys import ApiKeyError
@@ -212,10 +215,29 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
             raise typer.Exit(2)
     else:
         segment = None
+    if level is not None:
+        if scope != "operator":
+            err.print("error: only operator keys have an approval level (field level)", markup=False)
+            raise typer.Exit(2)
+        from agent.authority import known_levels
+        from agent.cli_agent import refuse
+        from agent.config import load_data
+        from tools.datafile import DataFileError
+
+        try:
+            cat, pol = load_data(catalog, policy)
+        except DataFileError as exc:
+            refuse(exc)
+        levels = known_levels(pol, cat)
+        if level not in levels:
+            err.print(f"error: unknown approval level {level!r} (field level); the policy's chains have "
+                      f"{', '.join(levels)}", markup=False)
+            raise typer.Exit(2)
     store, keys = _key_store(db)
     try:
         key, text = keys.create(scope,  # type: ignore[arg-type]
-                                org=org, region=region, segment=segment, currency=currency, label=label)
+                                org=org, region=region, segment=segment, currency=currency, label=label,
+                                approval_level=level)
     except ApiKeyError as exc:
         err.print(f"error: {exc.message}" + (f" (field {exc.field})" if exc.field else ""), markup=False)
         raise typer.Exit(2) from None
@@ -241,11 +263,12 @@ def keys_list(all_: Annotated[bool, typer.Option("--all", help="Include revoked 
     if as_json:
         sys.stdout.write(json.dumps([dataclasses.asdict(k) for k in rows]) + "\n")
         return
-    table = Table("Scope", "Org", "Region", "Segment", "Currency", "Label", "Revoked")
+    table = Table("Scope", "Org", "Region", "Segment", "Currency", "Level", "Label", "Revoked")
     table.add_column("Id", no_wrap=True, min_width=20)
     table.add_column("Prefix", no_wrap=True)
     for k in rows:
-        table.add_row(k.scope, k.org or "", k.region or "", k.segment or "", k.currency or "", k.label or "",
+        table.add_row(k.scope, k.org or "", k.region or "", k.segment or "", k.currency or "",
+                      k.approval_level or ("any" if k.scope == "operator" else ""), k.label or "",
                       "yes" if k.revoked else "", k.id, k.prefix + "...")
     out.print(table, markup=False)  # the cells are data: a label's "[vip]" is text
 

@@ -52,10 +52,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import Connection, select
 
 from agent import review
+from agent.authority import NotAuthorized, check_authority
 from agent.server.context import ServerContext, TurnTimeout
 from agent.store.autonomy import MODES, AutonomyStore, Switch
 from agent.store.console_sessions import ConsoleSessions
-from agent.store.keys import ApiKey
+from agent.store.keys import ApiKey, key_from_row
 from agent.store.store import ApprovalNotPending, ApprovalRow
 from tools.errors import DealdeskError
 
@@ -200,8 +201,7 @@ def key_by_id(ctx: ServerContext, key_id: str, conn: Connection | None = None) -
     r = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
     if r is None or r.revoked_at is not None:
         return None
-    return ApiKey(id=r.id, scope=r.scope, prefix=r.prefix, org=r.org, region=r.region, segment=r.segment,
-                  currency=r.currency, label=r.label)
+    return key_from_row(r)
 
 
 def _safe_next(target: str | None) -> str:
@@ -552,6 +552,13 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         if a.status != "pending":
             return await ctx.run_turn(approval_page, request, op, approval_id, 409,
                                       f"Approval {approval_id} is already {a.status}; nothing was decided.")
+        try:
+            check_authority(ctx.seller.policy, ctx.seller.catalog, key_scope=op.key.scope,
+                            key_level=op.key.approval_level, needed=a.level,
+                            skus=[m["sku"] for m in a.requested.get("moves") or ()])
+        except NotAuthorized as exc:
+            return await ctx.run_turn(approval_page, request, op, approval_id, 403,
+                                      f"{exc.message}; nothing was decided.")
         try:  # the REST operator endpoint's path: the seller decides, then the A2A task hears of it
             await ctx.decide(approval_id, decision, by=op.who, note=note)
         except ApprovalNotPending as exc:

@@ -51,6 +51,7 @@ CODE_STATUS: dict[str, int] = {
     "rule_conflict": 409,
     "no_valid_offer": 409,
     "approval_not_pending": 409,
+    "not_authorized_for_level": 403,
     "policy_refused": 422,
     "internal_error": 500,
 }

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.authority import NotAuthorized, check_authority
 from agent.contract import CONTRACT_VERSION, MAX_ITEMS, Currency, InMoney, InQty, Region, Sku, Terms, Version
 from agent.server.auth import principal_from_header
 from agent.server.context import ServerContext
@@ -443,6 +444,11 @@ def router(ctx: ServerContext) -> APIRouter:
         if a.status != "pending":
             raise ApiError(409, "approval_not_pending", f"approval {approval_id} is already {a.status}",
                            "approval_id")
+        try:
+            check_authority(policy, catalog, key_scope=key.scope, key_level=key.approval_level, needed=a.level,
+                            skus=[m["sku"] for m in a.requested.get("moves") or ()])
+        except NotAuthorized as exc:
+            raise ApiError(403, exc.code, exc.message, exc.field) from None
         by = f"{key.label or key.scope} ({key.id})"
         try:
             reply = await ctx.decide(approval_id, decision, by=by, note=note, prices=prices)

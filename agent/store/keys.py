@@ -42,6 +42,7 @@ class ApiKey:
     currency: str | None = None
     label: str | None = None
     revoked: bool = False
+    approval_level: str | None = None  # operator keys: the highest approval level they decide (none: any)
 
     def allows(self, scope: Scope) -> bool:
         """admin > operator > buyer for server endpoints; a buyer key is only a buyer."""
@@ -58,9 +59,11 @@ def new_key_text(scope: Scope) -> str:
     return f"dd_{scope}_{secrets.token_urlsafe(32)}"
 
 
-def _row(r) -> ApiKey:
+def key_from_row(r) -> ApiKey:
+    """A dd_api_keys row as the key the server sees."""
     return ApiKey(id=r.id, scope=r.scope, prefix=r.prefix, org=r.org, region=r.region, segment=r.segment,
-                  currency=r.currency, label=r.label, revoked=r.revoked_at is not None)
+                  currency=r.currency, label=r.label, revoked=r.revoked_at is not None,
+                  approval_level=r.approval_level)
 
 
 class KeyStore:
@@ -71,7 +74,7 @@ class KeyStore:
 
     def create(self, scope: Scope, *, org: str | None = None, region: str | None = None,
                segment: str | None = None, currency: str | None = None, label: str | None = None,
-               key: str | None = None) -> tuple[ApiKey, str]:
+               key: str | None = None, approval_level: str | None = None) -> tuple[ApiKey, str]:
         """A new key; returns it and its text, which is never stored and cannot be shown again.
 
         `key` sets the text (demo keys, imports); it must be long enough to be a secret.
@@ -83,6 +86,8 @@ class KeyStore:
                             field="org" if not org else "region")
         if scope != "buyer" and org:
             raise ApiKeyError("only buyer keys belong to an organisation", code="malformed_message", field="org")
+        if approval_level is not None and scope != "operator":
+            raise ApiKeyError("only operator keys have an approval level", code="malformed_message", field="level")
         text = key or new_key_text(scope)
         if len(text) < 16:
             raise ApiKeyError("a key must have at least 16 characters", code="malformed_message", field="key")
@@ -92,9 +97,11 @@ class KeyStore:
                 raise ApiKeyError("this key exists already", code="malformed_message", field="key")
             conn.execute(insert(t.api_keys).values(
                 id=kid, hash=digest(text), prefix=text[:12], scope=scope, org=org, region=region,
-                segment=segment if scope == "buyer" else None, currency=currency, label=label, created_at=utcnow()))
+                segment=segment if scope == "buyer" else None, currency=currency, label=label, created_at=utcnow(),
+                approval_level=approval_level))
         return ApiKey(id=kid, scope=scope, prefix=text[:12], org=org, region=region,
-                      segment=segment if scope == "buyer" else None, currency=currency, label=label), text
+                      segment=segment if scope == "buyer" else None, currency=currency, label=label,
+                      approval_level=approval_level), text
 
     def ensure(self, key: str, scope: Scope, **kw: str | None) -> ApiKey:
         """The key with this text, created if missing (demo keys are the same on every start)."""
@@ -117,14 +124,14 @@ class KeyStore:
             r = conn.execute(select(t.api_keys).where(t.api_keys.c.hash == digest(key))).first()
         if r is None or (r.revoked_at is not None and not include_revoked):
             return None
-        return _row(r)
+        return key_from_row(r)
 
     def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
         q = select(t.api_keys).order_by(t.api_keys.c.created_at, t.api_keys.c.id)
         if not include_revoked:
             q = q.where(t.api_keys.c.revoked_at.is_(None))
         with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(q)]
+            return [key_from_row(r) for r in conn.execute(q)]
 
     def revoke(self, key_id: str) -> ApiKey:
         with transaction(self.engine) as conn:
@@ -133,4 +140,4 @@ class KeyStore:
             r = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
         if r is None:
             raise ApiKeyError(f"no key {key_id}", code="malformed_message", field="key_id")
-        return _row(r)
+        return key_from_row(r)

@@ -157,6 +157,8 @@ api_keys = Table(
     Column("label", String(200), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime, nullable=True),
+    # operator keys: the highest approval level the key may decide (agent/authority.py); none: any
+    Column("approval_level", String(32), nullable=True),
 )
 
 _V1_TABLES = [schema_version, inventory, negotiations, events, proposals, holds, deals, approvals, decision_records]
@@ -296,6 +298,10 @@ def _v8(conn) -> None:
     metadata.create_all(conn, tables=[seller_messages], checkfirst=True)
 
 
+def _v9(conn) -> None:
+    add_column_if_missing(conn, api_keys, "approval_level")
+
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 SCHEMA_VERSION = len(MIGRATIONS)

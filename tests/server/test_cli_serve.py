@@ -75,11 +75,27 @@ def test_keys_create_list_revoke(db):
     (["--scope", "buyer", "--org", "x", "--region", "EU", "--currency", "USD"], "not sold"),
     (["--scope", "root"], "scope"),
     (["--scope", "operator", "--org", "x"], "organisation"),
+    (["--scope", "operator", "--level", "ceo"], "unknown approval level 'ceo' (field level)"),
+    (["--scope", "buyer", "--org", "x", "--region", "EU", "--level", "manager"], "only operator keys"),
 ])
 def test_keys_create_refuses_bad_input(db, args, needle):
     r = _run("keys", "create", *args, "--db", db)
     assert r.exit_code == 2, r.output
     assert needle in r.output
+
+
+def test_an_operator_key_with_an_approval_level(db):
+    r = _run("keys", "create", "--scope", "operator", "--level", "manager", "--label", "mgr", "--json", "--db", db)
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.output)
+    assert made["approval_level"] == "manager"
+    store = Store(db)
+    try:
+        assert KeyStore(store.engine).authenticate(made["key"]).approval_level == "manager"
+    finally:
+        store.dispose()
+    listed = json.loads(_run("keys", "list", "--json", "--db", db).output)
+    assert [k["approval_level"] for k in listed] == ["manager"]
 
 
 def test_serve_refuses_workers_on_sqlite(db):

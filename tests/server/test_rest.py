@@ -412,3 +412,32 @@ def test_every_response_says_nosniff(live_server):
         for r in (c.get("/v1/catalog", params={"limit": 1}), c.post("/v1/quotes", json={"items": []}),
                   c.get("/.well-known/agent-card.json"), httpx.get(f"{live_server.url}/v1/catalog")):
             assert r.headers.get("x-content-type-options") == "nosniff", (r.status_code, r.headers)
+
+
+def test_an_operator_key_decides_up_to_its_approval_level(live_server, flow):
+    """QA (operators): any operator key decided any level (a director-level request was approved by anyone). A key
+    created with a level decides up to it in the product's chain (auto < manager < director); without one, any."""
+    import httpx
+
+    nid, proposal, approval = flow.pending_approval()
+    assert approval.level == "manager"
+    _, auto_only = live_server.ctx.keys.create("operator", label="junior", approval_level="auto")
+    _, manager = live_server.ctx.keys.create("operator", label="mgr", approval_level="manager")
+    refused = httpx.post(f"{live_server.url}/v1/approvals/{approval.id}/approve", json={},
+                         headers={"Authorization": f"Bearer {auto_only}"})
+    assert refused.status_code == 403, refused.text
+    err = refused.json()["error"]
+    assert err["code"] == "not_authorized_for_level" and err["field"] == "approval_id" and "manager" in err["message"]
+    assert live_server.ctx.seller.store.get_approval(approval.id).status == "pending"  # nothing was decided
+    ok = httpx.post(f"{live_server.url}/v1/approvals/{approval.id}/approve", json={},
+                    headers={"Authorization": f"Bearer {manager}"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["approval"]["decided_by"].startswith("mgr (")
+
+
+def test_only_operator_keys_have_a_level(live_server):
+    from agent.store.keys import ApiKeyError
+
+    with pytest.raises(ApiKeyError) as refused:
+        live_server.ctx.keys.create("buyer", org="x-level", region="EU", approval_level="manager")
+    assert refused.value.field == "level"

@@ -193,7 +193,7 @@ def test_a_version_5_database_gets_the_claim_holder_column_and_keeps_its_keys(op
         conn.exec_driver_sql("DROP TABLE dd_console_sessions")  # v7
         conn.execute(delete(t.schema_version).where(t.schema_version.c.version >= 6))
     old.dispose()
-    assert upgrade(open_store(migrate=False).engine) == SCHEMA_VERSION == 8
+    assert upgrade(open_store(migrate=False).engine) == SCHEMA_VERSION == 9
     store = open_store(migrate=False)
     with store.engine.connect() as conn:
         assert "holder" in {c["name"] for c in inspect(conn).get_columns("dd_idempotency_keys")}

@@ -1,0 +1,53 @@
+"""Who may decide an approval: an operator key's approval level against the level the request needs.
+
+The policy's approval chain orders its levels (auto, manager, director, ...); a request names the level its
+offer needs. An operator key created with a level (`dealdesk keys create --scope operator --level manager`)
+decides requests up to that level in the chain of every product the request prices; a key without one, and
+an admin key, decide any (as before levels existed on keys). The CLI works on the database itself and is not
+bound by a key: `--by` names who decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tools.errors import DealdeskError
+from tools.policy.resolve import resolve
+
+
+class NotAuthorized(DealdeskError):
+    """The key's approval level is below the level the request needs."""
+
+    code = "not_authorized_for_level"
+
+
+def chain_names(policy: Any, catalog: Any, sku: str) -> tuple[str, ...]:
+    """The approval chain's level names, lowest first, for one product."""
+    product = catalog.products.get(sku)
+    category = product.category if product is not None else ""
+    return tuple(level.name for level in resolve(policy, sku, category).approval_chain)
+
+
+def known_levels(policy: Any, catalog: Any) -> tuple[str, ...]:
+    """Every level name some product's chain has, in the order first seen (for `keys create --level`)."""
+    seen: dict[str, None] = {}
+    for sku in catalog.products:
+        for name in chain_names(policy, catalog, sku):
+            seen.setdefault(name, None)
+    return tuple(seen)
+
+
+def check_authority(policy: Any, catalog: Any, *, key_scope: str, key_level: str | None, needed: str,
+                    skus: Iterable[str]) -> None:
+    """Raise `NotAuthorized` when a key of `key_scope` with `key_level` may not decide a request at level
+    `needed` on these products."""
+    if key_scope == "admin" or key_level is None:
+        return
+    for sku in skus:
+        names = chain_names(policy, catalog, sku)
+        if needed not in names:
+            continue  # a level outside this product's chain (an autonomy limit): its rank is the request's
+        if key_level not in names or names.index(key_level) < names.index(needed):
+            raise NotAuthorized(f"this key decides up to level {key_level}; the request needs {needed} "
+                                f"({sku}: {' < '.join(names)})", field="approval_id")
