@@ -794,7 +794,7 @@ class SellerGraph:
         unknown = sorted(set(prices) - {m.sku for m in requested})
         if unknown:
             raise TurnError(f"the approval has no line for {', '.join(unknown)}", code="malformed_message",
-                            field="prices")
+                            field=f"prices.{unknown[0]}")
         moves = []
         for m in requested:
             surface = desk.surface(m.sku, m.quantity, terms)

@@ -274,6 +274,8 @@ def test_approval_reject_and_edit(live_server, flow):
         assert r.json()["reply"]["data"]["items"][0]["unit_price"] == proposal["items"][0]["unit_price"]
     nid, proposal, approval = flow.pending_approval()
     with live_server.client("operator") as op:
+        other = op.post(f"/v1/approvals/{approval.id}/edit", json={"prices": {"BRG-9999": "2.80"}})
+        assert other.status_code == 422 and other.json()["error"]["field"] == "prices.BRG-9999", other.text
         bad = op.post(f"/v1/approvals/{approval.id}/edit", json={"prices": {"BRG-6204": "0.10"}})
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "prices.BRG-6204"
         for price, code in (("2.801", "malformed_message"), ("9999.00", "policy_refused")):  # not cents; above list
