@@ -7,6 +7,7 @@ of one negotiation.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 import time
@@ -20,11 +21,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agent.graph import RECURSION_LIMIT, SellerConfig, SellerGraph
 from agent.records import deferred_log, make_record
 from agent.store import Store
-from agent.store.db import normalise_url
-from agent.store.store import ApprovalNotPending
+from agent.store.db import normalise_url, utcnow
+from agent.store.store import ApprovalExpired, ApprovalNotPending
 from agent.turn_view import TurnView
 from tools.catalog.models import Catalog
 from tools.policy.models import Policy
+from tools.policy.resolve import resolve
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,8 @@ class Seller:
         """An operator's decision (approved, rejected or edited) -> a seller-initiated turn to the buyer."""
         status = {"approve": "approved", "reject": "rejected", "edit": "edited"}.get(decision, decision)
         pending = self.store.get_approval(approval_id)
+        if pending is not None and pending.status == "pending":
+            self._refuse_if_expired(pending)
         if status == "edited":  # an edit beyond the level is refused before anything is decided
             if pending is None:
                 raise ApprovalNotPending(f"no approval {approval_id}", field="approval_id")
@@ -266,6 +270,21 @@ class Seller:
         # for a server process to publish on the buyer's task when no one here does (the CLI, another process)
         self.store.keep_seller_message(approval.negotiation_id, reply.turn, {"text": reply.text, "data": reply.data})
         return reply
+
+    def _refuse_if_expired(self, pending: Any) -> None:
+        """A request older than the validity of the offers it is about (the policy's proposal_validity_days) is
+        canceled, not decided: approving it weeks later sent a fresh offer on a market and a stock long gone."""
+        days = max((self._validity_days(m["sku"]) for m in pending.requested.get("moves") or ()), default=0)
+        if not days or utcnow() <= pending.requested_at + dt.timedelta(days=days):
+            return
+        why = f"expired: requested {pending.requested_at:%Y-%m-%d %H:%M}Z, more than {days} days ago"
+        self.store.expire_approval(pending.id, why)
+        raise ApprovalExpired(f"approval {pending.id} {why} (the validity of an offer); it is canceled and nothing "
+                              "was sent: the buyer's next message gets a fresh offer", field="approval_id")
+
+    def _validity_days(self, sku: str) -> int:
+        product = self.catalog.products.get(sku)
+        return resolve(self.policy, sku, product.category).proposal_validity_days if product is not None else 0
 
     def _decided(self, approval_id: str, pending: Any, status: str, *, by: str, note: str | None,
                  prices: dict[str, str] | None) -> Any:

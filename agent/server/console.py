@@ -567,7 +567,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             return await ctx.run_turn(render, request, "error.html", 504, op=op, title="Timed out",
                                       message=f"{exc}. The decision may still complete: reload the approval.")
         except DealdeskError as exc:
-            status = 409 if exc.code in ("no_valid_offer", "negotiation_closed") else 422
+            status = 409 if exc.code in ("no_valid_offer", "negotiation_closed", "approval_expired") else 422
             return await ctx.run_turn(approval_page, request, op, approval_id, status,
                                       f"Not decided: {exc.message} ({exc.code}).")
         log.info("console: %s %sd approval %s", op.key.id, decision, approval_id)

@@ -52,6 +52,7 @@ CODE_STATUS: dict[str, int] = {
     "no_valid_offer": 409,
     "approval_not_pending": 409,
     "not_authorized_for_level": 403,
+    "approval_expired": 409,
     "policy_refused": 422,
     "internal_error": 500,
 }

@@ -455,7 +455,7 @@ def router(ctx: ServerContext) -> APIRouter:
         except ApprovalNotPending as exc:
             raise ApiError(409, "approval_not_pending", exc.message, "approval_id") from None
         except DealdeskError as exc:
-            status = 409 if exc.code in ("no_valid_offer", "negotiation_closed") else 422
+            status = 409 if exc.code in ("no_valid_offer", "negotiation_closed", "approval_expired") else 422
             raise ApiError(status, exc.code, exc.message, exc.field) from None
         after = await ctx.run_turn(store.get_approval, approval_id)
         return {"approval": approval_view(after or a), "reply": _reply_view(reply)}

@@ -58,6 +58,10 @@ class ApprovalNotPending(DealdeskError):
     code = "approval_not_pending"
 
 
+class ApprovalExpired(DealdeskError):
+    code = "approval_expired"
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
 
@@ -786,6 +790,11 @@ class Store:
     def pending_approval(self, negotiation_id: str) -> ApprovalRow | None:
         found = self.approvals(status="pending", negotiation_id=negotiation_id)
         return found[-1] if found else None
+
+    def expire_approval(self, approval_id: str, why: str) -> bool:
+        """Cancel a pending request that is too old to decide (`Seller.decide`); False when it was not pending."""
+        with transaction(self.engine) as conn:
+            return bool(D.write(conn, Q.CANCEL_APPROVAL, {"b_id": approval_id, "now": utcnow(), "why": why}))
 
     def decide_approval(self, approval_id: str, *, status: str, decided_by: str, note: str | None,
                         decision: dict[str, Any] | None, records: Sequence[dict[str, Any]] = ()) -> ApprovalRow:

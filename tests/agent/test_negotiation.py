@@ -880,3 +880,42 @@ def test_a_refused_decision_is_never_logged_as_one(escalated) -> None:
     assert [(d["dealdesk.approval.outcome"], d["dealdesk.approval.by"]) for d in decisions] == [("rejected", "bob")]
     # the decision's own words are kept for a server to publish on the buyer's task
     assert seller.store.seller_message(nid) == (reply.turn, {"text": reply.text, "data": reply.data})
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_request_older_than_an_offers_validity_is_canceled_not_decided(escalated, decision) -> None:
+    """QA (operators): a request filed 31 days earlier, on an offer long expired, was approved and sent the buyer a
+    fresh 14-day offer. A request older than the policy's proposal_validity_days is canceled, and nothing is sent."""
+    from sqlalchemy import update
+
+    from agent.store import schema as t
+
+    seller, nid, _ = escalated
+    approval = seller.store.pending_approval(nid)
+    turn = seller.store.get_negotiation(nid).turn
+    with seller.store.engine.begin() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == approval.id)
+                     .values(requested_at=utcnow() - dt.timedelta(days=15)))
+    with pytest.raises(DealdeskError) as refused:
+        seller.decide(approval.id, decision, by="late@x")
+    assert refused.value.code == "approval_expired" and refused.value.field == "approval_id"
+    assert "14 days" in refused.value.message
+    row = seller.store.get_approval(approval.id)
+    assert row.status == "canceled" and row.note.startswith("expired: requested")
+    assert seller.store.get_negotiation(nid).turn == turn  # no turn ran, nothing went to the buyer
+    with pytest.raises(DealdeskError) as again:
+        seller.decide(approval.id, decision, by="late@x")
+    assert again.value.code == "approval_not_pending"
+
+
+def test_a_request_within_the_validity_is_decided(escalated) -> None:
+    from sqlalchemy import update
+
+    from agent.store import schema as t
+
+    seller, nid, _ = escalated
+    approval = seller.store.pending_approval(nid)
+    with seller.store.engine.begin() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == approval.id)
+                     .values(requested_at=utcnow() - dt.timedelta(days=13)))
+    assert seller.decide(approval.id, "approve", by="ok@x") is not None
