@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,14 +23,15 @@ from rich.table import Table
 from agent.config import catalog_path, load_data
 from tools.catalog import load_catalog
 from tools.catalog.jsonld import catalog_jsonld
-from tools.catalog.search import search, spec_text
+from tools.catalog.search import check_category, search, spec_text
 from tools.datafile import DataFileError
-from tools.errors import DealdeskError
+from tools.errors import DealdeskError, TermsNotAllowed
 from tools.policy.desk import Desk
 from tools.policy.loader import load_policy, policy_warnings
-from tools.policy.surface import DecisionSurface
-from tools.pricing.engine import explain_lines, price, today
-from tools.pricing.models import BuyerContext, PriceRequest
+from tools.money import fmt_percent
+from tools.policy.surface import DecisionSurface, explain_quote
+from tools.pricing.engine import today
+from tools.pricing.models import BuyerContext
 
 app = typer.Typer(help="dealdesk: the autonomous deal desk (seller agent) for B2B procurement bots.",
                   no_args_is_help=True, add_completion=False)
@@ -83,8 +85,36 @@ def _catalog_source(explicit: Path | None) -> str:
 
 def _buyer(region: str, currency: str | None, segment: str, terms: str | None, date: str | None,
            default_terms: str) -> BuyerContext:
-    on = dt.date.fromisoformat(date) if date else today()
+    try:
+        on = dt.date.fromisoformat(date) if date else today()
+    except ValueError as exc:  # a usage error (exit 2), not a traceback
+        raise DealdeskError(f"{date!r} is not a date YYYY-MM-DD ({exc})", field="--date", code="invalid_date") from None
     return BuyerContext(region=region, currency=currency, segment=segment, payment_terms=terms or default_terms, on=on)
+
+
+def _allowed_terms(s: DecisionSurface) -> None:
+    """Refuse terms the policy does not allow for this product, as the REST and A2A servers do."""
+    if s.payment_terms not in s.allowed_terms:
+        raise TermsNotAllowed(f"payment terms {s.payment_terms} are not allowed for {s.sku} (allowed: "
+                              f"{', '.join(s.allowed_terms)}; {s.rule_ids['payment_terms']})", field="payment_terms")
+
+
+def _percent_text(value: str) -> str:
+    """A percentage figure rounded for display; any other text (a rule id under `rule_ids`) as it is."""
+    try:
+        return fmt_percent(Decimal(value))
+    except ArithmeticError:
+        return value
+
+
+def _shown_percentages(data: Any) -> Any:
+    """JSON for people: every `*_percent` figure rounded half-up to 2 decimals (the arithmetic keeps exact ones)."""
+    if isinstance(data, dict):
+        return {k: _percent_text(v) if k.endswith("_percent") and isinstance(v, str) else _shown_percentages(v)
+                for k, v in data.items()}
+    if isinstance(data, list):
+        return [_shown_percentages(v) for v in data]
+    return data
 
 
 # --- catalog -----------------------------------------------------------------------
@@ -124,6 +154,8 @@ def catalog_search(
     """Search products by text, category and spec filters."""
     try:
         cat = load_catalog(catalog_path(catalog))
+        if category is not None:
+            check_category(cat, category)
         found = search(cat, text=text, category=category, specs=spec or [], limit=limit)
     except (DataFileError, DealdeskError) as exc:
         _fail(exc)
@@ -167,23 +199,29 @@ def catalog_export_jsonld(
 def price_cmd(sku: str, qty: QtyOpt, region: RegionOpt = "US", currency: CurrencyOpt = None,
               segment: SegmentOpt = "standard", terms: TermsOpt = None, date: DateOpt = None,
               catalog: CatalogOpt = None, policy: PolicyOpt = None, as_json: JsonOpt = False) -> None:
-    """Price a line and explain every rule behind the figure."""
+    """Price a line and explain every rule behind the figure (and the lift to the floor, where the seller quotes it)."""
     try:
         cat, pol = load_data(catalog, policy)
         ctx = _buyer(region, currency, segment, terms, date, pol.doc.global_.payment_terms.default)
-        line = price(cat, PriceRequest(sku=sku, quantity=qty, **ctx.model_dump()))
+        s = Desk(cat, pol, ctx).surface(sku, qty)
+        _allowed_terms(s)
     except (DataFileError, DealdeskError) as exc:
         _fail(exc)
         return
+    line = s.pricing
+    explanation = explain_quote(s)
+    quoted_total = s.list_price * qty
     if as_json:
-        _print_json({**line.model_dump(mode="json"), "explanation": explain_lines(line)})
+        _print_json(_shown_percentages({**line.model_dump(mode="json"), "quoted_unit_price": str(s.list_price),
+                                        "quoted_line_total": str(quoted_total), "lifted_to_floor": s.lifted_to_floor,
+                                        "explanation": explanation}))
         return
     product = cat.products[sku]
     cur = escape(line.currency)
-    out.print(f"[bold]{escape(sku)}[/bold] {escape(product.name)}: {qty} x {line.unit_price} {cur} = "
-              f"[bold]{line.line_total} {cur}[/bold] "
+    out.print(f"[bold]{escape(sku)}[/bold] {escape(product.name)}: {qty} x {s.list_price} {cur} = "
+              f"[bold]{quoted_total} {cur}[/bold] "
               f"({escape(', '.join((line.region, line.segment, line.payment_terms)))}, {line.on})", highlight=False)
-    for step in explain_lines(line):
+    for step in explanation:
         out.print(f"  - {step}", highlight=False, markup=False)
 
 
@@ -265,11 +303,14 @@ def policy_explain(sku: str, qty: QtyOpt, region: RegionOpt = "US", currency: Cu
         _fail(exc)
         return
     if as_json:
-        _print_json(s.model_dump(mode="json"))
+        _print_json(_shown_percentages(s.model_dump(mode="json")))
         return
     out.print(surface_table(s), markup=False)  # rule ids like policy.categories[motors].autonomous are text
-    for step in explain_lines(s.pricing):
+    for step in explain_quote(s):
         out.print(f"  - {step}", highlight=False, markup=False)
+    if s.payment_terms not in s.allowed_terms:
+        err.print(f"warning: payment terms {s.payment_terms} are not allowed for {sku} (allowed: "
+                  f"{', '.join(s.allowed_terms)}): every offer on them is refused", highlight=False, markup=False)
 
 
 # --- demo --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ file, the row and the field.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import gc
 import json
 import re
@@ -16,9 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
+from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,17 @@ _DecimalLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _DecimalLoader.add_implicit_resolver(
     "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
+def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """A date as YAML reads it; an impossible one (2026-13-01) stays text, so that the model's validation names the
+    row, line and field instead of the whole file failing as "not valid YAML"."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _DecimalLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
@@ -369,6 +381,42 @@ def read_structured(path: Path, list_key: str = "products") -> tuple[Any, dict[i
     """Parse a YAML or JSON file; returns the data and the line of each `list_key` item (YAML only)."""
     data, lines = read_structured_items(path, _keys(list_key))
     return data, lines.get(list_key, {})
+
+
+def is_item_echo(err: Any) -> bool:
+    """pydantic also reports a list whose items all failed as too short ("at least 1 item after validation, not 0"):
+    an echo of the items' own errors when the file's list had enough items, which is dropped."""
+    given = err.get("input")
+    need = (err.get("ctx") or {}).get("min_length")
+    return (err.get("type") == "too_short" and isinstance(given, (list, tuple)) and isinstance(need, int)
+            and len(given) >= need)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (`tuple[Tier, ...]`, `dict[str, ProductPrice] | None`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def unknown_field(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """"unknown field", with "did you mean 'x'?" when the model at `loc` has a field spelled alike (`percnet`)."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None or not isinstance(part, str):
+            continue
+        fields = {f.alias or name: f for name, f in current.model_fields.items()} | current.model_fields
+        if part in fields:  # a dict key (a price book id, a SKU) is no field: the model stays
+            current = _model_in(fields[part].annotation)
+    if current is None or not loc or not isinstance(loc[-1], str):
+        return "unknown field"
+    names = sorted({f.alias or name for name, f in current.model_fields.items()})
+    close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
+    return f"unknown field; did you mean {close[0]!r}?" if close else "unknown field"
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

@@ -34,6 +34,10 @@ class InvalidQuantity(DealdeskError):
     code = "invalid_quantity"
 
 
+class UnknownCategory(DealdeskError):
+    code = "unknown_category"
+
+
 class UnsupportedCurrency(DealdeskError):
     code = "unsupported_currency"
 
@@ -55,8 +59,8 @@ class RuleConflict(DealdeskError):
 
     code = "rule_conflict"
 
-    def __init__(self, message: str, rule_ids: tuple[str, str]):
-        super().__init__(message)
+    def __init__(self, message: str, rule_ids: tuple[str, str], *, field: str | None = None):
+        super().__init__(message, field=field)
         self.rule_ids = rule_ids
 
 

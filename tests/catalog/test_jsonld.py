@@ -134,7 +134,7 @@ def test_product_shape(catalog: Catalog) -> None:
     assert doc["@id"] == "urn:dealdesk:sku:BRG-6204"
     assert doc["sku"] == "BRG-6204" and doc["category"] == "bearings"
     assert doc["description"].startswith("Sealed")
-    assert doc["isRelatedTo"] == [{"@id": "urn:dealdesk:sku:BRG-6205"}]
+    assert doc["isSimilarTo"] == [{"@id": "urn:dealdesk:sku:BRG-6205"}] and "isRelatedTo" not in doc
     props = {p["propertyID"]: p for p in doc["additionalProperty"]}
     assert props["bore_mm"] == {"@type": "PropertyValue", "propertyID": "bore_mm", "name": "bore_mm",
                                 "value": 20, "unitCode": "MMT"}
@@ -148,16 +148,17 @@ def test_offer_fields(catalog: Catalog) -> None:
     eur = offers["EUR"]
     assert eur["@type"] == "Offer"
     assert eur["eligibleRegion"] == "EU"
-    assert eur["eligibleCustomerType"] == ["standard", "strategic"]
+    assert "eligibleCustomerType" not in eur  # segment ids are no BusinessEntityType; segments are rules, not list
+    assert eur["priceSpecification"][0]["priceType"] == "https://schema.org/ListPrice"
     assert eur["availability"] == IN_STOCK
-    assert eur["inventoryLevel"] == {"@type": "QuantitativeValue", "value": "900", "unitCode": "C62"}
-    assert eur["deliveryLeadTime"] == {"@type": "QuantitativeValue", "value": "5", "unitCode": "DAY"}
+    assert eur["inventoryLevel"] == {"@type": "QuantitativeValue", "value": 900, "unitCode": "C62"}
+    assert eur["deliveryLeadTime"] == {"@type": "QuantitativeValue", "value": 5, "unitCode": "DAY"}
     assert {p["propertyID"]: p["value"] for p in eur["additionalProperty"]} == {"tierMode": "slab"}
     assert {p["propertyID"]: p["value"] for p in offers["USD"]["additionalProperty"]} == {"tierMode": "range"}
     head, last = eur["priceSpecification"]
     assert head["@type"] == "UnitPriceSpecification"
     assert head["unitCode"] == "C62"
-    assert head["referenceQuantity"] == {"@type": "QuantitativeValue", "value": "1", "unitCode": "C62"}
+    assert head["referenceQuantity"] == {"@type": "QuantitativeValue", "value": 1, "unitCode": "C62"}
     assert head["eligibleQuantity"] == {"@type": "QuantitativeValue", "minValue": 1, "maxValue": 9, "unitCode": "C62"}
     assert "maxValue" not in last["eligibleQuantity"]
 
@@ -173,8 +174,8 @@ def test_out_of_stock_is_back_order_with_restock_lead_time(catalog: Catalog) -> 
     doc = product_jsonld(catalog, product, inventory=0)
     for offer in doc["offers"]:
         assert offer["availability"] == BACK_ORDER
-        assert offer["inventoryLevel"]["value"] == "0"
-        assert offer["deliveryLeadTime"]["value"] == str(product.capacity.restock_lead_time_days)
+        assert offer["inventoryLevel"]["value"] == 0
+        assert offer["deliveryLeadTime"]["value"] == product.capacity.restock_lead_time_days
     assert product_jsonld(catalog, product, inventory=3)["offers"][0]["availability"] == IN_STOCK
 
 
@@ -191,8 +192,10 @@ def test_references_and_availability_are_iris_in_rdf(catalog: Catalog) -> None:
     product = base.model_copy(update={"compatible": ("MTR-100",)})
     graph = to_graph(product_jsonld(catalog, product))
     me = URIRef("urn:dealdesk:sku:BRG-6204")
-    assert (me, SDO.isRelatedTo, URIRef("urn:dealdesk:sku:BRG-6205")) in graph
-    assert (me, SDO.isSimilarTo, URIRef("urn:dealdesk:sku:MTR-100")) in graph
+    # related BRG-6205: a look-alike (same category, same unit); compatible MTR-100: works with it, not similar
+    assert (me, SDO.isSimilarTo, URIRef("urn:dealdesk:sku:BRG-6205")) in graph
+    assert (me, SDO.isRelatedTo, URIRef("urn:dealdesk:sku:MTR-100")) in graph
+    assert (me, SDO.isSimilarTo, URIRef("urn:dealdesk:sku:MTR-100")) not in graph
     assert set(graph.objects(None, SDO.availability)) == {URIRef(IN_STOCK)}
 
 
@@ -216,3 +219,31 @@ def test_offline_context_is_valid_json_ld_context() -> None:
     ctx = json.loads(OFFLINE_CONTEXT.read_text(encoding="utf-8"))["@context"]
     assert ctx["@vocab"] == "https://schema.org/"
     assert ctx["isRelatedTo"] == {"@type": "@id"} and ctx["isSimilarTo"] == {"@type": "@id"}
+
+
+def test_demo_compatible_parts_are_never_exported_as_similar() -> None:
+    """QA: grease and shaft seal (the bearing's `compatible` parts) were `isSimilarTo` the bearing."""
+    demo = load_catalog(Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml")
+    doc = product_jsonld(demo, demo.products["BRG-6204"])
+    similar = {ref["@id"] for ref in doc.get("isSimilarTo", [])}
+    related = {ref["@id"] for ref in doc.get("isRelatedTo", [])}
+    assert "urn:dealdesk:sku:BRG-GRS-EP2" not in similar and "urn:dealdesk:sku:BRG-SEAL-20477" not in similar
+    assert {"urn:dealdesk:sku:BRG-GRS-EP2", "urn:dealdesk:sku:BRG-SEAL-20477"} <= related
+    assert "urn:dealdesk:sku:BRG-6204-ZZ" in similar  # a look-alike
+    grease = product_jsonld(demo, demo.products["BRG-GRS-EP2"])  # related housed units, sold by the piece
+    assert "isSimilarTo" not in grease and grease["isRelatedTo"]
+
+
+def test_slab_tiers_say_they_are_graduated_and_quantities_are_numbers(catalog: Catalog) -> None:
+    doc = product_jsonld(catalog, catalog.products["BRG-6204"])
+    offers = {o["priceCurrency"]: o for o in doc["offers"]}
+    eur, usd = offers["EUR"], offers["USD"]  # EU book: slab; US book: range
+    assert "graduated" in eur["description"] and all("graduated" in s["description"].lower()
+                                                     for s in eur["priceSpecification"][1:])
+    assert "only units 100 to 499" in eur["priceSpecification"][1]["description"]
+    assert "whole order" in usd["priceSpecification"][1]["description"]
+    for offer in (eur, usd):
+        assert isinstance(offer["inventoryLevel"]["value"], int)
+        for spec in offer["priceSpecification"]:
+            assert isinstance(spec["eligibleQuantity"]["minValue"], int)
+            assert isinstance(spec["referenceQuantity"]["value"], int)

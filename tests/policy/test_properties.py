@@ -83,12 +83,15 @@ def oracle(catalog: Catalog, policy: dict[str, Any], req: PriceRequest) -> Oracl
     if fl.get("min_margin_percent") is not None:
         floors.append(cost / (1 - Decimal(fl["min_margin_percent"]) / HUNDRED))
     floor = max(floors) if floors else cost
+    # The list price of the negotiation is the engine's, but never under the floor as quoted (rounded up): where
+    # rules or a big tier take the engine's price under it, the seller lists and opens at the floor.
+    list_price = max(line.unit_price, _ceil(floor, cur))
 
     tg = group("target_price", "target_discount_percent")
     if tg.get("target_price") is not None and cur in tg["target_price"]:
         target: Decimal | None = Decimal(tg["target_price"][cur])
     elif tg.get("target_discount_percent") is not None:
-        target = line.unit_price * (1 - Decimal(tg["target_discount_percent"]) / HUNDRED)
+        target = list_price * (1 - Decimal(tg["target_discount_percent"]) / HUNDRED)
     else:
         target = None
 
@@ -108,7 +111,7 @@ def oracle(catalog: Catalog, policy: dict[str, Any], req: PriceRequest) -> Oracl
 
     deal_caps = setting("autonomy_max_deal_value")
     return Oracle(
-        currency=cur, list_price=line.unit_price, floor=floor, target=target,
+        currency=cur, list_price=list_price, floor=floor, target=target,
         chain=[(n, granted(p)) for n, p in chain], max_pct=granted(chain[-1][1]),
         allowed_terms=list(setting("payment_terms")["allowed"]), moq=setting("moq", 1),
         max_qty=setting("max_order_quantity"), autonomous=setting("autonomous", True),

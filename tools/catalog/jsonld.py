@@ -7,24 +7,32 @@ Shape (all money as decimal strings, never JSON numbers):
 - A `Product` has `@id` `urn:dealdesk:sku:<SKU>`, `sku`, `name`,
   `description` (when not empty), `category`, `additionalProperty` (a
   `PropertyValue` per spec; ints and bools stay JSON ints and bools,
-  Decimals become strings),
-  `isRelatedTo` for the catalog's `related` SKUs and `isSimilarTo` for its
-  `compatible` (drop-in) SKUs, each as `{"@id": ...}`, and `offers`.
+  Decimals become strings), references as `{"@id": ...}` and `offers`.
+  References: the catalog's `compatible` SKUs are parts that work with the
+  product (its shaft seal and grease, a motor's coupling; the catalog lists
+  them both ways, the seal lists its bearings too), so `isRelatedTo`: schema.org's
+  `isAccessoryOrSparePartFor` and `isConsumableFor` have a direction the
+  catalog does not state. `related` SKUs are `isSimilarTo` when they are
+  look-alikes (same category, sold in the same unit: BRG-6204-ZZ beside
+  BRG-6204), else `isRelatedTo` (the housed units beside a grease).
 - One `Offer` per price book the product is priced in (`@id` `<product>#offer-<BOOK>`),
   with the list price as `price`, `availability` InStock when stock > 0
   else BackOrder, `inventoryLevel`, `eligibleRegion` (the book's region),
-  `eligibleCustomerType` (the catalog's segment ids), `deliveryLeadTime`
-  (days to deliver one unit given the stock), `seller` (the vendor) and
-  `priceSpecification`. Quantities inside `QuantitativeValue.value` are
-  strings like the money; tier bounds (`minValue`/`maxValue`) are JSON ints.
+  `deliveryLeadTime` (days to deliver one unit given the stock), `seller`
+  (the vendor), a `description` and `priceSpecification`. No
+  `eligibleCustomerType`: schema.org wants a BusinessEntityType there, and
+  the catalog's segments are pricing rules applied to these list prices,
+  not offers at them. `QuantitativeValue.value`, `minValue` and `maxValue`
+  are JSON numbers (whole units); money stays decimal strings.
 - `priceSpecification` is one `UnitPriceSpecification` per row of
   `ProductPrice.schedule` (the list-price head tier from 1 unit included),
-  with `eligibleQuantity` minValue/maxValue (maxValue omitted on the
-  open-ended last tier).
-- The tier mode is an `additionalProperty` of the Offer:
-  `{"@type": "PropertyValue", "propertyID": "tierMode", "value": "range"|"slab"}`;
-  "range" prices every unit at the tier the quantity falls in, "slab"
-  prices each unit at the tier its own position falls in.
+  `priceType` ListPrice, with `eligibleQuantity` minValue/maxValue (maxValue
+  omitted on the open-ended last tier) and a `description` saying how the
+  tier applies: in range mode the tier an order's quantity falls in prices
+  the whole order; in slab (graduated) mode a tier prices only the units of
+  an order within its bounds, and the order's unit price is the blend.
+- The tier mode is also an `additionalProperty` of the Offer:
+  `{"@type": "PropertyValue", "propertyID": "tierMode", "value": "range"|"slab"}`.
 
 Spec unit codes (UN/CEFACT Rec. 20) come only from an obvious name suffix,
 see `SPEC_UNITS`; any other spec carries no `unitCode`.
@@ -46,6 +54,7 @@ from tools.catalog.models import Catalog, PriceBook, Product, ProductPrice, Spec
 SCHEMA_ORG = "https://schema.org"
 IN_STOCK = "https://schema.org/InStock"
 BACK_ORDER = "https://schema.org/BackOrder"
+LIST_PRICE = "https://schema.org/ListPrice"
 # A minimal schema.org context for offline JSON-LD processing (tests, air-gapped consumers).
 OFFLINE_CONTEXT = Path(__file__).with_name("schemaorg_context.jsonld")
 
@@ -92,10 +101,21 @@ def _property(name: str, value: SpecValue) -> dict[str, Any]:
 
 
 def _quantity(value: int, unit: str) -> dict[str, Any]:
-    return {"@type": "QuantitativeValue", "value": str(value), "unitCode": unit}
+    return {"@type": "QuantitativeValue", "value": value, "unitCode": unit}
 
 
-def _price_specs(price: ProductPrice, currency: str, unit: str, offer_id: str) -> list[dict[str, Any]]:
+def _tier_text(tier: Any, mode: str, currency: str, first: bool) -> str:
+    """How a tier applies, in words a generic consumer reads right (slab tiers are not whole-order prices)."""
+    span = f"units {tier.min} to {tier.max}" if tier.max is not None else f"units from {tier.min} on"
+    if mode == "slab":
+        return (f"Graduated (slab) list price: {tier.price} {currency} for only {span} of an order; the other units "
+                "are priced by their own tiers and the order's unit price is the blend.")
+    what = "List price" if first else "Volume list price"
+    order = span.removeprefix("units ")
+    return f"{what}: {tier.price} {currency} for every unit of an order of {order} units (the whole order)."
+
+
+def _price_specs(price: ProductPrice, currency: str, unit: str, offer_id: str, mode: str) -> list[dict[str, Any]]:
     specs = []
     for i, tier in enumerate(price.schedule):
         eligible: dict[str, Any] = {"@type": "QuantitativeValue", "minValue": tier.min, "unitCode": unit}
@@ -104,17 +124,28 @@ def _price_specs(price: ProductPrice, currency: str, unit: str, offer_id: str) -
         specs.append({
             "@type": "UnitPriceSpecification",
             "@id": f"{offer_id}-tier-{i}",
+            "priceType": LIST_PRICE,
             "price": _dec(tier.price),
             "priceCurrency": currency,
             "unitCode": unit,
             "referenceQuantity": _quantity(1, unit),
             "eligibleQuantity": eligible,
+            "description": _tier_text(tier, mode, currency, i == 0),
         })
     return specs
 
 
+_OFFER_TEXT = {
+    "range": "List prices before customer-specific rules (segment, promotion, deal size, payment terms); the volume "
+             "tier an order's quantity falls in prices every unit.",
+    "slab": "List prices before customer-specific rules (segment, promotion, deal size, payment terms); graduated "
+            "(slab) tiers: each tier prices only the units within its bounds, and the unit price is the blend.",
+}
+
+
 def _offer(catalog: Catalog, product: Product, book: PriceBook, price: ProductPrice, stock: int) -> dict[str, Any]:
     offer_id = f"{product_iri(product.sku)}#offer-{book.id}"
+    mode = catalog.tier_mode(product, book)
     return {
         "@type": "Offer",
         "@id": offer_id,
@@ -123,15 +154,19 @@ def _offer(catalog: Catalog, product: Product, book: PriceBook, price: ProductPr
         "availability": IN_STOCK if stock > 0 else BACK_ORDER,
         "inventoryLevel": _quantity(max(stock, 0), product.unit),
         "eligibleRegion": book.region,
-        "eligibleCustomerType": sorted(catalog.segments),
         "deliveryLeadTime": _quantity(product.capacity.lead_time_for(1, stock), "DAY"),
         "seller": {"@type": "Organization", "name": catalog.vendor},
+        "description": _OFFER_TEXT[mode],
         "additionalProperty": [
-            {"@type": "PropertyValue", "propertyID": "tierMode", "name": "tierMode",
-             "value": catalog.tier_mode(product, book)},
+            {"@type": "PropertyValue", "propertyID": "tierMode", "name": "tierMode", "value": mode},
         ],
-        "priceSpecification": _price_specs(price, book.currency, product.unit, offer_id),
+        "priceSpecification": _price_specs(price, book.currency, product.unit, offer_id, mode),
     }
+
+
+def _look_alike(catalog: Catalog, product: Product, sku: str) -> bool:
+    other = catalog.products.get(sku)
+    return other is not None and other.category == product.category and other.unit == product.unit
 
 
 def _product_node(catalog: Catalog, product: Product, inventory: int | None) -> dict[str, Any]:
@@ -146,10 +181,12 @@ def _product_node(catalog: Catalog, product: Product, inventory: int | None) -> 
     }
     if product.description:
         node["description"] = product.description
-    if product.related:
-        node["isRelatedTo"] = [{"@id": product_iri(s)} for s in product.related]
-    if product.compatible:
-        node["isSimilarTo"] = [{"@id": product_iri(s)} for s in product.compatible]
+    similar = [s for s in product.related if _look_alike(catalog, product, s)]
+    related = list(dict.fromkeys([*product.compatible, *(s for s in product.related if s not in similar)]))
+    if related:
+        node["isRelatedTo"] = [{"@id": product_iri(s)} for s in related]
+    if similar:
+        node["isSimilarTo"] = [{"@id": product_iri(s)} for s in similar]
     node["offers"] = [
         _offer(catalog, product, catalog.price_books[book_id], price, stock)
         for book_id, price in sorted(product.prices.items())

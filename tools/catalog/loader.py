@@ -18,9 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from tools.catalog.models import Catalog, CatalogFile
-from tools.datafile import DataFileError, FileIssue, field_path, gc_paused, read_or_issue_items
+from tools.datafile import (DataFileError, FileIssue, field_path, gc_paused, is_item_echo, read_or_issue_items,
+                            unknown_field)
 from tools.money import MINOR_UNITS, quantum
-from tools.pricing.rules import static_conflicts
+from tools.pricing.rules import static_conflicts, stock_conflicts
 
 
 class CatalogError(DataFileError):
@@ -147,6 +148,8 @@ def _issues_from_validation(exc: ValidationError, file: str, data: Any, lines: d
                             csv_mode: bool, rule_lines: dict[int, int] | None = None) -> list[CatalogIssue]:
     issues = []
     for err in exc.errors():
+        if is_item_echo(err):
+            continue
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         if len(loc) >= 2 and loc[0] == "products" and isinstance(loc[1], int):
             row, field = _row(data, loc[1], lines, csv_mode), field_path(loc[2:])
@@ -156,7 +159,7 @@ def _issues_from_validation(exc: ValidationError, file: str, data: Any, lines: d
             row, field = "", field_path(loc)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+            msg = unknown_field(CatalogFile, loc)
         issues.append(CatalogIssue(file, row, field, msg))
     return issues
 
@@ -251,6 +254,13 @@ def cross_check(doc: CatalogFile, file: str, data: Any, lines: dict[int, int],
     def at_line(rule: Any) -> str:
         return f" (line {line_of[id(rule)]})" if line_of[id(rule)] else ""
 
+    for product, a, b in stock_conflicts(doc.products, {bk.id: bk.region for bk in doc.price_books}, doc.rules):
+        issues.append(CatalogIssue(
+            file, f"rules ({a.id}, {b.id})", "priority",
+            f"rules {a.id!r}{at_line(a)} and {b.id!r}{at_line(b)} are both stock rules of priority {a.priority} "
+            f"that match {product.sku} at its stock on hand ({product.inventory.on_hand}, what pricing uses) with "
+            "different effects: every price of it would fail; give one a higher priority",
+        ))
     for a, b in static_conflicts(doc.rules):
         issues.append(CatalogIssue(
             file, f"rules ({a.id}, {b.id})", "priority",

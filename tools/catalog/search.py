@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Literal
 
 from tools.catalog.models import Catalog, Product, SpecValue
-from tools.errors import UnknownSku
+from tools.errors import UnknownCategory, UnknownSku
 from tools.money import to_decimal
 
 Operator = Literal["=", "!=", ">=", "<=", ">", "<"]
@@ -31,6 +31,14 @@ def lookup(catalog: Catalog, sku: str) -> Product:
     if product is None:
         raise UnknownSku(f"unknown SKU {sku!r}", field="sku")
     return product
+
+
+def check_category(catalog: Catalog, category: str) -> None:
+    """`UnknownCategory` (field "category") naming the catalog's categories, for a category it does not have: a
+    typo must not read as "no products"."""
+    if category not in catalog.categories:
+        raise UnknownCategory(f"unknown category {category!r} (categories: {', '.join(catalog.categories)})",
+                              field="category")
 
 
 def _number(value: object) -> Decimal | None:
@@ -109,6 +117,9 @@ def _compare(left: Decimal, op: Operator, right: Decimal) -> bool:
 def parse_spec_filter(text: str) -> SpecFilter:
     """Parse `KEY OP VALUE` (OP one of = != >= <= > <); `ValueError` naming the filter otherwise."""
     match = _FILTER.match(text) if isinstance(text, str) else None
+    if match is None and isinstance(text, str) and not _OPERATOR_CHARS & set(text):
+        raise ValueError(f"bad spec filter {text!r}: no operator; use name=value, name!=value, name>=value, "
+                         f"name<=value, name>value or name<value (e.g. bore_mm=20)")
     if match is None:
         other = _ANY_OPERATOR.match(text) if isinstance(text, str) else None
         if other is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -10,10 +12,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from tools.catalog.models import Catalog
-from tools.datafile import DataFileError, FileIssue, field_path, read_or_issue
-from tools.money import HUNDRED, ceil_money
+from tools.datafile import DataFileError, FileIssue, field_path, is_item_echo, read_or_issue, unknown_field
+from tools.money import HUNDRED, MINOR_UNITS, ceil_money, quantum, round_money
 from tools.policy.models import Policy, PolicyFile, PolicyRules
 from tools.policy.resolve import resolve
+from tools.policy.rule_checks import rule_condition_warnings, rule_floor_warnings
 from tools.pricing.engine import base_rate, brackets_for
 
 
@@ -21,17 +24,45 @@ class PolicyError(DataFileError):
     """A refused policy file, with every issue found in it."""
 
 
+_FIELD_FIRST = re.compile(r"^Value error, ([a-z_]+): (.*)$", re.S)
+
+
 def _issues(exc: ValidationError, file: str) -> list[FileIssue]:
     out = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        row = ""
+        if is_item_echo(err):
+            continue
+        full = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc, row = full, ""
         if len(loc) >= 2 and loc[0] in ("categories", "products"):
             row, loc = f"{loc[0]}[{loc[1]}]", loc[2:]
         elif loc and loc[0] == "global":
             row, loc = "global", loc[1:]
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        out.append(FileIssue(file, row, field_path(loc), msg))
+        msg = unknown_field(PolicyFile, full) if err["type"] == "extra_forbidden" else err["msg"]
+        named = _FIELD_FIRST.match(msg) if not loc else None  # a check across fields names its field first
+        if named and named[1] in PolicyRules.model_fields:
+            loc, msg = (named[1],), named[2]
+        out.append(FileIssue(file, row, field_path(loc), msg.removeprefix("Value error, ")))
+    return out
+
+
+_MONEY = ("floor_price", "target_price", "autonomy_max_deal_value")
+
+
+def precision_issues(doc: PolicyFile, file: str) -> list[FileIssue]:
+    """Money with more decimals than its currency has (2.005 USD) is refused, as the catalog refuses it: rounding it
+    silently would make the file say one figure and the seller use another."""
+    out = []
+    levels = [("global", doc.global_), *((f"categories[{k}]", r) for k, r in doc.categories.items()),
+              *((f"products[{k}]", r) for k, r in doc.products.items())]
+    for row, rules in levels:
+        for field in _MONEY:
+            for cur, amount in (getattr(rules, field) or {}).items():
+                if amount != amount.quantize(quantum(cur)):
+                    digits = MINOR_UNITS[cur]
+                    out.append(FileIssue(file, row, f"{field}.{cur}",
+                                         f"{amount} has more decimals than {cur} allows ({digits} decimal"
+                                         f"{'s' if digits != 1 else ''}); write it on the minor unit"))
     return out
 
 
@@ -94,7 +125,7 @@ def _floors(eff: Any, product: Any, cur: str) -> list[tuple[str, str, Any, str]]
 def tier_floor_warnings(policy: Policy, catalog: Catalog, file: str) -> list[FileIssue]:
     """Floors above a volume tier's price (not at quantity 1, which `list_price_issues` refuses): allowed, since a
     vendor may mean a floor to hold on big orders, but buyers ordering that much are then quoted the floor, above
-    the tier's list price (a negative discount on the wire). One warning per product, price book and floor
+    the tier's list price (the surface lists them the floor). One warning per product, price book and floor
     setting, at the first tier the floor is above (the later tiers are cheaper still)."""
     out = []
     for sku, product in catalog.products.items():
@@ -103,22 +134,26 @@ def tier_floor_warnings(policy: Policy, catalog: Catalog, file: str) -> list[Fil
             book = catalog.price_books[book_id]
             mode = catalog.tier_mode(product, book)
             for setting, field, floor, written in _floors(eff, product, book.currency):
-                start = _first_quantity_below(prices.schedule, mode, floor)
+                start = _first_quantity_below(prices.schedule, mode, floor, book.currency)
                 if start is None:
                     continue
                 out.append(FileIssue(file, _written_at(eff.source(setting), setting), field,
                                      f"{written} above the list price of {sku} in price book {book_id} ({mode} tiers) "
-                                     f"from {start} units ({_rate(prices.schedule, mode, start)} {book.currency} "
-                                     f"there): orders of {start} or more are quoted the floor, above their list price"))
+                                     f"from {start} units ({_rate(prices.schedule, mode, start, book.currency)} "
+                                     f"{book.currency} there): orders of {start} or more are quoted the floor, above "
+                                     f"their list price"))
     return out
 
 
-def policy_warnings(policy: Policy, catalog: Catalog, file: str) -> list[FileIssue]:
+def policy_warnings(policy: Policy, catalog: Catalog, file: str, *, on: dt.date | None = None) -> list[FileIssue]:
     """What a valid policy does that its author may not mean, for `policy validate` to print: a floor above a
-    higher tier (`tier_floor_warnings`), a target below the floor (the seller then aims at the floor), and a
-    maximum discount at or below the chain's first level (every offer up to it is approved at that level: no
-    offer goes to the levels above)."""
+    higher tier (`tier_floor_warnings`), pricing rules that take a buyer's price under the floor and rule conditions
+    that never match (`rule_checks`, from the pricing date `on`, today by default), a target below the floor (the
+    seller then aims at the floor), a maximum discount at or below the chain's first level (every offer up to it is
+    approved at that level: no offer goes to the levels above) and one above its last (cut to the last level's)."""
     out = tier_floor_warnings(policy, catalog, file)
+    out += rule_floor_warnings(policy, catalog, file, on=on)
+    out += rule_condition_warnings(policy, catalog)
     doc = policy.doc
     for sku, product in catalog.products.items():
         eff = resolve(policy, sku, product.category)
@@ -149,20 +184,44 @@ def policy_warnings(policy: Policy, catalog: Catalog, file: str) -> list[FileIss
                              f"is at or below the first approval level {written[0].name!r} "
                              f"({written[0].max_discount_percent}%): every offer is approved at that level, none "
                              f"goes to {', '.join(repr(lv.name) for lv in written[1:])}"))
+    out += _cap_above_chain(policy, catalog, file)
     return out
 
 
-def _rate(schedule: Any, mode: str, quantity: int) -> Decimal:
-    """The list unit price of `quantity` before rules, to the cent it is quoted at (a slab blend rounded)."""
-    rate = base_rate(brackets_for(schedule, quantity, mode)[0])
-    return rate if rate == rate.quantize(Decimal("0.01")) else rate.quantize(Decimal("0.0001")).normalize()
+def _cap_above_chain(policy: Policy, catalog: Catalog, file: str) -> list[FileIssue]:
+    """A `max_discount_percent` above the approval chain's last level is cut to that level (no level may grant more):
+    once per level that writes such a cap."""
+    out, seen = [], set()
+    for sku, product in catalog.products.items():
+        for prefix, rules in policy.levels(sku, product.category):
+            if rules.max_discount_percent is None:
+                continue
+            row = prefix.removeprefix("policy.")
+            eff = resolve(policy, sku, product.category)
+            last = eff.approval_chain[-1]
+            if rules.max_discount_percent > last.max_discount_percent and row not in seen \
+                    and eff.source("max_discount_percent") == eff.source("approval_chain"):
+                seen.add(row)
+                out.append(FileIssue(file, row, "max_discount_percent",
+                                     f"max_discount_percent {rules.max_discount_percent} is above the last approval "
+                                     f"level {last.name!r} ({last.max_discount_percent}%, "
+                                     f"{eff.source('approval_chain')}) for {sku} and any product it covers: no level "
+                                     f"may grant more, so the maximum discount is {last.max_discount_percent}%"))
+            break  # the most specific level that writes the cap is the one in force
+    return out
 
 
-def _first_quantity_below(schedule: Any, mode: str, floor: Decimal, most: int = 10**9) -> int | None:
-    """The smallest quantity above 1 whose list unit price is below `floor`, or None (list prices never rise with
-    the quantity, in range or slab mode, so a bisection finds it)."""
+def _rate(schedule: Any, mode: str, quantity: int, currency: str) -> Decimal:
+    """The list unit price of `quantity` before rules as it is quoted: on the currency's minor unit (a slab blend
+    rounded half-up, as the engine rounds it)."""
+    return round_money(base_rate(brackets_for(schedule, quantity, mode)[0]), currency)
+
+
+def _first_quantity_below(schedule: Any, mode: str, floor: Decimal, currency: str, most: int = 10**9) -> int | None:
+    """The smallest quantity above 1 whose quoted list unit price (rounded) is below `floor`, or None (list prices
+    never rise with the quantity, in range or slab mode, nor do they rounded, so a bisection finds it)."""
     def below(q: int) -> bool:
-        return base_rate(brackets_for(schedule, q, mode)[0]) < floor
+        return _rate(schedule, mode, q, currency) < floor
     if not below(most):
         return None
     if below(2):
@@ -206,13 +265,15 @@ def list_price_issues(policy: Policy, catalog: Catalog, file: str) -> list[FileI
 
 
 def parse_policy(data: Any, *, file: str = "<memory>", catalog: Catalog | None = None,
-                 check_list_prices: bool = False) -> Policy:
+                 check_list_prices: bool = False, check_precision: bool = False) -> Policy:
     """Validate already-parsed data into a `Policy`, or raise `PolicyError`.
 
     With `catalog`, also check the policy against it: its references and its per-currency amounts and,
     with `check_list_prices`, its floors and targets against the list prices (`list_price_issues`), as
-    `load_policy` always does for a policy file. (Off by default for data built in code: tests/gen.py's
-    random policies do not keep their floors and targets under the list prices.)
+    `load_policy` always does for a policy file; with `check_precision`, its money on the currency's minor unit
+    (`precision_issues`), as `load_policy` also always does. (Both off by default for data built in code:
+    tests/gen.py's random policies do not keep their floors and targets under the list prices, nor on the grid;
+    the surface rounds such figures up.)
     """
     if not isinstance(data, dict):
         raise PolicyError([FileIssue(file, "", "", "the file must hold a mapping at the top level")])
@@ -220,6 +281,9 @@ def parse_policy(data: Any, *, file: str = "<memory>", catalog: Catalog | None =
         doc = PolicyFile.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(_issues(exc, file)) from None
+    precision = precision_issues(doc, file) if check_precision else []
+    if precision:
+        raise PolicyError(precision)
     policy = Policy(doc, source=file)
     if catalog is not None:
         issues = cross_check(doc, catalog, file)
@@ -237,7 +301,7 @@ def load_policy(path: str | Path, catalog: Catalog | None = None) -> Policy:
         data, _ = read_or_issue(path, (".yaml", ".yml", ".json"))
     except DataFileError as exc:
         raise PolicyError(exc.issues) from None
-    return parse_policy(data, file=str(path), catalog=catalog, check_list_prices=True)
+    return parse_policy(data, file=str(path), catalog=catalog, check_list_prices=True, check_precision=True)
 
 
 class PolicyHolder:

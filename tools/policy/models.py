@@ -15,7 +15,7 @@ import json
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from tools.datafile import refuse_bool
 from tools.types import Count, CurrencyCode, Dec, DiscountPercent, Ident, Price
@@ -71,27 +71,35 @@ class PolicyRules(_Strict):
     autonomous: bool | None = Field(default=None, description="Whether the bot may close deals here alone")
     autonomy_max_deal_value: dict[CurrencyCode, Price] | None = None
 
+    @field_validator("approval_chain")
+    @classmethod
+    def _ascending(cls, chain: tuple[ApprovalLevel, ...] | None) -> tuple[ApprovalLevel, ...] | None:
+        """A field check, so that the issue names the field `approval_chain` (and each level by its index)."""
+        for i, (prev, level) in enumerate(zip(chain or (), (chain or ())[1:], strict=False)):
+            if level.max_discount_percent <= prev.max_discount_percent:
+                raise ValueError(
+                    f"level {level.name!r} must allow more than {prev.name!r} "
+                    f"({level.max_discount_percent} <= {prev.max_discount_percent}): levels [{i}] and [{i + 1}] "
+                    "must ascend")
+        names = [lv.name for lv in chain or ()]
+        if len(set(names)) != len(names):
+            raise ValueError("level names must be unique")
+        return chain
+
     @model_validator(mode="after")
     def _consistent(self) -> PolicyRules:
+        # Each message starts with the field it is reported at (`FIELD: ...`), which the loader reads.
         chain = self.approval_chain
-        if chain:
-            for prev, level in zip(chain, chain[1:]):
-                if level.max_discount_percent <= prev.max_discount_percent:
-                    raise ValueError(
-                        f"approval_chain: level {level.name!r} must allow more than {prev.name!r} "
-                        f"({level.max_discount_percent} <= {prev.max_discount_percent})")
-            names = [lv.name for lv in chain]
-            if len(set(names)) != len(names):
-                raise ValueError("approval_chain: level names must be unique")
-            if self.max_discount_percent is not None and chain[-1].max_discount_percent > self.max_discount_percent:
-                raise ValueError(
-                    f"approval_chain: level {chain[-1].name!r} allows {chain[-1].max_discount_percent}%, "
-                    f"beyond max_discount_percent {self.max_discount_percent}")
+        cap = self.max_discount_percent
+        if chain and cap is not None and chain[-1].max_discount_percent > cap:
+            raise ValueError(
+                f"approval_chain: level {chain[-1].name!r} allows {chain[-1].max_discount_percent}%, "
+                f"beyond max_discount_percent {self.max_discount_percent}")
         if self.target_discount_percent is not None and self.max_discount_percent is not None \
                 and self.target_discount_percent > self.max_discount_percent:
-            raise ValueError("target_discount_percent is beyond max_discount_percent")
+            raise ValueError("target_discount_percent: is beyond max_discount_percent")
         if self.moq is not None and self.max_order_quantity is not None and self.moq > self.max_order_quantity:
-            raise ValueError("moq is above max_order_quantity")
+            raise ValueError("moq: is above max_order_quantity")
         return self
 
 
@@ -122,7 +130,7 @@ class PolicyFile(_Strict):
     def _global_complete(self) -> PolicyFile:
         missing = [name for name in REQUIRED_GLOBAL if getattr(self.global_, name) is None]
         if missing:
-            raise ValueError(f"global policy must set {', '.join(missing)}")
+            raise ValueError(f"{missing[0]}: global policy must set {', '.join(missing)}")
         return self
 
 

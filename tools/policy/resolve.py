@@ -97,6 +97,10 @@ def _merge(policy: Policy, sku: str, category: str) -> EffectivePolicy:
         above = [lv for lv in chain if lv.max_discount_percent >= cap]
         if above:
             kept.append(ApprovalLevel(name=above[0].name, max_discount_percent=cap))
+        else:
+            # A cap above the chain's last level is no limit: the chain is (no level may grant more), so the
+            # figure is credited to the chain, not to the setting that wrote a higher one (`policy validate` warns).
+            sources["max_discount_percent"] = sources["approval_chain"]
         values["approval_chain"] = tuple(kept)
         values["max_discount_percent"] = kept[-1].max_discount_percent
     defaults = {"non_negotiable_terms": {}, "moq": 1, "autonomous": True}

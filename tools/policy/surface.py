@@ -7,8 +7,11 @@ buyer context.
 
 Conventions (documented in the README):
 - `list_price` is the pricing engine's price for this buyer and quantity
-  (volume tier, segment, promotions, terms); discounts and approval levels
-  are measured from it, on rounded figures.
+  (volume tier, segment, promotions, terms), lifted to the floor when the
+  engine's price is under it (a big tier or stacked rules): a proposal
+  never shows a list price under what the seller may offer, so never a
+  negative discount. Discounts and approval levels are measured from it,
+  on rounded figures; `pricing.unit_price` keeps the engine's own figure.
 - limit prices are rounded *up* to the minor unit, so a price at a limit is
   always within it.
 """
@@ -25,7 +28,7 @@ from tools.catalog.models import Catalog
 from tools.money import HUNDRED, ceil_money, percent_of, quantum
 from tools.policy.models import Policy
 from tools.policy.resolve import EffectivePolicy, resolve
-from tools.pricing.engine import price
+from tools.pricing.engine import explain_lines, price
 from tools.pricing.models import LinePrice, PriceRequest
 from tools.types import Dec
 
@@ -91,6 +94,11 @@ class DecisionSurface(_Model):
         """Where negotiation starts: the list price, or the floor if the floor is above it."""
         return max(self.list_price, self.walk_away_price)
 
+    @property
+    def lifted_to_floor(self) -> bool:
+        """Whether the engine's price for this buyer is under the floor, so the list price is the floor."""
+        return self.pricing.unit_price < self.list_price
+
 
 class Finding(_Model):
     """One reason in an offer decision, with the rule that gave it."""
@@ -111,7 +119,7 @@ class OfferDecision(_Model):
     findings: tuple[Finding, ...]
 
 
-def _floor(eff: EffectivePolicy, cost: Decimal, currency: str) -> tuple[Decimal, str]:
+def floor_of(eff: EffectivePolicy, cost: Decimal, currency: str) -> tuple[Decimal, str]:
     """The hard floor: explicit floor price and/or margin floor (the higher); cost if neither."""
     candidates: list[tuple[Decimal, str]] = []
     # The policy loader checks that floor prices cover every currency a product sells in.
@@ -134,8 +142,8 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest, *,
     eff = resolve(policy, product.sku, product.category)
     cur = line.currency
     cost = product.cost[cur]
-    list_price = line.unit_price
-    floor, floor_rule = _floor(eff, cost, cur)
+    floor, floor_rule = floor_of(eff, cost, cur)
+    list_price = max(line.unit_price, floor)  # the seller never offers under the floor: nor does it list under it
 
     blocked = line.no_discounts_rule
     allowance = ZERO if blocked else line.allowance_percent
@@ -166,7 +174,8 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest, *,
     deal_cap = eff.autonomy_max_deal_value.get(cur) if eff.autonomy_max_deal_value else None
 
     rule_ids = {
-        "list_price": ",".join(line.rules_applied) or f"catalog.prices.{line.price_book}",
+        "list_price": ",".join((*line.rules_applied, *((floor_rule,) if list_price > line.unit_price else ())))
+        or f"catalog.prices.{line.price_book}",
         "floor_price": floor_rule,
         "target_price": target_rule,
         "max_discount_percent": blocked or eff.source("max_discount_percent"),
@@ -202,6 +211,20 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest, *,
         rule_ids=rule_ids, pricing=line,
         policy_version=policy.version, catalog_version=catalog.version,
     )
+
+
+def explain_quote(surface: DecisionSurface) -> list[str]:
+    """The engine's explanation of the price, then, when it is under the floor, the lift to the floor that the seller
+    quotes and offers instead (an operator's view: it names the floor)."""
+    line = surface.pricing
+    lines = explain_lines(line)
+    if not surface.lifted_to_floor:
+        return lines
+    cur = surface.currency
+    return [*lines[:-1],
+            f"lifted to the vendor's minimum for this buyer (floor): {surface.list_price} {cur}/unit "
+            f"({surface.rule_ids['floor_price']}); the engine's {line.unit_price} {cur} is never offered",
+            f"line total: {surface.list_price} x {line.quantity} = {surface.list_price * line.quantity} {cur}"]
 
 
 def discount_percent(surface: DecisionSurface, unit_price: Decimal) -> Decimal:

@@ -113,20 +113,52 @@ def rule_matches(rule: PricingRule, product: Product, book: PriceBook, req: Pric
     return True
 
 
-def select_rules(matching: list[PricingRule]) -> list[PricingRule]:
-    """One rule per kind: the highest priority. A tie with different effects is a conflict."""
+def _deciding_field(a: PricingRule, b: PricingRule, stock: int, deal_value: Decimal, currency: str) -> tuple[str, str]:
+    """The request field that decides a conflict between two rules, and its figure, for the error: the stock (the
+    catalog's on-hand, or the request's) or the deal value (the quantities priced together); static pairs are refused
+    at load time, so "rules" is only for catalogs built in code."""
+    if any(r.when.stock_at_least is not None or r.when.stock_below is not None for r in (a, b)):
+        return "stock", f" at stock {stock}"
+    if any(r.when.deal_value_at_least is not None or r.when.deal_value_below is not None for r in (a, b)):
+        return "quantity", f" at deal value {round_money(deal_value, currency)} {currency}"
+    return "rules", ""
+
+
+def select_rules(matching: list[PricingRule], *, stock: int = 0, deal_value: Decimal = Decimal(0),
+                 currency: str = "USD") -> list[PricingRule]:
+    """One rule per kind: the highest priority. A tie with different effects is a conflict, an error naming both rules
+    and the field (stock or quantity) whose figure makes both match."""
     best: dict[str, PricingRule] = {}
     for rule in sorted(matching, key=lambda r: (-r.priority, r.id)):
         held = best.get(rule.kind)
         if held is None:
             best[rule.kind] = rule
         elif held.priority == rule.priority and held.effect != rule.effect:
+            field, figure = _deciding_field(held, rule, stock, deal_value, currency)
             raise RuleConflict(
-                f"pricing rules {held.id!r} and {rule.id!r} both match with priority {rule.priority} "
+                f"pricing rules {held.id!r} and {rule.id!r} both match{figure} with priority {rule.priority} "
                 f"and different effects",
-                (held.id, rule.id),
+                (held.id, rule.id), field=field,
             )
     return sorted(best.values(), key=lambda r: (-r.priority, _KIND_ORDER[r.kind], r.id))
+
+
+def condition_text(rule: PricingRule, stock: int, deal_value: Decimal, currency: str) -> str:
+    """The dynamic figures a matching rule's condition met: "stock 40 < 50", "deal value 11600.00 USD >= 10000 USD"."""
+    w = rule.when
+    parts = []
+    if w.stock_at_least is not None or w.stock_below is not None:
+        bounds = ([f">= {w.stock_at_least}"] if w.stock_at_least is not None else []) + \
+            ([f"< {w.stock_below}"] if w.stock_below is not None else [])
+        parts.append(f"stock {stock} {' and '.join(bounds)}")
+    if w.deal_value_at_least is not None or w.deal_value_below is not None:
+        bounds = []
+        if w.deal_value_at_least is not None:
+            bounds.append(f">= {w.deal_value_at_least[currency]} {currency}")
+        if w.deal_value_below is not None:
+            bounds.append(f"< {w.deal_value_below[currency]} {currency}")
+        parts.append(f"deal value {round_money(deal_value, currency)} {currency} {' and '.join(bounds)}")
+    return ", ".join(parts)
 
 
 def price(catalog: Catalog, req: PriceRequest, *, deal_value: Decimal | None = None) -> LinePrice:
@@ -147,7 +179,7 @@ def price(catalog: Catalog, req: PriceRequest, *, deal_value: Decimal | None = N
     value = base_amount(brackets) if deal_value is None else deal_value
 
     matching = [r for r in catalog.rules if rule_matches(r, product, book, req, stock, value)]
-    chosen = select_rules(matching)
+    chosen = select_rules(matching, stock=stock, deal_value=value, currency=book.currency)
     blocker = next((r for r in chosen if r.effect.no_discounts), None)
 
     steps: list[PriceStep] = []
@@ -161,14 +193,15 @@ def price(catalog: Catalog, req: PriceRequest, *, deal_value: Decimal | None = N
             continue
         if rule.effect.allowance_percent is not None and blocker is None:
             allowance += rule.effect.allowance_percent
+        why = condition_text(rule, stock, value, book.currency) if rule.when.is_dynamic else ""
         if pct is not None and pct != 0:
             after = amount * (ONE + pct / HUNDRED)
             steps.append(PriceStep(rule_id=rule.id, kind=rule.kind, description=rule.description,
-                                   percent=pct, before=amount, after=after))
+                                   percent=pct, before=amount, after=after, condition=why))
             amount = after
         else:
             steps.append(PriceStep(rule_id=rule.id, kind=rule.kind, description=rule.description,
-                                   percent=None, before=amount, after=amount))
+                                   percent=None, before=amount, after=amount, condition=why))
 
     unit = round_money(amount, book.currency)
     list_price = book_price.list
@@ -236,23 +269,34 @@ def replay(line: LinePrice) -> Decimal:
     return round_money(amount, line.currency)
 
 
+def _tier_line(line: LinePrice) -> str:
+    """The volume step of the explanation. Tier 0 is the list price below the first volume tier: no tier at all."""
+    cur = line.currency
+    first = line.brackets[0]
+    if line.tier_index == 0:
+        under = f" (under {first.max + 1} units)" if first.max is not None else ""
+        return f"no volume tier{under}: list price {first.rate} {cur}/unit"
+    if line.tier_mode == "range":
+        span = f"{first.min}-{first.max}" if first.max else f"{first.min}+"
+        return f"volume tier {line.tier_index} ({span} units, range mode): {first.rate} {cur}/unit"
+    parts = [f"{b.quantity} x {b.rate}" for b in line.brackets]
+    return f"volume slabs ({' + '.join(parts)}) / {line.quantity} = {line.base_unit_price} {cur}/unit"
+
+
 def explain_lines(line: LinePrice) -> list[str]:
     """A person-readable explanation: one line per step, ending at the quoted price."""
     cur = line.currency
-    out = [f"price book {line.price_book} ({line.region}, {cur}), list price {line.list_price} {cur}/unit"]
-    if line.tier_mode == "range":
-        b = line.brackets[0]
-        span = f"{b.min}-{b.max}" if b.max else f"{b.min}+"
-        out.append(f"volume tier {line.tier_index} ({span} units, range mode): {b.rate} {cur}/unit")
-    else:
-        parts = [f"{b.quantity} x {b.rate}" for b in line.brackets]
-        out.append(f"volume slabs ({' + '.join(parts)}) / {line.quantity} = {line.base_unit_price} {cur}/unit")
+    out = [f"price book {line.price_book} ({line.region}, {cur}), list price {line.list_price} {cur}/unit",
+           _tier_line(line)]
     for step in line.steps:
+        why = f"{step.condition}: " if step.condition else ""
         if step.percent is None:
-            out.append(f"rule {step.rule_id} ({step.kind}): no price change")
+            blocks = step.rule_id == line.no_discounts_rule
+            effect = "no discounts, no negotiation room" if blocks else "no price change"
+            out.append(f"rule {step.rule_id} ({step.kind}): {why}{effect}")
         else:
             sign = "+" if step.percent > 0 else ""
-            out.append(f"rule {step.rule_id} ({step.kind}): {sign}{step.percent}% -> {step.after}")
+            out.append(f"rule {step.rule_id} ({step.kind}): {why}{sign}{step.percent}% -> {step.after}")
     for s in line.suppressed:
         out.append(f"rule {s.rule_id}: not applied, {s.reason}")
     if line.allowance_percent:

@@ -73,6 +73,9 @@ class PriceStep:
     percent: Decimal | None
     before: Decimal
     after: Decimal
+    # The stock or deal-value figure the rule's condition met ("stock 40 < 50"), so the explanation shows why a
+    # dynamic rule applied; empty for a rule with static conditions only.
+    condition: str = ""
 
 
 @dataclass(frozen=True, slots=True)

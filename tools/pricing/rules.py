@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from collections.abc import Iterable
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -127,6 +128,36 @@ def static_conflicts(rules: tuple[PricingRule, ...]) -> list[tuple[PricingRule, 
         if can_both_match(a.when, b.when):
             found.append((a, b))
     return found
+
+
+def _matches_stock(when: RuleWhen, stock: int) -> bool:
+    return (when.stock_at_least is None or stock >= when.stock_at_least) and \
+        (when.stock_below is None or stock < when.stock_below)
+
+
+def stock_conflicts(products: Iterable[Any], regions: dict[str, str],
+                    rules: tuple[PricingRule, ...]) -> list[tuple[Any, PricingRule, PricingRule]]:
+    """(product, a, b): rules of one kind and priority with different effects that both match the product at its
+    catalog stock on hand, which is the stock pricing uses: every price of the product would be a conflict, so it
+    is a load-time error. A deal-value condition leaves the pair to pricing time (the order decides)."""
+    pairs = [(a, b) for a, b in combinations(rules, 2)
+             if a.kind == b.kind and a.priority == b.priority and a.effect != b.effect
+             and (a.when.is_dynamic or b.when.is_dynamic) and can_both_match(a.when, b.when)
+             and not any(r.when.deal_value_at_least is not None or r.when.deal_value_below is not None for r in (a, b))]
+    found = []
+    for product in products if pairs else ():
+        sold_in = {regions.get(book) for book in product.prices}
+        for a, b in pairs:
+            if all(_in_scope(r.when, product, sold_in) and _matches_stock(r.when, product.inventory.on_hand)
+                   for r in (a, b)):
+                found.append((product, a, b))
+    return found
+
+
+def _in_scope(when: RuleWhen, product: Any, regions: set[str | None]) -> bool:
+    return ((when.skus is None or product.sku in when.skus)
+            and (when.categories is None or product.category in when.categories)
+            and (when.regions is None or bool(regions & set(when.regions))))
 
 
 def duplicate_ids(rules: tuple[PricingRule, ...]) -> list[str]:
