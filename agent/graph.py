@@ -44,7 +44,7 @@ from agent.contract import (
 from agent.contract import Answer as AnswerMessage
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
 from agent.guardrail.text import LEAK_FIGURE, UNTRACED, Fact, facts_from_own_text, facts_from_proposal
-from agent.intent import BuyerIntent, merge_intents, question_of
+from agent.intent import ACCEPT_WHICH_VERSION, BuyerIntent, merge_intents, question_of
 from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.resilient import FALLBACK_KEY, LOCAL_KEY, ResilientModel, fallback_of, metered
@@ -369,8 +369,10 @@ class SellerGraph:
                 answered = self._deal_done(state, neg, intent.get("question") or {}, started)
                 if answered is not None:  # "what is the status of our order?" after the deal
                     return answered
-            if kind == "unknown" and not any(n in UNCLEAR_REPLIES for n in intent.get("notes") or ()):
-                answered = self._standing_offer(state, {"topic": "unclear", "skus": []}, started)
+            notes = intent.get("notes") or ()
+            if kind == "unknown" and (ACCEPT_WHICH_VERSION in notes or not any(n in UNCLEAR_REPLIES for n in notes)):
+                topic = "which_version" if ACCEPT_WHICH_VERSION in notes else "unclear"
+                answered = self._standing_offer(state, {"topic": topic, "skus": []}, started)
                 if answered is not None:  # "yes", "ok go": the offer stands, and what the buyer can do with it
                     return answered
             if kind == "reject":  # of the proposal this negotiation stands on; nothing to reject is no rejection
@@ -398,7 +400,7 @@ class SellerGraph:
         question names another quantity than the offer's. (A percentage off the offer is a counter-offer, not a
         question: agent/offline/understand.py.)"""
         topic = question.get("topic")
-        if topic not in ("price", "terms", "unclear", "status"):
+        if topic not in ("price", "terms", "unclear", "which_version", "status"):
             return None
         current = self._view(state).current_proposal()
         if current is None or current.status != "offered" or current.valid_until <= utcnow():

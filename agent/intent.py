@@ -26,6 +26,8 @@ ACCEPT_AND_REJECT = "both acceptance and rejection words; please say which"
 CONDITIONAL_ACCEPT = "conditional acceptance: please send a counter-offer or accept as offered"
 NO_PRODUCT_NAMED = "a quantity with no product named"
 WHICH_LINE = "a quantity for one line of several, not saying which"
+ACCEPT_WHICH_VERSION = "acceptance of a proposal without its version, or of another proposal than this one's"
+NO_USABLE_QUANTITY = "no usable quantity: a quantity is a whole number from 1 to 10,000,000"
 
 
 class Question(BaseModel):

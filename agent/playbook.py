@@ -18,7 +18,8 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from agent.intent import (
-    ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, WHICH_LINE,
+    ACCEPT_AND_REJECT, ACCEPT_WHICH_VERSION, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT,
+    NO_PROPOSAL_TO_REJECT, NO_USABLE_QUANTITY, WHICH_LINE,
 )
 from tools.policy.breaks import PriceBreaks
 
@@ -153,6 +154,7 @@ NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer t
                         "at it.")
 # A message with no request in it while an offer stands ("yes", "ok go"): the offer, and what the buyer can do.
 UNCLEAR_ON_OFFER = "I could not find a request in your message."
+WHICH_VERSION_ON_OFFER = "To accept, name the proposal and its version as below, or reply that you accept our offer."
 # Where the buyer's request stands ("any news on the approval?"): the offer (its words say what awaits approval).
 STATUS_PENDING_HINT = "We will let you know as soon as the approval is decided."
 ANOTHER_ORDER = "For another order, start a new negotiation with the SKU and quantity you need."
@@ -168,11 +170,11 @@ def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -
     topic "unclear"; or to where the request stands: "status"): the offer itself (its suggestions were made when
     it was sent), and how to counter, take or change it. Every figure is the proposal's own; a terms answer adds
     what the prices include (`basis`: `price_basis_text` of the price book's words)."""
-    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT,
+    hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT, "which_version": NEXT_STEPS_HINT,
             "status": STATUS_PENDING_HINT if proposal.get("pending") else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}"
             }.get(topic, NEGOTIATE_PRICE_HINT)
     fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else []
-    lead = [UNCLEAR_ON_OFFER] if topic == "unclear" else []
+    lead = {"unclear": [UNCLEAR_ON_OFFER], "which_version": [WHICH_VERSION_ON_OFFER]}.get(topic, [])
     return " ".join([*lead, "Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
 
 
@@ -315,6 +317,10 @@ UNCLEAR_REPLIES = {
                       "proposal.",
     WHICH_LINE: "Our offer has more than one line: which product is that quantity for? Name its SKU with the "
                 "quantity.",
+    ACCEPT_WHICH_VERSION: "Which proposal do you accept? Name it with its version as our last message gives them, "
+                          "or reply that you accept our offer.",
+    NO_USABLE_QUANTITY: "A quantity is a whole number of units, at least one. Send the SKU with the quantity you "
+                        "need, and we will send you a proposal.",
 }
 
 

@@ -14,6 +14,9 @@ from tools.catalog.models import Catalog
 from tools.catalog.search import spec_text
 
 
+_COMPACT = re.compile(r"[-_./\s]")
+
+
 class _Index:
     """Lookup tables derived from a catalog: SKUs by case-folded spelling, category words, spec keys, text."""
 
@@ -27,6 +30,11 @@ class _Index:
         self.fold: dict[str, str] = {}
         for sku in sorted(self.exact):
             self.fold.setdefault(sku.casefold(), sku)
+        # SKUs written without their separators ("BRG6204"), where only one SKU reads so
+        compact: dict[str, set[str]] = {}
+        for sku in self.exact:
+            compact.setdefault(_COMPACT.sub("", sku.casefold()), set()).add(sku)
+        self.compact = {k: next(iter(v)) for k, v in compact.items() if len(v) == 1 and len(k) >= 5}
         self.specs_of: dict[str, tuple[str, ...]] = {p.sku: tuple(p.specs) for p in products}
         self.category_of: dict[str, str] = {p.sku: p.category for p in products}
         forms: dict[str, str] = {}
@@ -85,6 +93,8 @@ class _Index:
             for run in re.findall(r"\d{3,}", p.sku):
                 sku_numbers.setdefault(run, set()).update(_stems(p.name))
         self.sku_numbers = {run: frozenset(words) for run, words in sku_numbers.items()}
+        # The highest list price of each product (any price book): a figure far above it is no unit price asked.
+        self.top_price = {p.sku: max(pp.list for pp in p.prices.values()) for p in products if p.prices}
         # The words of each product's name (`_stems`): a buyer's "the bearings" names the line whose name has one.
         self.name_words = {p.sku: frozenset(_stems(p.name)) for p in products}
         self.name_stems = frozenset().union(*self.name_words.values())
@@ -105,7 +115,10 @@ class _Index:
     def sku(self, token: str) -> str | None:
         if token in self.exact:
             return token
-        return self.fold.get(token.casefold())
+        found = self.fold.get(token.casefold())
+        if found is None and len(token) >= 5 and not token.isdigit() and not token.isalpha():
+            found = self.compact.get(_COMPACT.sub("", token.casefold()))  # "BRG6204" is BRG-6204
+        return found
 
 
 def _spec_number(value: Any) -> Decimal | None:

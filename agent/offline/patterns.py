@@ -82,6 +82,18 @@ _DATE_TRIGGER = re.compile(
 
 _SLASH_TRIGGER = re.compile(r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bdue|\bdeliver(?:ed|y)?"
                             r"(?:\s+(?:on|by|date))?)\s*:?\s*$", _I)
+# A date said of something else than the delivery ("Following our call on 12/11/2026", "Sent: 27.11.2026 14:05",
+# "our email dated 3 June"): never the delivery date.
+_NOT_DELIVERY_BEFORE = re.compile(
+    r"\b(?:call|called|meeting|met|spoke|talked|conversation|discussion|discussed|e-?mail|mail|letter|message|sent"
+    r"|dated|written|wrote|received|invoice[ds]?|visit|visited|since|signed|founded|established|registered)\b"
+    r"[^.;!?\n]*$", _I)
+_TIME_AFTER = re.compile(r"\s*(?:,\s*|at\s+)?[0-9]{1,2}[:h][0-9]{2}\b", _I)
+# Words that tie a date to the delivery (not "on" or "for" alone, which other dates have too).
+_DELIVERY_TRIGGER = re.compile(
+    r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bnot\s+later\s+than|\bdeliver(?:ed|y)?"
+    r"(?:\s+(?:on|by|date|for))?|\bdue|\bneed(?:ed)?\s+(?:it\s+|them\s+)?by|\beta|\barrive|\bship(?:ped)?(?:\s+(?:on|by))?)"
+    r"\s*:?\s*$", _I)
 _PCT = re.compile(rf"(?<![\w.,])-?\s?(?P<n>{_NUM})\s*(?:%|percent\b|per\s*cent\b|pct\b)", _I)
 # After a lone "one" that counts (elsewhere "one" is rarely a number: "one of", "the one with"): a unit or a SKU.
 _ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs\b|pieces?\b|boxe?s?\b|"
@@ -113,6 +125,17 @@ _TOTAL_BEFORE = re.compile(
 # price is as high (`_Scan._add_price`); "our budget is 3.10" on an offer at 3.40 stays a unit price.
 _BUDGET_BEFORE = re.compile(r"\bbudget(?:\s+(?:is|was|of|at|would\s+be|will\s+be))?\s*[:=]?\s*(?:of\s+)?"
                             r"(?:(?:around|about|roughly|only|just)\s+)?$", _I)
+
+# Money that is no price of the goods: a company's capital or turnover, an invoice, a balance ("ACME SAS, capital
+# 1 000 000 EUR", "Invoice 2026-0042 of 1,250.00 EUR is still open"), read in the words before it, in its sentence.
+_NOT_A_PRICE_BEFORE = re.compile(
+    r"\b(?:capital|turnover|revenues?|invoiced?|invoices|invoicing|balance|outstanding|owed?|owing|debt"
+    r"|credit\s+limit|insurance|valuation|funding|raised|salary|salaries|payroll|penalty"
+    r"|market\s+cap|net\s+worth|profits?)\b[^.;!?\n]*$", _I)
+# A price written with its currency mark as the decimal point ("3€10") and one in cents ("310 cents").
+_PRICE_MARK_INSIDE = re.compile(r"(?<![\w.,])(?P<a>[0-9]{1,6})\s?(?P<c>€|\$|£)(?P<b>[0-9]{2})(?![\w]|[.,][0-9])")
+_PRICE_CENTS = re.compile(rf"{_NB}(?P<n>{_NUM})\s?(?:cents?\b|¢|euro\s?cents?\b|ct\.?\s+(?=each\b|per\b|a\s+(?:piece|unit)\b))",
+                          _I)
 
 # A year after a word of time; not one with a unit or an "x" after it (a quantity).
 _YEAR = re.compile(r"\b(?:for|in|until|till|thru|through|by|of|from|during|throughout|after|before|fy|year|"
@@ -147,7 +170,7 @@ _BIND_AFTER = re.compile(
     rf"(?P<s>\x01+)\s*(?:[x*:=]|-|\(|,?\s*(?:qty|quantity|menge)\.?\s*[:=]?)\s*(?P<n>{_NUM}k?){_NE}"
     rf"(?:\s*{_UNITW})?(?!\s*(?:{_MEASURE}|{_CURWORD}))", _I)
 _BIND_AFTER_UNIT = re.compile(rf"(?P<s>\x01+)\s*,?\s*(?P<n>{_NUM}k?)\s*(?:{_UNITW})", _I)
-_BIND_WEAK_BEFORE = re.compile(rf"{_NB}(?P<n>{_NUM}){_NE}\s+(?P<s>\x01+)", _I)
+_BIND_WEAK_BEFORE = re.compile(rf"{_NB}(?P<n>{_NUM}k?){_NE}\s+(?P<s>\x01+)", _I)
 _BIND_WEAK_AFTER = re.compile(rf"(?P<s>\x01+)\s+(?P<n>{_NUM}){_NE}(?!\s*(?:{_MEASURE}|{_CURWORD}|[.,]\s*[0-9]))", _I)
 
 _QTY_BEFORE_PRICE = re.compile(
@@ -289,6 +312,42 @@ _NEGATION_BEFORE = re.compile(
     r"hardly|isn'?t|aren'?t|no)\b(?:\s+\S+){0,3}\s*$")
 _CONDITIONAL_AFTER = re.compile(r"[^.;!?]{0,80}?\b(?:if|provided|as\s+long\s+as|on\s+condition|only\s+if|assuming|"
                                 r"subject\s+to)\b")
+# Doubt about an acceptance (`_accept_cues`): words that make acceptance words no acceptance. A reading it is not
+# sure of is never a deal: the offer stands, or the rest of the message is answered.
+# ... before the cue, in its clause: a condition or a time to come ("before we accept", "if ok we accept", "once
+# approved"), a hedge or a hypothesis ("we would accept", "we might", "we hope to accept"), someone else deciding
+# ("our manager will accept", "finance has to agree")
+_DOUBT_BEFORE = re.compile(
+    r"\b(?:before|if|once|when|whenever|after|unless|until|till|whether|maybe|perhaps|probably|possibly|likely"
+    r"|might|may|could|should|would(?!\s+like\b)|'d(?!\s+like\b)|hope|hoping|plan|planning|intend|expect|want|wish"
+    r"|going\s+to|about\s+to|need\s+to|needs\s+to|has\s+to|have\s+to|ok\s+to|okay\s+to|able\s+to"
+    r"|manager|boss|director|management|finance|board|ceo|cfo|legal|colleagues?|he|she|they|someone|somebody"
+    r"|do\s+we|can\s+we|shall\s+we|should\s+we|did\s+we)\b[^.;!?\n]*$")
+# ... after it, in its sentence: a question on it, a "but", a "not yet", a time to come
+_DOUBT_AFTER = re.compile(
+    r"[^.;!\n]*?(?:\?|\b(?:but|however|though|although|except|excluding|apart\s+from|yet|still|not|n't|later"
+    r"|tomorrow|soon|eventually|first|once|when|after|before|until|probably|maybe|perhaps|next\s+week)\b)")
+# ... or the cue's object is a part of the offer, not the offer ("we accept the terms", "agreed on the lead time")
+_PART_AFTER = re.compile(
+    r"\s*(?:with|on|to)?\s*(?:the|your|our|these|those|this|that|its)?\s*(?:proposed\s+|offered\s+|new\s+)?"
+    r"(?:payment\s+terms|terms|conditions|lead[\s-]?times?|delivery(?:\s+(?:date|time|terms))?|dates?|quantit(?:y|ies)"
+    r"|specs?|specifications?|warranty|shipping|freight|incoterms?|validity|volumes?)\b")
+# ... anywhere in the message: a hedge, or an objection to the price
+_DOUBT_ANYWHERE = re.compile(
+    r"\b(?:probably|maybe|perhaps|possibly|i\s+think|i\s+guess|not\s+sure|not\s+yet|likely)\b"
+    r"|\btoo\s+(?:expensive|high|pricey|much|steep|costly|long|late|slow)\b|\boverpriced\b|\bexpensive\b"
+    r"|\b(?:over|above)\s+(?:our|the)\s+budget\b|\bcheaper\b")
+# A negated acceptance that only waits or objects to a part ("don't accept yet", "can't agree to this price", "we
+# cannot accept these terms"): no rejection, which must be clear.
+_NOT_YET = re.compile(
+    r"\b(?:yet|still|for\s+now|at\s+the\s+moment|right\s+now|now|today|until|till|before|unless|without|first"
+    r"|checking|check|approval|approve[sd]?)\b"
+    r"|\b(?:this|that|the|your|these|those)\s+(?:price|prices|pricing|terms|conditions|lead[\s-]?time|delivery"
+    r"|date|quantity)\b")
+# "No thanks" that declines a suggestion or thanks for something ("no thanks to the grease, just the bearings",
+# "no, thank you for the quick answer! what about 1000 pcs?"): no rejection of the offer.
+_SOFT_REJECT = re.compile(r"\bno,?\s+thank(?:s|\s+you)\b|\bno\s+thx\b")
+_SOFT_REJECT_NOT = re.compile(r"\s*(?:to|for|on|but|about|regarding)\b|[^.;!?\n]*\b(?:just|only|instead)\b")
 _REJECT = re.compile(
     r"\bno,?\s+thank(?:s|\s+you)\b|\bno\s+thx\b|\bnot\s+interested\b|\bno\s+deal\b|\bwalk(?:ing)?\s+away\b"
     r"|\b(?:we|i)(?:'ll|\s+will|'d|\s+would|\s+must|\s+have\s+to|\s+need\s+to|\s+are\s+going\s+to|'re\s+going\s+to)?"
@@ -390,7 +449,10 @@ _CATALOG = re.compile(
     r"|\bwhat\s+(?:\w+\s+)?do\s+you\s+(?:have|sell|carry|offer)\b|\bany\b|\bsell\b")
 _CATALOG_BROWSE = re.compile(r"\bcatalog(?:ue)?\b|\bwhat\s+(?:\w+\s+)?do\s+you\s+(?:have|sell|carry|offer)\b"
                              r"|\b(?:all|your)\s+products\b|\bproduct\s+(?:list|range)\b")
-_ADD = re.compile(r"\b(?:add|also|plus|additionally|in\s+addition|as\s+well|on\s+top)\b")
+_ADD = re.compile(r"\b(?:add|also|plus|additionally|in\s+addition|as\s+well|on\s+top)\b"
+                  r"|\btoo\b(?=\s*(?:[,.!?]|please\b|pls\b|thanks\b|$))")  # "and 100 FST-M8X30-A2 too"
+# "what about 300 BRG-6205?" with only products the offer does not have: a line more, never the offer replaced
+_ALSO_NEW = re.compile(r"\b(?:what|how)\s+about\b|^\W*and\b")
 _INJECTION = re.compile(
     r"\bignore\s+(?:all\s+|any\s+|the\s+|your\s+|of\s+)*(?:previous|prior|above|earlier|preceding|system|existing"
     r"|former)?\s*(?:instructions?|prompts?|rules?|messages?|directions?|guidelines?|policy|policies)\b"

@@ -20,13 +20,13 @@ from agent.offline.context import MAX_NOTES, MAX_PRICE, MAX_QUANTITY, _NOTE_CHAR
 from agent.offline.index import _index
 from agent.offline.patterns import (
     _AFTER_NOT_PRICE, _AFTER_YEAR_UNIT, _BARE_TOTAL, _BIND_AFTER, _BIND_AFTER_UNIT, _BIND_BEFORE, _BIND_QTY_KW, _BIND_WEAK_AFTER,
-    _BIND_WEAK_BEFORE, _BUDGET_BEFORE, _BUYER_REF, _CAREFUL, _CTRL, _CURRENCY_CODE, _DATE_TRIGGER, _DATES, _DEST_PREP,
+    _BIND_WEAK_BEFORE, _BUDGET_BEFORE, _BUYER_REF, _CAREFUL, _CTRL, _CURRENCY_CODE, _DATE_TRIGGER, _DATES, _DELIVERY_TRIGGER, _DEST_PREP,
     _EU_CODE, _EXPLICIT_QTY_AFTER, _EXPLICIT_QTY_BEFORE, _I, _LETTERS, _LIST_BEFORE, _LOC_PREP, _MONEY_SHAPED, _MONTHS,
-    _MORE_CUE, _NAME_STOP, _NB, _NE, _NOT_SKU_PREFIX, _NUM, _ONE_COUNTS, _PCT, _PCT_CONTEXT, _PER_UNIT, _PERIOD_KEYS,
-    _PLACE_FIRST, _PLACES, _PRICE_CUR, _PRICE_FOR_Q, _PRICE_KW, _PRICE_PER, _PROPOSAL_GENERIC, _PROPOSAL_WORD,
+    _MORE_CUE, _NAME_STOP, _NB, _NE, _NOT_A_PRICE_BEFORE, _NOT_DELIVERY_BEFORE, _NOT_SKU_PREFIX, _NUM, _ONE_COUNTS, _PCT, _PCT_CONTEXT, _PER_UNIT, _PERIOD_KEYS,
+    _PLACE_FIRST, _PLACES, _PRICE_CENTS, _PRICE_CUR, _PRICE_MARK_INSIDE, _PRICE_FOR_Q, _PRICE_KW, _PRICE_PER, _PROPOSAL_GENERIC, _PROPOSAL_WORD,
     _QTY_ALONE, _QTY_BARE, _QTY_BEFORE_PRICE, _QTY_BEFORE_WORD, _QTY_FOR, _QTY_KW, _QTY_VERB, _REGION_KW, _SKU_ANY,
     _SKU_KEYWORD_BEFORE, _SKU_SHAPE, _SKU_SPLIT_QTY_AFTER, _SKU_SPLIT_QTY_BEFORE, _SLASH_TRIGGER, _SPEC_OP, _SPEC_UNIT,
-    _SPEC_VALUE, _TERMS_DAYS, _TERMS_NET, _TERMS_PREPAY, _TOKEN, _TOTAL_AFTER, _TOTAL_BEFORE, _TRANS, _US_CODE,
+    _SPEC_VALUE, _TERMS_DAYS, _TERMS_NET, _TERMS_PREPAY, _TIME_AFTER, _TOKEN, _TOTAL_AFTER, _TOTAL_BEFORE, _TRANS, _US_CODE,
     _VERSION_AFTER, _VERSION_ALONE, _VOLUME, _WEEKDAYS, _YEAR, _singular, _stems,
 )
 
@@ -50,6 +50,8 @@ def _quantity(raw: str) -> tuple[int | None, str | None]:
         value = int(s.replace(".", ""))
     elif re.fullmatch(r"[0-9]+\.0+", s):
         value = int(s.split(".")[0])
+    elif mult == 1000 and re.fullmatch(r"[0-9]{1,6}[.,][0-9]{1,3}", s):  # "2.5k", "2,5k"
+        value, mult = int(Decimal(s.replace(",", ".")) * 1000), 1
     else:
         return None, None
     value *= mult
@@ -58,6 +60,9 @@ def _quantity(raw: str) -> tuple[int | None, str | None]:
     if value > MAX_QUANTITY:
         return None, f"quantity {value} dropped: above {MAX_QUANTITY:,}"
     return value, None
+
+
+_GROUPED = re.compile(r"(?<![\w.,'])[0-9]{1,3}(?:(?: |')[0-9]{3})+(?![\w]|[.,'][0-9])")
 
 
 def _price(raw: str) -> tuple[Decimal | None, str | None]:
@@ -165,6 +170,8 @@ class _Price:
     total: bool = False
     marked: bool = False  # by a currency mark or a per-unit marker, not only by a keyword
     end: int | None = None  # where its written form (and currency mark) ends in the text
+    per: bool = False  # a per-unit marker after it ("each", "/unit")
+    budget: bool = False  # said to be a budget ("our budget is 1500 EUR"): a total when far above a unit price
 
 
 class _Scan:
@@ -183,6 +190,7 @@ class _Scan:
         if truncated:
             self.note(f"message truncated to {MAX_TEXT} characters")
         self.text = self._digits_for_words(self.text)
+        self.text = self._grouped_thousands(self.text)
         self.masked = self.text
         self.mentions: list[_Mention] = []
         self.proposal_ref: str | None = None
@@ -231,6 +239,20 @@ class _Scan:
             last = end
             self.note(f"'{_clip(phrase, 30)}' read as {digits}")
         return "".join(out) + text[last:] if out else text
+
+    def _grouped_thousands(self, text: str) -> str:
+        """Thousands grouped by a space or an apostrophe ("1 500", "2'000", "1 000 000") written as one number,
+        padded before it to the same length so that every position stays put (" 1500", so that "1 500 EUR" keeps
+        its mark beside it)."""
+        if " " not in text and "'" not in text:
+            return text
+
+        def joined(m: re.Match[str]) -> str:
+            digits = re.sub(r"[ ']", "", m.group())
+            self.note(f"'{m.group()}' read as {digits}")
+            return digits.rjust(len(m.group()))
+
+        return _GROUPED.sub(joined, text)
 
     def blank(self, spans: list[tuple[int, int]], fill: str = " ") -> None:
         if spans:
@@ -406,16 +428,27 @@ class _Scan:
         return ""
 
     def scan_dates(self) -> None:
-        spans, found = [], []
+        spans, found, strong = [], [], []
         for m in _DATES.finditer(self.masked):
             before = self.masked[max(0, m.start() - 30):m.start()]
             value = self._date(m, bool(_DATE_TRIGGER.search(before)))
             if value is _SKIP:
                 continue
             spans.append(m.span())
-            if value is not None:
-                found.append(value)
+            if value is None:
+                continue
+            said = _NOT_DELIVERY_BEFORE.search(self.masked, max(0, m.start() - 40), m.start())
+            if said is not None or _TIME_AFTER.match(self.masked, m.end()):
+                # "Following our call on 12/11/2026", "Sent: 27.11.2026 14:05": a date of something else
+                self.note(f"date {_clip(m.group(), 30)!r} not read as a delivery date (a date of "
+                          f"{'a ' + said.group().split()[0].casefold().strip(':') if said else 'sending'})")
+                continue
+            found.append(value)
+            if _DELIVERY_TRIGGER.search(before):
+                strong.append(value)
         self.blank(spans)
+        if strong and strong[0] != found[0]:  # the date tied to the delivery by its words first
+            found = [strong[0]] + [d for d in found if d != strong[0]]
         if found:
             self.date = found[0]
             self.note(f"delivery date {found[0].isoformat()}" + (" (in the past)" if found[0] < self.today else "")
@@ -606,6 +639,23 @@ class _Scan:
 
     def scan_currency_prices(self) -> None:
         spans = []
+        for m in _PRICE_MARK_INSIDE.finditer(self.masked):  # "3€10": the mark is the decimal point
+            value, _ = _price(f"{m['a']}.{m['b']}")
+            spans.append(m.span())
+            if value is not None:
+                self.note(f"{m.group()} read as {_fmt(value)}")
+                self._add_price(value, self._currency_of(m["c"]), m.start(), m.end(), marked=True)
+        self.blank(spans)
+        spans = []
+        for m in _PRICE_CENTS.finditer(self.masked):  # "310 cents": 3.10
+            value, _ = _price(m["n"])
+            spans.append(m.span())
+            if value is not None:
+                unit = (value / 100).quantize(Decimal("0.01")) if value == value.to_integral_value() else value / 100
+                self.note(f"{m.group().strip()} read as {_fmt(unit)}")
+                self._add_price(unit, None, m.start(), m.end(), marked=True)
+        self.blank(spans)
+        spans = []
         for m in _PRICE_CUR.finditer(self.masked):
             raw = m["n1"] or m["n2"]
             mark = m["pre"] or m["post"]
@@ -620,6 +670,11 @@ class _Scan:
 
     def _add_price(self, value: Decimal, currency: str | None, start: int, end: int, marked: bool) -> None:
         before = self.masked[max(0, start - 40):start]
+        said = _NOT_A_PRICE_BEFORE.search(self.masked, max(0, start - 80), start)
+        if said is not None:  # "capital 1 000 000 EUR", "invoice ... of 1,250.00 EUR": no price of the goods
+            self.note(f"{_fmt(value)}{' ' + currency if currency else ''} not read as a price (said of "
+                      f"'{said.group(1) if said.lastindex else said.group(0).split()[0]}')")
+            return
         total = bool(_TOTAL_AFTER.match(self.masked, end) or _TOTAL_BEFORE.search(before))
         per = _PER_UNIT.match(self.masked, end)
         offered = self.offered_prices
@@ -638,7 +693,7 @@ class _Scan:
                 total = True  # "we have 900 EUR for this" on 300 x 3.23: no unit price, the order's worth
                 self.note(f"{_fmt(value)} read as a total (near the offer's {_fmt(whole)}, above its unit prices)")
         self.prices.append(_Price(value, currency, start, total=total and not per, marked=marked or bool(per),
-                                  end=end))
+                                  end=end, per=bool(per), budget=bool(_BUDGET_BEFORE.search(before))))
 
     def bind_quantities(self) -> None:
         if not self.mentions:

@@ -60,17 +60,17 @@ from typing import Any
 
 from agent.contract import MAX_ITEMS, Accept, CatalogQuery, CounterItem, CounterOffer, Reject, Rfq, RfqItem
 from agent.intent import (
-    ACCEPT_AND_REJECT, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, WHICH_LINE,
-    BuyerIntent, Question,
+    ACCEPT_AND_REJECT, ACCEPT_WHICH_VERSION, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT,
+    NO_PROPOSAL_TO_REJECT, NO_USABLE_QUANTITY, WHICH_LINE, BuyerIntent, Question,
 )
 from agent.offline.context import MAX_QUANTITY, _REASON_CHARS, TextContext
 from agent.offline.offer import (
     asks_midpoint, discount_items, midpoint_items, _proposal_lines, total_items, with_offer_lines,
 )
 from agent.offline.patterns import (
-    _ACCEPT, _ACCEPT_KEYS, _ADD, _AVAIL, _CATALOG, _CATALOG_BROWSE, _COMPAT, _CONDITIONAL_AFTER, _INJECTION,
-    _INJECTION_KEYS, _LEAD, _LIMITS_Q, _MORE_WORDS, _NAME_STOP, _NEGATION_BEFORE, _OBJECTION, _PAUSE, _PRICE_Q,
-    _QTY_BEFORE_WORD, _QUERY_WORD, _QUESTION_START, _QUOTE_CUE, _REJECT, _REJECT_KEYS, _SPEC_SYNONYMS, _STATUS_Q,
+    _ACCEPT, _ACCEPT_KEYS, _ADD, _ALSO_NEW, _AVAIL, _CATALOG, _CATALOG_BROWSE, _COMPAT, _CONDITIONAL_AFTER, _DOUBT_AFTER, _DOUBT_ANYWHERE, _DOUBT_BEFORE, _INJECTION,
+    _INJECTION_KEYS, _LEAD, _LIMITS_Q, _MORE_WORDS, _NAME_STOP, _NEGATION_BEFORE, _NOT_YET, _OBJECTION, _PART_AFTER, _PAUSE, _PRICE_Q,
+    _QTY_BEFORE_WORD, _QUERY_WORD, _QUESTION_START, _QUOTE_CUE, _REJECT, _REJECT_KEYS, _SOFT_REJECT, _SOFT_REJECT_NOT, _SPEC_SYNONYMS, _STATUS_Q,
     _STOPWORDS, _TERMS_Q, _VALIDITY_Q, _VOLUME_Q, _WORD, _YOU_BEFORE, _has_any, _singular, _stems,
 )
 from agent.offline.scan import _Mention, _Price, _Scan, _fmt
@@ -126,6 +126,11 @@ def _unknown(scan: _Scan, why: str) -> BuyerIntent:
     return BuyerIntent(kind="unknown", source="offline", notes=scan.notes)
 
 
+# A quantity of the products named by words ("500 units of the 6204 bearings"): asks for them, as a quote does.
+_QTY_OF = re.compile(r"(?<![\w.,])[0-9][0-9.,]*k?\s*(?:units?|pcs|pieces?|pc)\.?\s+of\s+(?:the\s+|your\s+)?[0-9A-Za-z]",
+                     re.I)
+_FINAL_Q = re.compile(r"\b(?:your|the)\s+(?:final|best|last|lowest|bottom)\s+(?:price|offer|quote)\b|\bbottom\s+line\b")
+_FAR_ABOVE = 20  # times a product's list price: no unit price a buyer asks
 _PROPOSAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 
 
@@ -179,19 +184,34 @@ def _decide(scan: _Scan) -> BuyerIntent:
     spec_words = _expand_words(words)
 
     # accept / reject cues
-    accept, negated, conditional = _accept_cues(low)
-    reject = (_has_any(low, _REJECT_KEYS) and bool(_REJECT.search(low))) or negated
+    accept, negated, conditional, doubt = _accept_cues(low)
+    reject, declined = _rejects(scan, low)
+    reject = reject or negated
     money = bool(scan.prices) or scan.discount is not None
 
     if asks_midpoint(low) and not money and pid is not None and pid == ctx.proposal_id:
         return _midpoint_counter(scan, pid, pver, prop_skus)
     if accept and reject:
         return _unknown(scan, ACCEPT_AND_REJECT)
-    if accept and not money and len(prop_lines) >= 2 and not _changes(quantified, prop_lines) and not conditional:
+    if doubt is not None and not conditional:
+        # "before we accept, what is the lead time?", "accept? not yet": never a deal; the rest is answered
+        scan.note(f"acceptance words with doubt ({doubt}): not read as an acceptance")
+        accept = False
+        if not money and prop_skus and not quantified and not scan.bare_qty and _OBJECTION.search(low):
+            scan.note("the buyer objects to the price without naming one")  # "we agree with the lead time, price
+            return _question(scan, "price", prop_skus)                      # is too high": the offer stands
+    if declined and not money and prop_skus and not quantified and not scan.bare_qty:
+        scan.note("the offer stands")  # "no thanks to the grease, just the bearings"
+        return _question(scan, "price", prop_skus)
+    changed = _changes(quantified, prop_lines) or _other_quantity(scan, prop_lines, mention_skus)
+    if accept and changed and not money:  # "we accept but only 100 units": a quote for that, never the deal
+        scan.note("acceptance with another quantity or product read as a new request")
+        accept = False
+    if accept and not money and len(prop_lines) >= 2 and not changed and not conditional:
         part = _part_accepted(scan, prop_lines, low)
         if part is not None:  # never a deal on lines the buyer did not take: the lines taken are quoted first
             return part
-    if accept and not money and not _changes(quantified, prop_lines):
+    if accept and not money and not changed:
         if conditional:
             return _unknown(scan, CONDITIONAL_ACCEPT)
         if scan.terms is not None:
@@ -203,7 +223,17 @@ def _decide(scan: _Scan) -> BuyerIntent:
                 return quoted
             return _unknown(scan, NO_PROPOSAL_TO_ACCEPT)
         if pver is None:
-            return _unknown(scan, f"acceptance of {pid}, but its version is not known; name it (e.g. {pid} v1)")
+            if not ctx.proposal_id:  # "we accept proposal P-12" with nothing on offer here
+                scan.note(f"acceptance of {pid}, but no proposal stands in this negotiation")
+                return _unknown(scan, NO_PROPOSAL_TO_ACCEPT)
+            if pid != ctx.proposal_id:  # "we accept proposal P-13" while P-12 stands
+                current = f"{ctx.proposal_id} v{ctx.proposal_version}" if isinstance(ctx.proposal_version, int) \
+                    else ctx.proposal_id
+                scan.note(f"acceptance of {pid}, but its version is not known and it is not the proposal of this "
+                          f"negotiation ({current}); name the one you accept (e.g. {current})")
+                return _unknown(scan, ACCEPT_WHICH_VERSION)
+            scan.note(f"acceptance of {pid}, but its version is not known; name it (e.g. {pid} v1)")
+            return _unknown(scan, ACCEPT_WHICH_VERSION)
         if scan.date is not None:
             scan.note("a delivery date cannot be part of an acceptance; accepted as offered")
         scan.note(f"accept {pid} version {pver}")
@@ -221,6 +251,11 @@ def _decide(scan: _Scan) -> BuyerIntent:
         if removed is not None:
             return removed
 
+    # "is 3.05 your final price?": a question about the offer, not a counter-offer
+    if scan.prices and prop_skus and "?" in scan.text and _FINAL_Q.search(low) \
+            and not all(p.value in scan.offered_prices for p in scan.prices):  # the offered one: asked back, below
+        scan.note(f"asks whether {_fmt(scan.prices[0].value)} is the final price: a question, not a counter-offer")
+        return _question(scan, "price", prop_skus)
     # money: prices or a discount
     if money:
         result = _money(scan, pid, pver, prop_lines, low)
@@ -279,7 +314,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
     if spec is not None and (mention_skus or question_form):
         return _question(scan, "spec", topic_skus, spec=spec)
     if any(m.qty == 0 for m in mentions) and not quantified:
-        return _unknown(scan, "no usable quantity: a quantity is a whole number from 1 to 10,000,000")
+        return _unknown(scan, NO_USABLE_QUANTITY)
     if mention_skus and question_form and _PRICE_Q.search(low):  # "the price of BRG-6204 at 1000 units?"
         _quantity_notes(scan, quantified)
         return _question(scan, "price", mention_skus, quantity=_asked_quantity(scan, quantified, mention_skus))
@@ -305,7 +340,8 @@ def _decide(scan: _Scan) -> BuyerIntent:
     # "can you quote 2000 deep groove ball bearings 6204?": a quote for a quantity of the product the words name
     named_words = bool(not prop_skus and scan.name_words & scan.idx.name_stems)
     price_of_named = named_words and bool(_PRICE_Q.search(low))
-    quote_named = named_words and len(scan.bare_qty) == 1 and bool(_QUOTE_CUE.search(low))
+    quote_named = named_words and len(scan.bare_qty) == 1 and bool(
+        _QUOTE_CUE.search(low) or _QTY_OF.search(scan.text))  # "500 units of the 6204 bearings": a quote asked
     catalog_cue = bool(_CATALOG.search(low)) or price_of_named or quote_named
     if category is not None or scan.specs or catalog_cue:
         query = _query_terms(scan, category)
@@ -342,22 +378,65 @@ def _decide(scan: _Scan) -> BuyerIntent:
     return _unknown(scan, "no request recognised")
 
 
-def _accept_cues(low: str) -> tuple[bool, bool, bool]:
-    """(accepted, negated acceptance, conditional acceptance) from the cue words."""
+def _accept_cues(low: str) -> tuple[bool, bool, bool, str | None]:
+    """(accepted, negated acceptance, conditional acceptance, doubt) from the cue words. `doubt` says why acceptance
+    words are no sure acceptance ("before we accept", "accept? not yet", "we agree with the lead time, price is too
+    high", "our manager will accept tomorrow probably"); a negated acceptance that only waits ("don't accept yet")
+    or objects to a part ("we can't agree to this price") is doubt too, never a rejection."""
     accept = negated = conditional = False
+    doubt: str | None = None
     if not _has_any(low, _ACCEPT_KEYS):
-        return False, False, False
+        return False, False, False, None
     for m in _ACCEPT.finditer(low):
         before = low[max(0, m.start() - 40):m.start()]
         if _YOU_BEFORE.search(before):
             continue
+        sentence = re.split(r"[.;!?\n]", low[:m.start()])[-1]
         if _NEGATION_BEFORE.search(before):
-            negated = True
+            if _NOT_YET.search(low):
+                doubt = doubt or "a negated acceptance that waits or objects to a part"
+            else:
+                negated = True
             continue
         accept = True
         if _CONDITIONAL_AFTER.match(low, m.end()):
             conditional = True
-    return accept, negated, conditional
+            continue
+        if (b := _DOUBT_BEFORE.search(sentence)) is not None:
+            doubt = doubt or f"'{b.group(0).split()[0] if b.group(0).split() else b.group(0)}' before it"
+        elif (a := _DOUBT_AFTER.match(low, m.end())) is not None:
+            doubt = doubt or f"'{a.group(0).strip()[-20:]}' after it"
+        elif _PART_AFTER.match(low, m.end()):
+            doubt = doubt or "of a part of the offer"
+    if accept and doubt is None and (h := _DOUBT_ANYWHERE.search(low)) is not None:
+        doubt = f"'{h.group(0)}' in the message"
+    return accept, negated, conditional, doubt
+
+
+def _rejects(scan: _Scan, low: str) -> tuple[bool, bool]:
+    """Rejection words that close the negotiation: a clear rejection ("we reject", "no deal", "we'll pass"). A "no
+    thanks" that declines a suggestion or thanks for something ("no thanks to the grease, just the bearings", "no,
+    thank you for the quick answer! what about 1000 pcs?"), or is followed by another request, is none:
+    (rejected, declined a suggestion or thanked)."""
+    if not (_has_any(low, _REJECT_KEYS) and _REJECT.search(low)):
+        return False, False
+    asks_more = bool(scan.bare_qty) or any(m.qty for m in scan.mentions) or bool(scan.prices)
+    for hit in _REJECT.finditer(low):
+        if not _SOFT_REJECT.fullmatch(hit.group()):
+            return True, False
+        if not (_SOFT_REJECT_NOT.match(low, hit.end()) or "?" in low[hit.end():] or asks_more):
+            return True, False
+    scan.note("'no thanks' read as declining a suggestion or thanking, not as a rejection of the offer")
+    return False, True
+
+
+def _other_quantity(scan: _Scan, prop_lines: list[tuple[str, int | None]], mention_skus: list[str]) -> bool:
+    """Whether the text names a quantity the current proposal does not have ("we accept but only 100 units"), or a
+    product it does not have."""
+    if not prop_lines:
+        return False
+    offered = {q for _, q in prop_lines}
+    return any(q not in offered for q, _ in scan.bare_qty) or any(s not in dict(prop_lines) for s in mention_skus)
 
 
 def _changes(quantified: list[_Mention], prop_lines: list[tuple[str, int | None]]) -> bool:
@@ -479,6 +558,42 @@ def _prices_by_line(scan: _Scan, prices: list[_Price], skus: list[str]) -> dict[
     for sku, p in out.items():
         scan.note(f"{_fmt(p.value)} read as the price of {sku} (a word of its name beside it)")
     return out
+
+
+_SENTENCE_END = re.compile(r"[.;!?\n](?:\s|$)")
+
+
+def _price_line(scan: _Scan, p: _Price, lines: list[list[Any]], ends: dict[str, int], prices: list[_Price],
+                i: int) -> list[Any] | None:
+    """The line of an rfq's several that a price is for: the one a product word in its sentence names ("Our target
+    for the bearings is around 3.10 EUR"), else, for prices listed after every line as many as the lines, the line
+    in the same place ("... and 200 x FST-M8X30-A2 at 3.10 and 10.50"), else the line just before it in its
+    sentence ("BRG-6204: 500 pcs @ 3.05 EUR"); None (noted) when nothing says which. One line: that line."""
+    if len(lines) == 1:
+        return lines[0]
+    text = scan.text
+    start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, p.start)), default=0)
+    end_m = _SENTENCE_END.search(text, p.end if p.end is not None else p.start)
+    sentence = text[start:end_m.start() if end_m else len(text)]
+    skus = [line[0] for line in lines]
+    named = _line_named(scan, skus, note=False, words=_stems(sentence))
+    if named is not None:
+        scan.note(f"{_fmt(p.value)} read as the price of {named} (a word of its name in its sentence)")
+        return next(line for line in lines if line[0] == named)
+    last = max(ends.get(line[0], line[3]) for line in lines)
+    after = [q for q in prices if q.start > last]
+    if len(after) == len(lines) and p in after and len(prices) == len(after):
+        target = lines[after.index(p)]
+        scan.note(f"{_fmt(p.value)} read as the price of {target[0]} (prices listed in the order of the lines)")
+        return target
+    before = [line for line in lines if ends.get(line[0], line[3]) <= p.start]
+    if before:
+        near = max(before, key=lambda line: ends.get(line[0], line[3]))
+        gap = text[ends.get(near[0], near[3]):p.start]
+        if len(gap) <= 30 and not _SENTENCE_END.search(gap) and not (i and prices[i - 1].start > ends.get(near[0], 0)):
+            return near
+    scan.note(f"asked price {_fmt(p.value)} not attached to a line: nothing says which product it is for")
+    return None
 
 
 def _rfq_for(scan: _Scan, lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
@@ -740,7 +855,8 @@ def _rfq(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]],
             lines[i] = (m.sku, total)
     if not lines:
         return None
-    if pid is not None and prop_lines and _ADD.search(low):
+    if pid is not None and prop_lines and (_ADD.search(low) or (
+            _ALSO_NEW.search(low) and not set(dict(lines)) & set(dict(prop_lines)))):
         extra = [(s, q) for s, q in prop_lines if q and s not in dict(lines)]
         if extra:
             scan.note("the current proposal's lines are kept: " + ", ".join(s for s, _ in extra))
@@ -810,13 +926,13 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             else:
                 scan.note(f"quantity {scan.bare_qty[0][0]} named for no product of the catalog that goes with "
                           f"{', '.join(line[0] for line in lines)}; left out")
-        for p in kept:
-            target = None
-            for line in lines:
-                if line[3] < p.start:
-                    target = line
+        ends = {}
+        for m in mentions:
+            ends.setdefault(m.sku, m.end)
+        for i, p in enumerate(kept):
+            target = _price_line(scan, p, lines, ends, kept, i)
             if target is None:
-                target = lines[0]
+                continue
             if target[2] is not None:
                 scan.note(f"another price {_fmt(p.value)} for {target[0]} ignored")
                 continue
@@ -888,6 +1004,19 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             return _unknown(scan, "a price was named without a product or quantity")
         return None
 
+    # a figure far above a product's list price is no unit price: a budget is the order's total, anything else
+    # ("12 million EUR") is left out
+    for line in lines:
+        p = line[2]
+        top = scan.idx.top_price.get(line[0])
+        if p is None or p.total or p.per or not top or p.value <= top * _FAR_ABOVE:
+            continue
+        if p.budget and len(lines) == 1 and line[1]:
+            scan.note(f"budget {_fmt(p.value)} read as a total (far above a unit price of {line[0]})")
+            line[2] = _Price(p.value, p.currency, p.start, total=True, marked=p.marked, end=p.end)
+        else:
+            scan.note(f"{_fmt(p.value)} not read as a unit price of {line[0]} (far above its list price)")
+            line[2] = None
     # totals become unit prices when the quantity is known
     for line in lines:
         p = line[2]
@@ -904,6 +1033,12 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
                 line[2] = None
 
     priced = [line for line in lines if line[2] is not None and line[1]]
+    if dropped is not None and lines and all(line[1] for line in lines):
+        # "drop the seals and do 3.05 for the bearings": the seller keeps a line a counter-offer does not name, so
+        # a line removed is a new request for the others, with the prices asked
+        scan.note("a line removed: a request for the other lines, at the prices asked")
+        return _rfq(scan, None, [], "", [_Mention(line[0], line[3], line[3], True, line[1]) for line in lines],
+                    {line[0]: line[2].value for line in priced})
     on_proposal = pid is not None and pid == ctx.proposal_id and (
         not prop_lines or all(line[0] in prop for line in lines))
     if pid is not None and lines and all(line[2] is not None and line[1] for line in lines) and (
