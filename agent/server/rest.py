@@ -38,7 +38,8 @@ from tools.catalog.search import search
 from tools.errors import DealdeskError
 from tools.money import percent_of, round_percent
 from tools.policy.desk import Desk
-from tools.pricing.engine import explain_lines, price_quote, today
+from tools.policy.surface import explain_quote
+from tools.pricing.engine import price_quote, today
 from tools.pricing.models import BuyerContext, QuoteItem, QuoteRequest
 
 JSONLD = "application/ld+json"
@@ -421,7 +422,7 @@ def router(ctx: ServerContext) -> APIRouter:
                              payment_terms=terms or policy.doc.global_.payment_terms.default,
                              on=date or today())
         s = Desk(catalog, policy, buyer).surface(sku, qty)
-        return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_lines(s.pricing)}
+        return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_quote(s)}
 
     @r.get("/approvals", tags=["operator"], summary="Approval requests (newest first)")
     def list_approvals(key: Operator_, status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled"] | None,

@@ -3,7 +3,7 @@
 A few negotiations are driven through `agent.service.Seller` into a SQLite file, each leaving the kind of
 approval an operator QA pass found misreported:
 
-- `neg-edit`: a request at 9.00 while 9.57 stood, edited to 10.00; the buyer was sent 9.57 (v7), not 10.00;
+- `neg-edit`: a request at 9.00 while 9.86 stood, edited to 10.00; the buyer was sent 9.86 (v7), not 10.00;
 - `neg-pend`: the same haggle, left pending (edits are tried on copies of the database);
 - `neg-value`: an opening offer over the deal value the bot may close alone (the reason was filed twice);
 - `neg-paused`: an offer held for approval while autonomy was paused (approval-only), rejected: nothing stood.
@@ -38,7 +38,7 @@ Z_INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 class Scenes:
     url: str
     path: Path
-    edited: str  # approval id: edited to 10.00 above the standing 9.57
+    edited: str  # approval id: edited to 10.00 above the standing 9.86
     pending: str  # approval id: left pending
     value: str  # approval id: outside the deal value the bot may close alone
     paused: str  # approval id: held while autonomy was paused, then rejected
@@ -76,7 +76,7 @@ def scenes(tmp_path_factory) -> Scenes:
         edited = _haggle(seller, "neg-edit", "FST-M8X30-A2", 100, counters)
         assert edited.requested["moves"][0]["unit_price"] == "9.00"
         sent = seller.decide(edited.id, "edit", by="op-edit", prices={"FST-M8X30-A2": "10.00"})
-        assert sent is not None and [i["unit_price"] for i in sent.data["items"]] == ["9.57"]  # the standing price
+        assert sent is not None and [i["unit_price"] for i in sent.data["items"]] == ["9.86"]  # the standing price
         pending = _haggle(seller, "neg-pend", "FST-M8X30-A2", 100, counters)
         seller.start(Buyer(org="org-value", region="EU"), negotiation_id="neg-value")
         seller.send("neg-value", data={"type": "rfq", "items": [{"sku": "FST-M8-NUT-A2", "quantity": "4400"},
@@ -222,19 +222,19 @@ def test_approvals_show_says_what_the_buyer_was_sent_after_an_edit(cli, scenes) 
     assert result.exit_code == 0, result.output
     text = result.output
     assert "prices FST-M8X30-A2=10.00" in text  # the operator's decision, as made ...
-    sent = re.search(r"^  sent +(P-\w+) v7 \[offered\]: FST-M8X30-A2 x100 at 9\.57, total 957\.00 EUR", text,
+    sent = re.search(r"^  sent +(P-\w+) v7 \[offered\]: FST-M8X30-A2 x100 at 9\.86, total 986\.00 EUR", text,
                      re.MULTILINE)
     assert sent, text  # ... and what the buyer actually received
-    assert re.search(r"FST-M8X30-A2: sent at 9\.57, not the edited 10\.00: the offer standing \(v6\) already "
-                     r"gave the line at 9\.57", text), text
+    assert re.search(r"FST-M8X30-A2: sent at 9\.86, not the edited 10\.00: the offer standing \(v6\) already "
+                     r"gave the line at 9\.86", text), text
     assert "standing    " not in text  # v6 is no longer called the standing offer
     assert re.search(r"^  offered +P-\w+ v6 \(offered while the request waited, now superseded\)", text,
                      re.MULTILINE), text
     data = json.loads(cli("approvals", "show", scenes.edited, "--json").output)
-    assert data["result"]["version"] == 7 and data["result"]["lines"][0]["unit_price"] == "9.57"
+    assert data["result"]["version"] == 7 and data["result"]["lines"][0]["unit_price"] == "9.86"
     assert data["offer"]["version"] == 6 and data["offer"]["sent_as"] == "offered"
     assert data["lines"] == [{"sku": "FST-M8X30-A2", "quantity": 100, "requested": "9.00", "decided": "10.00",
-                              "sent": "9.57", "standing": "9.57"}]
+                              "sent": "9.86", "standing": "9.86"}]
 
 
 def test_approvals_show_labels_a_version_held_for_approval(cli, scenes) -> None:

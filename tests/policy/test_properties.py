@@ -106,13 +106,17 @@ def oracle(catalog: Catalog, policy: dict[str, Any], req: PriceRequest) -> Oracl
     blocked = line.no_discounts_rule is not None
     allowance = line.allowance_percent
 
-    def granted(pct: Decimal) -> Decimal:
-        return Decimal(0) if blocked else min(pct + allowance, HUNDRED)
+    def granted(pct: Decimal, room: Decimal = allowance) -> Decimal:
+        return Decimal(0) if blocked else min(pct + room, HUNDRED)
+
+    # the rules' room goes to the levels above the first (the bot's own), unless the chain has only that one
+    def level_room(i: int) -> Decimal:
+        return allowance if i > 0 or len(chain) == 1 else Decimal(0)
 
     deal_caps = setting("autonomy_max_deal_value")
     return Oracle(
         currency=cur, list_price=list_price, floor=floor, target=target,
-        chain=[(n, granted(p)) for n, p in chain], max_pct=granted(chain[-1][1]),
+        chain=[(n, granted(p, level_room(i))) for i, (n, p) in enumerate(chain)], max_pct=granted(chain[-1][1]),
         allowed_terms=list(setting("payment_terms")["allowed"]), moq=setting("moq", 1),
         max_qty=setting("max_order_quantity"), autonomous=setting("autonomous", True),
         deal_cap=Decimal(deal_caps[cur]) if deal_caps and cur in deal_caps else None,

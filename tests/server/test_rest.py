@@ -443,3 +443,12 @@ def test_only_operator_keys_have_a_level(live_server):
     with pytest.raises(ApiKeyError) as refused:
         live_server.ctx.keys.create("buyer", org="x-level", region="EU", approval_level="manager")
     assert refused.value.field == "level"
+
+
+def test_pricing_explain_says_when_the_price_is_lifted_to_the_floor(live_server):
+    """The operator's explanation over REST says what `dealdesk price` says: the engine's 2.87 is lifted to 2.90."""
+    with live_server.client("operator") as op:
+        s = op.get("/v1/pricing/explain", params={"sku": "BRG-6204", "qty": 2000, "region": "US",
+                                                  "segment": "distributor", "terms": "PREPAY"}).json()
+    assert s["list_price"] == "2.90" and s["pricing"]["unit_price"] == "2.87"
+    assert any(line.startswith("lifted to the vendor's minimum") for line in s["explanation"]), s["explanation"]

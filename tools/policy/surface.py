@@ -149,8 +149,12 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest, *,
     allowance = ZERO if blocked else line.allowance_percent
     chain_rule = eff.source("approval_chain")
     levels: list[LevelLimit] = []
-    for level in eff.approval_chain:
-        pct = ZERO if blocked else min(level.max_discount_percent + allowance, HUNDRED)
+    chain = eff.approval_chain
+    for i, level in enumerate(chain):
+        # Room from rules (overstock) is for the levels above the bot's own: "up to 15% off auto-approved" stays
+        # what the vendor wrote, whatever the stock (a chain of one level has nowhere else to put it).
+        extra = allowance if i > 0 or len(chain) == 1 else ZERO
+        pct = ZERO if blocked else min(level.max_discount_percent + extra, HUNDRED)
         limit = max(ceil_money(list_price * (1 - pct / HUNDRED), cur), floor)
         levels.append(LevelLimit(name=level.name, max_discount_percent=pct, min_unit_price=limit,
                                  rule_id=blocked or chain_rule))
