@@ -55,9 +55,10 @@ from agent.playbook import (
 )
 from agent.prompts import delimit_buyer_text
 from agent.prompts import load as load_prompt
-from agent.records import PROMPT_VERSION, make_record
+from agent.records import PROMPT_VERSION, digest, make_record
 from agent.state import COMPACT, RESET, Channels, TurnState, flat, fresh_turn, said, split
 from agent.store import HoldRequest, ProposalRow, Store
+from agent.store.audit_tables import STORED_DIGEST
 from agent.store.autonomy import effective
 from agent.store.db import utcnow
 from agent.store.store import new_id
@@ -1272,6 +1273,7 @@ class SellerGraph:
                                        approval=draft.get("approval"), cancel_approval=draft.get("cancel_approval"),
                                        proposal_id=draft["staged"]["kept"]["proposal_id"])
             elif draft.get("staged") and draft.get("hidden"):  # shadow: kept for the operator, not sent
+                rec[STORED_DIGEST] = digest(draft["hidden"])  # what is stored, for `audit verify` (not the words)
                 self._commit_proposal(state, neg, {**draft, "data": draft["hidden"]}, buyer_events, records)
             elif draft.get("staged") and data and data.get("type") == "proposal" and not draft.get("resend"):
                 self._commit_proposal(state, neg, draft, buyer_events, records)

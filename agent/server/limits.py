@@ -147,18 +147,13 @@ class LimitsMiddleware:
         path = scope.get("path", "")
         rpc = path in JSONRPC_PATHS and scope.get("method") == "POST"  # refusals answered as JSON-RPC errors
         if self.bucket is not None and path not in EXEMPT_PATHS:
-            wait = self.refused.wait(_address(scope)) if _header(scope, b"authorization") else 0.0
+            wait, why = self.refused.wait(_address(scope)) if _header(scope, b"authorization") else 0.0, \
+                "too many requests with keys that were refused"
+            if wait <= 0:
+                wait, why = self.bucket.take(bucket_name(scope)), "too many requests for this key"
             if wait > 0:
                 retry = max(1, math.ceil(wait))
-                await _answer(send, 429, "rate_limited",
-                              f"too many requests with keys that were refused; retry after {retry} s",
-                              headers=[(b"retry-after", str(retry).encode())], jsonrpc=rpc)
-                return
-            wait = self.bucket.take(bucket_name(scope))
-            if wait > 0:
-                retry = max(1, math.ceil(wait))
-                await _answer(send, 429, "rate_limited",
-                              f"too many requests for this key; retry after {retry} s",
+                await _answer(send, 429, "rate_limited", f"{why}; retry after {retry} s",
                               headers=[(b"retry-after", str(retry).encode())], jsonrpc=rpc)
                 return
             send = self._counting_refusals(scope, send)

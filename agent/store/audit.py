@@ -44,6 +44,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, text, upd
 from agent.store import direct as D
 from agent.store import queries as Q
 from agent.store import schema as t
+from agent.store.audit_tables import check_tables
 
 GENESIS = "0" * 64
 AUDIT_LOCK = (7272, 4)  # (class, key) of the PostgreSQL advisory lock that serialises appends
@@ -303,13 +304,14 @@ def publish(conn: Connection) -> Head:
 class Problem:
     negotiation_id: str | None
     seq: int | None  # the chain position of the first bad entry (None: the published head)
-    kind: str  # edited | deleted | inserted | reordered | head
+    kind: str  # edited | deleted | inserted | reordered | head | table (a row that disagrees with its records)
     detail: str
     entry_id: int | None = None
     turn: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.negotiation_id} entry {self.seq}" if self.negotiation_id else "head"
+        where = "head" if not self.negotiation_id else (
+            f"{self.negotiation_id} entry {self.seq}" if self.seq is not None else self.negotiation_id)
         if self.turn is not None:
             where += f" (turn {self.turn})"
         return f"{where}: {self.kind}: {self.detail}"
@@ -362,6 +364,9 @@ def verify(conn: Connection, *, head: str | None = None, negotiation_id: str | N
         problem = _check_chain(nid, entries.get(nid, []), records.get(nid, {}))
         if problem is not None:
             report.problems.append(problem)
+    pruned = {nid for nid, xs in entries.items() if any(x.pruned_at is not None for x in xs)}
+    for p in check_tables(conn, records, skip=pruned, negotiation_id=negotiation_id):
+        report.problems.append(Problem(p.negotiation_id, None, "table", f"{p.table} {p.row}: {p.detail}"))
     report.head = root_at(conn)
     if head is not None:
         position, root = parse_head(head)
