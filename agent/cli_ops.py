@@ -186,10 +186,15 @@ def reason_text(reason: dict[str, Any]) -> str:
             f"{ln.get('sku')} x{ln.get('quantity')} at {ln.get('unit_price')} is {_pct(ln.get('discount_percent'))}% "
             f"off list {ln.get('list_price')}" + (f" (line level {ln['approval_level']})" if ln.get("approval_level")
                                                   else "")
+            + (f", the bot alone: up to {_pct(ln['auto_max_discount_percent'])}% off, to "
+               f"{ln.get('auto_min_unit_price')}" if ln.get("auto_max_discount_percent") is not None else "")
             for ln in figures["lines"])
     if figures.get("deal_value") is not None:
-        return (f"{message}: deal value {figures['deal_value']} {figures.get('currency') or ''}".rstrip()
-                + ", the requested lines' total; the limit itself is not recorded with the request (see the rule)")
+        cur = figures.get("currency") or ""
+        limit = (f", above the {figures['autonomy_max_deal_value']} {cur} the bot may close alone"
+                 if figures.get("autonomy_max_deal_value") else
+                 "; the limit itself is not recorded with this request (see the rule)")
+        return f"{message}: deal value {figures['deal_value']} {cur}".rstrip() + ", the requested lines' total" + limit
     return message
 
 

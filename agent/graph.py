@@ -1224,7 +1224,8 @@ class SellerGraph:
             rec = self._record(state, "approval", "route", started, inputs=staged["requested"],
                                **{"dealdesk.approval.routing": "already_pending"})
             return {"records": [rec], "draft": {**draft, "approval": None}}
-        request = {"moves": staged["requested"], "level": staged["level"], "reasons": staged["reasons"]}
+        request = {"moves": staged["requested"], "level": staged["level"], "reasons": staged["reasons"],
+                   "limits": self._limits(state, staged["requested"])}
         rec = self._record(state, "approval", "route", started, inputs=request,
                            rule_ids=[r["rule_id"] for r in staged["reasons"]],
                            **{"dealdesk.approval.routing": "operator", "dealdesk.approval.level": staged["level"]},
@@ -1232,6 +1233,28 @@ class SellerGraph:
                                                    "discount_percent": m["discount_percent"]}
                                                   for m in staged["requested"]]})
         return {"records": [rec], "draft": {**draft, "approval": request}}
+
+    def _limits(self, state: TurnState, requested: list[dict[str, Any]]) -> dict[str, Any]:
+        """The limits an approval request crossed, as they stood when it was filed (an operator reads them with the
+        request; today's policy may say otherwise): for each line the bot's own authority (the discount and the
+        price it may go to alone) and the line's level's; the deal value and the most the bot may close alone."""
+        if not requested:
+            return {}
+        terms = requested[0]["payment_terms"]
+        desk = self.desk_for({**state, "terms": terms}, order=tuple((m["sku"], int(m["quantity"])) for m in requested))
+        lines, value, cap, currency = [], Decimal(0), None, None
+        for m in requested:
+            s = desk.surface(m["sku"], int(m["quantity"]), terms)
+            own = s.levels[0]
+            level = next((lv for lv in s.levels if lv.name == m.get("approval_level")), None)
+            lines.append({"sku": m["sku"], "auto_max_discount_percent": str(own.max_discount_percent),
+                          "auto_min_unit_price": str(own.min_unit_price),
+                          **({"level": level.name, "level_max_discount_percent": str(level.max_discount_percent),
+                              "level_min_unit_price": str(level.min_unit_price)} if level is not None else {})})
+            value += Decimal(str(m["unit_price"])) * int(m["quantity"])
+            cap, currency = s.autonomy_max_deal_value if cap is None else cap, s.currency
+        return {"lines": lines, "deal_value": str(value), "currency": currency,
+                "autonomy_max_deal_value": None if cap is None else str(cap)}
 
     def commit(self, state: TurnState) -> dict[str, Any]:
         """The turn's one write transaction. The turn's reads are over: the view's connection goes back

@@ -34,10 +34,10 @@ the second, "2026-11-27T20:43:59Z" (`utc_text`); in Python they stay naive UTC d
 An approval's `requested` lines and `reasons` are the operator's view of the stored request: percentages
 to two decimals (the stored request keeps full precision), each reason once (a reason found on several
 lines is filed once per line), with the figures the request recorded behind it (`reason_figures`): for a
-discount, each line's price, list price, discount and level; for the deal value the bot may close alone,
-the deal value (the sum of the requested line totals). The limits themselves (the discount up to which the
-bot may offer alone, each level's, the deal value limit) are not recorded with a request: only the rule id
-that names them.
+discount, each line's price, list price, discount and level, and the bot's own authority on the line; for the
+deal value the bot may close alone, the deal value (the sum of the requested line totals) and the limit. The
+limits are recorded with requests filed since they are (`requested.limits`); older ones give the rule id that
+names them.
 
 Where the buyer's message comes from: the store keeps the prices the buyer put on the table
 (`dd_events`) and the intent the bot understood (the `understand` record); the begin record holds
@@ -344,7 +344,8 @@ def _approval_view(a) -> ApprovalView:
     req = [{k: (percent_text(m.get(k)) if k == "discount_percent" and m.get(k) is not None else m.get(k))
             for k in REQUESTED_KEYS} for m in moves]
     return ApprovalView(id=a.id, proposal_id=a.proposal_id, level=a.level, status=a.status, requested=req,
-                        reasons=[{**r, "figures": reason_figures(r, req)} for r in unique_reasons(a.reasons)],
+                        reasons=[{**r, "figures": reason_figures(r, req, (a.requested or {}).get("limits"))}
+                                 for r in unique_reasons(a.reasons)],
                         requested_at=a.requested_at, decided_by=a.decided_by, decided_at=a.decided_at, note=a.note,
                         decision=a.decision, negotiation_id=getattr(a, "negotiation_id", None),
                         buyer_org=getattr(a, "buyer_org", None))
@@ -362,24 +363,34 @@ def unique_reasons(reasons: Iterable[dict[str, Any]] | None) -> list[dict[str, A
     return out
 
 
-def reason_figures(reason: dict[str, Any], requested: list[dict[str, Any]]) -> dict[str, Any]:
+def reason_figures(reason: dict[str, Any], requested: list[dict[str, Any]],
+                   limits: dict[str, Any] | None = None) -> dict[str, Any]:
     """The figures behind a reason, from the request's lines as recorded (nothing is looked up in today's policy):
 
     - a discount that needs a level (`approval_level`): {"lines": [{sku, quantity, unit_price, list_price,
       discount_percent, approval_level}]}, the lines whose own level is not auto (all, if none is recorded);
     - the deal value the bot may close alone (`outside_autonomy` by `...autonomy_max_deal_value`):
-      {"deal_value", "currency"}, the sum of the requested line totals. The limit is not recorded.
+      {"deal_value", "currency"}, the sum of the requested line totals.
+    With the limits a request filed since they are recorded (`limits`, agent/graph.py `_limits`), a line also
+    gives the bot's own authority (`auto_max_discount_percent`, `auto_min_unit_price`), and the deal value the
+    most the bot may close alone (`autonomy_max_deal_value`).
     Other reasons (a product the bot may not close alone, a paused autonomy): {} (the rule id says it all)."""
     code, rule = reason.get("code"), str(reason.get("rule_id") or "")
+    limits = limits or {}
+    own = {ln.get("sku"): ln for ln in limits.get("lines") or []}
     if code == "approval_level":
         keys = ("sku", "quantity", "unit_price", "list_price", "discount_percent", "approval_level")
         leveled = [m for m in requested if m.get("approval_level") not in (None, "auto")] or requested
-        return {"lines": [{k: m.get(k) for k in keys} for m in leveled]}
+        return {"lines": [{**{k: m.get(k) for k in keys},
+                           **{k: own[m.get("sku")].get(k) for k in ("auto_max_discount_percent", "auto_min_unit_price")
+                              if m.get("sku") in own}} for m in leveled]}
     if code == "outside_autonomy" and rule.endswith("autonomy_max_deal_value"):
         totals = [_dec(m.get("line_total")) for m in requested]
         currencies = {m.get("currency") for m in requested}
         if requested and None not in totals and len(currencies) == 1:
-            return {"deal_value": format(sum(totals, Decimal(0)), "f"), "currency": currencies.pop()}
+            return {"deal_value": format(sum(totals, Decimal(0)), "f"), "currency": currencies.pop(),
+                    **({"autonomy_max_deal_value": limits["autonomy_max_deal_value"]}
+                       if limits.get("autonomy_max_deal_value") else {})}
     return {}
 
 

@@ -41,7 +41,7 @@ def route(moves: Sequence[Move], surfaces: Sequence[DecisionSurface]) -> Routing
     for move, surface in zip(moves, surfaces):
         decision = check_offer(surface, move.unit_price, quantity=move.quantity,
                                payment_terms=move.payment_terms, deal_value=total)
-        findings.extend(decision.finding_models())
+        findings.extend(f for f in decision.finding_models() if f not in findings)  # a deal's reason once, not per line
         if not decision.allowed:
             allowed = False
             continue

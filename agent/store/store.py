@@ -511,7 +511,8 @@ class Store:
                        approval: dict[str, Any], now: dt.datetime) -> None:
         D.write(conn, Q.INSERT_APPROVAL, {
             "id": new_id("A"), "negotiation_id": negotiation_id, "buyer_org": buyer_org, "proposal_id": proposal_id,
-            "level": approval["level"], "status": "pending", "requested": {"moves": approval["moves"]},
+            "level": approval["level"], "status": "pending",
+            "requested": {"moves": approval["moves"], **({"limits": approval["limits"]} if approval.get("limits") else {})},
             "reasons": approval["reasons"], "requested_at": now})
 
     def add_events(self, negotiation_id: str, buyer_org: str, turn: int, events: Sequence[dict[str, Any]],

@@ -82,7 +82,7 @@ def scenes(tmp_path_factory) -> Scenes:
         seller.send("neg-value", data={"type": "rfq", "items": [{"sku": "FST-M8-NUT-A2", "quantity": "4400"},
                                                                 {"sku": "FST-M8X30-A2", "quantity": "3000"}]})
         value = seller.store.pending_approval("neg-value")
-        assert value is not None and len(value.reasons) == 2  # the same reason, filed once per line
+        assert value is not None and len(value.reasons) == 1  # the deal value reason, once (it was filed per line)
         switches = AutonomyStore(seller.store.engine)
         switches.set("global", "approval_only", by="qa")
         seller.start(Buyer(org="org-paused", region="EU"), negotiation_id="neg-paused")
@@ -332,7 +332,7 @@ def test_a_discount_reason_names_the_price_its_discount_and_the_list(cli, scenes
     why = [ln for ln in text.splitlines() if ln.startswith("  why")]
     assert len(why) == 1, why
     assert ("discount needs approval level manager: FST-M8X30-A2 x100 at 9.00 is 22.41% off list 11.60 "
-            "(line level manager)") in why[0], why
+            "(line level manager), the bot alone: up to 15.00% off, to 9.86") in why[0], why
 
 
 def test_a_deal_value_reason_names_the_deal_value_once(cli, scenes) -> None:
@@ -348,10 +348,11 @@ def test_a_deal_value_reason_names_the_deal_value_once(cli, scenes) -> None:
     why = [ln for ln in text.splitlines() if ln.startswith("  why")]
     assert len(why) == 1, why
     assert f"outside the bot's autonomy scope: deal value {total} EUR" in why[0], why
-    assert "the limit itself is not recorded" in why[0]
+    assert "above the 45000 EUR the bot may close alone" in why[0]  # the limit, recorded with the request
     data = json.loads(cli("approvals", "show", scenes.value, "--json").output)
     assert len(data["approval"]["reasons"]) == 1
-    assert data["approval"]["reasons"][0]["figures"] == {"deal_value": str(total), "currency": "EUR"}
+    assert data["approval"]["reasons"][0]["figures"] == {"deal_value": str(total), "currency": "EUR",
+                                                         "autonomy_max_deal_value": "45000"}
     listed = cli("approvals", "list", "--status", "all").output
     row = next(ln for ln in listed.splitlines() if scenes.value in ln)
     assert row.count("outside the bot's autonomy scope") == 1, row
