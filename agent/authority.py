@@ -39,15 +39,22 @@ def known_levels(policy: Any, catalog: Any) -> tuple[str, ...]:
 
 
 def check_authority(policy: Any, catalog: Any, *, key_scope: str, key_level: str | None, needed: str,
-                    skus: Iterable[str]) -> None:
-    """Raise `NotAuthorized` when a key of `key_scope` with `key_level` may not decide a request at level
-    `needed` on these products."""
+                    moves: Iterable[dict[str, Any]]) -> None:
+    """Raise `NotAuthorized` when a key of `key_scope` with `key_level` may not decide a request at level `needed`
+    whose requested lines are `moves` (each with its `sku` and the `approval_level` its own discount needs).
+
+    A line needs the higher of the request's level and its own discount's, where the product's chain has them: a
+    request filed while autonomy was paused is at level "operator" (no chain has it), yet a 32% discount on it
+    still needs a director."""
     if key_scope == "admin" or key_level is None:
         return
-    for sku in skus:
+    for move in moves:
+        sku = move.get("sku", "")
         names = chain_names(policy, catalog, sku)
-        if needed not in names:
-            continue  # a level outside this product's chain (an autonomy limit): its rank is the request's
-        if key_level not in names or names.index(key_level) < names.index(needed):
-            raise NotAuthorized(f"this key decides up to level {key_level}; the request needs {needed} "
-                                f"({sku}: {' < '.join(names)})", field="approval_id")
+        ranks = [names.index(n) for n in (needed, move.get("approval_level")) if n in names]
+        if not ranks:
+            continue
+        line_needs = names[max(ranks)]
+        if key_level not in names or names.index(key_level) < max(ranks):
+            raise NotAuthorized(f"this key decides up to level {key_level}; the request needs {line_needs} for "
+                                f"{sku} ({' < '.join(names)})", field="approval_id")

@@ -1212,6 +1212,8 @@ class SellerGraph:
         staged = draft.get("staged") or {}
         pending = self._view(state).pending_approval()
         superseded = pending is not None and staged.get("supersedes_approval") == pending.id
+        if superseded and staged.get("requested") and _same_moves(pending.requested["moves"], staged["requested"]):
+            superseded = False  # the same request again (a repeated rfq): the one filed stands, under its own id
         if superseded:  # canceled in the commit's transaction, before this turn's own request is filed
             draft = {**draft, "cancel_approval": pending.id}
         if not staged.get("requested"):
@@ -1554,3 +1556,10 @@ def build(self: SellerGraph) -> StateGraph:
 
 
 SellerGraph._build = build  # type: ignore[attr-defined]
+
+
+def _same_moves(filed: list[dict[str, Any]], asked: list[dict[str, Any]]) -> bool:
+    """Whether two approval requests ask for the same lines: product, quantity, price and terms."""
+    def key(moves: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return sorted((m["sku"], int(m["quantity"]), str(m["unit_price"]), m.get("payment_terms")) for m in moves)
+    return key(filed) == key(asked)

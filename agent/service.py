@@ -277,7 +277,7 @@ class Seller:
         days = max((self._validity_days(m["sku"]) for m in pending.requested.get("moves") or ()), default=0)
         if not days or utcnow() <= pending.requested_at + dt.timedelta(days=days):
             return
-        why = f"expired: requested {pending.requested_at:%Y-%m-%d %H:%M}Z, more than {days} days ago"
+        why = f"expired: requested {pending.requested_at:%Y-%m-%dT%H:%M:%S}Z, more than {days} days ago"
         self.store.expire_approval(pending.id, why)
         raise ApprovalExpired(f"approval {pending.id} {why} (the validity of an offer); it is canceled and nothing "
                               "was sent: the buyer's next message gets a fresh offer", field="approval_id")

@@ -211,10 +211,14 @@ def _check_parts(msg: Message) -> None:
                 message=f"message.parts[{i}]: media type {part.media_type!r} is not supported; the input modes are "
                         f"{' and '.join(_INPUT_MODES)}")
         if kind == "data" and not _finite(part.data):
-            # JSON's 1e999999 reads as an infinite double, which no task store can write back (it failed the
-            # turn with an internal error, on every retry)
-            raise InvalidParamsError(message=f"message.parts[{i}].data holds a number too large to be a JSON "
-                                             "number (infinite): send money and quantities as decimal strings")
+            # JSON's 1e999999 reads as an infinite double (NaN as not a number), which no task store can write
+            # back (it failed the turn with an internal error, on every retry)
+            raise InvalidParamsError(message=f"message.parts[{i}].data holds a number that is not finite (too "
+                                             "large, or NaN): send money and quantities as decimal strings")
+        if part.HasField("metadata") and not _finite(part.metadata):
+            raise InvalidParamsError(message=f"message.parts[{i}].metadata holds a number that is not finite")
+    if msg.HasField("metadata") and not _finite(msg.metadata):
+        raise InvalidParamsError(message="message.metadata holds a number that is not finite")
 
 
 def _finite(value: Any) -> bool:

@@ -555,7 +555,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         try:
             check_authority(ctx.seller.policy, ctx.seller.catalog, key_scope=op.key.scope,
                             key_level=op.key.approval_level, needed=a.level,
-                            skus=[m["sku"] for m in a.requested.get("moves") or ()])
+                            moves=a.requested.get("moves") or ())
         except NotAuthorized as exc:
             return await ctx.run_turn(approval_page, request, op, approval_id, 403,
                                       f"{exc.message}; nothing was decided.")

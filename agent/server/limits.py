@@ -12,7 +12,9 @@
   `Retry-After` (whole seconds, at least 1). Refused keys (answers 401) are counted in a
   bucket per client address as well: once it is empty, that address's requests with a key
   get 429 until it refills, so keys cannot be guessed at full speed with a new made-up key
-  each time. The buckets live in the process: with several workers each has its own.
+  each time; a key the server has taken before (an answer other than 401) is never held back
+  by the others' refusals at its address (buyers behind one NAT). The buckets live in the
+  process: with several workers each has its own.
 
 The body, once read, is replayed to the application, so handlers read it as usual.
 """
@@ -139,6 +141,8 @@ class LimitsMiddleware:
         self.bucket = TokenBucket(rate_per_second, rate_burst) if rate_per_second > 0 else None
         # refused keys (401), per client address: a new made-up key every request would get a fresh bucket
         self.refused = TokenBucket(rate_per_second, rate_burst) if rate_per_second > 0 else None
+        # keys the server took (an answer other than 401): never held back by others' refused keys at the address
+        self.taken: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,16 +151,18 @@ class LimitsMiddleware:
         path = scope.get("path", "")
         rpc = path in JSONRPC_PATHS and scope.get("method") == "POST"  # refusals answered as JSON-RPC errors
         if self.bucket is not None and path not in EXEMPT_PATHS:
-            wait, why = self.refused.wait(_address(scope)) if _header(scope, b"authorization") else 0.0, \
+            name = bucket_name(scope)
+            held = _header(scope, b"authorization") is not None and name not in self.taken
+            wait, why = self.refused.wait(_address(scope)) if held else 0.0, \
                 "too many requests with keys that were refused"
             if wait <= 0:
-                wait, why = self.bucket.take(bucket_name(scope)), "too many requests for this key"
+                wait, why = self.bucket.take(name), "too many requests for this key"
             if wait > 0:
                 retry = max(1, math.ceil(wait))
                 await _answer(send, 429, "rate_limited", f"{why}; retry after {retry} s",
                               headers=[(b"retry-after", str(retry).encode())], jsonrpc=rpc)
                 return
-            send = self._counting_refusals(scope, send)
+            send = self._counting_refusals(scope, send, name)
         if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE") and _header(scope, b"content-length") in (
                 None, b"0") and _header(scope, b"transfer-encoding") is None:
             await self.app(scope, receive, send)
@@ -208,13 +214,20 @@ class LimitsMiddleware:
 
         await self.app(scope, replay, send)
 
-    def _counting_refusals(self, scope: Scope, send: Send) -> Send:
-        """`send`, charging the client address's refused-keys bucket when the answer is 401."""
-        refused, address = self.refused, _address(scope)
+    def _counting_refusals(self, scope: Scope, send: Send, name: str) -> Send:
+        """`send`, charging the client address's refused-keys bucket when the answer is 401, and remembering a key
+        the server took (`taken`, the most recent 100,000)."""
+        refused, address, taken = self.refused, _address(scope), self.taken
 
         async def counted(message: Message) -> None:
-            if message["type"] == "http.response.start" and message.get("status") == 401 and refused is not None:
-                refused.take(address)
+            if message["type"] == "http.response.start" and refused is not None:
+                if message.get("status") == 401:
+                    refused.take(address)
+                elif name.startswith("key:"):
+                    taken[name] = None
+                    taken.move_to_end(name)
+                    if len(taken) > 100_000:
+                        taken.popitem(last=False)
             await send(message)
 
         return counted

@@ -447,7 +447,7 @@ def router(ctx: ServerContext) -> APIRouter:
                            "approval_id")
         try:
             check_authority(policy, catalog, key_scope=key.scope, key_level=key.approval_level, needed=a.level,
-                            skus=[m["sku"] for m in a.requested.get("moves") or ()])
+                            moves=a.requested.get("moves") or ())
         except NotAuthorized as exc:
             raise ApiError(403, exc.code, exc.message, exc.field) from None
         by = f"{key.label or key.scope} ({key.id})"

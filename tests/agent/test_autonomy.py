@@ -203,3 +203,18 @@ def test_a_request_beside_a_standing_offer_below_the_buyers_later_price_is_repla
     assert request.requested["moves"][0]["unit_price"] == "3.15"
     sent = seller.decide(request.id, "approve", by="mgr@x")
     assert sent.data["items"][0]["unit_price"] == "3.15"
+
+
+@pytest.mark.parametrize("mode", ["shadow", "approval_only"])
+def test_the_same_request_again_keeps_the_one_filed(dd_seller_factory, mode: str) -> None:
+    """QA (operators): in shadow mode an identical repeated rfq canceled the pending request and filed the same one
+    under a new id; an operator with the old one open got "already canceled"."""
+    seller = dd_seller_factory()
+    AutonomyStore(seller.store.engine).set("global", mode, by="lead")
+    nid = seller.start(Buyer(org="acme-again", region="EU"))
+    seller.send(nid, data=RFQ)
+    first = seller.store.pending_approval(nid)
+    seller.send(nid, data=RFQ)
+    seller.send(nid, data=RFQ)
+    assert [(a.id, a.status) for a in seller.store.approvals(negotiation_id=nid)] == [(first.id, "pending")]
+    assert seller.decide(first.id, "approve", by="mgr@x").data["items"][0]["unit_price"] == "3.25"

@@ -1168,6 +1168,12 @@ def test_an_infinite_number_in_a_data_part_is_invalid_params_in_both_bindings(se
         body = got.json()
         assert body["id"] == 5 and body["error"]["code"] == -32602, body
         assert "parts[0].data" in body["error"]["message"] and "decimal strings" in body["error"]["message"]
+        finite = raw.replace('"quantity": %s' % number, '"quantity": "5"')
+        for meta in (finite.replace('"role": "ROLE_USER", ', '"role": "ROLE_USER", "metadata": {"x": %s}, ' % number),
+                     finite.replace('"parts": [{', '"parts": [{"metadata": {"y": %s}, ' % number)):
+            meta = meta.replace(mid, uuid.uuid4().hex)  # the message's metadata, then a part's
+            got = httpx.post(server.url + "/", content=meta, headers=headers, timeout=30).json()
+            assert got["error"]["code"] == -32602 and "metadata" in got["error"]["message"], got
         rest_raw = raw[raw.index('{"message"'):-2]
         rest = httpx.post(server.url + "/a2a/rest/message:send", content=rest_raw.replace(mid, uuid.uuid4().hex),
                           headers=headers, timeout=30)

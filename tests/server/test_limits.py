@@ -260,9 +260,22 @@ def test_refused_keys_are_limited_per_address(live_server_factory):
              for i in range(5)]
     assert codes == [401, 401, 401, 429, 429]
     refused = httpx.get(f"{server.url}/v1/catalog", headers={"Authorization": f"Bearer {server.keys['buyer_us']}"})
-    _envelope(refused, 429, "rate_limited")  # the address is throttled for keys until its bucket refills
+    _envelope(refused, 429, "rate_limited")  # the address is throttled for keys new to it until its bucket refills
     assert int(refused.headers["Retry-After"]) >= 1
     assert httpx.get(f"{server.url}/.well-known/agent-card.json").status_code == 200  # no key: not this bucket
+
+
+def test_a_key_the_server_took_is_not_held_back_by_others_refused_keys(live_server_factory):
+    """QA re-test: made-up keys from one address locked out every valid key from it (buyers behind one NAT)."""
+    import httpx
+
+    server = live_server_factory(rate_per_second=0.5, rate_burst=3)
+    eu = {"Authorization": f"Bearer {server.keys['buyer_eu']}"}
+    assert httpx.get(f"{server.url}/v1/catalog", params={"limit": 1}, headers=eu).status_code == 200
+    codes = [httpx.get(f"{server.url}/v1/catalog", headers={"Authorization": f"Bearer dd_guess_{i}"}).status_code
+             for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+    assert httpx.get(f"{server.url}/v1/catalog", params={"limit": 1}, headers=eu).status_code == 200
 
 
 def test_token_bucket_refills():

@@ -452,3 +452,33 @@ def test_pricing_explain_says_when_the_price_is_lifted_to_the_floor(live_server)
                                                   "segment": "distributor", "terms": "PREPAY"}).json()
     assert s["list_price"] == "2.90" and s["pricing"]["unit_price"] == "2.87"
     assert any(line.startswith("lifted to the vendor's minimum") for line in s["explanation"]), s["explanation"]
+
+
+def test_a_request_filed_while_autonomy_is_paused_still_needs_its_discounts_level(live_server, flow):
+    """QA re-test: with autonomy paused a request is filed at level "operator" (no chain has it); a key of level auto
+    approved a 22% discount on it (a manager's) and a 33% one (a director's)."""
+    import httpx
+
+    from agent.store.autonomy import AutonomyStore
+
+    switches = AutonomyStore(live_server.ctx.seller.store.engine)
+    switches.set("product:BRG-6204", "approval_only", by="qa")
+    try:
+        from .conftest import APPROVAL_COUNTERS
+
+        buyer, _ = flow.new_buyer()
+        nid, proposal = flow.rfq(buyer)
+        for price in APPROVAL_COUNTERS:  # the strategy's moves go down to a manager's discount
+            reply = flow.counter(nid, proposal, price)
+            proposal = reply.data if reply.data and reply.data.get("type") == "proposal" else proposal
+        approval = live_server.ctx.seller.store.pending_approval(nid)
+        assert approval is not None and approval.level == "operator"
+        assert approval.requested["moves"][0]["approval_level"] in ("manager", "director")
+        _, auto_only = live_server.ctx.keys.create("operator", label="junior-paused", approval_level="auto")
+        refused = httpx.post(f"{live_server.url}/v1/approvals/{approval.id}/approve", json={},
+                             headers={"Authorization": f"Bearer {auto_only}"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_authorized_for_level", \
+            refused.text
+        assert "for BRG-6204" in refused.json()["error"]["message"]
+    finally:
+        switches.set("product:BRG-6204", "auto", by="qa")
