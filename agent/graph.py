@@ -626,6 +626,7 @@ class SellerGraph:
         view = self._view(state)
         planned = plan_lines(desk, view, lines, terms, config=self.config.strategy,
                              memory_days=self.config.memory_days, now=utcnow())
+        _one_set_of_fixed_terms(planned)
         figures = [{"sku": ln["sku"], "quantity": ln["quantity"], "asked": ln["asked"],
                     "list": ln["surface"]["list_price"], "target": ln["surface"]["target_price"],
                     "floor": ln["surface"]["floor_price"], "walk_away": ln["surface"]["walk_away_price"],
@@ -1563,3 +1564,20 @@ def _same_moves(filed: list[dict[str, Any]], asked: list[dict[str, Any]]) -> boo
     def key(moves: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return sorted((m["sku"], int(m["quantity"]), str(m["unit_price"]), m.get("payment_terms")) for m in moves)
     return key(filed) == key(asked)
+
+
+def _one_set_of_fixed_terms(planned: list[dict[str, Any]]) -> None:
+    """A proposal states one set of non-negotiable terms; lines whose products are sold on different ones (a motor's
+    24-month warranty beside a bearing's 12) cannot share one. Said as a typed error naming the terms and the lines
+    (the guardrail blocked every such offer, and the buyer got the general help)."""
+    by_terms: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for ln in planned:
+        terms = tuple(sorted((ln["surface"].get("non_negotiable_terms") or {}).items()))
+        by_terms.setdefault(terms, []).append(ln["sku"])
+    if len(by_terms) < 2:
+        return
+    sets = list(by_terms)
+    differ = sorted({k for t in sets for k, v in t if any(dict(o).get(k) != v for o in sets)})
+    groups = " and ".join(", ".join(skus) for skus in by_terms.values())
+    raise TurnError(f"{groups} are sold on different fixed terms ({', '.join(differ)}), and one proposal states "
+                    "one set of terms: ask for them in separate negotiations", code="malformed_message", field="items")

@@ -919,3 +919,16 @@ def test_a_request_within_the_validity_is_decided(escalated) -> None:
         conn.execute(update(t.approvals).where(t.approvals.c.id == approval.id)
                      .values(requested_at=utcnow() - dt.timedelta(days=13)))
     assert seller.decide(approval.id, "approve", by="ok@x") is not None
+
+
+def test_lines_sold_on_different_fixed_terms_are_refused_by_name(make_seller) -> None:
+    """QA re-test: an rfq for a motor (24-month warranty) with bearings (12 months) got the general help: the
+    guardrail blocked every offer, which states one set of non-negotiable terms."""
+    seller = make_seller()
+    nid = seller.start(Buyer(org="mixed-terms", region="EU"))
+    reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": "MTR-IE3-1K1", "quantity": "10"},
+                                                           {"sku": "BRG-6204", "quantity": "500"}]})
+    assert reply.type == "error" and reply.data["code"] == "malformed_message" and reply.data["field"] == "items"
+    assert "MTR-IE3-1K1 and BRG-6204 are sold on different fixed terms (warranty)" in reply.data["message"]
+    assert seller.send(nid, data={"type": "rfq", "items": [{"sku": "MTR-IE3-1K1", "quantity": "10"}]}).type == \
+        "proposal"
