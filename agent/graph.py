@@ -411,6 +411,8 @@ class SellerGraph:
         except ValidationError:
             return None
         body = current.body
+        if body.get("pending") and self._view(state).pending_approval() is None:
+            body = {**body, "pending": None}  # its request was decided, canceled or expired since: nothing awaits
         if not set(question.get("skus") or ()) <= {i.sku for i in proposal.items}:
             return None  # about another product: the catalog answers
         if question.get("quantity") and any(i.quantity != question["quantity"] for i in proposal.items

@@ -932,3 +932,21 @@ def test_lines_sold_on_different_fixed_terms_are_refused_by_name(make_seller) ->
     assert "MTR-IE3-1K1 and BRG-6204 are sold on different fixed terms (warranty)" in reply.data["message"]
     assert seller.send(nid, data={"type": "rfq", "items": [{"sku": "MTR-IE3-1K1", "quantity": "10"}]}).type == \
         "proposal"
+
+
+def test_after_a_request_expires_the_buyer_is_not_told_it_awaits_approval(escalated) -> None:
+    """QA re-test: once the request was canceled as expired, "any news on the approval?" still got "A better offer
+    for your request is awaiting approval"."""
+    from sqlalchemy import update
+
+    from agent.store import schema as t
+
+    seller, nid, _ = escalated
+    approval = seller.store.pending_approval(nid)
+    with seller.store.engine.begin() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == approval.id)
+                     .values(requested_at=utcnow() - dt.timedelta(days=15)))
+    with pytest.raises(DealdeskError):
+        seller.decide(approval.id, "approve", by="late@x")
+    reply = seller.send(nid, text="any news on the approval?")
+    assert "awaiting approval" not in reply.text and "Our offer stands" in reply.text, reply.text
