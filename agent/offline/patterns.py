@@ -16,7 +16,7 @@ _NE = r"(?![\w]|[.,][0-9])"                 # number end
 _UNITW = (r"(?:pcs|pc|pieces?|units?|items?|ea|nos|boxe?s|box|packs?|pkgs?|pairs?|pails?|rolls?|sets?|kits?"
           r"|cartons?|reels?|drums?|coils?|lengths?|metres?|meters?|mtrs?|m|kgs?|kilos?|st(?:ü|ue|u)ck|stk"
           r"|ct)\.?(?![\w])")
-_MEASURE = (r"(?:mm2|mm|cm|kw|w|vdc|vac|v|volts?|hz|rpm|bar|nm|kn|°c|ºc|deg\s?c|db|amps?|"
+_MEASURE = (r"(?:mm2|mm|cm|kw|w|vdc|vac|v|volts?|ghz|mhz|khz|hz|rpm|bar|nm|kn|°c|ºc|deg\s?c|db|amps?|"
             r"days?|weeks?|months?|years?|hours?|hrs?|h|min|minutes?|percent|pct|%)(?![\w])")
 _CURWORD = r"(?:€|\$|£|eur(?:os?)?\b|usd\b|dollars?\b|bucks\b|gbp\b|chf\b)"
 
@@ -142,7 +142,11 @@ _YEAR = re.compile(r"\b(?:for|in|until|till|thru|through|by|of|from|during|throu
                    r"calendar|fiscal|budget)\s+(?P<y>20\d\d)\b(?![.,]\d)", re.I)
 _AFTER_YEAR_UNIT = re.compile(rf"\s*(?:{_UNITW}|x\b|\*)", re.I)
 
-_AFTER_NOT_PRICE = re.compile(rf"\s*(?:{_UNITW}|x\s|x$|\*|{_MEASURE}|[x*]?\s*\x01)", _I)
+# ... or a count of something else ("we use it at 3 plants", "at 2 sites"): no price either
+_COUNTED = (r"(?:plants?|sites?|locations?|factor(?:y|ies)|facilit(?:y|ies)|warehouses?|branch(?:es)?|stores?|shops?"
+            r"|offices?|production\s+lines|shifts?|people|employees|engineers|customers|suppliers|vendors|times"
+            r"|o'?clock|am|pm)(?![\w])")
+_AFTER_NOT_PRICE = re.compile(rf"\s*(?:{_UNITW}|x\s|x$|\*|{_MEASURE}|{_COUNTED}|[x*]?\s*\x01)", _I)
 _PRICE_KW = re.compile(
     r"(?:(?<![\w])(?P<kw>at|for|do|pay|paying|offer(?:ing)?|target(?:\s+price)?(?:\s+(?:is|of))?|"
     r"budget(?:\s+(?:is|of))?|counter(?:\s+(?:at|with))?|meet\s+(?:at|in\s+the\s+middle\s+at)|how\s+about|"
@@ -171,6 +175,11 @@ _BIND_AFTER = re.compile(
     rf"(?:\s*{_UNITW})?(?!\s*(?:{_MEASURE}|{_CURWORD}))", _I)
 _BIND_AFTER_UNIT = re.compile(rf"(?P<s>\x01+)\s*,?\s*(?P<n>{_NUM}k?)\s*(?:{_UNITW})", _I)
 _BIND_WEAK_BEFORE = re.compile(rf"{_NB}(?P<n>{_NUM}k?){_NE}\s+(?P<s>\x01+)", _I)
+# The layout of an order: the first SKU with a number right after it and none before it on its line ("BRG-6204 500",
+# "* BRG-6204 x 500"): quantities are written after their SKUs (`_Scan.bind_quantities`).
+_SKU_FIRST_AFTER = re.compile(rf"\x01*[ \t]*(?:[x*:=\-(][ \t]*|,?[ \t]*(?:qty|quantity|menge)\.?[ \t]*[:=]?[ \t]*)?"
+                              rf"{_NUM}k?{_NE}(?!\s*(?:{_MEASURE}|{_CURWORD}))", _I)
+_SKU_FIRST_BEFORE = re.compile(rf"[0-9]k?[ \t]*(?:[x*]|{_UNITW}|of\b)?[ \t]*(?:the\s+|your\s+|item\s+|sku\s+)?$", _I)
 _BIND_WEAK_AFTER = re.compile(rf"(?P<s>\x01+)\s+(?P<n>{_NUM}){_NE}(?!\s*(?:{_MEASURE}|{_CURWORD}|[.,]\s*[0-9]))", _I)
 
 _QTY_BEFORE_PRICE = re.compile(
@@ -208,6 +217,10 @@ _QTY_BEFORE_WORD = re.compile(
     r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?:[A-Za-z]{1,3}[0-9]{1,3}\s+)?"  # "500 M8 hex nuts"
     r"(?P<w>[A-Za-z]{3,})\b")
 _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
+# Words of a price paid or offered before, in the clause before an amount ("our last price was 3.40", "we paid 2.80"):
+# not the price asked now, when the message asks another (`_Scan.scan_money_shaped`)
+_PAST_PRICE_BEFORE = re.compile(r"\b(?:last|previous|former|old|used\s+to\s+pay|paid|was|were|had\s+been)\b[^,;.!?\n]*$",
+                                _I)
 _MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
 
 _SPEC_VALUE = re.compile(
@@ -291,17 +304,35 @@ _PLACE_FIRST = {n.split()[0]: max(len(m.split()) for m in _PLACES if m.split()[0
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 # Cue words, matched on the lower-cased text with SKUs, numbers and references blanked out.
+# What an acceptance word's object may not be: something else the buyer accepts or agrees to ("we accept payment by
+# card only", "our dock accepts pallets only", "we agree to disagree", "we agree to receive the goods in Lyon").
+_NOT_THE_OFFER = (r"(?:\s+(?:only|payments?|paying|cards?|credit|cash|cheques?|checks|visa|paypal|bank|wire|deliver\w*"
+                  r"|pallets?|goods|returns?|shipments?|parcels?|invoices?|quotes|bids|offers\s+(?:from|only)|cookies"
+                  r"|responsibility|liability|risk|no\b|all\s+major|partial|backorders?|substitutes?|alternatives?"
+                  r"|(?:the|your|our)\s+(?:payment|card|deliver\w*|pallets?|goods|returns?|risk|invitation|challenge"
+                  r"|receipt|invoice))\b|')")
 _ACCEPT = re.compile(
-    r"\baccept(?:ed|ing|s)?\b|\bagreed?\b"
+    rf"(?<!')\baccept(?:ed|ing|s)?\b(?!{_NOT_THE_OFFER})"
+    r"|\bagreed?\b(?!\s+to\s+(?!(?:the|your|this|that|these|those|it|them|our|all|everything|both|proposal|offer|price"
+    r"|prices|terms|version|v|p)\b|[\x01-\x03]|[0-9]))"
     r"|\b(?:it'?s|that'?s|that\s+is|it\s+is|we\s+have|we'?ve\s+got|you\s+have|you'?ve\s+got)\s+(?:a\s+)?deal\b"
-    r"|\bdeal\s*(?:[.!]+|$)|^\W*(?:ok(?:ay)?|fine|great|perfect|good|yes|alright|then)?\W*deal\b(?!\s*\?)"
+    r"|\bdeal\s*(?:[.!]+|$)|^\W*(?:ok(?:ay)?|fine|great|perfect|good|yes|alright|then)?\W*deal\b(?!\s*\?)(?![\s-]*break)"
     r"|\b(?:we|i)(?:'ll|\s+will|'d\s+like\s+to|\s+would\s+like\s+to|\s+can|\s+shall)?\s+take\s+(?:it|this|that|"
     r"the\s+offer|your\s+offer|them|the\s+proposal)\b"
-    r"|\bgo\s+ahead\b"
-    r"|\blet'?s\s+(?:do\s+it|do\s+this|proceed|close|go\s+ahead|finali[sz]e|go\s+with\s+(?:it|that|this))"
+    # "we'll take it to the board / into consideration / up with my manager / under advisement": no acceptance
+    r"(?!\s+(?:to|into|up|from|under|over|back|away|out|off|easy|on|in|with|as|seriously|further|forward|home|apart)\b)"
+    # "go ahead and send me a better offer", "go ahead, tell me the lead time": another request, no acceptance
+    r"|\bgo\s+ahead\b(?!\s*(?:,\s*|and\s+|to\s+|&\s*)(?:please\s+)?(?:send|quote|re-?quote|check|tell|give|surprise"
+    r"|show|e-?mail|mail|call|update|revise|look|find|ask|provide|prepare|make|share|let\s+me|try|see|get|reserve"
+    r"|hold|compare|review|calculate|recalculate|work|run|price|offer|explain|come\s+up|sharpen|improve)\b)"
+    r"|\blet'?s\s+(?:do\s+it|do\s+this|close|go\s+ahead|finali[sz]e|go\s+with\s+(?:it|that|this)"
+    r"|proceed(?!\s+(?:with|to)\s+(?!(?:the\s+|your\s+|this\s+|that\s+)?(?:offer|proposal|order|deal|purchase|quote)\b)))"
     r"|\b(?:we|i)(?:'ll|\s+will)?\s+go\s+with\s+(?:it|that|this|the\s+offer|your\s+offer|the\s+proposal|proposal)\b"
     r"|\b(?:we|i)(?:'ll|\s+will)?\s+go\s+with\s*[.!]*\s*$"  # "we'll go with version 1" (the reference read apart)
-    r"|\bsounds\s+good\b|\bworks\s+for\s+(?:us|me)\b|\b(?:we|i)\s+confirm\b|^\W*confirmed\b|\bplace\s+the\s+order\b"
+    r"|\bsounds\s+good\b|\bworks\s+for\s+(?:us|me)\b|\bplace\s+the\s+order\b"
+    # "we confirm receipt", "we confirm we received the offer": no acceptance
+    r"|(?:\b(?:we|i)\s+confirm|^\W*confirmed)\b(?!\s+(?:that\s+)?(?:the\s+|your\s+|our\s+)?(?:receipt|reception"
+    r"|receiving|received|we|i|you)\b)"
     r"|\bsign\s+(?:it|us\s+up)\b|\bclose\s+the\s+deal\b|^\W*sold\W*$"
     r"|\b(?:please\s+)?confirm\s+(?:the|our|this)\s+order\b(?![^?]*\?)|\bbook\s+(?:it|the\s+order|this|that)\b(?![^?]*\?)"
     r"|\b(?:we|i)(?:'d|\s+would)\s+like\s+to\s+(?:order|place\s+(?:the|an|our)\s+order)\s*(?:it|that|this)?\W*$"
@@ -319,14 +350,32 @@ _CONDITIONAL_AFTER = re.compile(r"[^.;!?]{0,80}?\b(?:if|provided|as\s+long\s+as|
 # ("our manager will accept", "finance has to agree")
 _DOUBT_BEFORE = re.compile(
     r"\b(?:before|if|once|when|whenever|after|unless|until|till|whether|maybe|perhaps|probably|possibly|likely"
-    r"|might|may|could|should|would(?!\s+like\b)|'d(?!\s+like\b)|hope|hoping|plan|planning|intend|expect|want|wish"
+    r"|might|may|could|should|would(?!\s+like\b)(?!\s+be\s+(?:glad|happy|pleased|delighted)\s+to\s*$)"
+    r"|'d(?!\s+like\b)(?!\s+be\s+(?:glad|happy|pleased|delighted)\s+to\s*$)|hope|hoping|plan|planning|intend|expect"
+    r"|want(?!\s+to\s*$)|wish|said|says|say|wrote|write|written|typed|accidentally|mistakenly|mistake|policy|rule"
     r"|going\s+to|about\s+to|need\s+to|needs\s+to|has\s+to|have\s+to|ok\s+to|okay\s+to|able\s+to"
     r"|manager|boss|director|management|finance|board|ceo|cfo|legal|colleagues?|he|she|they|someone|somebody"
     r"|do\s+we|can\s+we|shall\s+we|should\s+we|did\s+we)\b[^.;!?\n]*$")
 # ... after it, in its sentence: a question on it, a "but", a "not yet", a time to come
 _DOUBT_AFTER = re.compile(
     r"[^.;!\n]*?(?:\?|\b(?:but|however|though|although|except|excluding|apart\s+from|yet|still|not|n't|later"
-    r"|tomorrow|soon|eventually|first|once|when|after|before|until|probably|maybe|perhaps|next\s+week)\b)")
+    r"|tomorrow|soon|eventually|first|once|when|after|before|until|probably|maybe|perhaps"
+    r"|next\s+(?:week|month|year|quarter|time)|pending|subject\s+to|revert|check|checking|consult\w*|consideration"
+    r"|advisement|evaluat\w*|board|approv\w*|sign-?off|get\s+back|come\s+back|receipt|received|disagree|ignore"
+    r"|kidding|joking)\b)")
+# "we accept, when will it ship?": a plain question after a clear acceptance does not make it conditional
+_ACCEPT_THEN_QUESTION = re.compile(
+    r"\s*(?:(?:the|your|this)\s+(?:offer|proposal|quote|quotation)\s*)?,\s*(?:when|how\s+soon|how\s+long"
+    r"|what\s+(?:is|'s)\s+the\s+(?:lead\s+time|eta|delivery\s+date)|(?:can|could)\s+you\s+(?:send|confirm)"
+    r"|please\s+(?:send|confirm))\b[^.;!\n]*\?\s*$")
+# "we accept, but please ship by Friday": an acceptance with a delivery condition, not taken (CONDITIONAL_ACCEPT)
+_BUT_DELIVERY = re.compile(
+    r"[^.;!?\n]{0,40}?\bbut\s+(?!not\b)(?:[a-z']+\s+){0,3}?(?:ship\w*|deliver\w*|arriv\w*|dispatch\w*|by|before"
+    r"|within|no\s+later)\b")
+# "I agree to the terms and the price": both parts are the whole offer
+_WHOLE_OFFER_AFTER = re.compile(
+    r"[^.;!?\n]*?\b(?:terms|conditions)\s+and\s+(?:the\s+)?(?:price|prices|pricing)\b"
+    r"|[^.;!?\n]*?\b(?:price|prices|pricing)\s+and\s+(?:the\s+)?(?:terms|conditions)\b")
 # ... or the cue's object is a part of the offer, not the offer ("we accept the terms", "agreed on the lead time")
 _PART_AFTER = re.compile(
     r"\s*(?:with|on|to)?\s*(?:the|your|our|these|those|this|that|its)?\s*(?:proposed\s+|offered\s+|new\s+)?"
@@ -336,7 +385,10 @@ _PART_AFTER = re.compile(
 _DOUBT_ANYWHERE = re.compile(
     r"\b(?:probably|maybe|perhaps|possibly|i\s+think|i\s+guess|not\s+sure|not\s+yet|likely)\b"
     r"|\btoo\s+(?:expensive|high|pricey|much|steep|costly|long|late|slow)\b|\boverpriced\b|\bexpensive\b"
-    r"|\b(?:over|above)\s+(?:our|the)\s+budget\b|\bcheaper\b")
+    r"|\b(?:over|above)\s+(?:our|the)\s+budget\b|\bcheaper\b"
+    # a deferral, a retraction or a joke anywhere ("sounds good. Will revert next week.", "we accept... NOT")
+    r"|\brevert\b|\b(?:get|come)\s+back\s+to\b|\bcheck\s+with\b|\bpending\b|\bignore\s+(?:it|that|this|my)\b"
+    r"|\bkidding\b|\bjoking\b|\.\.+\s*not\b|\bnot!")
 # A negated acceptance that only waits or objects to a part ("don't accept yet", "can't agree to this price", "we
 # cannot accept these terms"): no rejection, which must be clear.
 _NOT_YET = re.compile(
@@ -347,7 +399,8 @@ _NOT_YET = re.compile(
 # "No thanks" that declines a suggestion or thanks for something ("no thanks to the grease, just the bearings",
 # "no, thank you for the quick answer! what about 1000 pcs?"): no rejection of the offer.
 _SOFT_REJECT = re.compile(r"\bno,?\s+thank(?:s|\s+you)\b|\bno\s+thx\b")
-_SOFT_REJECT_NOT = re.compile(r"\s*(?:to|for|on|but|about|regarding)\b|[^.;!?\n]*\b(?:just|only|instead)\b")
+_SOFT_REJECT_NOT = re.compile(r"\s*(?:to|for|on|but|about|regarding)\b|[^.;!?\n]*\b(?:just|only|instead)\b"
+                              r"|[^.;!?\n]*\b(?:good|fine|happy|ok(?:ay)?)\s+with\b")  # "no thanks, we're good with 500"
 _REJECT = re.compile(
     r"\bno,?\s+thank(?:s|\s+you)\b|\bno\s+thx\b|\bnot\s+interested\b|\bno\s+deal\b|\bwalk(?:ing)?\s+away\b"
     r"|\b(?:we|i)(?:'ll|\s+will|'d|\s+would|\s+must|\s+have\s+to|\s+need\s+to|\s+are\s+going\s+to|'re\s+going\s+to)?"

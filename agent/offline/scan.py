@@ -19,7 +19,7 @@ from agent.guardrail.numbers import number_words
 from agent.offline.context import MAX_NOTES, MAX_PRICE, MAX_QUANTITY, _NOTE_CHARS, TextContext
 from agent.offline.index import _index
 from agent.offline.patterns import (
-    _AFTER_NOT_PRICE, _AFTER_YEAR_UNIT, _BARE_TOTAL, _BIND_AFTER, _BIND_AFTER_UNIT, _BIND_BEFORE, _BIND_QTY_KW, _BIND_WEAK_AFTER,
+    _SKU_FIRST_AFTER, _SKU_FIRST_BEFORE, _PAST_PRICE_BEFORE, _AFTER_NOT_PRICE, _AFTER_YEAR_UNIT, _BARE_TOTAL, _BIND_AFTER, _BIND_AFTER_UNIT, _BIND_BEFORE, _BIND_QTY_KW, _BIND_WEAK_AFTER,
     _BIND_WEAK_BEFORE, _BUDGET_BEFORE, _BUYER_REF, _CAREFUL, _CTRL, _CURRENCY_CODE, _DATE_TRIGGER, _DATES, _DELIVERY_TRIGGER, _DEST_PREP,
     _EU_CODE, _EXPLICIT_QTY_AFTER, _EXPLICIT_QTY_BEFORE, _I, _LETTERS, _LIST_BEFORE, _LOC_PREP, _MONEY_SHAPED, _MONTHS,
     _MORE_CUE, _NAME_STOP, _NB, _NE, _NOT_A_PRICE_BEFORE, _NOT_DELIVERY_BEFORE, _NOT_SKU_PREFIX, _NUM, _ONE_COUNTS, _PCT, _PCT_CONTEXT, _PER_UNIT, _PERIOD_KEYS,
@@ -195,6 +195,7 @@ class _Scan:
         self.mentions: list[_Mention] = []
         self.proposal_ref: str | None = None
         self.version_ref: int | None = None
+        self.version_bad = False  # a version named that no proposal has ("v0", "version -1")
         self.buyer_ref: str | None = None
         self.terms: str | None = None
         self.date: date | None = None
@@ -362,6 +363,7 @@ class _Scan:
             self.version_ref = value
             self.note(f"version {value} named")
         else:
+            self.version_bad = True
             self.note(f"version {raw[:12]} dropped: out of range")
 
     def scan_buyer_ref(self) -> None:
@@ -701,6 +703,13 @@ class _Scan:
         used: set[int] = set()
         by_start = {m.start: m for m in self.mentions}
         passes = (_BIND_BEFORE, _BIND_QTY_KW, _BIND_AFTER, _BIND_AFTER_UNIT, _BIND_WEAK_BEFORE, _BIND_WEAK_AFTER)
+        first = min(self.mentions, key=lambda m: m.start)
+        line_start = self.masked.rfind("\n", 0, first.start) + 1
+        if _SKU_FIRST_AFTER.match(self.masked, first.end) \
+                and not _SKU_FIRST_BEFORE.search(self.masked, line_start, first.start):
+            # "BRG-6204 500\nBRG-6205 300", "BRG-6204 500 pcs BRG-6205 300 pcs": the quantities are written after
+            # their SKUs, so a number right after a SKU is its own (never the next SKU's)
+            passes = (_BIND_AFTER, _BIND_AFTER_UNIT, _BIND_WEAK_AFTER, _BIND_QTY_KW, _BIND_BEFORE, _BIND_WEAK_BEFORE)
         for rx in passes:
             spans = []
             for m in rx.finditer(self.masked):
@@ -783,6 +792,12 @@ class _Scan:
     def scan_money_shaped(self) -> None:
         """Amounts with two decimals left over: alone (\"2.95?\") or listed after a price (\"2.95 and 3.40\")."""
         found = [m for m in _MONEY_SHAPED.finditer(self.masked) if not _AFTER_NOT_PRICE.match(self.masked, m.end())]
+        past = [m for m in found if _PAST_PRICE_BEFORE.search(self.masked, max(0, m.start() - 40), m.start())]
+        if past and len(past) < len(found):  # "our last price was 3.40, now we want 3.00": the ask is 3.00
+            for m in past:
+                self.note(f"{m.group()} is a price of the past, not the one asked")
+            self.blank([m.span() for m in past])
+            found = [m for m in found if m not in past]
         if not self.prices:  # one alone ("2.95?"), or one a line of the offer in context ("3.20 and 0.90")
             lines = [x for x in self.ctx.proposal_skus if isinstance(x, str) and x]
             found = found if len(found) == 1 or 1 < len(found) <= len(lines) and not self.ctx.topic else []

@@ -68,7 +68,7 @@ from agent.offline.offer import (
     asks_midpoint, discount_items, midpoint_items, _proposal_lines, total_items, with_offer_lines,
 )
 from agent.offline.patterns import (
-    _ACCEPT, _ACCEPT_KEYS, _ADD, _ALSO_NEW, _AVAIL, _CATALOG, _CATALOG_BROWSE, _COMPAT, _CONDITIONAL_AFTER, _DOUBT_AFTER, _DOUBT_ANYWHERE, _DOUBT_BEFORE, _INJECTION,
+    _ACCEPT, _ACCEPT_KEYS, _ACCEPT_THEN_QUESTION, _ADD, _BUT_DELIVERY, _WHOLE_OFFER_AFTER, _ALSO_NEW, _AVAIL, _CATALOG, _CATALOG_BROWSE, _COMPAT, _CONDITIONAL_AFTER, _DOUBT_AFTER, _DOUBT_ANYWHERE, _DOUBT_BEFORE, _INJECTION,
     _INJECTION_KEYS, _LEAD, _LIMITS_Q, _MORE_WORDS, _NAME_STOP, _NEGATION_BEFORE, _NOT_YET, _OBJECTION, _PART_AFTER, _PAUSE, _PRICE_Q,
     _QTY_BEFORE_WORD, _QUERY_WORD, _QUESTION_START, _QUOTE_CUE, _REJECT, _REJECT_KEYS, _SOFT_REJECT, _SOFT_REJECT_NOT, _SPEC_SYNONYMS, _STATUS_Q,
     _STOPWORDS, _TERMS_Q, _VALIDITY_Q, _VOLUME_Q, _WORD, _YOU_BEFORE, _has_any, _singular, _stems,
@@ -130,6 +130,9 @@ def _unknown(scan: _Scan, why: str) -> BuyerIntent:
 _QTY_OF = re.compile(r"(?<![\w.,])[0-9][0-9.,]*k?\s*(?:units?|pcs|pieces?|pc)\.?\s+of\s+(?:the\s+|your\s+)?[0-9A-Za-z]",
                      re.I)
 _FINAL_Q = re.compile(r"\b(?:your|the)\s+(?:final|best|last|lowest|bottom)\s+(?:price|offer|quote)\b|\bbottom\s+line\b")
+# A version no proposal has ("version -1") and a proposal id longer than any ("P-" and 62 characters or more)
+_BAD_VERSION = re.compile(r"\b(?:v|ver\.?|version|rev\.?|revision)\s*[#:.]?\s*-\s*[0-9]")
+_LONG_PROPOSAL_ID = re.compile(r"(?<![\w-])P-[A-Za-z0-9_\-]{62,}", re.I)
 _FAR_ABOVE = 20  # times a product's list price: no unit price a buyer asks
 _PROPOSAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 
@@ -188,6 +191,11 @@ def _decide(scan: _Scan) -> BuyerIntent:
     reject, declined = _rejects(scan, low)
     reject = reject or negated
     money = bool(scan.prices) or scan.discount is not None
+    if accept and money and doubt is None and not negated and _at_offered_figures(scan, pid):
+        # "we accept at 3.25", "we accept your offer of 3.25 EUR" on an offer at 3.25: an acceptance of it, never a
+        # counter-offer equal to the offer (that made the same version again until the rounds ran out)
+        scan.note("the figures named are the offer's own: read as an acceptance of it")
+        money = False
 
     if asks_midpoint(low) and not money and pid is not None and pid == ctx.proposal_id:
         return _midpoint_counter(scan, pid, pver, prop_skus)
@@ -201,6 +209,8 @@ def _decide(scan: _Scan) -> BuyerIntent:
             scan.note("the buyer objects to the price without naming one")  # "we agree with the lead time, price
             return _question(scan, "price", prop_skus)                      # is too high": the offer stands
     if declined and not money and prop_skus and not quantified and not scan.bare_qty:
+        if len(prop_lines) >= 2 and _REMOVE.search(low) and (removed := _removed(scan, prop_lines)) is not None:
+            return removed  # "cancel the seals", "we'll pass on the seals": that line left out
         scan.note("the offer stands")  # "no thanks to the grease, just the bearings"
         return _question(scan, "price", prop_skus)
     changed = _changes(quantified, prop_lines) or _other_quantity(scan, prop_lines, mention_skus)
@@ -217,6 +227,13 @@ def _decide(scan: _Scan) -> BuyerIntent:
         if scan.terms is not None:
             scan.note("acceptance names payment terms: please confirm the proposal's terms or send a counter-offer")
             return _question(scan, "terms", prop_skus or mention_skus)
+        if scan.version_bad or _BAD_VERSION.search(low) or _LONG_PROPOSAL_ID.search(scan.text):
+            # "we accept v0", "we accept version -1", an id longer than any proposal's: never the current one
+            current = f"{ctx.proposal_id} v{ctx.proposal_version}" if ctx.proposal_id and isinstance(
+                ctx.proposal_version, int) else None
+            scan.note("acceptance of a version or proposal id that cannot be this negotiation's"
+                      + (f"; name the one you accept (e.g. {current})" if current else ""))
+            return _unknown(scan, ACCEPT_WHICH_VERSION)
         if pid is None:
             quoted = _topic_quote(scan, mention_skus)
             if quoted is not None:  # "go ahead" after a price answer: the proposal for what was asked about
@@ -404,13 +421,38 @@ def _accept_cues(low: str) -> tuple[bool, bool, bool, str | None]:
             continue
         if (b := _DOUBT_BEFORE.search(sentence)) is not None:
             doubt = doubt or f"'{b.group(0).split()[0] if b.group(0).split() else b.group(0)}' before it"
+        elif _ACCEPT_THEN_QUESTION.match(low, m.end()):
+            continue  # "we accept, when will it ship?": a plain question does not make it conditional
+        elif _BUT_DELIVERY.match(low, m.end()):
+            conditional = True  # "we accept, but please ship by Friday": not taken, and the buyer is told why
+            continue
         elif (a := _DOUBT_AFTER.match(low, m.end())) is not None:
             doubt = doubt or f"'{a.group(0).strip()[-20:]}' after it"
-        elif _PART_AFTER.match(low, m.end()):
+        elif _PART_AFTER.match(low, m.end()) and not _WHOLE_OFFER_AFTER.match(low, m.end()):
             doubt = doubt or "of a part of the offer"
     if accept and doubt is None and (h := _DOUBT_ANYWHERE.search(low)) is not None:
         doubt = f"'{h.group(0)}' in the message"
     return accept, negated, conditional, doubt
+
+
+def _at_offered_figures(scan: _Scan, pid: str | None) -> bool:
+    """Whether every figure of the message is the current offer's own: each price a line's offered unit price (or
+    the offer's total), in the offer's currency, and no discount."""
+    ctx = scan.ctx
+    if pid is None or pid != ctx.proposal_id or scan.discount is not None or not scan.prices:
+        return False
+    offered = scan.offered_prices
+    if not offered or len(offered) > 1 and sorted({p.value for p in scan.prices}) != sorted(set(offered)):
+        return False  # on an offer of several lines, one line's price alone says not which is accepted
+    for p in scan.prices:
+        if p.currency and ctx.currency and p.currency != ctx.currency:
+            return False
+        if p.total:
+            if scan.offer_total is None or p.value != scan.offer_total:
+                return False
+        elif p.value not in offered:
+            return False
+    return True
 
 
 def _rejects(scan: _Scan, low: str) -> tuple[bool, bool]:
@@ -421,13 +463,48 @@ def _rejects(scan: _Scan, low: str) -> tuple[bool, bool]:
     if not (_has_any(low, _REJECT_KEYS) and _REJECT.search(low)):
         return False, False
     asks_more = bool(scan.bare_qty) or any(m.qty for m in scan.mentions) or bool(scan.prices)
+    part = False
     for hit in _REJECT.finditer(low):
+        sentence = re.split(r"[.;!?\n]", low[:hit.start()])[-1]
+        if _REJECT_NOT_MEANT_BEFORE.search(sentence) or _REJECT_WAITS_AFTER.match(low, hit.end()):
+            part = True  # "we'd hate to walk away", "no deal yet", "no deal, but we will come back next month"
+            continue
+        obj = _REJECT_OBJECT.match(low, hit.end())
+        if obj is not None and (obj["w"] is None or obj["w"] not in _OFFER_WORDS):
+            part = True  # "we pass on the grease", "cancel the seals", "I decline to comment on our budget"
+            continue
+        if asks_more and not _SOFT_REJECT.fullmatch(hit.group()):
+            part = True  # "sorry, cancel that, I meant 600 units": another request
+            continue
         if not _SOFT_REJECT.fullmatch(hit.group()):
             return True, False
         if not (_SOFT_REJECT_NOT.match(low, hit.end()) or "?" in low[hit.end():] or asks_more):
             return True, False
-    scan.note("'no thanks' read as declining a suggestion or thanking, not as a rejection of the offer")
+    if part:
+        scan.note("rejection words of a part, a suggestion or with another request: not a rejection of the offer")
+    else:
+        scan.note("'no thanks' read as declining a suggestion or thanking, not as a rejection of the offer")
     return False, True
+
+
+# What rejection words are of: a product, a suggestion, a line ("we pass on the grease", "cancel the seals", "not
+# interested in the alternatives"), or something else ("I decline to comment"), unless a word of the whole offer.
+_REJECT_OBJECT = re.compile(
+    r"\s+(?:(?:on|in|to|of|with)\s+)?(?:(?:the|your|this|that|these|those|any|all|our|my)\s+)?"
+    r"(?:(?P<w>[a-z][a-z'-]*)|[\x01-\x03])")
+_OFFER_WORDS = frozenset(
+    "offer offers proposal proposals quote quotes quotation quotations deal deals price prices pricing terms it this "
+    "that them order orders request requests negotiation negotiations rfq everything all whole entire thing "
+    "proceed continue go move accept buy order purchase sign the your now thanks thank you too for and at here "
+    "completely entirely altogether totally anymore any as please sorry we i unfortunately then again".split())
+# Words before rejection words that do not reject: "we'd hate to walk away", "we don't want to pass", "or we walk away"
+_REJECT_NOT_MEANT_BEFORE = re.compile(
+    r"\b(?:hate|loathe|(?:do\s+not|don'?t|not|never)\s+want|rather\s+not|reluctant|avoid|if|unless|otherwise|or"
+    r"|before|would\s+not\s+like|wouldn'?t\s+like|may|might|could|should)\b[^.;!?\n]*$")
+# ... and after: it waits ("no deal yet", "no deal, but we will come back next month")
+_REJECT_WAITS_AFTER = re.compile(
+    r"\s*(?:yet|for\s+now|at\s+the\s+moment|right\s+now)\b"
+    r"|[^.!?\n]*?\b(?:come\s+back|get\s+back|revert|later|next\s+(?:week|month|quarter|year|time))\b")
 
 
 def _other_quantity(scan: _Scan, prop_lines: list[tuple[str, int | None]], mention_skus: list[str]) -> bool:
@@ -479,7 +556,7 @@ def _line_named(scan: _Scan, skus: list[str], note: bool = True, words: set[str]
     return sku
 
 
-_REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|cancel|without|skip|no\s+more|"
+_REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|cancel|without|skip|no\s+more|pass\s+on|"
                      r"except(?:\s+for)?|but\s+not|minus)\b")
 # What a removal is of: the words after its cue, up to the next clause ("drop the seals and do 3.20 ...").
 _CLAUSE_END = re.compile(r"[,.;:!?]|\band\b|\bbut\b|\bthen\b|\bplease\b", re.I)
@@ -594,6 +671,33 @@ def _price_line(scan: _Scan, p: _Price, lines: list[list[Any]], ends: dict[str, 
             return near
     scan.note(f"asked price {_fmt(p.value)} not attached to a line: nothing says which product it is for")
     return None
+
+
+# A price said of every line: "each" after it, with a comma or a cap before it ("500 x BRG-6204 and 500 x BRG-6205,
+# max 3.00 each"), or "for both", "for all".
+_EVERY_AFTER = re.compile(r"\s*(?:[A-Za-z€$£]{1,3}\s*)?(?:each|apiece|per\s+(?:unit|piece|pc|item))\b"
+                          r"|\s*(?:[A-Za-z€$£]{1,3}\s*)?(?P<all>(?:for|on)\s+(?:both|all|each|every))\b", re.I)
+_EVERY_GAP = re.compile(r",|\b(?:max(?:imum)?|target|budget|all|both|each)\b", re.I)
+
+
+def _price_of_every_line(scan: _Scan, prices: list[_Price], lines: list[list[Any]],
+                         ends: dict[str, int]) -> _Price | None:
+    """The one price asked for every line of several, written after them all and said of each; noted. None else."""
+    if len(prices) != 1 or len(lines) < 2:
+        return None
+    p = prices[0]
+    last = max(ends.get(line[0], line[3]) for line in lines)
+    text = scan.text
+    end = p.end if p.end is not None else p.start
+    said = _EVERY_AFTER.match(text, end)
+    if p.start < last or p.total or said is None or not (said["all"] or _EVERY_GAP.search(text, last, p.start)):
+        return None
+    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, p.start)), default=0)
+    if _line_named(scan, [line[0] for line in lines], note=False, words=_stems(text[last:p.start])) is not None \
+            or sentence_start > last:
+        return None
+    scan.note(f"{_fmt(p.value)} read as the price of each line")
+    return p
 
 
 def _rfq_for(scan: _Scan, lines: list[tuple[str, int | None]]) -> BuyerIntent | None:
@@ -929,7 +1033,10 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
         ends = {}
         for m in mentions:
             ends.setdefault(m.sku, m.end)
-        for i, p in enumerate(kept):
+        every = _price_of_every_line(scan, kept, lines, ends)
+        for line in lines if every is not None else []:
+            line[2] = every
+        for i, p in enumerate(kept if every is None else []):
             target = _price_line(scan, p, lines, ends, kept, i)
             if target is None:
                 continue
