@@ -283,11 +283,14 @@ def test_a_deal_page_shows_a_question_answered_with_no_model(console_server: Any
 def test_a_key_below_the_request_level_decides_nothing(console_server: Any, flow: Any) -> None:
     """QA (operators): approval levels were not tied to who decides; in the console as over REST, a key created with
     a level decides requests up to it."""
-    _, _, approval = flow.pending_approval()
+    nid, _, approval = flow.pending_approval()
     _, junior = console_server.ctx.keys.create("operator", label="junior", approval_level="auto")
     c = login(console_server, junior)
-    token = csrf_of(c.get(f"/console/approvals/{approval.id}").text)
-    r = c.post(f"/console/approvals/{approval.id}/approve", data={"csrf": token})
-    assert r.status_code == 403 and "decides up to level auto" in r.text and "nothing was decided" in r.text
-    assert console_server.ctx.seller.store.get_approval(approval.id).status == "pending"
-    c.close()
+    try:
+        token = csrf_of(c.get(f"/console/approvals/{approval.id}").text)
+        r = c.post(f"/console/approvals/{approval.id}/approve", data={"csrf": token})
+        assert r.status_code == 403 and "decides up to level auto" in r.text and "nothing was decided" in r.text
+        assert console_server.ctx.seller.store.get_approval(approval.id).status == "pending"
+    finally:
+        c.close()
+        console_server.ctx.seller.store.cancel_negotiation(nid)  # its stock back for the package's later tests

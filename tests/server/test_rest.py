@@ -435,6 +435,7 @@ def test_an_operator_key_decides_up_to_its_approval_level(live_server, flow):
                     headers={"Authorization": f"Bearer {manager}"})
     assert ok.status_code == 200, ok.text
     assert ok.json()["approval"]["decided_by"].startswith("mgr (")
+    live_server.ctx.seller.store.cancel_negotiation(nid)  # its stock back for later tests
 
 
 def test_only_operator_keys_have_a_level(live_server):
@@ -480,5 +481,6 @@ def test_a_request_filed_while_autonomy_is_paused_still_needs_its_discounts_leve
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_authorized_for_level", \
             refused.text
         assert "for BRG-6204" in refused.json()["error"]["message"]
+        live_server.ctx.seller.store.cancel_negotiation(nid)  # its stock back for later tests
     finally:
         switches.set("product:BRG-6204", "auto", by="qa")
