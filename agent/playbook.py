@@ -311,8 +311,9 @@ UNCLEAR_REPLIES = {
     NO_PROPOSAL_TO_ACCEPT: f"There is no proposal to accept yet. {RFQ_FOR_A_QUOTE}",
     NO_PROPOSAL_TO_REJECT: "There is no proposal to reject: nothing is on offer to you in this conversation.",
     ACCEPT_AND_REJECT: "Your message both accepts and rejects. Do you accept our proposal, or reject it?",
-    CONDITIONAL_ACCEPT: "An acceptance takes the proposal as offered. To change something in it, send a "
-                        "counter-offer with the price or terms you want.",
+    CONDITIONAL_ACCEPT: "An acceptance takes the proposal as offered, so nothing is accepted yet. To change "
+                        "something in it, send a counter-offer with the price or terms you want, or a new request "
+                        "with the quantity or delivery date you need; or accept it as it stands.",
     NO_PRODUCT_NAMED: "Which product do you mean? Name its SKU with the quantity you need, and we will send you a "
                       "proposal.",
     WHICH_LINE: "Our offer has more than one line: which product is that quantity for? Name its SKU with the "
