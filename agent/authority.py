@@ -9,7 +9,6 @@ bound by a key: `--by` names who decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from tools.errors import DealdeskError
@@ -38,17 +37,17 @@ def known_levels(policy: Any, catalog: Any) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def check_authority(policy: Any, catalog: Any, *, key_scope: str, key_level: str | None, needed: str,
-                    moves: Iterable[dict[str, Any]]) -> None:
-    """Raise `NotAuthorized` when a key of `key_scope` with `key_level` may not decide a request at level `needed`
-    whose requested lines are `moves` (each with its `sku` and the `approval_level` its own discount needs).
+def check_authority(policy: Any, catalog: Any, key: Any, approval: Any) -> None:
+    """Raise `NotAuthorized` when the API key `key` may not decide the approval request `approval` (its level, and
+    its requested lines, each with its `sku` and the `approval_level` its own discount needs).
 
     A line needs the higher of the request's level and its own discount's, where the product's chain has them: a
     request filed while autonomy was paused is at level "operator" (no chain has it), yet a 32% discount on it
     still needs a director."""
-    if key_scope == "admin" or key_level is None:
+    key_level, needed = key.approval_level, approval.level
+    if key.scope == "admin" or key_level is None:
         return
-    for move in moves:
+    for move in (approval.requested or {}).get("moves") or ():
         sku = move.get("sku", "")
         names = chain_names(policy, catalog, sku)
         ranks = [names.index(n) for n in (needed, move.get("approval_level")) if n in names]

@@ -57,6 +57,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from sqlalchemy import String, and_, cast, or_, select
 
+from agent.contract import naive_utc
 from agent.store import Store
 from agent.store import schema as t
 from tools.types import Dec
@@ -69,9 +70,7 @@ TRIPWIRE_KEY = "gen_ai.guardrail.tripwire"
 def utc_text(value: dt.datetime) -> str:
     """An instant as REST says it (agent/server/rest.py): UTC to the second, with Z ("2026-11-27T20:43:59Z");
     a naive value is UTC, as the store keeps it."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.replace(microsecond=0).isoformat() + "Z"
+    return naive_utc(value).replace(microsecond=0).isoformat() + "Z"
 
 
 # A stored instant (naive UTC): a datetime in Python, `utc_text` in JSON.

@@ -222,21 +222,16 @@ def _check_parts(msg: Message) -> None:
 
 
 def _finite(value: Any) -> bool:
-    """Whether every number in a protobuf Value / Struct / ListValue is finite."""
-    kind = value.WhichOneof("kind") if hasattr(value, "WhichOneof") and value.DESCRIPTOR.name == "Value" else None
+    """Whether every number in a protobuf Struct, ListValue or Value is finite."""
+    name = value.DESCRIPTOR.name
+    if name == "Struct":
+        return all(_finite(v) for v in value.fields.values())
+    if name == "ListValue":
+        return all(_finite(v) for v in value.values)
+    kind = value.WhichOneof("kind")
     if kind == "number_value":
         return math.isfinite(value.number_value)
-    if kind == "struct_value":
-        return _finite(value.struct_value)
-    if kind == "list_value":
-        return _finite(value.list_value)
-    if kind is not None:
-        return True
-    if value.DESCRIPTOR.name == "Struct":
-        return all(_finite(v) for v in value.fields.values())
-    if value.DESCRIPTOR.name == "ListValue":
-        return all(_finite(v) for v in value.values)
-    return True
+    return _finite(getattr(value, kind)) if kind in ("struct_value", "list_value") else True
 
 
 def _serialise(result: Task | Message) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from sqlalchemy import Connection, select
 from agent import review
 from agent.authority import NotAuthorized, check_authority
 from agent.server.context import ServerContext, TurnTimeout
+from agent.server.errors import DECISION_CONFLICTS
 from agent.store.autonomy import MODES, AutonomyStore, Switch
 from agent.store.console_sessions import ConsoleSessions
 from agent.store.keys import ApiKey, key_from_row
@@ -553,9 +554,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             return await ctx.run_turn(approval_page, request, op, approval_id, 409,
                                       f"Approval {approval_id} is already {a.status}; nothing was decided.")
         try:
-            check_authority(ctx.seller.policy, ctx.seller.catalog, key_scope=op.key.scope,
-                            key_level=op.key.approval_level, needed=a.level,
-                            moves=a.requested.get("moves") or ())
+            check_authority(ctx.seller.policy, ctx.seller.catalog, op.key, a)
         except NotAuthorized as exc:
             return await ctx.run_turn(approval_page, request, op, approval_id, 403,
                                       f"{exc.message}; nothing was decided.")
@@ -567,7 +566,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
             return await ctx.run_turn(render, request, "error.html", 504, op=op, title="Timed out",
                                       message=f"{exc}. The decision may still complete: reload the approval.")
         except DealdeskError as exc:
-            status = 409 if exc.code in ("no_valid_offer", "negotiation_closed", "approval_expired") else 422
+            status = 409 if exc.code in DECISION_CONFLICTS else 422
             return await ctx.run_turn(approval_page, request, op, approval_id, status,
                                       f"Not decided: {exc.message} ({exc.code}).")
         log.info("console: %s %sd approval %s", op.key.id, decision, approval_id)

@@ -57,6 +57,9 @@ CODE_STATUS: dict[str, int] = {
     "internal_error": 500,
 }
 
+# An operator's decision refused as in conflict with the negotiation's state (409); its other refusals are 422.
+DECISION_CONFLICTS = ("no_valid_offer", "negotiation_closed", "approval_expired")
+
 STATUS_TYPE: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from agent.server.a2a_card import JSONRPC_ALIAS, JSONRPC_PATH
+from agent.server.auth import AuthError, bearer_token
 from agent.server.errors import envelope_bytes
 
 Scope = MutableMapping[str, Any]
@@ -108,14 +109,14 @@ def _address(scope: Scope) -> str:
 
 
 def bucket_name(scope: Scope) -> str:
-    """The key's bucket for a well-formed `Bearer <key>` header, read as authentication reads it (any case of the
-    scheme, any spaces around the key: one bucket for all spellings of one key); else the client's address."""
+    """The key's bucket for a well-formed `Bearer <key>` header, read by authentication's own parser (any case of
+    the scheme, any spaces around the key: one bucket for all spellings of one key); else the client's address."""
     auth = _header(scope, b"authorization")
     if auth:
-        scheme, _, token = auth.strip().partition(b" ")
-        token = token.strip()
-        if scheme.lower() == b"bearer" and token and b" " not in token:
-            return "key:" + hashlib.sha256(token).hexdigest()[:32]
+        try:
+            return "key:" + hashlib.sha256(bearer_token(auth.decode("latin-1")).encode("latin-1")).hexdigest()[:32]
+        except AuthError:
+            pass
     return _address(scope)
 
 
@@ -218,9 +219,10 @@ class LimitsMiddleware:
         """`send`, charging the client address's refused-keys bucket when the answer is 401, and remembering a key
         the server took (`taken`, the most recent 100,000)."""
         refused, address, taken = self.refused, _address(scope), self.taken
+        assert refused is not None  # only with a rate limit
 
         async def counted(message: Message) -> None:
-            if message["type"] == "http.response.start" and refused is not None:
+            if message["type"] == "http.response.start":
                 if message.get("status") == 401:
                     refused.take(address)
                 elif name.startswith("key:"):

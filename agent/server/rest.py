@@ -24,10 +24,11 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.authority import NotAuthorized, check_authority
+from agent.review import utc_text
 from agent.contract import CONTRACT_VERSION, MAX_ITEMS, Currency, InMoney, InQty, Region, Sku, Terms, Version
 from agent.server.auth import principal_from_header
 from agent.server.context import ServerContext
-from agent.server.errors import ApiError, from_wire_error, not_found
+from agent.server.errors import DECISION_CONFLICTS, ApiError, from_wire_error, not_found
 from agent.server.idempotency import run_idempotent
 from agent.store.db import utcnow
 from agent.store.keys import ApiKey
@@ -39,8 +40,8 @@ from tools.errors import DealdeskError
 from tools.money import percent_of, round_percent
 from tools.policy.desk import Desk
 from tools.policy.surface import explain_quote
-from tools.pricing.engine import price_quote, today
-from tools.pricing.models import BuyerContext, QuoteItem, QuoteRequest
+from tools.pricing.engine import today
+from tools.pricing.models import BuyerContext
 
 JSONLD = "application/ld+json"
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dd_<scope>_...`",
@@ -98,7 +99,7 @@ class EditBody(_Body):
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+    return None if value is None else utc_text(value)
 
 
 def proposal_view(p: ProposalRow, versions: list[int] | None = None) -> dict[str, Any]:
@@ -289,11 +290,11 @@ def router(ctx: ServerContext) -> APIRouter:
                 raise ApiError(404, "unknown_sku", f"unknown SKU {item.sku!r}", f"items.{i}.sku")
         buyer = BuyerContext(region=region, currency=currency, segment=segment, payment_terms=terms,
                              on=body.on or today())
-        desk = Desk(catalog, policy, buyer)
-        floors: dict[tuple[str, int], Decimal] = {}
+        # the lines priced together, deal-size rules seeing the whole order, as a negotiation prices an rfq's lines
+        desk = Desk(catalog, policy, buyer, order=tuple((i.sku, i.quantity) for i in body.items))
+        surfaces = []
         for i, item in enumerate(body.items):
             s = desk.surface(item.sku, item.quantity)
-            floors[(item.sku, item.quantity)] = s.floor_price
             if terms not in s.allowed_terms:
                 raise ApiError(422, "payment_terms_not_allowed",
                                f"payment terms {terms} are not offered; choose one of {', '.join(s.allowed_terms)}",
@@ -302,27 +303,25 @@ def router(ctx: ServerContext) -> APIRouter:
                 raise ApiError(422, "quantity_out_of_policy",
                                f"{item.sku}: order between {s.moq} and {s.max_order_quantity or 'any'} units",
                                f"items.{i}.quantity")
-        quote = price_quote(catalog, QuoteRequest(items=tuple(QuoteItem(sku=i.sku, quantity=i.quantity)
-                                                              for i in body.items), **buyer.model_dump()))
+            surfaces.append(s)
         levels = store.inventory_levels()
         lines, total = [], Decimal(0)
-        for ln in quote.lines:
-            product = catalog.products[ln.sku]
-            # never under the vendor's minimum for this buyer: the price the seller would open at, as a proposal
-            # does (the quote does not say why, as a proposal does not)
-            unit = max(ln.unit_price, floors[(ln.sku, ln.quantity)])
-            line_total = unit * ln.quantity
+        for s in surfaces:
+            # the surface's list price: the price the seller opens at, never under the vendor's minimum for this
+            # buyer (the quote does not say why, as a proposal does not)
+            ln, unit = s.pricing, s.list_price
+            line_total = unit * s.quantity
             total += line_total
-            lines.append({"sku": ln.sku, "name": product.name, "quantity": str(ln.quantity),
+            lines.append({"sku": s.sku, "name": catalog.products[s.sku].name, "quantity": str(s.quantity),
                           "unit_price": _dec(unit), "book_price": _dec(ln.list_price),
                           "discount_from_book_percent": _dec(round_percent(percent_of(ln.list_price - unit, ln.list_price))),
                           "line_total": _dec(line_total),
-                          "lead_time_days": str(product.capacity.lead_time_for(ln.quantity,
-                                                                               levels.get(ln.sku, 0))),
+                          "lead_time_days": str(catalog.products[s.sku].capacity.lead_time_for(
+                              s.quantity, levels.get(s.sku, 0))),
                           "rules_applied": list(ln.rules_applied)})
-        return {"type": "quote", "currency": quote.currency, "region": quote.region, "segment": quote.segment,
-                "payment_terms": quote.payment_terms, "on": quote.on.isoformat(), "items": lines,
-                "total": _dec(total), "catalog_version": quote.catalog_version,
+        return {"type": "quote", "currency": ln.currency, "region": ln.region, "segment": ln.segment,
+                "payment_terms": ln.payment_terms, "on": ln.on.isoformat(), "items": lines,
+                "total": _dec(total), "catalog_version": catalog.version,
                 "binding": False, "note": "indicative list pricing; send an RFQ to get a proposal that holds stock"}
 
     # --- proposals and deals -------------------------------------------------------------
@@ -446,8 +445,7 @@ def router(ctx: ServerContext) -> APIRouter:
             raise ApiError(409, "approval_not_pending", f"approval {approval_id} is already {a.status}",
                            "approval_id")
         try:
-            check_authority(policy, catalog, key_scope=key.scope, key_level=key.approval_level, needed=a.level,
-                            moves=a.requested.get("moves") or ())
+            check_authority(policy, catalog, key, a)
         except NotAuthorized as exc:
             raise ApiError(403, exc.code, exc.message, exc.field) from None
         by = f"{key.label or key.scope} ({key.id})"
@@ -456,7 +454,7 @@ def router(ctx: ServerContext) -> APIRouter:
         except ApprovalNotPending as exc:
             raise ApiError(409, "approval_not_pending", exc.message, "approval_id") from None
         except DealdeskError as exc:
-            status = 409 if exc.code in ("no_valid_offer", "negotiation_closed", "approval_expired") else 422
+            status = 409 if exc.code in DECISION_CONFLICTS else 422
             raise ApiError(status, exc.code, exc.message, exc.field) from None
         after = await ctx.run_turn(store.get_approval, approval_id)
         return {"approval": approval_view(after or a), "reply": _reply_view(reply)}

@@ -25,17 +25,10 @@ from tools.policy.resolve import resolve
 from tools.policy.surface import floor_of
 from tools.pricing.engine import base_amount, brackets_for, price, today
 from tools.pricing.models import PriceRequest
-from tools.pricing.rules import PricingRule
+from tools.pricing.rules import PricingRule, in_scope
 
 ONE = Decimal(1)
 MOST = 10**9  # quantities searched when the policy sets no order maximum
-
-
-def _in_scope(rule: PricingRule, product: Product, book: PriceBook) -> bool:
-    """Whether the rule can match lines of this product in this price book (its static product and region terms)."""
-    w = rule.when
-    return ((w.skus is None or product.sku in w.skus) and (w.categories is None or product.category in w.categories)
-            and (w.regions is None or book.region in w.regions))
 
 
 def _could_go_under(rules: list[PricingRule], product: Product, book: PriceBook, floor: Decimal) -> bool:
@@ -125,7 +118,7 @@ def rule_floor_warnings(policy: Policy, catalog: Catalog, file: str, *, on: dt.d
             book = catalog.price_books[book_id]
             cur = book.currency
             floor, floor_rule = floor_of(eff, product.cost[cur], cur)
-            rules = [r for r in catalog.rules if _in_scope(r, product, book)]
+            rules = [r for r in catalog.rules if in_scope(r.when, product, (book.region,))]
             if not _could_go_under(rules, product, book, floor):
                 continue
             mode = catalog.tier_mode(product, book)
@@ -175,7 +168,7 @@ def rule_condition_warnings(policy: Policy, catalog: Catalog) -> list[FileIssue]
     for i, rule in enumerate(catalog.rules):
         row = f"rules[{i}] ({rule.id})"
         scope = [(p, catalog.price_books[b]) for p in catalog.products.values() for b in p.prices
-                 if _in_scope(rule, p, catalog.price_books[b])]
+                 if in_scope(rule.when, p, (catalog.price_books[b].region,))]
         products = {p.sku: p for p, _ in scope}
         if rule.when.payment_terms is not None and products:
             allowed = sorted({t for p in products.values()

@@ -21,7 +21,7 @@ from tools.catalog.models import Catalog, PriceBook, Product
 from tools.errors import InvalidQuantity, RegionNotServed, RuleConflict, UnknownSegment, UnknownSku, UnsupportedCurrency
 from tools.money import HUNDRED, percent_of, round_money
 from tools.pricing.models import Bracket, LinePrice, PriceRequest, PriceStep, Quote, QuoteRequest, SuppressedRule
-from tools.pricing.rules import PricingRule
+from tools.pricing.rules import PricingRule, stock_matches
 
 ONE = Decimal(1)
 _KIND_ORDER = {"segment": 0, "promotion": 1, "deal_size": 2, "stock": 3, "payment_terms": 4, "adjustment": 5}
@@ -98,9 +98,7 @@ def rule_matches(rule: PricingRule, product: Product, book: PriceBook, req: Pric
         return False
     if w.min_quantity is not None and req.quantity < w.min_quantity:
         return False
-    if w.stock_at_least is not None and stock < w.stock_at_least:
-        return False
-    if w.stock_below is not None and stock >= w.stock_below:
+    if not stock_matches(w, stock):
         return False
     if w.deal_value_at_least is not None:
         floor = w.deal_value_at_least.get(book.currency)

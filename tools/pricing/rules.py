@@ -130,7 +130,8 @@ def static_conflicts(rules: tuple[PricingRule, ...]) -> list[tuple[PricingRule, 
     return found
 
 
-def _matches_stock(when: RuleWhen, stock: int) -> bool:
+def stock_matches(when: RuleWhen, stock: int) -> bool:
+    """Whether the rule's stock terms (if any) hold at this stock."""
     return (when.stock_at_least is None or stock >= when.stock_at_least) and \
         (when.stock_below is None or stock < when.stock_below)
 
@@ -148,16 +149,18 @@ def stock_conflicts(products: Iterable[Any], regions: dict[str, str],
     for product in products if pairs else ():
         sold_in = {regions.get(book) for book in product.prices}
         for a, b in pairs:
-            if all(_in_scope(r.when, product, sold_in) and _matches_stock(r.when, product.inventory.on_hand)
+            if all(in_scope(r.when, product, sold_in) and stock_matches(r.when, product.inventory.on_hand)
                    for r in (a, b)):
                 found.append((product, a, b))
     return found
 
 
-def _in_scope(when: RuleWhen, product: Any, regions: set[str | None]) -> bool:
+def in_scope(when: RuleWhen, product: Any, regions: Iterable[str | None]) -> bool:
+    """Whether the rule can match lines of this product sold in these regions (its static product and region
+    terms)."""
     return ((when.skus is None or product.sku in when.skus)
             and (when.categories is None or product.category in when.categories)
-            and (when.regions is None or bool(regions & set(when.regions))))
+            and (when.regions is None or any(r in when.regions for r in regions)))
 
 
 def duplicate_ids(rules: tuple[PricingRule, ...]) -> list[str]:
