@@ -169,7 +169,8 @@ def catalog_search(
     table = Table("SKU", "Name", "Category", "Specs", "On hand", title=f"{len(found)} product(s)")
     for p in found:
         specs = ", ".join(f"{k}={spec_text(v)}" for k, v in p.specs.items())
-        table.add_row(p.sku, p.name, p.category, specs, str(p.inventory.on_hand))
+        table.add_row(p.sku, p.name, p.category, specs,
+                      "made to order" if p.inventory.made_to_order else str(p.inventory.on_hand))
     out.print(table, markup=False)  # the cells are data: "[sealed]" in a name is text, not a style
 
 

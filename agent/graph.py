@@ -481,7 +481,8 @@ class SellerGraph:
             current = view.current_proposal()
             offered = current is not None and current.status == "offered" and any(
                 i.get("sku") == sku and str(i.get("quantity")) == str(qty) for i in current.body.get("items") or ())
-            text = f"{qty} x {sku} can ship in {days(surface.lead_time_days)} from stock. " + (
+            source = "made to order" if surface.made_to_order else "from stock"
+            text = f"{qty} x {sku} can ship in {days(surface.lead_time_days)} {source}. " + (
                 "Our current proposal is for that quantity and states the same lead time." if offered
                 else "Ask us for a quote and the proposal confirms it.")
             facts.append(Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time"))
@@ -1089,7 +1090,7 @@ class SellerGraph:
         desk = self.desk_for({**state, "terms": terms})
         own = view.own_holds()
         available = {ln["sku"]: view.available(ln["sku"]) + own.get(ln["sku"], 0)
-                     for ln in state.get("lines") or []}
+                     for ln in state.get("lines") or [] if not self._made_to_order(ln["sku"])}
         facts = [_fact_from_json(f) for f in draft.get("facts") or []] + self._tool_facts(state)
         in_play = []
         for ln in state.get("lines") or []:
@@ -1292,6 +1293,7 @@ class SellerGraph:
             if draft.get("accept"):
                 deal = data
                 self.store.accept(proposal_id=deal["proposal_id"], version=deal["version"], buyer_org=org,
+                                  made_to_order={i["sku"] for i in deal["items"] if self._made_to_order(i["sku"])},
                                   deal_id=deal["deal_id"], deal_body_for=lambda _id, _at: deal, records=records,
                                   now=utcnow(), events=(turn, [{"side": "buyer", "kind": "accept", "sku": i["sku"],
                                                                 "quantity": int(i["quantity"])}
@@ -1341,6 +1343,11 @@ class SellerGraph:
                         "list_price": ln["surface"]["list_price"], "payment_terms": state.get("terms")})
         return out
 
+    def _made_to_order(self, sku: str) -> bool:
+        """Whether the catalog makes `sku` to order: no stock to check, hold or allocate."""
+        product = self.catalog.products.get(sku)
+        return product is not None and product.inventory.made_to_order
+
     def _commit_proposal(self, state, neg, draft, buyer_events, records) -> None:
         data = draft["data"]
         staged = draft["staged"]
@@ -1348,7 +1355,8 @@ class SellerGraph:
         holds = []
         for item in data["items"]:
             s: DecisionSurface = desk.surface(item["sku"], int(item["quantity"]), data["payment_terms"])
-            holds.append(HoldRequest(item["sku"], int(item["quantity"]), s.max_hold_units))
+            if not s.made_to_order:  # a made-to-order line has no stock to hold
+                holds.append(HoldRequest(item["sku"], int(item["quantity"]), s.max_hold_units))
         seller_events = [{"side": "seller", "kind": "offer", "sku": i["sku"], "quantity": int(i["quantity"]),
                           "unit_price": i["unit_price"], "list_price": i["list_price"],
                           "payment_terms": data["payment_terms"]} for i in data["items"]]

@@ -77,6 +77,8 @@ def check_line(desk: Desk, view: TurnView, line: Line, terms: str, own_holds: di
     if surface.max_order_quantity is not None and line.quantity > surface.max_order_quantity:
         raise TurnError(f"{line.sku}: at most {surface.max_order_quantity} per order", code="invalid_quantity",
                         field="quantity")
+    if surface.made_to_order:  # made for the order: no stock to check, nothing held
+        return surface
     available = view.available(line.sku) + own_holds.get(line.sku, 0)
     if line.quantity > available:
         raise TurnError(f"{line.sku}: {available} units available, {line.quantity} requested",

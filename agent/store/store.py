@@ -16,7 +16,7 @@ import fcntl
 import os
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -675,10 +675,12 @@ class Store:
     def accept(self, *, proposal_id: str, version: int, buyer_org: str, deal_body_for: Any,
                records: Sequence[dict[str, Any]] = (), now: dt.datetime | None = None,
                deal_id: str | None = None,
-               events: tuple[int, Sequence[dict[str, Any]]] | None = None) -> tuple[DealRow, bool]:
+               events: tuple[int, Sequence[dict[str, Any]]] | None = None,
+               made_to_order: Collection[str] = ()) -> tuple[DealRow, bool]:
         """Accept a proposal version: one transaction writes the deal, the allocation, the proposal's
         status and the decision records. Returns (deal, created); a repeated acceptance of the same
-        version returns the existing deal with created=False.
+        version returns the existing deal with created=False. The lines of SKUs in `made_to_order` are
+        made for the order: they allocate no stock.
         """
         now = now or utcnow()
         with transaction(self.engine, durable=True) as conn:
@@ -708,6 +710,8 @@ class Store:
                 "pid": proposal_id, "version": version, "now": now})}
             for item in p.body["items"]:
                 sku, qty = item["sku"], int(item["quantity"])
+                if sku in made_to_order and sku not in held:
+                    continue
                 converted = False
                 if sku in held and held[sku][1] == qty:
                     hid, _ = held.pop(sku)

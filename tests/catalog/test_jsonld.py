@@ -13,7 +13,8 @@ import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
 
 from tools.catalog import Catalog, load_catalog
-from tools.catalog.jsonld import BACK_ORDER, IN_STOCK, OFFLINE_CONTEXT, catalog_jsonld, product_jsonld, spec_unit
+from tools.catalog.models import Inventory
+from tools.catalog.jsonld import IN_STOCK, MADE_TO_ORDER, OFFLINE_CONTEXT, OUT_OF_STOCK, catalog_jsonld, product_jsonld, spec_unit
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mini_catalog.yaml"
 SDO = Namespace("https://schema.org/")
@@ -169,20 +170,29 @@ def test_product_tier_mode_overrides_the_book(catalog: Catalog) -> None:
     assert {o["additionalProperty"][0]["value"] for o in doc["offers"]} == {"slab"}
 
 
-def test_out_of_stock_is_back_order_with_restock_lead_time(catalog: Catalog) -> None:
+def test_out_of_stock_is_out_of_stock_with_restock_lead_time(catalog: Catalog) -> None:
+    # Not BackOrder: the seller quotes no units beyond the stock of a product it keeps in stock.
     product = catalog.products["BRG-6204"]
     doc = product_jsonld(catalog, product, inventory=0)
     for offer in doc["offers"]:
-        assert offer["availability"] == BACK_ORDER
+        assert offer["availability"] == OUT_OF_STOCK
         assert offer["inventoryLevel"]["value"] == 0
         assert offer["deliveryLeadTime"]["value"] == product.capacity.restock_lead_time_days
     assert product_jsonld(catalog, product, inventory=3)["offers"][0]["availability"] == IN_STOCK
 
 
+def test_made_to_order_is_made_to_order_with_restock_lead_time(catalog: Catalog) -> None:
+    product = catalog.products["BRG-6204"].model_copy(update={"inventory": Inventory(on_hand=0, made_to_order=True)})
+    for offer in product_jsonld(catalog, product)["offers"]:
+        assert offer["availability"] == MADE_TO_ORDER
+        assert offer["inventoryLevel"]["value"] == 0
+        assert offer["deliveryLeadTime"]["value"] == product.capacity.restock_lead_time_days
+
+
 def test_catalog_inventory_override(catalog: Catalog) -> None:
     doc = catalog_jsonld(catalog, inventory={"MTR-100": 0})
     by_sku = {node["sku"]: node for node in doc["@graph"]}
-    assert by_sku["MTR-100"]["offers"][0]["availability"] == BACK_ORDER
+    assert by_sku["MTR-100"]["offers"][0]["availability"] == OUT_OF_STOCK
     assert by_sku["BRG-6204"]["offers"][0]["availability"] == IN_STOCK
     assert "@context" not in by_sku["MTR-100"]
 

@@ -483,3 +483,43 @@ def test_a_product_sold_in_packs_says_how_many_pieces_one_holds(tmp_path: Path) 
                           ({"pieces_per_box": 0}, None)):
         first["specs"] = specs
         assert load_catalog(write_yaml(tmp_path, data)).products[first["sku"]].pieces_per_unit == pieces, specs
+
+
+# --- made to order ----------------------------------------------------------------------
+
+
+def _made_to_order(data: dict[str, Any], on_hand: int = 0) -> None:
+    data["products"][0]["inventory"] = {"on_hand": on_hand, "made_to_order": True}
+
+
+def test_a_made_to_order_product_loads_and_changes_the_version(tmp_path: Path) -> None:
+    plain = load_catalog(write_yaml(tmp_path, variant(), "plain.yaml"))
+    made = load_catalog(write_yaml(tmp_path, variant(_made_to_order), "made.yaml"))
+    product = next(iter(made.doc.products))
+    assert product.inventory.made_to_order and product.inventory.on_hand == 0
+    assert made.version != plain.version
+
+
+def test_made_to_order_false_is_not_written_so_versions_stay(tmp_path: Path) -> None:
+    # A catalog that says `made_to_order: false` is the catalog that does not say it: the same digest as before
+    # the field existed (decision records name the catalog version they were made with).
+    def explicit(data: dict[str, Any]) -> None:
+        for p in data["products"]:
+            p["inventory"]["made_to_order"] = False
+    assert load_catalog(write_yaml(tmp_path, variant(explicit), "x.yaml")).version == load_catalog(FIXTURE).version
+    assert "made_to_order" not in next(iter(load_catalog(FIXTURE).doc.products)).inventory.model_dump()
+
+
+def test_a_made_to_order_product_with_stock_on_hand_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="made-to-order product keeps no stock") as info:
+        load_catalog(write_yaml(tmp_path, variant(lambda d: _made_to_order(d, on_hand=5))))
+    assert any("inventory" in i.field for i in info.value.issues)
+
+
+def test_csv_made_to_order_column(tmp_path: Path) -> None:
+    header = CSV_HEADER.replace("on_hand,", "on_hand,made_to_order,")
+    rows = CSV_ROWS.replace(",BRG-6204,40,", ",BRG-6204,0,true,").replace(",5000,", ",5000,,").replace(",900,", ",900,false,")
+    catalog = load_catalog(write_text(tmp_path, "catalog.csv", header + rows))
+    assert catalog.products["BRG-6205"].inventory.made_to_order
+    assert not catalog.products["BRG-6204"].inventory.made_to_order
+    assert not catalog.products["MTR-100"].inventory.made_to_order

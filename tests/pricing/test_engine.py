@@ -489,3 +489,19 @@ def test_explain_lines_mentions_every_applied_rule_and_the_final_price(cat: Cata
     last_two = explain_lines(ln)[-2:]
     assert f"{ln.unit_price} {ln.currency}/unit" in last_two[0]
     assert str(ln.line_total) in last_two[1]
+
+
+def test_stock_rules_do_not_match_a_made_to_order_product() -> None:
+    # BRG-6205 made to order: no stock, but not "low stock" either; its segment and promotion discounts apply.
+    data = mini_data()
+    (p,) = [p for p in data["products"] if p["sku"] == "BRG-6205"]
+    p["inventory"] = {"on_hand": 0, "made_to_order": True}
+    made = parse_catalog(data)
+    ln = line(made, "BRG-6205", segment="strategic", on=PROMO_DAY)
+    assert ln.no_discounts_rule is None and "stock-low" not in ln.rules_applied
+    assert set(ln.rules_applied) == {"seg-strategic", "promo-bearings-nov"}
+    # ... whatever stock a caller passes, and an overstock allowance does not match it either.
+    assert line(made, "BRG-6205", segment="strategic", on=PROMO_DAY, stock=10).rules_applied == ln.rules_applied
+    (m,) = [p for p in data["products"] if p["sku"] == "MTR-100"]
+    m["inventory"] = {"on_hand": 0, "made_to_order": True}
+    assert line(parse_catalog(data), "MTR-100", stock=900).allowance_percent == 0

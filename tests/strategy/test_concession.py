@@ -276,3 +276,20 @@ def test_the_next_tier_is_suggested_only_when_it_is_cheaper_a_unit():
     assert eu.surface("BRG-6205", slab.next_tier_min).list_price == slab.list_price and tiers("BRG-6205", 480) == []
     (tier,) = tiers("BRG-6204", 480)
     assert tier.quantity == 500 and tier.unit_price < eu.surface("BRG-6204", 480).list_price
+
+
+def test_a_made_to_order_product_is_suggested_beyond_any_stock():
+    # BRG-6205 made to order: 450 of it can be offered (nothing to hold), so it is suggested beside BRG-6204.
+    from tools.catalog.models import Catalog, Inventory
+
+    catalog = load_catalog(FIXTURES / "mini_catalog.yaml")
+    doc = catalog.doc.model_copy(update={"products": tuple(
+        p.model_copy(update={"inventory": Inventory(on_hand=0, made_to_order=True)}) if p.sku == "BRG-6205" else p
+        for p in catalog.doc.products)})
+    made = Catalog(doc)
+    policy = load_policy(FIXTURES / "mini_policy.yaml", made)
+    desk = Desk(made, policy, BuyerContext(region="EU", on=ON))
+    surface = desk.surface("BRG-6204", 450)
+    p = plan(surface, rfq(450), surface_for=desk.surface)
+    assert [m.sku for m in p.moves if m.kind == "suggest_related"] == ["BRG-6205"]
+    assert desk.surface("BRG-6205", 450).made_to_order

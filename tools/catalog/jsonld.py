@@ -16,8 +16,9 @@ Shape (all money as decimal strings, never JSON numbers):
   look-alikes (same category, sold in the same unit: BRG-6204-ZZ beside
   BRG-6204), else `isRelatedTo` (the housed units beside a grease).
 - One `Offer` per price book the product is priced in (`@id` `<product>#offer-<BOOK>`),
-  with the list price as `price`, `availability` InStock when stock > 0
-  else BackOrder, `inventoryLevel`, `eligibleRegion` (the book's region),
+  with the list price as `price`, `availability` InStock when stock > 0,
+  MadeToOrder for a made-to-order product, else OutOfStock (the seller quotes
+  no units beyond its stock), `inventoryLevel`, `eligibleRegion` (the book's region),
   `deliveryLeadTime` (days to deliver one unit given the stock), `seller`
   (the vendor), a `description` and `priceSpecification`. No
   `eligibleCustomerType`: schema.org wants a BusinessEntityType there, and
@@ -53,7 +54,8 @@ from tools.catalog.models import Catalog, PriceBook, Product, ProductPrice, Spec
 
 SCHEMA_ORG = "https://schema.org"
 IN_STOCK = "https://schema.org/InStock"
-BACK_ORDER = "https://schema.org/BackOrder"
+OUT_OF_STOCK = "https://schema.org/OutOfStock"
+MADE_TO_ORDER = "https://schema.org/MadeToOrder"
 LIST_PRICE = "https://schema.org/ListPrice"
 # A minimal schema.org context for offline JSON-LD processing (tests, air-gapped consumers).
 OFFLINE_CONTEXT = Path(__file__).with_name("schemaorg_context.jsonld")
@@ -151,7 +153,7 @@ def _offer(catalog: Catalog, product: Product, book: PriceBook, price: ProductPr
         "@id": offer_id,
         "priceCurrency": book.currency,
         "price": _dec(price.list),
-        "availability": IN_STOCK if stock > 0 else BACK_ORDER,
+        "availability": MADE_TO_ORDER if product.inventory.made_to_order else IN_STOCK if stock > 0 else OUT_OF_STOCK,
         "inventoryLevel": _quantity(max(stock, 0), product.unit),
         "eligibleRegion": book.region,
         "deliveryLeadTime": _quantity(product.capacity.lead_time_for(1, stock), "DAY"),

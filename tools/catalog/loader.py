@@ -33,7 +33,7 @@ CatalogIssue = FileIssue
 
 _SURPLUS = "\x00surplus"  # DictReader key for cells beyond the header (cannot clash with a column)
 CSV_FIXED = {"sku", "name", "description", "category", "unit", "tier_mode", "compatible", "related",
-             "on_hand", "lead_time_days", "restock_lead_time_days", "weekly_capacity"}
+             "on_hand", "made_to_order", "lead_time_days", "restock_lead_time_days", "weekly_capacity"}
 
 
 def parse_tiers(text: str) -> list[dict[str, str | int]]:
@@ -58,7 +58,7 @@ def read_csv(path: Path) -> tuple[dict[str, Any], dict[int, int], list[CatalogIs
     """A CSV catalog: one product a row. Price books are the `price.REGION-CURRENCY.*` columns.
 
     Columns: sku, name, description, category, unit, tier_mode, compatible and
-    related (`;`-separated SKUs), on_hand, lead_time_days,
+    related (`;`-separated SKUs), on_hand, made_to_order (true/false), lead_time_days,
     restock_lead_time_days, weekly_capacity, `cost.CUR`, `price.BOOK.list`,
     `price.BOOK.tiers` (`100-499:3.20|500+:2.90`) and `spec.NAME`.
     """
@@ -88,8 +88,8 @@ def read_csv(path: Path) -> tuple[dict[str, Any], dict[int, int], list[CatalogIs
                 continue
             if col in ("compatible", "related"):
                 product[col] = [s.strip() for s in value.split(";") if s.strip()]
-            elif col == "on_hand":
-                product["inventory"]["on_hand"] = value
+            elif col in ("on_hand", "made_to_order"):
+                product["inventory"][col] = value
             elif col in ("lead_time_days", "restock_lead_time_days", "weekly_capacity"):
                 product["capacity"][col] = value
             elif col.startswith("cost."):

@@ -11,9 +11,9 @@ import hashlib
 import json
 from decimal import Decimal
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from tools.pricing.rules import PricingRule
 from tools.types import Count, CurrencyCode, Ident, Price
@@ -110,9 +110,29 @@ class ProductPrice(Strict):
 
 
 class Inventory(Strict):
-    """Stock on hand when the catalog seeds the store."""
+    """Stock on hand when the catalog seeds the store, or a product made to order.
+
+    A made-to-order product keeps no stock: every unit is made (or bought in) for the order, so an offer
+    holds nothing and a deal allocates nothing, and the lead time is the capacity's restock lead time for
+    the quantity (Odoo's "replenish on order" route). It cannot also have stock on hand: one product,
+    one way to fulfil it."""
 
     on_hand: Count = Field(ge=0)
+    made_to_order: bool = Field(default=False, description="Every unit is made to order; no stock is kept or held")
+
+    @model_validator(mode="after")
+    def _no_stock_if_made_to_order(self) -> Inventory:
+        if self.made_to_order and self.on_hand:
+            raise ValueError(f"a made-to-order product keeps no stock: on_hand must be 0, not {self.on_hand}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _written_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`made_to_order` is written only when true, so a catalog without it keeps its version (digest)."""
+        out = handler(self)
+        if not self.made_to_order:
+            out.pop("made_to_order", None)
+        return out
 
 
 class Capacity(Strict):

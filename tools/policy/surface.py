@@ -79,6 +79,7 @@ class DecisionSurface(_Model):
     proposal_validity_days: int
     max_rounds: int
     max_hold_units: int | None
+    made_to_order: bool = Field(default=False, description="Made for the order: no stock to check or hold")
     autonomous: bool
     autonomy_max_deal_value: Dec | None
     lead_time_days: int
@@ -171,9 +172,10 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest, *,
     target = min(max(target, walk_away), max(list_price, walk_away))
 
     hold_caps = []
-    if eff.max_hold_units is not None:
+    made_to_order = product.inventory.made_to_order  # nothing is held, so no hold cap applies
+    if eff.max_hold_units is not None and not made_to_order:
         hold_caps.append(eff.max_hold_units)
-    if eff.max_hold_percent_of_stock is not None and line.stock > 0:  # made-to-order: nothing to hold
+    if eff.max_hold_percent_of_stock is not None and line.stock > 0:  # no stock: no share of it to cap
         hold_caps.append(math.floor(line.stock * eff.max_hold_percent_of_stock / HUNDRED))
     deal_cap = eff.autonomy_max_deal_value.get(cur) if eff.autonomy_max_deal_value else None
 
@@ -207,7 +209,7 @@ def decision_surface(catalog: Catalog, policy: Policy, req: PriceRequest, *,
         allowed_terms=eff.payment_terms.allowed, default_terms=eff.payment_terms.default,
         non_negotiable_terms=eff.non_negotiable_terms, moq=eff.moq, max_order_quantity=eff.max_order_quantity,
         proposal_validity_days=eff.proposal_validity_days, max_rounds=eff.max_rounds,
-        max_hold_units=min(hold_caps) if hold_caps else None, autonomous=eff.autonomous,
+        max_hold_units=min(hold_caps) if hold_caps else None, made_to_order=made_to_order, autonomous=eff.autonomous,
         autonomy_max_deal_value=deal_cap,
         lead_time_days=product.capacity.lead_time_for(req.quantity, line.stock),
         next_tier_min=next((t.min for t in product.prices[line.price_book].schedule if t.min > req.quantity), None),

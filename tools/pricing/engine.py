@@ -98,7 +98,7 @@ def rule_matches(rule: PricingRule, product: Product, book: PriceBook, req: Pric
         return False
     if w.min_quantity is not None and req.quantity < w.min_quantity:
         return False
-    if not stock_matches(w, stock):
+    if not stock_matches(w, stock, product.inventory.made_to_order):
         return False
     if w.deal_value_at_least is not None:
         floor = w.deal_value_at_least.get(book.currency)

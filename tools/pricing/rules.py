@@ -130,9 +130,13 @@ def static_conflicts(rules: tuple[PricingRule, ...]) -> list[tuple[PricingRule, 
     return found
 
 
-def stock_matches(when: RuleWhen, stock: int) -> bool:
-    """Whether the rule's stock terms (if any) hold at this stock."""
-    return (when.stock_at_least is None or stock >= when.stock_at_least) and \
+def stock_matches(when: RuleWhen, stock: int, made_to_order: bool = False) -> bool:
+    """Whether the rule's stock terms (if any) hold at this stock. A made-to-order product keeps no stock, so
+    no stock term holds for it: "under 25 on hand, no discounts" is about scarce stock, not about a product
+    made for each order."""
+    if when.stock_at_least is None and when.stock_below is None:
+        return True
+    return not made_to_order and (when.stock_at_least is None or stock >= when.stock_at_least) and \
         (when.stock_below is None or stock < when.stock_below)
 
 
@@ -149,7 +153,8 @@ def stock_conflicts(products: Iterable[Any], regions: dict[str, str],
     for product in products if pairs else ():
         sold_in = {regions.get(book) for book in product.prices}
         for a, b in pairs:
-            if all(in_scope(r.when, product, sold_in) and stock_matches(r.when, product.inventory.on_hand)
+            if all(in_scope(r.when, product, sold_in)
+                   and stock_matches(r.when, product.inventory.on_hand, product.inventory.made_to_order)
                    for r in (a, b)):
                 found.append((product, a, b))
     return found

@@ -97,11 +97,12 @@ def alternatives(surface: DecisionSurface, share: Decimal, config: StrategyConfi
 
 def _orderable(s: DecisionSurface) -> bool:
     """Whether an rfq for `s`'s line could be offered at all: within the order limits, the hold cap and the stock
-    on hand (an offer holds its stock; none on hand, none to hold). A suggestion the buyer cannot take is noise:
-    300 of a bearing with 18 in stock was refused as insufficient_inventory when asked for."""
+    on hand (an offer holds its stock; none on hand, none to hold), unless it is made to order. A suggestion the
+    buyer cannot take is noise: 300 of a bearing with 18 in stock was refused as insufficient_inventory when asked
+    for."""
     q = s.quantity
     return s.moq <= q and (s.max_order_quantity is None or q <= s.max_order_quantity) \
-        and (s.max_hold_units is None or q <= s.max_hold_units) and q <= s.pricing.stock
+        and (s.max_hold_units is None or q <= s.max_hold_units) and (s.made_to_order or q <= s.pricing.stock)
 
 
 def _related_quantity(line: DecisionSurface, other: DecisionSurface) -> tuple[int, str]:
