@@ -15,8 +15,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
-    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter, ValidationError,
+    WithJsonSchema,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from tools.types import Dec
 
@@ -393,8 +395,23 @@ SELLER_TYPES = _types(SellerMessage)
 
 
 def parse_buyer_data(data: Any) -> CatalogQuery | Rfq | CounterOffer | Accept | Reject | BuyerQuestion:
-    """Validate one data part into a typed buyer message (raises pydantic.ValidationError)."""
-    return BUYER_MESSAGE.validate_python(data)
+    """Validate one data part into a typed buyer message (raises pydantic.ValidationError).
+
+    A part whose `type` is missing or unknown is an error at `type`, naming the types there are (pydantic's own
+    error for the discriminator has no location, so it named no field)."""
+    try:
+        return BUYER_MESSAGE.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.error_count() else None
+        if first is None or first["loc"] or first["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+            raise
+        types = ", ".join(BUYER_TYPES)
+        if first["type"] == "union_tag_not_found":
+            message = f"a data part needs a type: one of {types}"
+        else:
+            message = f"unknown type {str((first.get('ctx') or {}).get('tag', ''))[:64]!r}: one of {types}"
+        raise ValidationError.from_exception_data("BuyerMessage", [InitErrorDetails(
+            type=PydanticCustomError("union_tag_invalid", message), loc=("type",), input=data)]) from None
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

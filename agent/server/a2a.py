@@ -75,6 +75,7 @@ from a2a.types.a2a_pb2 import (
     Role,
     SendMessageRequest,
     Task,
+    TaskPushNotificationConfig,
     TaskState,
     TaskStatus,
 )
@@ -110,6 +111,9 @@ log = logging.getLogger("dealdesk.a2a")
 
 MAX_ID_CHARS = 36  # task and context ids: the SDK's tables hold 36 characters
 MAX_MESSAGE_ID_CHARS = 128
+MAX_PUSH_CONFIG_ID_CHARS = 255  # the SDK's push config table holds 255 characters (PostgreSQL refused more: -32603)
+MAX_PUSH_URL_CHARS = 2048  # a webhook URL; the config is stored, listed and posted to on every event
+MAX_PUSH_SECRET_CHARS = 4096  # the token and the credentials, sent as headers of every notification
 PARKED_TASK_RELEASE_S = 300.0  # an idle INPUT_REQUIRED task leaves memory; the next message reloads it
 SHUTDOWN_DRAIN_S = 10.0  # how long a shutting-down process waits for its A2A tasks to finish
 PUBLISH_WAIT_S = 10.0  # how long an operator's request waits for its decision to reach the buyer's task
@@ -551,6 +555,22 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    # -- push notification configs --
+
+    async def on_create_task_push_notification_config(self, params: TaskPushNotificationConfig,
+                                                      context: ServerCallContext) -> TaskPushNotificationConfig:
+        """The SDK's, with the buyer's strings bounded first: a config id longer than the push config table holds
+        failed on PostgreSQL as an internal error (and SQLite kept it), and a URL or token of any length was
+        stored, listed back and sent with every notification."""
+        for name, value, limit in (("id", params.id, MAX_PUSH_CONFIG_ID_CHARS), ("url", params.url, MAX_PUSH_URL_CHARS),
+                                   ("token", params.token, MAX_PUSH_SECRET_CHARS),
+                                   ("authentication.scheme", params.authentication.scheme, MAX_PUSH_SECRET_CHARS),
+                                   ("authentication.credentials", params.authentication.credentials,
+                                    MAX_PUSH_SECRET_CHARS)):
+            if len(value) > limit:
+                raise InvalidParamsError(message=f"{name} is longer than {limit} characters")
+        return await super().on_create_task_push_notification_config(params, context)
 
     # -- cancel --
 

@@ -57,6 +57,9 @@ CODE_STATUS: dict[str, int] = {
     "internal_error": 500,
 }
 
+# FastAPI's detail when reading a request body raised (anything but a JSON decode error, which is a validation error)
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
 # An operator's decision refused as in conflict with the negotiation's state (409); its other refusals are 422.
 DECISION_CONFLICTS = ("no_valid_offer", "negotiation_closed", "approval_expired")
 
@@ -217,6 +220,13 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
                 413: "request_too_large", 415: "unsupported_media_type"}.get(status, f"http_{status}")
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
+        if status == 400 and detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body its JSON parser raised on with something other than a decode error (a
+            # number of more digits than Python converts): the body could not be read, as for any malformed JSON
+            cause = exc.__cause__
+            why = f": {str(cause).split(';')[0].splitlines()[0]}" \
+                if isinstance(cause, ValueError) and str(cause).strip() else ""
+            return error_response(400, "malformed_json", f"the body could not be read as JSON{why}")
         return error_response(status, code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RecursionError)

@@ -421,7 +421,12 @@ def router(ctx: ServerContext) -> APIRouter:
                              payment_terms=terms or policy.doc.global_.payment_terms.default,
                              on=date or today())
         s = Desk(catalog, policy, buyer).surface(sku, qty)
-        return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_quote(s)}
+        warnings = []
+        if s.payment_terms not in s.allowed_terms:  # as `dealdesk policy explain` warns: figures nobody is offered
+            warnings.append({"code": "payment_terms_not_allowed", "field": "terms",
+                             "message": f"payment terms {s.payment_terms} are not allowed for {sku} (allowed: "
+                                        f"{', '.join(s.allowed_terms)}): every offer on them is refused"})
+        return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_quote(s), "warnings": warnings}
 
     @r.get("/approvals", tags=["operator"], summary="Approval requests (newest first)")
     def list_approvals(key: Operator_, status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled"] | None,
