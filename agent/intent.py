@@ -28,6 +28,7 @@ NO_PRODUCT_NAMED = "a quantity with no product named"
 WHICH_LINE = "a quantity for one line of several, not saying which"
 ACCEPT_WHICH_VERSION = "acceptance of a proposal without its version, or of another proposal than this one's"
 NO_USABLE_QUANTITY = "no usable quantity: a quantity is a whole number from 1 to 10,000,000"
+DELIVERY_ELSEWHERE = "a delivery question for a place outside the buyer's region or the regions the seller serves"
 
 
 class Question(BaseModel):

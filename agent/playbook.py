@@ -18,8 +18,8 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from agent.intent import (
-    ACCEPT_AND_REJECT, ACCEPT_WHICH_VERSION, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT,
-    NO_PROPOSAL_TO_REJECT, NO_USABLE_QUANTITY, WHICH_LINE,
+    ACCEPT_AND_REJECT, ACCEPT_WHICH_VERSION, CONDITIONAL_ACCEPT, DELIVERY_ELSEWHERE, NO_PRODUCT_NAMED,
+    NO_PROPOSAL_TO_ACCEPT, NO_PROPOSAL_TO_REJECT, NO_USABLE_QUANTITY, WHICH_LINE,
 )
 from tools.policy.breaks import PriceBreaks
 
@@ -322,6 +322,9 @@ UNCLEAR_REPLIES = {
                           "or reply that you accept our offer.",
     NO_USABLE_QUANTITY: "A quantity is a whole number of units, at least one. Send the SKU with the quantity you "
                         "need, and we will send you a proposal.",
+    DELIVERY_ELSEWHERE: "We quote each organisation in the region it buys in, on that region's prices and delivery "
+                        "terms, so we cannot offer delivery to that destination here. Ask us about our terms to see "
+                        "how we deliver in your region, or send the SKU and quantity you need for a quote.",
 }
 
 

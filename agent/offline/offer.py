@@ -13,6 +13,7 @@ from agent.offline.context import MAX_QUANTITY, TextContext
 from agent.offline.patterns import _MIDPOINT
 from agent.offline.scan import _fmt
 from tools.money import HUNDRED, floor_money, is_currency, round_money
+from tools.pricing.engine import base_rate, brackets_for
 
 
 def _proposal_lines(ctx: TextContext) -> list[tuple[str, int | None]]:
@@ -41,6 +42,36 @@ def discount_items(ctx: TextContext, percent: Decimal, currency: str | None,
              if only is None or sku in only}
     return _asked_over_offer(offer, currency, asked, lambda line, price: (
         f"{_fmt(percent)}% off the offered {_fmt(line[2])} {currency} read as {_fmt(price)} for {line[0]} x {line[1]}"))
+
+
+def catalog_discount_items(ctx: TextContext, lines: list[tuple[str, int]], percent: Decimal, region: str | None,
+                           currency: str | None) -> tuple[list[CounterItem], list[str]] | None:
+    """A percentage off asked with an rfq ("need 200 x BRG-6204 with 5% off") as the prices asked for its lines, with
+    a note per line: each product's catalog price for that quantity in the buyer's price book (its volume tier, or
+    the blend of its slabs; before any pricing rule), less `percent`, rounded half up to the currency's minor unit.
+    The buyer's target, as "can you do 3.10?" is; the strategy decides what is offered. None when the context lacks
+    the price book or a line's price there."""
+    if not isinstance(region, str) or not region or not percent.is_finite() or not 0 < percent < 100:
+        return None
+    book = ctx.catalog.book_for(region, currency)
+    if book is None or not is_currency(book.currency):
+        return None
+    share = (HUNDRED - percent) / HUNDRED
+    items, notes = [], []
+    for sku, qty in lines[:MAX_ITEMS]:
+        product = ctx.catalog.products.get(sku)
+        prices = product.prices.get(book.id) if product is not None else None
+        if prices is None or not 1 <= qty <= MAX_QUANTITY:
+            return None
+        base = round_money(base_rate(brackets_for(prices.schedule, qty, ctx.catalog.tier_mode(product, book))[0]),
+                           book.currency)
+        asked = round_money(base * share, book.currency)
+        if asked <= 0:
+            return None
+        items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked))  # type: ignore[arg-type]
+        notes.append(f"{_fmt(percent)}% off the catalog price {_fmt(base)} {book.currency} for {qty} x {sku} (before "
+                     f"any rule) read as {_fmt(asked)} asked")
+    return items, notes
 
 
 def total_items(ctx: TextContext, total: Decimal, currency: str | None) -> tuple[list[CounterItem], list[str]] | None:

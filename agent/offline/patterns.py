@@ -72,10 +72,27 @@ _DATES = re.compile(
     r"|(?<![\w.,])(?P<dd>[0-9]{1,2})\.(?P<dm>[0-9]{1,2})\.(?P<dy>[0-9]{4}|[0-9]{2})(?![\w]|[.,][0-9])"
     r"|(?<![\w./,])(?P<sa>[0-9]{1,2})/(?P<sb>[0-9]{1,2})(?:/(?P<sy>[0-9]{4}|[0-9]{2}))?(?![\w/]|[.,][0-9])"
     r"|\b(?:within|in)\s+(?P<rn>[0-9]{1,4})\s+(?P<ru>(?:business\s+|working\s+)?days?|weeks?)\b"
+    r"|\b(?:within|in)\s+(?:a|one)\s+(?P<r1>week|fortnight)\b"
+    # a day named relative to today ("delivered tomorrow", "need it by the day after tomorrow")
+    r"|\b(?P<rel>(?:the\s+)?day\s+after\s+tomorrow|today|tomorrow)\b"
     rf"|\b(?:the\s+)?end\s+of\s+{_MON.replace('mon>', 'mon3>')}(?![\w])(?:,?\s+(?P<y3>[0-9]{{4}})\b)?"
     r"|\b(?:(?P<wnext>next|this|coming)\s+)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\.?"
     r"(?![\w-])", _I)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Words that tie "today" or "tomorrow" to the delivery ("delivered tomorrow", "need it today", "ship them by
+# tomorrow"): without them the day is said of something else ("send the quote today", "we decide tomorrow").
+_REL_DAY_TRIGGER = re.compile(
+    r"(?:\bby|\bbefore|\buntil|\btill|\bno\s+later\s+than|\bnot\s+later\s+than|\bdue|\beta|\barriv(?:e|es|ing|al)"
+    r"|\bdeliver(?:ed|y|ies)?(?:\s+(?:on|by|for|date))?|\bship(?:ped|ping|ment)?(?:\s+(?:on|by|date))?"
+    r"|\bdispatch(?:ed)?|\bon\s+site|\bin\s+(?:our|the)\s+(?:hands|warehouse|plant)"
+    r"|\bneed(?:ed)?\s+(?:it|them|the\s+(?:goods|parts|order|delivery))(?:\s+(?:delivered|shipped|here|on\s+site))?"
+    r"|\b(?:it|they|goods|parts|order)\s+(?:must|should|has\s+to|have\s+to|needs?\s+to)\s+(?:be\s+)?"
+    r"(?:here|(?:delivered|shipped|arrive|on\s+site))(?:\s+by)?)\s*:?\s*$", _I)
+# A period after the lines of an rfq ("500 x BRG-6204 in 2 weeks"): the delivery, unless a word before it in its
+# sentence says it is of something else ("we will order 500 x BRG-6204 in 2 weeks", "call us back in 2 days").
+_PERIOD_NOT_DELIVERY = re.compile(
+    r"\b(?:order\w*|buy\w*|purchas\w*|decid\w*|decision|back|revert|call|talk|meet\w*|pay\w*|invoice\w*|valid"
+    r"|quote\w*|offer\w*|proposal|answer|reply|respond|confirm\w*|review\w*|approv\w*|budget\w*)\b[^.;!?\n]*$", _I)
 _DATE_TRIGGER = re.compile(
     r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bnot\s+later\s+than|\bdeliver(?:ed|y)?"
     r"(?:\s+(?:on|by|date|for))?|\bon|\bdue|\bneed(?:ed)?\s+(?:it\s+|them\s+)?by|\beta|\bfor|\barrive)\s*:?\s*$", _I)
@@ -221,6 +238,34 @@ _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
 # not the price asked now, when the message asks another (`_Scan.scan_money_shaped`)
 _PAST_PRICE_BEFORE = re.compile(r"\b(?:last|previous|former|old|used\s+to\s+pay|paid|was|were|had\s+been)\b[^,;.!?\n]*$",
                                 _I)
+# A price that is someone else's: a competitor's or the buyer's current supplier's ("Competitor X quoted us 2.90",
+# "we pay 2.90 at our current supplier", "Vendor X is at 2.60"), said in the words before it in its clause or right
+# after it (`_Scan.scan_competitor_prices`). "Elsewhere" only beside the price ("2.90 elsewhere"): "final offer 2.80,
+# or we go elsewhere" is the buyer's own price and a threat.
+_OTHERS = (r"competitor\w*|competition|competing|rival\w*|(?:an)?other\s+(?:suppliers?|vendors?|distributors?"
+           r"|sellers?|sources?|manufacturers?|dealers?|quotes?|offers?)|(?:our|the|their)\s+(?:current|existing|usual"
+           r"|present|regular|incumbent|previous|old)\s+(?:suppliers?|vendors?|distributors?|sources?|sellers?)"
+           r"|(?:vendor|supplier|distributor|competitor)\s+(?!(?:and|or|but|at|is|was|are|for|to|in|on)\b)[a-z0-9]\w*"
+           r"|market\s+price|amazon|alibaba")
+_OTHERS_BEFORE = re.compile(
+    rf"\b(?:{_OTHERS}|(?:we|i)\s+(?:currently|now|usually|normally|already)\s+(?:pay|buy|get)\w*"
+    r"|(?:we|i)\s+have\s+been\s+(?:paying|buying|getting)|(?:they|others)\s+(?:offer|charge|quote|sell|give)\w*)"
+    r"\b[^.;!?\n]*$|\belsewhere\s+(?:at|for|is|it'?s)?\s*$", _I)
+_OTHERS_AFTER = re.compile(rf"(?:(?!\b(?:or|otherwise|else|but)\b)[^.;!?\n,]){{0,40}}?\b(?:{_OTHERS})\b"
+                           r"|\s*(?:each\s+|a\s+unit\s+|per\s+unit\s+)?elsewhere\b", _I)
+# Where a clause starts, before a price: another supplier's words before it are read within it ("Competitor X quoted
+# 3.00 but we want 2.80": 2.80 is the buyer's).
+_CLAUSE_BREAK = re.compile(r"[.;:!?\n,]|\b(?:but|however|yet|so|now|instead|whereas|while|and\s+(?:we|i))\b", _I)
+# The buyer's own price words right before a price ("final offer: 2.80", "we can pay 2.90", "our target is 2.90").
+_OWN_PRICE_BEFORE = re.compile(
+    r"\b(?:(?:our|my)\s+(?:final\s+|best\s+|last\s+|new\s+)?(?:offer|price|target|budget|counter(?:-offer)?)"
+    r"|final\s+offer|(?:we|i)\s+(?:can|could|would|will|'d|'ll)\s+(?:pay|do|offer|accept|go)|target(?:\s+price)?"
+    r"|(?:can|could|would|will)\s+you\s+do)\b[^.;!?\n]{0,15}$", _I)
+# Words that ask the seller to meet or beat another's price ("can you beat it?", "please match", "what can you do?"):
+# that price is then the buyer's ask.
+_MATCH_ASK = re.compile(
+    r"\b(?:beat|beating|match|matching|meet|equal|undercut|better|improve|lower|below|under|same|go\s+down"
+    r"|(?:can|could|would|will)\s+you\s+do|do\s+(?:it|that|the\s+same)|price\s+match|counter)\b", _I)
 _MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
 
 _SPEC_VALUE = re.compile(
@@ -418,6 +463,12 @@ _REJECT = re.compile(
     r"(?:proceed|go\s+ahead|move\s+forward)\b(?!\s+(?:unless|without|if|at\s+th|with\s+th))"
     r"|\bwithdraw(?:ing|n)?\s+(?:our|my|the)\s+(?:request|rfq|inquiry|enquiry|order)\b"
     r"|\bdon'?t\s+(?:need|want)\s+(?:it|this|that|them|these|those)\s+any\s?more\b")
+# "Is that your best?", "best and final?": the offer's price questioned without a figure or the word "price".
+_BEST_Q = re.compile(
+    r"\b(?:is|was)\s+(?:that|this|it)\s+(?:really\s+)?(?:your|the)\s+(?:very\s+)?(?:best|lowest|final|last|bottom)\b"
+    r"(?!\s+(?:regards|wishes|way|option|time|date|delivery|lead|one|choice|model|product|bearing|version)\b)"
+    r"|\bbest\s+and\s+final\b|^\W*(?:your\s+)?(?:best|final|lowest)\W*\?\W*$"
+    r"|\bis\s+(?:that|this)\s+as\s+(?:low|good)\s+as\s+(?:it\s+gets|you\s+(?:can\s+)?go)\b")
 _OBJECTION = re.compile(
     r"\btoo\s+(?:expensive|high|pricey|much|steep|costly)\b|\b(?:price|offer|quote)\s+is\s+(?:too\s+|very\s+)?"
     r"(?:high|steep)\b|\bcheaper\b|\bbetter\s+(?:price|offer|deal)\b|\bbest\s+price\b|\blower\s+(?:the\s+)?price\b"
@@ -431,7 +482,7 @@ _OBJECTION = re.compile(
     r"|\b(?:won'?t|will\s+not|can'?t|cannot)\s+proceed\s+(?:unless|without|at\s+th)"
     r"|\bdo\s+(?:any\s+|a\s+(?:bit|little)\s+)?better\b"
     r"|\bimprove\s+(?:on\s+)?(?:your|the|that|this)\s+(?:price|offer)\b"
-    r"|\bsharper\s+price\b")
+    r"|\bsharper\s+price\b|" + _BEST_Q.pattern)
 _QUESTION_START = re.compile(
     r"^\W*(?:what|what'?s|which|how|when|where|why|who|is|are|does|do|did|can|could|would|will|have|has|any|tell|"
     r"please\s+tell|info|information|details?)\b")
@@ -444,6 +495,14 @@ _LEAD = re.compile(
     r"|\bwhen\s+(?:can|could|will|would|do)\s+(?:you|it|they|we|this|these)\b[^.?!]{0,30}?\b(?:ship|deliver|arrive|"
     r"dispatch|have|get|receive)|\beta\b|\bturnaround\b|\bdispatch\s+time\b|\bship(?:ping)?\s+date\b"
     r"|\bdelivery\s+dates?\b")
+# Whether the seller delivers to a place ("do you deliver to Lyon?", "can you ship into Germany?", "do you serve
+# Texas?"), with the place read apart (`_Scan.scan_places`).
+_DELIVERY_PLACE_Q = re.compile(
+    r"\b(?:deliver\w*|ship\w*|dispatch\w*|export\w*|transport\w*|send(?!\s+(?:\w+\s+){0,2}?(?:quotes?|quotations?"
+    r"|offers?|proposals?|invoices?|documents?|docs|details|info\w*|e-?mails?|pdfs?|prices?|pricing|contracts?"
+    r"|confirmations?|samples?)\b))\b"
+    r"(?:\s+[\w\x01]+){0,3}?\s+(?:to|into|in|within|inside|throughout|at)\b"
+    r"|\bserve\b|\bdelivery\s+(?:to|in|into)\b")
 # The order limits of a product: its MOQ, the most one order may have.
 _LIMITS_Q = re.compile(
     r"\bmoq\b|\bmin(?:imum|\.)?\s+(?:order|purchase)(?:\s+(?:quantity|qty|size|amount))?\b"

@@ -27,7 +27,9 @@ from agent.offline.patterns import (
     _QTY_ALONE, _QTY_BARE, _QTY_BEFORE_PRICE, _QTY_BEFORE_WORD, _QTY_FOR, _QTY_KW, _QTY_VERB, _REGION_KW, _SKU_ANY,
     _SKU_KEYWORD_BEFORE, _SKU_SHAPE, _SKU_SPLIT_QTY_AFTER, _SKU_SPLIT_QTY_BEFORE, _SLASH_TRIGGER, _SPEC_OP, _SPEC_UNIT,
     _SPEC_VALUE, _TERMS_DAYS, _TERMS_NET, _TERMS_PREPAY, _TIME_AFTER, _TOKEN, _TOTAL_AFTER, _TOTAL_BEFORE, _TRANS, _US_CODE,
-    _VERSION_AFTER, _VERSION_ALONE, _VOLUME, _WEEKDAYS, _YEAR, _singular, _stems,
+    _VERSION_AFTER, _VERSION_ALONE, _VOLUME, _WEEKDAYS, _YEAR, _PERIOD_NOT_DELIVERY, _REL_DAY_TRIGGER,
+    _CLAUSE_BREAK, _MATCH_ASK, _OTHERS_AFTER, _OTHERS_BEFORE, _OWN_PRICE_BEFORE,
+    _singular, _stems,
 )
 
 
@@ -200,6 +202,8 @@ class _Scan:
         self.terms: str | None = None
         self.date: date | None = None
         self.discount: Decimal | None = None
+        self._discount_at: int | None = None  # where the discount is written
+        self.others_named = False  # another supplier's price or discount named, not asked (`scan_competitor_prices`)
         self.prices: list[_Price] = []
         self.bare_qty: list[tuple[int, int]] = []  # (quantity, position)
         self.offer_total_named = False  # the text names the current offer's total (`scan_offer_total`)
@@ -436,7 +440,8 @@ class _Scan:
             value = self._date(m, bool(_DATE_TRIGGER.search(before)))
             if value is _SKIP:
                 continue
-            spans.append(m.span())
+            if not m["rel"]:  # "today", "tomorrow" stay for the cue words ("we accept, delivery tomorrow": doubt)
+                spans.append(m.span())
             if value is None:
                 continue
             said = _NOT_DELIVERY_BEFORE.search(self.masked, max(0, m.start() - 40), m.start())
@@ -530,9 +535,17 @@ class _Scan:
                     return _SKIP
                 ahead = (_WEEKDAYS.index(m["wd"].casefold()) - today.weekday()) % 7 or 7
                 return today + timedelta(days=ahead)
+            if m["rel"]:  # "delivered tomorrow", "need it today": that day, counted from the pricing date
+                if not _REL_DAY_TRIGGER.search(self.masked, max(0, m.start() - 40), m.start()):
+                    return _SKIP
+                word = m["rel"].casefold()
+                return today + timedelta(days=0 if word == "today" else 1 if word == "tomorrow" else 2)
+            if m["r1"]:  # "within a week", "in a fortnight"
+                if not trigger and not self._period_is_delivery(m):
+                    return _SKIP
+                return today + timedelta(days=14 if m["r1"].casefold() == "fortnight" else 7)
             if m["rn"]:
-                if not trigger and not re.search(r"deliver|ship|arriv|need|within", m.group() + self.masked[
-                        max(0, m.start() - 30):m.start()], _I):
+                if not trigger and not self._period_is_delivery(m):
                     return _SKIP
                 n = int(m["rn"])
                 unit = m["ru"].casefold()
@@ -551,6 +564,16 @@ class _Scan:
             pass
         self.note(f"date {_clip(m.group(), 30)!r} dropped: not a valid date")
         return None
+
+    def _period_is_delivery(self, m: re.Match[str]) -> bool:
+        """Whether a period from today ("within 5 days", "in 2 weeks") is said of the delivery: delivery words
+        before it, or the lines of an rfq right before it in its sentence ("500 x BRG-6204 in 2 weeks") with no
+        word of something else ("we will order 500 x BRG-6204 in 2 weeks")."""
+        before = self.masked[max(0, m.start() - 30):m.start()]
+        if re.search(r"deliver|ship|arriv|need|within", m.group() + before, _I):
+            return True
+        sentence = re.split(r"[.;!?\n]", self.masked[:m.start()])[-1]
+        return "\x01" in sentence[-40:] and not _PERIOD_NOT_DELIVERY.search(sentence)
 
     def _ymd(self, year: int | None, month: int, day: int) -> date | None:
         if year is not None:
@@ -582,6 +605,7 @@ class _Scan:
                 continue
             if self.discount is None:
                 self.discount = value
+                self._discount_at = m.start()
                 self.note(f"asked discount {_fmt(value)}%")
             elif value != self.discount:
                 self.note(f"another discount {_fmt(value)}% named; the first ({_fmt(self.discount)}%) is used")
@@ -810,6 +834,44 @@ class _Scan:
                 self._add_price(value, None, m.start(), m.end(), marked=False)
         self.blank([m.span() for m in found])
         self.prices.sort(key=lambda p: p.start)
+
+    def scan_competitor_prices(self) -> None:
+        """Prices and a discount said to be another's (a competitor's, the buyer's current supplier's: "Competitor X
+        quoted us 2.90", "we pay 2.90 at our current supplier"). With words asking to meet or beat them ("can you
+        beat it?", "please match") they are the buyer's ask, noted; without, a mention is no price the buyer asks or
+        offers to buy at: dropped, noted (`others_named`)."""
+        if not self.prices and self.discount is None:
+            return
+        asks = _MATCH_ASK.search(self.masked)
+        kept = []
+        for p in self.prices:
+            if not self._said_of_others(p.start, p.end if p.end is not None else p.start):
+                kept.append(p)
+            elif asks is not None:
+                self.note(f"{_fmt(p.value)} is another supplier's price, asked to be met ('{asks.group()}'): read as "
+                          "the price asked")
+                kept.append(p)
+            else:
+                self.others_named = True
+                self.note(f"{_fmt(p.value)} is another supplier's price, with no request to meet it: not read as a "
+                          "price asked")
+        self.prices = kept
+        if self.discount is not None and asks is None and self._discount_at is not None \
+                and self._said_of_others(self._discount_at, self._discount_at):
+            self.note(f"{_fmt(self.discount)}% is said of another supplier, with no request to meet it: not read as "
+                      "a discount asked")
+            self.discount = None
+            self.others_named = True
+
+    def _said_of_others(self, start: int, end: int) -> bool:
+        """Whether the figure written from `start` to `end` is another supplier's: its words in the figure's clause
+        before it, or right after it; never when the buyer's own price words stand right before it."""
+        text = self.masked
+        clause = max((m.end() for m in _CLAUSE_BREAK.finditer(text, max(0, start - 80), start)),
+                     default=max(0, start - 80))
+        if _OWN_PRICE_BEFORE.search(text, clause, start):
+            return False
+        return bool(_OTHERS_BEFORE.search(text, clause, start) or _OTHERS_AFTER.match(text, end))
 
     def scan_bare_totals(self) -> None:
         """A bare number said to be the whole order's ("1500 total for the lot", "1520 all in") while an offer

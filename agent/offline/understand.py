@@ -60,15 +60,16 @@ from typing import Any
 
 from agent.contract import MAX_ITEMS, Accept, CatalogQuery, CounterItem, CounterOffer, Reject, Rfq, RfqItem
 from agent.intent import (
-    ACCEPT_AND_REJECT, ACCEPT_WHICH_VERSION, CONDITIONAL_ACCEPT, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT,
+    ACCEPT_AND_REJECT, ACCEPT_WHICH_VERSION, CONDITIONAL_ACCEPT, DELIVERY_ELSEWHERE, NO_PRODUCT_NAMED, NO_PROPOSAL_TO_ACCEPT,
     NO_PROPOSAL_TO_REJECT, NO_USABLE_QUANTITY, WHICH_LINE, BuyerIntent, Question,
 )
 from agent.offline.context import MAX_QUANTITY, _REASON_CHARS, TextContext
 from agent.offline.offer import (
-    asks_midpoint, discount_items, midpoint_items, _proposal_lines, total_items, with_offer_lines,
+    asks_midpoint, catalog_discount_items, discount_items, midpoint_items, _proposal_lines, total_items,
+    with_offer_lines,
 )
 from agent.offline.patterns import (
-    _ACCEPT, _ACCEPT_KEYS, _ACCEPT_THEN_QUESTION, _ADD, _BUT_DELIVERY, _WHOLE_OFFER_AFTER, _ALSO_NEW, _AVAIL, _CATALOG, _CATALOG_BROWSE, _COMPAT, _CONDITIONAL_AFTER, _DOUBT_AFTER, _DOUBT_ANYWHERE, _DOUBT_BEFORE, _INJECTION,
+    _ACCEPT, _ACCEPT_KEYS, _ACCEPT_THEN_QUESTION, _ADD, _BUT_DELIVERY, _WHOLE_OFFER_AFTER, _ALSO_NEW, _AVAIL, _CATALOG, _CATALOG_BROWSE, _COMPAT, _CONDITIONAL_AFTER, _DELIVERY_PLACE_Q, _DOUBT_AFTER, _DOUBT_ANYWHERE, _DOUBT_BEFORE, _INJECTION,
     _INJECTION_KEYS, _LEAD, _LIMITS_Q, _MORE_WORDS, _NAME_STOP, _NEGATION_BEFORE, _NOT_YET, _OBJECTION, _PART_AFTER, _PAUSE, _PRICE_Q,
     _QTY_BEFORE_WORD, _QUERY_WORD, _QUESTION_START, _QUOTE_CUE, _REJECT, _REJECT_KEYS, _SOFT_REJECT, _SOFT_REJECT_NOT, _SPEC_SYNONYMS, _STATUS_Q,
     _STOPWORDS, _TERMS_Q, _VALIDITY_Q, _VOLUME_Q, _WORD, _YOU_BEFORE, _has_any, _singular, _stems,
@@ -116,6 +117,7 @@ def _understand(text: str, ctx: TextContext, today: date) -> BuyerIntent:
     scan.scan_bare_totals()
     scan.scan_bare_quantities()
     scan.scan_money_shaped()
+    scan.scan_competitor_prices()
     scan.scan_places()
     scan.scan_currency_words()
     return _decide(scan)
@@ -196,6 +198,11 @@ def _decide(scan: _Scan) -> BuyerIntent:
         # counter-offer equal to the offer (that made the same version again until the rounds ran out)
         scan.note("the figures named are the offer's own: read as an acceptance of it")
         money = False
+    if accept and money and doubt is None and not negated and _above_offered_figures(scan, pid):
+        # "we accept at 3.40" on an offer at 3.25: not the offer, and no counter-offer either (a price above the
+        # offer gets the same offer again); nothing is accepted, as for other conditional acceptances
+        scan.note("acceptance at a price above the offer's: not an acceptance of the offer")
+        return _unknown(scan, CONDITIONAL_ACCEPT)
 
     if asks_midpoint(low) and not money and pid is not None and pid == ctx.proposal_id:
         return _midpoint_counter(scan, pid, pver, prop_skus)
@@ -279,6 +286,11 @@ def _decide(scan: _Scan) -> BuyerIntent:
         if result is not None:
             return result
 
+    if scan.others_named and prop_skus and not quantified and not scan.bare_qty:
+        # "we pay 2.90 at our current supplier": no price asked; the offer stands, and how to counter it
+        scan.note("another supplier's price named without an ask: the offer stands")
+        return _question(scan, "price", prop_skus)
+
     # questions (no prices); with quantities only when asked as a question
     topic_skus = mention_skus or prop_skus
     if not mention_skus and len(prop_skus) > 1 and (one := _line_named(scan, prop_skus, note=False)) is not None:
@@ -294,6 +306,9 @@ def _decide(scan: _Scan) -> BuyerIntent:
         if prop_skus and not quantified and not scan.bare_qty and _VALIDITY_Q.search(low):
             scan.note("asks how long the offer stands")
             return _question(scan, "terms", prop_skus)
+        if scan.region_known and not quantified and not scan.bare_qty and not scan.prices \
+                and (_DELIVERY_PLACE_Q.search(low) or _LEAD.search(low)):
+            return _delivery_place(scan, topic_skus, prop_lines)
         if _LEAD.search(low):
             _quantity_notes(scan, quantified)
             if scan.date is not None:
@@ -395,6 +410,28 @@ def _decide(scan: _Scan) -> BuyerIntent:
     return _unknown(scan, "no request recognised")
 
 
+def _delivery_place(scan: _Scan, skus: list[str], prop_lines: list[tuple[str, int | None]]) -> BuyerIntent:
+    """Whether the seller delivers to a place ("do you deliver to Lyon?", "how long to ship to Tokyo?"). A place in
+    the buyer's region (the one the negotiation buys in, or with none known one the catalog serves) is answered
+    with what the seller already states of delivery: the lead time of the products in context (for the quantity on
+    offer), else the delivery terms of the buyer's price book (a terms question). A place elsewhere is no place a
+    proposal here can be made for (DELIVERY_ELSEWHERE); no figure is the reader's."""
+    ctx = scan.ctx
+    served = set(ctx.catalog.regions())
+    own = ctx.region if isinstance(ctx.region, str) and ctx.region else None
+    if scan.region is None or scan.region not in served or (own is not None and scan.region != own):
+        return _unknown(scan, DELIVERY_ELSEWHERE)
+    scan.note(f"asks about delivery in region {scan.region}" + (", the buyer's" if own else ""))
+    if not skus:
+        return _question(scan, "terms", [])
+    quantity = None
+    if len(skus) == 1 and not ctx.topic:
+        quantity = dict(prop_lines).get(skus[0])  # the quantity on offer: the lead time its proposal states
+    if scan.date is not None:
+        scan.note(f"asks about delivery by {scan.date.isoformat()}")
+    return _question(scan, "lead_time", skus, quantity=quantity)
+
+
 def _accept_cues(low: str) -> tuple[bool, bool, bool, str | None]:
     """(accepted, negated acceptance, conditional acceptance, doubt) from the cue words. `doubt` says why acceptance
     words are no sure acceptance ("before we accept", "accept? not yet", "we agree with the lead time, price is too
@@ -451,6 +488,25 @@ def _at_offered_figures(scan: _Scan, pid: str | None) -> bool:
             if scan.offer_total is None or p.value != scan.offer_total:
                 return False
         elif p.value not in offered:
+            return False
+    return True
+
+
+def _above_offered_figures(scan: _Scan, pid: str | None) -> bool:
+    """Whether every figure of the message is above the current offer's: each unit price above every offered unit
+    price (a total above the offer's total), in the offer's currency, and no discount ("we accept at 3.40" on an
+    offer at 3.25). A lower figure is a counter-offer."""
+    ctx = scan.ctx
+    offered = scan.offered_prices
+    if pid is None or pid != ctx.proposal_id or scan.discount is not None or not scan.prices or not offered:
+        return False
+    for p in scan.prices:
+        if p.currency and ctx.currency and p.currency != ctx.currency:
+            return False
+        if p.total:
+            if scan.offer_total is None or p.value <= scan.offer_total:
+                return False
+        elif p.value <= max(offered):
             return False
     return True
 
@@ -978,8 +1034,16 @@ def _rfq(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]],
             asked_items.append(CounterItem(sku=sku, quantity=qty, unit_price=asked[sku]))
             scan.note(f"asked price {_fmt(asked[sku])}{' ' + fields['currency'] if fields['currency'] else ''}"
                       f" for {sku}")
-    if scan.discount is not None:
-        scan.note(f"asked discount {_fmt(scan.discount)}% (to be priced against the quote)")
+    if scan.discount is not None and not asked_items:
+        priced = catalog_discount_items(scan.ctx, lines, scan.discount, fields["region"], fields["currency"])
+        if priced is not None:  # "need 200 x BRG-6204 with 5% off": a target price, as "can you do 3.10?" is
+            asked_items, priced_notes = priced
+            for note in priced_notes:
+                scan.note(note)
+        else:
+            scan.note(f"asked discount {_fmt(scan.discount)}% (to be priced against the quote)")
+    elif scan.discount is not None:
+        scan.note(f"asked discount {_fmt(scan.discount)}% besides the prices asked")
     for sku in _skus(scan.mentions):
         if sku not in dict(lines):
             scan.note(f"{sku} named without a quantity; left out")

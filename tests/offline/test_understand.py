@@ -225,13 +225,16 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("10% off BRG-6205?", "P12$", "question", None,  # another product: no offer to take it from
      {"question": question("price", "BRG-6205"), "notes": ["asked discount 10%"]}),
     ("12% off for 800 x BRG-6204", "P12$", "rfq", rfq(item(BRG, 800), currency="EUR", region="EU"),
-     {"notes": ["asked discount 12% (to be priced against the quote)"]}),  # another quantity: a new quote
+     {"asked": [item(BRG, 800, "2.86")],  # another quantity: a new quote, asked at the catalog price less 12%
+      "notes": ["12% off the catalog price 3.25 EUR for 800 x BRG-6204 (before any rule) read as 2.86 asked"]}),
     ("10% off BRG-6204", "P20$", "counter_offer",  # one line of two: the other stays at its offered price
      counter("P-20", 1, item(BRG, 500, "3.60"), item("BRG-6205", 100, "5.10")),
      {"notes": ["10% off the offered 4.00 USD read as 3.60 for BRG-6204 x 500",
                 "BRG-6205 x 100 kept at the offered 5.10 USD"]}),
     ("can you take 5% off the 200 x BRG-6205?", "P20$", "rfq",  # another quantity: a new request, as before
-     rfq(item("BRG-6205", 200), currency="USD", region="US"), {"notes": ["to be priced against the quote"]}),
+     rfq(item("BRG-6205", 200), currency="USD", region="US"),
+     {"asked": [item("BRG-6205", 200, "3.90")],  # asked at the catalog price for 200 less 5%
+      "notes": ["5% off the catalog price 4.10 USD for 200 x BRG-6205 (before any rule) read as 3.90 asked"]}),
     # ... a percentage in words reads as its digits
     ("can you do ten percent off?", "P12$", "counter_offer", counter("P-12", 2, item(BRG, 500, "2.91")),
      {"notes": ["asked discount 10%", "10% off the offered 3.23 EUR read as 2.91 for BRG-6204 x 500"]}),
