@@ -335,12 +335,13 @@ class SellerGraph:
                                     field="delivery_date")
                 terms = rfq.payment_terms or neg.payment_terms or self.policy.doc.global_.payment_terms.default
                 asked = [CounterItem.model_validate(a) for a in intent.get("asked_prices") or []]  # as BuyerIntent's
-                return self._plan(state, neg, lines_of(rfq, asked), terms, started)
+                return self._plan(state, neg, lines_of(rfq, asked, numbered=intent.get("source") == "data"), terms,
+                                  started)
             if kind == "counter_offer":
                 co = CounterOffer.model_validate(msg)
                 current = self._current(state, co.proposal_id, co.version)
                 terms = co.payment_terms or current.payment_terms
-                lines = lines_of(co, [])
+                lines = lines_of(co, [], numbered=intent.get("source") == "data")
                 named = {ln.sku for ln in lines}
                 # A line of the proposal the counter does not name stays as offered (its quantity, no new price):
                 # a buyer who counters one line keeps the others, as in words; an rfq asks for fewer lines. Its

@@ -7,6 +7,7 @@ policy already allows.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import weakref
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Line:
     sku: str
     quantity: int
     asked: Decimal | None  # the buyer's price this turn, if any
+    item: int | None = None  # the position of its (first) item in the buyer's data part, if it came in one
 
 
 class TurnError(DealdeskError):
@@ -48,8 +50,9 @@ def closed_message(reason: str, standing: Any = None) -> dict[str, Any]:
     return Closed(reason=reason, standing=stands).model_dump(mode="json", exclude_none=True)
 
 
-def lines_of(message: Rfq | CounterOffer, asked: list[Any]) -> list[Line]:
-    """The request's lines; a text buyer's asked prices attach to their SKU."""
+def lines_of(message: Rfq | CounterOffer, asked: list[Any], *, numbered: bool = True) -> list[Line]:
+    """The request's lines; a text buyer's asked prices attach to their SKU. `numbered`: the message is the buyer's
+    data part, so a line's errors name its item (`items.1.quantity`); words have no items to name."""
     prices = {a.sku: a.unit_price for a in asked}
     if isinstance(message, CounterOffer):  # one price per product: two lines of one SKU would be two offers
         seen: set[str] = set()
@@ -58,11 +61,27 @@ def lines_of(message: Rfq | CounterOffer, asked: list[Any]) -> list[Line]:
                 raise TurnError(f"{i.sku} appears twice: one line per product, with its quantity and unit price",
                                 code="malformed_message", field=f"items.{n}.sku")
             seen.add(i.sku)
-        return [Line(i.sku, i.quantity, i.unit_price) for i in message.items]
+        return [Line(i.sku, i.quantity, i.unit_price, n if numbered else None) for n, i in enumerate(message.items)]
     merged: dict[str, int] = {}
-    for item in message.items:
+    first: dict[str, int] = {}
+    for n, item in enumerate(message.items):
         merged[item.sku] = merged.get(item.sku, 0) + item.quantity
-    return [Line(sku, qty, prices.get(sku)) for sku, qty in merged.items()]
+        first.setdefault(item.sku, n)
+    return [Line(sku, qty, prices.get(sku), first[sku] if numbered else None) for sku, qty in merged.items()]
+
+
+# The fields of one line an error can name; in a data part they are named with the line's item: items.1.quantity.
+_LINE_FIELDS = ("sku", "quantity", "unit_price")
+
+
+def _at_item(exc: DealdeskError, line: Line) -> DealdeskError:
+    """`exc` naming the field in the line's item of the data part (`items.1.quantity`), as a malformed data part
+    and the REST API name it: which of several lines is at fault. A line read from text has no item."""
+    if line.item is None or exc.field not in _LINE_FIELDS:
+        return exc
+    named = copy.copy(exc)  # not the raised one: a memoised error must not carry this turn's position
+    named.field = f"items.{line.item}.{exc.field}"
+    return named
 
 
 def check_line(desk: Desk, view: TurnView, line: Line, terms: str, own_holds: dict[str, int]) -> DecisionSurface:
@@ -133,7 +152,10 @@ def plan_lines(desk: Desk, view: TurnView, lines: list[Line], terms: str, *,
     own_holds = view.own_holds()
     out = []
     for line in lines:
-        surface = check_line(desk, view, line, terms, own_holds)
+        try:
+            surface = check_line(desk, view, line, terms, own_holds)
+        except DealdeskError as exc:
+            raise _at_item(exc, line) from None
         if line.asked is not None:  # on the currency's minor unit, half-up (3.0999999999999996 is 3.10, as sent)
             line = Line(line.sku, line.quantity, round_money(line.asked, surface.currency))
         memory = to_offers(memory_rows, line.sku)

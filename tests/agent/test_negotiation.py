@@ -499,7 +499,7 @@ def test_an_rfq_in_the_regions_currency_is_quoted_in_it(seller: Seller) -> None:
 
 
 @pytest.mark.parametrize(("data", "code", "field"), [
-    ({"type": "rfq", "items": [{"sku": "NOPE-1", "quantity": "5"}]}, "unknown_sku", "sku"),
+    ({"type": "rfq", "items": [{"sku": "NOPE-1", "quantity": "5"}]}, "unknown_sku", "items.0.sku"),
     ({"type": "rfq", "items": [{"sku": SKU, "quantity": "lots"}]}, "malformed_message", "rfq.items.0.quantity"),
     ({"type": "rfq", "items": [{"sku": SKU, "quantity": "500"}], "colour": "red"}, "malformed_message", "rfq.colour"),
     ({"type": "rfq", "items": []}, "malformed_message", "rfq.items"),
@@ -575,7 +575,30 @@ def test_quantity_errors_reach_the_buyer(seller: Seller, quantity, code) -> None
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     reply = seller.send(nid, data={"type": "rfq", "items": [{"sku": SKU, "quantity": quantity}]})
     assert reply.type == "error", (reply.data, reply.text)
-    assert reply.data["code"] == code and reply.data["field"] == "quantity"
+    assert reply.data["code"] == code and reply.data["field"] == "items.0.quantity"
+
+
+@pytest.mark.parametrize(("message", "code", "field"), [
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "10"}, {"sku": "NOPE-1", "quantity": "10"}]},
+     "unknown_sku", "items.1.sku"),
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "10"}, {"sku": "BRG-6205", "quantity": "5000"}]},
+     "insufficient_inventory", "items.1.quantity"),
+    # two items of one SKU are one line: the error names the first of them
+    ({"type": "rfq", "items": [{"sku": "BRG-6205", "quantity": "10"}, {"sku": SKU, "quantity": "20000"},
+                               {"sku": SKU, "quantity": "20000"}]}, "invalid_quantity", "items.1.quantity"),
+])
+def test_a_line_error_names_the_item_of_the_data_part(seller: Seller, message, code, field) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, data=message)
+    assert reply.type == "error", (reply.data, reply.text)
+    assert (reply.data["code"], reply.data["field"]) == (code, field), reply.data
+
+
+def test_a_line_error_of_a_text_request_names_the_field_alone(seller: Seller) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, text=f"need 30000 x {SKU}")
+    assert reply.type == "error", (reply.data, reply.text)
+    assert reply.data["field"] == "quantity"
 
 
 # --- after an approval -------------------------------------------------------------------------------
