@@ -127,7 +127,7 @@ def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:
             else:
                 out.append(f"{p['sku']} ({p['name']}): " + ", ".join(f"{k} {v}" for k, v in specs.items()))
         elif topic == "lead_time":
-            out.append(f"{p['sku']} ships in {days(p['lead_time_days'])} from stock")
+            out.append(f"{p['sku']} ships in {days(p['lead_time_days'])} {_source(p)}")
         elif topic == "compatibility":
             mates = p["compatible"] + p["related"]
             out.append(f"{p['sku']} goes with {', '.join(mates)}" if mates else f"{p['sku']} has no listed companions")
@@ -233,12 +233,17 @@ def terms_text(allowed: Sequence[str], default: str, fixed: Mapping[str, str], s
     return f"For {_and(skus)}: {text}" if skus else text
 
 
+def _source(p: dict[str, Any]) -> str:
+    """Where a looked-up product ships from: stock, or made for the order (the lookup says which)."""
+    return "made to order" if p.get("made_to_order") else "from stock"
+
+
 def _product_text(p: dict[str, Any]) -> str:
     """One product looked up by SKU: what it is, its specs, how fast it ships and what goes with it; every
     figure is the lookup's."""
     specs = ", ".join(f"{k} {v}" for k, v in p["specs"].items())
     text = f"{p['sku']} ({p['name']})" + (f": {specs}" if specs else "") + \
-        f". It ships in {days(p['lead_time_days'])} from stock."
+        f". It ships in {days(p['lead_time_days'])} {_source(p)}."
     if p["compatible"]:
         text += f" It goes with {', '.join(p['compatible'])}."
     return text + " Send an rfq with the quantity you need for a quote."

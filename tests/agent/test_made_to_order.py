@@ -120,3 +120,12 @@ def test_the_lookup_tool_gives_the_made_to_order_lead_time(dd_demo) -> None:
     (product,) = result["products"]
     assert product["made_to_order"] is True
     assert product["lead_time_days"] == catalog.products[MTO].capacity.restock_lead_time_days
+
+
+@pytest.mark.parametrize("text", [f"what is the lead time of {MTO}?", f"tell me about {MTO}"])
+def test_a_text_question_says_made_to_order(seller, dd_demo, text) -> None:
+    catalog, _ = dd_demo
+    nid = seller.start(Buyer(org="mto-g", region="EU"))
+    reply = seller.send(nid, text=text)
+    assert "made to order" in reply.text and "from stock" not in reply.text, reply.text
+    assert f"{catalog.products[MTO].capacity.restock_lead_time_days} days" in reply.text, reply.text
