@@ -69,7 +69,7 @@ from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
 from tools.catalog.search import search
 from tools.errors import DealdeskError
-from tools.money import quantum
+from tools.money import quantum, round_money
 from tools.policy.desk import Desk
 from tools.policy.models import Policy
 from tools.policy.surface import DecisionSurface
@@ -335,6 +335,8 @@ class SellerGraph:
                                     field="delivery_date")
                 terms = rfq.payment_terms or neg.payment_terms or self.policy.doc.global_.payment_terms.default
                 asked = [CounterItem.model_validate(a) for a in intent.get("asked_prices") or []]  # as BuyerIntent's
+                if intent.get("asked_discount_percent") is not None:
+                    asked = self._percent_off(state, rfq, Decimal(str(intent["asked_discount_percent"])), terms)
                 return self._plan(state, neg, lines_of(rfq, asked, numbered=intent.get("source") == "data"), terms,
                                   started)
             if kind == "counter_offer":
@@ -1343,6 +1345,25 @@ class SellerGraph:
                         "quantity": ln["quantity"], "unit_price": ln["asked"],
                         "list_price": ln["surface"]["list_price"], "payment_terms": state.get("terms")})
         return out
+
+    def _percent_off(self, state: TurnState, rfq: Rfq, percent: Decimal, terms: str) -> list[CounterItem]:
+        """'need 200 x BRG-6204 with 5% off': the price asked for each line, `percent` off the price this buyer would
+        be offered first (its segment's and promotions' included), rounded half-up to the currency's minor unit. A
+        line that cannot be priced asks nothing here (its error comes from the line's own checks)."""
+        desk = self.desk_for({**state, "terms": terms})
+        quantities: dict[str, int] = {}
+        for item in rfq.items:
+            quantities[item.sku] = quantities.get(item.sku, 0) + item.quantity
+        asked = []
+        for sku, qty in quantities.items():
+            try:
+                s = desk.surface(sku, qty, terms)
+            except DealdeskError:
+                continue
+            price = round_money(s.opening_price * (100 - percent) / 100, s.currency)
+            if price > 0:
+                asked.append(CounterItem(sku=sku, quantity=qty, unit_price=price))  # type: ignore[arg-type]
+        return asked
 
     def _made_to_order(self, sku: str) -> bool:
         """Whether the catalog makes `sku` to order: no stock to check, hold or allocate."""

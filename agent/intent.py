@@ -8,6 +8,7 @@ product question that needs no negotiation move.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +48,10 @@ class BuyerIntent(BaseModel):
     kind: IntentKind
     message: BuyerMessage | None = None
     asked_prices: list[CounterItem] = Field(default_factory=list)
+    asked_discount_percent: Decimal | None = Field(
+        default=None, gt=0, lt=100, allow_inf_nan=False,
+        description="A percentage off asked with an rfq and no price ('need 200 x BRG-6204 with 5% off'): the graph "
+                    "asks that much off each line's opening price for this buyer, in place of `asked_prices`")
     question: Question | None = None
     quantity: int | None = Field(default=None, ge=1, le=10_000_000,
                                  description="Units a catalog search named with no product ('about 800 pcs of 6205 "

@@ -820,7 +820,13 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
                 re.fullmatch(r"[A-Z]{3}", data["currency"] or "") else None
             rfq = Rfq(items=items, currency=currency, payment_terms=_terms(data.get("payment_terms")),
                       delivery_date=delivery, buyer_reference=(data.get("buyer_reference") or None))
-            return BuyerIntent(kind="rfq", message=rfq, asked_prices=asked, source="model", notes=notes)
+            percent = _percent_written(data.get("discount_percent")) if not asked else None
+            if percent is not None and 0 < percent < 100:  # "with 5% off": the graph prices it for this buyer
+                notes.append(f"asked {percent}% off the price quoted")
+            else:
+                percent = None
+            return BuyerIntent(kind="rfq", message=rfq, asked_prices=asked, asked_discount_percent=percent,
+                               source="model", notes=notes)
         if kind == "counter_offer":
             if not pid or not version:
                 return BuyerIntent(kind="unknown", source="model",
@@ -903,18 +909,23 @@ def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
         raise IntentError("invalid_intent", f"{where}: {err['msg']}") from None
 
 
+def _percent_written(raw: Any) -> Decimal | None:
+    """The model's `discount_percent` as a number as written, from 0 to 999 ("5", "7.5", "5%"): nothing signed,
+    nothing else; None otherwise."""
+    if raw is None:
+        return None
+    written = re.fullmatch(r"\s*(\d{1,3}(?:[.,]\d{1,4})?)\s*(?:%|percent)?\s*", str(raw), re.I)
+    return None if written is None else Decimal(written.group(1).replace(",", "."))
+
+
 def _off_the_offer(data: dict[str, Any], ctx: Any, pid: str | None,
                    named: set[str]) -> tuple[list[CounterItem], list[str]] | None:
     """The model's `discount_percent` on the current proposal (on the products `named`, or all of it) as
     counter-offer lines: priced here from the offer's own unit prices (`discount_items`, as the offline
     parser does), never by the model. None for a product the proposal does not have."""
-    raw = data.get("discount_percent")
-    if raw is None or pid is None or pid != ctx.proposal_id:
+    percent = _percent_written(data.get("discount_percent"))
+    if percent is None or pid is None or pid != ctx.proposal_id:
         return None
-    written = re.fullmatch(r"\s*(\d{1,3}(?:[.,]\d{1,4})?)\s*(?:%|percent)?\s*", str(raw), re.I)
-    if written is None:  # a number as written, from 0 to 999: nothing signed, nothing else
-        return None
-    percent = Decimal(written.group(1).replace(",", "."))
     from agent.offline.offer import discount_items
 
     whole = not named or named == set(ctx.proposal_skus)

@@ -886,8 +886,10 @@ def _total_counter(scan: _Scan, total: Decimal, pid: str, pver: int | None, curr
                                                        payment_terms=scan.terms))
 
 
-def _intent(scan: _Scan, kind: str, message: Any, asked: list[CounterItem] | None = None) -> BuyerIntent:
+def _intent(scan: _Scan, kind: str, message: Any, asked: list[CounterItem] | None = None,
+            discount: Decimal | None = None) -> BuyerIntent:
     return BuyerIntent(kind=kind, message=message, asked_prices=asked or [], source="offline",  # type: ignore[arg-type]
+                       asked_discount_percent=discount if discount is not None and 0 < discount < 100 else None,
                        notes=scan.notes)
 
 
@@ -1042,6 +1044,9 @@ def _rfq(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]],
                 scan.note(note)
         else:
             scan.note(f"asked discount {_fmt(scan.discount)}% (to be priced against the quote)")
+        # The seller prices it against this buyer's own opening price (its segment's, a promotion's), which the
+        # words alone cannot know; the catalog's prices above are the reading without a seller.
+        return _intent(scan, "rfq", Rfq(items=items, **fields), asked_items, discount=scan.discount)
     elif scan.discount is not None:
         scan.note(f"asked discount {_fmt(scan.discount)}% besides the prices asked")
     for sku in _skus(scan.mentions):

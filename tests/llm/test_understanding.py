@@ -186,6 +186,22 @@ def test_model_intents_resolve_the_current_proposal(text_context) -> None:
     assert rfq.message.payment_terms == "NET60" and rfq.source == "model"
 
 
+def test_a_model_rfq_with_a_percentage_off_asks_it_off_the_buyers_price(text_context) -> None:
+    # "need 200 x BRG-6204 with 5% off": the model says the percentage; the seller prices it (BuyerIntent's
+    # asked_discount_percent, which the graph takes off the buyer's opening price), never the model.
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    items = [{"sku": "BRG-6204", "quantity": 200, "unit_price": None}]
+    rfq = to_buyer_intent({**base, "kind": "rfq", "items": items, "discount_percent": "5"}, text_context(), "x")
+    assert rfq.asked_discount_percent == Decimal("5") and rfq.asked_prices == []
+    # a price named as well wins; a percentage of nothing or of everything is no ask
+    priced = [{"sku": "BRG-6204", "quantity": 200, "unit_price": "3.00"}]
+    assert to_buyer_intent({**base, "kind": "rfq", "items": priced, "discount_percent": "5"}, text_context(),
+                           "x").asked_discount_percent is None
+    for raw in ("0", "100", "-5", "lots"):
+        assert to_buyer_intent({**base, "kind": "rfq", "items": items, "discount_percent": raw}, text_context(),
+                               "x").asked_discount_percent is None, raw
+
+
 def test_a_model_counter_on_one_line_or_on_other_terms_keeps_the_offers_lines(text_context) -> None:
     """As the offline parser reads them: a price the model puts on one line of the offer keeps the other line at
     its offered price; other payment terms with no price are every line at its offered price on those terms;

@@ -153,6 +153,32 @@ def test_a_percentage_off_an_rfq_is_answered_as_its_price_would_be(seller) -> No
     assert met.text.startswith("We can meet your price for BRG-6204."), met.text
 
 
+def test_a_percentage_off_is_taken_off_this_buyers_own_price(seller) -> None:
+    # A strategic buyer's price is already under the catalog's: "5% off" is off that price, not the catalog's
+    # (which would ask for what the buyer is quoted anyway and be told its price is met).
+    import datetime as dt
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from agent.service import Buyer
+    from tools.policy.desk import Desk
+    from tools.pricing.models import BuyerContext
+
+    desk = Desk(seller.catalog, seller.policy, BuyerContext(region="EU", segment="strategic",
+                                                            on=dt.datetime.now(dt.UTC).date()))
+    opening = desk.surface(BRG, 200).opening_price
+    catalog_price = Decimal("3.40")  # the EU book's price for 200
+    assert opening < catalog_price * Decimal("0.99")  # the segment's discount is more than a rounding
+    target = (opening * Decimal("0.95")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    by_percent = seller.send(seller.start(Buyer(org="qa3-strat-a", region="EU", segment="strategic")),
+                             text="need 200 x BRG-6204 with 5% off")
+    by_price = seller.send(seller.start(Buyer(org="qa3-strat-b", region="EU", segment="strategic")),
+                           text=f"need 200 x BRG-6204, can you do {target} EUR?")
+    assert by_percent.data["type"] == "proposal", by_percent.text
+    assert by_percent.data["items"][0]["unit_price"] == by_price.data["items"][0]["unit_price"]
+    assert by_percent.text.split("Proposal")[0] == by_price.text.split("Proposal")[0], by_percent.text
+    assert "already" not in by_percent.text, by_percent.text
+
+
 # --- 3. relative days are delivery dates -----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "expected"), [
