@@ -118,6 +118,22 @@ def test_a_delivery_question_and_is_that_your_best_are_answered(seller) -> None:
     assert seller.send(nid, text="we accept").data["version"] == 1  # nothing above made a new version
 
 
+@pytest.mark.parametrize("text", ["500 x BRG-6204 delivered to Tokyo", "need 500 x BRG-6204 shipped to Sydney, "
+                                  "can you do 3.00?"])
+def test_an_rfq_for_delivery_outside_every_region_is_not_quoted(seller, text: str) -> None:
+    # A quote is for the buyer's region, on its delivery terms: one sent for Tokyo would not be what was asked.
+    reply = seller.send(_start(seller, "qa3-tokyo"), text=text)
+    assert (reply.data or {}).get("type") != "proposal", reply.text
+    assert reply.text.startswith("We quote each organisation in the region"), reply.text
+
+
+@pytest.mark.parametrize(("text", "region"), [("500 x BRG-6204 delivered to Lyon", "EU"),
+                                              ("need 500 x BRG-6204 for our plant in Ohio", "US")])
+def test_an_rfq_for_delivery_in_the_buyers_region_is_quoted_guard(seller, text: str, region: str) -> None:
+    reply = seller.send(_start(seller, f"qa3-home-{region}", region=region), text=text)
+    assert reply.data["type"] == "proposal", reply.text
+
+
 # --- 2. a percentage off asked with an rfq is a target price -----------------------------------------------------
 
 @pytest.mark.parametrize(("text", "ctx", "expected"), [

@@ -285,8 +285,9 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("500 x BRG-6204 at 3.10 EUR delivered to Dublin on net 60 by 12/15", "none", "rfq",
      rfq(item(BRG, 500), currency="EUR", region="EU", payment_terms="NET60", delivery_date="2026-12-15"),
      {"asked": [item(BRG, 500, "3.10")]}),
-    ("500 x BRG-6204 delivered to Tokyo", "none", "rfq", rfq(item(BRG, 500)), {"notes": ["outside"]}),
-    ("500 x BRG-6204 to the UK", "none", "rfq", rfq(item(BRG, 500)), {"notes": ["outside"]}),
+    # a destination outside every region: no region's quote is for it (the seller says so: DELIVERY_ELSEWHERE)
+    ("500 x BRG-6204 delivered to Tokyo", "none", "unknown", None, {"notes": ["outside", "a delivery question"]}),
+    ("500 x BRG-6204 to the UK", "none", "unknown", None, {"notes": ["outside", "a delivery question"]}),
     ("500 x BRG-6204 for our plant in Toledo, Ohio", "none", "rfq", rfq(item(BRG, 500), region="US"), {}),
     ("order 40 SAF-HRN-FALL delivered to Berlin, Germany", "none", "rfq",
      rfq(item("SAF-HRN-FALL", 40), region="EU"), {}),
