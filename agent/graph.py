@@ -485,11 +485,18 @@ class SellerGraph:
             offered = current is not None and current.status == "offered" and any(
                 i.get("sku") == sku and str(i.get("quantity")) == str(qty) for i in current.body.get("items") or ())
             source = "made to order" if surface.made_to_order else "from stock"
-            text = f"{qty} x {sku} can ship in {days(surface.lead_time_days)} {source}. " + (
-                "Our current proposal is for that quantity and states the same lead time." if offered
-                else "Ask us for a quote and the proposal confirms it.")
+            text = f"{qty} x {sku} can ship in {days(surface.lead_time_days)} {source}. "
             facts.append(Fact("days", Decimal(surface.lead_time_days), f"surface:{sku}.lead_time"))
             outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}
+            wanted = dt.date.fromisoformat(question["date"]) if question.get("date") else None
+            if wanted is not None:  # "can you deliver by Friday?": whether the lead time reaches that day
+                earliest = utcnow().date() + dt.timedelta(days=surface.lead_time_days)
+                text += f"Delivery by {wanted} is possible: the earliest is {earliest}. " if earliest <= wanted \
+                    else f"We cannot deliver by {wanted}: the earliest is {earliest}. "
+                facts += [Fact("date", wanted, "question.date"), Fact("date", earliest, f"surface:{sku}.lead_time")]
+                outcome["figures"] |= {"date_asked": wanted.isoformat(), "earliest_delivery": earliest.isoformat()}
+            text += "Our current proposal is for that quantity and states the same lead time." if offered \
+                else "Ask us for a quote and the proposal confirms it."
             _, part = product_part(sku, quantity=qty, lead_time_days=surface.lead_time_days)
         rec = self._record(state, "prepare", "delivery", started, inputs=question,
                            rule_ids=["playbook.delivery_for_quantity"], **outcome)

@@ -8,6 +8,7 @@ product question that needs no negotiation move.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
@@ -40,6 +41,8 @@ class Question(BaseModel):
     spec: str | None = Field(default=None, description="Spec name asked about, e.g. bore_mm")
     quantity: int | None = Field(default=None, ge=1, le=10_000_000,
                                  description="Units a lead-time, availability or price question on one product is about")
+    date: dt.date | None = Field(default=None, description="The delivery date a lead-time or availability question "
+                                                           "asks about ('can you deliver by Friday?')")
 
 
 class BuyerIntent(BaseModel):

@@ -898,9 +898,12 @@ def _question(scan: _Scan, topic: str, skus: list[str], spec: str | None = None,
     skus = [s for s in skus if s][:MAX_ITEMS]
     if quantity is None and len(skus) == 1:
         quantity = _topic_quantity(scan, skus[0])
+    date = scan.date if topic in ("lead_time", "availability") else None
+    if date is not None and quantity is None and len(skus) == 1:  # "can you deliver by Friday?": what is on offer
+        quantity = dict(_proposal_lines(scan.ctx)).get(skus[0])
     scan.note(f"{topic} question" + (f" about {', '.join(skus[:5])}" if skus else "") + (f" ({spec})" if spec else "")
-              + (f" for {quantity} units" if quantity else ""))
-    question = Question(topic=topic, skus=skus, spec=spec, quantity=quantity)  # type: ignore[arg-type]
+              + (f" for {quantity} units" if quantity else "") + (f" by {date.isoformat()}" if date else ""))
+    question = Question(topic=topic, skus=skus, spec=spec, quantity=quantity, date=date)  # type: ignore[arg-type]
     return BuyerIntent(kind="question", question=question, source="offline", notes=scan.notes)
 
 

@@ -327,3 +327,28 @@ def test_another_suppliers_price_in_a_conversation(seller) -> None:
     beat = seller.send(nid, text="Competitor X quoted us 2.90, can you beat it?")
     assert beat.data["type"] == "proposal" and beat.data["version"] == 2
     assert Decimal(beat.data["items"][0]["unit_price"]) < Decimal("3.25")
+
+
+# --- a delivery date asked about the offer that stands ----------------------------------------------------------
+
+def test_a_dated_delivery_question_on_the_offer_says_whether_the_date_is_reached(seller) -> None:
+    import datetime as dt
+
+    nid = _start(seller, "qa3-dated")
+    offer = seller.send(nid, text="need 500 x BRG-6204").data
+    lead = int(offer["items"][0]["lead_time_days"])
+    today = dt.datetime.now(dt.UTC).date()
+    earliest = today + dt.timedelta(days=lead)
+    soon, later = earliest - dt.timedelta(days=1), earliest + dt.timedelta(days=3)
+    late = seller.send(nid, text=f"can you deliver by {soon.isoformat()}?")
+    assert f"We cannot deliver by {soon}: the earliest is {earliest}." in late.text, late.text
+    fine = seller.send(nid, text=f"we need delivery by {later.isoformat()}")
+    assert f"Delivery by {later} is possible: the earliest is {earliest}." in fine.text, fine.text
+    assert seller.send(nid, text="we accept").data["version"] == offer["version"]  # no new version on the way
+
+
+def test_a_lead_time_question_without_a_date_says_no_date_guard(seller) -> None:
+    nid = _start(seller, "qa3-undated")
+    seller.send(nid, text="need 500 x BRG-6204")
+    reply = seller.send(nid, text="what's the lead time?")
+    assert "earliest" not in reply.text and "cannot deliver" not in reply.text, reply.text

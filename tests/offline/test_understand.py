@@ -275,7 +275,8 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("500 x BRG-6204, can you deliver next Monday?", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-08"),
      {}),
     ("500 x BRG-6204 due wed.", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-03"), {}),
-    ("we need it by Friday", "P12", "question", None, {"question": question("lead_time", BRG),
+    ("we need it by Friday", "P12", "question", None, {"question": {**question("lead_time", BRG), "quantity": 500,
+                                                                    "date": "2026-06-05"},
                                                       "notes": ["asks about delivery by 2026-06-05"]}),
     ("500 x BRG-6204, we spoke monday", "none", "rfq", rfq(item(BRG, 500)), {}),  # no trigger: not a date
     ("500 x BRG-6204 delivered within 2 weeks", "none", "rfq", rfq(item(BRG, 500), delivery_date="2026-06-15"),
