@@ -30,7 +30,7 @@ ErrorCode = Literal[
     "unknown_sku", "invalid_quantity", "insufficient_inventory", "unsupported_currency", "unknown_proposal",
     "proposal_expired", "proposal_superseded", "malformed_message", "not_authorized_for_region",
     "payment_terms_not_allowed", "quantity_out_of_policy", "hold_limit_exceeded", "negotiation_closed",
-    "unknown_segment", "rule_conflict", "no_valid_offer", "approval_pending", "internal_error",
+    "unknown_segment", "rule_conflict", "no_valid_offer", "approval_pending", "turn_timeout", "internal_error",
 ]
 
 

@@ -34,11 +34,18 @@ find nothing.
 `A2AService.reconcile` (at start-up, then every RECONCILE_EVERY_S) brings open tasks in line
 with the negotiation tables, the source of truth: after a crash between a committed turn and
 the task's update, or a decision made in a process that serves no A2A (the CLI).
+`A2AService.deliver_decisions` (every DECISION_POLL_S) publishes such a decision within a second
+or two: it reads the pending approvals (an index) and looks, by key, only at the negotiations
+of requests that left them.
+
+Push notification configs: at most MAX_PUSH_CONFIGS_PER_TASK a task (each is posted to on every
+event of it), their strings bounded (id, url, token, credentials).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import inspect
 import json
@@ -99,7 +106,7 @@ from agent.server import protojson
 from agent.server.a2a_card import (DATA_MEDIA_TYPE, JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, TEXT_MEDIA_TYPE,
                                    build_agent_card)
 from agent.server.a2a_executor import (FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, STREAM_STATE, BuyerUser,
-                                       SellerExecutor)
+                                       SellerExecutor, turn_of)
 from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_digest, owner_of
 from agent.server.auth import AuthError, principal_from_header, require_scope
 from agent.server.context import ServerContext
@@ -114,11 +121,16 @@ MAX_MESSAGE_ID_CHARS = 128
 MAX_PUSH_CONFIG_ID_CHARS = 255  # the SDK's push config table holds 255 characters (PostgreSQL refused more: -32603)
 MAX_PUSH_URL_CHARS = 2048  # a webhook URL; the config is stored, listed and posted to on every event
 MAX_PUSH_SECRET_CHARS = 4096  # the token and the credentials, sent as headers of every notification
+MAX_PUSH_CONFIGS_PER_TASK = 10  # each config gets a POST on every event of the task: a buyer may not multiply them
 PARKED_TASK_RELEASE_S = 300.0  # an idle INPUT_REQUIRED task leaves memory; the next message reloads it
 SHUTDOWN_DRAIN_S = 10.0  # how long a shutting-down process waits for its A2A tasks to finish
 PUBLISH_WAIT_S = 10.0  # how long an operator's request waits for its decision to reach the buyer's task
 RECONCILE_EVERY_S = 15.0  # how often open tasks are checked against their negotiations
 RECONCILE_GRACE_S = 10.0  # a negotiation that moved more recently is left to the turn in flight
+DECISION_POLL_S = 1.0  # how often the operators' queue is read for decisions made in another process (the CLI)
+DECISION_WATCH_S = 120.0  # how long a decided request's negotiation is watched for the decision's message
+DECISION_RECENT_S = 10.0  # requests this young that are decided already are watched too (none saw them pending)
+_DECIDED = ("approved", "rejected", "edited")  # an approval's statuses once an operator decided it
 _HIDDEN_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 
@@ -225,6 +237,18 @@ def _check_parts(msg: Message) -> None:
         raise InvalidParamsError(message="message.metadata holds a number that is not finite")
 
 
+def _check_push_config(cfg: TaskPushNotificationConfig, prefix: str = "") -> None:
+    """The buyer's strings of a push config, bounded: a config id longer than the push config table holds failed on
+    PostgreSQL as an internal error (and SQLite kept it), and a URL or token of any length was stored, listed back
+    and sent with every notification. InvalidParams naming the field."""
+    for name, value, limit in (("id", cfg.id, MAX_PUSH_CONFIG_ID_CHARS), ("url", cfg.url, MAX_PUSH_URL_CHARS),
+                               ("token", cfg.token, MAX_PUSH_SECRET_CHARS),
+                               ("authentication.scheme", cfg.authentication.scheme, MAX_PUSH_SECRET_CHARS),
+                               ("authentication.credentials", cfg.authentication.credentials, MAX_PUSH_SECRET_CHARS)):
+        if len(value) > limit:
+            raise InvalidParamsError(message=f"{prefix}{name} is longer than {limit} characters")
+
+
 def _finite(value: Any) -> bool:
     """Whether every number in a protobuf Struct, ListValue or Value is finite."""
     name = value.DESCRIPTOR.name
@@ -236,6 +260,18 @@ def _finite(value: Any) -> bool:
     if kind == "number_value":
         return math.isfinite(value.number_value)
     return _finite(getattr(value, kind)) if kind in ("struct_value", "list_value") else True
+
+
+_OPEN_STATE_NAMES = frozenset(TaskState.Name(s) for s in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
+                                                           TaskState.TASK_STATE_INPUT_REQUIRED))
+
+
+def _turn_shown(task_id: str, status: dict[str, Any] | None) -> int | None:
+    """The seller turn a task's status (JSON, as the task table keeps it) shows, as `turn_of` reads a Task."""
+    message_id = ((status or {}).get("message") or {}).get("messageId") or ""
+    prefix = f"{task_id}-t"
+    return int(message_id[len(prefix):]) if message_id.startswith(prefix) and message_id[len(prefix):].isdigit() \
+        else None
 
 
 def _serialise(result: Task | Message) -> dict[str, Any]:
@@ -274,6 +310,7 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         self._single_process = ctx.single_process
         self._serving_since = time.time()  # the message log's times are wall-clock UTC
         self._sends = _TaskSends()
+        self._push_configs = _TaskSends()  # creates of push configs on one task, one at a time (the per-task cap)
         self._background: set[asyncio.Task] = set()
 
     # -- message ids --
@@ -290,6 +327,9 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         if msg.role == Role.ROLE_AGENT:  # the seller's own words are not the buyer's to send
             raise InvalidParamsError(message="message.role: a buyer's message has the role ROLE_USER, not ROLE_AGENT")
         _check_parts(msg)
+        if params.configuration.HasField("task_push_notification_config"):  # stored as CreateTask...Config stores it
+            _check_push_config(params.configuration.task_push_notification_config,
+                               "configuration.taskPushNotificationConfig.")
 
     def _task_of_message(self, params: SendMessageRequest, context: ServerCallContext) -> str:
         return params.message.task_id or new_task_id(owner_of(context), params.message.message_id)
@@ -356,11 +396,18 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
 
-    def last_word(self, task_id: str, state: str | None,
-                  artifacts: list[dict[str, Any]]) -> tuple[Reply, int | None] | None:
+    def last_word(self, task_id: str, state: str | None, artifacts: list[dict[str, Any]], *,
+                  decisions_only: bool = False) -> tuple[Reply, int | None] | None:
         """In a worker thread: what the task should show, if it lags behind its negotiation.
-        Read under the negotiation's turn lock, so no turn is half-way (in any process)."""
+        Read under the negotiation's turn lock, so no turn is half-way (in any process).
+        `decisions_only`: only when the negotiation's last turn is an operator's decision whose message is kept
+        (`store.seller_message`); any other lag is left to reconciliation, which leaves a turn in flight alone."""
         with self.ctx.seller.store.turn_lock(task_id):
+            if decisions_only:
+                store = self.ctx.seller.store
+                neg, said = store.get_negotiation(task_id), store.seller_message(task_id)
+                if neg is None or said is None or said[0] != neg.turn:
+                    return None
             return self._last_word_locked(task_id, state, artifacts)
 
     def _last_word_locked(self, task_id: str, state: str | None,
@@ -428,11 +475,12 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         return await self.publish_last_word(task_id, MessageToDict(task.status).get("state"),
                                             [MessageToDict(a) for a in task.artifacts])
 
-    async def publish_last_word(self, task_id: str, state: str | None, artifacts: list[dict[str, Any]]) -> bool:
+    async def publish_last_word(self, task_id: str, state: str | None, artifacts: list[dict[str, Any]], *,
+                                decisions_only: bool = False) -> bool:
         """Publish the negotiation's last word (`last_word`) on a task in `state` showing `artifacts` (JSON, as the
         task table keeps them), if it lags behind; False when it does not or there is no live task."""
         async with self.executor.turns:
-            plan = await self.ctx.run_turn(self.last_word, task_id, state, artifacts)
+            plan = await self.ctx.run_turn(self.last_word, task_id, state, artifacts, decisions_only=decisions_only)
         return plan is not None and await self.deliver_seller_turn(task_id, plan[0], plan[1])
 
     async def _failed(self, params: SendMessageRequest, context: ServerCallContext, exc: BaseException) -> None:
@@ -467,6 +515,9 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         if stored.task.status.state in TERMINAL_TASK_STATES:
             raise UnsupportedOperationError(message=f"Task {task_id} is in terminal state: "
                                                     f"{TaskState.Name(stored.task.status.state)}")
+        if params.configuration.HasField("task_push_notification_config"):  # a config sent with the message: capped
+            cfg = params.configuration.task_push_notification_config
+            await self._check_push_config_room(task_id, cfg.id or task_id, context)
         return stored.task
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message:
@@ -560,17 +611,27 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
 
     async def on_create_task_push_notification_config(self, params: TaskPushNotificationConfig,
                                                       context: ServerCallContext) -> TaskPushNotificationConfig:
-        """The SDK's, with the buyer's strings bounded first: a config id longer than the push config table holds
-        failed on PostgreSQL as an internal error (and SQLite kept it), and a URL or token of any length was
-        stored, listed back and sent with every notification."""
-        for name, value, limit in (("id", params.id, MAX_PUSH_CONFIG_ID_CHARS), ("url", params.url, MAX_PUSH_URL_CHARS),
-                                   ("token", params.token, MAX_PUSH_SECRET_CHARS),
-                                   ("authentication.scheme", params.authentication.scheme, MAX_PUSH_SECRET_CHARS),
-                                   ("authentication.credentials", params.authentication.credentials,
-                                    MAX_PUSH_SECRET_CHARS)):
-            if len(value) > limit:
-                raise InvalidParamsError(message=f"{name} is longer than {limit} characters")
-        return await super().on_create_task_push_notification_config(params, context)
+        """The SDK's, with the buyer's strings bounded first (`_check_push_config`), and no more than
+        MAX_PUSH_CONFIGS_PER_TASK configs on one task."""
+        _check_push_config(params)
+        async with self._push_configs.one_at_a_time(params.task_id):  # two creates at once cannot both take the last
+            await self._check_push_config_room(params.task_id, params.id or params.task_id, context)
+            return await super().on_create_task_push_notification_config(params, context)
+
+    async def _check_push_config_room(self, task_id: str, config_id: str, context: ServerCallContext) -> None:
+        """A new config id on a task that has MAX_PUSH_CONFIGS_PER_TASK already is refused (InvalidParams): every
+        config is posted to on every event of the task, so a buyer could multiply the server's outbound requests.
+        Replacing a config (its id again) is always allowed. (The id defaults to the task id, as the SDK stores it.)"""
+        if not task_id:
+            return  # the SDK refuses it (the task is not found)
+        # The caller's configs: a task has one owner, and only its owner may add configs to it (another
+        # organisation finds none here, and the SDK then answers that the task is not found).
+        configs = await self.backend.push_store.get_info(task_id, context)
+        ids = {c.id for c in configs}
+        if config_id not in ids and len(ids) >= MAX_PUSH_CONFIGS_PER_TASK:
+            raise InvalidParamsError(message=f"task {task_id} has {len(ids)} push notification configs, the most one "
+                                             f"task may have ({MAX_PUSH_CONFIGS_PER_TASK}); delete one, or replace one "
+                                             "by sending its id")
 
     # -- cancel --
 
@@ -605,11 +666,16 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
         if final_state is not None:
             state[FINAL_STATE] = final_state
         call = ServerCallContext(user=BuyerUser(org=neg.buyer_org), state=state)
-        stored = await self._versioned_store.get(negotiation_id, call)
-        if stored is None or stored.task.status.state in TERMINAL_TASK_STATES:
-            return False
         try:
             async with self._sends.one_at_a_time(negotiation_id):  # not amid a buyer's send on the task
+                stored = await self._versioned_store.get(negotiation_id, call)
+                if stored is None or stored.task.status.state in TERMINAL_TASK_STATES:
+                    return False
+                shown = turn_of(stored.task)
+                if reply.turn and shown is not None and shown >= reply.turn:
+                    # on the task already: the deciding process published it while another found it decided
+                    # (`A2AService.deliver_decisions`), or a later turn is there
+                    return True
                 active = await self._active_task_registry.get_or_create(negotiation_id, call_context=call,
                                                                          create_task_if_missing=False)
                 request = RequestContext(call_context=call, task_id=negotiation_id,
@@ -750,6 +816,10 @@ class A2AService:
         self._reconciling: asyncio.Task[None] | None = None
         self._checked: dict[str, Any] = {}  # task id -> the negotiation's updated_at found to need nothing
         self._deliveries: set[asyncio.Future[bool]] = set()  # seller turns being published
+        self._watching: asyncio.Task[None] | None = None
+        self._pending_approvals: dict[str, str] | None = None  # approval id -> negotiation id, at the last look
+        self._watched: dict[str, float] = {}  # negotiation id -> until when (monotonic) its decision is looked for
+        self._sighted: dict[str, int] = {}  # negotiation id -> the decision's turn, found ready at the last look
 
     async def start(self) -> None:
         if self._started:
@@ -767,6 +837,116 @@ class A2AService:
         self.loop = asyncio.get_running_loop()
         if self.backend.engine is not None:  # in the background: start-up does not wait for it
             self._reconciling = asyncio.create_task(self._reconcile_forever(), name="a2a-reconcile")
+            self._watching = asyncio.create_task(self._deliver_decisions_forever(), name="a2a-decisions")
+
+    async def _deliver_decisions_forever(self) -> None:
+        """Every DECISION_POLL_S: `deliver_decisions` (an operator's decision made in another process reaches the
+        buyer's task in a second or two, not at the next reconciliation). A failure (the database is away) is logged
+        when it begins and when it ends, not every second."""
+        failing = False
+        while True:
+            try:
+                await self.deliver_decisions()
+                if failing:
+                    log.info("A2A delivery of operators' decisions works again")
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    log.exception("A2A delivery of operators' decisions failed (reconciliation still runs)")
+                failing = True
+            await asyncio.sleep(DECISION_POLL_S)
+
+    async def deliver_decisions(self) -> int:
+        """Publish on their tasks the operators' decisions made where no one publishes them (the CLI, another process
+        with no A2A); returns how many were published.
+
+        Cheap, for every second: the pending approvals are read through their status index (and, through the same
+        index, the requests of the last DECISION_RECENT_S already decided), and only the negotiations of requests that
+        left that queue since the last look (decided, or canceled) are looked at, by key, for DECISION_WATCH_S: those
+        whose last turn is the decision with its message kept (`dd_seller_messages`, written
+        once the decision's turn committed), on an open task that does not show that turn yet. One is published when
+        found so at two looks in a row (the process that decided, if it serves A2A, has published it by then), under
+        the turn lock and only while the decision is still the negotiation's last turn (`last_word(decisions_only)`);
+        anything else that lags is left to `reconcile`. With several processes one of them publishes at a time."""
+        from a2a.server.models import TaskModel
+
+        from agent.store import schema as dd
+
+        engine = self.backend.engine
+        if engine is None:
+            return 0
+        ap = dd.approvals
+        recent = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=DECISION_RECENT_S)
+        async with engine.connect() as conn:
+            pending = {aid: nid for aid, nid in (await conn.execute(
+                select(ap.c.id, ap.c.negotiation_id).where(ap.c.status == "pending"))).all()}
+            # decided before a look ever saw them pending (requested and decided within a second)
+            quick = (await conn.execute(select(ap.c.negotiation_id).where(
+                ap.c.status.in_(_DECIDED), ap.c.requested_at > recent))).scalars().all()
+        now = time.monotonic()
+        if self._pending_approvals is not None:
+            for aid, nid in self._pending_approvals.items():
+                if aid not in pending:
+                    self._watched[nid] = now + DECISION_WATCH_S
+        for nid in quick:
+            self._watched.setdefault(nid, now + DECISION_WATCH_S)
+        self._pending_approvals = pending
+        for nid, until in list(self._watched.items()):
+            if until < now:
+                self._forget_decision(nid)
+        if not self._watched:
+            return 0
+        neg, said = dd.negotiations, dd.seller_messages
+        stmt = (select(neg.c.id, said.c.turn, TaskModel.status, TaskModel.artifacts)
+                .join(said, said.c.negotiation_id == neg.c.id).join(TaskModel, TaskModel.id == neg.c.id)
+                .where(neg.c.turn == said.c.turn))
+        watched = list(self._watched)
+        rows = []
+        async with engine.connect() as conn:
+            for i in range(0, len(watched), 500):  # by key, a bounded number of bound parameters at a time
+                rows += (await conn.execute(stmt.where(neg.c.id.in_(watched[i:i + 500])))).all()
+        ready: list[tuple[str, str | None, list[dict[str, Any]]]] = []
+        for nid, turn, status, artifacts in rows:
+            state = (status or {}).get("state")
+            shown = _turn_shown(nid, status)
+            if state not in _OPEN_STATE_NAMES or (shown is not None and shown >= turn):
+                self._forget_decision(nid)  # ended, or the decision is on the task (published where it was made)
+            elif self._sighted.get(nid) == turn:
+                ready.append((nid, state, artifacts or []))
+            else:
+                self._sighted[nid] = turn
+        if not ready:
+            return 0
+        if engine.dialect.name == "postgresql":
+            async with engine.connect() as conn:
+                if not (await conn.execute(sql_text("SELECT pg_try_advisory_lock(7272004)"))).scalar():
+                    return 0  # another process is reconciling: the next look
+                try:
+                    return await self._publish_decisions(ready)
+                finally:
+                    await conn.execute(sql_text("SELECT pg_advisory_unlock(7272004)"))
+                    await conn.commit()
+        return await self._publish_decisions(ready)
+
+    async def _publish_decisions(self, ready: list[tuple[str, str | None, list[dict[str, Any]]]]) -> int:
+        published = await asyncio.gather(*(self.handler.publish_last_word(nid, state, artifacts, decisions_only=True)
+                                           for nid, state, artifacts in ready), return_exceptions=True)
+        done = 0
+        for (nid, _, _), ok in zip(ready, published, strict=True):
+            if isinstance(ok, BaseException):
+                log.error("could not publish the operator's decision on task %s", nid, exc_info=ok)
+                continue
+            self._forget_decision(nid)
+            done += bool(ok)
+        if done:
+            log.info("published %d operator decision(s) made elsewhere on their A2A tasks", done)
+        return done
+
+    def _forget_decision(self, negotiation_id: str) -> None:
+        self._watched.pop(negotiation_id, None)
+        self._sighted.pop(negotiation_id, None)
 
     async def _reconcile_forever(self) -> None:
         """Reconcile at start-up, then every RECONCILE_EVERY_S (decisions made from another process,
@@ -809,8 +989,6 @@ class A2AService:
         return await self._reconcile(grace_s, limit)
 
     async def _reconcile(self, grace_s: float, limit: int) -> int:
-        import datetime as dt
-
         from a2a.server.models import TaskModel
 
         from agent.store import schema as dd
@@ -858,8 +1036,9 @@ class A2AService:
         """At shutdown: the SDK drains its active tasks, for at most SHUTDOWN_DRAIN_S (ops QA: under load a worker's
         drain never ended and the instance hung with its port); what is left is cancelled. A turn cut short commits
         whole or not at all, and a retry of its messageId is answered from the tables."""
-        if self._reconciling is not None and not self._reconciling.done():
-            self._reconciling.cancel()
+        for loop_task in (self._reconciling, getattr(self, "_watching", None)):
+            if loop_task is not None and not loop_task.done():
+                loop_task.cancel()
         try:
             await asyncio.wait_for(self.handler.aclose(), timeout=SHUTDOWN_DRAIN_S)
         except TimeoutError:

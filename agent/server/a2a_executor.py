@@ -19,6 +19,7 @@ Task states:
 | error not_authorized_for_region / unknown_segment, or a region the catalog does not serve | REJECTED |
 | error negotiation_closed (ended elsewhere, e.g. over REST) | COMPLETED |
 | an exception | FAILED |
+| the turn timed out (error `turn_timeout`, as REST's 504; the turn may still commit) | INPUT_REQUIRED |
 
 A turn the buyer did not start over A2A (an operator's decision, a REST accept) reaches the
 executor as a request with no message and the reply in the call state (`SELLER_TURN_STATE`):
@@ -70,6 +71,7 @@ STREAM_STATE = "dealdesk.stream"  # set by the request handler on SendStreamingM
 REJECT_CODES = frozenset({"not_authorized_for_region", "unknown_segment"})
 ENDED_CODES = frozenset({"negotiation_closed"})
 FAIL_CODES = frozenset({"internal_error"})
+TURN_TIMEOUT_CODE = "turn_timeout"  # REST answers the same event 504 `turn_timeout`; the task stays INPUT_REQUIRED
 ARTIFACT_TYPES = {"proposal": "proposal", "deal": "deal", "closed": "closed"}
 
 
@@ -292,7 +294,10 @@ class SellerExecutor(AgentExecutor):
                 reply = await self.ctx.run_turn(self._turn, key, task_id, new, data, text, message_id)
         except TurnTimeout as exc:
             # The turn goes on in its thread and commits whole; the buyer may ask again (GetTask shows the state).
-            err = {"type": "error", "code": "internal_error", "message": str(exc), "field": None}
+            # The code is REST's for the same event (504 `turn_timeout`), not internal_error: nothing failed.
+            err = {"type": "error", "code": TURN_TIMEOUT_CODE,
+                   "message": f"{exc}; the turn may still complete: read the task again (GetTask) before sending "
+                              "the message again", "field": None}
             status = _now_status(TaskState.TASK_STATE_INPUT_REQUIRED,
                                  agent_message(task_id, context_id, err, "That took too long; please try again."))
             await event_queue.enqueue_event(TaskStatusUpdateEvent(task_id=task_id, context_id=context_id,

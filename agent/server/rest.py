@@ -113,14 +113,17 @@ def proposal_view(p: ProposalRow, versions: list[int] | None = None) -> dict[str
 
 # Keys that hold a number of units in a decision surface and its pricing (the surface keeps them as ints).
 UNIT_KEYS = frozenset({"quantity", "moq", "max_order_quantity", "max_hold_units", "next_tier_min", "stock", "min",
-                       "max"})
+                       "max", "pieces_per_unit"})
+# Counts sent as decimal strings: the units, and the lead time, as products, quotes and proposals send it.
+STRING_COUNTS = UNIT_KEYS | {"lead_time_days"}
 
 
 def units_as_strings(value: Any) -> Any:
-    """Quantities as decimal strings, as everything dealdesk sends says them; counts of days, rounds and
-    versions stay numbers."""
+    """Quantities and lead times (`STRING_COUNTS`) as decimal strings, as everything dealdesk sends says them (a
+    product's, a quote's and a proposal's `lead_time_days` are strings); the policy's settings that are no quantity
+    (`proposal_validity_days`, `max_rounds`), indexes (`tier_index`) and versions stay JSON numbers."""
     if isinstance(value, dict):
-        return {k: str(v) if k in UNIT_KEYS and isinstance(v, int) and not isinstance(v, bool)
+        return {k: str(v) if k in STRING_COUNTS and isinstance(v, int) and not isinstance(v, bool)
                 else units_as_strings(v) for k, v in value.items()}
     if isinstance(value, list):
         return [units_as_strings(v) for v in value]
@@ -133,7 +136,7 @@ def deal_view(d: DealRow) -> dict[str, Any]:
             "accepted_at": _iso(d.accepted_at), "deal": d.body}
 
 
-_COUNTS = ("quantity", "lead_time_days")
+_COUNTS = STRING_COUNTS  # the counts a stored move keeps as numbers that go out as strings
 
 
 def _strings(value: Any) -> Any:
@@ -160,13 +163,21 @@ def _dec(v: Any) -> Any:
 
 
 def product_view(product: Product, available: int | None) -> dict[str, Any]:
-    """A product for buyers: never its cost."""
+    """A product for buyers: never its cost.
+
+    `available` is the stock free to offer; `lead_time_days` the days to deliver one unit. A made-to-order product
+    (`made_to_order` true; false for every other) keeps no stock: `available` is "0", and it is quoted at any
+    quantity within the order limits, one unit at the capacity's restock lead time (as its JSON-LD's
+    `deliveryLeadTime` says)."""
+    made_to_order = product.inventory.made_to_order
+    lead_time = product.capacity.lead_time_for(1, 0) if made_to_order else product.capacity.lead_time_days
     return {
         "sku": product.sku, "name": product.name, "description": product.description, "category": product.category,
         "unit": product.unit, "specs": {k: _dec(v) for k, v in product.specs.items()},
         "compatible": list(product.compatible), "related": list(product.related),
         "available": str(max(available if available is not None else product.inventory.on_hand, 0)),
-        "lead_time_days": str(product.capacity.lead_time_days),
+        "made_to_order": made_to_order,
+        "lead_time_days": str(lead_time),
         "prices": {book: {"list": _dec(pp.list),
                           "tiers": [{"min": str(t.min), "max": None if t.max is None else str(t.max),
                                      "price": _dec(t.price)} for t in pp.schedule]}
