@@ -499,7 +499,7 @@ def router(ctx: ServerContext) -> APIRouter:
         if n is None:
             raise not_found("negotiation", negotiation_id, field="negotiation_id")
         return {"negotiation_id": n.id, "buyer_org": n.buyer_org, "region": n.region, "segment": n.segment,
-                "currency": n.currency, "status": n.status, "turn": str(n.turn),
+                "currency": n.currency, "status": n.status, "turn": n.turn,  # an ordinal, as versions are
                 "current_proposal": n.current_proposal, "created_at": _iso(n.created_at),
                 "updated_at": _iso(n.updated_at),
                 "proposals": [proposal_view(p) for p in

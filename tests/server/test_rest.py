@@ -126,6 +126,7 @@ def test_proposals_and_versions(live_server, flow):
         assert c.get("/v1/proposals", params={"status": "superseded"}).status_code == 200
         neg = c.get(f"/v1/negotiations/{nid}").json()
         assert neg["status"] == "open" and neg["proposals"][0]["proposal_id"] == pid
+        assert neg["turn"] == 2  # the rfq and the counter: an integer, as "version" and a decision's reply.turn are
     with live_server.client("operator") as op:  # operators see every organisation
         assert op.get(f"/v1/proposals/{pid}").status_code == 200
 
