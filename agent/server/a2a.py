@@ -105,8 +105,8 @@ from a2a.utils.task import apply_history_length
 from agent.server import protojson
 from agent.server.a2a_card import (DATA_MEDIA_TYPE, JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, TEXT_MEDIA_TYPE,
                                    build_agent_card)
-from agent.server.a2a_executor import (FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, STREAM_STATE, BuyerUser,
-                                       SellerExecutor, turn_of)
+from agent.server.a2a_executor import (FINAL_STATE, KEY_STATE, SELLER_TURN_STATE, STREAM_STATE, TURN_TIMEOUT_CODE,
+                                       BuyerUser, SellerExecutor, turn_of)
 from agent.server.a2a_tasks import TaskBackend, make_task_backend, message_digest, owner_of
 from agent.server.auth import AuthError, principal_from_header, require_scope
 from agent.server.context import ServerContext
@@ -264,6 +264,17 @@ def _finite(value: Any) -> bool:
 
 _OPEN_STATE_NAMES = frozenset(TaskState.Name(s) for s in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
                                                            TaskState.TASK_STATE_INPUT_REQUIRED))
+
+
+def _timed_out(result: Task | Message) -> bool:
+    """Whether `result` is the answer to a turn that outlived the turn timeout (its status message's error)."""
+    if not isinstance(result, Task) or not result.status.HasField("message"):
+        return False
+    for part in result.status.message.parts:
+        if part.WhichOneof("content") == "data":
+            data = MessageToDict(part.data)
+            return isinstance(data, dict) and data.get("type") == "error" and data.get("code") == TURN_TIMEOUT_CODE
+    return False
 
 
 def _turn_shown(task_id: str, status: dict[str, Any] | None) -> int | None:
@@ -547,8 +558,11 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             else:
                 await self.backend.message_log.release(owner, mid)
             return result
-        # With returnImmediately the answer is still to come: a retry gets the task as it stands then.
-        answer = None if params.configuration.return_immediately and task_id else _serialise(result)
+        # With returnImmediately the answer is still to come: a retry gets the task as it stands then. So for a
+        # turn that timed out: it goes on and its reply reaches the task when it commits (`run_turn_then`), so a
+        # retry of the message is answered with the task then, never the timeout again.
+        answer = None if task_id and (params.configuration.return_immediately or _timed_out(result)) \
+            else _serialise(result)
         await self.backend.message_log.complete(owner, mid, task_id, answer)
         return result
 

@@ -291,7 +291,9 @@ class SellerExecutor(AgentExecutor):
         message_id = context.message.message_id if context.message is not None else None
         try:
             async with self.turns:
-                reply = await self.ctx.run_turn(self._turn, key, task_id, new, data, text, message_id)
+                # A turn that outlives the timeout still reaches the task when it commits (`run_turn_then`).
+                reply = await self.ctx.run_turn_then(lambda late: self.ctx.publish_seller_turn(task_id, late),
+                                                     self._turn, key, task_id, new, data, text, message_id)
         except TurnTimeout as exc:
             # The turn goes on in its thread and commits whole; the buyer may ask again (GetTask shows the state).
             # The code is REST's for the same event (504 `turn_timeout`), not internal_error: nothing failed.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ log = logging.getLogger("dealdesk.server")
 T = TypeVar("T")
 
 SellerTurnListener = Callable[[str, Reply], Awaitable[None]]
+
+
+_LATE: set[Any] = set()  # the late turns being published (`ServerContext.run_turn_then`)
 
 
 @dataclass(frozen=True)
@@ -83,19 +87,57 @@ class ServerContext:
         turn end a margin before the timeout (`turn_deadline`), so a slow model is answered for by the
         offline model within the turn rather than after the buyer was told it took too long.
         """
+        return await self.run_turn_then(None, fn, *args, **kwargs)
+
+    async def run_turn_then(self, late: Callable[[T], Awaitable[Any]] | None, fn: Callable[..., T], *args: Any,
+                            **kwargs: Any) -> T:
+        """`run_turn`; when it times out, `late(result)` runs on the event loop once the thread's call returns, so a
+        turn that commits after the buyer was told it took too long still reaches the buyer (its task) then,
+        rather than at the next reconciliation. Not when the call raises: nothing committed to tell."""
         limiter = self.limiter or anyio.to_thread.current_default_thread_limiter()
         timeout = self.settings.turn_timeout_s
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        lock = threading.Lock()
+        outcome: dict[str, Any] = {}  # "result" once the call returned; "late" once the caller gave up on it
+
+        def deliver(result: T) -> None:
+            if late is None:
+                return
+            try:
+                done = asyncio.run_coroutine_threadsafe(self._late(late, result), loop)
+            except RuntimeError:  # the loop is closed (shutting down): reconciliation at the next start
+                return
+            _LATE.add(done)  # held until it ran (the loop keeps tasks only weakly)
+            done.add_done_callback(_LATE.discard)
 
         def call() -> T:
             with turn_deadline(timeout, started=started):
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+            with lock:
+                outcome["result"] = result
+                given_up = "late" in outcome
+            if given_up:
+                deliver(result)
+            return result
 
         try:
             with anyio.fail_after(timeout):
                 return await anyio.to_thread.run_sync(call, limiter=limiter, abandon_on_cancel=True)
         except TimeoutError as exc:
+            with lock:
+                outcome["late"] = True
+                finished = "result" in outcome
+            if finished:  # it returned just as the time ran out
+                deliver(outcome["result"])
             raise TurnTimeout(f"the turn took longer than {self.settings.turn_timeout_s} s") from exc
+
+    @staticmethod
+    async def _late(late: Callable[[T], Awaitable[Any]], result: T) -> None:
+        try:
+            await late(result)
+        except Exception:  # the turn committed; reconciliation still brings the task in line
+            log.exception("publishing a late turn failed")
 
     async def decide(self, approval_id: str, decision: str, *, by: str, note: str | None = None,
                      prices: dict[str, str] | None = None) -> Reply | None:
@@ -103,9 +145,13 @@ class ServerContext:
 
         Raises the seller's typed errors (ApprovalNotPending, DealdeskError) and TurnTimeout.
         """
-        reply = await self.run_turn(self.seller.decide, approval_id, decision, by=by, note=note, prices=prices)
-        if reply is not None:
-            await self.publish_seller_turn(reply.negotiation_id, reply)
+        async def publish(reply: Reply | None) -> None:
+            if reply is not None:
+                await self.publish_seller_turn(reply.negotiation_id, reply)
+
+        reply = await self.run_turn_then(publish, self.seller.decide, approval_id, decision, by=by, note=note,
+                                         prices=prices)
+        await publish(reply)
         return reply
 
     def on_seller_turn(self, listener: SellerTurnListener) -> None:

@@ -401,8 +401,9 @@ def router(ctx: ServerContext) -> APIRouter:
                 raise ApiError(409, "proposal_expired", f"proposal {proposal_id} expired at "
                                f"{_iso(current.valid_until)}", "proposal_id")
             nid = current.negotiation_id
-            reply = await ctx.run_turn(seller.send, nid, data={"type": "accept", "proposal_id": proposal_id,
-                                                              "version": body.version})
+            reply = await ctx.run_turn_then(lambda late: ctx.publish_seller_turn(nid, late), seller.send, nid,
+                                            data={"type": "accept", "proposal_id": proposal_id,
+                                                  "version": body.version})
             await ctx.publish_seller_turn(nid, reply)
             data = reply.data or {}
             if data.get("type") == "deal":

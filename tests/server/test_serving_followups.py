@@ -150,6 +150,45 @@ def test_a_timed_out_turn_over_a2a_is_turn_timeout_as_over_rest(live_server_fact
         seller.send = real_send
 
 
+def test_a_timed_out_turn_reaches_the_task_when_it_commits_and_a_retry_gets_it(live_server_factory):
+    """A turn past the timeout goes on in its thread and commits. Its reply reached the task only at the next
+    reconciliation (10 s and more later), and a retry of the message got the timeout answer again from the message
+    log. The reply now reaches the task as the turn commits, and a retry of the same messageId gets the task showing
+    it."""
+    server = live_server_factory(turn_timeout_s=0.5, rate_per_second=100.0, rate_burst=100)
+    seller = server.ctx.seller
+    real_send = seller.send
+
+    def slow_send(*a: Any, **kw: Any) -> Any:
+        time.sleep(1.0)
+        return real_send(*a, **kw)
+
+    message = {"messageId": f"fu-{uuid.uuid4()}", "role": "ROLE_USER",
+               "parts": [{"data": rfq("BRG-6204", 4), "mediaType": "application/json"}]}
+    seller.send = slow_send
+    try:
+        with server.client("buyer_eu") as c:
+            task = task_of(rpc(c, "SendMessage", {"message": message}))
+            try:
+                assert data_of(task)["code"] == "turn_timeout", task
+                seller.send = real_send
+                deadline, shown = time.monotonic() + 5.0, None
+                while time.monotonic() < deadline:  # well before any reconciliation (10 s after the turn at least)
+                    shown = rpc(c, "GetTask", {"id": task["id"]})["result"]
+                    if (data_of(shown) or {}).get("type") == "proposal":
+                        break
+                    time.sleep(0.1)
+                assert (data_of(shown) or {}).get("type") == "proposal", shown
+                again = task_of(rpc(c, "SendMessage", {"message": message}))  # the same messageId: no second turn
+                assert data_of(again) == data_of(shown), again
+                assert len(seller.store.list_proposals(negotiation_id=task["id"])) == 1
+            finally:
+                seller.send = real_send
+                cancel(c, task["id"])
+    finally:
+        seller.send = real_send
+
+
 # --- 3. /v1/pricing/explain: counts as the rest of the REST API sends them ---------------------------------------
 
 
