@@ -822,6 +822,15 @@ class _Scan:
                 self.note(f"{m.group()} is a price of the past, not the one asked")
             self.blank([m.span() for m in past])
             found = [m for m in found if m not in past]
+        others = [m for m in found if self._said_of_others(m.start(), m.end())]
+        if others and len(others) < len(found) and _MATCH_ASK.search(self.masked) is None:
+            # "Competitor X quoted 3.00 but we want 2.80": the ask is 2.80 (another's price, not asked to be met)
+            for m in others:
+                self.note(f"{m.group()} is another supplier's price, with no request to meet it: not read as a "
+                          "price asked")
+            self.others_named = True
+            self.blank([m.span() for m in others])
+            found = [m for m in found if m not in others]
         if not self.prices:  # one alone ("2.95?"), or one a line of the offer in context ("3.20 and 0.90")
             lines = [x for x in self.ctx.proposal_skus if isinstance(x, str) and x]
             found = found if len(found) == 1 or 1 < len(found) <= len(lines) and not self.ctx.topic else []

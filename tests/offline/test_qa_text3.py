@@ -352,3 +352,21 @@ def test_a_lead_time_question_without_a_date_says_no_date_guard(seller) -> None:
     seller.send(nid, text="need 500 x BRG-6204")
     reply = seller.send(nid, text="what's the lead time?")
     assert "earliest" not in reply.text and "cannot deliver" not in reply.text, reply.text
+
+
+@pytest.mark.parametrize(("text", "price"), [
+    ("Competitor X quoted 3.00 but we want 2.80", "2.80"),
+    ("we want 2.80, competitor X quoted 3.00", "2.80"),
+])
+def test_the_buyers_own_price_beside_another_suppliers_is_the_ask(text: str, price: str) -> None:
+    # Two prices for one line were no ask at all; another's price, not asked to be met, is not the buyer's.
+    result = read(text, "P12$")
+    assert result.kind == "counter_offer", (result.kind, result.notes)
+    assert counter_prices(result) == [(BRG, 500, price)]
+    assert any("another supplier's price" in n for n in result.notes), result.notes
+
+
+def test_two_prices_with_a_request_to_beat_one_stay_unread_guard() -> None:
+    # Which is the ask, the competitor's to beat or the buyer's own? Unclear: no price is read.
+    result = read("Competitor X quoted 3.00, can you beat it? we want 2.80", "P12$")
+    assert result.kind != "counter_offer", (result.kind, result.notes)
