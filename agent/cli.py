@@ -281,7 +281,10 @@ def surface_table(s: DecisionSurface) -> Table:
                   f"{r['moq']}, {r['max_order_quantity']}")
     table.add_row("proposal validity", f"{s.proposal_validity_days} days", r["proposal_validity_days"])
     table.add_row("max negotiation rounds", str(s.max_rounds), r["max_rounds"])
-    table.add_row("max units held per buyer", str(s.max_hold_units or "no cap"), r["max_hold"])
+    if s.made_to_order:  # no stock: an offer holds nothing, so no cap applies
+        table.add_row("max units held per buyer", "none held (made to order)", "catalog.inventory.made_to_order")
+    else:
+        table.add_row("max units held per buyer", str(s.max_hold_units or "no cap"), r["max_hold"])
     autonomy = "bot may close alone" if s.autonomous else "operator must approve"
     if s.autonomy_max_deal_value is not None:
         autonomy += f", up to {s.autonomy_max_deal_value} {cur} per deal"

@@ -129,3 +129,15 @@ def test_a_text_question_says_made_to_order(seller, dd_demo, text) -> None:
     reply = seller.send(nid, text=text)
     assert "made to order" in reply.text and "from stock" not in reply.text, reply.text
     assert f"{catalog.products[MTO].capacity.restock_lead_time_days} days" in reply.text, reply.text
+
+
+def test_policy_explain_says_nothing_is_held(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    result = CliRunner().invoke(app, ["policy", "explain", MTO, "--qty", "500", "--region", "EU"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "none held (made to order)" in result.output and "catalog.inventory.made_to_order" in result.output
+    assert "119 days" in result.output
