@@ -375,11 +375,17 @@ def _at(set_at: str) -> str:
 
 
 @autonomy_app.command("show")
-def autonomy_show(db: DbOpt = None) -> None:
-    """The switches in force (scopes not listed run on the policy alone: auto)."""
+def autonomy_show(as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")] = False,
+                  db: DbOpt = None) -> None:
+    """The switches in force (scopes not listed run on the policy alone: auto); --json: a list of
+    {scope, mode, set_by, set_at (UTC with Z), note}, [] when every scope is auto."""
     store, switches = _autonomy(db)
     try:
         rows = switches.list()
+        if as_json:
+            sys.stdout.write(json.dumps([{"scope": s.scope, "mode": s.mode, "set_by": s.set_by, "set_at": _at(s.set_at),
+                                          "note": s.note} for s in rows], indent=2, ensure_ascii=False) + "\n")
+            return
         table = Table("Scope", "Mode", "Set by", "At", "Note")
         for s in rows:
             table.add_row(s.scope, s.mode.replace("_", "-"), s.set_by, _at(s.set_at), s.note or "")

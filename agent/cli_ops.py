@@ -164,9 +164,19 @@ def timeline_lines(tl: Timeline, *, records: bool = False) -> Iterator[str]:
     if tl.deal:
         yield (f"  deal {tl.deal.get('deal_id')}: {tl.deal.get('total')} {tl.deal.get('currency')}, "
                f"payment {tl.deal.get('payment_terms')}, accepted {tl.deal.get('accepted_at')}")
+    versions = None
     for turn in tl.turns:
         yield ""
         yield from turn_lines(turn, records=records)
+        said = (turn.policy_version, turn.catalog_version)
+        if any(said) and said != versions:  # the first turn's, then each change (a policy or catalog reload)
+            yield f"  versions:    {versions_text(*said)}" + (" (changed)" if versions is not None else "")
+            versions = said
+
+
+def versions_text(policy: str | None, catalog: str | None) -> str:
+    """The policy and catalog versions a turn was decided under, as `policy explain --json` names them."""
+    return f"policy {policy or '-'}, catalog {catalog or '-'}"
 
 
 def _pct(v: Any) -> str:
@@ -341,6 +351,8 @@ def approval_lines(detail: Any) -> Iterator[str]:
                + (f"; rules {', '.join(m.get('rule_ids') or [])}" if m.get("rule_ids") else ""))
     for r in a.reasons:
         yield f"  why         {r.get('rule_id')} ({r.get('code')}): {reason_text(r)}"
+    if detail.policy_version or detail.catalog_version:
+        yield f"  filed under {versions_text(detail.policy_version, detail.catalog_version)}"
     o = detail.offer
     if o is not None:
         label, what = _version_label(o, waiting=a.status == "pending")
@@ -412,12 +424,24 @@ def _parse(line: str) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
+def _log_time(value: Any) -> str:
+    """A log entry's timestamp as every operator command says an instant: UTC to the second, with Z
+    ("2026-11-27T20:43:59Z"); a timestamp without a zone is UTC, as the log writes it; "-" when there is none."""
+    if not value:
+        return "-"
+    from agent.review import parse_since
+
+    try:
+        return _t(parse_since(str(value)))
+    except ValueError:  # not a time: shown as it is
+        return str(value)
+
+
 def log_line(entry: dict[str, Any] | None, raw: str) -> str:
     """One decision log entry, readable for a person."""
     if entry is None:
         return raw
-    ts = str(entry.get("timestamp") or "")
-    ts = ts.replace("T", " ")[:19] if ts else "-"
+    ts = _log_time(entry.get("timestamp"))
     parts = [ts, str(entry.get("level", "info")).upper().ljust(5), str(entry.get("gen_ai.conversation.id") or "-"),
              f"t{entry.get('turn', '-')}",
              f"{entry.get('node', entry.get('dealdesk.node', '?'))}/{entry.get('gen_ai.operation.name', entry.get('event', '?'))}"]

@@ -231,6 +231,10 @@ class Turn(_Model):
     error: str | None = None  # a typed error code the reply carried
     close: str | None = None  # why the negotiation closed this turn (buyer_rejected, max_rounds)
     deal_id: str | None = None
+    # the policy and catalog versions the turn was decided under (its records'), to hold against
+    # `dealdesk policy explain --json`'s: "why this price?" is answered by the rules as they were then
+    policy_version: str | None = None
+    catalog_version: str | None = None
     records: list[dict[str, Any]] = Field(default_factory=list)  # the raw decision records of the turn
 
 
@@ -291,6 +295,9 @@ class ApprovalDetail(_Model):
     result_turn: int | None = None  # the decision's turn, once decided (not for a canceled request)
     result_reply: str | None = None  # that turn's reply: proposal | error | ... (None: nothing was sent)
     lines: list[DecidedLine] = Field(default_factory=list)
+    # the policy and catalog versions the request was filed under (its turn's records)
+    policy_version: str | None = None
+    catalog_version: str | None = None
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -613,11 +620,14 @@ def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approv
     deal_id = None
     if outgoing == "deal":
         deal_id = next(iter(deal_of.values())).id if deal_of else None
+    versioned = next((r for r in recs if r.get("dealdesk.policy.version") or r.get("dealdesk.catalog.version")), {})
     return Turn(turn=number, at=at, actor=actor, message_id=begin.get("message_id"), buyer=buyer, operator=operator,
                 offer=offer, outgoing=outgoing, guardrail=guard, approvals_requested=requested,
                 approvals_decided=decided, routing=routing, error=error, close=close, deal_id=deal_id,
                 answered=(", ".join(answer.get("dealdesk.rule_ids") or []) or None) if answer else None,
                 answer_figures=answer.get("dealdesk.figures") if answer else None,
+                policy_version=versioned.get("dealdesk.policy.version"),
+                catalog_version=versioned.get("dealdesk.catalog.version"),
                 records=recs if with_records else [])
 
 
@@ -721,8 +731,10 @@ def guardrail_blocks(store: Store, *, since: str | dt.datetime | dt.date | None 
 
 
 def approvals(store: Store, *, status: str | None = None) -> list[ApprovalView]:
-    """Approval requests (all, or those with `status`), in the store's order."""
-    return [_approval_view(a) for a in store.approvals(status=status)]
+    """Approval requests (all, or those with `status`), oldest first (a queue is worked from its oldest request);
+    requests filed in the same instant by id, so every listing gives them in the same order."""
+    rows = sorted(store.approvals(status=status), key=lambda a: (a.requested_at, a.id))
+    return [_approval_view(a) for a in rows]
 
 
 def approval_detail(store: Store, approval_id: str) -> ApprovalDetail | None:
@@ -732,16 +744,18 @@ def approval_detail(store: Store, approval_id: str) -> ApprovalDetail | None:
     tl = timeline(store, a.negotiation_id, with_records=False)
     offer = result = None
     result_turn = result_reply = None
+    versions: dict[str, str | None] = {}
     if tl is not None:
         for turn in tl.turns:
             if any(v.id == a.id for v in turn.approvals_requested) and turn.offer is not None:
                 offer = turn.offer
+                versions = {"policy_version": turn.policy_version, "catalog_version": turn.catalog_version}
             if turn.operator is not None and turn.operator.approval_id == a.id:  # the decision's own turn
                 result, result_turn, result_reply = turn.offer, turn.turn, turn.outgoing
     view = _approval_view(a)
     return ApprovalDetail(approval=view, negotiation=tl.summary if tl else None, offer=offer,
                           series=_series(tl) if tl else [], result=result, result_turn=result_turn,
-                          result_reply=result_reply, lines=_decided_lines(a, offer, result))
+                          result_reply=result_reply, lines=_decided_lines(a, offer, result), **versions)
 
 
 def _decided_lines(a, offer: Offer | None, result: Offer | None) -> list[DecidedLine]:

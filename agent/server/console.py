@@ -244,12 +244,20 @@ def _fmt_num(value: Any, places: int | None = None) -> str:
     return format(d, "f")
 
 
+def _fmt_pct(value: Any) -> str:
+    """A percentage as the CLI and REST's operators read it: two decimals, half up (`review.percent_text`), so a
+    request 15.04% off, beyond the bot's own 15%, never reads "15.0%"."""
+    if value is None or value == "":
+        return ""
+    return str(review.percent_text(value))
+
+
 def make_env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["t"] = _fmt_time
     env.filters["num"] = _fmt_num
-    env.filters["pct"] = lambda v: _fmt_num(v, 1)
+    env.filters["pct"] = _fmt_pct
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str)
     return env
 
@@ -521,7 +529,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         detail = review.approval_detail(store, a.id)
         return render(request, "approval.html", status, op=op, a=a, moves=moves_of(a), current=current,
                       versions=versions, negotiation=negotiation, message=message,
-                      charts=charts_for(detail.series) if detail else [],
+                      charts=charts_for(detail.series) if detail else [], detail=detail,
                       done=done if done in ("approve", "reject") else None, max_note=MAX_NOTE_CHARS)
 
     @r.get("/approvals/{approval_id}")

@@ -6,11 +6,17 @@ decided an approval) changed what operators see without touching a record. So ea
 that made it, whose content the chain proves:
 
 - a proposal version's body is what its turn's commit record digested (`dealdesk.input.digest`: the outgoing
-  proposal; `dealdesk.stored.digest`: the proposal a shadow turn kept for the operator), and its id, version
-  and total columns are the body's;
-- a deal's body is what the accepting turn's commit record digested, and its columns are the body's;
+  proposal; `dealdesk.stored.digest`: the proposal a shadow turn kept for the operator), and its id, version,
+  total, currency, payment terms and validity columns are the body's;
+- a deal's body is what the accepting turn's commit record digested, and its columns (id, proposal, version,
+  total, currency, acceptance time) are the body's;
+- every approval request (whatever its status) is the one its turn's approval record filed: its level, reasons
+  and requested lines (with their limits) are what that record digested (`dealdesk.input.digest` of the
+  approval node's `route` record with routing `operator`), so a request's level, which decides the operator
+  keys that may decide it, cannot be lowered in the table;
 - a decided approval (approved, rejected, edited) has the operator's decision record, with the same outcome,
-  decider and note.
+  decider, note and edited prices; and an approval that has a decision record is decided as it says (not set
+  back to pending, which would let it be decided again, nor to canceled, which hides the decision).
 
 Rows of pruned negotiations are not checked (their records are gone by design).
 """
@@ -27,6 +33,37 @@ from agent.store import schema as t
 
 INPUT_DIGEST = "dealdesk.input.digest"
 STORED_DIGEST = "dealdesk.stored.digest"
+DECIDED = ("approved", "rejected", "edited")
+
+
+def _instant(value: Any) -> str | None:
+    """A stored instant (naive UTC, or aware) as the bodies say it: UTC to the second with Z."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def _request_digests(row: Any) -> set[str]:
+    """The digests an approval row's request may have had when its approval record filed it: the graph's request
+    {moves, level, reasons, limits} (requests filed before limits were recorded have none)."""
+    from agent.records import digest
+
+    requested = row.requested or {}
+    base = {"moves": requested.get("moves"), "level": row.level, "reasons": row.reasons}
+    return {digest({**base, "limits": requested.get("limits") or {}}), digest(base)}
+
+
+def _differs(pairs: Iterable[tuple[str, Any, Any]]) -> list[str]:
+    return [f"{name} {column!r} (its body: {body!r})" for name, column, body in pairs if column != body]
 
 
 @dataclass(frozen=True)
@@ -45,14 +82,19 @@ def check_tables(conn: Connection, records: dict[str, dict[int, Any]], *, skip: 
 
     skipped = set(skip)
     committed: dict[str, set[str]] = {}
+    filed: dict[str, set[str]] = {}
     decisions: dict[str, dict[str, Any]] = {}
     for nid, by_id in records.items():
         digests = committed.setdefault(nid, set())
+        requests = filed.setdefault(nid, set())
         for record in by_id.values():
             if record.get("node") == "commit":
                 digests.update(d for d in (record.get(INPUT_DIGEST), record.get(STORED_DIGEST)) if d)
             elif record.get("gen_ai.operation.name") == "decide_approval" and record.get("dealdesk.approval.id"):
                 decisions[record["dealdesk.approval.id"]] = record
+            elif record.get("node") == "approval" and record.get("dealdesk.approval.routing") == "operator" \
+                    and record.get(INPUT_DIGEST):
+                requests.add(record[INPUT_DIGEST])
     problems: list[TableProblem] = []
 
     def rows(table: Any) -> Any:
@@ -71,6 +113,11 @@ def check_tables(conn: Connection, records: dict[str, dict[int, Any]], *, skip: 
             problems.append(TableProblem(p.negotiation_id, "proposals", where,
                                          f"its columns (total {p.total}) differ from its body "
                                          f"(total {body.get('total')})"))
+        elif wrong := _differs((("currency", p.currency, body.get("currency")),
+                                ("payment_terms", p.payment_terms, body.get("payment_terms")),
+                                ("valid_until", _instant(p.valid_until), _instant(body.get("valid_until"))))):
+            problems.append(TableProblem(p.negotiation_id, "proposals", where,
+                                         "its columns differ from its body: " + ", ".join(wrong)))
     for d in rows(t.deals):
         if d.negotiation_id in skipped:
             continue
@@ -82,10 +129,26 @@ def check_tables(conn: Connection, records: dict[str, dict[int, Any]], *, skip: 
                 d.id, d.proposal_id, d.version, d.total):
             problems.append(TableProblem(d.negotiation_id, "deals", d.id,
                                          f"its columns (total {d.total}) differ from its body (total {body.get('total')})"))
+        elif wrong := _differs((("currency", d.currency, body.get("currency")),
+                                ("accepted_at", _instant(d.accepted_at), _instant(body.get("accepted_at"))))):
+            problems.append(TableProblem(d.negotiation_id, "deals", d.id,
+                                         "its columns differ from its body: " + ", ".join(wrong)))
     for a in rows(t.approvals):
-        if a.negotiation_id in skipped or a.status not in ("approved", "rejected", "edited"):
+        if a.negotiation_id in skipped:
+            continue
+        if not _request_digests(a) & filed.get(a.negotiation_id, set()):
+            problems.append(TableProblem(a.negotiation_id, "approvals", a.id,
+                                         f"its request (level {a.level}, its lines and reasons) is not the one any "
+                                         "approval record of the negotiation filed"))
             continue
         record = decisions.get(a.id)
+        if a.status not in DECIDED:
+            if record is not None:
+                problems.append(TableProblem(a.negotiation_id, "approvals", a.id,
+                                             f"the row says {a.status}; the decision record says "
+                                             f"{record.get('dealdesk.approval.outcome')} by "
+                                             f"{record.get('dealdesk.approval.by')!r}"))
+            continue
         if record is None:
             problems.append(TableProblem(a.negotiation_id, "approvals", a.id,
                                          f"{a.status} by {a.decided_by}, but no operator decision record says so"))
@@ -96,4 +159,11 @@ def check_tables(conn: Connection, records: dict[str, dict[int, Any]], *, skip: 
             problems.append(TableProblem(a.negotiation_id, "approvals", a.id,
                                          f"the row says {a.status} by {a.decided_by!r} (note {a.note!r}); the "
                                          f"decision record says {said[0]} by {said[1]!r} (note {said[2]!r})"))
+            continue
+        row_prices = (a.decision or {}).get("prices") or None
+        said_prices = record.get("dealdesk.approval.prices") or None
+        if row_prices != said_prices:
+            problems.append(TableProblem(a.negotiation_id, "approvals", a.id,
+                                         f"the row says {a.status} at prices {row_prices!r}; the decision record "
+                                         f"says prices {said_prices!r}"))
     return problems

@@ -187,7 +187,8 @@ def test_log_tail_is_readable_and_filters(cli, day) -> None:
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert len(lines) == 5
-    assert all(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  INFO  ", line) for line in lines)
+    # instants as every operator command says them: UTC with Z, to the second (it said "2026-11-28 00:14:50")
+    assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  INFO  ", line) for line in lines)
     nid = sim.texts[0]
     mine = cli("log", "tail", "-n", "1000", "--conversation", nid).output.splitlines()
     assert len(mine) == sum(1 for r in raw if r["gen_ai.conversation.id"] == nid)
