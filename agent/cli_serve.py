@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -204,21 +204,17 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
         except DataFileError as exc:  # each issue on its line, exit 1, as `dealdesk price` says it
             refuse(exc)
         if region is not None and region not in cat.regions():
-            err.print(f"error: region {region!r} is not served; the catalog serves {', '.join(cat.regions())}",
-                      markup=False)
-            raise typer.Exit(2)
+            _refuse("not_authorized_for_region", "region",
+                    f"region {region!r} is not served; the catalog serves {', '.join(cat.regions())}")
         if segment is not None and segment not in cat.segments:
-            err.print(f"error: unknown segment {segment!r}; the catalog has {', '.join(cat.segments)}", markup=False)
-            raise typer.Exit(2)
+            _refuse("unknown_segment", "segment", f"unknown segment {segment!r}; the catalog has {', '.join(cat.segments)}")
         if currency is not None and region is not None and cat.book_for(region, currency) is None:
-            err.print(f"error: {currency} is not sold in region {region}", markup=False)
-            raise typer.Exit(2)
+            _refuse("unsupported_currency", "currency", f"{currency} is not sold in region {region}")
     else:
         segment = None
     if level is not None:
         if scope != "operator":
-            err.print("error: only operator keys have an approval level (field level)", markup=False)
-            raise typer.Exit(2)
+            _refuse("malformed_message", "level", "only operator keys have an approval level")
         from agent.authority import known_levels
         from agent.cli_agent import refuse
         from agent.config import load_data
@@ -230,17 +226,15 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
             refuse(exc)
         levels = known_levels(pol, cat)
         if level not in levels:
-            err.print(f"error: unknown approval level {level!r} (field level); the policy's chains have "
-                      f"{', '.join(levels)}", markup=False)
-            raise typer.Exit(2)
+            _refuse("malformed_message", "level",
+                    f"unknown approval level {level!r}; the policy's chains have {', '.join(levels)}")
     store, keys = _key_store(db)
     try:
         key, text = keys.create(scope,  # type: ignore[arg-type]
                                 org=org, region=region, segment=segment, currency=currency, label=label,
                                 approval_level=level)
     except ApiKeyError as exc:
-        err.print(f"error: {exc.message}" + (f" (field {exc.field})" if exc.field else ""), markup=False)
-        raise typer.Exit(2) from None
+        _refuse(exc.code, exc.field, exc.message)
     finally:
         store.dispose()
     if as_json:
@@ -273,6 +267,14 @@ def keys_list(all_: Annotated[bool, typer.Option("--all", help="Include revoked 
     out.print(table, markup=False)  # the cells are data: a label's "[vip]" is text
 
 
+def _refuse(code: str, field: str | None, message: str) -> NoReturn:
+    """A refused key command, on one line as every dealdesk command says it: `error CODE (field FIELD): message`,
+    exit 2."""
+    where = f" (field {field})" if field else ""
+    err.print(f"error {code}{where}: {message}", highlight=False, markup=False)
+    raise typer.Exit(2)
+
+
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_...), from `dealdesk keys list`")],
                 db: DbOpt = None) -> None:
@@ -283,8 +285,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_...)
     try:
         key = keys.revoke(key_id)
     except ApiKeyError as exc:
-        err.print(f"error: {exc.message}", markup=False)
-        raise typer.Exit(2) from None
+        _refuse("not_found" if exc.message.startswith("no key ") else exc.code, exc.field, exc.message)
     finally:
         store.dispose()
     out.print(f"revoked {key.id} ({key.scope}{', ' + key.org if key.org else ''})", highlight=False, markup=False)

@@ -441,10 +441,12 @@ def router(ctx: ServerContext) -> APIRouter:
         return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_quote(s), "warnings": warnings}
 
     @r.get("/approvals", tags=["operator"], summary="Approval requests (newest first)")
-    def list_approvals(key: Operator_, status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled"] | None,
-                                                         Query()] = None,
+    def list_approvals(key: Operator_,
+                       status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled", "all"] | None,
+                                         Query(description="One status, or all (the default)")] = None,
                        limit: Limit = 100) -> dict[str, Any]:
-        return {"data": [approval_view(a) for a in store.approvals(status=status, newest_first=True, limit=limit)]}
+        return {"data": [approval_view(a) for a in store.approvals(status=None if status == "all" else status,
+                                                                    newest_first=True, limit=limit)]}
 
     @r.get("/approvals/{approval_id}", tags=["operator"], summary="One approval request")
     def get_approval(approval_id: Id, key: Operator_) -> dict[str, Any]:

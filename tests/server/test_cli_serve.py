@@ -63,25 +63,30 @@ def test_keys_create_list_revoke(db):
         assert keys.authenticate(made["key"]) is None
         assert made["id"] not in _run("keys", "list", "--db", db).output
         assert made["id"] in _run("keys", "list", "--all", "--db", db).output
-        assert _run("keys", "revoke", "key_nope", "--db", db).exit_code == 2
+        nope = _run("keys", "revoke", "key_nope", "--db", db)
+        assert nope.exit_code == 2 and nope.output.strip() == "error not_found (field key_id): no key key_nope"
     finally:
         store.dispose()
 
 
 @pytest.mark.parametrize("args,needle", [
     (["--scope", "buyer", "--region", "EU"], "organisation"),
-    (["--scope", "buyer", "--org", "x", "--region", "MARS"], "not served"),
-    (["--scope", "buyer", "--org", "x", "--region", "EU", "--segment", "vip"], "unknown segment"),
-    (["--scope", "buyer", "--org", "x", "--region", "EU", "--currency", "USD"], "not sold"),
+    (["--scope", "buyer", "--org", "x", "--region", "MARS"], "error not_authorized_for_region (field region): "),
+    (["--scope", "buyer", "--org", "x", "--region", "EU", "--segment", "vip"],
+     "error unknown_segment (field segment): unknown segment"),
+    (["--scope", "buyer", "--org", "x", "--region", "EU", "--currency", "USD"],
+     "error unsupported_currency (field currency): USD is not sold"),
     (["--scope", "root"], "scope"),
     (["--scope", "operator", "--org", "x"], "organisation"),
-    (["--scope", "operator", "--level", "ceo"], "unknown approval level 'ceo' (field level)"),
-    (["--scope", "buyer", "--org", "x", "--region", "EU", "--level", "manager"], "only operator keys"),
+    (["--scope", "operator", "--level", "ceo"], "error malformed_message (field level): unknown approval level 'ceo'"),
+    (["--scope", "buyer", "--org", "x", "--region", "EU", "--level", "manager"],
+     "error malformed_message (field level): only operator keys"),
 ])
 def test_keys_create_refuses_bad_input(db, args, needle):
     r = _run("keys", "create", *args, "--db", db)
     assert r.exit_code == 2, r.output
     assert needle in r.output
+    assert r.output.startswith("error ") and len(r.output.strip().splitlines()) == 1, r.output  # one line
 
 
 def test_an_operator_key_with_an_approval_level(db):

@@ -239,6 +239,11 @@ def test_approval_path_through_the_operator_endpoints(live_server, flow):
         assert row["level"] == "manager" and row["negotiation_id"] == nid
         assert row["requested"]["moves"][0]["quantity"] == "500"
         assert op.get(f"/v1/approvals/{approval.id}").json()["status"] == "pending"
+        # status=all, as the CLI and the console take it: every status, the same as no status
+        every = op.get("/v1/approvals", params={"status": "all"})
+        assert every.status_code == 200, every.text
+        assert [a["approval_id"] for a in every.json()["data"]] == \
+            [a["approval_id"] for a in op.get("/v1/approvals").json()["data"]]
         # The buyer sees the pending proposal but never the approval queue.
         assert buyer.get("/v1/approvals").status_code == 403
         decided = op.post(f"/v1/approvals/{approval.id}/approve", json={"note": "key account"})
