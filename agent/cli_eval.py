@@ -31,6 +31,47 @@ def _quiet_records() -> None:
     configure_logging(open(os.devnull, "w"))  # noqa: SIM115
 
 
+def _run_data(catalog: Optional[Path], policy: Optional[Path]) -> dict:
+    """Load the run's catalog and policy once, before anything runs: a refused file is bad input (exit 2), each
+    issue printed. Returns the report's `catalog` and `policy` meta (path and version)."""
+    from agent.config import load_data
+    from evals.simulate import data_meta
+    from tools.datafile import DataFileError
+
+    try:
+        cat, pol = load_data(catalog, policy)
+    except DataFileError as exc:
+        named = [opt for opt, path in (("--catalog", catalog), ("--policy", policy))
+                 if path is not None and any(str(path) in str(i) for i in exc.issues)]
+        which = named[0] if named else "data file"
+        err.print(f"[red]bad {which}[/red] ({len(exc.issues)} issue{'s' if len(exc.issues) != 1 else ''}):",
+                  highlight=False)
+        for issue in exc.issues:
+            err.print(f"  {issue}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        err.print(f"[red]bad data file[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    return data_meta(cat, pol, None if catalog is None else str(catalog), None if policy is None else str(policy))
+
+
+def _writable(path: Optional[Path], option: str) -> None:
+    """An output file's directory is made before the run (not found missing after it); exit 2 when it cannot be."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+    except OSError as exc:
+        err.print(f"[red]bad {option}[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+CATALOG_HELP = "Catalog file for every case that names none (env DEALDESK_CATALOG; default examples/catalog.yaml)"
+POLICY_HELP = "Policy file for every case that names none (env DEALDESK_POLICY; default examples/policy.yaml)"
+
+
 def _progress(total: int, label: str) -> Progress:
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                     transient=True, disable=not err.is_terminal)
@@ -49,7 +90,11 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
                                                                  "[the demo keys]")] = None,
         operator_key: Annotated[Optional[str], typer.Option(help="With --target: an operator key (default: the demo key)")] = None,
         tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Only cases with this tag")] = None,
-        case_id: Annotated[Optional[list[str]], typer.Option("--case", help="Only this case id")] = None) -> None:
+        case_id: Annotated[Optional[list[str]], typer.Option("--case", help="Only this case id")] = None,
+        catalog: Annotated[Optional[Path], typer.Option("--catalog", envvar="DEALDESK_CATALOG",
+                                                        help=CATALOG_HELP)] = None,
+        policy: Annotated[Optional[Path], typer.Option("--policy", envvar="DEALDESK_POLICY",
+                                                       help=POLICY_HELP)] = None) -> None:
     """Replay eval suites through the seller in-process and score them; exits 1 when a case fails."""
     from evals import report as rep
     from evals.case import SuiteError, load_suites
@@ -67,6 +112,9 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
             DEMO_OPERATOR_KEY if not buyer_key else None))
         if model != "offline":
             err.print("--model is the server's own with --target; ignored")
+        if catalog is not None or policy is not None:
+            err.print("--catalog and --policy are the server's own with --target; ignored")
+            catalog = policy = None
     if not target and model != "offline":  # refused once, before any case runs into it
         from evals.session import make_model
 
@@ -99,18 +147,25 @@ def run(suites: Annotated[Optional[list[Path]], typer.Argument(help="JSONL suite
     if baseline is not None:
         try:
             prior = json.loads(baseline.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             err.print(f"[red]bad baseline[/red]: {exc}", highlight=False)
             raise typer.Exit(2) from None
+        why = rep.check_report(prior)
+        if why:
+            err.print(f"[red]bad baseline[/red] {baseline}: {why}", highlight=False)
+            raise typer.Exit(2)
+    _writable(report, "--report")
+    _writable(html_out, "--html")
+    data = None if target else _run_data(catalog, policy)
     _quiet_records()
     started = time.perf_counter()
     with _progress(len(cases) * repeat, "evals") as bar:
         task = bar.add_task("evals", total=len(cases) * repeat)
         results = run_cases(cases, jobs=jobs, repeat=repeat, model=model, target=remote,
-                            progress=lambda r: bar.advance(task))
+                            progress=lambda r: bar.advance(task), catalog=catalog, policy=policy)
     summary = summarise(results, repeat=repeat)
     doc = rep.build(results, summary, suites=[str(p) for p in paths], model=model if not target else f"server {target}",
-                    jobs=jobs, seconds=time.perf_counter() - started)
+                    jobs=jobs, seconds=time.perf_counter() - started, data=data)
     if prior is not None:
         doc["baseline"] = rep.diff(prior, doc)
     rep.print_table(doc, out)
@@ -179,7 +234,11 @@ def simulate(buyers: Annotated[Optional[str], typer.Option("--buyers", help="Com
              db: Annotated[Optional[str], typer.Option("--db", help="Write the negotiations to this database "
                                                                     "(default: a throwaway store)")] = None,
              operator: Annotated[str, typer.Option(help="What the simulated operator does with escalations: "
-                                                        "approve | reject | none")] = "approve") -> None:
+                                                        "approve | reject | none")] = "approve",
+             catalog: Annotated[Optional[Path], typer.Option("--catalog", envvar="DEALDESK_CATALOG",
+                                                             help="Catalog file (env DEALDESK_CATALOG)")] = None,
+             policy: Annotated[Optional[Path], typer.Option("--policy", envvar="DEALDESK_POLICY",
+                                                            help="Policy file (env DEALDESK_POLICY)")] = None) -> None:
     """Play simulated procurement agents against the seller; exits 1 on any violation, leak or crash."""
     from evals import report as rep
     from evals.buyers import STRATEGIES
@@ -193,10 +252,14 @@ def simulate(buyers: Annotated[Optional[str], typer.Option("--buyers", help="Com
                                  param_hint="--buyers")
     if operator not in ("approve", "reject", "none"):
         raise typer.BadParameter("approve | reject | none", param_hint="--operator")
+    _writable(report, "--report")
+    _run_data(catalog, policy)
     _quiet_records()
     with _progress(n, "simulate") as bar:
         task = bar.add_task("simulate", total=n)
         result = run_sim(names, n, seed=seed, jobs=jobs, db=db, operator=operator,
+                         catalog_path=None if catalog is None else str(catalog),
+                         policy_path=None if policy is None else str(policy),
                          progress=lambda k: bar.advance(task, k))
     result["meta"]["date"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     rep.print_simulation(result, out)

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from agent.contract import ErrorCode
 
@@ -118,9 +118,10 @@ class Bounds(_M):
     min: Decimal | None = None
     max: Decimal | None = None
 
-    @field_serializer("min", "max")
-    def _s(self, v: Decimal | None) -> str | None:
-        return None if v is None else format(v, "f")
+    @model_serializer(mode="plain")
+    def _s(self) -> dict[str, str]:
+        """A bound left open is left out (`{"max": "5"}`, not `{"min": null, "max": "5"}`), as it was written."""
+        return {k: format(v, "f") for k, v in (("min", self.min), ("max", self.max)) if v is not None}
 
     def contains(self, value: Decimal | float | int | None) -> bool:
         if value is None:

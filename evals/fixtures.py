@@ -82,9 +82,14 @@ def _load(catalog_path: Path, policy_path: Path, cat_patch: str, pol_patch: str)
     return catalog, policy
 
 
-def load_fixture(fixture: Fixture) -> tuple[Catalog, Policy]:
-    """The validated catalog and policy of a fixture (a refused override raises the loader's error)."""
-    return _load(resolve_path(fixture.catalog, DEFAULT_CATALOG).resolve(),
-                 resolve_path(fixture.policy, DEFAULT_POLICY).resolve(),
+def load_fixture(fixture: Fixture, *, catalog: str | Path | None = None,
+                 policy: str | Path | None = None) -> tuple[Catalog, Policy]:
+    """The validated catalog and policy of a fixture (a refused override raises the loader's error).
+
+    `catalog` / `policy`: the run's files (`eval run --catalog/--policy`), used by every case that does not name
+    its own; the demo files by default. A case's overrides are merged into whichever file it runs on.
+    """
+    return _load(resolve_path(fixture.catalog, Path(catalog) if catalog else DEFAULT_CATALOG).resolve(),
+                 resolve_path(fixture.policy, Path(policy) if policy else DEFAULT_POLICY).resolve(),
                  json.dumps(fixture.catalog_overrides, sort_keys=True, default=str),
                  json.dumps(fixture.policy_overrides, sort_keys=True, default=str))

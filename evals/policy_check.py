@@ -156,7 +156,7 @@ class Checker:
                 if was != now_:
                     out.append(Violation("deal_differs_from_proposal", None,
                                          "the deal's lines differ from the accepted proposal's", "deal"))
-        for sku, qty in asked:
+        for sku, qty in reversed(asked):  # the latest ask of a SKU is the one in play
             if sku in self.catalog.products and not any(s.sku == sku for s in surfaces):
                 terms = (data or {}).get("payment_terms") or self.policy.doc.global_.payment_terms.default
                 s = self.surface(sku, qty, terms, on)

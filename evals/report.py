@@ -34,12 +34,30 @@ TRACKED = {
 
 
 def build(results: list[dict[str, Any]], summary: dict[str, Any], *, suites: list[str], model: str,
-          jobs: int, seconds: float) -> dict[str, Any]:
+          jobs: int, seconds: float, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON report. `data`: the run's `catalog` and `policy` ({"path", "version"}), the files every case
+    that names none of its own runs on (its overrides merged in)."""
     return {"version": REPORT_VERSION,
             "meta": {"suites": suites, "model": model, "jobs": jobs, "seconds": round(seconds, 2),
                      "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-                     "python": platform.python_version(), "machine": platform.machine()},
+                     "python": platform.python_version(), "machine": platform.machine(), **(data or {})},
             "summary": summary, "cases": results}
+
+
+def check_report(doc: Any) -> str | None:
+    """Why `doc` cannot be read as an `eval run` JSON report (None when it can): a baseline must be one."""
+    if not isinstance(doc, dict):
+        return f"a JSON {type(doc).__name__}, not an eval run report (an object with `cases`)"
+    cases = doc.get("cases")
+    if not isinstance(cases, list):
+        hint = " (an `eval simulate` report?)" if "negotiations" in doc else ""
+        return f"no `cases` list: not an eval run report{hint}"
+    for i, r in enumerate(cases):
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str) or not isinstance(r.get("status"), str):
+            return f"cases[{i}] has no `id` and `status`: not an eval run report"
+        if r.get("metrics") is not None and not isinstance(r["metrics"], dict):
+            return f"cases[{i}].metrics is not an object"
+    return None
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -77,6 +95,10 @@ def diff(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
         if a["status"] != b["status"]:
             worse = b["status"] in good and a["status"] not in good
             details.append(f"status {b['status']} -> {a['status']}")
+            failing = [f"{s.get('name')}: {s.get('explanation')}" for s in a.get("scores") or []
+                       if isinstance(s, dict) and not s.get("passed")]
+            if failing:  # why, in the row itself
+                details.append(("failed " + "; ".join(failing))[:300])
             regression |= worse
         mb, ma = b.get("metrics") or {}, a.get("metrics") or {}
         if mb.get("outcome") != ma.get("outcome"):
@@ -94,7 +116,13 @@ def diff(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     for cid in before:
         if cid not in after:
             rows.append({"id": cid, "change": "removed", "regression": False, "details": ["not in this run"]})
-    return {"baseline_date": baseline.get("meta", {}).get("date"), "rows": rows,
+    data = []
+    for key in ("catalog", "policy"):  # what the two runs ran on, when a report says (older ones do not)
+        was, now = (baseline.get("meta") or {}).get(key), (current.get("meta") or {}).get(key)
+        if isinstance(was, dict) and isinstance(now, dict) and was.get("version") != now.get("version"):
+            data.append(f"{key} {was.get('path')} ({str(was.get('version'))[:15]}) -> "
+                        f"{now.get('path')} ({str(now.get('version'))[:15]})")
+    return {"baseline_date": (baseline.get("meta") or {}).get("date"), "data_changes": data, "rows": rows,
             "regressions": sorted(r["id"] for r in rows if r["regression"])}
 
 
@@ -153,6 +181,8 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         f" | {report['meta']['seconds']} s", highlight=False)
     if report.get("baseline"):
         d = report["baseline"]
+        for change in d.get("data_changes") or []:
+            console.print(f"data changed since the baseline: {change}", highlight=False, markup=False)
         console.print(f"baseline diff: {len(d['rows'])} changed, regressions: {', '.join(d['regressions']) or 'none'}")
         for row in d["rows"]:
             mark = "[red]REGRESSION[/red] " if row["regression"] else ""
@@ -284,7 +314,9 @@ def write_html(report: dict[str, Any], path: Path) -> None:
     if report.get("baseline"):
         d = report["baseline"]
         parts.append(f"<h2>Baseline diff</h2><p>baseline of {e(str(d.get('baseline_date')))}; regressions: "
-                     f"{e(', '.join(d['regressions']) or 'none')}</p><table><tr><th>case</th><th>change</th>"
+                     f"{e(', '.join(d['regressions']) or 'none')}</p>"
+                     + "".join(f"<p>data changed since the baseline: {e(c)}</p>" for c in d.get("data_changes") or [])
+                     + "<table><tr><th>case</th><th>change</th>"
                      "<th>details</th></tr>")
         for row in d["rows"]:
             parts.append(f"<tr class='{'reg' if row['regression'] else ''}'><td>{e(row['id'])}</td>"

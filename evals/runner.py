@@ -62,10 +62,13 @@ def needs_clock(case: Case) -> bool:
     return case.fixture.clock is not None or any(isinstance(t, ClockTurn) for t in case.turns)
 
 
-def run_case(case: Case, *, model: str = "offline", trial: int = 0) -> dict[str, Any]:
-    """Run one case once; returns the JSON-able result (status, scores, metrics, series)."""
+def run_case(case: Case, *, model: str = "offline", trial: int = 0,
+             data: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+    """Run one case once; returns the JSON-able result (status, scores, metrics, series).
+
+    `data`: the run's (catalog, policy) files for cases that name none (None: the demo files)."""
     started = time.perf_counter()
-    catalog, policy = load_fixture(case.fixture)
+    catalog, policy = load_fixture(case.fixture, catalog=data[0], policy=data[1])
     b = case.fixture.buyer
     buyer = Buyer(org=b.org, region=b.region, segment=b.segment, currency=b.currency, payment_terms=b.payment_terms)
     db = ThrowawayDb(worker_scratch(), f"{case.id}-{trial}-{uuid.uuid4().hex[:8]}")
@@ -108,6 +111,8 @@ def play(case: Case, session: Any) -> None:
             rec = session.operator(turn.action, by=turn.by, note=turn.note, prices=turn.prices)
             if rec.note == NO_PENDING and rec.reply is None and not rec.exception:
                 raise HarnessError(f"turn {rec.index}: no pending approval to {turn.action}")
+            if rec.refused:
+                raise HarnessError(f"turn {rec.index}: operator {turn.action} refused: {rec.refused}")
         diffs = divergence(turn.seller, (rec.reply or {}).get("data"), rec.index) if turn.seller is not None else []
         if diffs:
             rec.diverged = True
@@ -165,15 +170,15 @@ def result_of(case: Case, t: Transcript, trial: int, seconds: float) -> dict[str
     }
 
 
-def _run_task(args: tuple[str, int, str, Any]) -> dict[str, Any]:
-    case_json, trial, model, target = args
+def _run_task(args: tuple[str, int, str, Any, tuple[str | None, str | None]]) -> dict[str, Any]:
+    case_json, trial, model, target, data = args
     case = Case.model_validate_json(case_json)
     try:
         if target is not None:
             from evals.remote import run_remote_case
 
             return run_remote_case(case, target, trial=trial)
-        return run_case(case, model=model, trial=trial)
+        return run_case(case, model=model, trial=trial, data=data)
     except Exception as exc:  # a harness or fixture problem: report it as a failed case
         return harness_error(case, trial, exc)
 
@@ -213,9 +218,12 @@ def pool_context() -> mp.context.BaseContext:
 
 
 def run_cases(cases: Sequence[Case], *, jobs: int = 1, repeat: int = 1, model: str = "offline",
-              progress: Callable[[dict[str, Any]], None] | None = None, target: Any = None) -> list[dict[str, Any]]:
-    """All cases x `repeat` trials; results in case order. `target` (evals.remote.Target): a live server."""
-    tasks = [(c.model_dump_json(), trial, model, target) for c in cases for trial in range(repeat)]
+              progress: Callable[[dict[str, Any]], None] | None = None, target: Any = None,
+              catalog: str | Path | None = None, policy: str | Path | None = None) -> list[dict[str, Any]]:
+    """All cases x `repeat` trials; results in case order. `target` (evals.remote.Target): a live server.
+    `catalog` / `policy`: the files every case that names none runs on (default: the demo files)."""
+    data = (None if catalog is None else str(catalog), None if policy is None else str(policy))
+    tasks = [(c.model_dump_json(), trial, model, target, data) for c in cases for trial in range(repeat)]
     results: list[dict[str, Any]] = []
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:

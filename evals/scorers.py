@@ -106,6 +106,7 @@ def approval(expect: Expect, t: Transcript, m: dict[str, Any]) -> Score | None:
     why = f"approval requests: {levels or 'none'}"
     if expect.approval is not None and bool(levels) != expect.approval:
         ok = False
+        why = f"expected {'an' if expect.approval else 'no'} approval request; {why}"
     if expect.approval_level is not None and expect.approval_level not in levels:
         ok = False
         why += f"; expected level {expect.approval_level}"

@@ -25,6 +25,7 @@ from agent.store import Store
 from evals.clock import EvalClock, patched
 from evals.policy_check import Checker
 from tools.catalog.models import Catalog
+from tools.errors import DealdeskError
 from tools.policy.models import Policy
 
 NO_PENDING = "no pending approval"  # the note of an operator turn that found nothing to decide
@@ -51,6 +52,7 @@ class TurnRecord:
     lines: dict[str, dict[str, str]] = field(default_factory=dict)  # sku -> list/floor/walk_away/cost
     asked: dict[str, str] = field(default_factory=dict)  # the buyer's price per SKU as the seller understood it
     exception: str | None = None
+    refused: str | None = None      # an operator action the seller refused with a typed error ("code (field): ...")
     diverged: bool = False
     divergence: list[dict[str, Any]] = field(default_factory=list)  # {"turn", "field", "recorded", "live"}
     note: str | None = None
@@ -230,6 +232,10 @@ class Session:
         except Exception as exc:  # the seller crashed: that is a finding, not a harness error
             rec.exception = f"{type(exc).__name__}: {exc}"[:2000]
             rec.note = traceback.format_exc(limit=6)[-4000:]
+            if role == "operator" and isinstance(exc, DealdeskError) and exc.code != "internal_error":
+                # the operator's action was refused (as REST answers it with an error): the case's operator turn
+                # cannot be played as written, which the runner reports as the case's harness error
+                rec.refused = f"{exc.code}{f' (field {exc.field})' if exc.field else ''}: {exc.message}"[:2000]
         rec.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         if reply is not None:
             self._read(rec, reply, now)
@@ -264,9 +270,17 @@ class Session:
                                                          accepted=accepted, asked=self._asked[-20:])
         rec.violations = [v.as_dict() for v in violations]
         rec.leaks = [v.as_dict() for v in leaks]
+        # The figures of the lines this reply offers or deals, each at its own quantity. The surfaces of what the
+        # buyer asked for (checked for leaks) are not lines: a refused rfq at another quantity must not replace the
+        # list price the final offer's discount and advantage are measured from.
+        body = data or {}
+        offered = {(str(i.get("sku")), str(i.get("quantity")))
+                   for i in [*(body.get("items") or []), *((body.get("pending") or {}).get("items") or [])]
+                   if isinstance(i, dict)}
         rec.lines = {s.sku: {"list": str(s.list_price), "floor": str(s.floor_price),
                              "walk_away": str(s.walk_away_price), "cost": str(s.cost),
-                             "auto_limit": str(s.auto_limit_price), "quantity": str(s.quantity)} for s in surfaces}
+                             "auto_limit": str(s.auto_limit_price), "quantity": str(s.quantity)} for s in surfaces
+                     if (s.sku, str(s.quantity)) in offered}
         if reply.type == "proposal" and data is not None:
             self.current = data
             self.sent[(data.get("proposal_id"), data.get("version"))] = data

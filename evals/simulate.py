@@ -171,11 +171,11 @@ def play(seller: Seller, catalog: Catalog, policy: Policy, sc: Scenario, *, run:
 
 # --- workers ---------------------------------------------------------------------------
 
-_WORKER: dict[str, Any] = {}
+_WORKER: dict[tuple[str, str, str], Any] = {}
 
 
 def _seller(db: str | None, catalog: Catalog, policy: Policy) -> Seller:
-    key = db or "memory"
+    key = (db or "memory", catalog.version, policy.version)  # a seller per data: another policy is another seller
     if key not in _WORKER:
         if db:
             _WORKER[key] = open_seller(catalog, policy, db, durable_checkpoints=True)
@@ -196,6 +196,17 @@ def _data(catalog_path: str | None, policy_path: str | None) -> tuple[Catalog, P
     from agent.config import load_data
 
     return load_data(catalog_path, policy_path)
+
+
+def data_meta(catalog: Catalog, policy: Policy, catalog_path: str | None = None,
+              policy_path: str | None = None) -> dict[str, Any]:
+    """A report's `catalog` and `policy`: the file each was read from and its content digest (`version`), so two
+    reports say whether they ran on the same data."""
+    from agent.config import catalog_path as cat_path
+    from agent.config import policy_path as pol_path
+
+    return {"catalog": {"path": str(cat_path(catalog_path)), "version": catalog.version},
+            "policy": {"path": str(pol_path(policy_path)), "version": policy.version}}
 
 
 def run_chunk(args: tuple[list[dict[str, Any]], str, str | None, str, str | None, str | None]) -> list[dict[str, Any]]:
@@ -247,7 +258,8 @@ def simulate(strategies: Sequence[str], n: int, *, seed: int = 0, jobs: int = 1,
     rows.sort(key=lambda r: r["scenario"]["index"])
     seconds = time.perf_counter() - started
     return {"meta": {"strategies": list(strategies), "n": n, "seed": seed, "jobs": jobs, "db": db or "throwaway",
-                     "operator": operator, "seconds": round(seconds, 2)},
+                     "operator": operator, "seconds": round(seconds, 2),
+                     **data_meta(catalog, policy, catalog_path, policy_path)},
             "summary": summarise(rows, seconds), "by_strategy": {s: summarise([r for r in rows
                                                                                 if r["scenario"]["strategy"] == s])
                                                                    for s in strategies},
