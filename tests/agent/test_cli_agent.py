@@ -208,7 +208,7 @@ def test_chat_text_rfq_then_accept(cli, db) -> None:
     assert kinds == ["proposal", "error", "deal"], out
     assert re.search(r"500 x BRG-6204 at \d+\.\d\d EUR each", out)
     assert "not JSON" in out
-    assert re.search(r"unknown_sku sku: unknown SKU 'NOPE-1'", out)
+    assert re.search(r"unknown_sku items.0.sku: unknown SKU 'NOPE-1'", out)
 
     store = read_store(db)
     try:

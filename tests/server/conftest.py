@@ -207,6 +207,7 @@ class Flow:
     def __init__(self, ctx: Any):
         self.ctx = ctx
         self.seller = ctx.seller
+        self.opened: list[str] = []  # the negotiations `rfq` started, for a fixture to close after its test
 
     def new_buyer(self, region: str = "EU", segment: str = "standard", currency: str | None = "EUR",
                   org: str | None = None) -> tuple[dict[str, str], str]:
@@ -228,6 +229,7 @@ class Flow:
 
         self.free_holds(buyer["org"])
         nid = self.seller.start(Buyer(**buyer))
+        self.opened.append(nid)
         reply = self.seller.send(nid, data={"type": "rfq", "items": [{"sku": sku, "quantity": str(quantity)}]})
         assert reply.type == "proposal", reply.data
         return nid, reply.data
