@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_serializer, model_validator
 
 from agent.contract import ErrorCode
 
@@ -60,7 +60,8 @@ class Fixture(_M):
     buyer: BuyerSpec = Field(default_factory=BuyerSpec)
     clock: dt.datetime | None = Field(
         default=None, description="Run the case as if it started at this UTC time (pins promotions and validity)")
-    max_revisions: int | None = Field(default=None, ge=0, le=10, description="SellerConfig.max_revisions")
+    max_revisions: Annotated[int, Strict()] | None = Field(default=None, ge=0, le=10,
+                                                           description="SellerConfig.max_revisions")
 
 
 class RecordedReply(_M):
@@ -70,7 +71,7 @@ class RecordedReply(_M):
     status: str | None = None
     code: str | None = None
     items: list[dict[str, str]] | None = None
-    pending: bool | None = None
+    pending: Annotated[bool, Strict()] | None = None
 
 
 class BuyerTurn(_M):
@@ -101,8 +102,8 @@ class ClockTurn(_M):
     """Move the seller's clock forward (e.g. past a proposal's validity)."""
 
     role: Literal["clock"]
-    advance_days: float = Field(default=0, ge=0, le=3650)
-    advance_hours: float = Field(default=0, ge=0, le=87600)
+    advance_days: Annotated[float, Strict()] = Field(default=0, ge=0, le=3650)
+    advance_hours: Annotated[float, Strict()] = Field(default=0, ge=0, le=87600)
 
 
 class RestartTurn(_M):
@@ -159,7 +160,8 @@ class Expect(_M):
     discount_percent: Bounds | None = Field(default=None, description="Bounds on each final line's discount off list")
     total: Bounds | None = None
     payment_terms: list[str] | None = Field(default=None, description="The final terms must be one of these")
-    approval: bool | None = Field(default=None, description="Whether an approval request must (not) be raised")
+    approval: Annotated[bool, Strict()] | None = Field(default=None,
+                                                       description="Whether an approval request must (not) be raised")
     approval_level: str | None = None
     rounds: Bounds | None = Field(default=None, description="Buyer turns until the deal (or the end)")
     reply_types: list[str] = Field(default_factory=list, description="Each must appear among the seller's replies")

@@ -97,3 +97,23 @@ def test_a_model_that_cannot_be_built_is_refused_before_any_case_runs(monkeypatc
     suite = str(Path(__file__).resolve().parents[2] / "evals" / "suites" / "errors.jsonl")
     result = CliRunner().invoke(app, ["eval", "run", "--model", "openai", suite])
     assert result.exit_code == 2 and "needs OPENAI_API_KEY" in " ".join(result.output.split())
+
+
+def test_booleans_and_numbers_are_not_read_from_strings(tmp_path: Path) -> None:
+    # The schema says boolean and number: "yes" was taken as true and "2" as 2, so a typo passed unseen.
+    suite = _write(tmp_path / "types.jsonl", [
+        json.dumps({"id": "approval-yes", "turns": [{"role": "buyer", "data": RFQ}], "expect": {"approval": "yes"}}),
+        json.dumps({"id": "days-text", "turns": [{"role": "buyer", "data": RFQ},
+                                                  {"role": "clock", "advance_days": "2"}]}),
+        json.dumps({"id": "revisions-text", "fixture": {"max_revisions": "1"},
+                    "turns": [{"role": "buyer", "data": RFQ}]}),
+        json.dumps({"id": "fine", "turns": [{"role": "buyer", "data": RFQ}, {"role": "clock", "advance_days": 2}],
+                    "expect": {"approval": False}, "fixture": {"max_revisions": 1}}),
+    ])
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite)
+    problems = info.value.problems
+    assert problems == [f"{suite}:1: case 'approval-yes': expect.approval: Input should be a valid boolean",
+                        f"{suite}:2: case 'days-text': turns[1].advance_days: Input should be a valid number",
+                        f"{suite}:3: case 'revisions-text': fixture.max_revisions: Input should be a valid integer"], \
+        problems
