@@ -245,7 +245,9 @@ def simulate(buyers: Annotated[Optional[str], typer.Option("--buyers", help="Com
     from evals.simulate import simulate as run_sim
     from evals.simulate import simulate_failed
 
-    names = [b.strip() for b in buyers.split(",")] if buyers else list(STRATEGIES)
+    names = list(dict.fromkeys(b.strip() for b in buyers.split(",") if b.strip())) if buyers else list(STRATEGIES)
+    if not names:
+        raise typer.BadParameter(f"no strategy named; choose from {', '.join(STRATEGIES)}", param_hint="--buyers")
     unknown = [b for b in names if b not in STRATEGIES]
     if unknown:
         raise typer.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}",

@@ -71,3 +71,10 @@ def test_simulate_cli_writes_a_report(tmp_path: Path) -> None:
 def test_unknown_strategy_is_refused() -> None:
     res = CliRunner().invoke(app, ["eval", "simulate", "--buyers", "nope", "--n", "1"])
     assert res.exit_code != 0
+
+
+def test_empty_names_in_buyers_are_ignored_and_none_at_all_refused() -> None:
+    res = CliRunner().invoke(app, ["eval", "simulate", "--buyers", "conceder,,", "--n", "2", "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    none = CliRunner().invoke(app, ["eval", "simulate", "--buyers", " , ", "--n", "1"])
+    assert none.exit_code == 2 and "no strategy named" in none.output, none.output
