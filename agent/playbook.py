@@ -132,11 +132,14 @@ def _answer_question(question: dict[str, Any], result: dict[str, Any]) -> str:
             mates = p["compatible"] + p["related"]
             out.append(f"{p['sku']} goes with {', '.join(mates)}" if mates else f"{p['sku']} has no listed companions")
         elif topic == "availability":
-            out.append(f"{p['sku']} ({p['name']}) ships in {days(p['lead_time_days'])}")
+            made = " made to order" if p.get("made_to_order") else ""  # no stock kept: every unit is made for it
+            out.append(f"{p['sku']} ({p['name']}) ships in {days(p['lead_time_days'])}{made}")
         elif topic in _QUOTE_NEEDS:
             out.append(f"{p['sku']} ({p['name']})")
         else:
             out.append(f"{p['sku']}: {p['name']}")
+    if topic == "availability" and all(p.get("made_to_order") for p in products):
+        return "; ".join(out) + MADE_TO_ORDER_QUOTE
     return "; ".join(out) + _QUOTE_NEEDS.get(topic, ".")
 
 
@@ -148,6 +151,8 @@ _QUOTE_NEEDS = {
     "terms": (": payment terms are part of every proposal. Tell us the quantity you need and the terms you would "
               "like, and the proposal shows what we can do."),
 }
+# An availability question on made-to-order products only: there is no stock to confirm a quantity against.
+MADE_TO_ORDER_QUOTE = ". Tell us the quantity you need: a proposal confirms its lead time."
 NEGOTIATE_PRICE_HINT = ("If you have another price in mind, send it as a counter-offer (the unit price for each "
                         "line) and we will look at it.")
 NEGOTIATE_TERMS_HINT = ("If you need other payment terms, send a counter-offer that names them and we will look "

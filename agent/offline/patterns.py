@@ -289,7 +289,7 @@ _US_CODE = re.compile(r"(?<![\w.])(?:US|USA|U\.S\.A\.?|U\.S\.)(?![\w])")
 _EU_CODE = re.compile(r"(?<![\w.])(?:EU|E\.U\.)(?![\w])")
 _LOC_PREP = re.compile(r"\b(?:to|in|at|from|near|into|for|ship(?:ped|ping)?\s+to|deliver(?:ed|y)?\s+to)\s+$", _I)
 _DEST_PREP = re.compile(r"\b(?:to|into|deliver(?:ed|y)?(?:\s+to|\s+in)?|ship(?:ped|ping)?(?:\s+to)?|destination"
-                        r"|site\s+in|plant\s+in|warehouse\s+in|in)\s*:?\s*(?:our\s+\w+\s+in\s+)?$", _I)
+                        r"|site\s+in|plant\s+in|warehouse\s+in|in)\s*:?\s*(?:our\s+\w+\s+in\s+)?(?:the\s+)?$", _I)
 
 _EU_PLACES = (
     "austria belgium bulgaria croatia cyprus czechia czech_republic denmark estonia finland france germany greece "

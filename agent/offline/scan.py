@@ -210,6 +210,7 @@ class _Scan:
         self.specs: dict[str, str] = {}
         self.region: str | None = None
         self.region_known = False  # a destination was named (maybe outside every region)
+        self.region_is_destination = False  # the place read was written as a destination ("to Tokyo", "in Lyon")
         self.currency: str | None = None
         self.pending_specs: list[tuple[str, Decimal, str]] = []
         self.spec_words_used: set[str] = set()
@@ -983,8 +984,9 @@ class _Scan:
         if not found:
             return
         found.sort(key=lambda f: (not f[1], f[0]))
-        _, _, name, region = found[0]
+        _, dest, name, region = found[0]
         self.region_known = True
+        self.region_is_destination = dest
         self.region = region
         if region is None:
             self.note(f"destination {_clip(name, 40)!r} is outside the US and EU regions")

@@ -1020,7 +1020,9 @@ def _rfq(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]],
             lines[i] = (m.sku, total)
     if not lines:
         return None
-    if scan.region_known and scan.region is None:  # "500 x BRG-6204 delivered to Tokyo": no region's quote is that
+    # "500 x BRG-6204 delivered to Tokyo": no region's quote is that (a place that is no destination, "Tokyo
+    # Electric quoted us 2.50", is not where the order goes)
+    if scan.region_known and scan.region is None and scan.region_is_destination:
         return _unknown(scan, DELIVERY_ELSEWHERE)
     if pid is not None and prop_lines and (_ADD.search(low) or (
             _ALSO_NEW.search(low) and not set(dict(lines)) & set(dict(prop_lines)))):
