@@ -6,35 +6,26 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any
 
-from .test_serving_followups import cancel, data_of, rfq, rpc, task_of
+from .test_serving_followups import cancel, data_of, rfq, rpc, slowed, task_of
 
 
 def test_a_retry_while_the_timed_out_turn_still_runs_runs_no_second_turn(live_server_factory):
     server = live_server_factory(turn_timeout_s=0.5, rate_per_second=100.0, rate_burst=100)
     seller = server.ctx.seller
-    real_send = seller.send
     calls: list[int] = []
     gate = threading.Event()
-
-    def slow_send(*a: Any, **kw: Any) -> Any:
-        calls.append(1)
-        gate.wait(5.0)
-        return real_send(*a, **kw)
-
     message = {"messageId": f"rt-{uuid.uuid4()}", "role": "ROLE_USER",
                "parts": [{"data": rfq("BRG-6204", 4), "mediaType": "application/json"}]}
-    seller.send = slow_send
     try:
-        with server.client("buyer_eu") as c:
+        with slowed(seller, lambda: (calls.append(1), gate.wait(5.0))) as restore, server.client("buyer_eu") as c:
             task = task_of(rpc(c, "SendMessage", {"message": message}))
             assert data_of(task)["code"] == "turn_timeout", task
             retry = task_of(rpc(c, "SendMessage", {"message": message}))  # the first turn still runs
             assert retry["id"] == task["id"] and data_of(retry)["code"] == "turn_timeout", retry
             gate.set()
             time.sleep(1.0)
-            seller.send = real_send
+            restore()
             again = task_of(rpc(c, "SendMessage", {"message": message}))
             assert (data_of(again) or {}).get("type") == "proposal", again
             assert len(seller.store.list_proposals(negotiation_id=task["id"])) == 1 and len(calls) == 1
@@ -43,7 +34,6 @@ def test_a_retry_while_the_timed_out_turn_still_runs_runs_no_second_turn(live_se
             cancel(c, task["id"])
     finally:
         gate.set()
-        seller.send = real_send
 
 
 def test_approvals_status_filter(live_server):

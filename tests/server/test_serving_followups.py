@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -120,34 +122,41 @@ def test_a_task_holds_at_most_ten_push_configs_and_replacing_one_still_works(liv
 # --- 2. a turn that timed out, over A2A: the code REST gives it ------------------------------------------------
 
 
+@contextmanager
+def slowed(seller: Any, wait: Callable[[], Any]) -> Iterator[Callable[[], None]]:
+    """`seller.send` calls `wait()` before each turn, until the block ends or it calls the `restore()` it is given."""
+    real = seller.send
+
+    def slow(*a: Any, **kw: Any) -> Any:
+        wait()
+        return real(*a, **kw)
+
+    def restore() -> None:
+        seller.send = real
+
+    seller.send = slow
+    try:
+        yield restore
+    finally:
+        restore()
+
+
 def test_a_timed_out_turn_over_a2a_is_turn_timeout_as_over_rest(live_server_factory):
     """REST answers a turn past the timeout 504 `turn_timeout` (type timeout_error); A2A said `internal_error` for the
     same event. The task's status message now carries `turn_timeout` too, the task stays INPUT_REQUIRED (the turn
     goes on and commits), and no JSON-RPC error is raised: the answer is the task, as for other typed errors."""
     server = live_server_factory(turn_timeout_s=0.5, rate_per_second=100.0, rate_burst=100)
-    seller = server.ctx.seller
-    real_send = seller.send
-
-    def slow_send(*a: Any, **kw: Any) -> Any:
-        time.sleep(1.5)
-        return real_send(*a, **kw)
-
-    seller.send = slow_send
-    try:
-        with server.client("buyer_eu") as c:
-            body = send(c, rfq("BRG-6204", 4))
-            task = task_of(body)
-            try:
-                assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", task
-                err = data_of(task)
-                assert err is not None and err["type"] == "error", task
-                assert err["code"] == "turn_timeout", err
-                assert "0.5 s" in err["message"], err
-            finally:
-                seller.send = real_send
-                cancel(c, task["id"])  # waits for the slow turn under the turn lock, then releases its hold
-    finally:
-        seller.send = real_send
+    with slowed(server.ctx.seller, lambda: time.sleep(1.5)) as restore, server.client("buyer_eu") as c:
+        task = task_of(send(c, rfq("BRG-6204", 4)))
+        try:
+            assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", task
+            err = data_of(task)
+            assert err is not None and err["type"] == "error", task
+            assert err["code"] == "turn_timeout", err
+            assert "0.5 s" in err["message"], err
+        finally:
+            restore()
+            cancel(c, task["id"])  # waits for the slow turn under the turn lock, then releases its hold
 
 
 def test_a_timed_out_turn_reaches_the_task_when_it_commits_and_a_retry_gets_it(live_server_factory):
@@ -157,36 +166,26 @@ def test_a_timed_out_turn_reaches_the_task_when_it_commits_and_a_retry_gets_it(l
     it."""
     server = live_server_factory(turn_timeout_s=0.5, rate_per_second=100.0, rate_burst=100)
     seller = server.ctx.seller
-    real_send = seller.send
-
-    def slow_send(*a: Any, **kw: Any) -> Any:
-        time.sleep(1.0)
-        return real_send(*a, **kw)
-
     message = {"messageId": f"fu-{uuid.uuid4()}", "role": "ROLE_USER",
                "parts": [{"data": rfq("BRG-6204", 4), "mediaType": "application/json"}]}
-    seller.send = slow_send
-    try:
-        with server.client("buyer_eu") as c:
-            task = task_of(rpc(c, "SendMessage", {"message": message}))
-            try:
-                assert data_of(task)["code"] == "turn_timeout", task
-                seller.send = real_send
-                deadline, shown = time.monotonic() + 5.0, None
-                while time.monotonic() < deadline:  # well before any reconciliation (10 s after the turn at least)
-                    shown = rpc(c, "GetTask", {"id": task["id"]})["result"]
-                    if (data_of(shown) or {}).get("type") == "proposal":
-                        break
-                    time.sleep(0.1)
-                assert (data_of(shown) or {}).get("type") == "proposal", shown
-                again = task_of(rpc(c, "SendMessage", {"message": message}))  # the same messageId: no second turn
-                assert data_of(again) == data_of(shown), again
-                assert len(seller.store.list_proposals(negotiation_id=task["id"])) == 1
-            finally:
-                seller.send = real_send
-                cancel(c, task["id"])
-    finally:
-        seller.send = real_send
+    with slowed(seller, lambda: time.sleep(1.0)) as restore, server.client("buyer_eu") as c:
+        task = task_of(rpc(c, "SendMessage", {"message": message}))
+        try:
+            assert data_of(task)["code"] == "turn_timeout", task
+            restore()
+            deadline, shown = time.monotonic() + 5.0, None
+            while time.monotonic() < deadline:  # well before any reconciliation (10 s after the turn at least)
+                shown = rpc(c, "GetTask", {"id": task["id"]})["result"]
+                if (data_of(shown) or {}).get("type") == "proposal":
+                    break
+                time.sleep(0.1)
+            assert (data_of(shown) or {}).get("type") == "proposal", shown
+            again = task_of(rpc(c, "SendMessage", {"message": message}))  # the same messageId: no second turn
+            assert data_of(again) == data_of(shown), again
+            assert len(seller.store.list_proposals(negotiation_id=task["id"])) == 1
+        finally:
+            restore()
+            cancel(c, task["id"])
 
 
 # --- 3. /v1/pricing/explain: counts as the rest of the REST API sends them ---------------------------------------
