@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from .conftest import APPROVAL_COUNTERS, Flow
+from .test_a2a import Receiver
 
 A2A = {"A2A-Version": "1.0"}
 MAX_PUSH_CONFIGS_PER_TASK = 10  # agent.server.a2a.MAX_PUSH_CONFIGS_PER_TASK, as the README says
@@ -293,45 +294,12 @@ def test_a_decision_made_with_the_cli_reaches_the_task_within_seconds(live_serve
             cancel(c, tid)
 
 
-class _Receiver:
-    """A local push receiver: the bodies it was posted."""
-
-    def __init__(self) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                outer.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def message_ids(self) -> list[str]:
-        return [b["statusUpdate"]["status"].get("message", {}).get("messageId", "")
-                for b in self.bodies if "statusUpdate" in b]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_a_decision_made_over_rest_is_published_once(live_server_factory):
     """The server that decides (REST) publishes the decision itself; the watch for decisions made elsewhere finds it
     on the task already and publishes nothing more: one push notification for the decision's turn."""
     server = live_server_factory(rate_per_second=1000.0, rate_burst=2000, push_allow_local=True)
     server.app.state.a2a.backend.push_sender.base_delay = 0.05
-    receiver = _Receiver()
+    receiver = Receiver()
     flow = Flow(server.ctx)
     _, key = flow.new_buyer()
     try:
@@ -346,7 +314,9 @@ def test_a_decision_made_over_rest_is_published_once(live_server_factory):
                 assert decided.status_code == 200, decided.text
                 turn = decided.json()["reply"]["turn"]
                 time.sleep(4.0)  # several looks at the queue
-                assert receiver.message_ids().count(f"{tid}-t{turn}") == 1, receiver.message_ids()
+                ids = [b["statusUpdate"]["status"].get("message", {}).get("messageId", "")
+                       for _, b in receiver.received if "statusUpdate" in b]
+                assert ids.count(f"{tid}-t{turn}") == 1, ids
                 got = rpc(c, "GetTask", {"id": tid})["result"]
                 assert got["status"]["message"]["messageId"] == f"{tid}-t{turn}"
             finally:
