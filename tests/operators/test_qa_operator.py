@@ -31,6 +31,8 @@ from agent.config import load_data
 from agent.service import Buyer, Seller
 from agent.store import Store, audit
 
+from .test_audit_tables import _tampered, _verify
+
 SKU = "BRG-6204"
 
 
@@ -68,25 +70,6 @@ def day(tmp_path_factory):
     seller.close()
     return {"url": url, "nid": nid, "edited": edited.id, "price": price, "deal": deal, "pending": waiting.id,
             "pending_nid": waiting_nid, "versions": versions}
-
-
-def _verify(url: str) -> audit.Report:
-    store = Store(url)
-    try:
-        with store.engine.connect() as conn:
-            return audit.verify(conn)
-    finally:
-        store.dispose()
-
-
-def _tampered(url: str, tmp_path, sql: str) -> audit.Report:
-    copy = tmp_path / "copy.db"
-    shutil.copy(url.removeprefix("sqlite:///"), copy)
-    engine = create_engine(f"sqlite:///{copy}")
-    with engine.begin() as conn:
-        assert conn.execute(text(sql)).rowcount == 1, sql
-    engine.dispose()
-    return _verify(f"sqlite:///{copy}")
 
 
 def test_the_untouched_day_verifies(day) -> None:
