@@ -238,6 +238,11 @@ _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
 # not the price asked now, when the message asks another (`_Scan.scan_money_shaped`)
 _PAST_PRICE_BEFORE = re.compile(r"\b(?:last|previous|former|old|used\s+to\s+pay|paid|was|were|had\s+been)\b[^,;.!?\n]*$",
                                 _I)
+# Words of a price the buyer paid before, in the clause before an amount ("last year we paid 3.00", "we used to pay
+# 2.90"): never the price asked now unless the message asks for it again (`_MATCH_ASK`: "can you do the same?").
+# Not "last" alone: "our last offer: 2.95" is the buyer's price now.
+_PAID_BEFORE = re.compile(r"\b(?:paid|used\s+to\s+pay|were\s+paying|last\s+(?:year|time|month|quarter|order)"
+                          r"|previously)\b[^,;.!?\n]*$", _I)
 # A price that is someone else's: a competitor's or the buyer's current supplier's ("Competitor X quoted us 2.90",
 # "we pay 2.90 at our current supplier", "Vendor X is at 2.60"), said in the words before it in its clause or right
 # after it (`_Scan.scan_competitor_prices`). "Elsewhere" only beside the price ("2.90 elsewhere"): "final offer 2.80,

@@ -28,7 +28,7 @@ from agent.offline.patterns import (
     _SKU_KEYWORD_BEFORE, _SKU_SHAPE, _SKU_SPLIT_QTY_AFTER, _SKU_SPLIT_QTY_BEFORE, _SLASH_TRIGGER, _SPEC_OP, _SPEC_UNIT,
     _SPEC_VALUE, _TERMS_DAYS, _TERMS_NET, _TERMS_PREPAY, _TIME_AFTER, _TOKEN, _TOTAL_AFTER, _TOTAL_BEFORE, _TRANS, _US_CODE,
     _VERSION_AFTER, _VERSION_ALONE, _VOLUME, _WEEKDAYS, _YEAR, _PERIOD_NOT_DELIVERY, _REL_DAY_TRIGGER,
-    _CLAUSE_BREAK, _MATCH_ASK, _OTHERS_AFTER, _OTHERS_BEFORE, _OWN_PRICE_BEFORE,
+    _CLAUSE_BREAK, _MATCH_ASK, _OTHERS_AFTER, _OTHERS_BEFORE, _OWN_PRICE_BEFORE, _PAID_BEFORE,
     _singular, _stems,
 )
 
@@ -855,6 +855,9 @@ class _Scan:
         asks = _MATCH_ASK.search(self.masked)
         kept = []
         for p in self.prices:
+            if asks is None and self._paid_before(p.start):
+                self.note(f"{_fmt(p.value)} is a price paid before, not asked for again: not read as a price asked")
+                continue
             if not self._said_of_others(p.start, p.end if p.end is not None else p.start):
                 kept.append(p)
             elif asks is not None:
@@ -872,6 +875,14 @@ class _Scan:
                       "a discount asked")
             self.discount = None
             self.others_named = True
+
+    def _paid_before(self, start: int) -> bool:
+        """Whether the figure at `start` is a price the buyer paid before ("last year we paid 3.00"): its words in
+        the figure's clause before it."""
+        text = self.masked
+        clause = max((m.end() for m in _CLAUSE_BREAK.finditer(text, max(0, start - 80), start)),
+                     default=max(0, start - 80))
+        return bool(_PAID_BEFORE.search(text, clause, start))
 
     def _said_of_others(self, start: int, end: int) -> bool:
         """Whether the figure written from `start` to `end` is another supplier's: its words in the figure's clause

@@ -370,3 +370,29 @@ def test_two_prices_with_a_request_to_beat_one_stay_unread_guard() -> None:
     # Which is the ask, the competitor's to beat or the buyer's own? Unclear: no price is read.
     result = read("Competitor X quoted 3.00, can you beat it? we want 2.80", "P12$")
     assert result.kind != "counter_offer", (result.kind, result.notes)
+
+
+@pytest.mark.parametrize("text", ["last year we paid 3.00; we accept", "we used to pay 2.90 EUR"])
+def test_a_price_paid_before_is_not_the_ask(text: str) -> None:
+    # "last year we paid 3.00; we accept" was a counter-offer at 3.00, not the acceptance it says.
+    result = read(text, "P12$")
+    assert result.kind != "counter_offer", (result.kind, result.notes)
+    assert any("a price paid before" in n for n in result.notes), result.notes
+
+
+@pytest.mark.parametrize(("text", "price"), [
+    ("we paid 3.00 last year, can you do the same?", "3.00"),   # asked for again
+    ("our last offer: 2.95", "2.95"),                           # "last" alone: the buyer's price now
+    ("last year we paid 3.00, now we want 2.80", "2.80"),
+])
+def test_a_price_asked_again_or_the_buyers_last_offer_is_the_ask_guard(text: str, price: str) -> None:
+    result = read(text, "P12$")
+    assert result.kind == "counter_offer", (result.kind, result.notes)
+    assert counter_prices(result) == [(BRG, 500, price)]
+
+
+def test_an_acceptance_beside_a_price_paid_before_books_the_deal(seller) -> None:
+    nid = _start(seller, "qa3-paid")
+    offer = seller.send(nid, text="need 500 x BRG-6204").data
+    deal = seller.send(nid, text="last year we paid 3.00; we accept")
+    assert deal.data["type"] == "deal" and deal.data["proposal_id"] == offer["proposal_id"], deal.text
