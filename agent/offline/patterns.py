@@ -243,6 +243,11 @@ _PAST_PRICE_BEFORE = re.compile(r"\b(?:last|previous|former|old|used\s+to\s+pay|
 # Not "last" alone: "our last offer: 2.95" is the buyer's price now.
 _PAID_BEFORE = re.compile(r"\b(?:paid|used\s+to\s+pay|were\s+paying|last\s+(?:year|time|month|quarter|order)"
                           r"|previously)\b[^,;.!?\n]*$", _I)
+# Words of a discount given before or turned down, in the clause before a percentage ("last year you gave us 5% off",
+# "not with 5% off, full price is fine"): no discount asked now unless asked for again (`_MATCH_ASK`).
+_DISCOUNT_NOT_ASKED_BEFORE = re.compile(
+    r"\b(?:gave\s+us|used\s+to\s+get|got|last\s+(?:year|time|month|quarter|order)|previously|not\s+with|without"
+    r"|no\s+need\s+(?:for|of)|(?:do\s+not|don'?t)\s+need)\b[^,;.!?\n]*$", _I)
 # A price that is someone else's: a competitor's or the buyer's current supplier's ("Competitor X quoted us 2.90",
 # "we pay 2.90 at our current supplier", "Vendor X is at 2.60"), said in the words before it in its clause or right
 # after it (`_Scan.scan_competitor_prices`). "Elsewhere" only beside the price ("2.90 elsewhere"): "final offer 2.80,

@@ -28,7 +28,7 @@ from agent.offline.patterns import (
     _SKU_KEYWORD_BEFORE, _SKU_SHAPE, _SKU_SPLIT_QTY_AFTER, _SKU_SPLIT_QTY_BEFORE, _SLASH_TRIGGER, _SPEC_OP, _SPEC_UNIT,
     _SPEC_VALUE, _TERMS_DAYS, _TERMS_NET, _TERMS_PREPAY, _TIME_AFTER, _TOKEN, _TOTAL_AFTER, _TOTAL_BEFORE, _TRANS, _US_CODE,
     _VERSION_AFTER, _VERSION_ALONE, _VOLUME, _WEEKDAYS, _YEAR, _PERIOD_NOT_DELIVERY, _REL_DAY_TRIGGER,
-    _CLAUSE_BREAK, _MATCH_ASK, _OTHERS_AFTER, _OTHERS_BEFORE, _OWN_PRICE_BEFORE, _PAID_BEFORE,
+    _CLAUSE_BREAK, _MATCH_ASK, _OTHERS_AFTER, _OTHERS_BEFORE, _OWN_PRICE_BEFORE, _PAID_BEFORE, _DISCOUNT_NOT_ASKED_BEFORE,
     _singular, _stems,
 )
 
@@ -875,6 +875,14 @@ class _Scan:
                       "a discount asked")
             self.discount = None
             self.others_named = True
+        if self.discount is not None and asks is None and self._discount_at is not None:
+            text = self.masked
+            at = self._discount_at
+            clause = max((m.end() for m in _CLAUSE_BREAK.finditer(text, max(0, at - 80), at)), default=max(0, at - 80))
+            if _DISCOUNT_NOT_ASKED_BEFORE.search(text, clause, at):
+                self.note(f"{_fmt(self.discount)}% is a discount given before or turned down, not asked for now: not "
+                          "read as a discount asked")
+                self.discount = None
 
     def _paid_before(self, start: int) -> bool:
         """Whether the figure at `start` is a price the buyer paid before ("last year we paid 3.00"): its words in

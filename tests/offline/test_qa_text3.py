@@ -396,3 +396,17 @@ def test_an_acceptance_beside_a_price_paid_before_books_the_deal(seller) -> None
     offer = seller.send(nid, text="need 500 x BRG-6204").data
     deal = seller.send(nid, text="last year we paid 3.00; we accept")
     assert deal.data["type"] == "deal" and deal.data["proposal_id"] == offer["proposal_id"], deal.text
+
+
+@pytest.mark.parametrize("text", ["need 200 x BRG-6204, last year you gave us 5% off",
+                                  "need 200 x BRG-6204 but not with 5% off, full price is fine",
+                                  "need 200 x BRG-6204 without 5% off"])
+def test_a_discount_given_before_or_turned_down_is_not_asked(text: str) -> None:
+    result = read(text, "P12$")
+    assert result.kind == "rfq" and result.asked_prices == [] and result.asked_discount_percent is None, result.notes
+    assert any("given before or turned down" in n for n in result.notes), result.notes
+
+
+def test_a_discount_given_before_and_asked_again_is_asked_guard() -> None:
+    result = read("last year you gave us 5% off, can you do the same?", "P12$")
+    assert result.kind == "counter_offer" and counter_prices(result) == [(BRG, 500, "3.07")], result.notes
