@@ -237,7 +237,10 @@ class SellerGraph:
                 message = parse_buyer_data(inbound.get("data"))
             except ValidationError as exc:
                 err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+                loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+                if len(loc) > 1 and loc[0] in BUYER_TYPES:  # pydantic's union tag: the path in the part is the rest
+                    loc = loc[1:]
+                where = ".".join(loc)
                 direct = {"data": {"type": "error", "code": "malformed_message", "message": f"{where}: {err['msg']}",
                                    "field": where or None}, "text": "The message could not be read."}
                 rec = self._record(state, "understand", "understand", started, inputs=inbound,
@@ -361,7 +364,7 @@ class SellerGraph:
                 if intent.get("source") == "data":  # a bot's question names its products: each one must exist
                     for i, sku in enumerate(question.get("skus") or ()):
                         if sku not in self.catalog.products:
-                            raise TurnError(f"unknown SKU {sku!r}", code="unknown_sku", field=f"question.skus.{i}")
+                            raise TurnError(f"unknown SKU {sku!r}", code="unknown_sku", field=f"skus.{i}")
                 answered = self._standing_offer(state, question, started) \
                     or self._awaiting(state, question, started) or self._delivery_for(state, question, started) \
                     or self._price_breaks(state, question, started) or self._order_limits(state, question, started) \

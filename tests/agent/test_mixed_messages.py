@@ -69,7 +69,7 @@ def test_a_data_part_sent_as_text_is_read_as_the_data_part(dd_seller_factory) ->
     refused = seller.send(nid, text=old)
     assert (refused.type, refused.data["code"], refused.data["field"]) == ("error", "proposal_superseded", "version")
     bad = seller.send(nid, text='{"type": "accept", "proposal_id": "' + first.data["proposal_id"] + '"}')
-    assert bad.data["code"] == "malformed_message" and bad.data["field"] == "accept.version"
+    assert bad.data["code"] == "malformed_message" and bad.data["field"] == "version"
     assert seller.store.get_negotiation(nid).status != "deal"
     assert data_in_text('{"note": "hi"}') is None and data_in_text("we accept {proposal}") is None
     assert data_in_text('{"type": "deal"}') is None  # a seller type is no buyer message

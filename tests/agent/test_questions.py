@@ -579,7 +579,7 @@ def test_a_structured_question_is_answered_like_the_text_one_with_no_model(selle
     (prepared,) = [r for r in _records(seller, nid, restated.turn) if r["node"] == "prepare"]
     assert prepared["gen_ai.operation.name"] == "standing_offer"
     bad = ask(topic="discount")
-    assert bad.type == "error" and bad.data["code"] == "malformed_message" and bad.data["field"] == "question.topic"
+    assert bad.type == "error" and bad.data["code"] == "malformed_message" and bad.data["field"] == "topic"
     spec = ask(topic="spec", skus=[SKU], spec="bore_mm")  # the catalog's answers, as data too
     assert spec.data == {"type": "answer", "topic": "spec", "products": [{"sku": SKU, "specs": {"bore_mm": "20"}}]}
     assert spec.text == f"{SKU} bore_mm: 20." and spec.model_calls == 0
@@ -591,4 +591,4 @@ def test_a_structured_question_is_answered_like_the_text_one_with_no_model(selle
     lead = ask(topic="lead_time", skus=[SKU])  # no quantity: the catalog's lead time, as data too (it had words only)
     assert lead.data == {"type": "answer", "topic": "lead_time", "products": stock} and lead.model_calls == 0
     unknown = ask(topic="order_limits", skus=[SKU, "NOPE-1"])  # as an rfq would be told, naming the product
-    assert (unknown.type, unknown.data["code"], unknown.data["field"]) == ("error", "unknown_sku", "question.skus.1")
+    assert (unknown.type, unknown.data["code"], unknown.data["field"]) == ("error", "unknown_sku", "skus.1")
