@@ -53,7 +53,7 @@ def check_authority(policy: Any, catalog: Any, key: Any, approval: Any) -> None:
         ranks = [names.index(n) for n in (needed, move.get("approval_level")) if n in names]
         if not ranks:
             continue
-        line_needs = names[max(ranks)]
-        if key_level not in names or names.index(key_level) < max(ranks):
-            raise NotAuthorized(f"this key decides up to level {key_level}; the request needs {line_needs} for "
+        need = max(ranks)
+        if key_level not in names or names.index(key_level) < need:
+            raise NotAuthorized(f"this key decides up to level {key_level}; the request needs {names[need]} for "
                                 f"{sku} ({' < '.join(names)})", field="approval_id")

@@ -8,12 +8,13 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli_ops import fail
 from agent.config import db_url
 
 out = Console(soft_wrap=True)
@@ -204,17 +205,18 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
         except DataFileError as exc:  # each issue on its line, exit 1, as `dealdesk price` says it
             refuse(exc)
         if region is not None and region not in cat.regions():
-            _refuse("not_authorized_for_region", "region",
-                    f"region {region!r} is not served; the catalog serves {', '.join(cat.regions())}")
+            fail("not_authorized_for_region",
+                 f"region {region!r} is not served; the catalog serves {', '.join(cat.regions())}", "region")
         if segment is not None and segment not in cat.segments:
-            _refuse("unknown_segment", "segment", f"unknown segment {segment!r}; the catalog has {', '.join(cat.segments)}")
+            fail("unknown_segment", f"unknown segment {segment!r}; the catalog has {', '.join(cat.segments)}",
+                 "segment")
         if currency is not None and region is not None and cat.book_for(region, currency) is None:
-            _refuse("unsupported_currency", "currency", f"{currency} is not sold in region {region}")
+            fail("unsupported_currency", f"{currency} is not sold in region {region}", "currency")
     else:
         segment = None
     if level is not None:
         if scope != "operator":
-            _refuse("malformed_message", "level", "only operator keys have an approval level")
+            fail("malformed_message", "only operator keys have an approval level", "level")
         from agent.authority import known_levels
         from agent.cli_agent import refuse
         from agent.config import load_data
@@ -226,15 +228,15 @@ def keys_create(scope: Annotated[str, typer.Option(help="buyer | operator | admi
             refuse(exc)
         levels = known_levels(pol, cat)
         if level not in levels:
-            _refuse("malformed_message", "level",
-                    f"unknown approval level {level!r}; the policy's chains have {', '.join(levels)}")
+            fail("malformed_message", f"unknown approval level {level!r}; the policy's chains have {', '.join(levels)}",
+                 "level")
     store, keys = _key_store(db)
     try:
         key, text = keys.create(scope,  # type: ignore[arg-type]
                                 org=org, region=region, segment=segment, currency=currency, label=label,
                                 approval_level=level)
     except ApiKeyError as exc:
-        _refuse(exc.code, exc.field, exc.message)
+        fail(exc.code, exc.message, exc.field)
     finally:
         store.dispose()
     if as_json:
@@ -267,14 +269,6 @@ def keys_list(all_: Annotated[bool, typer.Option("--all", help="Include revoked 
     out.print(table, markup=False)  # the cells are data: a label's "[vip]" is text
 
 
-def _refuse(code: str, field: str | None, message: str) -> NoReturn:
-    """A refused key command, on one line as every dealdesk command says it: `error CODE (field FIELD): message`,
-    exit 2."""
-    where = f" (field {field})" if field else ""
-    err.print(f"error {code}{where}: {message}", highlight=False, markup=False)
-    raise typer.Exit(2)
-
-
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_...), from `dealdesk keys list`")],
                 db: DbOpt = None) -> None:
@@ -285,7 +279,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_...)
     try:
         key = keys.revoke(key_id)
     except ApiKeyError as exc:
-        _refuse("not_found" if exc.message.startswith("no key ") else exc.code, exc.field, exc.message)
+        fail("not_found" if exc.message.startswith("no key ") else exc.code, exc.message, exc.field)
     finally:
         store.dispose()
     out.print(f"revoked {key.id} ({key.scope}{', ' + key.org if key.org else ''})", highlight=False, markup=False)

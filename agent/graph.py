@@ -338,10 +338,10 @@ class SellerGraph:
                                     field="delivery_date")
                 terms = rfq.payment_terms or neg.payment_terms or self.policy.doc.global_.payment_terms.default
                 asked = [CounterItem.model_validate(a) for a in intent.get("asked_prices") or []]  # as BuyerIntent's
+                lines = lines_of(rfq, asked, numbered=intent.get("source") == "data")
                 if intent.get("asked_discount_percent") is not None:
-                    asked = self._percent_off(state, rfq, Decimal(str(intent["asked_discount_percent"])), terms)
-                return self._plan(state, neg, lines_of(rfq, asked, numbered=intent.get("source") == "data"), terms,
-                                  started)
+                    lines = self._percent_off(state, lines, Decimal(str(intent["asked_discount_percent"])), terms)
+                return self._plan(state, neg, lines, terms, started)
             if kind == "counter_offer":
                 co = CounterOffer.model_validate(msg)
                 current = self._current(state, co.proposal_id, co.version)
@@ -493,7 +493,7 @@ class SellerGraph:
             outcome = {"figures": {"sku": sku, "quantity": qty, "lead_time_days": surface.lead_time_days}}
             wanted = dt.date.fromisoformat(question["date"]) if question.get("date") else None
             if wanted is not None:  # "can you deliver by Friday?": whether the lead time reaches that day
-                earliest = utcnow().date() + dt.timedelta(days=surface.lead_time_days)
+                earliest = _earliest_delivery(surface.lead_time_days)
                 text += f"Delivery by {wanted} is possible: the earliest is {earliest}. " if earliest <= wanted \
                     else f"We cannot deliver by {wanted}: the earliest is {earliest}. "
                 facts += [Fact("date", wanted, "question.date"), Fact("date", earliest, f"surface:{sku}.lead_time")]
@@ -1084,9 +1084,7 @@ class SellerGraph:
             current = self._view(state).current_proposal()
             wanted = {i["sku"]: dt.date.fromisoformat(i["delivery_date"]) for i in (current.body.get("items") or ())
                       if i.get("delivery_date")} if current is not None else {}
-        today = utcnow().date()
-        return {m.sku: max(wanted[m.sku], today + dt.timedelta(days=m.lead_time_days)) for m in moves
-                if m.sku in wanted}
+        return {m.sku: max(wanted[m.sku], _earliest_delivery(m.lead_time_days)) for m in moves if m.sku in wanted}
 
     def _guard_context(self, state: TurnState, draft: dict[str, Any]) -> GuardContext:
         neg = self._neg(state)
@@ -1356,24 +1354,22 @@ class SellerGraph:
                         "list_price": ln["surface"]["list_price"], "payment_terms": state.get("terms")})
         return out
 
-    def _percent_off(self, state: TurnState, rfq: Rfq, percent: Decimal, terms: str) -> list[CounterItem]:
-        """'need 200 x BRG-6204 with 5% off': the price asked for each line, `percent` off the price this buyer would
-        be offered first (its segment's and promotions' included), rounded half-up to the currency's minor unit. A
-        line that cannot be priced asks nothing here (its error comes from the line's own checks)."""
+    def _percent_off(self, state: TurnState, lines: list[Line], percent: Decimal, terms: str) -> list[Line]:
+        """'need 200 x BRG-6204 with 5% off': each line asking `percent` off the price this buyer would be offered
+        first (its segment's and promotions' included), rounded half-up to the currency's minor unit, in place of
+        what the words were read as asking. A line that cannot be priced asks nothing here (its error comes from the
+        line's own checks)."""
         desk = self.desk_for({**state, "terms": terms})
-        quantities: dict[str, int] = {}
-        for item in rfq.items:
-            quantities[item.sku] = quantities.get(item.sku, 0) + item.quantity
-        asked = []
-        for sku, qty in quantities.items():
+        out = []
+        for line in lines:
             try:
-                s = desk.surface(sku, qty, terms)
+                s = desk.surface(line.sku, line.quantity, terms)
             except DealdeskError:
+                out.append(dataclasses.replace(line, asked=None))
                 continue
             price = round_money(s.opening_price * (100 - percent) / 100, s.currency)
-            if price > 0:
-                asked.append(CounterItem(sku=sku, quantity=qty, unit_price=price))  # type: ignore[arg-type]
-        return asked
+            out.append(dataclasses.replace(line, asked=price if price > 0 else None))
+        return out
 
     def _made_to_order(self, sku: str) -> bool:
         """Whether the catalog makes `sku` to order: no stock to check, hold or allocate."""
@@ -1599,6 +1595,11 @@ def build(self: SellerGraph) -> StateGraph:
 
 
 SellerGraph._build = build  # type: ignore[attr-defined]
+
+
+def _earliest_delivery(lead_time_days: int) -> dt.date:
+    """The first day a line can be delivered: today (UTC) plus its lead time."""
+    return utcnow().date() + dt.timedelta(days=lead_time_days)
 
 
 def _same_moves(filed: list[dict[str, Any]], asked: list[dict[str, Any]]) -> bool:

@@ -20,6 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.graph import RECURSION_LIMIT, SellerConfig, SellerGraph
 from agent.records import deferred_log, make_record
+from agent.review import utc_text
 from agent.store import Store
 from agent.store.db import normalise_url, utcnow
 from agent.store.store import ApprovalExpired, ApprovalNotPending
@@ -277,7 +278,7 @@ class Seller:
         days = max((self._validity_days(m["sku"]) for m in pending.requested.get("moves") or ()), default=0)
         if not days or utcnow() <= pending.requested_at + dt.timedelta(days=days):
             return
-        why = f"expired: requested {pending.requested_at:%Y-%m-%dT%H:%M:%S}Z, more than {days} days ago"
+        why = f"expired: requested {utc_text(pending.requested_at)}, more than {days} days ago"
         self.store.expire_approval(pending.id, why)
         raise ApprovalExpired(f"approval {pending.id} {why} (the validity of an offer); it is canceled and nothing "
                               "was sent: the buyer's next message gets a fresh offer", field="approval_id")

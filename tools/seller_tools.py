@@ -205,8 +205,7 @@ def build_tools(desk_for: DeskFn) -> list[StructuredTool]:
             return ToolError(getattr(exc, "code", "invalid_filter"), str(exc), "specs").result("catalog_lookup")
         products = [{"sku": p.sku, "name": p.name, "category": p.category, "unit": p.unit,
                      "specs": {k: str(v) for k, v in p.specs.items()},
-                     "lead_time_days": p.capacity.lead_time_for(1, 0) if p.inventory.made_to_order
-                     else p.capacity.lead_time_days,
+                     "lead_time_days": p.stated_lead_time_days,
                      **({"made_to_order": True} if p.inventory.made_to_order else {}),
                      "compatible": list(p.compatible), "related": list(p.related)} for p in found]
         best = found[0] if sku else best_match(found, query)

@@ -93,9 +93,10 @@ _REL_DAY_TRIGGER = re.compile(
 _PERIOD_NOT_DELIVERY = re.compile(
     r"\b(?:order\w*|buy\w*|purchas\w*|decid\w*|decision|back|revert|call|talk|meet\w*|pay\w*|invoice\w*|valid"
     r"|quote\w*|offer\w*|proposal|answer|reply|respond|confirm\w*|review\w*|approv\w*|budget\w*)\b[^.;!?\n]*$", _I)
-_DATE_TRIGGER = re.compile(
-    r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bnot\s+later\s+than|\bdeliver(?:ed|y)?"
-    r"(?:\s+(?:on|by|date|for))?|\bon|\bdue|\bneed(?:ed)?\s+(?:it\s+|them\s+)?by|\beta|\bfor|\barrive)\s*:?\s*$", _I)
+# Words before a date that tie it to the delivery; `_DATE_TRIGGER` adds "on" and "for", `_DELIVERY_TRIGGER` "ship".
+_DUE_WORDS = (r"\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bnot\s+later\s+than|\bdeliver(?:ed|y)?"
+              r"(?:\s+(?:on|by|date|for))?|\bdue|\bneed(?:ed)?\s+(?:it\s+|them\s+)?by|\beta|\barrive")
+_DATE_TRIGGER = re.compile(rf"(?:{_DUE_WORDS}|\bon|\bfor)\s*:?\s*$", _I)
 
 _SLASH_TRIGGER = re.compile(r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bdue|\bdeliver(?:ed|y)?"
                             r"(?:\s+(?:on|by|date))?)\s*:?\s*$", _I)
@@ -107,10 +108,7 @@ _NOT_DELIVERY_BEFORE = re.compile(
     r"[^.;!?\n]*$", _I)
 _TIME_AFTER = re.compile(r"\s*(?:,\s*|at\s+)?[0-9]{1,2}[:h][0-9]{2}\b", _I)
 # Words that tie a date to the delivery (not "on" or "for" alone, which other dates have too).
-_DELIVERY_TRIGGER = re.compile(
-    r"(?:\bby|\bbefore|\buntil|\btill|\blatest|\bno\s+later\s+than|\bnot\s+later\s+than|\bdeliver(?:ed|y)?"
-    r"(?:\s+(?:on|by|date|for))?|\bdue|\bneed(?:ed)?\s+(?:it\s+|them\s+)?by|\beta|\barrive|\bship(?:ped)?(?:\s+(?:on|by))?)"
-    r"\s*:?\s*$", _I)
+_DELIVERY_TRIGGER = re.compile(rf"(?:{_DUE_WORDS}|\bship(?:ped)?(?:\s+(?:on|by))?)\s*:?\s*$", _I)
 _PCT = re.compile(rf"(?<![\w.,])-?\s?(?P<n>{_NUM})\s*(?:%|percent\b|per\s*cent\b|pct\b)", _I)
 # After a lone "one" that counts (elsewhere "one" is rarely a number: "one of", "the one with"): a unit or a SKU.
 _ONE_COUNTS = re.compile(r"\s*(?:%|percent\b|per\s*cent\b|pct\b|x\b|units?\b|pcs\b|pieces?\b|boxe?s?\b|"
@@ -594,6 +592,11 @@ _INJECTION_KEYS = ("ignor", "disregard", "system", "you are", "act as", "pretend
 
 def _has_any(text: str, keys: tuple[str, ...]) -> bool:
     return any(k in text for k in keys)
+
+
+def _sentence_before(text: str, pos: int) -> str:
+    """The words of `text` before `pos` in their sentence: after the last of ". ; ! ? newline" before it."""
+    return text[max(text.rfind(c, 0, pos) for c in ".;!?\n") + 1:pos]
 
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9+.\-/]*[a-z0-9]|[a-z0-9]")

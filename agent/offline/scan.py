@@ -29,7 +29,7 @@ from agent.offline.patterns import (
     _SPEC_VALUE, _TERMS_DAYS, _TERMS_NET, _TERMS_PREPAY, _TIME_AFTER, _TOKEN, _TOTAL_AFTER, _TOTAL_BEFORE, _TRANS, _US_CODE,
     _VERSION_AFTER, _VERSION_ALONE, _VOLUME, _WEEKDAYS, _YEAR, _PERIOD_NOT_DELIVERY, _REL_DAY_TRIGGER,
     _CLAUSE_BREAK, _MATCH_ASK, _OTHERS_AFTER, _OTHERS_BEFORE, _OWN_PRICE_BEFORE, _PAID_BEFORE, _DISCOUNT_NOT_ASKED_BEFORE,
-    _singular, _stems,
+    _sentence_before, _singular, _stems,
 )
 
 
@@ -573,7 +573,7 @@ class _Scan:
         before = self.masked[max(0, m.start() - 30):m.start()]
         if re.search(r"deliver|ship|arriv|need|within", m.group() + before, _I):
             return True
-        sentence = re.split(r"[.;!?\n]", self.masked[:m.start()])[-1]
+        sentence = _sentence_before(self.masked, m.start())
         return "\x01" in sentence[-40:] and not _PERIOD_NOT_DELIVERY.search(sentence)
 
     def _ymd(self, year: int | None, month: int, day: int) -> date | None:
@@ -876,10 +876,8 @@ class _Scan:
             self.discount = None
             self.others_named = True
         if self.discount is not None and asks is None and self._discount_at is not None:
-            text = self.masked
             at = self._discount_at
-            clause = max((m.end() for m in _CLAUSE_BREAK.finditer(text, max(0, at - 80), at)), default=max(0, at - 80))
-            if _DISCOUNT_NOT_ASKED_BEFORE.search(text, clause, at):
+            if _DISCOUNT_NOT_ASKED_BEFORE.search(self.masked, self._clause_start(at), at):
                 self.note(f"{_fmt(self.discount)}% is a discount given before or turned down, not asked for now: not "
                           "read as a discount asked")
                 self.discount = None
@@ -887,17 +885,18 @@ class _Scan:
     def _paid_before(self, start: int) -> bool:
         """Whether the figure at `start` is a price the buyer paid before ("last year we paid 3.00"): its words in
         the figure's clause before it."""
-        text = self.masked
-        clause = max((m.end() for m in _CLAUSE_BREAK.finditer(text, max(0, start - 80), start)),
-                     default=max(0, start - 80))
-        return bool(_PAID_BEFORE.search(text, clause, start))
+        return bool(_PAID_BEFORE.search(self.masked, self._clause_start(start), start))
+
+    def _clause_start(self, pos: int) -> int:
+        """Where the clause holding `pos` starts (`_CLAUSE_BREAK`), looking back at most 80 characters."""
+        floor = max(0, pos - 80)
+        return max((m.end() for m in _CLAUSE_BREAK.finditer(self.masked, floor, pos)), default=floor)
 
     def _said_of_others(self, start: int, end: int) -> bool:
         """Whether the figure written from `start` to `end` is another supplier's: its words in the figure's clause
         before it, or right after it; never when the buyer's own price words stand right before it."""
         text = self.masked
-        clause = max((m.end() for m in _CLAUSE_BREAK.finditer(text, max(0, start - 80), start)),
-                     default=max(0, start - 80))
+        clause = self._clause_start(start)
         if _OWN_PRICE_BEFORE.search(text, clause, start):
             return False
         return bool(_OTHERS_BEFORE.search(text, clause, start) or _OTHERS_AFTER.match(text, end))

@@ -72,7 +72,8 @@ from agent.offline.patterns import (
     _ACCEPT, _ACCEPT_KEYS, _ACCEPT_THEN_QUESTION, _ADD, _BUT_DELIVERY, _WHOLE_OFFER_AFTER, _ALSO_NEW, _AVAIL, _CATALOG, _CATALOG_BROWSE, _COMPAT, _CONDITIONAL_AFTER, _DELIVERY_PLACE_Q, _DOUBT_AFTER, _DOUBT_ANYWHERE, _DOUBT_BEFORE, _INJECTION,
     _INJECTION_KEYS, _LEAD, _LIMITS_Q, _MORE_WORDS, _NAME_STOP, _NEGATION_BEFORE, _NOT_YET, _OBJECTION, _PART_AFTER, _PAUSE, _PRICE_Q,
     _QTY_BEFORE_WORD, _QUERY_WORD, _QUESTION_START, _QUOTE_CUE, _REJECT, _REJECT_KEYS, _SOFT_REJECT, _SOFT_REJECT_NOT, _SPEC_SYNONYMS, _STATUS_Q,
-    _STOPWORDS, _TERMS_Q, _VALIDITY_Q, _VOLUME_Q, _WORD, _YOU_BEFORE, _has_any, _singular, _stems,
+    _STOPWORDS, _TERMS_Q, _VALIDITY_Q, _VOLUME_Q, _WORD, _YOU_BEFORE, _has_any, _sentence_before, _singular,
+    _stems,
 )
 from agent.offline.scan import _Mention, _Price, _Scan, _fmt
 from tools.catalog.search import best_match, search
@@ -445,7 +446,7 @@ def _accept_cues(low: str) -> tuple[bool, bool, bool, str | None]:
         before = low[max(0, m.start() - 40):m.start()]
         if _YOU_BEFORE.search(before):
             continue
-        sentence = re.split(r"[.;!?\n]", low[:m.start()])[-1]
+        sentence = _sentence_before(low, m.start())
         if _NEGATION_BEFORE.search(before):
             if _NOT_YET.search(low):
                 doubt = doubt or "a negated acceptance that waits or objects to a part"
@@ -521,7 +522,7 @@ def _rejects(scan: _Scan, low: str) -> tuple[bool, bool]:
     asks_more = bool(scan.bare_qty) or any(m.qty for m in scan.mentions) or bool(scan.prices)
     part = False
     for hit in _REJECT.finditer(low):
-        sentence = re.split(r"[.;!?\n]", low[:hit.start()])[-1]
+        sentence = _sentence_before(low, hit.start())
         if _REJECT_NOT_MEANT_BEFORE.search(sentence) or _REJECT_WAITS_AFTER.match(low, hit.end()):
             part = True  # "we'd hate to walk away", "no deal yet", "no deal, but we will come back next month"
             continue
@@ -696,6 +697,11 @@ def _prices_by_line(scan: _Scan, prices: list[_Price], skus: list[str]) -> dict[
 _SENTENCE_END = re.compile(r"[.;!?\n](?:\s|$)")
 
 
+def _sentence_start(text: str, pos: int) -> int:
+    """Where the sentence holding `pos` starts (`_SENTENCE_END`)."""
+    return max((m.end() for m in _SENTENCE_END.finditer(text, 0, pos)), default=0)
+
+
 def _price_line(scan: _Scan, p: _Price, lines: list[list[Any]], ends: dict[str, int], prices: list[_Price],
                 i: int) -> list[Any] | None:
     """The line of an rfq's several that a price is for: the one a product word in its sentence names ("Our target
@@ -705,7 +711,7 @@ def _price_line(scan: _Scan, p: _Price, lines: list[list[Any]], ends: dict[str, 
     if len(lines) == 1:
         return lines[0]
     text = scan.text
-    start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, p.start)), default=0)
+    start = _sentence_start(text, p.start)
     end_m = _SENTENCE_END.search(text, p.end if p.end is not None else p.start)
     sentence = text[start:end_m.start() if end_m else len(text)]
     skus = [line[0] for line in lines]
@@ -748,7 +754,7 @@ def _price_of_every_line(scan: _Scan, prices: list[_Price], lines: list[list[Any
     said = _EVERY_AFTER.match(text, end)
     if p.start < last or p.total or said is None or not (said["all"] or _EVERY_GAP.search(text, last, p.start)):
         return None
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, p.start)), default=0)
+    sentence_start = _sentence_start(text, p.start)
     if _line_named(scan, [line[0] for line in lines], note=False, words=_stems(text[last:p.start])) is not None \
             or sentence_start > last:
         return None

@@ -112,6 +112,8 @@ from agent.server.auth import AuthError, principal_from_header, require_scope
 from agent.server.context import ServerContext
 from agent.server.errors import jsonrpc_error
 from agent.service import Reply
+from agent.store.audit_tables import DECIDED
+from agent.store.db import utcnow
 from agent.store.pools import DEFAULT as DEFAULT_POOLS
 
 log = logging.getLogger("dealdesk.a2a")
@@ -130,7 +132,6 @@ RECONCILE_GRACE_S = 10.0  # a negotiation that moved more recently is left to th
 DECISION_POLL_S = 1.0  # how often the operators' queue is read for decisions made in another process (the CLI)
 DECISION_WATCH_S = 120.0  # how long a decided request's negotiation is watched for the decision's message
 DECISION_RECENT_S = 10.0  # requests this young that are decided already are watched too (none saw them pending)
-_DECIDED = ("approved", "rejected", "edited")  # an approval's statuses once an operator decided it
 _HIDDEN_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 
@@ -262,8 +263,8 @@ def _finite(value: Any) -> bool:
     return _finite(getattr(value, kind)) if kind in ("struct_value", "list_value") else True
 
 
-_OPEN_STATE_NAMES = frozenset(TaskState.Name(s) for s in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
-                                                           TaskState.TASK_STATE_INPUT_REQUIRED))
+_OPEN_STATE_NAMES = tuple(TaskState.Name(s) for s in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
+                                                       TaskState.TASK_STATE_INPUT_REQUIRED))
 
 
 def _timed_out(result: Task | Message) -> bool:
@@ -892,13 +893,13 @@ class A2AService:
         if engine is None:
             return 0
         ap = dd.approvals
-        recent = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=DECISION_RECENT_S)
+        recent = utcnow() - dt.timedelta(seconds=DECISION_RECENT_S)
         async with engine.connect() as conn:
             pending = {aid: nid for aid, nid in (await conn.execute(
                 select(ap.c.id, ap.c.negotiation_id).where(ap.c.status == "pending"))).all()}
             # decided before a look ever saw them pending (requested and decided within a second)
             quick = (await conn.execute(select(ap.c.negotiation_id).where(
-                ap.c.status.in_(_DECIDED), ap.c.requested_at > recent))).scalars().all()
+                ap.c.status.in_(DECIDED), ap.c.requested_at > recent))).scalars().all()
         now = time.monotonic()
         if self._pending_approvals is not None:
             for aid, nid in self._pending_approvals.items():
@@ -933,16 +934,7 @@ class A2AService:
                 self._sighted[nid] = turn
         if not ready:
             return 0
-        if engine.dialect.name == "postgresql":
-            async with engine.connect() as conn:
-                if not (await conn.execute(sql_text("SELECT pg_try_advisory_lock(7272004)"))).scalar():
-                    return 0  # another process is reconciling: the next look
-                try:
-                    return await self._publish_decisions(ready)
-                finally:
-                    await conn.execute(sql_text("SELECT pg_advisory_unlock(7272004)"))
-                    await conn.commit()
-        return await self._publish_decisions(ready)
+        return await self._one_process_at_a_time(lambda: self._publish_decisions(ready))
 
     async def _publish_decisions(self, ready: list[tuple[str, str | None, list[dict[str, Any]]]]) -> int:
         published = await asyncio.gather(*(self.handler.publish_last_word(nid, state, artifacts, decisions_only=True)
@@ -987,33 +979,35 @@ class A2AService:
         turn in flight. Returns how many tasks were updated. With several processes one of
         them does it at a time (an advisory lock).
         """
-        engine = self.backend.engine
-        if engine is None:
+        if self.backend.engine is None:
             return 0
-        if engine.dialect.name == "postgresql":
+        return await self._one_process_at_a_time(lambda: self._reconcile(grace_s, limit))
+
+    async def _one_process_at_a_time(self, work: Callable[[], Awaitable[int]]) -> int:
+        """`work()` (reconciling, or publishing decisions made elsewhere), under the advisory lock that lets one
+        process at a time do it on PostgreSQL; 0 when another process holds it (the next look does it)."""
+        engine = self.backend.engine
+        if engine is not None and engine.dialect.name == "postgresql":
             async with engine.connect() as conn:
-                got = (await conn.execute(sql_text("SELECT pg_try_advisory_lock(7272004)"))).scalar()
-                if not got:
+                if not (await conn.execute(sql_text("SELECT pg_try_advisory_lock(7272004)"))).scalar():
                     return 0
                 try:
-                    return await self._reconcile(grace_s, limit)
+                    return await work()
                 finally:
                     await conn.execute(sql_text("SELECT pg_advisory_unlock(7272004)"))
                     await conn.commit()
-        return await self._reconcile(grace_s, limit)
+        return await work()
 
     async def _reconcile(self, grace_s: float, limit: int) -> int:
         from a2a.server.models import TaskModel
 
         from agent.store import schema as dd
 
-        open_states = [TaskState.Name(s) for s in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
-                                                   TaskState.TASK_STATE_INPUT_REQUIRED)]
         neg = dd.negotiations
-        settled = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=grace_s)
+        settled = utcnow() - dt.timedelta(seconds=grace_s)
         stmt = (select(TaskModel.id, TaskModel.status, TaskModel.artifacts, neg.c.updated_at)
                 .join(neg, neg.c.id == TaskModel.id)
-                .where(TaskModel.status["state"].as_string().in_(open_states),
+                .where(TaskModel.status["state"].as_string().in_(_OPEN_STATE_NAMES),
                        neg.c.updated_at > TaskModel.last_updated, neg.c.updated_at <= settled)
                 .order_by(neg.c.updated_at).limit(limit))
         async with self.backend.engine.connect() as conn:  # type: ignore[union-attr]

@@ -24,8 +24,8 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.authority import NotAuthorized, check_authority
-from agent.review import utc_text
 from agent.contract import CONTRACT_VERSION, MAX_ITEMS, Currency, InMoney, InQty, Region, Sku, Terms, Version
+from agent.review import utc_text
 from agent.server.auth import principal_from_header
 from agent.server.context import ServerContext
 from agent.server.errors import DECISION_CONFLICTS, ApiError, from_wire_error, not_found
@@ -136,13 +136,10 @@ def deal_view(d: DealRow) -> dict[str, Any]:
             "accepted_at": _iso(d.accepted_at), "deal": d.body}
 
 
-_COUNTS = STRING_COUNTS  # the counts a stored move keeps as numbers that go out as strings
-
-
 def _strings(value: Any) -> Any:
-    """Quantities and money as strings (stored move JSON keeps some as numbers)."""
+    """Quantities (`STRING_COUNTS`) and money as strings (stored move JSON keeps some as numbers)."""
     if isinstance(value, dict):
-        return {k: (str(v) if k in _COUNTS and isinstance(v, int) and not isinstance(v, bool) else _strings(v))
+        return {k: (str(v) if k in STRING_COUNTS and isinstance(v, int) and not isinstance(v, bool) else _strings(v))
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_strings(v) for v in value]
@@ -169,15 +166,13 @@ def product_view(product: Product, available: int | None) -> dict[str, Any]:
     (`made_to_order` true; false for every other) keeps no stock: `available` is "0", and it is quoted at any
     quantity within the order limits, one unit at the capacity's restock lead time (as its JSON-LD's
     `deliveryLeadTime` says)."""
-    made_to_order = product.inventory.made_to_order
-    lead_time = product.capacity.lead_time_for(1, 0) if made_to_order else product.capacity.lead_time_days
     return {
         "sku": product.sku, "name": product.name, "description": product.description, "category": product.category,
         "unit": product.unit, "specs": {k: _dec(v) for k, v in product.specs.items()},
         "compatible": list(product.compatible), "related": list(product.related),
         "available": str(max(available if available is not None else product.inventory.on_hand, 0)),
-        "made_to_order": made_to_order,
-        "lead_time_days": str(lead_time),
+        "made_to_order": product.inventory.made_to_order,
+        "lead_time_days": str(product.stated_lead_time_days),
         "prices": {book: {"list": _dec(pp.list),
                           "tiers": [{"min": str(t.min), "max": None if t.max is None else str(t.max),
                                      "price": _dec(t.price)} for t in pp.schedule]}

@@ -37,8 +37,11 @@ DECIDED = ("approved", "rejected", "edited")
 
 
 def _instant(value: Any) -> str | None:
-    """A stored instant (naive UTC, or aware) as the bodies say it: UTC to the second with Z."""
+    """A stored instant (naive UTC, or aware, or ISO text) as the bodies say it: UTC to the second with Z
+    (`review.utc_text`); text that is no time is returned as it is."""
     import datetime as dt
+
+    from agent.review import utc_text
 
     if value is None:
         return None
@@ -47,9 +50,7 @@ def _instant(value: Any) -> str | None:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.replace(microsecond=0).isoformat() + "Z"
+    return utc_text(value)
 
 
 def _request_digests(row: Any) -> set[str]:

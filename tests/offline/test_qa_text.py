@@ -7,7 +7,6 @@ Same catalog, `today` and contexts as test_understand.py, plus offers of two lin
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import pytest
 

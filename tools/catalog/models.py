@@ -169,6 +169,12 @@ class Product(Strict):
     capacity: Capacity
 
     @property
+    def stated_lead_time_days(self) -> int:
+        """The lead time a product lookup states (for one unit, before any quantity is known): from stock, or for a
+        made-to-order product the restock lead time."""
+        return self.capacity.lead_time_for(1, 0) if self.inventory.made_to_order else self.capacity.lead_time_days
+
+    @property
     def pieces_per_unit(self) -> int | None:
         """How many pieces one unit holds, for a product sold in packs (a box of 100: its `pieces_per_box` or
         `pieces_per_pack` spec, a whole number); None when the catalog does not say."""
