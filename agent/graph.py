@@ -1305,6 +1305,7 @@ class SellerGraph:
                 deal = data
                 self.store.accept(proposal_id=deal["proposal_id"], version=deal["version"], buyer_org=org,
                                   made_to_order={i["sku"] for i in deal["items"] if self._made_to_order(i["sku"])},
+                                  accepted_at=naive_utc(dt.datetime.fromisoformat(deal["accepted_at"])),
                                   deal_id=deal["deal_id"], deal_body_for=lambda _id, _at: deal, records=records,
                                   now=utcnow(), events=(turn, [{"side": "buyer", "kind": "accept", "sku": i["sku"],
                                                                 "quantity": int(i["quantity"])}

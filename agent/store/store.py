@@ -676,11 +676,12 @@ class Store:
                records: Sequence[dict[str, Any]] = (), now: dt.datetime | None = None,
                deal_id: str | None = None,
                events: tuple[int, Sequence[dict[str, Any]]] | None = None,
-               made_to_order: Collection[str] = ()) -> tuple[DealRow, bool]:
+               made_to_order: Collection[str] = (), accepted_at: dt.datetime | None = None) -> tuple[DealRow, bool]:
         """Accept a proposal version: one transaction writes the deal, the allocation, the proposal's
         status and the decision records. Returns (deal, created); a repeated acceptance of the same
         version returns the existing deal with created=False. The lines of SKUs in `made_to_order` are
-        made for the order: they allocate no stock.
+        made for the order: they allocate no stock. `accepted_at`: the instant the deal's body states (the row
+        says the same; `now` by default).
         """
         now = now or utcnow()
         with transaction(self.engine, durable=True) as conn:
@@ -729,7 +730,7 @@ class Store:
             D.write(conn, Q.INSERT_DEAL, {"id": deal_id, "proposal_id": proposal_id, "version": version,
                                           "negotiation_id": p.negotiation_id, "buyer_org": buyer_org,
                                           "currency": p.currency, "total": str(p.total), "body": body,
-                                          "accepted_at": now})
+                                          "accepted_at": accepted_at or now})
             D.write(conn, Q.SET_PROPOSAL_STATUS, {"pid": proposal_id, "b_version": version, "b_status": "accepted"})
             D.write(conn, Q.SET_STATUS, {"nid": p.negotiation_id, "b_status": "deal", "now": now})
             self._cancel_pending_approvals(conn, p.negotiation_id, now, "negotiation ended in a deal")

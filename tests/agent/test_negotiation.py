@@ -973,3 +973,18 @@ def test_after_a_request_expires_the_buyer_is_not_told_it_awaits_approval(escala
         seller.decide(approval.id, "approve", by="late@x")
     reply = seller.send(nid, text="any news on the approval?")
     assert "awaiting approval" not in reply.text and "Our offer stands" in reply.text, reply.text
+
+
+def test_a_deals_row_states_the_instant_its_body_states(seller: Seller, monkeypatch) -> None:
+    """The deal's body took its `accepted_at` when the turn built it and the row when the turn committed: across a
+    second's boundary they differed, and `audit verify` reported the deal tampered."""
+    import agent.graph as graph_module
+
+    nid, first = open_negotiation(seller)
+    start = dt.datetime(2026, 11, 28, 1, 43, 45, 500000)
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(graph_module, "utcnow", lambda: start + dt.timedelta(milliseconds=300 * next(ticks)))
+    reply = seller.send(nid, data=accept(first))
+    assert reply.type == "deal", reply.text
+    (row,) = seller.store.deals(negotiation_id=nid)
+    assert row.accepted_at == dt.datetime.fromisoformat(reply.data["accepted_at"]).replace(tzinfo=None)
