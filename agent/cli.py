@@ -358,6 +358,10 @@ from agent.cli_ops import register as register_ops  # noqa: E402  (deals, log, d
 
 register_ops(app)
 
+from agent.cli_inventory import register as register_inventory  # noqa: E402
+
+register_inventory(app)
+
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,141 @@
+"""Operators' stock changes (agent.store.inventory), each test on SQLite and on PostgreSQL.
+
+What must hold: a receipt adds to the live count and a removal takes off only what is neither sold nor held,
+also when removals race; a refused change writes nothing; every change is a decision record in the audit
+chain, which still verifies.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from agent.store import Store
+from agent.store import audit
+from agent.store import schema as t
+from agent.store.inventory import AUDIT_CONVERSATION, MAX_UNITS, InventoryStore
+from tools.errors import DealdeskError
+
+from .test_store import accept, assert_consistent, negotiation, offer, snapshot
+
+
+def _records(store: Store) -> list[dict]:
+    with store.engine.connect() as conn:
+        return [r.record for r in conn.execute(select(t.decision_records).order_by(t.decision_records.c.id))]
+
+
+def _refused(fn, code: str, field: str) -> DealdeskError:
+    with pytest.raises(DealdeskError) as caught:
+        fn()
+    assert (caught.value.code, caught.value.field) == (code, field), caught.value.message
+    return caught.value
+
+
+def test_a_receipt_adds_to_the_live_count_and_is_recorded(store):
+    store.seed_inventory([("SKU-A", 40)])
+    change = InventoryStore(store.engine).change("receive", "SKU-A", 25, by="ana", note="PO 4411")
+    assert (change.level.on_hand, change.level.available, change.delta) == (65, 65, 25)
+    assert store.available("SKU-A") == 65
+    [rec] = _records(store)
+    assert rec["gen_ai.conversation.id"] == AUDIT_CONVERSATION
+    assert rec["dealdesk.rule_ids"] == ["operator.inventory.receive"]
+    assert (rec["dealdesk.inventory.sku"], rec["dealdesk.inventory.delta"], rec["dealdesk.inventory.on_hand"],
+            rec["dealdesk.inventory.by"], rec["dealdesk.inventory.note"]) == ("SKU-A", 25, 65, "ana", "PO 4411")
+    with store.engine.connect() as conn:
+        assert audit.verify(conn).ok
+
+
+def test_a_removal_never_takes_back_units_sold_or_held(store):
+    store.seed_inventory([("SKU-A", 30)])
+    negotiation(store, "N-1", "org-1")
+    negotiation(store, "N-2", "org-2")
+    accept(store, offer(store, "N-1", "org-1", [("SKU-A", 10)]))   # 10 sold
+    offer(store, "N-2", "org-2", [("SKU-A", 12)])                   # 12 held by a standing offer
+    inv = InventoryStore(store.engine)
+    before = snapshot(store)
+    err = _refused(lambda: inv.change("remove", "SKU-A", 9, by="ana", note="count"), "insufficient_inventory",
+                   "quantity")
+    assert "only 8 units" in err.message and "sold 10" in err.message and "held by standing offers 12" in err.message
+    assert snapshot(store) == before  # nothing written, no record either
+    change = inv.change("remove", "SKU-A", 8, by="ana", note="water damage")
+    assert (change.level.on_hand, change.level.allocated, change.level.held, change.level.available) == (22, 10, 12, 0)
+    assert_consistent(store)
+
+
+def test_racing_removals_take_off_no_more_than_is_available(open_store):
+    first = open_store()
+    first.seed_inventory([("SKU-R", 10)])
+    racers = 8
+    start = threading.Barrier(racers)
+    results: list[str] = []
+
+    def _remove() -> None:
+        inv = InventoryStore(open_store().engine)
+        start.wait(timeout=30)
+        try:
+            inv.change("remove", "SKU-R", 3, by="op", note="count")
+            results.append("ok")
+        except DealdeskError as exc:
+            results.append(exc.code)
+
+    threads = [threading.Thread(target=_remove) for _ in range(racers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert sorted(results) == ["insufficient_inventory"] * 5 + ["ok"] * 3
+    assert first.available("SKU-R") == 1
+    assert len(_records(first)) == 3
+
+
+@pytest.mark.parametrize("kind, qty, note, code, field", [
+    ("receive", 0, None, "invalid_quantity", "quantity"),
+    ("receive", -5, None, "invalid_quantity", "quantity"),
+    ("receive", True, None, "invalid_quantity", "quantity"),
+    ("receive", MAX_UNITS + 1, None, "invalid_quantity", "quantity"),
+    ("remove", 3, None, "malformed_message", "note"),
+    ("remove", 3, "   ", "malformed_message", "note"),
+    ("restock", 3, None, "malformed_message", "kind"),
+])
+def test_bad_changes_are_refused_by_field_and_write_nothing(store, kind, qty, note, code, field):
+    store.seed_inventory([("SKU-A", 40)])
+    before = snapshot(store)
+    _refused(lambda: InventoryStore(store.engine).change(kind, "SKU-A", qty, by="op", note=note), code, field)
+    assert snapshot(store) == before
+
+
+def test_a_count_past_the_columns_range_is_refused(store):
+    store.seed_inventory([("SKU-A", MAX_UNITS - 5)])
+    before = snapshot(store)
+    _refused(lambda: InventoryStore(store.engine).change("receive", "SKU-A", 6, by="op"), "invalid_quantity",
+             "quantity")
+    assert snapshot(store) == before
+
+
+def test_the_catalog_decides_which_skus_can_change(store):
+    store.seed_inventory([("SKU-A", 40), ("SKU-M", 0)])
+    inv = InventoryStore(store.engine)
+    before = snapshot(store)
+    err = _refused(lambda: inv.change("receive", "SKU-B", 5, by="op", skus={"SKU-A", "SKU-M"}), "unknown_sku", "sku")
+    assert "did you mean SKU-A" in err.message or "did you mean SKU-M" in err.message
+    err = _refused(lambda: inv.change("receive", "SKU-M", 5, by="op", skus={"SKU-A", "SKU-M"},
+                                      made_to_order={"SKU-M"}), "malformed_message", "sku")
+    assert "made to order" in err.message
+    assert snapshot(store) == before
+
+
+def test_a_sku_the_store_has_not_seen_starts_its_count_with_the_receipt(store):
+    change = InventoryStore(store.engine).change("receive", "SKU-NEW", 7, by="op", skus={"SKU-NEW"})
+    assert change.level.on_hand == 7
+    assert store.stock("SKU-NEW") == {"on_hand": 7, "allocated": 0, "held": 0, "available": 7}
+
+
+def test_levels_list_every_counted_sku_or_the_ones_asked(store):
+    store.seed_inventory([("SKU-B", 5), ("SKU-A", 40)])
+    inv = InventoryStore(store.engine)
+    assert [lv.sku for lv in inv.levels()] == ["SKU-A", "SKU-B"]
+    [b] = inv.levels(["SKU-B", "SKU-X"])
+    assert (b.sku, b.on_hand, b.available) == ("SKU-B", 5, 5)
+    assert b.updated_at.endswith("Z")
