@@ -67,7 +67,7 @@ from agent.topic import last_topic, turn_topic, with_quantities
 from agent.turn_view import TurnView
 from tools.catalog.jsonld import product_jsonld
 from tools.catalog.models import Catalog
-from tools.catalog.search import search
+from tools.catalog.search import search, unknown_sku
 from tools.errors import DealdeskError
 from tools.money import quantum, round_money
 from tools.policy.desk import Desk
@@ -364,7 +364,8 @@ class SellerGraph:
                 if intent.get("source") == "data":  # a bot's question names its products: each one must exist
                     for i, sku in enumerate(question.get("skus") or ()):
                         if sku not in self.catalog.products:
-                            raise TurnError(f"unknown SKU {sku!r}", code="unknown_sku", field=f"skus.{i}")
+                            raise TurnError(unknown_sku(self.catalog, sku).message, code="unknown_sku",
+                                            field=f"skus.{i}")
                 answered = self._standing_offer(state, question, started) \
                     or self._awaiting(state, question, started) or self._delivery_for(state, question, started) \
                     or self._price_breaks(state, question, started) or self._order_limits(state, question, started) \
@@ -616,7 +617,7 @@ class SellerGraph:
         if msg.get("sku"):
             product = self.catalog.products.get(msg["sku"])
             if product is None:
-                raise TurnError(f"unknown SKU {msg['sku']!r}", code="unknown_sku", field="sku")
+                raise TurnError(unknown_sku(self.catalog, msg["sku"]).message, code="unknown_sku", field="sku")
             found = [product]
         else:
             specs = [f"{k}={v}" if not v[:1] in "<>!=" else f"{k}{v}" for k, v in (msg.get("specs") or {}).items()]

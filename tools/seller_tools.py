@@ -20,7 +20,7 @@ from langgraph.prebuilt import InjectedState
 from pydantic import BaseModel, Field
 
 from tools.catalog.jsonld import product_jsonld
-from tools.catalog.search import best_match, search
+from tools.catalog.search import best_match, search, unknown_sku
 from tools.errors import DealdeskError
 from tools.policy.desk import Desk
 from tools.pricing.engine import explain_lines
@@ -197,7 +197,7 @@ def build_tools(desk_for: DeskFn) -> list[StructuredTool]:
             if sku:
                 product = catalog.products.get(sku) or catalog.products.get(sku.upper())
                 if product is None:
-                    return ToolError("unknown_sku", f"unknown SKU {sku!r}", "sku").result("catalog_lookup")
+                    return ToolError("unknown_sku", unknown_sku(catalog, sku).message, "sku").result("catalog_lookup")
                 found = [product]
             else:
                 found = search(catalog, text=query, category=category, specs=specs or [], limit=limit)

@@ -594,6 +594,19 @@ def test_a_line_error_names_the_item_of_the_data_part(seller: Seller, message, c
     assert (reply.data["code"], reply.data["field"]) == (code, field), reply.data
 
 
+@pytest.mark.parametrize("message, field", [
+    ({"type": "rfq", "items": [{"sku": SKU, "quantity": "10"}, {"sku": "brg-6205", "quantity": "10"}]}, "items.1.sku"),
+    ({"type": "question", "skus": ["BRG-6205", "BRG-6250"], "topic": "lead_time"}, "skus.1"),
+    ({"type": "catalog_query", "sku": "BRG 6205"}, "sku"),
+])
+def test_an_unknown_sku_error_names_the_sku_it_was_likely_meant_as(seller: Seller, message, field) -> None:
+    nid = seller.start(Buyer(org="acme-eu", region="EU"))
+    reply = seller.send(nid, data=message)
+    assert (reply.data["code"], reply.data["field"]) == ("unknown_sku", field), reply.data
+    assert "BRG-6205" in reply.data["message"].partition("; did you mean ")[2], reply.data["message"]
+    assert reply.data["message"] in reply.text
+
+
 def test_a_line_error_of_a_text_request_names_the_field_alone(seller: Seller) -> None:
     nid = seller.start(Buyer(org="acme-eu", region="EU"))
     reply = seller.send(nid, text=f"need 30000 x {SKU}")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tools.catalog import Catalog, load_catalog
-from tools.catalog.search import SpecFilter, lookup, parse_spec_filter, search
+from tools.catalog.search import SpecFilter, close_skus, lookup, parse_spec_filter, search, unknown_sku
 from tools.errors import UnknownSku
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mini_catalog.yaml"
@@ -61,6 +61,25 @@ def test_lookup_unknown_sku_names_field(catalog: Catalog) -> None:
     assert info.value.field == "sku"
     assert info.value.code == "unknown_sku"
     assert "NOPE-1" in info.value.message
+
+
+@pytest.mark.parametrize("given, meant", [
+    ("brg-6204", ["BRG-6204"]),           # case and separators aside, the same SKU
+    ("BRG 6204", ["BRG-6204"]),
+    ("BRG-6240", ["BRG-6204"]),           # digits swapped: the closest spelling first
+    ("XYZ", []),                          # junk: no suggestion
+    ("", []),
+    ("BRG-6204" * 20, []),                # too long to be a typo
+])
+def test_an_unknown_sku_names_the_skus_it_was_likely_meant_as(catalog: Catalog, given: str, meant: list[str]) -> None:
+    assert close_skus(catalog, given)[:len(meant) or None] == meant if meant else close_skus(catalog, given) == []
+    err = unknown_sku(catalog, given, field="items.0.sku")
+    assert (err.code, err.field) == ("unknown_sku", "items.0.sku")
+    assert err.message == f"unknown SKU {given!r}" + (f"; did you mean {', '.join(close_skus(catalog, given))}?"
+                                                        if meant else "")
+    with pytest.raises(UnknownSku) as info:
+        lookup(catalog, given)
+    assert info.value.message == unknown_sku(catalog, given).message
 
 
 def test_no_conditions_lists_all_by_sku(catalog: Catalog) -> None:

@@ -7,6 +7,7 @@ SKU), so the same question always gets the same list.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,8 +30,47 @@ def lookup(catalog: Catalog, sku: str) -> Product:
     """The product with exactly this SKU; `UnknownSku` (field "sku") when there is none."""
     product = catalog.products.get(sku)
     if product is None:
-        raise UnknownSku(f"unknown SKU {sku!r}", field="sku")
+        raise unknown_sku(catalog, sku)
     return product
+
+
+# Suggestions are for a mistyped SKU: past these sizes the search would cost more than it helps (a buyer's bot
+# sending long junk, or a catalog so large that difflib's pairwise comparison takes tens of milliseconds).
+_SUGGEST_MAX_LEN = 64
+_SUGGEST_MAX_CATALOG = 5000
+
+
+def _sku_key(sku: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", sku.casefold())
+
+
+def close_skus(catalog: Catalog, sku: str, n: int = 3) -> list[str]:
+    """The catalog's SKUs a mistyped one was likely meant as: the same letters and digits (case and separators
+    aside: "brg 6204" is BRG-6204) first, else the closest spellings; none for junk."""
+    key = _sku_key(sku)
+    if not key or len(sku) > _SUGGEST_MAX_LEN:
+        return []
+    same = [s for s in catalog.products if _sku_key(s) == key]
+    if same or len(catalog.products) > _SUGGEST_MAX_CATALOG:
+        return sorted(same)[:n]
+    by_key: dict[str, str] = {}
+    for s in sorted(catalog.products):
+        by_key.setdefault(_sku_key(s), s)
+    matcher = difflib.SequenceMatcher(b=key)
+    scored = []
+    for k, s in by_key.items():
+        matcher.set_seq1(k)
+        if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 and (r := matcher.ratio()) >= 0.6:
+            scored.append((-r, s))
+    return [s for _, s in sorted(scored)[:n]]  # closest first; equally close ones in SKU order
+
+
+def unknown_sku(catalog: Catalog, sku: str, field: str = "sku") -> UnknownSku:
+    """The error for a SKU the catalog does not have, naming the SKUs it was likely meant as: a buyer's bot (or
+    its developer) can correct the request without a catalog round trip."""
+    close = close_skus(catalog, sku)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return UnknownSku(f"unknown SKU {sku!r}{hint}", field=field)
 
 
 def check_category(catalog: Catalog, category: str) -> None:

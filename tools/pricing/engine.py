@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from tools.catalog.models import Catalog, PriceBook, Product
-from tools.errors import InvalidQuantity, RegionNotServed, RuleConflict, UnknownSegment, UnknownSku, UnsupportedCurrency
+from tools.errors import InvalidQuantity, RegionNotServed, RuleConflict, UnknownSegment, UnsupportedCurrency
 from tools.money import HUNDRED, percent_of, round_money
 from tools.pricing.models import Bracket, LinePrice, PriceRequest, PriceStep, Quote, QuoteRequest, SuppressedRule
 from tools.pricing.rules import PricingRule, stock_matches
@@ -43,7 +43,9 @@ def resolve_book(catalog: Catalog, region: str, currency: str | None) -> PriceBo
 def _product(catalog: Catalog, sku: str) -> Product:
     product = catalog.products.get(sku)
     if product is None:
-        raise UnknownSku(f"unknown SKU {sku!r}", field="sku")
+        from tools.catalog.search import unknown_sku  # (search is a sibling layer: imported on the error path only)
+
+        raise unknown_sku(catalog, sku)
     return product
 
 
