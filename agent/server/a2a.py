@@ -59,6 +59,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 from sqlalchemy import text as sql_text
 from starlette.requests import Request
@@ -78,6 +79,8 @@ from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.types.a2a_pb2 import (
     AgentCard,
     CancelTaskRequest,
+    ListTasksRequest,
+    ListTasksResponse,
     Message,
     Role,
     SendMessageRequest,
@@ -100,7 +103,7 @@ from a2a.utils.errors import (
     VersionNotSupportedError,
 )
 from a2a.utils.proto_utils import validate_proto_required_fields
-from a2a.utils.task import apply_history_length
+from a2a.utils.task import apply_history_length, decode_list_tasks_cursor
 
 from agent.server import protojson
 from agent.server.a2a_card import (DATA_MEDIA_TYPE, JSONRPC_ALIAS, JSONRPC_PATH, REST_PREFIX, TEXT_MEDIA_TYPE,
@@ -248,6 +251,21 @@ def _check_push_config(cfg: TaskPushNotificationConfig, prefix: str = "") -> Non
                                ("authentication.credentials", cfg.authentication.credentials, MAX_PUSH_SECRET_CHARS)):
         if len(value) > limit:
             raise InvalidParamsError(message=f"{prefix}{name} is longer than {limit} characters")
+
+
+def _check_page_token(token: str) -> None:
+    """A ListTasks page token whose cursor names an instant no timestamp holds is refused (InvalidParams), as the task
+    store refuses every other token it cannot read."""
+    cursor = decode_list_tasks_cursor(token) if token else None
+    if cursor is None or cursor.timestamp_ns is None:
+        return
+    try:
+        stamp = Timestamp()
+        stamp.FromNanoseconds(cursor.timestamp_ns)
+        stamp.ToDatetime()
+    except (ValueError, OverflowError):
+        raise InvalidParamsError(message="Invalid page token: send the nextPageToken of an earlier ListTasks answer "
+                                         "as it came") from None
 
 
 def _finite(value: Any) -> bool:
@@ -648,6 +666,15 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
                                              f"task may have ({MAX_PUSH_CONFIGS_PER_TASK}); delete one, or replace one "
                                              "by sending its id")
 
+    # -- list --
+
+    async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
+        """The SDK's, with the page token's instant checked first: a token whose `ts` lies outside what a timestamp
+        holds (years 1 to 9999) failed in the task store with a ValueError, answered -32603 (the store catches only
+        an OverflowError)."""
+        _check_page_token(params.page_token)
+        return await super().on_list_tasks(params, context)
+
     # -- cancel --
 
     def _cancel_negotiation(self, negotiation_id: str) -> bool:
@@ -658,17 +685,23 @@ class DealdeskRequestHandler(DefaultRequestHandlerV2):
             return store.cancel_negotiation(negotiation_id)
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
+        """Cancel the negotiation, then the task: one at a time with the messages sent on the task in this process
+        (`_TaskSends`). A message that passed its checks while a cancel closed the task's queue met the closed queue
+        in the SDK (culsans.QueueShutDown): the buyer racing an accept against a cancel got -32603, and a REST
+        accept's publication logged a failure. Now the message waits and finds the task canceled (-32004), or the
+        cancel waits and finds the deal (-32002)."""
         validate_proto_required_fields(params)
-        stored = await self._versioned_store.get(params.id, context)
-        if stored is None:
-            raise TaskNotFoundError
-        if stored.task.status.state in TERMINAL_TASK_STATES:
-            raise TaskNotCancelableError
-        async with self.executor.turns:
-            canceled = await self.ctx.run_turn(self._cancel_negotiation, params.id)
-        if not canceled:
-            raise TaskNotCancelableError(message="the negotiation already ended in a deal")
-        return await super().on_cancel_task(params, context)
+        async with self._sends.one_at_a_time(params.id):
+            stored = await self._versioned_store.get(params.id, context)
+            if stored is None:
+                raise TaskNotFoundError
+            if stored.task.status.state in TERMINAL_TASK_STATES:
+                raise TaskNotCancelableError
+            async with self.executor.turns:
+                canceled = await self.ctx.run_turn(self._cancel_negotiation, params.id)
+            if not canceled:
+                raise TaskNotCancelableError(message="the negotiation already ended in a deal")
+            return await super().on_cancel_task(params, context)
 
     # -- seller turns that did not come in over A2A --
 
@@ -762,14 +795,21 @@ def _auth_error(exc: AuthError, *, jsonrpc: bool = False, request_id: Any = None
 _NO_ID: Any = object()
 
 
+class _Unreadable(str):
+    """Why a JSON-RPC body could not be read as JSON (`_jsonrpc_id`'s method, for a body that is no JSON text)."""
+
+
 async def _jsonrpc_id(request: Request) -> tuple[Any, str | None]:
     """The JSON-RPC request's id (None when it has none that can be read), `_NO_ID` for a notification: an object
-    with a method and no `id` member (JSON-RPC 2.0 4.1); and its method. The body is bounded by the limits
-    middleware before this."""
+    with a method and no `id` member (JSON-RPC 2.0 4.1); and its method, or `_Unreadable` (why) when the body is no
+    JSON text Python reads. The body is bounded by the limits middleware before this."""
     try:
         body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return None, None
+    except (ValueError, UnicodeDecodeError) as exc:
+        # json.JSONDecodeError, and the ValueError of a number of more digits than Python converts (4300): the SDK's
+        # dispatcher answered that one -32603 with Python's advice to call sys.set_int_max_str_digits()
+        why = str(exc) if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0].splitlines()[0]
+        return None, _Unreadable(why)
     if not isinstance(body, dict):
         return None, None
     method = body.get("method") if isinstance(body.get("method"), str) else None
@@ -796,6 +836,9 @@ def authenticated(ctx: ServerContext, endpoint: Callable[[Request], Awaitable[Re
         except AuthError as exc:  # a refusal answers the request's own id (a notification's: none to give)
             return _auth_error(exc, jsonrpc=jsonrpc, request_id=None if rid is _NO_ID else rid)
         request.scope[KEY_STATE] = key
+        if isinstance(method, _Unreadable):  # JSON-RPC 2.0: Parse error, the request's id unknown
+            return JSONResponse({"jsonrpc": "2.0", "id": None,
+                                 "error": {"code": -32700, "message": f"the body is not valid JSON: {method}"}})
         if rid is _NO_ID and method in _NOT_RUN_AS_NOTIFICATIONS:
             return Response(status_code=204)
         response = await endpoint(request)

@@ -177,8 +177,11 @@ def validation_response(errors: list[dict[str, Any]]) -> JSONResponse:
         return error_response(422, "malformed_message", "the request could not be read")
     first = errors[0]
     code = validation_code(first)
-    if code == "malformed_json":
-        return error_response(400, "malformed_json", f"the body is not valid JSON: {first.get('msg', '')}".strip())
+    if code == "malformed_json":  # FastAPI's msg is "JSON decode error"; the decoder's own words say what is wrong
+        why = (first.get("ctx") or {}).get("error") or first.get("msg", "")
+        loc = first.get("loc") or ()
+        at = f" at character {loc[-1]}" if len(loc) > 1 and isinstance(loc[-1], int) else ""
+        return error_response(400, "malformed_json", f"the body is not valid JSON: {why}{at}".strip())
     return error_response(422, code, _validation_message(errors), _field_of(first.get("loc", ())))
 
 
@@ -194,7 +197,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if isinstance(exc.body, bytes | bytearray) and exc.body.strip():
+            # FastAPI reads a body as JSON only when its Content-Type says so: a JSON body sent as text/plain, or
+            # with curl -d's default application/x-www-form-urlencoded, or with none, was refused 422 "body: Input
+            # should be a valid dictionary", blaming a body that was fine
+            sent = request.headers.get("content-type")
+            said = f"the Content-Type was {sent!r}" if sent else "no Content-Type was sent"
+            return error_response(415, "unsupported_media_type",
+                                  f"send the body as JSON with Content-Type: application/json ({said})", "Content-Type")
         return validation_response(list(exc.errors()))
 
     @app.exception_handler(ValidationError)

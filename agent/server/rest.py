@@ -35,7 +35,7 @@ from agent.store.keys import ApiKey
 from agent.store.store import ApprovalNotPending, ApprovalRow, DealRow, ProposalRow
 from tools.catalog.jsonld import catalog_jsonld, product_jsonld
 from tools.catalog.models import Product
-from tools.catalog.search import search
+from tools.catalog.search import search, unknown_sku
 from tools.errors import DealdeskError
 from tools.money import percent_of, round_percent
 from tools.policy.desk import Desk
@@ -53,6 +53,7 @@ ERRORS = {
     403: {"description": "The key's scope does not allow this (error envelope)"},
     404: {"description": "Not found, or not yours (error envelope)"},
     413: {"description": "Body too large (error envelope)"},
+    415: {"description": "The body is not sent as JSON: Content-Type must be application/json (error envelope)"},
     422: {"description": "Invalid input, naming the field (error envelope)"},
     429: {"description": "Rate limited; see Retry-After (error envelope)"},
 }
@@ -255,7 +256,7 @@ def router(ctx: ServerContext) -> APIRouter:
                     format: Annotated[Literal["json", "jsonld"] | None, Query()] = None) -> Any:
         product = catalog.products.get(sku)
         if product is None:
-            raise ApiError(404, "unknown_sku", f"unknown SKU {sku!r}", "sku")
+            raise ApiError(404, "unknown_sku", unknown_sku(catalog, sku).message, "sku")
         available = store.available(sku)
         if _wants_jsonld(request, format):
             return JSONResponse(product_jsonld(catalog, product, inventory=available), media_type=JSONLD)
@@ -293,7 +294,7 @@ def router(ctx: ServerContext) -> APIRouter:
         terms = body.payment_terms or policy.doc.global_.payment_terms.default
         for i, item in enumerate(body.items):
             if item.sku not in catalog.products:
-                raise ApiError(404, "unknown_sku", f"unknown SKU {item.sku!r}", f"items.{i}.sku")
+                raise ApiError(404, "unknown_sku", unknown_sku(catalog, item.sku).message, f"items.{i}.sku")
         buyer = BuyerContext(region=region, currency=currency, segment=segment, payment_terms=terms,
                              on=body.on or today())
         # the lines priced together, deal-size rules seeing the whole order, as a negotiation prices an rfq's lines
@@ -423,7 +424,7 @@ def router(ctx: ServerContext) -> APIRouter:
                         terms: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
                         date: Annotated[dt.date | None, Query()] = None) -> dict[str, Any]:
         if sku not in catalog.products:
-            raise ApiError(404, "unknown_sku", f"unknown SKU {sku!r}", "sku")
+            raise ApiError(404, "unknown_sku", unknown_sku(catalog, sku).message, "sku")
         buyer = BuyerContext(region=region, currency=currency, segment=segment,
                              payment_terms=terms or policy.doc.global_.payment_terms.default,
                              on=date or today())

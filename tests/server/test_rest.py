@@ -68,6 +68,11 @@ def test_catalog_json_and_jsonld(live_server):
         missing = c.get("/v1/products/NOPE-1")
         assert missing.status_code == 404 and missing.json()["error"] == {
             "type": "not_found_error", "code": "unknown_sku", "message": "unknown SKU 'NOPE-1'", "field": "sku"}
+        typo = c.get("/v1/products/brg-6204")
+        assert typo.status_code == 404 and typo.json()["error"]["message"] == "unknown SKU 'brg-6204'; did you mean BRG-6204?"
+        quote = c.post("/v1/quotes", json={"items": [{"sku": "BRG 6205", "quantity": "5"}]})
+        assert quote.status_code == 404 and quote.json()["error"]["field"] == "items.0.sku"
+        assert quote.json()["error"]["message"].endswith("did you mean BRG-6205?")
 
 
 def test_quotes_follow_the_key_region_and_segment(live_server):
