@@ -93,8 +93,8 @@ def _change(kind: str, sku: str, quantity: int, by: str, note: str | None, catal
         # As the seller does when it starts: SKUs the store has not seen get the catalog's count first, so a
         # receipt adds to it rather than standing in for it.
         store.seed_inventory((s, p.inventory.on_hand) for s, p in cat.products.items())
-        change = inventory.change(kind, sku, quantity, by=by, note=note, skus=frozenset(cat.products),  # type: ignore[arg-type]
-                                  made_to_order={s for s, p in cat.products.items() if p.inventory.made_to_order})
+        change = inventory.change(kind, sku, quantity, by=by, note=note,  # type: ignore[arg-type]
+                                  skus=frozenset(cat.products), made_to_order={s for s, p in cat.products.items() if p.inventory.made_to_order})
     except DealdeskError as exc:
         _fail(exc)
     finally:
@@ -116,7 +116,8 @@ def inventory_receive(sku: Annotated[str, typer.Argument(help="SKU")], quantity:
 
 @inventory_app.command("remove")
 def inventory_remove(sku: Annotated[str, typer.Argument(help="SKU")], quantity: QtyArg,
-                     note: Annotated[Optional[str], typer.Option("--note", help="Why: the count it corrects, damage, loss... (required)")] = None,
+                     note: Annotated[Optional[str], typer.Option(
+                         "--note", help="Why: the count it corrects, damage, loss... (required)")] = None,
                      by: ByOpt = "operator", catalog: CatalogOpt = None, db: DbOpt = None) -> None:
     """Units lost, damaged or counted short: take QUANTITY units off SKU's count. Units sold or held by a
     standing offer are never taken back: a removal larger than what is available is refused and changes

@@ -111,7 +111,16 @@ UtcTime = Annotated[dt.datetime, AfterValidator(naive_utc), PlainSerializer(_utc
                                     "description": "UTC, RFC 3339 with Z, e.g. \"2026-11-28T14:05:00Z\""})]
 Sku = Annotated[str, Field(min_length=1, max_length=64)]
 ProposalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
-Version = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+def _not_a_bool(value: Any) -> Any:
+    """JSON's true is no version number (pydantic's int would take it as 1: an accept of version 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
+Version = Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_not_a_bool)]
 Terms = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 Region = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_\-]+$")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]

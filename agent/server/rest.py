@@ -497,8 +497,10 @@ def router(ctx: ServerContext) -> APIRouter:
         n = store.get_negotiation(negotiation_id, buyer_org=org_of(key))
         if n is None:
             raise not_found("negotiation", negotiation_id, field="negotiation_id")
+        book = None if n.currency else catalog.book_for(n.region)  # a buyer with no currency of its own: its region's
         return {"negotiation_id": n.id, "buyer_org": n.buyer_org, "region": n.region, "segment": n.segment,
-                "currency": n.currency, "status": n.status, "turn": n.turn,  # an ordinal, as versions are
+                "currency": n.currency or (book.currency if book else None), "status": n.status,
+                "turn": n.turn,  # an ordinal, as versions are
                 "current_proposal": n.current_proposal, "created_at": _iso(n.created_at),
                 "updated_at": _iso(n.updated_at),
                 "proposals": [proposal_view(p) for p in

@@ -518,8 +518,11 @@ def test_an_rfq_in_the_regions_currency_is_quoted_in_it(seller: Seller) -> None:
     # the buyer names no currency of its own: its region's book's (EUR) is the one, never silently another
     ({"type": "rfq", "items": [{"sku": SKU, "quantity": "500"}], "currency": "USD"}, "unsupported_currency",
      "currency"),
+    # JSON's true is no version: read as 1 it accepted the first version
+    ({"type": "accept", "proposal_id": "P-NOPE", "version": True}, "malformed_message", "version"),
 ], ids=["unknown-sku", "bad-quantity", "unknown-field", "no-items", "other-region", "unknown-proposal",
-        "underscore-quantity", "exponent-quantity", "fullwidth-quantity", "underscore-price", "other-currency"])
+        "underscore-quantity", "exponent-quantity", "fullwidth-quantity", "underscore-price", "other-currency",
+        "boolean-version"])
 def test_errors_name_the_code_and_field(seller: Seller, data, code, field) -> None:
     start = seller.store.available(SKU)
     nid = seller.start(Buyer(org="acme-eu", region="EU"))

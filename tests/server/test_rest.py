@@ -69,7 +69,8 @@ def test_catalog_json_and_jsonld(live_server):
         assert missing.status_code == 404 and missing.json()["error"] == {
             "type": "not_found_error", "code": "unknown_sku", "message": "unknown SKU 'NOPE-1'", "field": "sku"}
         typo = c.get("/v1/products/brg-6204")
-        assert typo.status_code == 404 and typo.json()["error"]["message"] == "unknown SKU 'brg-6204'; did you mean BRG-6204?"
+        assert typo.status_code == 404
+        assert typo.json()["error"]["message"] == "unknown SKU 'brg-6204'; did you mean BRG-6204?"
         quote = c.post("/v1/quotes", json={"items": [{"sku": "BRG 6205", "quantity": "5"}]})
         assert quote.status_code == 404 and quote.json()["error"]["field"] == "items.0.sku"
         assert quote.json()["error"]["message"].endswith("did you mean BRG-6205?")
@@ -495,3 +496,14 @@ def test_a_request_filed_while_autonomy_is_paused_still_needs_its_discounts_leve
         live_server.ctx.seller.store.cancel_negotiation(nid)  # its stock back for later tests
     finally:
         switches.set("product:BRG-6204", "auto", by="qa")
+
+
+def test_a_negotiation_of_a_buyer_with_no_currency_of_its_own_names_its_regions(live_server, flow):
+    buyer, key = flow.new_buyer(currency=None)
+    nid, proposal = flow.rfq(buyer, quantity=10)
+    try:
+        with live_server.client(key) as c:
+            neg = c.get(f"/v1/negotiations/{nid}").json()
+        assert neg["currency"] == proposal["currency"] == "EUR"
+    finally:
+        flow.seller.store.cancel_negotiation(nid)
