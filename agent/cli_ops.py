@@ -3,7 +3,9 @@
 - `dealdesk deals list [--buyer ORG] [--outcome deal|no_deal|open] [--since WHEN] [--blocked] [--json]`
 - `dealdesk deals show ID [--json] [--records]`: a timeline of each turn
 - `dealdesk approvals show ID [--json]`: the request, why (with its figures), the version it was filed with,
-  the decision, and what the decision sent the buyer (list/approve/reject/edit are in agent/cli_agent.py)
+  the decision (or `expired`: still pending past its offers' validity, which deciding refuses), and what the
+  decision sent the buyer (list/approve/reject/edit are in agent/cli_agent.py; `approvals list` is newest first,
+  as REST and the console, through `agent.review.approvals`)
 - `dealdesk log tail [-n N] [--follow] [--conversation ID] [--node NODE] [--level LEVEL] [--json]`
 - `dealdesk decisions export [--since WHEN] [--conversation ID] > decisions.jsonl`
 - `dealdesk audit verify [--head POSITION:ROOT] [--json]`: exit 1 on the first tampered entry of a chain
@@ -124,10 +126,16 @@ def deals_list(buyer: Annotated[str | None, typer.Option("--buyer", help="Buyer 
                       f"{r.first_total}{cur}" if r.first_total is not None else "-",
                       f"{r.last_total}{cur}" if r.last_total is not None else "-",
                       f"{r.deal_id} {r.deal_total}{cur}" if r.deal_id else "-",
-                      f"{r.approvals} ({r.pending_approvals} pending)" if r.pending_approvals else str(r.approvals),
+                      _approvals_text(r),
                       str(r.blocks), _t(r.updated_at)])
     _print_table(table)
     _echo(f"{len(rows)} negotiation(s)")
+
+
+def _approvals_text(r: Any) -> str:
+    """A negotiation's approval requests, and how many still wait for an operator or have expired waiting."""
+    waiting = [f"{n} {word}" for n, word in ((r.pending_approvals, "pending"), (r.expired_approvals, "expired")) if n]
+    return f"{r.approvals} ({', '.join(waiting)})" if waiting else str(r.approvals)
 
 
 def _print_table(rows: list[list[str]]) -> None:
@@ -294,7 +302,10 @@ def turn_lines(turn: Turn, *, records: bool = False) -> Iterator[str]:
 
 def _decision(a: Any) -> str:
     if a.status == "pending":
-        return "pending: awaiting an operator"
+        return "pending: awaiting an operator" + (f" until {_t(a.expires_at)}" if a.expires_at else "")
+    if a.status == "expired":  # still pending in the store; `Seller.decide` refuses and cancels it
+        return (f"expired at {_t(a.expires_at)} (the validity of its offers): deciding it is refused "
+                "(approval_expired) and cancels it; nothing is sent, the buyer's next message gets a fresh offer")
     out = f"{a.status} by {a.decided_by or '?'} at {_t(a.decided_at)}"
     if a.note:
         out += f", note: {a.note!r}"

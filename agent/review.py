@@ -8,7 +8,8 @@ Stable API (every function takes a `Store` first; results are pydantic models, s
 `model_dump(mode="json")` gives JSON with decimals as strings and instants as REST says them, UTC with Z to
 the second, "2026-11-27T20:43:59Z" (`utc_text`); in Python they stay naive UTC datetimes):
 
-- `list_deals(store, *, buyer=None, outcome=None, since=None, blocked=None, limit=100) -> list[DealSummary]`
+- `list_deals(store, *, buyer=None, outcome=None, since=None, blocked=None, limit=100, validity=None)
+  -> list[DealSummary]`
   negotiations, most recently active first. `outcome`: "deal" | "no_deal" | "open" (no_deal is
   closed, rejected or canceled); `since`: activity (updated_at) at or after it (datetime, date or
   text, see `parse_since`); `blocked`: True for only negotiations where the guardrail blocked a
@@ -21,7 +22,10 @@ the second, "2026-11-27T20:43:59Z" (`utc_text`); in Python they stay naive UTC d
   (round, offer, list_price, target, floor, ...), for the concession chart.
 - `guardrail_blocks(store, *, since=None, limit=100, negotiation_id=None) -> list[Block]`: drafts the
   guardrail stopped, newest first.
-- `approvals(store, *, status=None) -> list[ApprovalView]`: approval requests (`dealdesk approvals list`).
+- `approvals(store, *, status=None, validity=None) -> list[ApprovalView]`: approval requests, newest first, as
+  REST's `/v1/approvals` and the console list them (`dealdesk approvals list`).
+- `validity_days(catalog, policy)`: a SKU's `proposal_validity_days`, the days a request may wait (`validity`
+  above; by default the configured files', `agent.config.load_data`).
 - `approval_detail(store, approval_id) -> ApprovalDetail | None`: one approval with its
   negotiation's context (the inbox's detail page, `dealdesk approvals show`): the version the request
   was filed on and what that version was (offered to the buyer, or held for the approval), and what the
@@ -39,6 +43,11 @@ deal value the bot may close alone, the deal value (the sum of the requested lin
 limits are recorded with requests filed since they are (`requested.limits`); older ones give the rule id that
 names them.
 
+An approval request still pending past the validity of the offers it is about (requested_at plus the longest
+`proposal_validity_days` of its lines, as `Seller.decide` reads it) is shown as `expired` (`status`), with
+`expires_at`: deciding it is refused (`approval_expired`) and cancels it, and nothing is sent to the buyer.
+The store keeps it `pending` until then.
+
 Where the buyer's message comes from: the store keeps the prices the buyer put on the table
 (`dd_events`) and the intent the bot understood (the `understand` record); the begin record holds
 the message's digest. When the begin record also carries the inbound message itself
@@ -50,7 +59,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
@@ -115,12 +124,14 @@ class DealSummary(_Model):
     proposal_id: str | None = None  # the current proposal
     proposal_version: int | None = None
     proposal_status: str | None = None
-    first_total: Dec | None = None  # the first offer's total
+    first_total: Dec | None = None  # the first offer's total: the first version sent to the buyer as an offer (not
+    # one held for an approval, in shadow mode never shown), None while none was
     last_total: Dec | None = None  # the current proposal's total
     deal_id: str | None = None
     deal_total: Dec | None = None
     approvals: int = 0
-    pending_approvals: int = 0
+    pending_approvals: int = 0  # still to decide (not expired)
+    expired_approvals: int = 0  # pending in the store past their offers' validity (see `approvals`)
     blocks: int = 0  # guardrail tripwires (drafts that were never sent)
 
 
@@ -199,7 +210,9 @@ class ApprovalView(_Model):
     id: str
     proposal_id: str
     level: str
-    status: str  # pending | approved | rejected | edited | canceled
+    # pending | expired (pending in the store, past its offers' validity: deciding it cancels it) | approved |
+    # rejected | edited | canceled
+    status: str
     # sku, quantity, currency, unit_price, list_price, line_total, discount_percent (two decimals), payment_terms,
     # approval_level (the line's own), rule_ids
     requested: list[dict[str, Any]]
@@ -211,6 +224,9 @@ class ApprovalView(_Model):
     decision: dict[str, Any] | None = None  # edited prices
     negotiation_id: str | None = None
     buyer_org: str | None = None
+    # a pending request: when it can no longer be decided (requested_at + its lines' longest validity); None when
+    # decided, or when the policy gives no validity for its lines
+    expires_at: Instant | None = None
 
 
 class Turn(_Model):
@@ -345,16 +361,62 @@ REQUESTED_KEYS = ("sku", "quantity", "currency", "unit_price", "list_price", "li
                   "payment_terms", "approval_level", "rule_ids")
 
 
-def _approval_view(a) -> ApprovalView:
+# A SKU's proposal_validity_days: how long a request on it may wait for a decision.
+ValidityDays = Callable[[str], int]
+
+
+def validity_days(catalog: Any, policy: Any) -> ValidityDays:
+    """A SKU's `proposal_validity_days` under the policy (0 for a SKU the catalog lacks), read as `Seller.decide`
+    reads it to refuse a request older than that, so a request listed as expired is one it refuses."""
+    from tools.policy.resolve import resolve
+
+    def days(sku: str) -> int:
+        product = catalog.products.get(sku)
+        return resolve(policy, sku, product.category).proposal_validity_days if product is not None else 0
+
+    return days
+
+
+def _configured_validity() -> ValidityDays | None:
+    """`validity_days` of the configured catalog and policy (`agent.config.load_data`: the environment's files, else
+    the demo's, as the CLI's seller loads them); None when they cannot be read (then nothing shows as expired)."""
+    from agent.config import load_data
+    from tools.datafile import DataFileError
+
+    try:
+        return validity_days(*load_data())
+    except DataFileError:
+        return None
+
+
+def expires_at(a: Any, validity: ValidityDays | None) -> dt.datetime | None:
+    """When a request can no longer be decided: requested_at plus the longest validity of its lines (as
+    `Seller.decide`); None without a validity."""
+    if validity is None:
+        return None
+    days = max((validity(m["sku"]) for m in (a.requested or {}).get("moves") or () if m.get("sku")), default=0)
+    return a.requested_at + dt.timedelta(days=days) if days else None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _approval_view(a, validity: ValidityDays | None = None, now: dt.datetime | None = None) -> ApprovalView:
     moves = (a.requested or {}).get("moves") or []
     req = [{k: (percent_text(m.get(k)) if k == "discount_percent" and m.get(k) is not None else m.get(k))
             for k in REQUESTED_KEYS} for m in moves]
-    return ApprovalView(id=a.id, proposal_id=a.proposal_id, level=a.level, status=a.status, requested=req,
+    status, expires = a.status, None
+    if status == "pending":  # past its offers' validity: what `Seller.decide` refuses (and cancels)
+        expires = expires_at(a, validity)
+        if expires is not None and (now or _now()) > expires:
+            status = "expired"
+    return ApprovalView(id=a.id, proposal_id=a.proposal_id, level=a.level, status=status, requested=req,
                         reasons=[{**r, "figures": reason_figures(r, req, (a.requested or {}).get("limits"))}
                                  for r in unique_reasons(a.reasons)],
                         requested_at=a.requested_at, decided_by=a.decided_by, decided_at=a.decided_at, note=a.note,
                         decision=a.decision, negotiation_id=getattr(a, "negotiation_id", None),
-                        buyer_org=getattr(a, "buyer_org", None))
+                        buyer_org=getattr(a, "buyer_org", None), expires_at=expires)
 
 
 def unique_reasons(reasons: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -429,8 +491,9 @@ def _blocked_counts(conn, ids: Iterable[str] | None = None) -> dict[str, int]:
 
 def list_deals(store: Store, *, buyer: str | None = None, outcome: Outcome | None = None,
                since: str | dt.datetime | dt.date | None = None, blocked: bool | None = None,
-               limit: int = 100) -> list[DealSummary]:
-    """Negotiations with their outcome, most recently active first (see the module doc)."""
+               limit: int = 100, validity: ValidityDays | None = None) -> list[DealSummary]:
+    """Negotiations with their outcome, most recently active first (see the module doc). `validity`: which pending
+    requests have expired, as `approvals`."""
     n = t.negotiations.c
     q = select(t.negotiations).order_by(n.updated_at.desc(), n.id)
     if buyer:
@@ -455,17 +518,23 @@ def list_deals(store: Store, *, buyer: str | None = None, outcome: Outcome | Non
             elif hit:
                 q = q.where(n.id.not_in(sorted(hit)))
         rows = conn.execute(q.limit(limit)).all()
-        return _summaries(conn, rows)
+        return _summaries(conn, rows, validity)
 
 
-def summary(store: Store, negotiation_id: str) -> DealSummary | None:
+def _sent_as(proposal: Any) -> str | None:
+    """What a version was when written (its body's status): offered to the buyer, or pending_approval (held for an
+    approval: shown as awaiting it, or in shadow mode never shown)."""
+    return (proposal.body or {}).get("status")
+
+
+def summary(store: Store, negotiation_id: str, validity: ValidityDays | None = None) -> DealSummary | None:
     with store.engine.connect() as conn:
         rows = conn.execute(select(t.negotiations).where(t.negotiations.c.id == negotiation_id)).all()
-        found = _summaries(conn, rows)
+        found = _summaries(conn, rows, validity)
     return found[0] if found else None
 
 
-def _summaries(conn, rows) -> list[DealSummary]:
+def _summaries(conn, rows, validity: ValidityDays | None = None) -> list[DealSummary]:
     if not rows:
         return []
     ids = [r.id for r in rows]
@@ -479,8 +548,11 @@ def _summaries(conn, rows) -> list[DealSummary]:
         select(t.deals.c.negotiation_id, t.deals.c.id, t.deals.c.total).where(t.deals.c.negotiation_id.in_(ids)))}
     a = t.approvals.c
     approvals: dict[str, list[str]] = defaultdict(list)
-    for nid, status in conn.execute(select(a.negotiation_id, a.status).where(a.negotiation_id.in_(ids))):
-        approvals[nid].append(status)
+    validity, now = (validity if validity is not None else _configured_validity()), _now()
+    for row in conn.execute(select(a.negotiation_id, a.status, a.requested, a.requested_at)
+                            .where(a.negotiation_id.in_(ids))):
+        expires = expires_at(row, validity) if row.status == "pending" else None
+        approvals[row.negotiation_id].append("expired" if expires is not None and now > expires else row.status)
     blocks = _blocked_counts(conn, ids)
     out = []
     for r in rows:
@@ -488,6 +560,7 @@ def _summaries(conn, rows) -> list[DealSummary]:
         current = [x for x in mine if x.id == r.current_proposal]
         last = current[-1] if current else (mine[-1] if mine else None)
         deal = deals.get(r.id)
+        offered = [x for x in mine if _sent_as(x) == "offered"]  # never a version held for an approval
         skus = [i["sku"] for i in (last.body.get("items") or [])] if last is not None else []
         out.append(DealSummary(
             negotiation_id=r.id, buyer_org=r.buyer_org, region=r.region, segment=r.segment, status=r.status,
@@ -495,9 +568,11 @@ def _summaries(conn, rows) -> list[DealSummary]:
             currency=(last.currency if last is not None else r.currency), skus=skus,
             proposal_id=last.id if last is not None else None, proposal_version=last.version if last is not None else None,
             proposal_status=last.status if last is not None else None,
-            first_total=_dec(mine[0].total) if mine else None, last_total=_dec(last.total) if last is not None else None,
+            first_total=_dec(offered[0].total) if offered else None,
+            last_total=_dec(last.total) if last is not None else None,
             deal_id=deal.id if deal else None, deal_total=_dec(deal.total) if deal else None,
             approvals=len(approvals.get(r.id, [])), pending_approvals=approvals.get(r.id, []).count("pending"),
+            expired_approvals=approvals.get(r.id, []).count("expired"),
             blocks=blocks.get(r.id, 0)))
     return out
 
@@ -511,9 +586,11 @@ def _record_rows(conn, negotiation_id: str) -> list[Any]:
                         .order_by(r.id)).all()
 
 
-def timeline(store: Store, negotiation_id: str, *, with_records: bool = True) -> Timeline | None:
-    """Every turn of a negotiation, in order; None for an unknown negotiation."""
-    head = summary(store, negotiation_id)
+def timeline(store: Store, negotiation_id: str, *, with_records: bool = True,
+             validity: ValidityDays | None = None) -> Timeline | None:
+    """Every turn of a negotiation, in order; None for an unknown negotiation. `validity`: as `approvals`."""
+    days = validity if validity is not None else _configured_validity()
+    head = summary(store, negotiation_id, days)
     if head is None:
         return None
     with store.engine.connect() as conn:
@@ -529,7 +606,8 @@ def timeline(store: Store, negotiation_id: str, *, with_records: bool = True) ->
     for e in events:
         ev_turn[e.turn].append(e)
     prop_at = {(p.created_at): p for p in proposals}
-    views = {a.id: _approval_view(a) for a in approvals}
+    now = _now()
+    views = {a.id: _approval_view(a, days, now) for a in approvals}
     approvals_at: dict[dt.datetime, list[ApprovalView]] = defaultdict(list)
     for a in approvals:
         approvals_at[a.requested_at].append(views[a.id])
@@ -730,18 +808,20 @@ def guardrail_blocks(store: Store, *, since: str | dt.datetime | dt.date | None 
 # --- approvals -----------------------------------------------------------------------------------------
 
 
-def approvals(store: Store, *, status: str | None = None) -> list[ApprovalView]:
-    """Approval requests (all, or those with `status`), oldest first (a queue is worked from its oldest request);
-    requests filed in the same instant by id, so every listing gives them in the same order."""
-    rows = sorted(store.approvals(status=status), key=lambda a: (a.requested_at, a.id))
-    return [_approval_view(a) for a in rows]
+def approvals(store: Store, *, status: str | None = None, validity: ValidityDays | None = None) -> list[ApprovalView]:
+    """Approval requests (all, or those with `status` in the store: `pending` includes the expired), newest first,
+    as REST's `/v1/approvals` and the console list them (requests filed in the same instant by id), so an operator
+    sees one order wherever they look. `validity`: see `validity_days` (default: the configured files')."""
+    days = validity if validity is not None else _configured_validity()
+    now = _now()
+    return [_approval_view(a, days, now) for a in store.approvals(status=status, newest_first=True)]
 
 
-def approval_detail(store: Store, approval_id: str) -> ApprovalDetail | None:
+def approval_detail(store: Store, approval_id: str, *, validity: ValidityDays | None = None) -> ApprovalDetail | None:
     a = store.get_approval(approval_id)
     if a is None:
         return None
-    tl = timeline(store, a.negotiation_id, with_records=False)
+    tl = timeline(store, a.negotiation_id, with_records=False, validity=validity)
     offer = result = None
     result_turn = result_reply = None
     versions: dict[str, str | None] = {}
@@ -752,7 +832,8 @@ def approval_detail(store: Store, approval_id: str) -> ApprovalDetail | None:
                 versions = {"policy_version": turn.policy_version, "catalog_version": turn.catalog_version}
             if turn.operator is not None and turn.operator.approval_id == a.id:  # the decision's own turn
                 result, result_turn, result_reply = turn.offer, turn.turn, turn.outgoing
-    view = _approval_view(a)
+    view = next((v for v in tl.approvals if v.id == a.id), None) if tl is not None else None
+    view = view or _approval_view(a, validity if validity is not None else _configured_validity())
     return ApprovalDetail(approval=view, negotiation=tl.summary if tl else None, offer=offer,
                           series=_series(tl) if tl else [], result=result, result_turn=result_turn,
                           result_reply=result_reply, lines=_decided_lines(a, offer, result), **versions)
@@ -807,7 +888,7 @@ def buyers(store: Store) -> list[str]:
 __all__ = [
     "ApprovalDetail", "ApprovalView", "Block", "BuyerLine", "BuyerMessage", "DealSummary", "DecidedLine",
     "GuardrailVerdict", "Instant", "Offer", "OfferLine", "OperatorAction", "Point", "Timeline", "Turn", "Violation",
-    "approval_detail", "approvals", "buyers", "concession_series", "decision_rows", "guardrail_blocks", "list_deals",
-    "outcome_of", "parse_since", "percent_text", "reason_figures", "summary", "timeline", "unique_reasons",
-    "utc_text",
+    "ValidityDays", "approval_detail", "approvals", "buyers", "concession_series", "decision_rows", "expires_at",
+    "guardrail_blocks", "list_deals", "outcome_of", "parse_since", "percent_text", "reason_figures", "summary",
+    "timeline", "unique_reasons", "utc_text", "validity_days",
 ]

@@ -216,6 +216,8 @@ def _safe_next(target: str | None) -> str:
 
 
 def _fmt_time(value: Any) -> str:
+    """An instant as the CLI and REST say it (`review.utc_text`: "2026-11-27T20:43:59Z", UTC to the second), so a
+    time read here can be pasted into `--since` or matched against `approvals show`; a date stays a date."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -224,9 +226,7 @@ def _fmt_time(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.replace(microsecond=0).isoformat(sep=" ") + "Z"
+        return review.utc_text(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
@@ -369,6 +369,14 @@ def moves_of(a: ApprovalRow) -> list[dict[str, Any]]:
     return [m for m in (a.requested or {}).get("moves", []) if isinstance(m, dict)]
 
 
+def expiry_of(a: ApprovalRow, validity: review.ValidityDays, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A request's status as operators read it (`state`): a pending one past its offers' validity is `expired` (what
+    `Seller.decide` refuses with approval_expired, and cancels), with when it expires (`review.expires_at`)."""
+    expires = review.expires_at(a, validity) if a.status == "pending" else None
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return {"state": "expired" if expires is not None and now > expires else a.status, "expires_at": expires}
+
+
 # --- the router ------------------------------------------------------------------------------
 
 
@@ -436,6 +444,11 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
             out.setdefault(k, v)
         return out
+
+    def validity() -> review.ValidityDays:
+        """The server's own catalog and policy, read per request: a request shown as expired is one `ctx.decide`
+        refuses."""
+        return review.validity_days(seller.catalog, seller.policy)
 
     def refused(request: Request, message: str, status: int = 403, op: Operator | None = None) -> HTMLResponse:
         return render(request, "error.html", status, op=op, title="Refused", message=message)
@@ -514,7 +527,8 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         op = operator(request)
         chosen = status if status in (*APPROVAL_STATUSES, "all") else "pending"
         rows = store.approvals(status=None if chosen == "all" else chosen, newest_first=True, limit=200)
-        items = [{"a": a, "moves": moves_of(a)} for a in rows]
+        days = validity()
+        items = [{"a": a, "moves": moves_of(a), **expiry_of(a, days)} for a in rows]
         return render(request, "approvals.html", op=op, items=items, chosen=chosen, statuses=APPROVAL_STATUSES)
 
     def approval_page(request: Request, op: Operator, approval_id: str, status: int = 200,
@@ -526,8 +540,10 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         versions = store.proposal_versions(a.proposal_id)
         current = store.get_proposal(a.proposal_id)
         negotiation = store.get_negotiation(a.negotiation_id)
-        detail = review.approval_detail(store, a.id)
+        days = validity()
+        detail = review.approval_detail(store, a.id, validity=days)
         return render(request, "approval.html", status, op=op, a=a, moves=moves_of(a), current=current,
+                      **expiry_of(a, days),
                       versions=versions, negotiation=negotiation, message=message,
                       charts=charts_for(detail.series) if detail else [], detail=detail,
                       done=done if done in ("approve", "reject") else None, max_note=MAX_NOTE_CHARS)
@@ -609,7 +625,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         since_at = since_of(since, errors)
         only = {"yes": True, "no": False}.get(blocked or "")
         rows = review.list_deals(store, buyer=buyer, outcome=chosen, since=since_at, blocked=only,  # type: ignore[arg-type]
-                                 limit=200)
+                                 limit=200, validity=validity())
         return render(request, "deals.html", op=op, rows=rows, errors=errors, outcomes=OUTCOMES,
                       buyers=review.buyers(store),
                       f={"buyer": buyer or "", "outcome": chosen or "", "since": (since or "").strip()[:64],
@@ -618,7 +634,7 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
     @r.get("/deals/{negotiation_id}")
     def deal(request: Request, negotiation_id: str) -> Response:
         op = operator(request)
-        tl = review.timeline(store, negotiation_id) if _ID.match(negotiation_id) else None
+        tl = review.timeline(store, negotiation_id, validity=validity()) if _ID.match(negotiation_id) else None
         if tl is None:
             return render(request, "error.html", 404, op=op, title="Not found",
                           message=f"There is no negotiation {negotiation_id}.")

@@ -44,7 +44,7 @@ def test_the_page_lists_the_switches_in_force(console_server: Any, switches: Aut
     assert 'data-scope="product:BRG-6204" data-mode="shadow"' in page.text
     assert 'data-scope="category:motors" data-mode="approval_only"' in page.text and "approval-only" in page.text
     assert "cli lead" in page.text and "night shift" in page.text
-    assert s.set_at.replace("T", " ") in page.text  # when
+    assert f"{s.set_at}Z" in page.text  # when, as the CLI says an instant (UTC, Z)
     assert "price &lt;review&gt;" in page.text and "price <review>" not in page.text
     assert 'id="autonomy"' in page.text and "motors" in page.text  # what the policy allows is still shown
     c.close()

@@ -103,3 +103,80 @@ def test_an_edited_row_is_reported(dealt, tmp_path, table, sql, says) -> None:
     (problem,) = report.problems
     assert problem.kind == "table" and problem.negotiation_id == nid
     assert problem.detail.startswith(f"{table} ") and says in problem.detail, problem.detail
+
+
+# --- QA (operators): a proposal's status and an approval's decided_at were not checked -----------------------------
+
+
+def _versions(url: str, negotiation_id: str) -> list:
+    from agent.store import Store
+
+    store = Store(url)
+    try:
+        return store.proposals(negotiation_id)
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize(("which", "status", "says"), [
+    ("first", "offered", "but version {latest} superseded it"),  # an older, cheaper version the buyer could accept
+    ("dealt", "offered", "but a deal was made on it"),
+    ("first", "accepted", "but no deal was made on it"),
+    ("shadow", "offered", "but it was made 'pending_approval'"),  # held for review, never shown: now acceptable
+    ("shadow", "superseded", "no later version was made"),
+    ("first", "won", "none a proposal version takes"),
+])
+def test_an_edited_proposal_status_is_reported(dealt, tmp_path, which, status, says) -> None:
+    """QA (operators): `UPDATE dd_proposals SET status = 'offered'` on a superseded version, or on one held for an
+    approval, let the buyer accept it, and `audit verify` said OK: the status column is held against the history
+    the chain proves (the later versions' and the deals' bodies, and what each version was made as)."""
+    url, nid, _, deal, shadow = dealt
+    negotiation = shadow if which == "shadow" else nid
+    versions = _versions(url, negotiation)
+    target = {"first": versions[0], "shadow": versions[-1]}.get(which) or next(
+        p for p in versions if (p.id, p.version) == (deal["proposal_id"], deal["version"]))
+    assert target.status != status
+    report = _tampered(url, tmp_path, f"UPDATE dd_proposals SET status = '{status}' WHERE id = '{target.id}' "
+                                      f"AND version = {target.version}")
+    assert not report.ok
+    (problem,) = report.problems
+    assert problem.kind == "table" and problem.negotiation_id == negotiation
+    assert problem.detail.startswith(f"proposals {target.id} v{target.version}: "), problem.detail
+    assert says.format(latest=versions[-1].version) in problem.detail, problem.detail
+
+
+@pytest.mark.parametrize("shift", ["-1 day", "+10 minutes", "-2 hours"])
+def test_an_edited_decided_at_is_reported(dealt, tmp_path, shift) -> None:
+    """QA (operators): an approval's decided_at moved (to make a late approval look timely, or the reverse) left
+    `audit verify` saying OK: it must be when the chain entry of its decision record was written."""
+    url, nid, approval, _, _ = dealt
+    report = _tampered(url, tmp_path, f"UPDATE dd_approvals SET decided_at = strftime('%Y-%m-%d %H:%M:%f', "
+                                      f"decided_at, '{shift}') WHERE id = '{approval}'")
+    assert not report.ok
+    (problem,) = report.problems
+    assert problem.kind == "table" and problem.negotiation_id == nid
+    assert problem.detail.startswith(f"approvals {approval}: the row says decided at "), problem.detail
+    assert "its decision record was written" in problem.detail, problem.detail
+
+
+def test_a_decided_at_moved_with_its_records_time_is_reported_by_the_chains_day(dealt, tmp_path) -> None:
+    """The record's write time is not hashed; the day of the chain entry holding it is (the daily roots)."""
+    import shutil
+
+    from sqlalchemy import create_engine
+
+    url, nid, approval, _, _ = dealt
+    copy = tmp_path / "copy.db"
+    shutil.copy(url.removeprefix("sqlite:///"), copy)
+    engine = create_engine(f"sqlite:///{copy}")
+    with engine.begin() as conn:
+        shift = "strftime('%Y-%m-%d %H:%M:%f', {}, '-1 day')"
+        assert conn.execute(text(f"UPDATE dd_approvals SET decided_at = {shift.format('decided_at')} "
+                                 f"WHERE id = '{approval}'")).rowcount == 1
+        assert conn.execute(text(f"UPDATE dd_decision_records SET ts = {shift.format('ts')} WHERE record LIKE "
+                                 f"'%\"decide_approval\"%' AND record LIKE '%{approval}%'")).rowcount == 1
+    engine.dispose()
+    report = _verify(f"sqlite:///{copy}")
+    (problem,) = report.problems
+    assert problem.negotiation_id == nid and problem.detail.startswith(f"approvals {approval}: the row says "
+                                                                       "decided at "), problem.detail

@@ -16,6 +16,7 @@ instants in CLI JSON are UTC with Z; percentages have two decimals; each reason 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -203,6 +204,26 @@ def test_approvals_list_json(cli, scenes) -> None:
     assert {r["id"] for r in pending} == {scenes.pending, scenes.value}  # the two left pending
 
 
+def test_approvals_list_is_newest_first_as_rest_and_the_console(cli, scenes) -> None:
+    """QA (operators): `approvals list` gave the oldest request first while REST's `/v1/approvals` and the console
+    give the newest first; one order everywhere (requests filed in the same instant by id, as REST)."""
+    store = Store(scenes.url)
+    try:
+        rest = [a.id for a in store.approvals(newest_first=True)]  # what REST and the console list
+        pending = [a.id for a in store.approvals(status="pending", newest_first=True)]
+        times = [a.requested_at for a in store.approvals()]
+    finally:
+        store.dispose()
+    assert len(set(times)) > 1  # an order to get wrong
+    listed = json.loads(cli("approvals", "list", "--status", "all", "--json").output)
+    assert [r["id"] for r in listed] == rest
+    at = [r["requested_at"] for r in listed]
+    assert at == sorted(at, reverse=True)
+    text = cli("approvals", "list", "--status", "all").output
+    assert sorted(rest, key=text.index) == rest  # the table too
+    assert [r["id"] for r in json.loads(cli("approvals", "list", "--json").output)] == pending
+
+
 @pytest.mark.parametrize("columns", [80, 40])
 def test_approvals_list_never_truncates_ids(cli, scenes, columns) -> None:
     result = cli("approvals", "list", "--status", "all", columns=columns)
@@ -359,3 +380,56 @@ def test_a_deal_value_reason_names_the_deal_value_once(cli, scenes) -> None:
     timeline = cli("deals", "show", "neg-value").output
     asked = next(ln for ln in timeline.splitlines() if ln.startswith(f"  approval:    {scenes.value}"))
     assert asked.count("outside the bot's autonomy scope") == 1 and f"deal value {total} EUR" in asked, asked
+
+
+# --- E: a pending request past the validity of its offers is shown expired; deciding it is refused -------------------
+
+
+def _age(url: str, approval_id: str, days: int) -> None:
+    """Move a request's filing time `days` back (as if nobody had looked at it since)."""
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT requested_at FROM dd_approvals WHERE id = ?", (approval_id,)).fetchone()
+        older = dt.datetime.fromisoformat(row[0]) - dt.timedelta(days=days)
+        conn.execute("UPDATE dd_approvals SET requested_at = ? WHERE id = ?", (older.isoformat(sep=" "), approval_id))
+    conn.close()
+
+
+def test_a_request_past_its_offers_validity_lists_as_expired_and_is_not_decided(cli, scenes, tmp_path) -> None:
+    """QA (operators): a request whose offers' validity had passed still listed as `pending`, and only an attempt
+    to approve it said it had expired. It lists as `expired` (with `expires_at`: requested_at plus the policy's
+    proposal_validity_days, as `Seller.decide` refuses it), `approvals show` says deciding it is refused, and
+    approving it is refused with `approval_expired` (exit 2) and cancels it: nothing is sent."""
+    from agent.config import load_data
+    from agent.review import utc_text, validity_days
+
+    db = _copy(scenes, tmp_path)
+    _age(db, scenes.pending, 20)
+    store = Store(db)
+    try:
+        aged = store.get_approval(scenes.pending)
+        fresh = store.get_approval(scenes.value)
+    finally:
+        store.dispose()
+    days = validity_days(*load_data())("FST-M8X30-A2")
+    assert days < 20
+    listed = {r["id"]: r for r in json.loads(cli("approvals", "list", "--json", db=db).output)}
+    assert listed[scenes.pending]["status"] == "expired"
+    assert listed[scenes.pending]["expires_at"] == utc_text(aged.requested_at + dt.timedelta(days=days))
+    assert listed[scenes.value]["status"] == "pending"  # still within its validity
+    assert listed[scenes.value]["expires_at"] > utc_text(fresh.requested_at)
+    line = next(ln for ln in cli("approvals", "list", db=db).output.splitlines() if scenes.pending in ln)
+    assert re.search(r"\bexpired\b", line), line
+    shown = cli("approvals", "show", scenes.pending, db=db).output
+    assert shown.splitlines()[0].endswith("  expired"), shown
+    assert re.search(r"^  decision +expired at \S+Z .*refused \(approval_expired\)", shown, re.MULTILINE), shown
+    assert "pending: awaiting an operator" not in cli("deals", "show", "neg-pend", db=db).output
+    deals = {d["negotiation_id"]: d for d in json.loads(cli("deals", "list", "--json", db=db).output)}
+    assert (deals["neg-pend"]["pending_approvals"], deals["neg-pend"]["expired_approvals"]) == (0, 1)
+    assert (deals["neg-value"]["pending_approvals"], deals["neg-value"]["expired_approvals"]) == (1, 0)
+    line = next(ln for ln in cli("deals", "list", db=db).output.splitlines() if ln.startswith("neg-pend "))
+    assert "1 (1 expired)" in line, line
+    refused = cli("approvals", "approve", scenes.pending, db=db)
+    assert refused.exit_code == 2 and "error approval_expired (field approval_id)" in refused.stderr, refused.output
+    assert _status(db, scenes.pending) == "canceled"
+    assert scenes.pending not in {r["id"] for r in json.loads(cli("approvals", "list", "--json", db=db).output)}

@@ -53,11 +53,42 @@ def test_list_deals_filters_by_outcome_buyer_since_and_blocks(sim_day) -> None:
         assert d.deal_total == (deals[0].total if deals else None)
         approvals = store.approvals(negotiation_id=d.negotiation_id)
         assert (d.approvals, d.pending_approvals) == (len(approvals), sum(a.status == "pending" for a in approvals))
-        props = store.proposals(d.negotiation_id)
-        assert d.first_total == (props[0].total if props else None)
+        offered = [p for p in store.proposals(d.negotiation_id) if p.body.get("status") == "offered"]
+        assert d.first_total == (offered[0].total if offered else None)  # never a version held for an approval
         assert d.turns == negs[d.negotiation_id].turn
     as_json = json.loads(json.dumps([d.model_dump(mode="json") for d in listed]))
     assert all(isinstance(x["first_total"], str | None) for x in as_json)  # decimals as strings
+
+
+def test_the_first_total_is_the_first_offer_never_a_version_shadow_held(tmp_path) -> None:
+    """QA (operators): in shadow mode the bot's draft is written as a version held for an operator and never shown
+    to the buyer; `deals list` gave its total as the FIRST offer's, also when the operator rejected it and the
+    buyer was never offered anything. FIRST is the first version sent to the buyer as an offer."""
+    from agent.config import load_data
+    from agent.service import Buyer, Seller
+    from agent.store.autonomy import AutonomyStore
+
+    seller = Seller.open(*load_data(), f"sqlite:///{tmp_path / 'dd.db'}")
+    try:
+        AutonomyStore(seller.store.engine).set("global", "shadow", by="qa")
+        rfq = {"type": "rfq", "items": [{"sku": "BRG-6205", "quantity": "100"}]}
+        shown, rejected = seller.start(Buyer(org="org-shown", region="EU")), seller.start(Buyer(org="org-no",
+                                                                                                 region="EU"))
+        for nid in (shown, rejected):
+            assert seller.send(nid, data=rfq).data is None  # the buyer hears only that it is being reviewed
+            (held,) = seller.store.proposals(nid)
+            assert held.status == "pending_approval"
+            assert review.summary(seller.store, nid).first_total is None  # nothing was offered yet
+            assert review.summary(seller.store, nid).last_total == held.total  # what awaits the operator
+        seller.decide(seller.store.pending_approval(rejected).id, "reject", by="qa")
+        assert review.summary(seller.store, rejected).first_total is None  # and never was
+        sent = seller.decide(seller.store.pending_approval(shown).id, "approve", by="qa").data
+        assert sent["type"] == "proposal" and sent["version"] == 2
+        assert review.summary(seller.store, shown).first_total == Decimal(sent["total"])
+        listed = {d.negotiation_id: d for d in review.list_deals(seller.store)}
+        assert listed[rejected].first_total is None and listed[shown].first_total == Decimal(sent["total"])
+    finally:
+        seller.close()
 
 
 def test_timeline_shows_each_turns_buyer_offer_guardrail_and_approvals(sim_day) -> None:
