@@ -25,12 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.authority import NotAuthorized, check_authority
 from agent.contract import CONTRACT_VERSION, MAX_ITEMS, Currency, InMoney, InQty, Region, Sku, Terms, Version
-from agent.review import utc_text
+from agent.review import ValidityDays, expires_at, utc_text, validity_days
 from agent.server.auth import principal_from_header
 from agent.server.context import ServerContext
-from agent.server.errors import DECISION_CONFLICTS, ApiError, from_wire_error, not_found
+from agent.server.errors import DECISION_CONFLICTS, ApiError, from_wire_error, not_found, status_for_code
 from agent.server.idempotency import run_idempotent
 from agent.store.db import utcnow
+from agent.store.inventory import InventoryStore
 from agent.store.keys import ApiKey
 from agent.store.store import ApprovalNotPending, ApprovalRow, DealRow, ProposalRow
 from tools.catalog.jsonld import catalog_jsonld, product_jsonld
@@ -91,6 +92,12 @@ class DecisionBody(_Body):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class StockChangeBody(_Body):
+    quantity: InQty = Field(description="Units, a decimal string (\"500\")")
+    note: str | None = Field(default=None, max_length=2000, description="Why: a delivery note, a PO, the count it "
+                             "corrects (required to remove)")
+
+
 class EditBody(_Body):
     prices: dict[Sku, InMoney] = Field(min_length=1, max_length=MAX_ITEMS, description="SKU -> unit price")
     note: str | None = Field(default=None, max_length=2000)
@@ -149,11 +156,16 @@ def _strings(value: Any) -> Any:
     return _dec(value)
 
 
-def approval_view(a: ApprovalRow) -> dict[str, Any]:
+def approval_view(a: ApprovalRow, validity: ValidityDays | None = None) -> dict[str, Any]:
+    """An approval request; with `validity`, a pending one past its offers' validity says `expired` (deciding it is
+    refused, `approval_expired`, and cancels it), with `expires_at`, as the CLI and the console say it."""
+    status, expires = a.status, expires_at(a, validity) if a.status == "pending" else None
+    if expires is not None and utcnow() > expires:
+        status = "expired"
     return {"approval_id": a.id, "negotiation_id": a.negotiation_id, "buyer_org": a.buyer_org,
-            "proposal_id": a.proposal_id, "level": a.level, "status": a.status, "requested": _strings(a.requested),
-            "reasons": a.reasons, "requested_at": _iso(a.requested_at), "decided_by": a.decided_by,
-            "decided_at": _iso(a.decided_at), "note": a.note, "decision": a.decision}
+            "proposal_id": a.proposal_id, "level": a.level, "status": status, "requested": _strings(a.requested),
+            "reasons": a.reasons, "requested_at": _iso(a.requested_at), "expires_at": _iso(expires),
+            "decided_by": a.decided_by, "decided_at": _iso(a.decided_at), "note": a.note, "decision": a.decision}
 
 
 def _dec(v: Any) -> Any:
@@ -436,20 +448,27 @@ def router(ctx: ServerContext) -> APIRouter:
                                         f"{', '.join(s.allowed_terms)}): every offer on them is refused"})
         return {**units_as_strings(s.model_dump(mode="json")), "explanation": explain_quote(s), "warnings": warnings}
 
+    validity = validity_days(catalog, policy)
+
     @r.get("/approvals", tags=["operator"], summary="Approval requests (newest first)")
     def list_approvals(key: Operator_,
-                       status: Annotated[Literal["pending", "approved", "rejected", "edited", "canceled", "all"] | None,
-                                         Query(description="One status, or all (the default)")] = None,
+                       status: Annotated[Literal["pending", "expired", "approved", "rejected", "edited", "canceled",
+                                                 "all"] | None,
+                                         Query(description="One status, or all (the default); expired: pending past "
+                                                           "its offers' validity, no longer to decide")] = None,
                        limit: Limit = 100) -> dict[str, Any]:
-        return {"data": [approval_view(a) for a in store.approvals(status=None if status == "all" else status,
-                                                                    newest_first=True, limit=limit)]}
+        if status in ("pending", "expired"):  # both pending in the store: told apart by their age
+            views = [approval_view(a, validity) for a in store.approvals(status="pending", newest_first=True)]
+            return {"data": [v for v in views if v["status"] == status][:limit]}
+        return {"data": [approval_view(a, validity) for a in store.approvals(
+            status=None if status == "all" else status, newest_first=True, limit=limit)]}
 
     @r.get("/approvals/{approval_id}", tags=["operator"], summary="One approval request")
     def get_approval(approval_id: Id, key: Operator_) -> dict[str, Any]:
         a = store.get_approval(approval_id)
         if a is None:
             raise not_found("approval", approval_id, field="approval_id")
-        return approval_view(a)
+        return approval_view(a, validity)
 
     async def _decide(approval_id: str, decision: str, key: ApiKey, note: str | None,
                       prices: dict[str, str] | None = None) -> dict[str, Any]:
@@ -472,7 +491,7 @@ def router(ctx: ServerContext) -> APIRouter:
             status = 409 if exc.code in DECISION_CONFLICTS else 422
             raise ApiError(status, exc.code, exc.message, exc.field) from None
         after = await ctx.run_turn(store.get_approval, approval_id)
-        return {"approval": approval_view(after or a), "reply": _reply_view(reply)}
+        return {"approval": approval_view(after or a, validity), "reply": _reply_view(reply)}
 
     @r.post("/approvals/{approval_id}/approve", tags=["operator"], summary="Approve: the better offer goes out",
             responses={409: {"description": "Not pending any more"}})
@@ -490,6 +509,53 @@ def router(ctx: ServerContext) -> APIRouter:
     async def edit(approval_id: Id, body: EditBody, key: Operator_) -> dict[str, Any]:
         prices = {sku: format(p, "f") for sku, p in body.prices.items()}
         return await _decide(approval_id, "edit", key, body.note, prices)
+
+    # --- inventory (operators): the live count that deals and holds move ---------------------------------------
+
+    def level_view(lv: Any) -> dict[str, Any]:
+        return {"sku": lv.sku, "on_hand": str(lv.on_hand), "allocated": str(lv.allocated), "held": str(lv.held),
+                "available": str(lv.available), "updated_at": lv.updated_at}
+
+    @r.get("/inventory", tags=["operator"], summary="The live stock count of each SKU: on hand, sold (allocated), "
+           "held by standing offers, available")
+    def list_inventory(key: Operator_, sku: Annotated[list[Sku] | None, Query(max_length=MAX_ITEMS)] = None
+                       ) -> dict[str, Any]:
+        return {"data": [level_view(lv) for lv in InventoryStore(store.engine).levels(sku)]}
+
+    async def _stock_change(kind: str, sku: str, body: StockChangeBody, key: ApiKey,
+                            idempotency_key: str | None) -> JSONResponse:
+        made_to_order = {s for s, p in catalog.products.items() if p.inventory.made_to_order}
+
+        async def handler() -> tuple[int, dict[str, Any]]:
+            by = f"{key.label or key.scope} ({key.id})"  # as an approval's decider is named
+            try:
+                change = await ctx.run_turn(lambda: InventoryStore(store.engine).change(
+                    kind, sku, body.quantity, by=by, note=body.note,  # type: ignore[arg-type]
+                    skus=catalog.products.keys(), made_to_order=made_to_order))
+            except DealdeskError as exc:
+                raise ApiError(status_for_code(exc.code), exc.code, exc.message, exc.field) from None
+            return 200, {"sku": change.sku, "change": change.kind, "quantity": str(body.quantity),
+                         "by": change.by, "note": change.note, "at": change.at, "level": level_view(change.level)}
+
+        return await run_idempotent(ctx, owner=f"key:{key.id}", key=idempotency_key, method="POST",
+                                    path=f"/v1/inventory/{sku}/{kind}", body=body.model_dump(mode="json"),
+                                    handler=handler)
+
+    IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+    @r.post("/inventory/{sku}/receive", tags=["operator"],
+            summary="Goods received: add units to the SKU's count (send an Idempotency-Key to retry safely)")
+    async def receive_stock(sku: Annotated[str, Path(min_length=1, max_length=64)], body: StockChangeBody,
+                            key: Operator_, idempotency_key: IdemKey = None) -> JSONResponse:
+        return await _stock_change("receive", sku, body, key, idempotency_key)
+
+    @r.post("/inventory/{sku}/remove", tags=["operator"],
+            summary="Units lost, damaged or counted short: take them off the SKU's count, never units sold or held "
+                    "(send an Idempotency-Key to retry safely)",
+            responses={409: {"description": "More than is available (insufficient_inventory): nothing changed"}})
+    async def remove_stock(sku: Annotated[str, Path(min_length=1, max_length=64)], body: StockChangeBody,
+                           key: Operator_, idempotency_key: IdemKey = None) -> JSONResponse:
+        return await _stock_change("remove", sku, body, key, idempotency_key)
 
     @r.get("/negotiations/{negotiation_id}", tags=["buyer"], summary="A negotiation, its proposals and deals: a "
            "buyer sees its own")

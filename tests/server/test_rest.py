@@ -507,3 +507,32 @@ def test_a_negotiation_of_a_buyer_with_no_currency_of_its_own_names_its_regions(
         assert neg["currency"] == proposal["currency"] == "EUR"
     finally:
         flow.seller.store.cancel_negotiation(nid)
+
+
+def test_a_request_past_its_offers_validity_is_expired_on_rest_too(live_server, flow):
+    """As `approvals list` and the console say it: a request pending past the validity of the offers it is about
+    can no longer be decided (approving it is refused, approval_expired)."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from agent.store import schema as t
+
+    nid, _, approval = flow.pending_approval()
+    try:
+        with live_server.client("operator") as op:
+            shown = op.get(f"/v1/approvals/{approval.id}").json()
+            assert shown["status"] == "pending" and shown["expires_at"] > shown["requested_at"]
+            assert approval.id in {a["approval_id"] for a in op.get("/v1/approvals?status=pending").json()["data"]}
+            with flow.seller.store.engine.begin() as conn:
+                conn.execute(update(t.approvals).where(t.approvals.c.id == approval.id).values(
+                    requested_at=approval.requested_at - dt.timedelta(days=60)))
+            shown = op.get(f"/v1/approvals/{approval.id}").json()
+            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            assert shown["status"] == "expired" and shown["expires_at"] < now, shown
+            assert approval.id in {a["approval_id"] for a in op.get("/v1/approvals?status=expired").json()["data"]}
+            assert approval.id not in {a["approval_id"] for a in op.get("/v1/approvals?status=pending").json()["data"]}
+            refused = op.post(f"/v1/approvals/{approval.id}/approve")
+            assert refused.status_code == 409 and refused.json()["error"]["code"] == "approval_expired"
+    finally:
+        flow.seller.store.cancel_negotiation(nid)
