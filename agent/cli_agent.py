@@ -189,7 +189,8 @@ def negotiate(buyer: Annotated[str, typer.Option("--buyer", help=" | ".join(BUYE
         seller.close()
 
 
-APPROVAL_STATUSES = ("pending", "approved", "rejected", "edited", "canceled")
+# expired: pending in the store past its offers' validity (deciding it is refused and cancels it)
+APPROVAL_STATUSES = ("pending", "expired", "approved", "rejected", "edited", "canceled")
 
 
 @approvals_app.command("list")
@@ -205,8 +206,12 @@ def approvals_list(status: Annotated[str, typer.Option(help=" | ".join((*APPROVA
         raise typer.BadParameter(f"unknown status {status!r}; choose one of {', '.join((*APPROVAL_STATUSES, 'all'))}",
                                  param_hint="--status")
     seller = open_seller(db, catalog, policy)
-    try:
-        rows = review.approvals(seller.store, status=None if status == "all" else status)
+    try:  # expiry by the catalog and policy given (as deciding reads them), not only the configured files
+        validity = review.validity_days(seller.catalog, seller.policy)
+        stored = None if status == "all" else "pending" if status == "expired" else status
+        # pending: every request not decided yet, an expired one saying so; expired: only those
+        rows = [a for a in review.approvals(seller.store, status=stored, validity=validity)
+                if status != "expired" or a.status == "expired"]
     finally:
         seller.close()
     if as_json:
@@ -268,7 +273,8 @@ def approvals_approve(approval_id: str, by: ByOpt = "operator", note: NoteOpt = 
 @approvals_app.command("reject")
 def approvals_reject(approval_id: str, by: ByOpt = "operator", note: NoteOpt = None, db: DbOpt = None,
                      catalog: DataCatalogOpt = None, policy: PolicyOpt = None) -> None:
-    """Reject a request: the standing offer stays."""
+    """Reject a request: the standing offer stays (where there is none, the buyer hears the offer was not
+    approved)."""
     _decide(approval_id, "reject", by, note, db, catalog=catalog, policy=policy)
 
 

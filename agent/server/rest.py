@@ -454,12 +454,13 @@ def router(ctx: ServerContext) -> APIRouter:
     def list_approvals(key: Operator_,
                        status: Annotated[Literal["pending", "expired", "approved", "rejected", "edited", "canceled",
                                                  "all"] | None,
-                                         Query(description="One status, or all (the default); expired: pending past "
-                                                           "its offers' validity, no longer to decide")] = None,
+                                         Query(description="One status, or all (the default); pending: every "
+                                                           "request not decided (those past their offers' validity "
+                                                           "say expired); expired: only those")] = None,
                        limit: Limit = 100) -> dict[str, Any]:
-        if status in ("pending", "expired"):  # both pending in the store: told apart by their age
+        if status == "expired":  # pending in the store, told apart by its age (pending lists both, each saying which)
             views = [approval_view(a, validity) for a in store.approvals(status="pending", newest_first=True)]
-            return {"data": [v for v in views if v["status"] == status][:limit]}
+            return {"data": [v for v in views if v["status"] == "expired"][:limit]}
         return {"data": [approval_view(a, validity) for a in store.approvals(
             status=None if status == "all" else status, newest_first=True, limit=limit)]}
 

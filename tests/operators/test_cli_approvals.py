@@ -433,3 +433,12 @@ def test_a_request_past_its_offers_validity_lists_as_expired_and_is_not_decided(
     assert refused.exit_code == 2 and "error approval_expired (field approval_id)" in refused.stderr, refused.output
     assert _status(db, scenes.pending) == "canceled"
     assert scenes.pending not in {r["id"] for r in json.loads(cli("approvals", "list", "--json", db=db).output)}
+
+
+def test_list_status_expired_lists_only_the_requests_past_their_validity(cli, scenes, tmp_path) -> None:
+    db = _copy(scenes, tmp_path)
+    _age(db, scenes.pending, 20)
+    expired = [r["id"] for r in json.loads(cli("approvals", "list", "--status", "expired", "--json", db=db).output)]
+    assert expired == [scenes.pending]
+    pending = {r["id"]: r["status"] for r in json.loads(cli("approvals", "list", "--json", db=db).output)}
+    assert pending[scenes.pending] == "expired" and pending[scenes.value] == "pending"
