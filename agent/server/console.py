@@ -400,7 +400,9 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
         pending = None
         if op is not None:
             try:
-                pending = len(store.approvals(status="pending", newest_first=True, limit=500))
+                days = validity()  # the badge counts what is still to decide: not the expired
+                pending = sum(1 for a in store.approvals(status="pending", newest_first=True, limit=500)
+                              if expiry_of(a, days)["state"] == "pending")
             except Exception:  # noqa: BLE001 - a badge must not break the page
                 pending = None
         html = env.get_template(template).render(op=op, pending_count=pending, prefix=PREFIX,

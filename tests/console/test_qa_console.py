@@ -83,8 +83,17 @@ def test_an_expired_request_shows_as_expired_and_is_canceled_not_decided(console
     from agent.store import schema as t
     from console.conftest import csrf_of, login
 
+    import re
+
+    def badge(html: str) -> int:  # the nav's count of requests to decide
+        found = re.search(r'class="badge" title="pending">(\d+)<', html)
+        return int(found.group(1)) if found else 0
+
     nid, _, approval = flow.pending_approval()
     store = console_server.ctx.seller.store
+    c = login(console_server)
+    to_decide = badge(c.get("/console/approvals").text)
+    c.close()
     with store.engine.begin() as conn:
         conn.execute(update(t.approvals).where(t.approvals.c.id == approval.id)
                      .values(requested_at=approval.requested_at - dt.timedelta(days=30)))
@@ -92,6 +101,7 @@ def test_an_expired_request_shows_as_expired_and_is_canceled_not_decided(console
     c = login(console_server)
     try:
         inbox = c.get("/console/approvals")
+        assert badge(inbox.text) == to_decide - 1  # an expired request is no longer one to decide
         row = inbox.text.split(f'data-approval="{approval.id}"', 1)[1].split("</tr>", 1)[0]
         assert 'class="status s-expired">expired<' in row and "expired 20" in row, row
         page = c.get(f"/console/approvals/{approval.id}")
