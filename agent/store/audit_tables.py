@@ -217,6 +217,13 @@ def check_tables(conn: Connection, records: dict[str, dict[int, Any]], *, skip: 
                                          f"the row says {a.status} at prices {row_prices!r}; the decision record "
                                          f"says prices {said_prices!r}"))
             continue
+        said_at = record.get("dealdesk.approval.decided_at")
+        row_at = _naive(a.decided_at)
+        if said_at is not None and (row_at is None or _naive(said_at) != row_at.replace(microsecond=0)):
+            row_text = _instant(row_at) if row_at else repr(a.decided_at)
+            problems.append(TableProblem(a.negotiation_id, "approvals", a.id,
+                                         f"the row says decided at {row_text}; the decision record says {said_at}"))
+            continue
         entry = entries.get(record_ids.get(a.id, -1))
         if entry is not None and (wrong_time := _decided_at_problem(a.decided_at, entry)):
             problems.append(TableProblem(a.negotiation_id, "approvals", a.id, wrong_time))

@@ -808,6 +808,11 @@ class Store:
         if status not in ("approved", "rejected", "edited"):
             raise ValueError(f"bad approval status {status!r}")
         now = utcnow()
+        # The decision's own record says when (to the second, as every instant operators read): `audit verify` then
+        # holds the row's decided_at to the chained record (older records bound it to their write time only).
+        records = [{**r, "dealdesk.approval.decided_at": now.isoformat(timespec="seconds") + "Z"}
+                   if (r.get("dealdesk.approval.id"), r.get("gen_ai.operation.name")) == (approval_id, "decide_approval")
+                   else r for r in records]
         with transaction(self.engine) as conn:
             done = conn.execute(update(t.approvals).where(and_(t.approvals.c.id == approval_id,
                                                                 t.approvals.c.status == "pending"))

@@ -156,7 +156,8 @@ def test_an_edited_decided_at_is_reported(dealt, tmp_path, shift) -> None:
     (problem,) = report.problems
     assert problem.kind == "table" and problem.negotiation_id == nid
     assert problem.detail.startswith(f"approvals {approval}: the row says decided at "), problem.detail
-    assert "its decision record was written" in problem.detail, problem.detail
+    # against the time the decision record says (records written before it said one: the time it was written)
+    assert "the decision record says" in problem.detail or "its decision record was written" in problem.detail
 
 
 def test_a_decided_at_moved_with_its_records_time_is_reported_by_the_chains_day(dealt, tmp_path) -> None:
@@ -180,3 +181,15 @@ def test_a_decided_at_moved_with_its_records_time_is_reported_by_the_chains_day(
     (problem,) = report.problems
     assert problem.negotiation_id == nid and problem.detail.startswith(f"approvals {approval}: the row says "
                                                                        "decided at "), problem.detail
+
+
+def test_a_decided_at_moved_by_seconds_is_reported_against_the_records_own_time(dealt, tmp_path) -> None:
+    """The decision record says when it was decided, to the microsecond of the row: a shift within the minute the
+    write time alone allows is reported too."""
+    url, nid, approval, _, _ = dealt
+    report = _tampered(url, tmp_path, f"UPDATE dd_approvals SET decided_at = strftime('%Y-%m-%d %H:%M:%f', "
+                                      f"decided_at, '-5 seconds') WHERE id = '{approval}'")
+    (problem,) = report.problems
+    assert problem.negotiation_id == nid and problem.detail.startswith(f"approvals {approval}: the row says "
+                                                                       "decided at "), problem.detail
+    assert "the decision record says 20" in problem.detail, problem.detail
