@@ -662,6 +662,8 @@ def _turn(number: int, rows: list[Any], events: list[Any], prop_at: dict, approv
         error = error or r.get("dealdesk.error")
         close = close or r.get("dealdesk.close")
     error = error or understand.get("dealdesk.error")
+    if any(r.get("node") == "cancel" for r in recs):  # the buyer canceled after this turn (A2A CancelTask)
+        close = close or "buyer_canceled"
     answer = next((r for r in prepares if r.get("gen_ai.operation.name") in ANSWERS), None)
     for sku, ln in figures.items():
         last_figures[sku] = ln

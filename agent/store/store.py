@@ -436,24 +436,40 @@ class Store:
         """The buyer cancelled (A2A CancelTask), in one transaction: the negotiation canceled, its live proposal
         versions (offered or awaiting approval) withdrawn as rejected with their holds released, and its pending
         approvals canceled, so an operator cannot approve what the buyer left. False when it already ended in a
-        deal (that cannot be cancelled); True when it is (or was already) canceled, or does not exist."""
+        deal (that cannot be cancelled); True when it is (or was already) canceled, or does not exist.
+
+        A decision record (node `cancel`, rule `buyer.cancel`) says what the cancel withdrew, in the same
+        transaction: the versions and the approval requests it ended."""
         now = utcnow()
         with transaction(self.engine) as conn:
             lock_negotiation(conn, negotiation_id)
             row = D.first(conn, Q.NEGOTIATION, {"id": negotiation_id})
             if row is None:
                 return True
-            if _negotiation(row).status == "deal":
+            neg = _negotiation(row)
+            if neg.status == "deal":
                 return False
+            if neg.status == "canceled":  # canceled before: nothing more to withdraw, nor to record
+                return True
             D.write(conn, Q.SET_STATUS, {"nid": negotiation_id, "b_status": "canceled", "now": now})
             live = conn.execute(select(t.proposals.c.id, t.proposals.c.version).where(and_(
                 t.proposals.c.negotiation_id == negotiation_id,
                 t.proposals.c.status.in_(("offered", "pending_approval"))))).all()
+            released = []
             for pid, version in live:
                 D.write(conn, Q.SET_PROPOSAL_STATUS, {"pid": pid, "b_version": version, "b_status": "rejected"})
                 for hold_id, sku, qty in D.rows(conn, Q.ACTIVE_HOLDS_OF, {"pid": pid}):
                     self._release_hold(conn, hold_id, sku, qty, now)
+                    released.append({"sku": sku, "quantity": qty})
+            approvals = sorted(conn.execute(select(t.approvals.c.id).where(and_(
+                t.approvals.c.negotiation_id == negotiation_id, t.approvals.c.status == "pending"))).scalars())
             self._cancel_pending_approvals(conn, negotiation_id, now, "negotiation canceled by the buyer")
+            self._insert_records(conn, [{
+                "gen_ai.conversation.id": negotiation_id, "gen_ai.operation.name": "cancel", "node": "cancel",
+                "dealdesk.node": "cancel", "turn": neg.turn, "message_id": None, "dealdesk.rule_ids": ["buyer.cancel"],
+                "dealdesk.cancel.by": "buyer", "dealdesk.cancel.at": now.isoformat(timespec="seconds") + "Z",
+                "dealdesk.cancel.withdrawn": [{"proposal_id": pid, "version": v} for pid, v in sorted(live)],
+                "dealdesk.cancel.released": released, "dealdesk.cancel.approvals_canceled": approvals}])
         return True
 
     @staticmethod
@@ -798,9 +814,22 @@ class Store:
         return found[-1] if found else None
 
     def expire_approval(self, approval_id: str, why: str) -> bool:
-        """Cancel a pending request that is too old to decide (`Seller.decide`); False when it was not pending."""
+        """Cancel a pending request that is too old to decide (`Seller.decide`); False when it was not pending.
+        A decision record (node `expire`, rule `approval.expired`) says so, in the same transaction."""
+        now = utcnow()
         with transaction(self.engine) as conn:
-            return bool(D.write(conn, Q.CANCEL_APPROVAL, {"b_id": approval_id, "now": utcnow(), "why": why}))
+            if not D.write(conn, Q.CANCEL_APPROVAL, {"b_id": approval_id, "now": now, "why": why}):
+                return False
+            nid = conn.execute(select(t.approvals.c.negotiation_id)
+                               .where(t.approvals.c.id == approval_id)).scalar_one()
+            turn = conn.execute(select(t.negotiations.c.turn).where(t.negotiations.c.id == nid)).scalar() or 0
+            self._insert_records(conn, [{
+                "gen_ai.conversation.id": nid, "gen_ai.operation.name": "expire_approval", "node": "expire",
+                "dealdesk.node": "expire", "turn": turn, "message_id": None, "dealdesk.rule_ids": ["approval.expired"],
+                "dealdesk.approval.id": approval_id, "dealdesk.approval.outcome": "expired",
+                "dealdesk.approval.note": why,
+                "dealdesk.approval.decided_at": now.isoformat(timespec="seconds") + "Z"}])
+            return True
 
     def decide_approval(self, approval_id: str, *, status: str, decided_by: str, note: str | None,
                         decision: dict[str, Any] | None, records: Sequence[dict[str, Any]] = ()) -> ApprovalRow:
@@ -810,9 +839,9 @@ class Store:
         now = utcnow()
         # The decision's own record says when (to the second, as every instant operators read): `audit verify` then
         # holds the row's decided_at to the chained record (older records bound it to their write time only).
+        ours = (approval_id, "decide_approval")
         records = [{**r, "dealdesk.approval.decided_at": now.isoformat(timespec="seconds") + "Z"}
-                   if (r.get("dealdesk.approval.id"), r.get("gen_ai.operation.name")) == (approval_id, "decide_approval")
-                   else r for r in records]
+                   if (r.get("dealdesk.approval.id"), r.get("gen_ai.operation.name")) == ours else r for r in records]
         with transaction(self.engine) as conn:
             done = conn.execute(update(t.approvals).where(and_(t.approvals.c.id == approval_id,
                                                                 t.approvals.c.status == "pending"))

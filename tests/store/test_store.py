@@ -940,3 +940,43 @@ def test_racing_buyers_accept_after_their_holds_lapsed_never_oversell(store, swe
     with StockWatcher(store, "SKU-R"):
         outcomes = run_threads(RACERS, _buyer)
     assert_race_outcome(store, outcomes, exact=True)
+
+
+def test_a_buyers_cancel_is_recorded_with_what_it_withdrew(store):
+    """A cancel (A2A CancelTask) ended a negotiation with no decision record: why its versions read `rejected` and
+    its requests `canceled` was nowhere in the trail. Its record names them, in the cancel's transaction."""
+    from agent.store import audit
+
+    store.seed_inventory([("SKU-A", 100)])
+    negotiation(store, "N-1", "org-1")
+    prop = offer(store, "N-1", "org-1", [("SKU-A", 10)], records=[record("N-1", "commit")])
+    request = store.create_approval(negotiation_id="N-1", buyer_org="org-1", proposal_id=prop.id, level="manager",
+                                    requested={"moves": []}, reasons=[])
+    assert store.cancel_negotiation("N-1") is True
+    cancel = store.records("N-1")[-1]
+    assert (cancel["node"], cancel["dealdesk.rule_ids"], cancel["turn"]) == ("cancel", ["buyer.cancel"], 1)
+    assert cancel["dealdesk.cancel.withdrawn"] == [{"proposal_id": prop.id, "version": prop.version}]
+    assert cancel["dealdesk.cancel.released"] == [{"sku": "SKU-A", "quantity": 10}]
+    assert cancel["dealdesk.cancel.approvals_canceled"] == [request.id]
+    assert store.available("SKU-A") == 100 and store.get_approval(request.id).status == "canceled"
+    assert store.cancel_negotiation("N-1") is True and len(store.records("N-1")) == 2  # once only
+    from agent import review
+
+    assert review.timeline(store, "N-1").turns[-1].close == "buyer_canceled"  # as `deals show` says it
+    with store.engine.connect() as conn:  # the chain holds (the request, made here without its turn, is no table's)
+        assert [p for p in audit.verify(conn).problems if p.kind != "table"] == []
+
+
+def test_an_expired_request_is_recorded_as_it_is_canceled(store):
+    from agent.store import audit
+
+    negotiation(store, "N-1", "org-1")
+    request = store.create_approval(negotiation_id="N-1", buyer_org="org-1", proposal_id="P-1", level="manager",
+                                    requested={"moves": []}, reasons=[])
+    assert store.expire_approval(request.id, "too old") is True
+    [expired] = store.records("N-1")
+    assert (expired["node"], expired["dealdesk.rule_ids"], expired["dealdesk.approval.id"],
+            expired["dealdesk.approval.outcome"]) == ("expire", ["approval.expired"], request.id, "expired")
+    assert store.expire_approval(request.id, "too old") is False and len(store.records("N-1")) == 1
+    with store.engine.connect() as conn:  # the chain holds (the request, made here without its turn, is no table's)
+        assert [p for p in audit.verify(conn).problems if p.kind != "table"] == []
