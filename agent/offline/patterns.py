@@ -54,10 +54,21 @@ _BUYER_REF = re.compile(
 _TERMS_NET = re.compile(r"\bnet\s*-?\s*(?P<n>[0-9]{1,6})(?![.,]?[0-9])(?:\s*days?\b)?", _I)
 _TERMS_DAYS = re.compile(
     r"\b(?:payment|pay|paying|terms?|credit)\s+(?:in|within|at|of|after)\s+(?P<n>[0-9]{1,6})\s*days?\b"
-    r"|\b(?P<n2>[0-9]{1,6})[-\s]days?\s+(?:payment|terms|credit|net)\b", _I)
+    r"|\b(?P<n2>[0-9]{1,6})[-\s]days?\s+(?:payment|terms|credit|net)\b"
+    r"|\b(?P<n3>[0-9]{1,6})\s*days?\s+to\s+pay\b", _I)  # "can we have 60 days to pay?"
 _TERMS_PREPAY = re.compile(
     r"\bpre-?\s?pa(?:y|id|yment|ying)\b|\bpay(?:ment)?\s+(?:in\s+advance|up\s*front|before\s+(?:shipment|shipping"
     r"|delivery))\b|\b(?:cash|payment)\s+in\s+advance\b|\badvance\s+payment\b", _I)
+
+# A cash discount for paying early ("a 2% early payment discount", "2% skonto", "2/10 net 30"): a payment term, not a
+# price; its percentage is no discount off the unit price (`_Scan.scan_percents`). Prepayment is a term of its own
+# (`_TERMS_PREPAY`): "2% for prepayment" stays a discount asked on PREPAY.
+_CASH_DISCOUNT = re.compile(
+    r"\b(?:early|prompt|quick|fast)[\s-]+(?:payment|pay|settlement)\b|\bcash\s+discount\b|\bskonto\b"
+    r"|\bpa(?:y|ying|id|yment)\s+(?:early|promptly|within\s+[0-9]{1,3}\s*days?)\b", _I)
+# "2/10 net 30": 2% off when paid within 10 days, else net 30 days; its "2/10" is neither a date nor a quantity.
+_CASH_TERMS = re.compile(
+    r"(?<![\w.,/])(?P<p>[0-9]{1,2}(?:[.,][0-9]{1,2})?)\s*%?\s*/\s*(?P<d>[0-9]{1,3})(?=\s*,?\s*net\s*-?\s*[0-9])", _I)
 
 _MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
            "oct": 10, "nov": 11, "dec": 12}
@@ -207,7 +218,8 @@ _QTY_KW = re.compile(rf"\b(?:qty|quantity|menge)\.?\s*(?:of|is)?\s*[:=]?\s*(?P<n
 _QTY_VERB = re.compile(
     r"\b(?:make\s+it|increase\s+(?:it\s+)?to|change\s+(?:it\s+|the\s+quantity\s+)?to|go\s+up\s+to|bump\s+(?:it\s+)?"
     r"(?:up\s+)?to|we\s+need|need|order|buy|take|want|get)\s+(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+k?)"
-    rf"(?![\w.,%])(?!\s*(?:{_CURWORD}|{_MEASURE}))", _I)
+    # a comma may end the number ("make it 1000, thanks"); "2 more days" is none
+    rf"(?![\w%]|[.,][0-9])(?!\s*(?:(?:more|extra|additional)\s+)?(?:{_CURWORD}|{_MEASURE}))", _I)
 # A quantity a price is asked for, with no unit, currency or measure after it: "how much for 800?", "what would
 # 2000 cost?" (as "price for 800" above: a quote for that many)
 _PRICE_WORDS = r"\bhow\s+much\b|\bprices?\b|\bpricing\b|\bcosts?\b|\brates?\b"
@@ -227,6 +239,14 @@ _CARRIER_AFTER = (r"then|instead|please|pls|plz|maybe|perhaps|ok(?:ay)?|thanks|t
                   r"|units?|pcs|pieces?|of\s+(?:them|those|these|it)")
 _QTY_ALONE = re.compile(rf"\W*(?:(?:{_CARRIER_BEFORE})\b\W*)*{_WHOLE}(?:\W*\b(?:{_CARRIER_AFTER})\b)*\W*", _I)
 _MORE_CUE = re.compile(rf"\b(?:more|{_MORE_WORDS})\b", _I)
+# A whole number said to be more of what is on offer, anywhere in a message ("can you deliver by Friday, 500 more?",
+# "another 500 by Friday"): not "plus" alone ("3.00 plus VAT"), nor a number of something else ("another 2 weeks",
+# "3 more suppliers").
+_MORE_QTY = re.compile(
+    rf"\b(?:another|an?\s+(?:extra|additional)|extra|additional)\s+{_WHOLE}(?![\w%]|[.,][0-9])"
+    rf"(?!\s*(?:{_CURWORD}|{_MEASURE}|{_COUNTED}))"
+    rf"|(?<![\w.,/\-]){_WHOLE.replace('<n>', '<n2>')}\s+(?:(?:(?:units?|pcs|pieces?|boxes)\s+)?more|extra|additional)\b"
+    rf"(?!\s+(?:{_MEASURE}|{_COUNTED}|things?|questions?|points?|rounds?|details?))", _I)
 _QTY_BEFORE_WORD = re.compile(
     rf"(?<![\w.,/\-]){_WHOLE}\s+(?:more\s+)?(?:of\s+(?:the|your|those|these)\s+)?"
     r"(?:(?:matching|compatible|related|suitable|fitting|same)\s+)?(?:[A-Za-z]{1,3}[0-9]{1,3}\s+)?"  # "500 M8 hex nuts"
@@ -236,6 +256,8 @@ _LIST_BEFORE = re.compile(r"(?:\band|&|,|/)\s*$", _I)
 # not the price asked now, when the message asks another (`_Scan.scan_money_shaped`)
 _PAST_PRICE_BEFORE = re.compile(r"\b(?:last|previous|former|old|used\s+to\s+pay|paid|was|were|had\s+been)\b[^,;.!?\n]*$",
                                 _I)
+# ... or right after it ("3.10 was our budget, now 3.20 is ok")
+_PAST_PRICE_AFTER = re.compile(r"\s*(?:was|were|had\s+been)\b", _I)
 # Words of a price the buyer paid before, in the clause before an amount ("last year we paid 3.00", "we used to pay
 # 2.90"): never the price asked now unless the message asks for it again (`_MATCH_ASK`: "can you do the same?").
 # Not "last" alone: "our last offer: 2.95" is the buyer's price now.
@@ -257,7 +279,11 @@ _OTHERS = (r"competitor\w*|competition|competing|rival\w*|(?:an)?other\s+(?:supp
            r"|market\s+price|amazon|alibaba")
 _OTHERS_BEFORE = re.compile(
     rf"\b(?:{_OTHERS}|(?:we|i)\s+(?:currently|now|usually|normally|already)\s+(?:pay|buy|get)\w*"
-    r"|(?:we|i)\s+have\s+been\s+(?:paying|buying|getting)|(?:they|others)\s+(?:offer|charge|quote|sell|give)\w*)"
+    r"|(?:we|i)\s+have\s+been\s+(?:paying|buying|getting)|(?:they|others)\s+(?:offer|charge|quote|sell|give)\w*"
+    # a name quoting ("X quoted 3.00", "Acme quoted us 2.90"): another's, never the buyer's or the seller's own
+    r"|(?-i:(?!(?:We|I|You|Your|Our|My|It|This|That|Previously|Originally|Initially|Recently|Last|Once)\b)"
+    r"[A-Z][\w&.-]*)"
+    r"\s+(?:quoted|quotes|offered|offers|charged|charges)\b)"
     r"\b[^.;!?\n]*$|\belsewhere\s+(?:at|for|is|it'?s)?\s*$", _I)
 _OTHERS_AFTER = re.compile(rf"(?:(?!\b(?:or|otherwise|else|but)\b)[^.;!?\n,]){{0,40}}?\b(?:{_OTHERS})\b"
                            r"|\s*(?:each\s+|a\s+unit\s+|per\s+unit\s+)?elsewhere\b", _I)
@@ -274,6 +300,20 @@ _OWN_PRICE_BEFORE = re.compile(
 _MATCH_ASK = re.compile(
     r"\b(?:beat|beating|match|matching|meet|equal|undercut|better|improve|lower|below|under|same|go\s+down"
     r"|(?:can|could|would|will)\s+you\s+do|do\s+(?:it|that|the\s+same)|price\s+match|counter)\b", _I)
+# A remark on a price in the past tense, right after it ("3.40 was too much though", "the 3.40 before was too high"):
+# how the buyer found an earlier price, no price asked (`_Scan.scan_price_remarks`). Not "2.95 was our offer".
+_PAST_REMARK_AFTER = re.compile(
+    r"\s*(?:(?:before|earlier|previously|last\s+time|you\s+(?:quoted|offered))\s+)?(?:was|were)\s+"
+    r"(?:(?:way|far|much|a\s+bit|a\s+little|slightly|rather|quite|really|just)\s+)?"
+    r"(?:too\s+(?:much|high|steep|expensive|pricey|costly)|high|steep|expensive|pricey|costly|a\s+lot|a\s+bit\s+much"
+    r"|over\s+(?:our\s+|the\s+)?budget)\b(?:\s+for\s+(?:us|me|our\s+budget))?"
+    r"(?:\s*,?\s*(?:though|tbh|honestly|anyway))?", _I)
+# ... the price opening its clause: after a clause break, a "but" or "though", a "please note", an article and the
+# offer it was ("the first offer 3.40 was too much") at most
+_REMARK_BEFORE = re.compile(
+    r"[,.;:!?\n]\s*(?:(?:but|though|although|however|and)\s+)?(?:(?:please\s+)?note(?:\s+that)?\s+|fyi,?\s+"
+    r"|honestly,?\s+|frankly,?\s+|admittedly,?\s+)?(?:(?:the|your|that|this|those)\s+)?"
+    r"(?:(?:first|previous|last|earlier|old|original|initial)\s+)?(?:(?:offer|price|quote)\s+(?:of\s+)?)?$", _I)
 _MONEY_SHAPED = re.compile(rf"{_NB}[0-9]{{1,9}}[.,][0-9]{{2}}{_NE}")
 
 _SPEC_VALUE = re.compile(
@@ -533,7 +573,9 @@ _TERMS_Q = re.compile(
     r"|\b(?:dap|ddp|fob|exw|fca|cif|cpt|cip)\b"
     # the offer's currency and how one pays
     r"|\bcurrenc(?:y|ies)\b|\bcredit\s+cards?\b|\b(?:bank|wire)\s+transfers?\b|\bletter\s+of\s+credit\b"
-    r"|\bpay\s+(?:by|with|via)\b")
+    r"|\bpay\s+(?:by|with|via)\b"
+    # a cash discount for paying early ("a 2% early payment discount"): a payment term
+    r"|" + _CASH_DISCOUNT.pattern)
 # How long an offer stands ("how long is this offer valid?", "can you hold the price until Friday?"): answered
 # with the offer and its terms, validity included (before a lead-time cue reads "how long" as delivery).
 _VALIDITY_Q = re.compile(

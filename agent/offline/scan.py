@@ -29,6 +29,7 @@ from agent.offline.patterns import (
     _SPEC_VALUE, _TERMS_DAYS, _TERMS_NET, _TERMS_PREPAY, _TIME_AFTER, _TOKEN, _TOTAL_AFTER, _TOTAL_BEFORE, _TRANS, _US_CODE,
     _VERSION_AFTER, _VERSION_ALONE, _VOLUME, _WEEKDAYS, _YEAR, _PERIOD_NOT_DELIVERY, _REL_DAY_TRIGGER,
     _CLAUSE_BREAK, _MATCH_ASK, _OTHERS_AFTER, _OTHERS_BEFORE, _OWN_PRICE_BEFORE, _PAID_BEFORE, _DISCOUNT_NOT_ASKED_BEFORE,
+    _CASH_DISCOUNT, _CASH_TERMS, _MORE_QTY, _PAST_PRICE_AFTER, _PAST_REMARK_AFTER, _REMARK_BEFORE,
     _sentence_before, _singular, _stems,
 )
 
@@ -203,6 +204,8 @@ class _Scan:
         self.date: date | None = None
         self.discount: Decimal | None = None
         self._discount_at: int | None = None  # where the discount is written
+        self.cash_discount: Decimal | None = None  # a percentage for paying early: a payment term, not a price
+        self.remarks: list[tuple[int, int]] = []  # remarks on a past price ("3.40 was too much"): `scan_price_remarks`
         self.others_named = False  # another supplier's price or discount named, not asked (`scan_competitor_prices`)
         self.prices: list[_Price] = []
         self.bare_qty: list[tuple[int, int]] = []  # (quantity, position)
@@ -408,6 +411,7 @@ class _Scan:
     # -- step 3: terms, dates, discounts ---------------------------------------------------
 
     def scan_terms(self) -> None:
+        self._scan_cash_terms()
         spans = []
         found: list[tuple[int, str]] = []
         for m in _TERMS_NET.finditer(self.masked):
@@ -415,7 +419,7 @@ class _Scan:
             found.append((m.start(), self._net(m["n"])))
         for m in _TERMS_DAYS.finditer(self.masked):
             spans.append(m.span())
-            found.append((m.start(), self._net(m["n"] or m["n2"])))
+            found.append((m.start(), self._net(m["n"] or m["n2"] or m["n3"])))
         for m in _TERMS_PREPAY.finditer(self.masked):
             spans.append(m.span())
             found.append((m.start(), "PREPAY"))
@@ -426,6 +430,19 @@ class _Scan:
             extra = sorted(set(terms) - {terms[0]})
             self.note(f"payment terms {terms[0]}" + (f" (also named: {', '.join(extra)}; the first is used)"
                                                       if extra else ""))
+
+    def _scan_cash_terms(self) -> None:
+        """The "2/10" of "2/10 net 30" (2% off when paid within 10 days): a cash discount, which is a payment term,
+        noted and blanked so that it is read as neither a date nor a quantity; the "net 30" is read as terms."""
+        spans = []
+        for m in _CASH_TERMS.finditer(self.masked):
+            value, _ = _price(m["p"].replace(",", "."))
+            if value is not None and 0 < value < 100 and self.cash_discount is None:
+                self.cash_discount = value
+                self.note(f"'{m.group().strip()}' read as a {_fmt(value)}% discount for payment within {m['d']} days: "
+                          "a payment term, not a price asked")
+            spans.append(m.span())
+        self.blank(spans)
 
     def _net(self, raw: str) -> str:
         days = int(raw)
@@ -595,7 +612,8 @@ class _Scan:
         for m in _PCT.finditer(self.masked):
             spans.append(m.span())
             window = self.text[max(0, m.start() - 40):m.end() + 30]  # the words, payment terms too ("for prepayment")
-            if not _PCT_CONTEXT.search(window):
+            cash = self.terms != "PREPAY" and _CASH_DISCOUNT.search(window) is not None
+            if not cash and not _PCT_CONTEXT.search(window):
                 continue
             try:
                 value = Decimal(m["n"].replace(",", "."))
@@ -603,6 +621,12 @@ class _Scan:
                 continue
             if len(m["n"]) > 12 or value > 100 or value <= 0:
                 self.note(f"asked discount {_clip(m['n'], 14)}% dropped: a discount is between 0 and 100%")
+                continue
+            if cash:  # "a 2% early payment discount": a term of payment; "2% for prepayment" stays a discount asked
+                if self.cash_discount is None:
+                    self.cash_discount = value
+                    self.note(f"{_fmt(value)}% for paying early read as a cash discount: a payment term, not a "
+                              "discount off the unit price")
                 continue
             if self.discount is None:
                 self.discount = value
@@ -816,19 +840,24 @@ class _Scan:
 
     def scan_money_shaped(self) -> None:
         """Amounts with two decimals left over: alone (\"2.95?\") or listed after a price (\"2.95 and 3.40\")."""
-        found = [m for m in _MONEY_SHAPED.finditer(self.masked) if not _AFTER_NOT_PRICE.match(self.masked, m.end())]
-        past = [m for m in found if _PAST_PRICE_BEFORE.search(self.masked, max(0, m.start() - 40), m.start())]
+        found = [m for m in _MONEY_SHAPED.finditer(self.masked) if not _AFTER_NOT_PRICE.match(self.masked, m.end())
+                 and not self._remark(m.start(), m.end(), m.group())]  # "we accept 3.25, the 3.40 was too much"
+        past = [m for m in found if _PAST_PRICE_BEFORE.search(self.masked, max(0, m.start() - 40), m.start())
+                or _PAST_PRICE_AFTER.match(self.masked, m.end())]
         if past and len(past) < len(found):  # "our last price was 3.40, now we want 3.00": the ask is 3.00
             for m in past:
                 self.note(f"{m.group()} is a price of the past, not the one asked")
             self.blank([m.span() for m in past])
             found = [m for m in found if m not in past]
         others = [m for m in found if self._said_of_others(m.start(), m.end())]
-        if others and len(others) < len(found) and _MATCH_ASK.search(self.masked) is None:
-            # "Competitor X quoted 3.00 but we want 2.80": the ask is 2.80 (another's price, not asked to be met)
+        asks = _MATCH_ASK.search(self.masked) is not None
+        if others and len(others) < len(found) and (not asks or self._one_line):
+            # "Competitor X quoted 3.00 but we want 2.80": the ask is 2.80 (another's price, not asked to be met);
+            # "X quoted 3.00, can you beat it? we want 2.80": the buyer's own price is the ask, not the one to beat
             for m in others:
-                self.note(f"{m.group()} is another supplier's price, with no request to meet it: not read as a "
-                          "price asked")
+                self.note(f"{m.group()} is another supplier's price, " + (
+                    "to beat beside the buyer's own price" if asks else "with no request to meet it")
+                    + ": not read as a price asked")
             self.others_named = True
             self.blank([m.span() for m in others])
             found = [m for m in found if m not in others]
@@ -853,13 +882,19 @@ class _Scan:
         if not self.prices and self.discount is None:
             return
         asks = _MATCH_ASK.search(self.masked)
+        others = [p for p in self.prices if self._said_of_others(p.start, p.end if p.end is not None else p.start)]
+        own_beside = asks is not None and self._one_line and 0 < len(others) < len(self.prices)
         kept = []
         for p in self.prices:
             if asks is None and self._paid_before(p.start):
                 self.note(f"{_fmt(p.value)} is a price paid before, not asked for again: not read as a price asked")
                 continue
-            if not self._said_of_others(p.start, p.end if p.end is not None else p.start):
+            if p not in others:
                 kept.append(p)
+            elif own_beside:  # "X quoted 3.00 EUR, can you beat it? we want 2.80 EUR": the buyer's own is the ask
+                self.others_named = True
+                self.note(f"{_fmt(p.value)} is another supplier's price, to beat beside the buyer's own price: not "
+                          "read as a price asked")
             elif asks is not None:
                 self.note(f"{_fmt(p.value)} is another supplier's price, asked to be met ('{asks.group()}'): read as "
                           "the price asked")
@@ -881,6 +916,34 @@ class _Scan:
                 self.note(f"{_fmt(self.discount)}% is a discount given before or turned down, not asked for now: not "
                           "read as a discount asked")
                 self.discount = None
+
+    @cached_property
+    def _one_line(self) -> bool:
+        """Whether the message is about one line only (the one product it names, else the one in context): then a
+        price of the buyer's own beside another's to beat is the ask."""
+        named = {m.sku for m in self.mentions}
+        return len(named) == 1 if named else len({s for s in self.ctx.proposal_skus if isinstance(s, str) and s}) <= 1
+
+    def scan_price_remarks(self) -> None:
+        """A price with a past-tense remark on it, opening its clause ("we accept, 3.40 was too much though", "the
+        3.40 before was too high"): how the buyer found an earlier price, not a price asked; dropped, noted, and the
+        remark's clause kept (`remarks`) so that an acceptance beside it can be read without it. "2.95 was our
+        offer" is no such remark."""
+        self.prices = [p for p in self.prices
+                       if not self._remark(p.start, p.end if p.end is not None else p.start, _fmt(p.value))]
+
+    def _remark(self, start: int, end: int, said: str) -> bool:
+        """Whether the price written from `start` to `end` opens a clause that remarks on it in the past tense; if
+        so the remark is kept (`remarks`), noted, and the price blanked."""
+        after = _PAST_REMARK_AFTER.match(self.masked, end)
+        head = ("\n" if start <= 40 else "") + self.masked[max(0, start - 40):start]
+        before = _REMARK_BEFORE.search(head) if after is not None else None
+        if after is None or before is None:
+            return False
+        self.note(f"{said}{after.group().rstrip()}: a remark on a price, not a price asked")
+        self.remarks.append((max(0, start - (len(head) - before.start())), after.end()))
+        self.blank([(start, end)])
+        return True
 
     def _paid_before(self, start: int) -> bool:
         """Whether the figure at `start` is a price the buyer paid before ("last year we paid 3.00"): its words in
@@ -945,6 +1008,17 @@ class _Scan:
         if m is not None and self._quantity_not_price(m["n"], m.start("n"), f"'{m['n']}'",
                                                       more=bool(_MORE_CUE.search(m.group()))):
             self.blank([m.span("n")])
+
+    def scan_more_quantities(self) -> None:
+        """A whole number said to be more of the lines in context, anywhere in the message ("can you deliver by
+        Friday, 500 more?", "another 500 by Friday"): a quantity (`_quantity_not_price`, more asked), which the
+        decision adds to the line's; blanked. A message that is only that number is `scan_lone_quantity`'s."""
+        spans = []
+        for m in _MORE_QTY.finditer(self.masked):
+            group = "n" if m["n"] else "n2"
+            if self._quantity_not_price(m[group], m.start(group), f"'{' '.join(m.group().split())}'", more=True):
+                spans.append(m.span(group))
+        self.blank(spans)
 
     def _quantities_where(self, rx: re.Pattern[str], keep: Any = None) -> None:
         """The whole numbers (group "n") of `rx`'s matches that `keep(match)` allows, as bare quantities; blanked."""

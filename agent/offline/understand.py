@@ -15,14 +15,18 @@ later steps never read the same characters twice):
    SKU-shaped tokens kept as given (``ABC-123``) so the seller answers
    ``unknown_sku``; proposal references (``P-12 v3``) and buyer references
    (``PO 4711``) are taken out first so they are never read as SKUs or numbers;
-3. payment terms (``net 60``, ``prepay``), delivery dates (``by 2026-12-15``,
-   ``before December 15``, ``within 2 weeks``, ``by Friday``), discounts (``5% off``);
+3. payment terms (``net 60``, ``prepay``, ``60 days to pay``), delivery dates (``by 2026-12-15``,
+   ``before December 15``, ``within 2 weeks``, ``by Friday``), discounts (``5% off``); a percentage
+   for paying early (``a 2% early payment discount``, the ``2/10`` of ``2/10 net 30``) is a cash
+   discount, a payment term: no price is asked for it, and the message asks about the terms;
 4. prices with a currency mark (``3.10 EUR``, ``€3.10``, ``3,10 €``, ``$4.20``);
 5. quantities bound to SKUs (``500 x BRG-6204``, ``BRG-6204 x 500``,
    ``500 pcs of``, ``qty 500``, ``1,000 x``, ``1.000 Stück``);
 6. spec values with a unit (``20mm``, ``at least 1.1 kW``) for catalog queries;
 7. prices named by words (``at 3.10``, ``for 3.10 each``, ``3.10/unit``,
-   ``can you do 2.95?``) and bare quantities (``500 units``);
+   ``can you do 2.95?``) and bare quantities (``500 units``, ``500 more`` of the offer anywhere);
+   a price with a past-tense remark on it (``3.40 was too much though``) is no price asked, and
+   no doubt about an acceptance beside it;
 8. destination and region (a small table of countries and major cities),
    currency words, and the cue words that decide the kind.
 
@@ -75,7 +79,7 @@ from agent.offline.patterns import (
     _STOPWORDS, _TERMS_Q, _VALIDITY_Q, _VOLUME_Q, _WORD, _YOU_BEFORE, _has_any, _sentence_before, _singular,
     _stems,
 )
-from agent.offline.scan import _Mention, _Price, _Scan, _fmt
+from agent.offline.scan import _Mention, _Price, _Scan, _blank, _fmt
 from tools.catalog.search import best_match, search
 from tools.money import floor_money, is_currency
 from tools.pricing.engine import today as utc_today
@@ -114,11 +118,13 @@ def _understand(text: str, ctx: TextContext, today: date) -> BuyerIntent:
     scan.scan_quantity_before_price()
     scan.scan_spec_values()
     scan.scan_lone_quantity()
+    scan.scan_more_quantities()
     scan.scan_keyword_prices()
     scan.scan_bare_totals()
     scan.scan_bare_quantities()
     scan.scan_money_shaped()
     scan.scan_competitor_prices()
+    scan.scan_price_remarks()
     scan.scan_places()
     scan.scan_currency_words()
     return _decide(scan)
@@ -165,7 +171,7 @@ def _skus(mentions: list[_Mention]) -> list[str]:
 
 def _decide(scan: _Scan) -> BuyerIntent:
     ctx = scan.ctx
-    low = scan.masked.casefold()
+    low = _without_remarks(scan, scan.masked.casefold())
     words = set(_WORD.findall(low))
     pid, pver = _proposal(scan)
     prop_lines = _proposal_lines(ctx) if pid == ctx.proposal_id else []
@@ -232,7 +238,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
     if accept and not money and not changed:
         if conditional:
             return _unknown(scan, CONDITIONAL_ACCEPT)
-        if scan.terms is not None:
+        if scan.terms is not None or scan.cash_discount is not None:
             scan.note("acceptance names payment terms: please confirm the proposal's terms or send a counter-offer")
             return _question(scan, "terms", prop_skus or mention_skus)
         if scan.version_bad or _BAD_VERSION.search(low) or _LONG_PROPOSAL_ID.search(scan.text):
@@ -398,7 +404,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
             found = _intent(scan, "catalog_query", CatalogQuery(query=query, category=category,
                                                                 specs=dict(scan.specs) or None))
             return found.model_copy(update={"quantity": scan.bare_qty[0][0]}) if len(scan.bare_qty) == 1 else found
-    if prop_skus and _OBJECTION.search(low):
+    if prop_skus and (_OBJECTION.search(low) or scan.remarks):  # "3.40 was steep": a remark, the offer stands
         scan.note("the buyer objects to the price without naming one")
         return _question(scan, "price", prop_skus)
     if prop_skus and _PRICE_Q.search(low):
@@ -409,6 +415,20 @@ def _decide(scan: _Scan) -> BuyerIntent:
         scan.note(f"quantity {scan.bare_qty[0][0]} named without a SKU")
         return _unknown(scan, NO_PRODUCT_NAMED)
     return _unknown(scan, "no request recognised")
+
+
+def _without_remarks(scan: _Scan, low: str) -> str:
+    """The lower-cased text without its remarks on a past price (`_Scan.scan_price_remarks`) when, without them,
+    it is a clear acceptance ("we accept, 3.40 was too much though"): the remark is no doubt about the offer now
+    standing. Else as it is ("3.40 was too much" alone objects to the price)."""
+    if not scan.remarks:
+        return low
+    quiet = _blank(scan.masked, scan.remarks).casefold()
+    accept, negated, _, doubt = _accept_cues(quiet)
+    if not accept or negated or doubt is not None or len(quiet) != len(low):
+        return low
+    scan.note("acceptance beside a remark on a price: the remark is not read as doubt")
+    return quiet
 
 
 def _delivery_place(scan: _Scan, skus: list[str], prop_lines: list[tuple[str, int | None]]) -> BuyerIntent:
@@ -631,7 +651,7 @@ def _line_removed(scan: _Scan, skus: list[str]) -> str | None:
 
 
 _WRITTEN_NUMBER = re.compile(r"[0-9][0-9.,]*k?", re.I)
-_MORE_AFTER = re.compile(r"\s*(?:units?\s+|pcs\s+|pieces\s+|boxes\s+)?more\b", re.I)
+_MORE_AFTER = re.compile(r"\s*(?:(?:units?\s+|pcs\s+|pieces\s+|boxes\s+)?more|extra|additional)\b", re.I)
 _MORE_BEFORE = re.compile(rf"\b(?:{_MORE_WORDS})\s*$", re.I)
 
 
@@ -930,7 +950,8 @@ def _asked_quantity(scan: _Scan, quantified: list[_Mention], skus: list[str]) ->
     BRG-6205?", "can you ship 5000 units of BRG-6205?"); None for several products or quantities."""
     if len(set(skus)) != 1:
         return None
-    found = {m.qty for m in quantified if m.qty} | {q for q, _ in scan.bare_qty}
+    had = dict(_proposal_lines(scan.ctx)).get(skus[0])  # "500 more, what's the lead time?": asked for the new total
+    found = {m.qty for m in quantified if m.qty} | {_more(scan, had, q, at) for q, at in scan.bare_qty}
     return found.pop() if len(found) == 1 else None
 
 
