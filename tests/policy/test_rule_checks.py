@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from agent.config import load_data
-from tools.catalog.loader import load_catalog, parse_catalog
+from tools.catalog.loader import parse_catalog
 from tools.datafile import parse_text
 from tools.policy.desk import Desk
 from tools.policy.loader import PolicyError, load_policy, parse_policy, policy_warnings, tier_floor_warnings
