@@ -16,9 +16,11 @@ of model requests and tokens. Inside a server turn (`turn_deadline`, set by
 `ServerContext.run_turn`) every request, retry and wait also ends `model_margin`
 before the turn's timeout, so the offline model still answers within the turn.
 On persistent failure, an exhausted budget, no time left in the turn, an
-unusable answer (malformed or unknown tool calls, a refusal, no tool call and no
-words, a reply longer than `reply_limit`, invalid JSON, an intent that fails
-validation, an invented SKU) the call is answered by the offline model
+HTTP 200 with no chat completion in it (`bad_response`: a body that is not JSON,
+no or empty `choices`, a null message, an error object), an unusable answer
+(malformed or unknown tool calls, a refusal, no tool call and no words, a reply
+longer than `reply_limit`, invalid JSON, an intent that fails validation or is
+off the schema's shape, an invented SKU) the call is answered by the offline model
 instead, and the message says so in `response_metadata`:
 `{"dealdesk_fallback": "offline", "reason": ...}` (an intent says so in its
 `notes`). Each such event is a typed error, counted per conversation in
@@ -314,6 +316,22 @@ def classify(exc: BaseException) -> str:
     return "error"
 
 
+def bad_response(exc: BaseException) -> bool:
+    """Did the server answer HTTP 2xx with something that is not a chat completion? A body that is not JSON, not an
+    object (an HTML page from a proxy, `null`), an error object instead of a completion, no `choices` or an empty
+    list of them, a choice without a message: each is what `ChatOpenAI` raised reading it (a JSONDecodeError, a
+    ValueError, a TypeError on null choices, an IndexError on `choices[0]`, an AttributeError on a null message)."""
+    if isinstance(exc, (json.JSONDecodeError, IndexError)):
+        return True
+    text = str(exc)
+    if isinstance(exc, ValueError) and (text.startswith("Unexpected response type")
+                                        or (exc.args and isinstance(exc.args[0], dict))):
+        return True
+    if isinstance(exc, TypeError) and "'choices'" in text:
+        return True
+    return isinstance(exc, AttributeError) and "'NoneType' object" in text
+
+
 RETRYABLE = ("timeout", "rate_limited", "server_error", "connection")
 # reasons a call gave up on that say the model is not answering (the circuit breaker counts them); a
 # turn's time used up by requests is one, an answer that could not be used is not
@@ -575,6 +593,23 @@ def without_refused_proposals(messages: Sequence[BaseMessage]) -> list[BaseMessa
     return kept
 
 
+def with_call_ids(message: AIMessage) -> AIMessage:
+    """The message with an id of its own on every tool call: some OpenAI-compatible servers send a tool call with no
+    id (or the same id twice), and each tool result must name the one call it answers (a ToolMessage without a
+    `tool_call_id` cannot be built: the turn ended in a traceback)."""
+    calls = list(message.tool_calls or [])
+    seen: set[str] = set()
+    fixed, changed = [], False
+    for n, call in enumerate(calls):
+        cid = call.get("id")
+        if not isinstance(cid, str) or not cid.strip() or cid in seen:
+            cid = f"{_call_id(call['name'], call.get('args') or {})}_{n}"
+            changed = True
+        seen.add(cid)
+        fixed.append({**call, "id": cid})
+    return message.model_copy(update={"tool_calls": fixed}) if changed else message
+
+
 def _ok(m: ToolMessage) -> bool:
     if isinstance(m.artifact, dict):
         return bool(m.artifact.get("ok"))
@@ -770,10 +805,37 @@ def _price(raw: Any) -> Decimal | None:
     return value if value.is_finite() and value >= 0 else None
 
 
+_LISTS = ("items", "specs", "question_skus", "arguments", "notes")
+
+
+def _off_schema(data: dict[str, Any]) -> str | None:
+    """Where a structured answer that has a known kind still does not have the schema's shape (a server that ignores
+    `strict`, or function calling, which nothing enforces): `items` that is a string, an item that is not an object."""
+    for key in _LISTS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, list):
+            return f"{key}: expected an array, got {type(value).__name__}"
+    for n, entry in enumerate(data.get("items") or []):
+        if not isinstance(entry, dict):
+            return f"items.{n}: expected an object, got {type(entry).__name__}"
+    return None
+
+
 def to_buyer_intent(data: Any, ctx: Any, text: str) -> BuyerIntent:
-    """The model's structured answer as a validated `BuyerIntent` (source "model"); raises `IntentError`."""
+    """The model's structured answer as a validated `BuyerIntent` (source "model"); raises `IntentError`, also for an
+    answer off the schema's shape (never an AttributeError out of the turn)."""
     if not isinstance(data, dict) or data.get("kind") not in INTENT_SCHEMA["properties"]["kind"]["enum"]:
         raise IntentError("invalid_intent", "no known intent kind")
+    where = _off_schema(data)
+    if where is not None:
+        raise IntentError("invalid_intent", where)
+    try:
+        return _to_buyer_intent(data, ctx, text)
+    except (AttributeError, TypeError, KeyError) as exc:  # a value of a type the schema does not allow
+        raise IntentError("invalid_intent", f"off the schema: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def _to_buyer_intent(data: dict[str, Any], ctx: Any, text: str) -> BuyerIntent:
     index = _catalog_index(ctx.catalog)
     low = text.casefold()
 
@@ -1183,7 +1245,10 @@ class ResilientModel(BaseChatModel):
         if problem is not None:
             self._error(conv, problem)
             fallback = self._fallback(messages, problem, conv, requests=requests)
+            # the unusable answer's tokens were spent all the same: the decision record counts them
+            fallback.usage_metadata = getattr(message, "usage_metadata", None) or fallback.usage_metadata
             return ChatResult(generations=[ChatGeneration(message=fallback)])
+        message = with_call_ids(message)
         message.response_metadata = {**(message.response_metadata or {}), "dealdesk_model_calls": requests}
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -1238,6 +1303,8 @@ class ResilientModel(BaseChatModel):
                     message = fn(**({} if remaining is None else {"timeout": min(s.timeout, remaining)}))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed reason and a fallback
             reason = classify(exc)
+            if reason == "error" and made and bad_response(exc):
+                reason = "bad_response"  # HTTP 200, but no chat completion in it: named, not a bare "error"
             if breaker is not None:
                 if not made:
                     breaker.released()
