@@ -234,6 +234,14 @@ _TAIL_QTY = re.compile(
     rf"{_SP}?-?(?:units?|pcs\.?|pieces?|pc\.?|items?|boxes|box|pairs?|sets?|packs?|pails?|rolls?|cartons?|pallets?|"
     rf"bags?|drums?|reels?|bearings?)\b|{_SP}?[x×](?![\w])", re.I)
 _TAIL_RANGE = re.compile(rf"{_SP}?(?:-|–|—|to|and){_SP}?")
+# A number with no currency that the words around it make an amount of money ("for 1.00 all in", "1 total", "the
+# whole order: 1.00", "1.00 each"): it must trace to money, never to a count such as a version or an MOQ of 1.
+_TAIL_MONEY_WORDS = re.compile(rf"{_SP}?(?:all[\s-]in\b|in{_SP}total\b|total\b|each\b|apiece\b)", re.I)
+_HEAD_MONEY_WORDS = re.compile(rf"\b(?:(?:grand{_SP})?total|(?:whole|entire){_SP}order|all[\s-]in(?:{_SP}price)?)"
+                               rf"(?:{_SP}(?:is|of|comes{_SP}to))?{_SP}?:?{_SP}?$", re.I)
+# Written with cents that are zero and nothing after it ("1.00." or "1,00"): money-shaped, not a count.
+_WHOLE_CENTS = re.compile(r"\d[.,]00")
+_LETTER_AFTER = re.compile(rf"{_SP}?[^\W\d_]")
 _TAIL_OFF = re.compile(r"\s*(?:off|discount|reduction)\b", re.I)
 _TAIL_DAYS_AFTER_NET = re.compile(rf"{_SP}?(?:days?)\b", re.I)
 _TOKEN_AFTER_SYMBOL = re.compile(r"[ \u00a0]?\S{1,20}")
@@ -490,6 +498,12 @@ def _classify(t: str, num: _Num, consumed: set[tuple[int, int]], tail_at: int | 
         num.kind = "quantity"
         num.fig_start = num.start - 1 if num.prefix == "x" else _HEAD_X.search(  # type: ignore[union-attr]
             t, window, num.start).start()
+        return
+    if not num.words and num.prefix is None and (
+            _TAIL_MONEY_WORDS.match(t, e)
+            or ((_HEAD_MONEY_WORDS.search(t, max(0, num.start - 24), num.start) or _WHOLE_CENTS.fullmatch(num.raw[-4:]))
+                and not _LETTER_AFTER.match(t, e))):
+        num.kind = "money"  # no currency: traced to money facts in any currency
         return
     num.kind = "number"
 

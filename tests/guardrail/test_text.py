@@ -292,6 +292,15 @@ DRAFTS: list[tuple[str, str, set[str]]] = [
     ("minimum_price", "3.25 EUR is our minimum price.", {T}),
     ("rule_id", "Blocked by policy.max_discount_percent.", {T}),
     ("target_price_term", "Our target price was higher.", {T}),
+    # --- an amount with no currency, made money by the words around it (QA, LLM path): it traced to the version 2
+    # or the 2 days of lead time, as a count, while the total is 1625.00 -----------------------------------------
+    ("money_all_in_no_currency", "That is 2.00 all in for the order.", {U}),
+    ("money_total_tail_no_currency", "So 2 total, shipped in 2 days.", {U}),
+    ("money_whole_order_no_currency", "The whole order: 2.00.", {U}),
+    ("money_each_no_currency", "500 x BRG-6204 at 2.00 each.", {U}),
+    ("money_all_in_traced", "That is 1625.00 all in, or 3.25 each.", set()),
+    ("count_total_of_lines", "A total of 2 lines would also work, delivered in 2 days.", set()),
+    ("spec_with_unit_after_whole_cents", "The bore is 20.00 mm and the width 14 mm.", set()),
     # --- several at once -----------------------------------------------------------------------------------------
     ("mixed", "Our cost is 1.42 EUR, so 3.10 EUR at NET90 is the best, price {price} EUR.", {T, L, U, P}),
 ]
