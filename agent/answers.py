@@ -16,8 +16,8 @@ from typing import Any
 
 from agent.contract import PriceBasis, PriceBreak, ProductAnswer, TermsAnswer
 from agent.guardrail.text import Fact, facts_from_own_text
-from agent.playbook import order_limits_text, price_basis_text, price_breaks_text, terms_text
-from tools.catalog.models import PriceBook
+from agent.playbook import currency_text, order_limits_text, price_basis_text, price_breaks_text, terms_text
+from tools.catalog.models import Catalog, PriceBook
 from tools.policy.breaks import price_breaks
 from tools.policy.desk import Desk
 
@@ -87,6 +87,22 @@ def terms_answer(allowed: tuple[str, ...], default: str, fixed: dict[str, str], 
     return Answered(terms_text(allowed, default, fixed, skus), facts,
                     {"skus": skus, "payment_terms": list(allowed), "default_terms": default, "terms": dict(fixed)},
                     ("terms", part.model_dump(mode="json")))
+
+
+def currency_answer(catalog: Catalog, region: str, currency: str | None, asked: str | None) -> Answered | None:
+    """Which currency the buyer's prices are in ("what is your price in USD?"): the currencies of the price books
+    for its `region`, the one it buys in (its organisation's `currency`, else its region's book's, as an rfq is
+    checked), and whether the currency `asked` is offered to it. None when no book serves the region. No money is
+    converted, and no figure said but the region's own (an id)."""
+    offered = sorted({b.currency for b in catalog.price_books.values() if b.region == region})
+    book = catalog.book_for(region, currency)
+    buys_in = currency or (book.currency if book is not None else None)
+    if buys_in is None or not offered:
+        return None
+    if buys_in not in offered:
+        offered.append(buys_in)
+    figures = {"region": region, "currencies": offered, "currency": buys_in, "asked": asked}
+    return Answered(currency_text(region, offered, buys_in, asked), [Fact("id", region, "buyer.region")], figures)
 
 
 def price_basis_answer(book: PriceBook) -> Answered | None:

@@ -36,7 +36,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from agent.answers import Answered, breaks_answer, limits_answer, price_basis_answer, product_part, terms_answer
+from agent.answers import (
+    Answered, breaks_answer, currency_answer, limits_answer, price_basis_answer, product_part, terms_answer,
+)
 from agent.contract import (
     BUYER_TYPES, SELLER_MESSAGE, AnswerError, AskedTopic, CatalogResults, CounterItem, CounterOffer, Deal, DealItem,
     ProductAnswer, Proposal, Rfq, naive_utc, parse_buyer_data,
@@ -44,7 +46,7 @@ from agent.contract import (
 from agent.contract import Answer as AnswerMessage
 from agent.guardrail.check import GuardContext, Verdict, Violation, check_message
 from agent.guardrail.text import LEAK_FIGURE, UNTRACED, Fact, facts_from_own_text, facts_from_proposal
-from agent.intent import ACCEPT_WHICH_VERSION, BuyerIntent, merge_intents, question_of
+from agent.intent import ACCEPT_WHICH_VERSION, SELLER_TOPICS, BuyerIntent, merge_intents, question_of
 from agent.models.factory import model_name as model_label
 from agent.models.offline import OfflineModel, tool_results, turn_messages
 from agent.models.resilient import FALLBACK_KEY, LOCAL_KEY, ResilientModel, fallback_of, metered
@@ -369,7 +371,7 @@ class SellerGraph:
                 answered = self._standing_offer(state, question, started) \
                     or self._awaiting(state, question, started) or self._delivery_for(state, question, started) \
                     or self._price_breaks(state, question, started) or self._order_limits(state, question, started) \
-                    or self._terms(state, question, started)
+                    or self._terms(state, question, started) or self._currency(state, question, started)
                 if answered is not None:
                     return answered
             if neg.status == "deal" and (kind == "unknown" or (
@@ -408,7 +410,7 @@ class SellerGraph:
         question names another quantity than the offer's. (A percentage off the offer is a counter-offer, not a
         question: agent/offline/understand.py.)"""
         topic = question.get("topic")
-        if topic not in ("price", "terms", "unclear", "which_version", "status"):
+        if topic not in ("price", "terms", "unclear", "which_version", "status", *SELLER_TOPICS):
             return None
         current = self._view(state).current_proposal()
         if current is None or current.status != "offered" or current.valid_until <= utcnow():
@@ -426,12 +428,16 @@ class SellerGraph:
                                             if i.sku in (question.get("skus") or ())):
             return None  # the price of another quantity ("a volume discount above 1000 units?"): the volume breaks
         facts = facts_from_proposal(proposal, now=utcnow())
-        basis = self._price_basis(proposal.region, proposal.currency) if topic == "terms" else None
+        basis = self._price_basis(proposal.region, proposal.currency) if topic in ("terms", "currency") else None
         if basis is not None:  # and what its prices include: the price book it was priced from
             facts = [*facts, *basis.facts]
+        aside = currency_answer(self.catalog, proposal.region, proposal.currency, question.get("currency")) \
+            if topic == "currency" else None
+        facts += aside.facts if aside is not None else []
         data = answer_data(question, proposal_id=current.id, version=current.version,
                            **({"price_basis": basis.part[1]} if basis is not None and basis.part else {}))
-        direct = {"data": data, "text": standing_offer_text(body, topic, basis.text if basis else ""),
+        direct = {"data": data, "text": standing_offer_text(body, topic, basis.text if basis else "",
+                                                            aside.text if aside else ""),
                   "facts": [_fact_json(f) for f in facts]}
         rec = self._record(state, "prepare", "standing_offer", started, inputs=question,
                            rule_ids=["playbook.standing_offer"],
@@ -546,6 +552,18 @@ class SellerGraph:
                                 dict(fixed), owners) for (allowed, default, fixed), owners in groups.items()]
         basis = self._price_basis(desk.buyer.region, desk.buyer.currency)
         return self._answered(state, question, started, "terms", [*answers, *([basis] if basis else [])], "groups")
+
+    def _currency(self, state, question: dict[str, Any], started: float) -> dict[str, Any] | None:
+        """'What is your price in USD?' with no offer standing: the currencies the buyer's region is quoted in, the
+        one it buys in (agent/answers.py), and what its prices include. None for another topic."""
+        neg = self._neg(state)
+        answer = currency_answer(self.catalog, neg.region, neg.currency, question.get("currency")) \
+            if question.get("topic") == "currency" else None
+        if answer is None:
+            return None
+        basis = self._price_basis(neg.region, neg.currency)
+        return self._answered(state, question, started, "currency", [answer, *([basis] if basis else [])],
+                              "currency")
 
     def _price_basis(self, region: str, currency: str | None) -> Answered | None:
         """What the prices of the book serving `region` (in `currency`) include, in its own words; None when
@@ -1117,9 +1135,15 @@ class SellerGraph:
 
     def _tool_facts(self, state: TurnState) -> list[Fact]:
         facts: list[Fact] = []
+        calls = {c["id"]: c for m in turn_messages(state["messages"]) if isinstance(m, AIMessage) for c in m.tool_calls}
         for m in turn_messages(state["messages"]):
             if not isinstance(m, ToolMessage) or not isinstance(m.artifact, dict) or not m.artifact.get("ok"):
                 continue
+            if m.artifact.get("tool") == "catalog_lookup" and not m.artifact.get("products"):
+                # a search that found nothing: its reply may say what it searched for (each spec filter's value)
+                for spec in (calls.get(m.tool_call_id) or {}).get("args", {}).get("specs") or ():
+                    facts.append(Fact("spec", re.split(r"!=|>=|<=|=|>|<", str(spec), maxsplit=1)[-1].strip(),
+                                      "tool:catalog_lookup.searched"))
             for p in m.artifact.get("products") or []:
                 facts.append(Fact("id", p["sku"], f"tool:catalog_lookup:{p['sku']}"))
                 facts.append(Fact("days", Decimal(p["lead_time_days"]), f"tool:catalog_lookup:{p['sku']}.lead_time"))

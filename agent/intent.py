@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.contract import AskedTopic, BuyerMessage, BuyerQuestion, CounterItem
 
 IntentKind = Literal["catalog_query", "rfq", "counter_offer", "accept", "reject", "question", "unknown"]
-QuestionTopic = Literal[AskedTopic, "other"]  # the wire's topics, and a question the text reader cannot place
+# The wire's topics; questions about the seller rather than the goods, which only text asks (no wire topic): who or
+# what answers ("are you a bot?": `identity`, an AI disclosure), the currency prices are in ("your price in USD?":
+# `currency`), the form offers come in ("send the quote as PDF": `format`); and a question the reader cannot place.
+QuestionTopic = Literal[AskedTopic, "identity", "currency", "format", "other"]
+SELLER_TOPICS = ("identity", "currency", "format")  # answered beside the standing offer, if any (agent/playbook.py)
 
 
 # Why a message could not be acted on, where the reader can tell (a note of an `unknown` intent): the reply says
@@ -43,6 +47,9 @@ class Question(BaseModel):
                                  description="Units a lead-time, availability or price question on one product is about")
     date: dt.date | None = Field(default=None, description="The delivery date a lead-time or availability question "
                                                            "asks about ('can you deliver by Friday?')")
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+                                 description="For topic currency: the currency the buyer asks prices in ('USD'), as "
+                                             "named; what the buyer is quoted in is the seller's to say")
 
 
 class BuyerIntent(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -170,17 +171,57 @@ NEXT_STEPS_HINT = ("To take it, reply that you accept it; to change it, send the
                    "terms you want; or ask about the products.")
 
 
-def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "") -> str:
+# Who answers (an AI disclosure, EU AI Act art. 50): an automated agent, and the person who reviews what it may not
+# offer on its own. No figure.
+IDENTITY = ("You are talking to our automated sales agent, an AI system, not a person. It answers questions and makes "
+            "offers within the limits our team sets; an offer beyond them is reviewed and approved by a person on our "
+            "team before it is sent to you.")
+# The form offers come in: structured data beside the words, never a file.
+OFFER_FORMAT = ("We do not send PDF or other files, and we answer here rather than by e-mail: each offer comes as "
+                "structured data, a JSON `proposal` data part of the A2A message (JSON Schema: "
+                "/schemas/seller-message.schema.json) with every figure of the offer, and the text beside it.")
+# A currency question the seller could not place with the buyer's price book (no offer, no book for the region).
+CURRENCY_UNKNOWN = ("We quote each organisation in the currency of the region it buys in, and we do not convert prices "
+                    "into other currencies.")
+
+
+def seller_topic_text(topic: str) -> str:
+    """The words of a question about the seller ("are you a bot?", "send the quote as PDF") when no offer stands;
+    none has a figure."""
+    return {"identity": f"{IDENTITY} I can help with product questions, quotes and negotiation. {RFQ_FOR_A_QUOTE}",
+            "format": f"{OFFER_FORMAT} {RFQ_FOR_A_QUOTE}",
+            "currency": f"{CURRENCY_UNKNOWN} {RFQ_FOR_A_QUOTE}"}.get(topic, "")
+
+
+def standing_offer_text(proposal: dict[str, Any], topic: str, basis: str = "", aside: str = "") -> str:
     """The answer to a price or terms question while `proposal` stands (or to a message with no request in it:
-    topic "unclear"; or to where the request stands: "status"): the offer itself (its suggestions were made when
-    it was sent), and how to counter, take or change it. Every figure is the proposal's own; a terms answer adds
-    what the prices include (`basis`: `price_basis_text` of the price book's words)."""
+    topic "unclear"; or to where the request stands: "status"; or to a question about the seller: who answers,
+    the form or the currency of its offers, `aside` saying the currency's): the offer itself (its suggestions were
+    made when it was sent), and how to counter, take or change it. Every figure is the proposal's own; a terms or
+    currency answer adds what the prices include (`basis`: `price_basis_text` of the price book's words)."""
     hint = {"terms": NEGOTIATE_TERMS_HINT, "unclear": NEXT_STEPS_HINT, "which_version": NEXT_STEPS_HINT,
-            "status": STATUS_PENDING_HINT if proposal.get("pending") else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}"
+            "status": STATUS_PENDING_HINT if proposal.get("pending") else f"{NOTHING_PENDING} {NEXT_STEPS_HINT}",
+            "identity": NEXT_STEPS_HINT, "format": NEXT_STEPS_HINT, "currency": NEXT_STEPS_HINT,
             }.get(topic, NEGOTIATE_PRICE_HINT)
-    fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else []
-    lead = {"unclear": [UNCLEAR_ON_OFFER], "which_version": [WHICH_VERSION_ON_OFFER]}.get(topic, [])
+    fixed = [*_fixed_terms(proposal.get("terms") or {}), *([basis] if basis else [])] if topic == "terms" else \
+        [basis] if topic == "currency" and basis else []
+    lead = {"unclear": [UNCLEAR_ON_OFFER], "which_version": [WHICH_VERSION_ON_OFFER], "identity": [IDENTITY],
+            "format": [OFFER_FORMAT]}.get(topic, [])
+    if aside:
+        lead = [*lead, aside]
     return " ".join([*lead, "Our offer stands.", offer_text({**proposal, "alternatives": None}), *fixed, hint])
+
+
+def currency_text(region: str, offered: Sequence[str], buys_in: str, asked: str | None) -> str:
+    """Which currency the buyer's prices are in: the currencies `offered` in its `region` (the price books for it),
+    the one its organisation buys in, and that the currency `asked`, if another, is not offered to it. Prices are
+    never converted: no figure."""
+    text = f"Prices for your region ({region}) are in {_and(list(offered), 'or')}"
+    text += "." if list(offered) == [buys_in] else f"; your organisation buys in {buys_in}."
+    if asked and asked != buys_in:
+        text += f" {asked} is not offered " + ("in your region" if asked not in offered else "to your organisation") \
+            + ", and we do not convert prices into other currencies."
+    return text
 
 
 def price_basis_text(description: str) -> str:
@@ -254,10 +295,32 @@ def _product_text(p: dict[str, Any]) -> str:
     return text + " Send an rfq with the quantity you need for a quote."
 
 
-def _catalog_text(result: dict[str, Any]) -> str:
+def searched_text(query: Mapping[str, Any]) -> str:
+    """What a catalog search looked for, as a reply says it: "products in bearings matching 'shaft' with bore_mm
+    20" (the filters' values are the search's own: the guardrail's facts of a search that found nothing)."""
+    out = "products"
+    if query.get("category"):
+        out += f" in {query['category']}"
+    if query.get("query"):
+        out += f" matching '{query['query']}'"
+    specs = [f"{k} {m.group(1)} {m.group(2)}" if (m := re.match(r"(!=|>=|<=|>|<|=)\s*(.*)", str(v))) else f"{k} {v}"
+             for k, v in (query.get("specs") or {}).items()]
+    if specs:
+        out += f" with {_and(specs)}"
+    return out
+
+
+NOTHING_FOUND_HINT = ("Try other words or fewer filters, or send the SKU and quantity you need for a quote. "
+                      "A data part with a `type` of catalog_query searches by category and spec filters (JSON Schema: "
+                      "/schemas/buyer-message.schema.json).")
+
+
+def _catalog_text(result: dict[str, Any], query: Mapping[str, Any] | None = None) -> str:
     if not result.get("ok"):
         return f"Sorry: {result['error']['message']}."
     products = result.get("products") or []
+    if not products and query and (query.get("category") or query.get("query") or query.get("specs")):
+        return f"I found no {searched_text(query)}. {NOTHING_FOUND_HINT}"
     if not products:
         return "I found no matching products. " + SCHEMA_HINT
     names = "; ".join(f"{p['sku']} ({p['name']})" for p in products)
@@ -292,6 +355,8 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
         question = intent["question"]
         if question.get("topic") == "status":  # no offer stands (prepare answers while one does)
             return AIMessage(content=f"{NOTHING_PENDING} {RFQ_FOR_A_QUOTE}")
+        if seller_topic_text(question.get("topic") or ""):  # about the seller, no offer standing: no lookup
+            return AIMessage(content=seller_topic_text(question["topic"]))
         if "catalog_lookup" not in done:
             skus = question.get("skus") or []
             if skus:
@@ -309,7 +374,7 @@ def respond(brief: dict[str, Any], results: list[dict[str, Any]]) -> AIMessage:
         result = done["catalog_lookup"]
         if q.get("sku") and result.get("ok") and len(result.get("products") or []) == 1:
             return AIMessage(content=_product_text(result["products"][0]))
-        return AIMessage(content=_catalog_text(result))
+        return AIMessage(content=_catalog_text(result, q))
     for note in intent.get("notes") or []:  # a message the reader could tell what was wrong with
         if note in UNCLEAR_REPLIES:
             return AIMessage(content=UNCLEAR_REPLIES[note])

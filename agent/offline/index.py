@@ -58,6 +58,7 @@ class _Index:
         self.unit_keys: dict[str, list[str]] = {}
         self.key_count: dict[tuple[str, str | None], int] = {}
         self.key_values: dict[tuple[str, str | None], dict[Decimal, int]] = {}
+        self.text_values: dict[tuple[str, str | None], dict[str, str]] = {}
         for p in products:
             for key, value in p.specs.items():
                 if key not in self.key_words:
@@ -67,7 +68,10 @@ class _Index:
                     if unit:
                         self.unit_keys.setdefault(unit, []).append(key)
                 number = _spec_number(value)
+                text = spec_text(value)
                 for scope in (p.category, None):
+                    if len(text) <= 32 and " " not in text:  # "M8", "9", "SPA": a value a buyer writes beside its key
+                        self.text_values.setdefault((key, scope), {}).setdefault(text.casefold(), text)
                     self.key_count[(key, scope)] = self.key_count.get((key, scope), 0) + 1
                     if number is not None:
                         bucket = self.key_values.setdefault((key, scope), {})

@@ -582,6 +582,45 @@ _VALIDITY_Q = re.compile(
     r"\bvalid(?:ity)?\b|\bexpir(?:e|es|y|ation|ing)\b"
     r"|\bhold\s+(?:this|the|that|your)\s+(?:price|offer|quote|proposal)\b"
     r"|\bhow\s+long\s+(?:is|does|will|do)\s+(?:this|the|that|your)\s+(?:offer|quote|proposal|price)\b")
+# Who or what answers ("are you a bot?", "is this a human?", "who am I talking to?", "can I speak to a person?"): an
+# AI disclosure is owed (agent/playbook.py's IDENTITY).
+_BEING = (r"(?:an?\s+)?(?:real\s+|actual\s+|live\s+)?(?:bot|robot|chat\s*bot|ai|a\.i\.?|human(?:\s+being)?|person|machine"
+          r"|computer|program|software|llm|language\s+model|automated(?:\s+\w+)?|automatic|artificial(?:\s+intelligence)?"
+          r"|people|someone|somebody|agent)")
+_IDENTITY_Q = re.compile(
+    rf"\b(?:are|r)\s+(?:you|u)\s+(?:(?:just|really|actually)\s+)?{_BEING}\b"
+    rf"|\b(?:is|was)\s+(?:this|it|that)\s+(?:(?:just|really|actually)\s+)?{_BEING}\b"
+    rf"|\b(?:am|are)\s+(?:i|we)\s+(?:talking|speaking|chatting|dealing|writing|negotiating|corresponding)\s+(?:to|with)\s+"
+    rf"{_BEING}\b"
+    r"|\bwho\s+(?:am\s+i|are\s+we|is\s+(?:this|it))\s+(?:talking|speaking|chatting|dealing|writing|negotiating)\b"
+    r"|\bwho\s+(?:are\s+you|is\s+this|am\s+i\s+talking\s+to|is\s+(?:on\s+the\s+other\s+end|answering))\b"
+    r"|^\W*what\s+are\s+you\W*$"
+    r"|\b(?:is|are)\s+(?:there\s+)?(?:a\s+)?(?:human|person|people|someone|somebody|anyone|anybody)\s+"
+    r"(?:(?:actually|really)\s+)?(?:reading|there|behind|involved|on\s+the\s+other\s+end|in\s+the\s+loop|reviewing"
+    r"|answering|replying|writing)\b"
+    r"|\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:an?\s+)?(?:real\s+|actual\s+|live\s+)?(?:human|person|people"
+    r"|human\s+being|someone\s+real|a\s+human)\b"
+    r"|\b(?:human|person)\s+or\s+(?:an?\s+)?(?:bot|ai|machine|robot)\b|\b(?:bot|ai|machine|robot)\s+or\s+(?:an?\s+)?"
+    r"(?:human|person)\b")
+# The currency prices are in ("what is your price in USD?", "can you quote in dollars?", "which currency?"): the
+# currency named is read apart (`_CURRENCY_NAMED`).
+_CURRENCY_NAMED = re.compile(
+    r"\b(?P<usd>us\s*dollars?|usd|dollars?|us\$)|(?P<eur>euros?|eur)\b|\b(?P<gbp>gbp|(?:pounds?\s+)?sterling|british"
+    r"\s+pounds?)\b|\b(?P<chf>chf|swiss\s+francs?)\b|\b(?P<jpy>jpy|yen)\b|\b(?P<cny>cny|rmb|yuan|renminbi)\b"
+    r"|\b(?P<cad>cad|canadian\s+dollars?)\b|\b(?P<aud>aud|australian\s+dollars?)\b|\b(?P<sek>sek)\b|\b(?P<pln>pln"
+    r"|zloty)\b|\b(?P<inr>inr|rupees?)\b", _I)
+_CURRENCY_Q = re.compile(
+    r"\bcurrenc(?:y|ies)\b|\bconver(?:t|ted|sion)\b|\bexchange\s+rates?\b"
+    r"|\b(?:in|into|to)\s+(?:us\s*dollars?|usd|dollars?|euros?|eur|gbp|sterling|british\s+pounds?|chf|swiss\s+francs?"
+    r"|jpy|yen|cny|rmb|yuan|cad|aud|sek|pln|zloty|inr|rupees?|canadian\s+dollars?|australian\s+dollars?)\b", _I)
+# The form an offer comes in ("please send the quote as PDF", "can we get it in Excel?", "email us a formal quote").
+_FORMAT_Q = re.compile(
+    r"\bpdfs?\b|\b(?:excel|xlsx?|csv|docx?|spreadsheet)\b|\bword\s+(?:file|document|format|doc)\b"
+    r"|\b(?:as|in)\s+(?:an?\s+)?(?:file|attachment|document)\b|\battach(?:ed|ment|ments)?\b"
+    r"|\b(?:formal|official|signed|stamped|printable|printed|written|proper)\s+(?:quote|quotation|offer|proposal"
+    r"|document)\b|\bletterhead\b"
+    r"|\b(?:e-?mail|fax)\s+(?:me|us|it|them|this|that|(?:the|your)\s+(?:quote|quotation|offer|proposal))\b"
+    r"|\bby\s+(?:e-?mail|fax|post|mail)\b|\b(?:send|forward)\s+(?:\w+\s+){0,3}?to\s+(?:my|our)\s+(?:e-?mail|inbox)\b", _I)
 # Where the buyer's request stands: an approval, news of it ("any news on the approval?").
 _STATUS_Q = re.compile(
     r"\bapprov(?:al|ed|e)\b|\bany\s+(?:news|update|progress)\b|\bstatus\b|\bupdate\s+on\b|\bheard\s+back\b"
@@ -592,7 +631,10 @@ _PAUSE = re.compile(
     r"|\b(?:check|discuss|confirm)\s+(?:it\s+|this\s+)?(?:internally|with\s+(?:my|our|the)\s+"
     r"(?:team|manager|boss|colleagues?|management|finance))\b"
     r"|\bthink\s+(?:it\s+)?(?:about\s+it|over)\b|\bsleep\s+on\s+it\b"
-    r"|\b(?:need|give\s+us|take)\s+(?:some|a\s+(?:few|couple\s+of))\s+(?:time|days?|hours?)\b|\bkeep\s+you\s+posted\b")
+    r"|\b(?:need|give\s+us|take)\s+(?:some|a\s+(?:few|couple\s+of))\s+(?:time|days?|hours?)\b|\bkeep\s+you\s+posted\b"
+    # "we need 2 more days", "give us another week": time to decide (not "we need it in 2 days": a delivery)
+    r"|\b(?:need|want|give\s+us|allow\s+us|take|get)\s+(?:(?:another|an\s+(?:extra|additional))\s+(?:[0-9]+\s+)?"
+    r"|(?:[0-9]+|a|one|a\s+few|a\s+couple\s+(?:of\s+)?)\s+(?:more|extra|additional)\s+)(?:days?|weeks?|hours?)\b")
 _PRICE_Q = re.compile(_PRICE_WORDS + r"|\bquote\b|\bquotation\b|\bdiscounts?\b|\b(?:the|grand|order|your)\s+total\b"
                       r"|\btotal\s+(?:price|cost|amount|value)\b")
 # Volume pricing ("price breaks", "volume discount above 1000 units?", "tiered pricing"): a price question even
@@ -644,10 +686,14 @@ def _sentence_before(text: str, pos: int) -> str:
 _WORD = re.compile(r"[a-z0-9][a-z0-9+.\-/]*[a-z0-9]|[a-z0-9]")
 _QUERY_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.\-/]*[A-Za-z0-9]|[A-Za-z0-9]")
 
+# A buyer's words for the words of spec keys: "47 mm OD" is outer_diameter_mm; a bearing "for a 20 mm shaft" has
+# that bore (a seal or a bearing unit that shaft diameter: the products named decide, `_Scan.collect_specs`).
 _SPEC_SYNONYMS = {"maximum": "max", "minimum": "min", "temp": "temperature", "dia": "diameter", "colour": "color",
                   "od": "outer diameter", "thick": "thickness", "long": "length", "wide": "width", "weight": "weight",
                   "ip": "ip rating", "speed": "speed", "rpm": "speed", "power": "power", "volts": "voltage",
-                  "distance": "range", "reach": "range"}
+                  "distance": "range", "reach": "range", "diam": "diameter", "outside": "outer", "inside": "inner bore",
+                  "inner": "inner bore", "id": "inner diameter bore", "shaft": "bore shaft diameter", "hole": "bore",
+                  "high": "height", "tall": "height", "lengths": "length", "sensing": "sensing range"}
 _STOPWORDS = frozenset(
     "a an the and or of for to in on at by with without from we i you your our us me my is are am be been do does "
     "did have has had any some looking look need needs want wants would like could can please pls show find search "
@@ -656,7 +702,9 @@ _STOPWORDS = frozenset(
     "regards got get buy buying purchase require required requirement interested recommend suggest options option "
     "catalog catalogue list browse type types kind kinds sort range sourcing supply supplier vendor also just "
     "available availability ok okay yes no not any other more less than approx approximately around "
-    "mm cm kw v hz rpm bar kg nm kn db a amp amps volts volt price prices pricing cost costs quote".split())
+    "mm cm kw v hz rpm bar kg nm kn db a amp amps volts volt price prices pricing cost costs quote "
+    # time: "we need 2 more days" searches for nothing
+    "day days week weeks month months hour hours minute minutes time today tomorrow year years".split())
 
 
 # --- product words -----------------------------------------------------------------------------------

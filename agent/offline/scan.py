@@ -18,6 +18,7 @@ from agent.contract import MAX_TEXT
 from agent.guardrail.numbers import number_words
 from agent.offline.context import MAX_NOTES, MAX_PRICE, MAX_QUANTITY, _NOTE_CHARS, TextContext
 from agent.offline.index import _index
+from tools.catalog.search import parse_spec_filter
 from agent.offline.patterns import (
     _SKU_FIRST_AFTER, _SKU_FIRST_BEFORE, _PAST_PRICE_BEFORE, _AFTER_NOT_PRICE, _AFTER_YEAR_UNIT, _BARE_TOTAL, _BIND_AFTER, _BIND_AFTER_UNIT, _BIND_BEFORE, _BIND_QTY_KW, _BIND_WEAK_AFTER,
     _BIND_WEAK_BEFORE, _BUDGET_BEFORE, _BUYER_REF, _CAREFUL, _CTRL, _CURRENCY_CODE, _DATE_TRIGGER, _DATES, _DELIVERY_TRIGGER, _DEST_PREP,
@@ -163,6 +164,7 @@ class _Mention:
     end: int
     known: bool
     qty: int | None = None
+    more: bool = False  # its quantity is said to be more of the line ("another 100 of BRG-6205")
 
 
 @dataclass
@@ -217,6 +219,7 @@ class _Scan:
         self.currency: str | None = None
         self.pending_specs: list[tuple[str, Decimal, str]] = []
         self.spec_words_used: set[str] = set()
+        self.date_cues: list[tuple[int, int]] = []  # the words tying a date to the delivery ("by" of "by Friday")
 
     @cached_property
     def name_words(self) -> set[str]:
@@ -469,8 +472,10 @@ class _Scan:
                           f"{'a ' + said.group().split()[0].casefold().strip(':') if said else 'sending'})")
                 continue
             found.append(value)
-            if _DELIVERY_TRIGGER.search(before):
+            if (cue := _DELIVERY_TRIGGER.search(before)) is not None:
                 strong.append(value)
+                at = m.start() - len(before)
+                self.date_cues.append((at + cue.start(), at + cue.end()))
         self.blank(spans)
         if strong and strong[0] != found[0]:  # the date tied to the delivery by its words first
             found = [strong[0]] + [d for d in found if d != strong[0]]
@@ -774,6 +779,8 @@ class _Scan:
                         mention.qty = 0  # consumed, but no usable quantity
                     continue
                 mention.qty = qty
+                mention.more = bool(_MORE_BOUND_BEFORE.search(self.masked, 0, m.start("n"))
+                                    or _MORE_BOUND_AFTER.match(self.masked, m.end("n")))
                 used.add(m.start("n"))
                 spans.append(m.span("n"))
             self.blank(spans)
@@ -1005,6 +1012,13 @@ class _Scan:
         """A message that is a whole number and filler words ("500 then", "ok, 1500 please"): a quantity of the
         lines in context (`_quantity_not_price`), else left for the later steps."""
         m = _QTY_ALONE.fullmatch(self.masked)
+        if m is None and self.date is not None and self.date_cues:
+            # "1000 by Friday?": the number and a delivery date (its words read): that quantity by then, unless it
+            # is the quantity on offer (a lead-time question on the offer)
+            m = _QTY_ALONE.fullmatch(_blank(self.masked, self.date_cues))
+            if m is not None and (_quantity(m["n"])[0] in self.ctx.proposal_quantities or len(
+                    {s for s in self.ctx.proposal_skus if isinstance(s, str)}) != 1):
+                m = None
         if m is not None and self._quantity_not_price(m["n"], m.start("n"), f"'{m['n']}'",
                                                       more=bool(_MORE_CUE.search(m.group()))):
             self.blank([m.span("n")])
@@ -1030,6 +1044,13 @@ class _Scan:
                 spans.append(m.span("n"))
         self.blank(spans)
 
+    def _names_a_line(self, m: re.Match[str]) -> bool:
+        """Whether a number before a product word is the end of the one SKU in context that the word names ("the
+        6205 bearings" on an offer with BRG-6205): a line named, no quantity."""
+        run = m["n"]
+        lines = [s for s in self.ctx.proposal_skus if isinstance(s, str) and re.search(rf"(?<![0-9]){run}$", s)]
+        return len(lines) == 1 and _singular(m["w"].casefold()) in self.idx.name_words.get(lines[0], frozenset())
+
     def _names_a_product(self, m: re.Match[str]) -> bool:
         word = m["w"].casefold()
         return _singular(word) in self.idx.name_stems and word not in _NAME_STOP
@@ -1041,7 +1062,8 @@ class _Scan:
         # (not one a product's name has itself: "6205 bearings")
         self._quantities_where(_QTY_BEFORE_WORD, lambda m: self._names_a_product(m) and (
             bool(self.ctx.proposal_skus or self.mentions)
-            or _singular(m["w"].casefold()) not in self.idx.sku_numbers.get(m["n"].replace(",", ""), ())))
+            or _singular(m["w"].casefold()) not in self.idx.sku_numbers.get(m["n"].replace(",", ""), ()))
+            and not self._names_a_line(m))
         spans = []
         for rx in (_QTY_KW, _QTY_BARE, _QTY_VERB):
             for m in rx.finditer(self.masked):
@@ -1121,8 +1143,15 @@ class _Scan:
             self.note(f"currency {code} named")
             return
 
-    def collect_specs(self, category: str | None, words: set[str]) -> None:
+    def collect_specs(self, category: str | None, words: set[str], synonyms: dict[str, str] | None = None) -> None:
+        """The spec filters of a catalog query: each value with a unit (`pending_specs`) on the spec key its words
+        name ("47 mm OD": outer_diameter_mm; `words` has the `synonyms` of the text's words: "a 20 mm shaft" is a
+        bore or a shaft diameter), else the key more products of the category (and, among those, of the products
+        the text names: "bearing", "seal") have at that value; then text values after or before a key's word
+        ("thread M8", "size 9"). The words a filter was read from are no search terms (`spec_words_used`)."""
         idx = self.idx
+        synonyms = synonyms or {}
+        related = {w for w in words if w in synonyms}
         for unit, value, op in self.pending_specs:
             keys = [k for k in idx.unit_keys.get(unit, []) if len(k) <= 64]
             if category is not None:
@@ -1130,20 +1159,69 @@ class _Scan:
             if not keys:
                 self.note(f"{_fmt(value)} {unit} is not a spec of the catalog{' ' + category if category else ''}")
                 continue
+            spec_words = related.union(*(idx.key_words.get(k, ()) for k in keys))
+            named = {w for w in self.name_words & idx.name_stems if w not in spec_words and w not in _NAME_STOP}
 
-            def rank(key: str) -> tuple[int, int, int, int, str]:
+            def rank(key: str) -> tuple[int, int, int, int, int, str]:
                 explicit = all(w in words for w in idx.key_words.get(key, ())) and bool(idx.key_words.get(key))
                 matches = idx.key_values.get((key, category), {}).get(value, 0)
-                return (-int(explicit), -matches, -idx.key_count.get((key, category), 0),
-                        len(idx.key_words.get(key, ())), key)
+                return (-int(explicit), -self._named_hits(key, op, value, category, named), -matches,
+                        -idx.key_count.get((key, category), 0), len(idx.key_words.get(key, ())), key)
 
             key = min(keys, key=rank)
             if key in self.specs or len(self.specs) >= 20:
                 continue
             if rank(key)[0]:
-                self.spec_words_used.update(idx.key_words.get(key, ()))
+                kw = set(idx.key_words.get(key, ()))
+                self.spec_words_used.update(kw)
+                self.spec_words_used.update(w for w in words if w in spec_words or w.endswith("s") and w[:-1] in kw)
             self.specs[key] = f"{op}{_fmt(value)}"
             self.note(f"spec {key} {op or '='} {_fmt(value)}")
+        self._text_specs(category)
+
+    def _named_hits(self, key: str, op: str, value: Decimal, category: str | None, named: set[str]) -> int:
+        """How many products the text names by a word of their name ("bearing", "seal") have `key` at `value`
+        (with `op`), in `category` if any; 0 when the text names none."""
+        if not named:
+            return 0
+        want = parse_spec_filter(f"{key}{op or '='}{_fmt(value)}")
+        return sum(1 for p in self.ctx.catalog.products.values()
+                   if (category is None or p.category == category) and named & self.idx.name_words.get(p.sku, set())
+                   and want.matches(p))
+
+    def _text_specs(self, category: str | None) -> None:
+        """A spec's value written after or before the one word of its key ("thread M8", "M8 thread", "size 9",
+        "profile SPA"): a filter on that key when some product (of the category) has exactly that value."""
+        tokens = list(_SPEC_TOKEN.finditer(self.masked))
+        for a, b in zip(tokens, tokens[1:]):
+            if not _KEY_GAP.fullmatch(self.masked, a.end(), b.start()):
+                continue
+            for word, token in ((a.group(), b.group()), (b.group(), a.group())):
+                if not word.isalpha() or (word is b.group() and not any(c.isdigit() for c in token)):
+                    continue  # "M8 thread": a value before its key only with a digit in it
+                for key in idx_keys_of(self.idx, word.casefold(), category):
+                    found = self.idx.text_values.get((key, category), {}).get(token.casefold())
+                    if found is None or key in self.specs or len(self.specs) >= 20:
+                        continue
+                    self.specs[key] = found
+                    self.spec_words_used.update({word.casefold(), token.casefold()})
+                    self.note(f"spec {key} = {found}")
+
+
+def idx_keys_of(idx: Any, word: str, category: str | None) -> list[str]:
+    """The spec keys with no unit whose one word is `word` ("thread", "size"), of `category` if any."""
+    return [k for k, kw in idx.key_words.items() if kw == (word,) and k.casefold() == word
+            and (category is None or (k, category) in idx.key_count)]
+
+
+# More of a line, said around the quantity bound to its SKU ("another 100 of BRG-6205", "BRG-6205: 100 extra"); not
+# "plus", which lists ("500 x BRG-6204 plus 200 x BRG-6205").
+_MORE_BOUND_BEFORE = re.compile(r"\b(?:another|an?\s+(?:extra|additional)|extra|additional)\s*$", re.I)
+_MORE_BOUND_AFTER = re.compile(r"\s*(?:(?:units?\s+|pcs\s+|pieces\s+|boxes\s+)?more|extra|additional)\b", re.I)
+
+# The words of a key and a value beside it (`_Scan._text_specs`), with at most a colon or "=" between them.
+_SPEC_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/]*[A-Za-z0-9]|[A-Za-z0-9]")
+_KEY_GAP = re.compile(r"\s*[:=]?\s*")
 
 
 _SKIP = object()

@@ -77,7 +77,7 @@ from agent.offline.patterns import (
     _INJECTION_KEYS, _LEAD, _LIMITS_Q, _MORE_WORDS, _NAME_STOP, _NEGATION_BEFORE, _NOT_YET, _OBJECTION, _PART_AFTER, _PAUSE, _PRICE_Q,
     _QTY_BEFORE_WORD, _QUERY_WORD, _QUESTION_START, _QUOTE_CUE, _REJECT, _REJECT_KEYS, _SOFT_REJECT, _SOFT_REJECT_NOT, _SPEC_SYNONYMS, _STATUS_Q,
     _STOPWORDS, _TERMS_Q, _VALIDITY_Q, _VOLUME_Q, _WORD, _YOU_BEFORE, _has_any, _sentence_before, _singular,
-    _stems,
+    _stems, _CURRENCY_NAMED, _CURRENCY_Q, _FORMAT_Q, _IDENTITY_Q,
 )
 from agent.offline.scan import _Mention, _Price, _Scan, _blank, _fmt
 from tools.catalog.search import best_match, search
@@ -287,6 +287,10 @@ def _decide(scan: _Scan) -> BuyerIntent:
             and not all(p.value in scan.offered_prices for p in scan.prices):  # the offered one: asked back, below
         scan.note(f"asks whether {_fmt(scan.prices[0].value)} is the final price: a question, not a counter-offer")
         return _question(scan, "price", prop_skus)
+    if not money and not quantified and not scan.bare_qty and _IDENTITY_Q.search(low):
+        # "are you a bot?", "who am I talking to?": who answers is said (an AI disclosure), beside the offer if any
+        scan.note("asks who or what answers")
+        return _question(scan, "identity", mention_skus or prop_skus)
     # money: prices or a discount
     if money:
         result = _money(scan, pid, pver, prop_lines, low)
@@ -307,7 +311,7 @@ def _decide(scan: _Scan) -> BuyerIntent:
             return _question(scan, "compatibility", mention_skus if len(mention_skus) >= 2 else
                              _merge(mention_skus, prop_skus))
         if prop_skus and not quantified and not scan.bare_qty and _STATUS_Q.search(low) \
-                and not _OBJECTION.search(low) and not _PRICE_Q.search(low):
+                and not _OBJECTION.search(low) and not _PRICE_Q.search(low) and not _PAUSE.search(low):
             scan.note("asks where the request stands")
             return _question(scan, "status", prop_skus)
         if prop_skus and not quantified and not scan.bare_qty and _VALIDITY_Q.search(low):
@@ -330,6 +334,9 @@ def _decide(scan: _Scan) -> BuyerIntent:
             _quantity_notes(scan, quantified)
             return _question(scan, "availability", topic_skus,
                              quantity=_asked_quantity(scan, quantified, topic_skus))
+        if not quantified and not scan.bare_qty and scan.terms is None and (
+                seller := _seller_topic(scan, low)) is not None:
+            return seller
         if _TERMS_Q.search(low) or (scan.terms is not None and not quantified and not scan.bare_qty):
             if scan.terms is not None and pid is not None and pid == ctx.proposal_id and pver is not None \
                     and scan.terms != ctx.proposal_terms and not quantified and set(mention_skus) <= set(prop_skus):
@@ -374,14 +381,17 @@ def _decide(scan: _Scan) -> BuyerIntent:
         # "ok for the bearings, but the seals are too expensive": the offer's own products, not a search
         scan.note("the buyer objects to the price without naming one")
         return _question(scan, "price", prop_skus)
-    scan.collect_specs(category, spec_words)
+    scan.collect_specs(category, spec_words, _SPEC_SYNONYMS)
     # "what's the price of the M8 screws?" with no SKU and no offer on them: the products the words name
     # "can you quote 2000 deep groove ball bearings 6204?": a quote for a quantity of the product the words name
     named_words = bool(not prop_skus and scan.name_words & scan.idx.name_stems)
     price_of_named = named_words and bool(_PRICE_Q.search(low))
     quote_named = named_words and len(scan.bare_qty) == 1 and bool(
         _QUOTE_CUE.search(low) or _QTY_OF.search(scan.text))  # "500 units of the 6204 bearings": a quote asked
-    catalog_cue = bool(_CATALOG.search(low)) or price_of_named or quote_named
+    # "stainless M8 nuts", "washers for M8": product words alone, with no offer standing, are a search for them
+    words_alone = pid is None and not quantified and not scan.bare_qty and not scan.prices and len(words) <= 12 \
+        and bool(scan.name_words & scan.idx.name_stems - idx_offer_words(scan))
+    catalog_cue = bool(_CATALOG.search(low)) or price_of_named or quote_named or words_alone
     if category is not None or scan.specs or catalog_cue:
         query = _query_terms(scan, category)
         if (price_of_named or quote_named) and query and not scan.specs:
@@ -415,6 +425,32 @@ def _decide(scan: _Scan) -> BuyerIntent:
         scan.note(f"quantity {scan.bare_qty[0][0]} named without a SKU")
         return _unknown(scan, NO_PRODUCT_NAMED)
     return _unknown(scan, "no request recognised")
+
+
+_CURRENCY_CODES = {"usd": "USD", "eur": "EUR", "gbp": "GBP", "chf": "CHF", "jpy": "JPY", "cny": "CNY", "cad": "CAD",
+                   "aud": "AUD", "sek": "SEK", "pln": "PLN", "inr": "INR"}
+
+
+def _seller_topic(scan: _Scan, low: str) -> BuyerIntent | None:
+    """A question about how the seller quotes rather than about the goods, with no quantity or price in it: the
+    currency prices are in ("what is your price in USD?", "which currency do you invoice in?") or the form an
+    offer comes in ("please send the quote as PDF"). None for anything else, and for the currency beside other
+    terms ("payment terms and currency?": the terms answer says what the prices include)."""
+    skus = _skus(scan.mentions) or [s for s, _ in _proposal_lines(scan.ctx) if not scan.ctx.topic]
+    if _FORMAT_Q.search(low):
+        scan.note("asks for the offer in another form than this conversation's (a file, an e-mail)")
+        return _question(scan, "format", skus)
+    if _CURRENCY_Q.search(low) and not _TERMS_Q.search(_CURRENCY_Q.sub(" ", low)):
+        named = _CURRENCY_NAMED.search(low)
+        currency = _CURRENCY_CODES[named.lastgroup] if named is not None and named.lastgroup else None
+        scan.note("asks which currency prices are in" + (f" ({currency} named)" if currency else ""))
+        return _question(scan, "currency", skus, currency=currency)
+    return None
+
+
+def idx_offer_words(scan: _Scan) -> frozenset[str]:
+    """The name words of the products in context (the ones the buyer named last): no new search."""
+    return scan.idx.words_of(s for s, _ in _proposal_lines(scan.ctx))
 
 
 def _without_remarks(scan: _Scan, low: str) -> str:
@@ -620,17 +656,33 @@ def _line_named(scan: _Scan, skus: list[str], note: bool = True, words: set[str]
     """The one proposal line whose product name has a word of the text (or of `words`: "3.00 for the bearings"
     on a proposal for bearings and seals), noted; None when no line's name, or more than one, has one. Words
     every line's name has ("hex", "box" on screws and nuts) name none of them."""
+    numbered = _line_numbered(scan, skus) if words is None else None
     words = scan.name_words if words is None else words
     names = [scan.idx.name_words[sku] for sku in skus if sku in scan.idx.name_words]
     common = frozenset.intersection(*names) if len(names) > 1 else frozenset()  # "hex", "box"
     hits = [(sku, sorted(words & (scan.idx.name_words[sku] - common))) for sku in skus if sku in scan.idx.name_words]
     hits = [(sku, shared) for sku, shared in hits if shared]
+    if numbered is not None and (not hits or numbered[0] in (sku for sku, _ in hits)):
+        if note:  # "another 100 of the 6205" on BRG-6204 and BRG-6205
+            scan.note(f"'{numbered[1]}' read as {numbered[0]} (its SKU ends with it)")
+        return numbered[0]
     if len(hits) != 1:
         return None
     sku, shared = hits[0]
     if note:
         scan.note(f"'{shared[0]}' read as {sku} (in its name)")
     return sku
+
+
+_DIGIT_RUN = re.compile(r"(?<![\w.,])[0-9]{3,}(?![\w.,])")
+
+
+def _line_numbered(scan: _Scan, skus: list[str]) -> tuple[str, str] | None:
+    """The one line of several whose SKU ends with a number the text has left over ("another 100 of the 6205" on
+    BRG-6204 and BRG-6205: BRG-6205), and that number; None when no number, or more than one line, is named so."""
+    found = {(sku, m.group()) for m in _DIGIT_RUN.finditer(scan.masked) for sku in skus
+             if re.search(rf"(?<![0-9]){m.group()}$", sku)}
+    return found.pop() if len({sku for sku, _ in found}) == 1 and len(found) == 1 else None
 
 
 _REMOVE = re.compile(r"\b(?:remove|drop|delete|take\s+(?:out|off)|leave\s+out|cancel|without|skip|no\s+more|pass\s+on|"
@@ -920,7 +972,7 @@ def _intent(scan: _Scan, kind: str, message: Any, asked: list[CounterItem] | Non
 
 
 def _question(scan: _Scan, topic: str, skus: list[str], spec: str | None = None,
-              quantity: int | None = None) -> BuyerIntent:
+              quantity: int | None = None, currency: str | None = None) -> BuyerIntent:
     skus = [s for s in skus if s][:MAX_ITEMS]
     if quantity is None and len(skus) == 1:
         quantity = _topic_quantity(scan, skus[0])
@@ -929,7 +981,8 @@ def _question(scan: _Scan, topic: str, skus: list[str], spec: str | None = None,
         quantity = dict(_proposal_lines(scan.ctx)).get(skus[0])
     scan.note(f"{topic} question" + (f" about {', '.join(skus[:5])}" if skus else "") + (f" ({spec})" if spec else "")
               + (f" for {quantity} units" if quantity else "") + (f" by {date.isoformat()}" if date else ""))
-    question = Question(topic=topic, skus=skus, spec=spec, quantity=quantity, date=date)  # type: ignore[arg-type]
+    question = Question(topic=topic, skus=skus, spec=spec, quantity=quantity, date=date,  # type: ignore[arg-type]
+                        currency=currency)
     return BuyerIntent(kind="question", question=question, source="offline", notes=scan.notes)
 
 
@@ -1037,8 +1090,14 @@ def _rfq_fields(scan: _Scan) -> dict[str, Any]:
 def _rfq(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]], low: str,
          quantified: list[_Mention], asked: dict[str, Decimal] | None = None) -> BuyerIntent | None:
     lines: list[tuple[str, int]] = []
+    offered = dict(prop_lines) if pid is not None and pid == scan.ctx.proposal_id else {}
+    more = [m for m in quantified if m.more and m.qty and offered.get(m.sku)]
     for m in quantified:
-        if m.qty and m.sku not in (s for s, _ in lines):
+        if m in more and m.sku not in (s for s, _ in lines):  # "another 100 of BRG-6205": added to its 300
+            total = min(offered[m.sku] + m.qty, MAX_QUANTITY)
+            scan.note(f"{m.qty} more than the {offered[m.sku]} of {m.sku} before: {total}")
+            lines.append((m.sku, total))
+        elif m.qty and m.sku not in (s for s, _ in lines):
             lines.append((m.sku, m.qty))
         elif m.qty:
             i = next(i for i, (s, _) in enumerate(lines) if s == m.sku)
@@ -1051,12 +1110,15 @@ def _rfq(scan: _Scan, pid: str | None, prop_lines: list[tuple[str, int | None]],
     # Electric quoted us 2.50", is not where the order goes)
     if scan.region_known and scan.region is None and scan.region_is_destination:
         return _unknown(scan, DELIVERY_ELSEWHERE)
-    if pid is not None and prop_lines and (_ADD.search(low) or (
+    if pid is not None and prop_lines and (_ADD.search(low) or any(m.more for m in quantified) or (
             _ALSO_NEW.search(low) and not set(dict(lines)) & set(dict(prop_lines)))):
         extra = [(s, q) for s, q in prop_lines if q and s not in dict(lines)]
         if extra:
             scan.note("the current proposal's lines are kept: " + ", ".join(s for s, _ in extra))
             lines = extra + lines
+            if any(m.more for m in quantified):  # more of a line: the offer's order kept
+                order = {s: i for i, (s, _) in enumerate(prop_lines)}
+                lines.sort(key=lambda line: order.get(line[0], len(order)))
     if len(lines) > MAX_ITEMS:
         scan.note(f"only the first {MAX_ITEMS} items are kept")
         lines = lines[:MAX_ITEMS]
@@ -1279,7 +1341,8 @@ def _money(scan: _Scan, pid: str | None, pver: int | None, prop_lines: list[tupl
             scan.note(f"delivery date {scan.date.isoformat()} cannot be part of a counter-offer")
         return _intent(scan, "counter_offer", CounterOffer(proposal_id=pid, version=pver, items=items,
                                                            payment_terms=scan.terms))
-    quantified = [_Mention(line[0], line[3], line[3], True, line[1]) for line in lines if line[1]]
+    more_of = {m.sku for m in mentions if m.more}  # "another 100 of BRG-6205": more of that line
+    quantified = [_Mention(line[0], line[3], line[3], True, line[1], line[0] in more_of) for line in lines if line[1]]
     if quantified:
         asked = {line[0]: line[2].value for line in priced}
         named = {line[0] for line in lines}

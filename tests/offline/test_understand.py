@@ -561,7 +561,7 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any]]] = [
     ("how long is this offer valid?", "P30$", "question", None, {"question": question("terms", BRG, "BRG-SEAL-20477")}),
     ("could you hold this price until end of month?", "P12$", "question", None, {"question": question("terms", BRG)}),
     ("when does the offer expire?", "P12$", "question", None, {"question": question("terms", BRG)}),
-    ("what currency is this in?", "P12$", "question", None, {"question": question("terms", BRG)}),
+    ("what currency is this in?", "P12$", "question", None, {"question": question("currency", BRG)}),  # QA 5
     ("can we pay by bank transfer?", "P12$", "question", None, {"question": question("terms", BRG)}),
     ("thanks, we'll get back to you", "P12$", "question", None, {"question": question("price", BRG),
                                                                  "notes": ["it stands"]}),
