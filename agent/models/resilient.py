@@ -961,8 +961,9 @@ def _to_buyer_intent(data: dict[str, Any], ctx: Any, text: str) -> BuyerIntent:
             counts = {str(it.get("quantity")) for it in data.get("items") or [] if it.get("quantity")}
             quantity = _count(counts.pop()) if topic in ("lead_time", "availability", "price") \
                 and len(set(skus)) == 1 and len(counts) == 1 else None
+            asked = str(data.get("currency") or "").strip().upper() if topic == "currency" else ""
             question = Question(topic=topic, skus=skus[:100], spec=(data.get("question_spec") or None),
-                                quantity=quantity)
+                                quantity=quantity, currency=asked if re.fullmatch(r"[A-Z]{3}", asked) else None)
             return BuyerIntent(kind="question", question=question, source="model", notes=notes)
         return BuyerIntent(kind="unknown", source="model", notes=notes)
     except ValidationError as exc:

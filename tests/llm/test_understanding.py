@@ -168,6 +168,21 @@ def test_what_the_parser_is_sure_of(text_context) -> None:
         assert not offline_is_sure(text, understand(text, ctx), ctx)[0], text
 
 
+def test_a_models_currency_question_names_the_currency_asked(text_context) -> None:
+    """The model's `currency` on a currency question is the currency asked about (the seller then says which it
+    quotes in); on another topic it is no part of the question."""
+    base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
+    asked = to_buyer_intent({**base, "kind": "question", "question_topic": "currency", "currency": "usd"},
+                            text_context(), "what is your price in USD?")
+    assert (asked.question.topic, asked.question.currency) == ("currency", "USD")
+    junk = to_buyer_intent({**base, "kind": "question", "question_topic": "currency", "currency": "dollars"},
+                           text_context(), "in dollars?")
+    assert (junk.question.topic, junk.question.currency) == ("currency", None)
+    other = to_buyer_intent({**base, "kind": "question", "question_topic": "terms", "currency": "USD"},
+                            text_context(), "terms?")
+    assert other.question.currency is None
+
+
 def test_model_intents_resolve_the_current_proposal(text_context) -> None:
     ctx = text_context(proposal_id="P-7", proposal_version=3, proposal_skus=("BRG-6204",), proposal_quantities=(500,))
     base = {k: ([] if v["type"] == "array" else None) for k, v in INTENT_SCHEMA["properties"].items()}
