@@ -52,7 +52,7 @@ def describe(exc: BaseException) -> str:
     """What the endpoint did, in a line: the typed reason first (as the resilient model classifies it), then plainly."""
     import openai
 
-    from agent.models.resilient import classify
+    from agent.models.resilient import bad_response, classify
 
     reason = classify(exc)
     if isinstance(exc, openai.APIStatusError):
@@ -72,6 +72,8 @@ def describe(exc: BaseException) -> str:
         body = text.partition("got str: ")[2]
         return ("bad_response: HTTP 200 but the body is not a chat completion (an HTML page from a proxy, perhaps)"
                 + (f": {body[:80]}" if body else ""))
+    if bad_response(exc):  # null choices, a null message, an error object in a 200: as the model's fallback names it
+        return "bad_response: HTTP 200 but the body is not a chat completion (null choices or message, or an error)"
     return f"error: {type(exc).__name__}: {text[:200]}"
 
 

@@ -327,7 +327,7 @@ def bad_response(exc: BaseException) -> bool:
     if isinstance(exc, ValueError) and (text.startswith("Unexpected response type")
                                         or (exc.args and isinstance(exc.args[0], dict))):
         return True
-    if isinstance(exc, TypeError) and "'choices'" in text:
+    if isinstance(exc, TypeError) and ("'choices'" in text or text.startswith("'NoneType' object is not")):
         return True
     return isinstance(exc, AttributeError) and "'NoneType' object" in text
 

@@ -231,6 +231,15 @@ EMPTY = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model
     ((200, "text/html", b"<html><body>Proxy login</body></html>"),
      "bad_response: HTTP 200 but the body is not a chat completion"),
     ((200, "application/json", b'{"id": "x", "choices": ['), "bad_response: HTTP 200 but the body is not JSON"),
+    # a null message, null choices, an error object in a 200: named as the model's fallback names them
+    ((200, "application/json", json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                                           "choices": [{"index": 0, "message": None, "finish_reason": "stop"}]}
+                                          ).encode()), "bad_response: HTTP 200 but the body is not a chat completion"),
+    ((200, "application/json", json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                                           "choices": None}).encode()),
+     "bad_response: HTTP 200 but the body is not a chat completion"),
+    ((200, "application/json", json.dumps({"error": {"message": "overloaded", "type": "server_error"}}).encode()),
+     "bad_response: HTTP 200 but the body is not a chat completion"),
     ((404, "application/json", json.dumps({"error": {"message": "The model `some-model` does not exist"}}).encode()),
      "not_found: HTTP 404 from the server: The model `some-model` does not exist (check the model name in "
      "DEALDESK_MODEL and the server in OPENAI_BASE_URL)")])
