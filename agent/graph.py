@@ -936,13 +936,19 @@ class SellerGraph:
         (an apology for an offer the policy refused) and structured turns are not a model's."""
         intent = state.get("intent") or {}
         lines = state.get("lines") or []
-        if isinstance(self.model, OfflineModel) or intent.get("source") == "data" or state.get("direct") \
-                or intent.get("kind") not in ("rfq", "counter_offer") or not lines \
-                or not all(ln["plan"].get("recommended") for ln in lines):
+        if isinstance(self.model, OfflineModel) or intent.get("source") == "data" or state.get("direct"):
             return False
         if draft.get("staged") or (draft.get("data") or {}).get("type") == "proposal":
             return False
-        if not _CLAIMS_AN_OFFER.search(draft.get("text") or ""):
+        if intent.get("kind") not in ("rfq", "counter_offer"):
+            # Another turn (a question): words that hand over an offer ("Here is our offer.") when none was ever
+            # made in this negotiation offer nothing; a price answered in words ("our price is ...") is no claim.
+            if not _HANDS_OVER_AN_OFFER.search(draft.get("text") or "") \
+                    or self._view(state).current_proposal() is not None:
+                return False
+        elif not lines or not all(ln["plan"].get("recommended") for ln in lines):
+            return False
+        elif not _CLAIMS_AN_OFFER.search(draft.get("text") or ""):
             return False  # a question back ("the 2RS or the ZZ version?") claims nothing: the buyer may answer it
         final = next((m for m in reversed(turn_messages(state["messages"])) if isinstance(m, AIMessage)), None)
         meta = (final.response_metadata or {}) if final is not None else {}
@@ -1426,6 +1432,10 @@ class SellerGraph:
 
 
 # Words that say an offer is made: "here is our offer", "we can offer", "our price is", "please find", a proposal id.
+# Words that hand the buyer an offer, as opposed to saying a price.
+_HANDS_OVER_AN_OFFER = re.compile(
+    r"\b(?:here\s+is|here's|attached\s+is|enclosed\s+is|please\s+find)\s+(?:our|the|a|my)\s+(?:best\s+|final\s+|new\s+|"
+    r"formal\s+)?(?:offer|proposal|quote|quotation)\b|\bproposal\s+P-", re.I)
 _CLAIMS_AN_OFFER = re.compile(
     r"\b(?:here\s+is|here's|attached|enclosed|please\s+find|(?<!before\s)(?<!once\s)(?<!after\s)(?<!until\s)"
     r"(?<!when\s)(?<!so\s)(?<!can\s)we\s+(?:can\s+|could\s+|would\s+|will\s+)?(?:offer|propose|quote)"

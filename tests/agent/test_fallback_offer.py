@@ -126,3 +126,26 @@ def test_a_blocked_answer_to_a_question_is_replaced_by_the_playbooks_answer(dd_s
     reply = seller.send(nid, text="what is the bore of BRG-6204?")
     assert tripped(reply.records) and "2.65" not in reply.text
     assert not reply.text.endswith(SCHEMA_HINT) and "20" in reply.text, reply.text
+
+
+def test_here_is_our_offer_on_a_question_with_nothing_ever_offered_never_reaches_the_buyer(dd_seller_factory):
+    """QA (LLM path): on a question turn, "Here is our offer." went out with no offer attached and none ever made
+    (the check ran on rfq and counter-offer turns only). A price said in words is no such claim."""
+    seller = dd_seller_factory(FunctionModel(lambda messages, tools: "Here is our offer."))
+    nid = seller.start(Buyer(org="qa-question-offer", region="EU"))
+    reply = seller.send(nid, text="what is the bore of BRG-6204?")
+    assert reply.text != "Here is our offer." and "Here is our offer" not in reply.text, reply.text
+    assert tripped(reply.records) and all("guardrail.offer_attached" in r["dealdesk.rule_ids"]
+                                          for r in tripped(reply.records))
+
+
+def test_words_pointing_at_a_standing_offer_on_a_question_are_the_models_to_say(dd_seller_factory):
+    def model(messages, tools):
+        asked = next((m.content for m in reversed(messages) if getattr(m, "type", "") == "human"), "")
+        return "Here is our offer, as it stands." if "bore" in str(asked) else playbook(messages, tools)
+
+    seller = dd_seller_factory(FunctionModel(model))
+    nid = seller.start(Buyer(org="qa-question-offer-2", region="EU"))
+    assert seller.send(nid, text=ASK).type == "proposal"
+    reply = seller.send(nid, text="what is the bore of BRG-6204?")
+    assert reply.text == "Here is our offer, as it stands." and not tripped(reply.records), reply.text
