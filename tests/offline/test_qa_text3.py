@@ -37,18 +37,6 @@ def counter_prices(result) -> list[tuple[str, int, str]]:
     return [(i.sku, i.quantity, str(i.unit_price)) for i in result.message.items]
 
 
-@pytest.fixture
-def seller(tmp_path):
-    from agent.config import load_data
-    from agent.service import Seller
-
-    opened = Seller.open(*load_data(), f"sqlite:///{tmp_path / 'qa3.db'}")
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
 def _start(seller, org: str, region: str = "EU") -> str:
     from agent.service import Buyer
 

@@ -39,18 +39,6 @@ def lines(result) -> list[tuple[str, int]]:
     return [(i.sku, i.quantity) for i in result.message.items]
 
 
-@pytest.fixture
-def seller(tmp_path):
-    from agent.config import load_data
-    from agent.service import Seller
-
-    opened = Seller.open(*load_data(), f"sqlite:///{tmp_path / 'qa4.db'}")
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
 def _offer(seller, org: str) -> tuple[str, dict]:
     """A negotiation with the offer `OFFER` stands for: 500 x BRG-6204 at 3.25 EUR on NET30, version 1."""
     from agent.service import Buyer

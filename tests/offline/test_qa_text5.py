@@ -40,18 +40,6 @@ def lines(result) -> list[tuple[str, int]]:
     return [(i.sku, i.quantity) for i in result.message.items]
 
 
-@pytest.fixture
-def seller(tmp_path):
-    from agent.config import load_data
-    from agent.service import Seller
-
-    opened = Seller.open(*load_data(), f"sqlite:///{tmp_path / 'qa5.db'}")
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
 def _start(seller, org: str, region: str = "EU") -> str:
     from agent.service import Buyer
 
