@@ -24,27 +24,8 @@ from langchain_core.messages import AIMessage
 from agent.models.resilient import with_call_ids
 from agent.service import Buyer
 
-from .fake_openai import Reply, brief_from_body, completion, request_kind
-
-ASK = "Hi, we need 500 x BRG-6204 for a long-term project, what can you offer?"  # an argument: the model reads it
-
-
-def intent(**fields: Any) -> dict[str, Any]:
-    blank = {"kind": "unknown", "items": [], "proposal_id": None, "version": None, "payment_terms": None,
-             "delivery_date": None, "currency": None, "buyer_reference": None, "query": None, "category": None,
-             "specs": [], "question_topic": None, "question_skus": [], "question_spec": None,
-             "discount_percent": None, "total_price": None, "reason": None, "arguments": [], "notes": [],
-             "answer": None}
-    return {**blank, **fields}
-
-
-RFQ = intent(kind="rfq", items=[{"sku": "BRG-6204", "quantity": 500, "unit_price": None}],
-             arguments=["a long-term project"])
-
-
-def recommended(body: dict[str, Any]) -> dict[str, Any]:
-    line = (brief_from_body(body) or {})["lines"][0]
-    return next(m for m in line["moves"] if m["id"] == line["recommended"])
+from .fake_openai import Reply, completion, request_kind
+from .test_unusable_replies import ASK, RFQ, recommended
 
 
 def words(body: dict[str, Any]) -> str:
