@@ -24,7 +24,20 @@ inventory_app = typer.Typer(help="The live stock count: list it, receive goods, 
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file the SKU must be in "
                                                                        "(env DEALDESK_CATALOG)")]
 ByOpt = Annotated[str, typer.Option("--by", help="Who makes the change")]
-QtyArg = Annotated[int, typer.Argument(help="Units, more than 0", show_default=False)]
+# Read here, not by Typer: a quantity that is no whole number is refused as every other refusal is, one line naming
+# the field (`error invalid_quantity (field quantity): ...`, exit 2), not a usage box. "500" and "500.0" are 500, as
+# on the wire.
+QtyArg = Annotated[str, typer.Argument(help="Units, a whole number more than 0", show_default=False)]
+
+
+def _quantity(text: str) -> int:
+    from agent.contract import _in_quantity
+
+    try:
+        return _in_quantity(text)
+    except ValueError as exc:
+        raise DealdeskError(f"the quantity is a whole number of units, more than 0: {exc}", code="invalid_quantity",
+                            field="quantity") from None
 
 
 def _fail(exc: DealdeskError) -> NoReturn:
@@ -85,8 +98,12 @@ def inventory_list(sku: Annotated[Optional[list[str]], typer.Option("--sku", hel
     out.print(table, markup=False)
 
 
-def _change(kind: str, sku: str, quantity: int, by: str, note: str | None, catalog: Path | None,
+def _change(kind: str, sku: str, qty: str, by: str, note: str | None, catalog: Path | None,
             db: str | None) -> None:
+    try:
+        quantity = _quantity(qty)
+    except DealdeskError as exc:
+        _fail(exc)
     cat = _catalog(catalog)
     store, inventory = _stores(db)
     try:

@@ -76,6 +76,9 @@ LOGIN_SECONDS = 3600
 MAX_FORM_BYTES = 16_384
 MAX_NOTE_CHARS = 2000
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "edited", "canceled")
+# The inbox's tabs: the stored statuses, and `expired` (pending requests past their offers' validity), as the CLI
+# and REST filter them; an unknown status shows the pending ones.
+APPROVAL_TABS = ("pending", "expired", "approved", "rejected", "edited", "canceled")
 OUTCOMES = ("deal", "no_deal", "open")
 AUTONOMY_LEVELS = ("product", "category", "global")
 AUTONOMY_DONE = {"set": "Saved: the switch applies from the next turn of every negotiation it covers.",
@@ -527,11 +530,16 @@ def router(ctx: ServerContext, *, secret: bytes | None = None) -> APIRouter:
     @r.get("/approvals")
     def approvals(request: Request, status: str = "pending") -> Response:
         op = operator(request)
-        chosen = status if status in (*APPROVAL_STATUSES, "all") else "pending"
-        rows = store.approvals(status=None if chosen == "all" else chosen, newest_first=True, limit=200)
+        chosen = status if status in (*APPROVAL_TABS, "all") else "pending"
         days = validity()
-        items = [{"a": a, "moves": moves_of(a), **expiry_of(a, days)} for a in rows]
-        return render(request, "approvals.html", op=op, items=items, chosen=chosen, statuses=APPROVAL_STATUSES)
+        if chosen == "expired":  # pending in the store, told apart by age (as `approvals list --status expired`)
+            items = [it for it in ({"a": a, "moves": moves_of(a), **expiry_of(a, days)}
+                                   for a in store.approvals(status="pending", newest_first=True))
+                     if it["state"] == "expired"][:200]
+        else:
+            rows = store.approvals(status=None if chosen == "all" else chosen, newest_first=True, limit=200)
+            items = [{"a": a, "moves": moves_of(a), **expiry_of(a, days)} for a in rows]
+        return render(request, "approvals.html", op=op, items=items, chosen=chosen, statuses=APPROVAL_TABS)
 
     def approval_page(request: Request, op: Operator, approval_id: str, status: int = 200,
                       message: str | None = None, done: str | None = None) -> HTMLResponse:

@@ -45,6 +45,8 @@ from tools.pricing.engine import today
 from tools.pricing.models import BuyerContext
 
 JSONLD = "application/ld+json"
+# The owner of inventory changes' Idempotency-Keys: every operator and admin key alike (the vendor's stock).
+INVENTORY_IDEMPOTENCY_OWNER = "ops:inventory"
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dd_<scope>_...`",
                      scheme_name="apiKey")
 
@@ -538,7 +540,9 @@ def router(ctx: ServerContext) -> APIRouter:
             return 200, {"sku": change.sku, "change": change.kind, "quantity": str(body.quantity),
                          "by": change.by, "note": change.note, "at": change.at, "level": level_view(change.level)}
 
-        return await run_idempotent(ctx, owner=f"key:{key.id}", key=idempotency_key, method="POST",
+        # The stock is the vendor's, not one key's: an Idempotency-Key (an ERP's PO or delivery-note number, say)
+        # receives the goods once whichever operator or admin key sends it again.
+        return await run_idempotent(ctx, owner=INVENTORY_IDEMPOTENCY_OWNER, key=idempotency_key, method="POST",
                                     path=f"/v1/inventory/{sku}/{kind}", body=body.model_dump(mode="json"),
                                     handler=handler)
 

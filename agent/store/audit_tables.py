@@ -25,6 +25,11 @@ that made it, whose content the chain proves:
   approval that has a decision record is decided as it says (not set back to pending, which would let it be
   decided again, nor to canceled, which hides the decision).
 
+- a SKU's on-hand count (dd_inventory.on_hand) is what the last operator change of it left
+  (`dealdesk.inventory.on_hand` of its `ops:inventory` record): only those changes move on_hand (deals and holds
+  move allocated and held), so more stock to sell than was ever received is reported; a SKU no operator changed
+  is not checked (the catalog seeds it with no record).
+
 Rows of pruned negotiations are not checked (their records are gone by design).
 """
 
@@ -35,7 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from agent.store import schema as t
 
@@ -227,6 +232,43 @@ def check_tables(conn: Connection, records: dict[str, dict[int, Any]], *, skip: 
         entry = entries.get(record_ids.get(a.id, -1))
         if entry is not None and (wrong_time := _decided_at_problem(a.decided_at, entry)):
             problems.append(TableProblem(a.negotiation_id, "approvals", a.id, wrong_time))
+    problems.extend(_inventory_problems(conn, records, negotiation_id))
+    return problems
+
+
+def _inventory_problems(conn: Connection, records: dict[str, dict[int, Any]],
+                        negotiation_id: str | None) -> list[TableProblem]:
+    """Each SKU's on-hand count against the last operator change of it (`dealdesk.inventory.on_hand`: the count
+    after it). Only an operator's change moves on_hand (deals and holds move allocated and held; the catalog seeds a
+    SKU once, with no record), so a SKU an operator changed counts what the last change left, or the row was
+    edited. A SKU no operator changed (or whose changes were pruned) is not checked: its seed has no record."""
+    from agent.store.inventory import AUDIT_CONVERSATION
+
+    if negotiation_id not in (None, AUDIT_CONVERSATION) or not records.get(AUDIT_CONVERSATION):
+        return []
+    changes = records[AUDIT_CONVERSATION]
+    last: dict[str, tuple[int, Any]] = {}
+    for rid in sorted(changes):
+        record = changes[rid]
+        if isinstance(record, dict) and record.get("dealdesk.inventory.sku") is not None:
+            last[record["dealdesk.inventory.sku"]] = (rid, record.get("dealdesk.inventory.on_hand"))
+    inv, r = t.inventory.c, t.decision_records.c
+    counted = dict(conn.execute(select(inv.sku, inv.on_hand).where(inv.sku.in_(sorted(last)))).all())
+    # A change committed after the records were read (before the counts were, or after) adds a record (a change and
+    # its record are one transaction): then the counts are not judged against records that may be stale.
+    now_recorded = conn.execute(select(func.count()).select_from(t.decision_records)
+                                .where(r.negotiation_id == AUDIT_CONVERSATION)).scalar()
+    if now_recorded != len(changes):
+        return []
+    problems = []
+    for sku, (rid, said) in sorted(last.items()):
+        if sku not in counted:
+            problems.append(TableProblem(AUDIT_CONVERSATION, "inventory", sku,
+                                         f"no row counts it; its last change (record {rid}) left {said} on hand"))
+        elif counted[sku] != said:
+            problems.append(TableProblem(AUDIT_CONVERSATION, "inventory", sku,
+                                         f"the row says {counted[sku]} on hand; its last change (record {rid}) left "
+                                         f"{said}, and only an operator's change moves it"))
     return problems
 
 

@@ -11,11 +11,14 @@ turns of other processes reserve the same SKU, and a decision record in the audi
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Engine, and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.store import schema as t
 from agent.store.autonomy import check_scope
@@ -51,6 +54,15 @@ class Change:
     at: str  # UTC, to the second, with Z
 
 
+def _control(ch: str) -> bool:
+    """A character a note may not hold: a control character (C0, C1, DEL) other than a newline, carriage return or
+    tab, a lone surrogate, or a bidi embedding, override or isolate (which reorders the text shown after it)."""
+    return (ch not in "\n\r\t" and unicodedata.category(ch) in ("Cc", "Cs")) or ch in _BIDI
+
+
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _z(value) -> str:
     return value.isoformat(timespec="seconds") + "Z"
 
@@ -59,6 +71,15 @@ def _level(row) -> Level:
     m = row._mapping
     return Level(sku=m["sku"], on_hand=m["on_hand"], allocated=m["allocated"], held=m["held"],
                  available=m["on_hand"] - m["allocated"] - m["held"], updated_at=_z(m["updated_at"]))
+
+
+def _release_expired_holds(conn, sku: str, now) -> None:
+    from agent.store.store import Store
+
+    h = t.holds.c
+    for hold_id, hold_sku, qty in conn.execute(select(h.id, h.sku, h.quantity).where(
+            and_(h.sku == sku, h.status == "active", h.expires_at <= now))).all():
+        Store._release_hold(conn, hold_id, hold_sku, qty, now)
 
 
 class InventoryStore:
@@ -90,6 +111,11 @@ class InventoryStore:
         if quantity > MAX_UNITS:
             raise DealdeskError(f"at most {MAX_UNITS} units at a time", code="invalid_quantity", field="quantity")
         note = (note or "").strip() or None
+        if note is not None and (bad := next((ch for ch in note if _control(ch)), None)) is not None:
+            # A NUL, an escape sequence or a bidi override in a note would be written into the audit trail and
+            # shown to whoever reads it: a note is text, on one or more lines.
+            raise DealdeskError(f"the note holds a control character ({ord(bad):#06x}); write it as plain text, "
+                                "lines and tabs allowed", code="malformed_message", field="note")
         if kind == "remove" and note is None:
             raise DealdeskError("removing units needs a reason (the count it corrects, damage, loss...)",
                                 code="malformed_message", field="note")
@@ -103,8 +129,16 @@ class InventoryStore:
         with transaction(self.engine) as conn:
             row = conn.execute(select(t.inventory).where(inv.sku == sku)).first()
             if row is None:
-                # In the catalog but never seeded (added since the seller last started): the count starts here.
-                conn.execute(t.inventory.insert().values(sku=sku, on_hand=0, allocated=0, held=0, updated_at=now))
+                # In the catalog but never seeded (added since the seller last started): the count starts here. Two
+                # changes (or a change and a seller seeding) may start it at once: the second leaves the row alone.
+                dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                conn.execute(dialect_insert(t.inventory).values(sku=sku, on_hand=0, allocated=0, held=0,
+                                                                updated_at=now)
+                             .on_conflict_do_nothing(index_elements=["sku"]))
+            if kind == "remove":
+                # Holds are released lazily (when a turn next reserves the SKU): an offer whose hold ran out holds
+                # nothing, so its units are not kept from a removal (nor counted as held in the count after it).
+                _release_expired_holds(conn, sku, now)
             # Each bound is written so that PostgreSQL's 32-bit arithmetic cannot overflow evaluating it.
             room = (inv.on_hand <= MAX_UNITS - quantity if kind == "receive"
                     else inv.on_hand - inv.allocated - inv.held >= quantity)

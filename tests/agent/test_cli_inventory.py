@@ -69,3 +69,20 @@ def test_list_says_when_nothing_is_counted_yet_and_a_change_seeds_the_catalog_fi
     assert "on hand 20" in r.output  # the catalog's 18, then the 2 received
     skus = [row["sku"] for row in json.loads(_cli("list", "--json", "--db", db).output)]
     assert "BRG-6204" in skus and skus == sorted(skus)
+
+
+def test_a_quantity_or_note_the_cli_cannot_take_is_one_line_naming_the_field(tmp_path) -> None:
+    """QA (session 21): a quantity that was no whole number ("abc", "1.5", "1e3") got Typer's usage box, not the
+    one-line refusal every other refusal is; a note holding an escape sequence or a NUL was recorded as sent."""
+    db = f"sqlite:///{tmp_path / 'i.db'}"
+    for qty in ("abc", "1.5", "1e3", "５", ""):
+        r = _cli("receive", "BRG-6204", qty, "--db", db)
+        assert r.exit_code == 2, (qty, r.output)
+        assert r.output.startswith("error invalid_quantity (field quantity): ") and \
+            len(r.output.strip().splitlines()) == 1, (qty, r.output)
+    r = _cli("receive", "BRG-6204", "3", "--note", "ok\x1b[2J\x1b[Hfake line", "--db", db)
+    assert r.exit_code == 2 and r.output.startswith("error malformed_message (field note): "), r.output
+    done = _cli("receive", "BRG-6204", "2.0", "--note", "PO 12", "--db", db)  # "2.0" is 2, as on the wire
+    assert done.exit_code == 0 and "received 2 units" in done.output, done.output
+    levels = json.loads(_cli("list", "--sku", "BRG-6204", "--json", "--db", db).output)
+    assert levels[0]["on_hand"] == str(4800 + 2)

@@ -173,3 +173,34 @@ def test_rejecting_a_held_offer_does_not_promise_a_standing_offer(console_server
         assert "Reject: the standing offer stays" in page
     finally:
         c.close()
+
+
+def test_the_inbox_has_an_expired_tab_listing_only_expired_requests(console_server, flow) -> None:
+    """QA (session 21): `approvals list --status expired` and REST's `?status=expired` list only the requests past
+    their offers' validity; the console had no such tab, and `?status=expired` silently showed every pending one
+    (those still to decide among them) under the pending tab."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from agent.store import schema as t
+    from console.conftest import login
+
+    _, _, fresh = flow.pending_approval()
+    _, _, old = flow.pending_approval()
+    store = console_server.ctx.seller.store
+    with store.engine.begin() as conn:
+        conn.execute(update(t.approvals).where(t.approvals.c.id == old.id)
+                     .values(requested_at=old.requested_at - dt.timedelta(days=30)))
+    c = login(console_server)
+    try:
+        page = c.get("/console/approvals", params={"status": "expired"})
+        assert page.status_code == 200
+        assert 'class="here">expired<' in page.text  # the tab chosen is the one asked for
+        assert f'data-approval="{old.id}"' in page.text and f'data-approval="{fresh.id}"' not in page.text
+        assert 'class="status s-pending">' not in page.text
+        pending = c.get("/console/approvals").text  # pending: every request not decided, each saying which
+        assert f'data-approval="{old.id}"' in pending and f'data-approval="{fresh.id}"' in pending
+        assert 'class="here">pending<' in pending
+    finally:
+        c.close()

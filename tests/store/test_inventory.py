@@ -139,3 +139,94 @@ def test_levels_list_every_counted_sku_or_the_ones_asked(store):
     [b] = inv.levels(["SKU-B", "SKU-X"])
     assert (b.sku, b.on_hand, b.available) == ("SKU-B", 5, 5)
     assert b.updated_at.endswith("Z")
+
+
+def test_racing_first_changes_of_a_sku_never_seeded_all_count(open_store):
+    """QA (session 21): a SKU in the catalog the store has not seen is started by the first change's INSERT; two
+    changes starting it at once made the second fail on the primary key (an internal error, the receipt lost)."""
+    first = open_store()
+    racers = 6
+    start = threading.Barrier(racers)
+    results: list[str] = []
+
+    def _receive() -> None:
+        inv = InventoryStore(open_store().engine)
+        start.wait(timeout=30)
+        try:
+            inv.change("receive", "SKU-FRESH", 5, by="op", skus={"SKU-FRESH"})
+            results.append("ok")
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=_receive) for _ in range(racers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert results == ["ok"] * racers
+    assert first.stock("SKU-FRESH")["on_hand"] == 5 * racers
+    assert len(_records(first)) == racers
+
+
+@pytest.mark.parametrize("note", ["a\x00b", "ok\x1b[2J\x1b[Hdone", "left \u202eright", "bell\x07", "del\x7f",
+                                  "n\x85el"])
+def test_a_note_with_control_characters_is_refused_and_writes_nothing(store, note):
+    """QA (session 21): a note went into the audit trail as sent, a NUL or a terminal escape sequence included; it
+    is text (several lines and tabs allowed), anything else is refused naming the note."""
+    store.seed_inventory([("SKU-A", 40)])
+    before = snapshot(store)
+    err = _refused(lambda: InventoryStore(store.engine).change("remove", "SKU-A", 1, by="op", note=note),
+                   "malformed_message", "note")
+    assert "control character" in err.message
+    assert snapshot(store) == before
+    change = InventoryStore(store.engine).change("remove", "SKU-A", 1, by="op", note="line 1\n\tline 2, naïve ✓")
+    assert change.note == "line 1\n\tline 2, naïve ✓"
+
+
+def test_audit_verify_reports_an_on_hand_count_edited_in_the_table(store):
+    """QA (session 21): only an operator's change moves on_hand, and each one records the count it left; an
+    UPDATE of dd_inventory.on_hand (more stock to sell than was ever received) verified OK. Deals and holds (which
+    move allocated and held) do not trouble the check."""
+    from sqlalchemy import update
+
+    store.seed_inventory([("SKU-A", 30), ("SKU-B", 9)])
+    inv = InventoryStore(store.engine)
+    inv.change("receive", "SKU-A", 20, by="ana", note="PO 1")
+    inv.change("remove", "SKU-A", 5, by="ana", note="damaged")
+    negotiation(store, "N-1", "org-1")
+    accept(store, offer(store, "N-1", "org-1", [("SKU-A", 10)]))  # (these helpers write no records of the deal)
+    with store.engine.connect() as conn:
+        assert audit.verify(conn, negotiation_id=AUDIT_CONVERSATION).ok
+    with store.engine.begin() as conn:
+        conn.execute(update(t.inventory).where(t.inventory.c.sku == "SKU-A").values(on_hand=t.inventory.c.on_hand + 500))
+        conn.execute(update(t.inventory).where(t.inventory.c.sku == "SKU-B").values(on_hand=900))  # never changed
+    with store.engine.connect() as conn:
+        report = audit.verify(conn, negotiation_id=AUDIT_CONVERSATION)
+        assert [p.detail for p in audit.verify(conn).problems if p.negotiation_id == AUDIT_CONVERSATION] == [
+            report.problems[0].detail]
+    assert not report.ok
+    [problem] = report.problems
+    assert (problem.negotiation_id, problem.kind) == (AUDIT_CONVERSATION, "table")
+    assert "inventory SKU-A" in problem.detail and "545" in problem.detail and "45" in problem.detail
+
+
+def test_units_held_by_offers_that_expired_can_be_removed(store):
+    """QA (session 21): holds are released lazily (when a turn next reserves the SKU), so a removal was refused for
+    units 'held by standing offers' whose offers had expired days before. Those offers stand no more: the removal
+    releases their holds first, in its own transaction, and the count says so."""
+    import datetime as dt
+
+    from agent.store.db import utcnow
+
+    store.seed_inventory([("SKU-A", 20)])
+    negotiation(store, "N-1", "org-1")
+    negotiation(store, "N-2", "org-2")
+    past = utcnow() - dt.timedelta(days=3)
+    offer(store, "N-2", "org-2", [("SKU-A", 5)])              # still stands
+    offer(store, "N-1", "org-1", [("SKU-A", 12)], now=past)  # its hold ran out days ago
+    inv = InventoryStore(store.engine)
+    assert inv.levels(["SKU-A"])[0].held == 17  # not released yet
+    change = inv.change("remove", "SKU-A", 15, by="ana", note="count")
+    assert (change.level.on_hand, change.level.held, change.level.available) == (5, 5, 0)
+    _refused(lambda: inv.change("remove", "SKU-A", 1, by="ana", note="count"), "insufficient_inventory", "quantity")
+    assert_consistent(store)
