@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from agent.store import schema as t
 from agent.store.autonomy import check_scope
 from agent.store.db import transaction, utcnow
+from agent.store.store import Store
 from tools.errors import DealdeskError
 
 Kind = Literal["receive", "remove"]
@@ -73,25 +74,20 @@ def _level(row) -> Level:
                  available=m["on_hand"] - m["allocated"] - m["held"], updated_at=_z(m["updated_at"]))
 
 
-def _release_expired_holds(conn, sku: str, now) -> None:
-    from agent.store.store import Store
-
-    h = t.holds.c
-    for hold_id, hold_sku, qty in conn.execute(select(h.id, h.sku, h.quantity).where(
-            and_(h.sku == sku, h.status == "active", h.expires_at <= now))).all():
-        Store._release_hold(conn, hold_id, hold_sku, qty, now)
-
-
 class InventoryStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
     def levels(self, skus: Iterable[str] | None = None) -> list[Level]:
-        """The counts of `skus` (every SKU the store knows when None), by SKU."""
+        """The counts of `skus` (every SKU the store knows when None), by SKU. Holds whose offers expired are
+        released first (turns release them lazily, when they next reserve the SKU): what is held is what standing
+        offers hold now."""
         q = select(t.inventory).order_by(t.inventory.c.sku)
-        if skus is not None:
-            q = q.where(t.inventory.c.sku.in_(list(skus)))
-        with self.engine.connect() as conn:
+        wanted = None if skus is None else list(skus)
+        if wanted is not None:
+            q = q.where(t.inventory.c.sku.in_(wanted))
+        with transaction(self.engine) as conn:
+            Store._release_expired(conn, utcnow(), wanted)
             return [_level(r) for r in conn.execute(q).all()]
 
     def change(self, kind: Kind, sku: str, quantity: int, *, by: str, note: str | None = None,
@@ -138,7 +134,7 @@ class InventoryStore:
             if kind == "remove":
                 # Holds are released lazily (when a turn next reserves the SKU): an offer whose hold ran out holds
                 # nothing, so its units are not kept from a removal (nor counted as held in the count after it).
-                _release_expired_holds(conn, sku, now)
+                Store._release_expired(conn, now, [sku])
             # Each bound is written so that PostgreSQL's 32-bit arithmetic cannot overflow evaluating it.
             room = (inv.on_hand <= MAX_UNITS - quantity if kind == "receive"
                     else inv.on_hand - inv.allocated - inv.held >= quantity)
@@ -164,7 +160,5 @@ class InventoryStore:
                       "dealdesk.inventory.on_hand": level.on_hand, "dealdesk.inventory.available": level.available,
                       "dealdesk.inventory.by": by, "dealdesk.inventory.note": note,
                       "dealdesk.inventory.at": _z(now)}
-            from agent.store.store import Store
-
             Store._insert_records(conn, [record])
         return Change(kind=kind, sku=sku, delta=delta, level=level, by=by, note=note, at=_z(now))

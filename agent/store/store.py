@@ -332,14 +332,15 @@ class Store:
             found = dict(D.rows(c, Q.AVAILABLE, {"skus": wanted}))
         return {sku: found.get(sku, 0) for sku in wanted}
 
-    def _release_expired(self, conn: Connection, now: dt.datetime, skus: Sequence[str] | None = None) -> int:
+    @staticmethod
+    def _release_expired(conn: Connection, now: dt.datetime, skus: Sequence[str] | None = None) -> int:
         if skus is not None:
             expired = D.rows(conn, Q.EXPIRED_HOLDS_OF_SKUS, {"now": now, "skus": list(skus)})
         else:
             expired = conn.execute(select(t.holds.c.id, t.holds.c.sku, t.holds.c.quantity).where(
                 and_(t.holds.c.status == "active", t.holds.c.expires_at <= now))).all()
         for hold_id, sku, qty in expired:
-            self._release_hold(conn, hold_id, sku, qty, now)
+            Store._release_hold(conn, hold_id, sku, qty, now)
         return len(expired)
 
     @staticmethod

@@ -211,7 +211,7 @@ def test_audit_verify_reports_an_on_hand_count_edited_in_the_table(store):
 
 
 def test_units_held_by_offers_that_expired_can_be_removed(store):
-    """QA (session 21): holds are released lazily (when a turn next reserves the SKU), so a removal was refused for
+    """QA (session 20): holds are released lazily (when a turn next reserves the SKU), so a removal was refused for
     units 'held by standing offers' whose offers had expired days before. Those offers stand no more: the removal
     releases their holds first, in its own transaction, and the count says so."""
     import datetime as dt
@@ -225,8 +225,26 @@ def test_units_held_by_offers_that_expired_can_be_removed(store):
     offer(store, "N-2", "org-2", [("SKU-A", 5)])              # still stands
     offer(store, "N-1", "org-1", [("SKU-A", 12)], now=past)  # its hold ran out days ago
     inv = InventoryStore(store.engine)
-    assert inv.levels(["SKU-A"])[0].held == 17  # not released yet
+    assert store.stock("SKU-A")["held"] == 17  # not released yet: no turn reserved the SKU since
     change = inv.change("remove", "SKU-A", 15, by="ana", note="count")
     assert (change.level.on_hand, change.level.held, change.level.available) == (5, 5, 0)
     _refused(lambda: inv.change("remove", "SKU-A", 1, by="ana", note="count"), "insufficient_inventory", "quantity")
+    assert_consistent(store)
+
+
+def test_the_listed_count_holds_only_what_standing_offers_hold(store):
+    """An offer whose hold ran out holds nothing: the list releases such holds before it counts (a turn would only
+    when it next reserved the SKU), so `held` and `available` say what can be offered now."""
+    import datetime as dt
+
+    from agent.store.db import utcnow
+
+    store.seed_inventory([("SKU-A", 20), ("SKU-B", 9)])
+    negotiation(store, "N-1", "org-1")
+    negotiation(store, "N-2", "org-2")
+    offer(store, "N-2", "org-2", [("SKU-A", 5)])
+    offer(store, "N-1", "org-1", [("SKU-A", 12), ("SKU-B", 4)], now=utcnow() - dt.timedelta(days=3))
+    assert store.stock("SKU-A")["held"] == 17
+    levels = {lv.sku: lv for lv in InventoryStore(store.engine).levels()}
+    assert (levels["SKU-A"].held, levels["SKU-A"].available, levels["SKU-B"].held) == (5, 15, 0)
     assert_consistent(store)
